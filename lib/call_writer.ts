@@ -1,0 +1,127 @@
+/**
+ * Writes to a grpc-js server stream and tells when the transport has room.
+ *
+ * Two signals are honoured. grpc-js `write()` returning `false` (then
+ * `'drain'`) is the standard one. On Deno 2.9.3 it never fires for a
+ * subscriber whose HTTP/2 window is shut, since `node:http2` there hands
+ * every write to the native layer at once; what does grow is the HTTP/2
+ * stream's `bufferSize`, so that is watched too, polled while above the mark.
+ *
+ * @module
+ */
+
+import type * as grpc from "@grpc/grpc-js";
+
+/** Default bytes that may wait in the transport before a writer holds back. */
+export const DEFAULT_TRANSPORT_HIGH_WATER = 32 * 1024;
+
+/** Default milliseconds between two looks at a stalled transport. */
+export const DEFAULT_STALL_POLL_MS = 50;
+
+/** What a writer needs of an HTTP/2 stream: its queued byte count. */
+interface Buffered {
+  readonly bufferSize: number;
+}
+
+/** Options of {@linkcode CallWriter}. */
+export interface CallWriterOptions {
+  /** Bytes queued in the transport above which writes wait. */
+  highWater?: number;
+  /** Milliseconds between looks at the queue while waiting. */
+  pollMs?: number;
+}
+
+/**
+ * A writer over one server-streaming (or bidi) call.
+ *
+ * @example
+ * ```ts ignore
+ * const writer = new CallWriter(call);
+ * await writer.write({ message: "hi" }, signal); // resolves when there is room again
+ * ```
+ */
+export class CallWriter<M> {
+  #call:
+    | grpc.ServerWritableStream<unknown, M>
+    | grpc.ServerDuplexStream<
+      unknown,
+      M
+    >;
+  #stream: Buffered | undefined;
+  #highWater: number;
+  #pollMs: number;
+
+  /** Wraps `call`; finds its HTTP/2 stream if this grpc-js exposes it. */
+  constructor(
+    call:
+      | grpc.ServerWritableStream<unknown, M>
+      | grpc.ServerDuplexStream<
+        unknown,
+        M
+      >,
+    options: CallWriterOptions = {},
+  ) {
+    this.#call = call;
+    this.#stream = http2StreamOf(call);
+    this.#highWater = options.highWater ?? DEFAULT_TRANSPORT_HIGH_WATER;
+    this.#pollMs = options.pollMs ?? DEFAULT_STALL_POLL_MS;
+  }
+
+  /** Bytes queued in the transport for this call (0 when not visible). */
+  get backlog(): number {
+    return this.#stream?.bufferSize ?? 0;
+  }
+
+  /**
+   * Writes `message`, then waits until the transport has room for the next
+   * one. Rejects with the signal's reason if it aborts while waiting.
+   */
+  async write(message: M, signal: AbortSignal): Promise<void> {
+    this.#call.write(message);
+    while (this.#blocked()) await this.#wait(signal);
+  }
+
+  #blocked(): boolean {
+    return this.#call.writableNeedDrain || this.backlog > this.#highWater;
+  }
+
+  #wait(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const call = this.#call;
+      const done = () => {
+        cleanup();
+        resolve();
+      };
+      const abort = () => {
+        cleanup();
+        reject(signal.reason);
+      };
+      const timer = setTimeout(done, this.#pollMs);
+      call.once("drain", done);
+      call.once("close", done);
+      signal.addEventListener("abort", abort, { once: true });
+      function cleanup() {
+        clearTimeout(timer);
+        call.off("drain", done);
+        call.off("close", done);
+        signal.removeEventListener("abort", abort);
+      }
+    });
+  }
+}
+
+/**
+ * The HTTP/2 stream under a grpc-js server call. grpc-js keeps it private
+ * (1.14: `call.call[.nextCall…].stream`); `undefined` when it moves, and the
+ * `'drain'` signal is then the only one.
+ */
+function http2StreamOf(call: object): Buffered | undefined {
+  // deno-lint-ignore no-explicit-any
+  let inner: any = (call as any).call;
+  for (let depth = 0; inner && depth < 8; depth++) {
+    if (typeof inner.stream?.bufferSize === "number") return inner.stream;
+    inner = inner.nextCall;
+  }
+  return undefined;
+}

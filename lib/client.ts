@@ -1,0 +1,173 @@
+/**
+ * The client library: `helloworld.Greeter` calls as promises and async
+ * iterables, cancellable by `AbortSignal`, failing with {@linkcode RpcError}.
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import { RpcError } from "./errors.ts";
+import {
+  type GreetingKind,
+  type GreetingMessage,
+  type HelloReply,
+  type HelloRequest,
+  loadGreeterProto,
+} from "./proto.ts";
+
+/** Default deadline of a unary call, in milliseconds. */
+export const DEFAULT_UNARY_TIMEOUT_MS = 10_000;
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Aborting it cancels the call; a stream then just ends. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode GreeterClient.sayHello}. */
+export interface UnaryOptions extends CallOptions {
+  /** Deadline in milliseconds. Default {@linkcode DEFAULT_UNARY_TIMEOUT_MS}. */
+  timeoutMs?: number;
+}
+
+type Stream<T> =
+  | grpc.ClientReadableStream<T>
+  | grpc.ClientDuplexStream<
+    HelloRequest,
+    T
+  >;
+
+/**
+ * A connection to a greeter server. Close it (or `using` it) when done.
+ *
+ * @example
+ * ```ts ignore
+ * import { GreeterClient } from "./client.ts";
+ * using client = new GreeterClient("localhost:50051");
+ * console.log(await client.sayHello("you")); // "Hello, you!"
+ * for await (const kind of client.stream2("you")) console.log(kind);
+ * ```
+ */
+export class GreeterClient implements Disposable {
+  /** The `host:port` this client talks to. */
+  readonly target: string;
+  // deno-lint-ignore no-explicit-any
+  #stub: any;
+
+  /** Opens a plaintext channel to `target` (`host:port`). */
+  constructor(target: string) {
+    this.target = target;
+    const { Client } = loadGreeterProto();
+    this.#stub = new Client(target, grpc.credentials.createInsecure(), {
+      "grpc.enable_channelz": 0,
+    });
+  }
+
+  /** Unary `SayHello`: resolves to the reply message. */
+  sayHello(name: string, options: UnaryOptions = {}): Promise<string> {
+    const { signal, timeoutMs = DEFAULT_UNARY_TIMEOUT_MS } = options;
+    signal?.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const call = this.#stub.SayHello(
+        { name },
+        { deadline: Date.now() + timeoutMs },
+        (error: grpc.ServiceError | null, reply?: HelloReply) => {
+          signal?.removeEventListener("abort", onAbort);
+          if (error) reject(this.#error(error));
+          else resolve(reply!.message);
+        },
+      );
+      const onAbort = () => call.cancel();
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** `SayHelloStreamReply`: the hub's messages until the stream ends. */
+  async *streamReply(
+    name: string,
+    options: CallOptions = {},
+  ): AsyncGenerator<string> {
+    const stream = this.#messages<HelloReply>(
+      this.#stub.SayHelloStreamReply({ name }),
+      options.signal,
+    );
+    for await (const reply of stream) yield reply.message;
+  }
+
+  /** `SayHelloStream2`: the kind of each polymorphic message, in order. */
+  async *stream2(
+    name: string,
+    options: CallOptions = {},
+  ): AsyncGenerator<GreetingKind | "unknown"> {
+    const stream = this.#messages<GreetingMessage>(
+      this.#stub.SayHelloStream2({ name }),
+      options.signal,
+    );
+    for await (const message of stream) yield message.shape_type ?? "unknown";
+  }
+
+  /** `SayHelloBidiStream`: sends each name, yields each reply in order. */
+  async *bidi(
+    names: Iterable<string>,
+    options: CallOptions = {},
+  ): AsyncGenerator<string> {
+    const call: grpc.ClientDuplexStream<HelloRequest, HelloReply> = this
+      .#stub.SayHelloBidiStream();
+    for (const name of names) call.write({ name });
+    call.end();
+    const stream = this.#messages<HelloReply>(call, options.signal);
+    for await (const reply of stream) yield reply.message;
+  }
+
+  /** Closes the channel; calls still open are cancelled. */
+  close(): void {
+    this.#stub.close();
+  }
+
+  /** Same as {@linkcode GreeterClient.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async *#messages<T>(
+    call: Stream<T>,
+    signal?: AbortSignal,
+  ): AsyncGenerator<T> {
+    const onAbort = () => call.cancel();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) call.cancel();
+    let ended = false;
+    try {
+      for await (const message of call as AsyncIterable<T>) yield message;
+      ended = true;
+    } catch (error) {
+      ended = true;
+      const status = (error as grpc.ServiceError).code;
+      if (signal?.aborted && status === grpc.status.CANCELLED) return;
+      throw this.#error(error);
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      if (!ended) {
+        // The consumer stopped early: cancel, and absorb the CANCELLED status.
+        call.on("error", () => {});
+        call.cancel();
+      }
+    }
+  }
+
+  #error(error: unknown): RpcError {
+    const { code, details } = error as Partial<grpc.ServiceError>;
+    if (typeof code !== "number") {
+      return new RpcError("UNKNOWN", String(error), this.target, {
+        cause: error,
+      });
+    }
+    return new RpcError(
+      grpc.status[code] ?? String(code),
+      // grpc-js appends an empty "Resolution note: " to connection errors.
+      details?.replace(/\.?\s*Resolution note:\s*$/, "") || "no details",
+      this.target,
+      { cause: error },
+    );
+  }
+}

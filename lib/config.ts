@@ -1,0 +1,280 @@
+/**
+ * Settings of the two subcommands: flags win over `GREETER_*` environment
+ * variables, which win over defaults. Validated and typed; no I/O.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { ConfigError } from "./errors.ts";
+import {
+  DEFAULT_BUFFER_SIZE,
+  SLOW_CONSUMER_POLICIES,
+  type SlowConsumerPolicy,
+} from "./hub.ts";
+import { LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+import { DEFAULT_GRACE_MS } from "./server.ts";
+
+/** Environment variables by name. */
+export type Env = Record<string, string | undefined>;
+
+/** Every environment variable the greeter reads (for least-privilege reads). */
+export const ENV_VARS: readonly string[] = [
+  "GREETER_HOST",
+  "GREETER_PORT",
+  "GREETER_INTERVAL_MS",
+  "GREETER_BUFFER_SIZE",
+  "GREETER_POLICY",
+  "GREETER_GRACE_MS",
+  "GREETER_LOG_LEVEL",
+  "GREETER_LOG_FORMAT",
+  "GREETER_TARGET",
+];
+
+/** Settings of `greeter serve`. */
+export interface ServeConfig {
+  /** Interface to bind. */
+  host: string;
+  /** Port to bind; 0 picks a free one. */
+  port: number;
+  /** Milliseconds between hub ticks. */
+  intervalMs: number;
+  /** Events each subscription may hold unread. */
+  bufferSize: number;
+  /** What the hub does when a subscription's buffer is full. */
+  policy: SlowConsumerPolicy;
+  /** Milliseconds a shutdown waits for calls before cancelling them. */
+  graceMs: number;
+  /** Least severe log level written. */
+  logLevel: LogLevel;
+  /** Log line format. */
+  logFormat: LogFormat;
+}
+
+/** What `greeter client` does. */
+export type ClientMode = "stream2" | "stream" | "hello" | "bidi";
+
+/** Every {@linkcode ClientMode}. */
+export const CLIENT_MODES: readonly ClientMode[] = [
+  "stream2",
+  "stream",
+  "hello",
+  "bidi",
+];
+
+/** Settings of `greeter client`. */
+export interface ClientConfig {
+  /** Server address, `host:port`. */
+  target: string;
+  /** Which calls to make. */
+  mode: ClientMode;
+  /** Names given; the first is the caller's name, all are sent in `bidi`. */
+  names: string[];
+  /** Stop after this many stream messages (`undefined`: until the end). */
+  count?: number;
+}
+
+/** Usage text of `greeter serve`. */
+export const SERVE_USAGE = `Usage: greeter serve [options]
+
+Options (environment variable in brackets):
+  --host HOST          interface to bind [GREETER_HOST] (default ::, all)
+  --port PORT          port to bind, 0 for any free one [GREETER_PORT] (default 50051)
+  --interval MS        milliseconds between hub ticks [GREETER_INTERVAL_MS] (default 1000)
+  --buffer-size N      events a subscriber may hold unread [GREETER_BUFFER_SIZE] (default ${DEFAULT_BUFFER_SIZE})
+  --policy P           when that buffer is full: ${
+  SLOW_CONSUMER_POLICIES.join(" | ")
+} [GREETER_POLICY] (default drop-oldest)
+  --grace MS           shutdown grace period [GREETER_GRACE_MS] (default ${DEFAULT_GRACE_MS})
+  --log-level L        ${
+  LOG_LEVELS.join(" | ")
+} [GREETER_LOG_LEVEL] (default info)
+  --log-format F       text | json [GREETER_LOG_FORMAT] (default text)
+  -h, --help           show this help
+`;
+
+/** Usage text of `greeter client`. */
+export const CLIENT_USAGE = `Usage: greeter client [NAME…] [options]
+
+Options (environment variable in brackets):
+  --target HOST:PORT   server address [GREETER_TARGET] (default localhost:50051)
+  --mode M             ${CLIENT_MODES.join(" | ")} (default stream2)
+                         stream2: SayHello, then SayHelloStream2
+                         stream:  SayHello, then SayHelloStreamReply (until --count or Ctrl-C)
+                         hello:   SayHello only
+                         bidi:    SayHelloBidiStream with every NAME given
+  --count N            stop after N stream messages
+  -h, --help           show this help
+`;
+
+/** The result of parsing: settings, or a request for help. */
+export type Parsed<T> = { help: true } | { help: false; config: T };
+
+type Flags = Record<string, { type: "string" | "boolean"; short?: string }>;
+
+function parse(
+  args: string[],
+  options: Flags,
+): {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+} {
+  try {
+    return parseArgs({ options, args, strict: true, allowPositionals: true });
+  } catch (error) {
+    throw new ConfigError((error as Error).message, { cause: error });
+  }
+}
+
+function integer(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < min || n > max) {
+    throw new ConfigError(
+      `Invalid ${name} "${value}": expected an integer from ${min} to ${max}`,
+    );
+  }
+  return n;
+}
+
+function oneOf<T extends string>(
+  name: string,
+  value: string | undefined,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) {
+    throw new ConfigError(
+      `Invalid ${name} "${value}": expected one of ${allowed.join(", ")}`,
+    );
+  }
+  return value as T;
+}
+
+/**
+ * Parses `greeter serve` arguments.
+ *
+ * @example
+ * ```ts
+ * import { parseServeArgs } from "./config.ts";
+ * const parsed = parseServeArgs(["--port", "0"], {});
+ * if (!parsed.help) parsed.config.port; // 0
+ * ```
+ */
+export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
+  const { values, positionals } = parse(args, {
+    host: { type: "string" },
+    port: { type: "string" },
+    interval: { type: "string" },
+    "buffer-size": { type: "string" },
+    policy: { type: "string" },
+    grace: { type: "string" },
+    "log-level": { type: "string" },
+    "log-format": { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) return { help: true };
+  if (positionals.length > 0) {
+    throw new ConfigError(
+      `Unexpected argument "${positionals[0]}": serve takes options only`,
+    );
+  }
+  const v = values as Record<string, string | undefined>;
+  const host = v.host ?? env.GREETER_HOST ?? "::";
+  if (host.trim() === "") throw new ConfigError("Invalid host: it is empty");
+  return {
+    help: false,
+    config: {
+      host,
+      port: integer("port", v.port ?? env.GREETER_PORT, 50051, 0, 65535),
+      intervalMs: integer(
+        "interval",
+        v.interval ?? env.GREETER_INTERVAL_MS,
+        1000,
+        1,
+        86_400_000,
+      ),
+      bufferSize: integer(
+        "buffer size",
+        v["buffer-size"] ?? env.GREETER_BUFFER_SIZE,
+        DEFAULT_BUFFER_SIZE,
+        1,
+        1_000_000,
+      ),
+      policy: oneOf(
+        "policy",
+        v.policy ?? env.GREETER_POLICY,
+        SLOW_CONSUMER_POLICIES,
+        "drop-oldest",
+      ),
+      graceMs: integer(
+        "grace",
+        v.grace ?? env.GREETER_GRACE_MS,
+        DEFAULT_GRACE_MS,
+        0,
+        3_600_000,
+      ),
+      logLevel: oneOf(
+        "log level",
+        v["log-level"] ?? env.GREETER_LOG_LEVEL,
+        LOG_LEVELS,
+        "info",
+      ),
+      logFormat: oneOf(
+        "log format",
+        v["log-format"] ?? env.GREETER_LOG_FORMAT,
+        ["text", "json"] as const,
+        "text",
+      ),
+    },
+  };
+}
+
+/**
+ * Parses `greeter client` arguments.
+ *
+ * @example
+ * ```ts
+ * import { parseClientArgs } from "./config.ts";
+ * const parsed = parseClientArgs(["you", "--mode", "hello"], {});
+ * if (!parsed.help) parsed.config.names; // ["you"]
+ * ```
+ */
+export function parseClientArgs(
+  args: string[],
+  env: Env,
+): Parsed<ClientConfig> {
+  const { values, positionals } = parse(args, {
+    target: { type: "string" },
+    mode: { type: "string" },
+    count: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) return { help: true };
+  const v = values as Record<string, string | undefined>;
+  const target = v.target ?? env.GREETER_TARGET ?? "localhost:50051";
+  if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:/]+):\d{1,5}$/.test(target)) {
+    throw new ConfigError(
+      `Invalid target "${target}": expected HOST:PORT, e.g. localhost:50051`,
+    );
+  }
+  const count = v.count === undefined
+    ? undefined
+    : integer("count", v.count, 0, 1);
+  return {
+    help: false,
+    config: {
+      target,
+      mode: oneOf("mode", v.mode, CLIENT_MODES, "stream2"),
+      names: positionals.length > 0 ? positionals : ["world"],
+      count,
+    },
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * Typed errors of the greeter domain. Library code throws these; the service
+ * adapter maps them to gRPC statuses in one place (`lib/service.ts`), and the
+ * CLI edge prints them (`main.ts`).
+ *
+ * @module
+ */
+
+/** Base class of every error the greeter raises on purpose. */
+export class GreeterError extends Error {
+  /** Creates the error; `cause` is kept for the CLI to print. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * A request or a setting carries a value that can never be accepted.
+ *
+ * @example
+ * ```ts
+ * import { InvalidArgumentError } from "./errors.ts";
+ * throw new InvalidArgumentError('Name must not be empty');
+ * ```
+ */
+export class InvalidArgumentError extends GreeterError {}
+
+/**
+ * A subscriber did not keep up with its events and its buffer overflowed under
+ * the `disconnect` policy.
+ */
+export class SlowConsumerError extends GreeterError {}
+
+/** The hub or server is closing and accepts no new work. */
+export class UnavailableError extends GreeterError {}
+
+/** The command line or environment holds a setting that cannot be used. */
+export class ConfigError extends GreeterError {}
+
+/**
+ * A call made by the client library failed. `code` is the gRPC status name
+ * (e.g. `UNAVAILABLE`), `target` the server address it was made to.
+ */
+export class RpcError extends GreeterError {
+  /** The gRPC status name, e.g. `"UNAVAILABLE"`. */
+  readonly code: string;
+  /** The `host:port` the call was made to. */
+  readonly target: string;
+  /** Creates the error from a status name, its details and the target. */
+  constructor(
+    code: string,
+    details: string,
+    target: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${target}: ${code}: ${details}`, options);
+    this.code = code;
+    this.target = target;
+  }
+}

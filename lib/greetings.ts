@@ -1,0 +1,79 @@
+/**
+ * The words the Greeter says, and what it accepts as a name.
+ *
+ * @module
+ */
+
+import { InvalidArgumentError } from "./errors.ts";
+
+/** The longest name accepted, in characters (Unicode code points). */
+export const MAX_NAME_LENGTH = 256;
+
+// C0/C1 controls and line/paragraph separators: they would forge log lines.
+// deno-lint-ignore no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
+
+/**
+ * Checks a caller's name and returns it; throws
+ * {@linkcode InvalidArgumentError} naming what is wrong otherwise.
+ *
+ * @example
+ * ```ts
+ * import { validateName } from "./greetings.ts";
+ * validateName("world"); // "world"
+ * ```
+ */
+export function validateName(name: string): string {
+  if (name.length === 0) {
+    throw new InvalidArgumentError(
+      'Name must not be empty: send a HelloRequest with "name" set',
+    );
+  }
+  const length = [...name].length;
+  if (length > MAX_NAME_LENGTH) {
+    throw new InvalidArgumentError(
+      `Name is ${length} characters long: at most ${MAX_NAME_LENGTH} are accepted`,
+    );
+  }
+  if (UNPRINTABLE.test(name)) {
+    throw new InvalidArgumentError(
+      `Name ${JSON.stringify(name)} contains a control character`,
+    );
+  }
+  return name;
+}
+
+/**
+ * The unary reply: `Hello, NAME!`.
+ *
+ * @example
+ * ```ts
+ * import { helloMessage } from "./greetings.ts";
+ * helloMessage("you"); // "Hello, you!"
+ * ```
+ */
+export function helloMessage(name: string): string {
+  return `Hello, ${name}!`;
+}
+
+/**
+ * The hub tick as one subscriber reads it:
+ * `hello NAME, it's YYYY-MM-DD HH:MM:SS` in the server's local time.
+ *
+ * @example
+ * ```ts
+ * import { tickMessage } from "./greetings.ts";
+ * tickMessage("you", new Date(2024, 0, 2, 3, 4, 5)); // "hello you, it's 2024-01-02 03:04:05"
+ * ```
+ */
+export function tickMessage(name: string, time: Date): string {
+  return `hello ${name}, it's ${formatLocalTime(time)}`;
+}
+
+/** Formats a date as `YYYY-MM-DD HH:MM:SS` in local time (Python's `%Y-%m-%d %H:%M:%S`). */
+export function formatLocalTime(time: Date): string {
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${time.getFullYear()}-${p(time.getMonth() + 1)}-${
+    p(time.getDate())
+  } ${p(time.getHours())}:${p(time.getMinutes())}:${p(time.getSeconds())}`;
+}

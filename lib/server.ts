@@ -1,0 +1,172 @@
+/**
+ * The greeter server: grpc-js, the hub, its ticker, bound and started;
+ * shut down gracefully, forced after a grace period.
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import type { CallWriterOptions } from "./call_writer.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { GreeterError } from "./errors.ts";
+import { Hub, type SlowConsumerPolicy } from "./hub.ts";
+import { Logger } from "./log.ts";
+import { loadGreeterProto } from "./proto.ts";
+import { createGreeterService } from "./service.ts";
+import { runTicker, type Tick } from "./ticker.ts";
+
+/** Default milliseconds a shutdown waits for calls to finish before forcing. */
+export const DEFAULT_GRACE_MS = 5_000;
+
+/** Options of {@linkcode startServer}. */
+export interface ServerOptions {
+  /** Interface to bind: `::` (all, the default), `127.0.0.1`, a host name… */
+  host?: string;
+  /** Port to bind; 0 picks a free one. Default 50051. */
+  port?: number;
+  /** Milliseconds between hub ticks (and `SayHelloStream2` timers). Default 1000. */
+  intervalMs?: number;
+  /** Events each subscription may hold unread. */
+  bufferSize?: number;
+  /** What the hub does when that buffer is full. */
+  policy?: SlowConsumerPolicy;
+  /** Transport backpressure settings for every stream. */
+  writer?: CallWriterOptions;
+  /** Default {@linkcode systemClock}. */
+  clock?: Clock;
+  /** Default: text at `info` to stderr. */
+  log?: Logger;
+}
+
+/** Options of {@linkcode GreeterServer.shutdown}. */
+export interface ShutdownOptions {
+  /** Milliseconds to wait for calls to finish before cancelling them. */
+  graceMs?: number;
+}
+
+/** A running server, as returned by {@linkcode startServer}. */
+export interface GreeterServer extends AsyncDisposable {
+  /** The bound address, e.g. `[::]:50051` or `127.0.0.1:40123`. */
+  readonly address: string;
+  /** The bound port (the real one when 0 was asked for). */
+  readonly port: number;
+  /** The hub behind `SayHelloStreamReply`. */
+  readonly hub: Hub<Tick>;
+  /**
+   * Stops the ticker, ends every subscription stream with OK after what it
+   * holds, lets calls finish for `graceMs`, then cancels what is left.
+   * Idempotent: later calls return the same promise.
+   */
+  shutdown(options?: ShutdownOptions): Promise<void>;
+}
+
+/** Formats `host:port`, bracketing IPv6 literals: `[::]:50051`. */
+export function formatAddress(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Starts a greeter server and resolves once it is bound and serving.
+ * Rejects with a {@linkcode GreeterError} naming the address when it cannot
+ * bind.
+ *
+ * @example
+ * ```ts ignore
+ * import { startServer } from "./server.ts";
+ * await using server = await startServer({ host: "127.0.0.1", port: 0 });
+ * console.log(server.port);
+ * ```
+ */
+export async function startServer(
+  options: ServerOptions = {},
+): Promise<GreeterServer> {
+  const {
+    host = "::",
+    port = 50051,
+    intervalMs = 1000,
+    clock = systemClock,
+    log = new Logger(),
+  } = options;
+  const hub = new Hub<Tick>({
+    bufferSize: options.bufferSize,
+    policy: options.policy,
+    now: () => clock.now(),
+    onLeave: (info, reason) => {
+      log.info(`client ${info.name} is leaving.`, {
+        subscription: info.id,
+        reason,
+        dropped: info.dropped || undefined,
+      });
+    },
+  });
+  const stopping = new AbortController();
+  const server = new grpc.Server({ "grpc.enable_channelz": 0 });
+  server.addService(
+    loadGreeterProto().service,
+    createGreeterService({
+      hub,
+      log,
+      intervalMs,
+      clock,
+      shutdown: stopping.signal,
+      writer: options.writer,
+    }),
+  );
+
+  const requested = formatAddress(host, port);
+  const boundPort = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(
+      requested,
+      grpc.ServerCredentials.createInsecure(),
+      (error, bound) => {
+        if (error) {
+          reject(
+            new GreeterError(`Cannot bind "${requested}": ${error.message}`, {
+              cause: error,
+            }),
+          );
+        } else resolve(bound);
+      },
+    );
+  });
+  const address = formatAddress(host, boundPort);
+  log.info(`Starting server on ${address}`, { port: boundPort });
+
+  const ticker = runTicker((tick) => hub.publish(tick), {
+    intervalMs,
+    clock,
+    signal: stopping.signal,
+  });
+
+  let stopped: Promise<void> | undefined;
+  async function stop(graceMs: number): Promise<void> {
+    stopping.abort();
+    await ticker;
+    hub.close();
+    const graceful = new Promise<void>((resolve) =>
+      server.tryShutdown(() => resolve())
+    );
+    const timer = new AbortController();
+    const expired = clock.sleep(graceMs, timer.signal).then(
+      () => true,
+      () => false,
+    );
+    if (await Promise.race([graceful.then(() => false), expired])) {
+      log.warn(`Grace period of ${graceMs} ms over: cancelling open calls`);
+      server.forceShutdown();
+      await graceful;
+    }
+    timer.abort();
+    await expired;
+  }
+
+  const shutdown = (shutdownOptions: ShutdownOptions = {}) =>
+    stopped ??= stop(shutdownOptions.graceMs ?? DEFAULT_GRACE_MS);
+  return {
+    address,
+    port: boundPort,
+    hub,
+    shutdown,
+    [Symbol.asyncDispose]: () => shutdown(),
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * `greeter serve`: runs the server until the signal aborts, then shuts it
+ * down gracefully.
+ *
+ * @module
+ */
+
+import type { ServeConfig } from "../config.ts";
+import { Logger } from "../log.ts";
+import { startServer } from "../server.ts";
+
+/**
+ * Serves until `signal` aborts; resolves once the server has stopped.
+ *
+ * @example
+ * ```ts ignore
+ * const controller = new AbortController();
+ * await serve(config, controller.signal); // returns after controller.abort()
+ * ```
+ */
+export async function serve(
+  config: ServeConfig,
+  signal: AbortSignal,
+): Promise<void> {
+  const log = new Logger({ level: config.logLevel, format: config.logFormat });
+  const server = await startServer({ ...config, log });
+  if (!signal.aborted) {
+    await new Promise((resolve) =>
+      signal.addEventListener("abort", resolve, { once: true })
+    );
+  }
+  log.info("Shutting down", { graceMs: config.graceMs });
+  await server.shutdown({ graceMs: config.graceMs });
+  log.info("Server stopped");
+}

@@ -1,0 +1,103 @@
+/**
+ * The greeter command line: `greeter serve` or `greeter client`. Parses,
+ * dispatches, turns signals into aborts, prints `error: …` once, and sets the
+ * exit code. Nothing else in the project exits or handles signals.
+ *
+ * @module
+ */
+
+import {
+  CLIENT_USAGE,
+  ENV_VARS,
+  parseClientArgs,
+  parseServeArgs,
+  SERVE_USAGE,
+} from "./lib/config.ts";
+import { ConfigError } from "./lib/errors.ts";
+import { client } from "./lib/subcommands/client.ts";
+import { serve } from "./lib/subcommands/serve.ts";
+
+const USAGE = `Usage: greeter <command> [options]
+
+Commands:
+  serve    run the Greeter gRPC server
+  client   call a Greeter server and print what it sends
+
+Run "greeter <command> --help" for a command's options.
+`;
+
+/** Aborts on the first SIGINT/SIGTERM; a second one exits at once. */
+function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  const onSignal = () => {
+    if (controller.signal.aborted) Deno.exit(130);
+    controller.abort();
+  };
+  for (const name of signals) Deno.addSignalListener(name, onSignal);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      for (const name of signals) Deno.removeSignalListener(name, onSignal);
+    },
+  };
+}
+
+/** Prints `error: message (cause: …)` on stderr, following `cause`. */
+function printError(error: unknown): void {
+  let text = `error: ${error instanceof Error ? error.message : String(error)}`;
+  if (error instanceof ConfigError) text += "\nRun with --help for usage.";
+  console.error(text);
+}
+
+async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  const env = Object.fromEntries(ENV_VARS.map((n) => [n, Deno.env.get(n)]));
+  switch (command) {
+    case "serve": {
+      const parsed = parseServeArgs(rest, env);
+      if (parsed.help) return void console.log(SERVE_USAGE), 0;
+      const interrupt = interruptSignal();
+      try {
+        await serve(parsed.config, interrupt.signal);
+      } finally {
+        interrupt.dispose();
+      }
+      return 0;
+    }
+    case "client": {
+      const parsed = parseClientArgs(rest, env);
+      if (parsed.help) return void console.log(CLIENT_USAGE), 0;
+      const interrupt = interruptSignal();
+      try {
+        await client(
+          parsed.config,
+          (line) => console.log(line),
+          interrupt.signal,
+        );
+      } finally {
+        interrupt.dispose();
+      }
+      return 0;
+    }
+    case undefined:
+    case "help":
+    case "-h":
+    case "--help":
+      console.log(USAGE);
+      return 0;
+    default:
+      throw new ConfigError(
+        `Unknown command "${command}": expected "serve" or "client"`,
+      );
+  }
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exitCode = await main(Deno.args);
+  } catch (error) {
+    printError(error);
+    Deno.exitCode = error instanceof ConfigError ? 2 : 1;
+  }
+}
