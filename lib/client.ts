@@ -53,6 +53,8 @@ export class GreeterClient implements Disposable {
   readonly target: string;
   // deno-lint-ignore no-explicit-any
   #stub: any;
+  /** Calls in flight, cancelled by close(). */
+  #open = new Set<{ cancel(): void }>();
 
   /** Opens a plaintext channel to `target` (`host:port`). */
   constructor(target: string) {
@@ -72,6 +74,7 @@ export class GreeterClient implements Disposable {
         { name },
         { deadline: Date.now() + timeoutMs },
         (error: grpc.ServiceError | null, reply?: HelloReply) => {
+          this.#open.delete(call);
           signal?.removeEventListener("abort", onAbort);
           if (error) reject(this.#error(error));
           else resolve(reply!.message);
@@ -79,6 +82,7 @@ export class GreeterClient implements Disposable {
       );
       const onAbort = () => call.cancel();
       signal?.addEventListener("abort", onAbort, { once: true });
+      this.#open.add(call);
     });
   }
 
@@ -119,8 +123,10 @@ export class GreeterClient implements Disposable {
     for await (const reply of stream) yield reply.message;
   }
 
-  /** Closes the channel; calls still open are cancelled. */
+  /** Cancels the calls still open (they fail with `CANCELLED`), then closes the channel. */
   close(): void {
+    for (const call of this.#open) call.cancel();
+    this.#open.clear();
     this.#stub.close();
   }
 
@@ -136,6 +142,7 @@ export class GreeterClient implements Disposable {
     const onAbort = () => call.cancel();
     signal?.addEventListener("abort", onAbort, { once: true });
     if (signal?.aborted) call.cancel();
+    this.#open.add(call);
     let ended = false;
     try {
       for await (const message of call as AsyncIterable<T>) yield message;
@@ -146,6 +153,7 @@ export class GreeterClient implements Disposable {
       if (signal?.aborted && status === grpc.status.CANCELLED) return;
       throw this.#error(error);
     } finally {
+      this.#open.delete(call);
       signal?.removeEventListener("abort", onAbort);
       if (!ended) {
         // The consumer stopped early: cancel, and absorb the CANCELLED status.

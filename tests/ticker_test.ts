@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { runTicker } from "../lib/ticker.ts";
+import { ManualClock } from "./_support/manual_clock.ts";
+
+Deno.test("runTicker() ticks once per interval and clears its timer on abort", async () => {
+  const clock = new ManualClock();
+  const controller = new AbortController();
+  const times: number[] = [];
+  const start = clock.now();
+  const done = runTicker(() => times.push(clock.now() - start), {
+    intervalMs: 1000,
+    clock,
+    signal: controller.signal,
+  });
+  await clock.advance(3500);
+  assert.deepEqual(times, [1000, 2000, 3000]);
+  controller.abort();
+  await done;
+  assert.equal(clock.pending, 0);
+  await clock.advance(5000);
+  assert.equal(times.length, 3);
+});
+
+/** A clock whose n-th sleep overshoots by `lags[n]` milliseconds. */
+function lateClock(lags: number[]) {
+  const clock = new ManualClock();
+  let n = 0;
+  return Object.assign(Object.create(clock), {
+    now: () => clock.now(),
+    sleep: (ms: number, signal?: AbortSignal) =>
+      clock.sleep(ms + (lags[n++] ?? 0), signal),
+    advance: (ms: number) => clock.advance(ms),
+  }) as ManualClock;
+}
+
+Deno.test("runTicker() stays on its grid when a timer fires late", async () => {
+  const clock = lateClock([0, 30]);
+  const controller = new AbortController();
+  const times: number[] = [];
+  const start = clock.now();
+  const done = runTicker(() => times.push(clock.now() - start), {
+    intervalMs: 100,
+    clock,
+    signal: controller.signal,
+  });
+  await clock.advance(400);
+  // The second tick came 30 ms late; the third is back on the grid.
+  assert.deepEqual(times, [100, 230, 300, 400]);
+  controller.abort();
+  await done;
+});
+
+Deno.test("runTicker() skips ticks missed by more than a period instead of bursting", async () => {
+  const clock = lateClock([0, 250]);
+  const controller = new AbortController();
+  const times: number[] = [];
+  const start = clock.now();
+  const done = runTicker(() => times.push(clock.now() - start), {
+    intervalMs: 100,
+    clock,
+    signal: controller.signal,
+  });
+  await clock.advance(600);
+  assert.deepEqual(times, [100, 450, 500, 600]);
+  controller.abort();
+  await done;
+});
+
+Deno.test("runTicker() rejects a non-positive interval", async () => {
+  await assert.rejects(
+    runTicker(() => {}, {
+      intervalMs: 0,
+      signal: new AbortController().signal,
+    }),
+    /interval must be positive, got 0/,
+  );
+});
