@@ -2,10 +2,17 @@
  * Writes to a grpc-js server stream and tells when the transport has room.
  *
  * Two signals are honoured. grpc-js `write()` returning `false` (then
- * `'drain'`) is the standard one. On Deno 2.9.3 it never fires for a
- * subscriber whose HTTP/2 window is shut, since `node:http2` there hands
- * every write to the native layer at once; what does grow is the HTTP/2
- * stream's `bufferSize`, so that is watched too, polled while above the mark.
+ * `'drain'`) is the standard one, and on Node the HTTP/2 stream's
+ * `bufferSize` is the bytes it still queues. Deno 2.9.3 gives neither for a
+ * subscriber whose HTTP/2 window is shut: every write completes at once, no
+ * `'drain'` comes, and `bufferSize` only ever grows (it counts every byte
+ * written, measured). What does hold there: a stream's bytes cannot have
+ * left before the connection's socket wrote them. So the writer keeps a leaky
+ * bucket, filled by the stream's written bytes and drained by the socket's
+ * `bytesWritten`: a lower bound on the bytes stuck in the transport, which
+ * rises one for one with writes once the peer stops reading. Exact for one
+ * stream per connection; on a shared connection a busy sibling stream drains
+ * the bucket too, and can hide a stalled one.
  *
  * @module
  */
@@ -18,10 +25,14 @@ export const DEFAULT_TRANSPORT_HIGH_WATER = 32 * 1024;
 /** Default milliseconds between two looks at a stalled transport. */
 export const DEFAULT_STALL_POLL_MS = 50;
 
-/** What a writer needs of an HTTP/2 stream: its queued byte count. */
+/** What a writer needs of an HTTP/2 stream. */
 interface Buffered {
   readonly bufferSize: number;
+  readonly session?: { readonly socket?: { readonly bytesWritten?: number } };
 }
+
+/** Deno 2.9.3's `bufferSize` counts bytes written, not bytes queued. */
+const CUMULATIVE_BUFFER_SIZE = "Deno" in globalThis;
 
 /** Options of {@linkcode CallWriter}. */
 export interface CallWriterOptions {
@@ -50,6 +61,9 @@ export class CallWriter<M> {
   #stream: Buffered | undefined;
   #highWater: number;
   #pollMs: number;
+  #bucket = 0;
+  #written = 0;
+  #sent = 0;
 
   /** Wraps `call`; finds its HTTP/2 stream if this grpc-js exposes it. */
   constructor(
@@ -65,11 +79,31 @@ export class CallWriter<M> {
     this.#stream = http2StreamOf(call);
     this.#highWater = options.highWater ?? DEFAULT_TRANSPORT_HIGH_WATER;
     this.#pollMs = options.pollMs ?? DEFAULT_STALL_POLL_MS;
+    this.#written = this.#stream?.bufferSize ?? 0;
+    this.#sent = this.#socketBytes();
   }
 
-  /** Bytes queued in the transport for this call (0 when not visible). */
+  /**
+   * Bytes held in the transport for this call, as far as can be seen (0
+   * when nothing is visible). On Deno, a lower bound (see the module doc).
+   */
   get backlog(): number {
-    return this.#stream?.bufferSize ?? 0;
+    const stream = this.#stream;
+    if (!stream) return 0;
+    if (!CUMULATIVE_BUFFER_SIZE) return stream.bufferSize;
+    const written = stream.bufferSize;
+    const sent = this.#socketBytes();
+    this.#bucket = Math.max(
+      0,
+      this.#bucket + (written - this.#written) - (sent - this.#sent),
+    );
+    this.#written = written;
+    this.#sent = sent;
+    return this.#bucket;
+  }
+
+  #socketBytes(): number {
+    return this.#stream?.session?.socket?.bytesWritten ?? 0;
   }
 
   /**

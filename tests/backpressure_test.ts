@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import { setTimeout as delay } from "node:timers/promises";
+import { ManualClock } from "./_support/manual_clock.ts";
+import { grpcFrame, startTestServer, waitFor } from "./_support/server.ts";
+
+/**
+ * A subscriber that stops reading while its connection stays up: its HTTP/2
+ * flow-control window shuts, its transport still answers pings.
+ */
+function stalledSubscriber(target: string, name: string) {
+  const session = http2.connect(`http://${target}`);
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/helloworld.Greeter/SayHelloStreamReply",
+    "content-type": "application/grpc",
+    te: "trailers",
+  });
+  const body = new TextEncoder().encode(name);
+  stream.end(grpcFrame(new Uint8Array([0x0a, body.length, ...body])));
+  stream.pause();
+  let bytes = 0;
+  let trailers: Record<string, unknown> | undefined;
+  stream.on("data", (chunk: Uint8Array) => bytes += chunk.length);
+  stream.on("trailers", (t) => trailers = t);
+  stream.on("error", () => {});
+  return {
+    get bytes() {
+      return bytes;
+    },
+    get trailers() {
+      return trailers;
+    },
+    resume: () => stream.resume(),
+    close: () => session.destroy(),
+  };
+}
+
+/** Publishes `n` events in batches, letting the server write between them. */
+async function flood(publish: () => void, n: number) {
+  for (let i = 0; i < n; i++) {
+    publish();
+    if (i % 200 === 199) await delay(1);
+  }
+}
+
+Deno.test("a stalled subscriber holds back the server's writes; drop-oldest counts what it missed", async () => {
+  await using t = await startTestServer({
+    clock: new ManualClock(),
+    bufferSize: 64,
+    writer: { highWater: 16 * 1024, pollMs: 10 },
+  });
+  const hub = t.server.hub;
+  const peer = stalledSubscriber(t.target, "stalled");
+  await waitFor("subscriber", () => hub.size === 1);
+
+  await flood(() => hub.publish({ kind: "tick" }), 20_000);
+  const [info] = hub.subscriptions();
+  // ~45 bytes per message: the 64 KiB window plus the 16 KiB mark hold
+  // ~1,800 of them. Without a transport signal all 20,000 would be taken.
+  assert.ok(info.delivered < 4_000, `delivered ${info.delivered}`);
+  assert.ok(info.dropped > 15_000, `dropped ${info.dropped}`);
+  assert.equal(info.buffered, 64);
+
+  // Reading again: the backlog drains and the subscription goes on.
+  peer.resume();
+  await waitFor("buffer drained", () => hub.subscriptions()[0].buffered === 0);
+  const before = hub.subscriptions()[0].delivered;
+  await flood(() => hub.publish({ kind: "tick" }), 10);
+  await waitFor(
+    "live again",
+    () => hub.subscriptions()[0].delivered === before + 10,
+  );
+  peer.close();
+  await waitFor("removal", () => hub.size === 0);
+});
+
+Deno.test("a stalled subscriber under the disconnect policy gets RESOURCE_EXHAUSTED", async () => {
+  await using t = await startTestServer({
+    clock: new ManualClock(),
+    bufferSize: 16,
+    policy: "disconnect",
+    writer: { highWater: 16 * 1024, pollMs: 10 },
+  });
+  const hub = t.server.hub;
+  const peer = stalledSubscriber(t.target, "stalled");
+  await waitFor("subscriber", () => hub.size === 1);
+  await flood(() => hub.publish({ kind: "tick" }), 5_000);
+  assert.equal(hub.size, 0);
+  assert.ok(
+    t.logs.some((l) =>
+      l.includes("client stalled is leaving.") &&
+      l.includes('reason="slow-consumer"')
+    ),
+  );
+  peer.resume();
+  await waitFor("trailers", () => peer.trailers !== undefined);
+  assert.equal(peer.trailers!["grpc-status"], "8");
+  assert.match(
+    decodeURIComponent(String(peer.trailers!["grpc-message"])),
+    /fell 16 events behind and was disconnected/,
+  );
+  peer.close();
+});
