@@ -1,0 +1,184 @@
+/**
+ * Runs `main.ts` as users do: with the permission flags of the `deno.json`
+ * task of the same name, so the tests exercise those flags too.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+
+/** The project root. */
+export const ROOT: string = join(import.meta.dirname!, "..", "..");
+
+const tasks: Record<string, string> = JSON.parse(
+  Deno.readTextFileSync(join(ROOT, "deno.json")),
+).tasks;
+
+/** `deno run …flags main.ts <task>` argument list of a `deno.json` task. */
+export function taskArgs(task: "serve" | "client"): string[] {
+  const [deno, ...args] = tasks[task].split(/\s+/);
+  if (deno !== "deno") throw new Error(`Task ${task} does not start with deno`);
+  return args;
+}
+
+/** Environment for child processes: no inherited `GREETER_*` settings. */
+function cleanEnv(env: Record<string, string> = {}): Record<string, string> {
+  const base = Deno.env.toObject();
+  for (const key of Object.keys(base)) {
+    if (key.startsWith("GREETER_")) delete base[key];
+  }
+  return { ...base, NO_COLOR: "1", ...env };
+}
+
+/** The outcome of a finished `greeter client`. */
+export interface ClientResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `main.ts client ARGS…` to the end (bounded by `timeoutMs`). */
+export async function runClient(
+  args: string[],
+  timeoutMs = 20_000,
+): Promise<ClientResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...taskArgs("client"), ...args],
+    cwd: ROOT,
+    env: cleanEnv(),
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  try {
+    const out = await child.output();
+    const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+    return {
+      code: out.code,
+      stdout: decode(out.stdout),
+      stderr: decode(out.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A spawned process whose output is read line by line as it comes.
+ * Dispose of it to kill it (if still running) and release its pipes.
+ */
+export class LineProcess implements AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  /** Lines of stdout so far. */
+  readonly stdout: string[] = [];
+  /** Lines of stderr so far. */
+  readonly stderr: string[] = [];
+  #reading: Promise<void>;
+  #waiters = new Set<() => void>();
+
+  /** Spawns `deno ARGS…` in the project root. */
+  constructor(args: string[], env?: Record<string, string>) {
+    this.child = new Deno.Command(Deno.execPath(), {
+      args,
+      cwd: ROOT,
+      env: cleanEnv(env),
+      stdout: "piped",
+      stderr: "piped",
+      stdin: "null",
+    }).spawn();
+    this.#reading = Promise.all([
+      this.#collect(this.child.stdout, this.stdout),
+      this.#collect(this.child.stderr, this.stderr),
+    ]).then(() => {});
+  }
+
+  async #collect(stream: ReadableStream<Uint8Array>, into: string[]) {
+    let partial = "";
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      const parts = (partial + text).split("\n");
+      partial = parts.pop()!;
+      into.push(...parts);
+      for (const wake of this.#waiters) wake();
+    }
+    if (partial) into.push(partial);
+    for (const wake of this.#waiters) wake();
+  }
+
+  /** Resolves with the first line of `which` matching `pattern`. */
+  async waitForLine(
+    which: "stdout" | "stderr",
+    pattern: RegExp,
+    timeoutMs = 20_000,
+  ): Promise<RegExpMatchArray> {
+    const lines = this[which];
+    const find = () => {
+      for (const line of lines) {
+        const match = line.match(pattern);
+        if (match) return match;
+      }
+    };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let wake: (() => void) | undefined;
+    try {
+      return await new Promise((resolve, reject) => {
+        timer = setTimeout(() => {
+          reject(
+            new Error(
+              `No ${which} line matched ${pattern} in ${timeoutMs} ms:\n${
+                lines.join("\n")
+              }`,
+            ),
+          );
+        }, timeoutMs);
+        wake = () => {
+          const match = find();
+          if (match) resolve(match);
+        };
+        this.#waiters.add(wake);
+        wake();
+      });
+    } finally {
+      clearTimeout(timer);
+      if (wake) this.#waiters.delete(wake);
+    }
+  }
+
+  /** Waits for the exit (bounded); kills with SIGKILL past `timeoutMs`. */
+  async exit(timeoutMs = 20_000): Promise<Deno.CommandStatus> {
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs);
+    try {
+      const status = await this.child.status;
+      await this.#reading;
+      return status;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Kills the process if it still runs, and waits for it and its pipes. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+    await this.exit();
+  }
+}
+
+/** Starts `main.ts serve` on 127.0.0.1 and an ephemeral port. */
+export async function spawnServer(
+  args: string[] = [],
+  env?: Record<string, string>,
+): Promise<{ process: LineProcess; port: number; target: string }> {
+  const process = new LineProcess(
+    [...taskArgs("serve"), "--host", "127.0.0.1", "--port", "0", ...args],
+    env,
+  );
+  const [, port] = await process.waitForLine(
+    "stderr",
+    /Starting server on 127\.0\.0\.1:(\d+)/,
+  );
+  return { process, port: Number(port), target: `127.0.0.1:${port}` };
+}

@@ -1,0 +1,202 @@
+import assert from "node:assert/strict";
+import {
+  LineProcess,
+  runClient,
+  spawnServer,
+  taskArgs,
+} from "./_support/process.ts";
+
+const STREAM2_LINES = [
+  "Greeter client received: Hello, you!",
+  "firstGreetingMessage received:",
+  ...Array(5).fill("timerGreetingMessage received:"),
+  "goodbyeGreetingMessage received:",
+];
+
+Deno.test("greeter client (stream2) prints what the seed's client prints", async () => {
+  const { process: server, target } = await spawnServer(["--interval", "50"]);
+  await using _ = server;
+  const result = await runClient(["you", "--target", target]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, STREAM2_LINES.join("\n") + "\n");
+  assert.equal(result.stderr, "");
+});
+
+Deno.test("greeter client --mode stream --count N leaves cleanly and the server logs the leave", async () => {
+  const { process: server, target } = await spawnServer(["--interval", "50"]);
+  await using _ = server;
+  const result = await runClient([
+    "alice",
+    "--target",
+    target,
+    "--mode",
+    "stream",
+    "--count",
+    "3",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  const lines = result.stdout.trimEnd().split("\n");
+  assert.equal(lines.length, 4);
+  assert.equal(lines[0], "Greeter client received: Hello, alice!");
+  for (const line of lines.slice(1)) {
+    assert.match(
+      line,
+      /^Greeter client received: hello alice, it's \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/,
+    );
+  }
+  await server.waitForLine("stderr", /client alice is leaving\./);
+  const disconnected = server.stderr.findIndex((l) =>
+    l.includes("client alice disconnected.")
+  );
+  const leaving = server.stderr.findIndex((l) =>
+    l.includes("client alice is leaving.")
+  );
+  assert.ok(disconnected >= 0 && disconnected < leaving);
+});
+
+Deno.test("greeter client --mode hello and --mode bidi", async () => {
+  const { process: server, target } = await spawnServer();
+  await using _ = server;
+  const hello = await runClient(["bob", "--target", target, "--mode", "hello"]);
+  assert.equal(hello.code, 0, hello.stderr);
+  assert.equal(hello.stdout, "Greeter client received: Hello, bob!\n");
+  const bidi = await runClient([
+    "a",
+    "b",
+    "c",
+    "--target",
+    target,
+    "--mode",
+    "bidi",
+  ]);
+  assert.equal(bidi.code, 0, bidi.stderr);
+  assert.equal(
+    bidi.stdout,
+    ["a", "b", "c"].map((n) => `Greeter client received: Hello, ${n}!\n`)
+      .join(""),
+  );
+});
+
+Deno.test("greeter client exits 0 on SIGINT mid-stream and the server sees it leave", async () => {
+  const { process: server, target } = await spawnServer(["--interval", "50"]);
+  await using _ = server;
+  await using client = new LineProcess([
+    ...taskArgs("client"),
+    "carol",
+    "--target",
+    target,
+    "--mode",
+    "stream",
+  ]);
+  await client.waitForLine("stdout", /hello carol, it's/);
+  client.child.kill("SIGINT");
+  const status = await client.exit();
+  assert.equal(status.code, 0, client.stderr.join("\n"));
+  assert.deepEqual(client.stderr, []);
+  await server.waitForLine("stderr", /client carol is leaving\./);
+});
+
+Deno.test("a killed client's subscription is removed by the server", async () => {
+  const { process: server, target } = await spawnServer(["--interval", "50"]);
+  await using _ = server;
+  await using client = new LineProcess([
+    ...taskArgs("client"),
+    "dave",
+    "--target",
+    target,
+    "--mode",
+    "stream",
+  ]);
+  await client.waitForLine("stdout", /hello dave, it's/);
+  client.child.kill("SIGKILL");
+  await client.exit();
+  await server.waitForLine("stderr", /client dave disconnected\./);
+  await server.waitForLine("stderr", /client dave is leaving\./);
+});
+
+Deno.test("greeter client reports an unreachable server in one line and exits 1", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  const result = await runClient(["--target", `127.0.0.1:${port}`]);
+  assert.equal(result.code, 1);
+  assert.equal(result.stdout, "");
+  const lines = result.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(
+    lines[0],
+    new RegExp(`^error: 127\\.0\\.0\\.1:${port}: UNAVAILABLE: `),
+  );
+});
+
+Deno.test("greeter client reports an error status and exits 1", async () => {
+  const { process: server, target } = await spawnServer();
+  await using _ = server;
+  const result = await runClient(["", "--target", target, "--mode", "hello"]);
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr,
+    /^error: 127\.0\.0\.1:\d+: INVALID_ARGUMENT: Name must not be empty/,
+  );
+});
+
+Deno.test("bad command lines exit 2 with a usage hint", async () => {
+  const bad = await runClient(["--count", "-3"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^error: [^]*\nRun with --help for usage\.\n$/);
+  const mode = await runClient(["--mode", "nope"]);
+  assert.equal(mode.code, 2);
+  assert.match(
+    mode.stderr,
+    /Invalid mode "nope": expected one of stream2, stream, hello, bidi/,
+  );
+  const help = await runClient(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^Usage: greeter client/);
+});
+
+Deno.test("greeter serve: env settings apply, flags win, SIGTERM stops it with exit 0", async () => {
+  const { process: server, target } = await spawnServer([], {
+    GREETER_INTERVAL_MS: "40",
+    GREETER_LOG_FORMAT: "json",
+    GREETER_HOST: "0.0.0.0", // the --host 127.0.0.1 flag wins
+  });
+  const started = JSON.parse(server.stderr[0]);
+  assert.equal(started.level, "info");
+  assert.equal(started.msg, `Starting server on ${target}`);
+  await using client = new LineProcess([
+    ...taskArgs("client"),
+    "eve",
+    "--target",
+    target,
+    "--mode",
+    "stream",
+  ]);
+  await client.waitForLine("stdout", /hello eve/);
+  server.child.kill("SIGTERM");
+  const status = await server.exit();
+  assert.equal(status.code, 0, server.stderr.join("\n"));
+  assert.ok(server.stderr.some((l) => l.includes("Server stopped")));
+  // The subscription stream ended with OK: the client exits 0 by itself.
+  assert.equal((await client.exit()).code, 0, client.stderr.join("\n"));
+});
+
+Deno.test("greeter serve names an address it cannot bind and exits 1", async () => {
+  const { process: first, port } = await spawnServer();
+  await using _ = first;
+  await using second = new LineProcess([
+    ...taskArgs("serve"),
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+  ]);
+  const status = await second.exit();
+  assert.equal(status.code, 1);
+  assert.ok(
+    second.stderr.some((l) =>
+      l.startsWith(`error: Cannot bind "127.0.0.1:${port}"`)
+    ),
+    second.stderr.join("\n"),
+  );
+});
