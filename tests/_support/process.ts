@@ -64,6 +64,16 @@ export async function runClient(
   }
 }
 
+/** Options of {@linkcode LineProcess}. */
+export interface LineProcessOptions {
+  /** Program to run. Default: this Deno. */
+  command?: string;
+  /** Working directory. Default: the project root. */
+  cwd?: string;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+}
+
 /**
  * A spawned process whose output is read line by line as it comes.
  * Dispose of it to kill it (if still running) and release its pipes.
@@ -77,12 +87,12 @@ export class LineProcess implements AsyncDisposable {
   #reading: Promise<void>;
   #waiters = new Set<() => void>();
 
-  /** Spawns `deno ARGS…` in the project root. */
-  constructor(args: string[], env?: Record<string, string>) {
-    this.child = new Deno.Command(Deno.execPath(), {
+  /** Spawns `deno ARGS…` (or `options.command ARGS…`) in the project root. */
+  constructor(args: string[], options: LineProcessOptions = {}) {
+    this.child = new Deno.Command(options.command ?? Deno.execPath(), {
       args,
-      cwd: ROOT,
-      env: cleanEnv(env),
+      cwd: options.cwd ?? ROOT,
+      env: cleanEnv(options.env),
       stdout: "piped",
       stderr: "piped",
       stdin: "null",
@@ -174,7 +184,7 @@ export async function spawnServer(
 ): Promise<{ process: LineProcess; port: number; target: string }> {
   const process = new LineProcess(
     [...taskArgs("serve"), "--host", "127.0.0.1", "--port", "0", ...args],
-    env,
+    { env },
   );
   const [, port] = await process.waitForLine(
     "stderr",

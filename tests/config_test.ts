@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { parseClientArgs, parseServeArgs } from "../lib/config.ts";
+import { ConfigError } from "../lib/errors.ts";
+
+function serve(args: string[], env = {}) {
+  const parsed = parseServeArgs(args, env);
+  assert.ok(!parsed.help);
+  return parsed.config;
+}
+
+Deno.test("parseServeArgs() defaults to the seed's [::]:50051 and a 1 s tick", () => {
+  assert.deepEqual(serve([]), {
+    host: "::",
+    port: 50051,
+    intervalMs: 1000,
+    bufferSize: 128,
+    policy: "drop-oldest",
+    graceMs: 5000,
+    logLevel: "info",
+    logFormat: "text",
+  });
+});
+
+Deno.test("parseServeArgs() takes env, and flags win over env", () => {
+  const env = { GREETER_PORT: "7000", GREETER_INTERVAL_MS: "250" };
+  assert.equal(serve([], env).port, 7000);
+  assert.equal(serve([], env).intervalMs, 250);
+  assert.equal(serve(["--port", "0"], env).port, 0);
+  assert.equal(serve(["--policy", "disconnect"]).policy, "disconnect");
+});
+
+Deno.test("parseServeArgs() names the setting and the value it rejects", () => {
+  for (
+    const [args, message] of [
+      [
+        ["--port", "65536"],
+        /Invalid port "65536": expected an integer from 0 to 65535/,
+      ],
+      [["--port", "abc"], /Invalid port "abc"/],
+      [["--interval", "0"], /Invalid interval "0"/],
+      [
+        ["--policy", "lossy"],
+        /Invalid policy "lossy": expected one of drop-oldest, disconnect/,
+      ],
+      [["--buffer-size", "-1"], /ambiguous|Invalid buffer size/],
+      [["--nope"], /Unknown option '--nope'/],
+      [["extra"], /Unexpected argument "extra"/],
+    ] as const
+  ) {
+    assert.throws(
+      () => parseServeArgs([...args], {}),
+      (e: Error) => e instanceof ConfigError && message.test(e.message),
+    );
+  }
+  assert.throws(
+    () => parseServeArgs([], { GREETER_PORT: "x" }),
+    /Invalid port "x"/,
+  );
+});
+
+Deno.test("parseClientArgs() defaults to world at localhost:50051 in stream2 mode", () => {
+  const parsed = parseClientArgs([], {});
+  assert.ok(!parsed.help);
+  assert.deepEqual(parsed.config, {
+    target: "localhost:50051",
+    mode: "stream2",
+    names: ["world"],
+    count: undefined,
+  });
+  const bidi = parseClientArgs(["a", "b", "--mode", "bidi", "--count", "1"], {
+    GREETER_TARGET: "[::1]:9",
+  });
+  assert.ok(!bidi.help);
+  assert.deepEqual(bidi.config, {
+    target: "[::1]:9",
+    mode: "bidi",
+    names: ["a", "b"],
+    count: 1,
+  });
+  assert.deepEqual(parseClientArgs(["-h"], {}), { help: true });
+});
+
+Deno.test("parseClientArgs() rejects a target that is not HOST:PORT", () => {
+  for (const target of ["localhost", "http://x:1", ":50051", "a b:1"]) {
+    assert.throws(
+      () => parseClientArgs(["--target", target], {}),
+      /expected HOST:PORT/,
+    );
+  }
+  assert.throws(
+    () => parseClientArgs(["--count", "0"], {}),
+    /Invalid count "0"/,
+  );
+});

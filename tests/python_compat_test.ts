@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { PROTO_DIR } from "../lib/proto.ts";
+import {
+  LineProcess,
+  ROOT,
+  runClient,
+  spawnServer,
+} from "./_support/process.ts";
+
+// The seed's own Python code is the foreign peer: Debian's python3-grpcio
+// and python3-grpc-tools, under Debian's python3 (.ci/run installs them).
+const PYTHON = "/usr/bin/python3";
+const SEED = join(ROOT, "tests", "seed");
+
+function pythonGrpcMissing(): string | undefined {
+  try {
+    const { success } = new Deno.Command(PYTHON, {
+      args: ["-c", "import grpc, grpc_tools"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync();
+    return success ? undefined : "python3 lacks grpc or grpc_tools";
+  } catch {
+    return `${PYTHON} not found`;
+  }
+}
+
+const missing = pythonGrpcMissing();
+if (missing) {
+  console.warn(
+    `python_compat_test.ts ignored: ${missing} (apt-get install python3-grpcio python3-grpc-tools)`,
+  );
+}
+
+/** Generates the seed's stubs and copies in one seed program, retargeted. */
+async function seedProgram(
+  file: string,
+  from: string,
+  to: string,
+): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "greeter_seed_" });
+  const { success, stderr } = await new Deno.Command(PYTHON, {
+    args: [
+      "-m",
+      "grpc_tools.protoc",
+      `-I${PROTO_DIR}`,
+      `--python_out=${dir}`,
+      `--grpc_python_out=${dir}`,
+      join(PROTO_DIR, "helloworld.proto"),
+    ],
+  }).output();
+  assert.ok(success, new TextDecoder().decode(stderr));
+  const source = await Deno.readTextFile(join(SEED, file));
+  assert.ok(source.includes(from));
+  await Deno.writeTextFile(join(dir, file), source.replaceAll(from, to));
+  return dir;
+}
+
+Deno.test({
+  name: "the seed's Python client works unchanged against our server",
+  ignore: missing !== undefined,
+  async fn() {
+    const { process: server, target } = await spawnServer(["--interval", "50"]);
+    await using _ = server;
+    const dir = await seedProgram(
+      "async_greeter_client.py",
+      "localhost:50051",
+      target,
+    );
+    try {
+      const out = await new Deno.Command(PYTHON, {
+        args: [join(dir, "async_greeter_client.py"), "hello"],
+        cwd: dir,
+      }).output();
+      const stdout = new TextDecoder().decode(out.stdout);
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      // Python's print(label, empty_message) leaves a trailing space.
+      assert.deepEqual(stdout.split("\n").map((l) => l.trimEnd()), [
+        "Greeter client received: Hello, hello!",
+        "firstGreetingMessage received:",
+        ...Array(5).fill("timerGreetingMessage received:"),
+        "goodbyeGreetingMessage received:",
+        "",
+      ]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "our client works against the seed's Python server",
+  ignore: missing !== undefined,
+  async fn() {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const { port } = listener.addr;
+    listener.close();
+    const target = `127.0.0.1:${port}`;
+    const dir = await seedProgram(
+      "async_greeter_server.py",
+      '"[::]:50051"',
+      `"${target}"`,
+    );
+    try {
+      await using seed = new LineProcess([
+        join(dir, "async_greeter_server.py"),
+      ], { command: PYTHON, cwd: dir, env: { PYTHONUNBUFFERED: "1" } });
+      await seed.waitForLine("stderr", /Starting server on/);
+      const stream2 = await runClient(["you", "--target", target]);
+      assert.equal(stream2.code, 0, stream2.stderr);
+      assert.equal(
+        stream2.stdout,
+        [
+          "Greeter client received: Hello, you!",
+          "firstGreetingMessage received:",
+          ...Array(5).fill("timerGreetingMessage received:"),
+          "goodbyeGreetingMessage received:",
+          "",
+        ].join("\n"),
+      );
+      const stream = await runClient([
+        "you",
+        "--target",
+        target,
+        "--mode",
+        "stream",
+        "--count",
+        "2",
+      ]);
+      assert.equal(stream.code, 0, stream.stderr);
+      assert.match(
+        stream.stdout,
+        /^Greeter client received: Hello, you!\n(Greeter client received: hello you, it's \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\n){2}$/,
+      );
+      await seed.waitForLine("stdout", /client you is leaving\./);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
