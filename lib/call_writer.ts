@@ -8,8 +8,8 @@
  * `'drain'` comes, and `bufferSize` only ever grows (it counts every byte
  * written, measured). What does hold there: a stream's bytes cannot have
  * left before the connection's socket wrote them. So the writer keeps a leaky
- * bucket, filled by the stream's written bytes and drained by the socket's
- * `bytesWritten`: a lower bound on the bytes stuck in the transport, which
+ * bucket, filled by the stream's written bytes and drained by the bytes the socket
+ * flushed (`bytesWritten - writableLength`): a lower bound on the bytes stuck in the transport, which
  * rises one for one with writes once the peer stops reading. Exact for one
  * stream per connection; on a shared connection a busy sibling stream drains
  * the bucket too, and can hide a stalled one.
@@ -28,7 +28,12 @@ export const DEFAULT_STALL_POLL_MS = 50;
 /** What a writer needs of an HTTP/2 stream. */
 interface Buffered {
   readonly bufferSize: number;
-  readonly session?: { readonly socket?: { readonly bytesWritten?: number } };
+  readonly session?: {
+    readonly socket?: {
+      readonly bytesWritten?: number;
+      readonly writableLength?: number;
+    };
+  };
 }
 
 /** Deno 2.9.3's `bufferSize` counts bytes written, not bytes queued. */
@@ -102,8 +107,10 @@ export class CallWriter<M> {
     return this.#bucket;
   }
 
+  /** Bytes the connection's socket has flushed (not merely queued). */
   #socketBytes(): number {
-    return this.#stream?.session?.socket?.bytesWritten ?? 0;
+    const socket = this.#stream?.session?.socket;
+    return (socket?.bytesWritten ?? 0) - (socket?.writableLength ?? 0);
   }
 
   /**

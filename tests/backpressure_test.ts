@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { setTimeout as delay } from "node:timers/promises";
 import { ManualClock } from "./_support/manual_clock.ts";
+import { LineProcess, taskArgs } from "./_support/process.ts";
 import { grpcFrame, startTestServer, waitFor } from "./_support/server.ts";
 
 /**
@@ -101,4 +102,33 @@ Deno.test("a stalled subscriber under the disconnect policy gets RESOURCE_EXHAUS
     /fell 16 events behind and was disconnected/,
   );
   peer.close();
+});
+
+Deno.test("a frozen client process (SIGSTOP) holds back the server's writes", async () => {
+  await using t = await startTestServer({
+    clock: new ManualClock(),
+    bufferSize: 64,
+    writer: { highWater: 16 * 1024, pollMs: 10 },
+  });
+  const hub = t.server.hub;
+  const name = "z".repeat(256); // ~300-byte messages outgrow kernel buffers
+  await using client = new LineProcess([
+    ...taskArgs("client"),
+    name,
+    "--target",
+    t.target,
+    "--mode",
+    "stream",
+  ]);
+  await waitFor("subscriber", () => hub.size === 1, 20_000);
+  client.child.kill("SIGSTOP");
+  try {
+    // 24 MB offered: far beyond what loopback socket buffers absorb.
+    await flood(() => hub.publish({ kind: "tick" }), 80_000);
+    const [info] = hub.subscriptions();
+    assert.ok(info.delivered < 60_000, `delivered ${info.delivered}`);
+    assert.ok(info.dropped > 20_000, `dropped ${info.dropped}`);
+  } finally {
+    client.child.kill("SIGCONT");
+  }
 });
