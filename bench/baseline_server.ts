@@ -1,7 +1,9 @@
 /**
- * The baseline: a minimal grpc-js Greeter (SayHello only, no hub, no
- * validation) on the same runtime, so the bench reports our overhead as a
- * ratio. Prints `listening on PORT` to stderr.
+ * The baseline: a minimal grpc-js Greeter on the same runtime, so the bench
+ * reports our overhead as a ratio. `SayHello` as ours; `SayHelloStreamReply`
+ * writes every open call from one `setInterval` (no hub, no buffer bound, no
+ * backpressure, no validation), ticking every 10 ms like the bench's server.
+ * Prints `listening on PORT` to stderr.
  *
  * @module
  */
@@ -10,6 +12,17 @@ import * as grpc from "@grpc/grpc-js";
 import { loadGreeterProto } from "../lib/proto.ts";
 import type { HelloReply, HelloRequest } from "../lib/proto.ts";
 
+const intervalMs = 10; // the bench's fan-out tick
+const subscribers = new Set<
+  grpc.ServerWritableStream<HelloRequest, HelloReply>
+>();
+const ticker = setInterval(() => {
+  const stamp = new Date().toISOString().slice(0, 19).replace("T", " ");
+  for (const call of subscribers) {
+    call.write({ message: `hello ${call.request.name}, it's ${stamp}` });
+  }
+}, intervalMs);
+
 const server = new grpc.Server({ "grpc.enable_channelz": 0 });
 server.addService(loadGreeterProto().service, {
   SayHello(
@@ -17,6 +30,12 @@ server.addService(loadGreeterProto().service, {
     callback: grpc.sendUnaryData<HelloReply>,
   ) {
     callback(null, { message: `Hello, ${call.request.name}!` });
+  },
+  SayHelloStreamReply(
+    call: grpc.ServerWritableStream<HelloRequest, HelloReply>,
+  ) {
+    subscribers.add(call);
+    call.on("cancelled", () => subscribers.delete(call));
   },
 });
 server.bindAsync(
@@ -27,4 +46,7 @@ server.bindAsync(
     console.error(`listening on ${port}`);
   },
 );
-Deno.addSignalListener("SIGTERM", () => server.forceShutdown());
+Deno.addSignalListener("SIGTERM", () => {
+  clearInterval(ticker);
+  server.forceShutdown();
+});

@@ -151,8 +151,41 @@ async function h2load(port: number, label: string) {
   }
 }
 
-async function fanOut(target: string, pid: number) {
-  const rssIdle = rssKb(pid);
+/** RSS per idle subscription: a server whose hub never ticks. */
+async function idleMemory() {
+  const { process: server, target } = await spawnServer([
+    "--interval",
+    "3600000",
+    "--log-level",
+    "debug",
+  ]);
+  await using _ = server;
+  const pid = server.child.pid;
+  const clients = Array.from({ length: 20 }, () => new GreeterClient(target));
+  const controller = new AbortController();
+  await delay(500);
+  const before = rssKb(pid);
+  const readers = Array.from({ length: FANOUT }, async (_, i) => {
+    const stream = clients[i % clients.length].streamReply(`idle${i}`, {
+      signal: controller.signal,
+    });
+    for await (const _ of stream) { /* never ticks */ }
+  });
+  const joined = () =>
+    server.stderr.filter((l) => l.includes(" subscribed.")).length;
+  while (joined() < FANOUT) await delay(50);
+  await delay(1000);
+  report(
+    `memory per idle subscriber (${FANOUT})`,
+    (rssKb(pid) - before) / FANOUT,
+    "KB",
+  );
+  controller.abort();
+  await Promise.allSettled(readers);
+  for (const client of clients) client.close();
+}
+
+async function fanOut(target: string, pid: number, label: string) {
   const clients = Array.from({ length: 20 }, () => new GreeterClient(target));
   const controller = new AbortController();
   let received = 0;
@@ -174,15 +207,9 @@ async function fanOut(target: string, pid: number) {
   });
   while (!allLive) await delay(20);
   report(
-    `subscribe rate (${FANOUT} until all live)`,
+    `${label} subscribe rate (${FANOUT} until all live)`,
     FANOUT / ((allLive - subscribeStart) / 1000),
     "subs/s",
-  );
-  await delay(500);
-  report(
-    "memory per subscriber (while streaming)",
-    (rssKb(pid) - rssIdle) / FANOUT,
-    "KB",
   );
   const before = received;
   const cpuBefore = cpuSeconds(pid);
@@ -191,25 +218,27 @@ async function fanOut(target: string, pid: number) {
   await delay(SECONDS * 1000);
   const wall = (performance.now() - start) / 1000;
   const gen = process.cpuUsage(genBefore);
+  const delivered = (received - before) / wall;
   report(
-    `fan-out ${FANOUT} subs, 10 ms tick: delivered`,
-    (received - before) / wall,
+    `${label} fan-out ${FANOUT} subs, 10 ms tick: delivered`,
+    delivered,
     "msg/s",
     `${FANOUT * 100} offered`,
   );
   report(
-    "fan-out server CPU",
+    `${label} fan-out server CPU`,
     ((cpuSeconds(pid) - cpuBefore) / wall) * 100,
     "% of a core",
   );
   report(
-    "fan-out generator CPU",
+    `${label} fan-out generator CPU`,
     ((gen.user + gen.system) / 1e6 / wall) * 100,
     "% of a core",
   );
   controller.abort();
   await Promise.allSettled(readers);
   for (const client of clients) client.close();
+  return delivered;
 }
 
 /** Subscribers that stop reading but stay connected, 1 ms tick. */
@@ -254,6 +283,7 @@ async function main() {
     await using _ = server;
     const ours = await unary(target, "greeter");
     const oursH2 = await h2load(port, "greeter");
+    const oursFan = await fanOut(target, server.child.pid, "greeter");
     await using baseline = new LineProcess([
       ...taskArgs("serve").slice(0, -2), // deno run + the serve flags
       "bench/baseline_server.ts",
@@ -264,12 +294,18 @@ async function main() {
     );
     const base = await unary(`127.0.0.1:${basePort}`, "baseline");
     const baseH2 = await h2load(Number(basePort), "baseline");
+    const baseFan = await fanOut(
+      `127.0.0.1:${basePort}`,
+      baseline.child.pid,
+      "baseline",
+    );
     report("unary greeter / baseline", ours / base, "x");
     if (oursH2 && baseH2) {
       report("unary greeter / baseline (h2load)", oursH2 / baseH2, "x");
     }
-    await fanOut(target, server.child.pid);
+    report("fan-out greeter / baseline", oursFan / baseFan, "x");
   }
+  await idleMemory();
   {
     const { process: server, target } = await spawnServer([
       "--interval",

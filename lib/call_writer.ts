@@ -96,7 +96,27 @@ export class CallWriter<M> {
     const stream = this.#stream;
     if (!stream) return 0;
     if (!CUMULATIVE_BUFFER_SIZE) return stream.bufferSize;
+    this.#drain(stream.bufferSize);
+    return this.#bucket;
+  }
+
+  #blocked(): boolean {
+    if (this.#call.writableNeedDrain) return true;
+    const stream = this.#stream;
+    if (!stream) return false;
+    if (!CUMULATIVE_BUFFER_SIZE) return stream.bufferSize > this.#highWater;
+    // The bucket rises only by what this stream wrote: until that could pass
+    // the mark, skip reading the socket (its bytesWritten walks its queue).
     const written = stream.bufferSize;
+    if (this.#bucket + (written - this.#written) <= this.#highWater) {
+      return false;
+    }
+    this.#drain(written);
+    return this.#bucket > this.#highWater;
+  }
+
+  /** Fills the bucket with bytes written since last time, drains it by bytes flushed. */
+  #drain(written: number): void {
     const sent = this.#socketBytes();
     this.#bucket = Math.max(
       0,
@@ -104,7 +124,6 @@ export class CallWriter<M> {
     );
     this.#written = written;
     this.#sent = sent;
-    return this.#bucket;
   }
 
   /** Bytes the connection's socket has flushed (not merely queued). */
@@ -120,10 +139,6 @@ export class CallWriter<M> {
   async write(message: M, signal: AbortSignal): Promise<void> {
     this.#call.write(message);
     while (this.#blocked()) await this.#wait(signal);
-  }
-
-  #blocked(): boolean {
-    return this.#call.writableNeedDrain || this.backlog > this.#highWater;
   }
 
   #wait(signal: AbortSignal): Promise<void> {

@@ -70,10 +70,18 @@ export function tickMessage(name: string, time: Date): string {
   return `hello ${name}, it's ${formatLocalTime(time)}`;
 }
 
+// One tick reaches every subscriber with the same second: format it once.
+let cachedSecond = NaN;
+let cachedText = "";
+
 /** Formats a date as `YYYY-MM-DD HH:MM:SS` in local time (Python's `%Y-%m-%d %H:%M:%S`). */
 export function formatLocalTime(time: Date): string {
+  const second = Math.floor(time.getTime() / 1000);
+  if (second === cachedSecond) return cachedText;
   const p = (n: number) => String(n).padStart(2, "0");
-  return `${time.getFullYear()}-${p(time.getMonth() + 1)}-${
+  cachedText = `${time.getFullYear()}-${p(time.getMonth() + 1)}-${
     p(time.getDate())
   } ${p(time.getHours())}:${p(time.getMinutes())}:${p(time.getSeconds())}`;
+  cachedSecond = second;
+  return cachedText;
 }

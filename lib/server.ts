@@ -91,6 +91,9 @@ export async function startServer(
     bufferSize: options.bufferSize,
     policy: options.policy,
     now: () => clock.now(),
+    onJoin: (info) => {
+      log.debug(`client ${info.name} subscribed.`, { subscription: info.id });
+    },
     onLeave: (info, reason) => {
       log.info(`client ${info.name} is leaving.`, {
         subscription: info.id,
