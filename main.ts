@@ -94,10 +94,13 @@ async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  let code: number;
   try {
-    Deno.exitCode = await main(Deno.args);
+    code = await main(Deno.args);
   } catch (error) {
     printError(error);
-    Deno.exitCode = error instanceof ConfigError ? 2 : 1;
+    code = error instanceof ConfigError ? 2 : 1;
   }
+  // Explicit: a connection a peer keeps open must not keep the process alive.
+  Deno.exit(code);
 }

@@ -6,29 +6,31 @@
  * `bufferSize` is the bytes it still queues. Deno 2.9.3 gives neither for a
  * subscriber whose HTTP/2 window is shut: every write completes at once, no
  * `'drain'` comes, and `bufferSize` only ever grows (it counts every byte
- * written, measured). What does hold there: a stream's bytes cannot have
- * left before the connection's socket wrote them. So the writer keeps a leaky
- * bucket, filled by the stream's written bytes and drained by the bytes the socket
- * flushed (`bytesWritten - writableLength`): a lower bound on the bytes stuck in the transport, which
- * rises one for one with writes once the peer stops reading. Exact for one
- * stream per connection; on a shared connection a busy sibling stream drains
- * the bucket too, and can hide a stalled one.
+ * written, measured). What does hold there: no byte leaves before the
+ * connection's socket flushes it. So every HTTP/2 connection keeps one
+ * ledger, a leaky bucket filled by what its streams write and drained by what
+ * its socket flushed (`bytesWritten - writableLength`): a lower bound on the
+ * bytes stuck in that connection, which rises one for one with writes once a
+ * peer stops reading. Its streams hold back while it exceeds `highWater`
+ * times their number, so a connection holds a bounded amount whatever its
+ * peer does. The price: a peer that stalls one stream holds back its other
+ * streams on the same connection too (as a shut connection window would).
  *
  * @module
  */
 
 import type * as grpc from "@grpc/grpc-js";
 
-/** Default bytes that may wait in the transport before a writer holds back. */
+/** Default bytes per stream that may wait in the transport before writes hold back. */
 export const DEFAULT_TRANSPORT_HIGH_WATER = 32 * 1024;
 
 /** Default milliseconds between two looks at a stalled transport. */
 export const DEFAULT_STALL_POLL_MS = 50;
 
 /** What a writer needs of an HTTP/2 stream. */
-interface Buffered {
+interface Http2StreamLike {
   readonly bufferSize: number;
-  readonly session?: {
+  readonly session?: object & {
     readonly socket?: {
       readonly bytesWritten?: number;
       readonly writableLength?: number;
@@ -39,13 +41,29 @@ interface Buffered {
 /** Deno 2.9.3's `bufferSize` counts bytes written, not bytes queued. */
 const CUMULATIVE_BUFFER_SIZE = "Deno" in globalThis;
 
+/** One HTTP/2 connection's bucket, shared by the writers of its streams. */
+interface Ledger {
+  /** Lower bound on bytes written by its streams and not yet flushed. */
+  bucket: number;
+  /** Socket bytes flushed at the last look. */
+  flushed: number;
+  /** Writers whose calls are still open. */
+  writers: number;
+}
+
+const ledgers = new WeakMap<object, Ledger>();
+
 /** Options of {@linkcode CallWriter}. */
 export interface CallWriterOptions {
-  /** Bytes queued in the transport above which writes wait. */
+  /** Bytes per stream queued in the transport above which writes wait. */
   highWater?: number;
   /** Milliseconds between looks at the queue while waiting. */
   pollMs?: number;
 }
+
+type WritableCall<M> =
+  | grpc.ServerWritableStream<unknown, M>
+  | grpc.ServerDuplexStream<unknown, M>;
 
 /**
  * A writer over one server-streaming (or bidi) call.
@@ -57,79 +75,51 @@ export interface CallWriterOptions {
  * ```
  */
 export class CallWriter<M> {
-  #call:
-    | grpc.ServerWritableStream<unknown, M>
-    | grpc.ServerDuplexStream<
-      unknown,
-      M
-    >;
-  #stream: Buffered | undefined;
+  #call: WritableCall<M>;
+  #stream: Http2StreamLike | undefined;
+  #ledger: Ledger | undefined;
   #highWater: number;
   #pollMs: number;
-  #bucket = 0;
+  /** This stream's `bufferSize` when last folded into the ledger. */
   #written = 0;
-  #sent = 0;
 
   /** Wraps `call`; finds its HTTP/2 stream if this grpc-js exposes it. */
-  constructor(
-    call:
-      | grpc.ServerWritableStream<unknown, M>
-      | grpc.ServerDuplexStream<
-        unknown,
-        M
-      >,
-    options: CallWriterOptions = {},
-  ) {
+  constructor(call: WritableCall<M>, options: CallWriterOptions = {}) {
     this.#call = call;
-    this.#stream = http2StreamOf(call);
     this.#highWater = options.highWater ?? DEFAULT_TRANSPORT_HIGH_WATER;
     this.#pollMs = options.pollMs ?? DEFAULT_STALL_POLL_MS;
-    this.#written = this.#stream?.bufferSize ?? 0;
-    this.#sent = this.#socketBytes();
+    const stream = http2StreamOf(call);
+    this.#stream = stream;
+    if (!stream || !CUMULATIVE_BUFFER_SIZE || !stream.session) return;
+    let ledger = ledgers.get(stream.session);
+    if (!ledger) {
+      ledger = { bucket: 0, flushed: flushedBytes(stream), writers: 0 };
+      ledgers.set(stream.session, ledger);
+    }
+    ledger.writers++;
+    this.#ledger = ledger;
+    this.#written = stream.bufferSize;
+    const release = () => {
+      this.#fold();
+      ledger.writers--;
+      this.#ledger = undefined;
+    };
+    call.once("close", release);
   }
 
   /**
-   * Bytes held in the transport for this call, as far as can be seen (0
-   * when nothing is visible). On Deno, a lower bound (see the module doc).
+   * Bytes held in the transport, as far as can be seen (0 when nothing is
+   * visible): on Node this stream's queue; on Deno a lower bound for its
+   * whole connection (see the module doc).
    */
   get backlog(): number {
-    const stream = this.#stream;
-    if (!stream) return 0;
-    if (!CUMULATIVE_BUFFER_SIZE) return stream.bufferSize;
-    this.#drain(stream.bufferSize);
-    return this.#bucket;
-  }
-
-  #blocked(): boolean {
-    if (this.#call.writableNeedDrain) return true;
-    const stream = this.#stream;
-    if (!stream) return false;
-    if (!CUMULATIVE_BUFFER_SIZE) return stream.bufferSize > this.#highWater;
-    // The bucket rises only by what this stream wrote: until that could pass
-    // the mark, skip reading the socket (its bytesWritten walks its queue).
-    const written = stream.bufferSize;
-    if (this.#bucket + (written - this.#written) <= this.#highWater) {
-      return false;
+    if (!this.#stream) return 0;
+    if (!this.#ledger) {
+      return CUMULATIVE_BUFFER_SIZE ? 0 : this.#stream.bufferSize;
     }
-    this.#drain(written);
-    return this.#bucket > this.#highWater;
-  }
-
-  /** Fills the bucket with bytes written since last time, drains it by bytes flushed. */
-  #drain(written: number): void {
-    const sent = this.#socketBytes();
-    this.#bucket = Math.max(
-      0,
-      this.#bucket + (written - this.#written) - (sent - this.#sent),
-    );
-    this.#written = written;
-    this.#sent = sent;
-  }
-
-  /** Bytes the connection's socket has flushed (not merely queued). */
-  #socketBytes(): number {
-    const socket = this.#stream?.session?.socket;
-    return (socket?.bytesWritten ?? 0) - (socket?.writableLength ?? 0);
+    this.#fold();
+    this.#drain();
+    return this.#ledger.bucket;
   }
 
   /**
@@ -139,6 +129,39 @@ export class CallWriter<M> {
   async write(message: M, signal: AbortSignal): Promise<void> {
     this.#call.write(message);
     while (this.#blocked()) await this.#wait(signal);
+  }
+
+  #blocked(): boolean {
+    if (this.#call.writableNeedDrain) return true;
+    const stream = this.#stream;
+    if (!stream) return false;
+    const ledger = this.#ledger;
+    if (!ledger) {
+      return !CUMULATIVE_BUFFER_SIZE && stream.bufferSize > this.#highWater;
+    }
+    this.#fold();
+    const limit = this.#highWater * Math.max(1, ledger.writers);
+    // Reading the socket walks its queue: only near the mark.
+    if (ledger.bucket <= limit) return false;
+    this.#drain();
+    return ledger.bucket > limit;
+  }
+
+  /** Adds what this stream wrote since last time to its connection's bucket. */
+  #fold(): void {
+    const ledger = this.#ledger;
+    if (!ledger) return;
+    const written = this.#stream!.bufferSize;
+    ledger.bucket += written - this.#written;
+    this.#written = written;
+  }
+
+  /** Takes what the socket flushed since the last look out of the bucket. */
+  #drain(): void {
+    const ledger = this.#ledger!;
+    const flushed = flushedBytes(this.#stream!);
+    ledger.bucket = Math.max(0, ledger.bucket - (flushed - ledger.flushed));
+    ledger.flushed = flushed;
   }
 
   #wait(signal: AbortSignal): Promise<void> {
@@ -167,12 +190,18 @@ export class CallWriter<M> {
   }
 }
 
+/** Bytes a connection's socket has flushed (not merely queued). */
+function flushedBytes(stream: Http2StreamLike): number {
+  const socket = stream.session?.socket;
+  return (socket?.bytesWritten ?? 0) - (socket?.writableLength ?? 0);
+}
+
 /**
  * The HTTP/2 stream under a grpc-js server call. grpc-js keeps it private
  * (1.14: `call.call[.nextCall…].stream`); `undefined` when it moves, and the
  * `'drain'` signal is then the only one.
  */
-function http2StreamOf(call: object): Buffered | undefined {
+function http2StreamOf(call: object): Http2StreamLike | undefined {
   // deno-lint-ignore no-explicit-any
   let inner: any = (call as any).call;
   for (let depth = 0; inner && depth < 8; depth++) {

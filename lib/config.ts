@@ -260,9 +260,10 @@ export function parseClientArgs(
   if (values.help) return { help: true };
   const v = values as Record<string, string | undefined>;
   const target = v.target ?? env.GREETER_TARGET ?? "localhost:50051";
-  if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:/]+):\d{1,5}$/.test(target)) {
+  const port = target.match(/^(?:\[[0-9a-fA-F:.]+\]|[^\s:/]+):(\d{1,5})$/)?.[1];
+  if (port === undefined || Number(port) < 1 || Number(port) > 65535) {
     throw new ConfigError(
-      `Invalid target "${target}": expected HOST:PORT, e.g. localhost:50051`,
+      `Invalid target "${target}": expected HOST:PORT with a port from 1 to 65535, e.g. localhost:50051`,
     );
   }
   const count = v.count === undefined

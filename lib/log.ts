@@ -41,7 +41,8 @@ const toStderr = (line: string) => {
 
 /**
  * A levelled logger. Text lines read `TIME LEVEL message key=value…`; JSON
- * lines hold `time`, `level`, `msg` and the fields.
+ * lines hold `time`, `level`, `msg` and the fields. Logging never throws: a
+ * line the sink cannot take is dropped.
  *
  * @example
  * ```ts
@@ -83,6 +84,15 @@ export class Logger {
 
   #log(level: LogLevel, msg: string, fields: LogFields = {}): void {
     if (LOG_LEVELS.indexOf(level) < this.#min) return;
+    try {
+      this.#emit(level, msg, fields);
+    } catch {
+      // A broken sink (e.g. stderr closed: EPIPE) must not take the server
+      // down nor skip the caller's cleanup: the line is dropped.
+    }
+  }
+
+  #emit(level: LogLevel, msg: string, fields: LogFields): void {
     const time = new Date(this.#now()).toISOString();
     if (this.#format === "json") {
       this.#write(JSON.stringify({ time, level, msg, ...fields }));

@@ -3,14 +3,18 @@ import http2 from "node:http2";
 import { setTimeout as delay } from "node:timers/promises";
 import { ManualClock } from "./_support/manual_clock.ts";
 import { LineProcess, taskArgs } from "./_support/process.ts";
+import { RawH2 } from "./_support/raw_h2.ts";
 import { grpcFrame, startTestServer, waitFor } from "./_support/server.ts";
 
 /**
  * A subscriber that stops reading while its connection stays up: its HTTP/2
  * flow-control window shuts, its transport still answers pings.
  */
-function stalledSubscriber(target: string, name: string) {
-  const session = http2.connect(`http://${target}`);
+function stalledSubscriber(
+  target: string,
+  name: string,
+  session = http2.connect(`http://${target}`),
+) {
   const stream = session.request({
     ":method": "POST",
     ":path": "/helloworld.Greeter/SayHelloStreamReply",
@@ -38,10 +42,10 @@ function stalledSubscriber(target: string, name: string) {
 }
 
 /** Publishes `n` events in batches, letting the server write between them. */
-async function flood(publish: () => void, n: number) {
+async function flood(publish: () => void, n: number, batch = 200) {
   for (let i = 0; i < n; i++) {
     publish();
-    if (i % 200 === 199) await delay(1);
+    if (i % batch === batch - 1) await delay(1);
   }
 }
 
@@ -102,6 +106,34 @@ Deno.test("a stalled subscriber under the disconnect policy gets RESOURCE_EXHAUS
     /fell 16 events behind and was disconnected/,
   );
   peer.close();
+});
+
+Deno.test("a stalled stream cannot hide behind a busy sibling on its connection", async () => {
+  await using t = await startTestServer({
+    clock: new ManualClock(),
+    bufferSize: 64,
+    writer: { highWater: 16 * 1024, pollMs: 10 },
+  });
+  const hub = t.server.hub;
+  // Per-stream flow control, as grpc-go or Java peers do it: every stream
+  // starts with no window; stream 3 gets window as it reads, stream 1 never.
+  await using peer = await RawH2.connect(t.server.port, {
+    initialWindowSize: 0,
+  });
+  const path = "/helloworld.Greeter/SayHelloStreamReply";
+  await peer.call(1, path, grpcFrame(new Uint8Array([0x0a, 1, 0x73])));
+  await peer.call(3, path, grpcFrame(new Uint8Array([0x0a, 1, 0x62])));
+  await peer.read(3);
+  await waitFor("subscribers", () => hub.size === 2);
+  // Slow enough for the reading sibling to keep up.
+  await flood(() => hub.publish({ kind: "tick" }), 20_000, 10);
+  const stalled = hub.subscriptions().find((s) => s.id === 1)!;
+  // ~40 bytes per message: the connection's mark (two streams) holds ~800.
+  // Drained by its sibling's progress, a per-stream bound let all through.
+  assert.ok(stalled.delivered < 5_000, `delivered ${stalled.delivered}`);
+  assert.ok(stalled.dropped > 10_000, `dropped ${stalled.dropped}`);
+  assert.ok(peer.received.get(3)! > 0);
+  assert.equal(peer.received.get(1) ?? 0, 0);
 });
 
 Deno.test("a frozen client process (SIGSTOP) holds back the server's writes", async () => {

@@ -81,7 +81,16 @@ Deno.test("parseClientArgs() defaults to world at localhost:50051 in stream2 mod
 });
 
 Deno.test("parseClientArgs() rejects a target that is not HOST:PORT", () => {
-  for (const target of ["localhost", "http://x:1", ":50051", "a b:1"]) {
+  for (
+    const target of [
+      "localhost",
+      "http://x:1",
+      ":50051",
+      "a b:1",
+      "h:99999",
+      "h:0",
+    ]
+  ) {
     assert.throws(
       () => parseClientArgs(["--target", target], {}),
       /expected HOST:PORT/,

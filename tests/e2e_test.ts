@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { setTimeout as delay } from "node:timers/promises";
+import { RawH2 } from "./_support/raw_h2.ts";
+import { grpcFrame } from "./_support/server.ts";
 import {
   LineProcess,
   runClient,
@@ -198,5 +201,31 @@ Deno.test("greeter serve names an address it cannot bind and exits 1", async () 
       l.startsWith(`error: Cannot bind "127.0.0.1:${port}"`)
     ),
     second.stderr.join("\n"),
+  );
+});
+
+Deno.test("greeter serve exits 0 on SIGTERM even when a peer keeps a stream stuck open", async () => {
+  const { process: server, port } = await spawnServer([
+    "--interval",
+    "20",
+    "--grace",
+    "300",
+  ]);
+  await using _ = server;
+  // A peer that never opens any stream window: not even the trailers that
+  // end its call can be sent, and it never closes the connection.
+  await using peer = await RawH2.connect(port, { initialWindowSize: 0 });
+  await peer.call(
+    1,
+    "/helloworld.Greeter/SayHelloStreamReply",
+    grpcFrame(new Uint8Array([0x0a, 1, 0x70])),
+  );
+  await server.waitForLine("stderr", /Starting server/);
+  await delay(200); // a few ticks queue up behind the shut window
+  server.child.kill("SIGTERM");
+  const status = await server.exit(10_000); // SIGKILL (137) past the bound
+  assert.equal(status.code, 0, server.stderr.join("\n"));
+  assert.ok(
+    server.stderr.some((l) => l.includes("Grace period of 300 ms over")),
   );
 });

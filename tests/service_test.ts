@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { GreeterClient } from "../lib/client.ts";
 import { RpcError } from "../lib/errors.ts";
 import { formatLocalTime } from "../lib/greetings.ts";
+import { Logger } from "../lib/log.ts";
+import { startServer } from "../lib/server.ts";
 import http2 from "node:http2";
 import { ManualClock } from "./_support/manual_clock.ts";
 import { grpcFrame, startTestServer, waitFor } from "./_support/server.ts";
@@ -229,6 +231,39 @@ Deno.test("GreeterClient names the target and status when the server is unreacha
       error.message.startsWith(`127.0.0.1:${port}: UNAVAILABLE: `) &&
       !/Resolution note/.test(error.message),
   );
+});
+
+Deno.test("startServer() rejects a non-positive interval before binding", async () => {
+  await assert.rejects(
+    startTestServer({ intervalMs: 0 }),
+    /interval must be positive, got 0/,
+  );
+});
+
+Deno.test("a subscriber still leaves when the log sink throws", async () => {
+  const clock = new ManualClock();
+  const server = await startServer({
+    host: "127.0.0.1",
+    port: 0,
+    clock,
+    log: new Logger({
+      write: () => {
+        throw new Error("Broken pipe");
+      },
+    }),
+  });
+  try {
+    using client = new GreeterClient(`127.0.0.1:${server.port}`);
+    const controller = new AbortController();
+    const pending = client.streamReply("x", { signal: controller.signal })
+      .next();
+    await waitFor("subscriber", () => server.hub.size === 1);
+    controller.abort();
+    await pending;
+    await waitFor("removal", () => server.hub.size === 0);
+  } finally {
+    await server.shutdown({ graceMs: 1000 });
+  }
 });
 
 Deno.test("startServer() names the address it cannot bind", async () => {

@@ -1,0 +1,171 @@
+/**
+ * A bare HTTP/2 client speaking frames over a TCP socket, for peers no
+ * library will imitate: per-stream flow control chosen by hand (a stream
+ * that never gets window while its sibling does, as grpc-go or Java peers
+ * can), garbage, and half-finished handshakes.
+ *
+ * @module
+ */
+
+const encoder = new TextEncoder();
+
+const DATA = 0, HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, PING = 6;
+const GOAWAY = 7, WINDOW_UPDATE = 8;
+const END_HEADERS = 4, ACK = 1;
+
+function frame(
+  type: number,
+  flags: number,
+  stream: number,
+  payload: Uint8Array,
+): Uint8Array {
+  const out = new Uint8Array(9 + payload.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, payload.length << 8);
+  out[3] = type;
+  out[4] = flags;
+  view.setUint32(5, stream);
+  out.set(payload, 9);
+  return out;
+}
+
+function u32(value: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, value);
+  return out;
+}
+
+/** HPACK "literal without indexing, new name" for each header. */
+function headerBlock(headers: Record<string, string>): Uint8Array {
+  const parts = Object.entries(headers).flatMap(([name, value]) => {
+    const n = encoder.encode(name), v = encoder.encode(value);
+    return [0, n.length, ...n, v.length, ...v];
+  });
+  return new Uint8Array(parts);
+}
+
+/** Options of {@linkcode RawH2.connect}. */
+export interface RawH2Options {
+  /** SETTINGS_INITIAL_WINDOW_SIZE the client announces. Default 65535. */
+  initialWindowSize?: number;
+}
+
+/** One HTTP/2 connection driven frame by frame. */
+export class RawH2 implements AsyncDisposable {
+  #conn: Deno.TcpConn;
+  #reading: Promise<void>;
+  #autoGrant = new Set<number>();
+  /** DATA bytes received per stream. */
+  readonly received = new Map<number, number>();
+  /** Set when the server sent GOAWAY or the connection ended. */
+  closed?: string;
+
+  private constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+    this.#reading = this.#read();
+  }
+
+  /** Connects to 127.0.0.1:`port`, sends the preface and SETTINGS. */
+  static async connect(port: number, options: RawH2Options = {}) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const client = new RawH2(conn);
+    const settings = new Uint8Array(6);
+    new DataView(settings.buffer).setUint16(0, 4); // INITIAL_WINDOW_SIZE
+    new DataView(settings.buffer).setUint32(
+      2,
+      options.initialWindowSize ?? 65535,
+    );
+    await client.send(encoder.encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+    await client.send(frame(SETTINGS, 0, 0, settings));
+    await client.send(frame(WINDOW_UPDATE, 0, 0, u32(1 << 30)));
+    return client;
+  }
+
+  /** Writes raw bytes to the socket. */
+  async send(bytes: Uint8Array): Promise<void> {
+    await this.#conn.write(bytes);
+  }
+
+  /** Opens a gRPC call on odd `stream` id and sends `body` (ends the request). */
+  async call(stream: number, path: string, body: Uint8Array): Promise<void> {
+    const block = headerBlock({
+      ":method": "POST",
+      ":scheme": "http",
+      ":path": path,
+      ":authority": "localhost",
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
+    await this.send(frame(HEADERS, END_HEADERS, stream, block));
+    await this.send(frame(DATA, 1, /* END_STREAM */ stream, body));
+  }
+
+  /** Reads `stream` from now on: grants it window for what arrives. */
+  async read(stream: number): Promise<void> {
+    this.#autoGrant.add(stream);
+    await this.send(frame(WINDOW_UPDATE, 0, stream, u32(1 << 20)));
+  }
+
+  async #read(): Promise<void> {
+    let buffer = new Uint8Array(0);
+    const chunk = new Uint8Array(1 << 16);
+    try {
+      for (;;) {
+        const n = await this.#conn.read(chunk);
+        if (n === null) return void (this.closed ??= "EOF");
+        const joined = new Uint8Array(buffer.length + n);
+        joined.set(buffer);
+        joined.set(chunk.subarray(0, n), buffer.length);
+        buffer = joined;
+        let offset = 0;
+        while (buffer.length - offset >= 9) {
+          const view = new DataView(buffer.buffer, buffer.byteOffset + offset);
+          const length = view.getUint32(0) >>> 8;
+          if (buffer.length - offset < 9 + length) break;
+          const type = buffer[offset + 3], flags = buffer[offset + 4];
+          const stream = view.getUint32(5) & 0x7fffffff;
+          const payload = buffer.slice(offset + 9, offset + 9 + length);
+          offset += 9 + length;
+          await this.#handle(type, flags, stream, payload);
+        }
+        buffer = buffer.slice(offset);
+      }
+    } catch (error) {
+      this.closed ??= String(error);
+    }
+  }
+
+  async #handle(
+    type: number,
+    flags: number,
+    stream: number,
+    payload: Uint8Array,
+  ) {
+    if (type === SETTINGS && !(flags & ACK)) {
+      await this.send(frame(SETTINGS, ACK, 0, new Uint8Array(0)));
+    } else if (type === PING && !(flags & ACK)) {
+      await this.send(frame(PING, ACK, 0, payload));
+    } else if (type === DATA && payload.length > 0) {
+      this.received.set(
+        stream,
+        (this.received.get(stream) ?? 0) + payload.length,
+      );
+      if (this.#autoGrant.has(stream)) {
+        await this.send(frame(WINDOW_UPDATE, 0, stream, u32(payload.length)));
+        await this.send(frame(WINDOW_UPDATE, 0, 0, u32(payload.length)));
+      }
+    } else if (type === GOAWAY || type === RST_STREAM) {
+      if (type === GOAWAY) this.closed ??= "GOAWAY";
+    }
+  }
+
+  /** Closes the connection and waits for the reader to finish. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the server.
+    }
+    await this.#reading;
+  }
+}

@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { Logger } from "../lib/log.ts";
+
+Deno.test("Logger writes text and JSON lines at or above its level", () => {
+  const lines: string[] = [];
+  const now = () => Date.UTC(2024, 0, 2, 3, 4, 5);
+  const text = new Logger({ level: "info", write: (l) => lines.push(l), now });
+  text.debug("hidden");
+  text.info("client you is leaving.", { subscription: 3, reason: "aborted" });
+  assert.deepEqual(lines, [
+    '2024-01-02T03:04:05.000Z INFO client you is leaving. subscription=3 reason="aborted"',
+  ]);
+  const json = new Logger({ format: "json", write: (l) => lines.push(l), now });
+  json.warn("careful", { n: 1 });
+  assert.deepEqual(JSON.parse(lines[1]), {
+    time: "2024-01-02T03:04:05.000Z",
+    level: "warn",
+    msg: "careful",
+    n: 1,
+  });
+});
+
+Deno.test("Logger drops a line its sink cannot take instead of throwing", () => {
+  const log = new Logger({
+    write: () => {
+      throw new Error("Broken pipe");
+    },
+  });
+  log.info("nobody hears this");
+  log.error("nor this");
+});
