@@ -7,12 +7,11 @@
  * @module
  */
 
-import http2 from "node:http2";
 import os from "node:os";
 import process from "node:process";
 import { setTimeout as delay } from "node:timers/promises";
 import { GreeterClient } from "../lib/client.ts";
-import { grpcFrame } from "../tests/_support/server.ts";
+import { grpcFrame, stalledSubscriber } from "../tests/_support/server.ts";
 import {
   LineProcess,
   ROOT,
@@ -243,20 +242,10 @@ async function fanOut(target: string, pid: number, label: string) {
 
 /** Subscribers that stop reading but stay connected, 1 ms tick. */
 async function stalled(target: string, pid: number) {
-  const sessions = Array.from({ length: STALLED }, (_, i) => {
-    const session = http2.connect(`http://${target}`);
-    const stream = session.request({
-      ":method": "POST",
-      ":path": "/helloworld.Greeter/SayHelloStreamReply",
-      "content-type": "application/grpc",
-      te: "trailers",
-    });
-    const name = new TextEncoder().encode(`stalled${i}`);
-    stream.end(grpcFrame(new Uint8Array([0x0a, name.length, ...name])));
-    stream.pause();
-    stream.on("error", () => {});
-    return session;
-  });
+  const peers = Array.from(
+    { length: STALLED },
+    (_, i) => stalledSubscriber(target, `stalled${i}`),
+  );
   await delay(2000); // windows fill, buffers reach their bound
   const rssStart = rssKb(pid);
   await delay(SECONDS * 2000);
@@ -266,7 +255,7 @@ async function stalled(target: string, pid: number) {
     "MB",
     `~${Math.round(STALLED * 1000 * 45 * SECONDS * 2 / 2 ** 20)} MB offered`,
   );
-  for (const session of sessions) session.destroy();
+  for (const peer of peers) peer.close();
 }
 
 async function main() {

@@ -1,45 +1,14 @@
 import assert from "node:assert/strict";
-import http2 from "node:http2";
 import { setTimeout as delay } from "node:timers/promises";
 import { ManualClock } from "./_support/manual_clock.ts";
 import { LineProcess, taskArgs } from "./_support/process.ts";
 import { RawH2 } from "./_support/raw_h2.ts";
-import { grpcFrame, startTestServer, waitFor } from "./_support/server.ts";
-
-/**
- * A subscriber that stops reading while its connection stays up: its HTTP/2
- * flow-control window shuts, its transport still answers pings.
- */
-function stalledSubscriber(
-  target: string,
-  name: string,
-  session = http2.connect(`http://${target}`),
-) {
-  const stream = session.request({
-    ":method": "POST",
-    ":path": "/helloworld.Greeter/SayHelloStreamReply",
-    "content-type": "application/grpc",
-    te: "trailers",
-  });
-  const body = new TextEncoder().encode(name);
-  stream.end(grpcFrame(new Uint8Array([0x0a, body.length, ...body])));
-  stream.pause();
-  let bytes = 0;
-  let trailers: Record<string, unknown> | undefined;
-  stream.on("data", (chunk: Uint8Array) => bytes += chunk.length);
-  stream.on("trailers", (t) => trailers = t);
-  stream.on("error", () => {});
-  return {
-    get bytes() {
-      return bytes;
-    },
-    get trailers() {
-      return trailers;
-    },
-    resume: () => stream.resume(),
-    close: () => session.destroy(),
-  };
-}
+import {
+  grpcFrame,
+  stalledSubscriber,
+  startTestServer,
+  waitFor,
+} from "./_support/server.ts";
 
 /** Publishes `n` events in batches, letting the server write between them. */
 async function flood(publish: () => void, n: number, batch = 200) {

@@ -9,6 +9,18 @@ import {
   taskArgs,
 } from "./_support/process.ts";
 
+/** `greeter client NAME --mode stream` against `target`, left running. */
+function streamingClient(target: string, name: string): LineProcess {
+  return new LineProcess([
+    ...taskArgs("client"),
+    name,
+    "--target",
+    target,
+    "--mode",
+    "stream",
+  ]);
+}
+
 const STREAM2_LINES = [
   "Greeter client received: Hello, you!",
   "firstGreetingMessage received:",
@@ -83,14 +95,7 @@ Deno.test("greeter client --mode hello and --mode bidi", async () => {
 Deno.test("greeter client exits 0 on SIGINT mid-stream and the server sees it leave", async () => {
   const { process: server, target } = await spawnServer(["--interval", "50"]);
   await using _ = server;
-  await using client = new LineProcess([
-    ...taskArgs("client"),
-    "carol",
-    "--target",
-    target,
-    "--mode",
-    "stream",
-  ]);
+  await using client = streamingClient(target, "carol");
   await client.waitForLine("stdout", /hello carol, it's/);
   client.child.kill("SIGINT");
   const status = await client.exit();
@@ -102,14 +107,7 @@ Deno.test("greeter client exits 0 on SIGINT mid-stream and the server sees it le
 Deno.test("a killed client's subscription is removed by the server", async () => {
   const { process: server, target } = await spawnServer(["--interval", "50"]);
   await using _ = server;
-  await using client = new LineProcess([
-    ...taskArgs("client"),
-    "dave",
-    "--target",
-    target,
-    "--mode",
-    "stream",
-  ]);
+  await using client = streamingClient(target, "dave");
   await client.waitForLine("stdout", /hello dave, it's/);
   client.child.kill("SIGKILL");
   await client.exit();
@@ -167,14 +165,7 @@ Deno.test("greeter serve: env settings apply, flags win, SIGTERM stops it with e
   const started = JSON.parse(server.stderr[0]);
   assert.equal(started.level, "info");
   assert.equal(started.msg, `Starting server on ${target}`);
-  await using client = new LineProcess([
-    ...taskArgs("client"),
-    "eve",
-    "--target",
-    target,
-    "--mode",
-    "stream",
-  ]);
+  await using client = streamingClient(target, "eve");
   await client.waitForLine("stdout", /hello eve/);
   server.child.kill("SIGTERM");
   const status = await server.exit();

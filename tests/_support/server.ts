@@ -5,6 +5,7 @@
  * @module
  */
 
+import http2 from "node:http2";
 import { setTimeout as delay } from "node:timers/promises";
 import { Logger } from "../../lib/log.ts";
 import {
@@ -66,4 +67,40 @@ export function grpcFrame(body: Uint8Array): Uint8Array {
   new DataView(frame.buffer).setUint32(1, body.length);
   frame.set(body, 5);
   return frame;
+}
+
+/**
+ * A subscriber that stops reading while its connection stays up: its HTTP/2
+ * flow-control window shuts, its transport still answers pings. Call
+ * `close()` when done.
+ */
+export function stalledSubscriber(
+  target: string,
+  name: string,
+  session = http2.connect(`http://${target}`),
+) {
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/helloworld.Greeter/SayHelloStreamReply",
+    "content-type": "application/grpc",
+    te: "trailers",
+  });
+  const body = new TextEncoder().encode(name);
+  stream.end(grpcFrame(new Uint8Array([0x0a, body.length, ...body])));
+  stream.pause();
+  let bytes = 0;
+  let trailers: Record<string, unknown> | undefined;
+  stream.on("data", (chunk: Uint8Array) => bytes += chunk.length);
+  stream.on("trailers", (t) => trailers = t);
+  stream.on("error", () => {});
+  return {
+    get bytes() {
+      return bytes;
+    },
+    get trailers() {
+      return trailers;
+    },
+    resume: () => stream.resume(),
+    close: () => session.destroy(),
+  };
 }
