@@ -160,7 +160,10 @@ async function idleMemory() {
   ]);
   await using _ = server;
   const pid = server.child.pid;
-  const clients = Array.from({ length: 20 }, () => new GreeterClient(target));
+  const clients = Array.from(
+    { length: CONNECTIONS },
+    () => new GreeterClient(target, OWN_CONNECTION),
+  );
   const controller = new AbortController();
   await delay(500);
   const before = rssKb(pid);
@@ -184,8 +187,17 @@ async function idleMemory() {
   for (const client of clients) client.close();
 }
 
+/** Connections the fan-out generator spreads its subscribers over. */
+const CONNECTIONS = 100;
+const OWN_CONNECTION = {
+  channelOptions: { "grpc.use_local_subchannel_pool": 1 },
+};
+
 async function fanOut(target: string, pid: number, label: string) {
-  const clients = Array.from({ length: 20 }, () => new GreeterClient(target));
+  const clients = Array.from(
+    { length: CONNECTIONS },
+    () => new GreeterClient(target, OWN_CONNECTION),
+  );
   const controller = new AbortController();
   let received = 0;
   let live = 0;
@@ -219,7 +231,7 @@ async function fanOut(target: string, pid: number, label: string) {
   const gen = process.cpuUsage(genBefore);
   const delivered = (received - before) / wall;
   report(
-    `${label} fan-out ${FANOUT} subs, 10 ms tick: delivered`,
+    `${label} fan-out ${FANOUT} subs / ${CONNECTIONS} conns, 10 ms tick: delivered`,
     delivered,
     "msg/s",
     `${FANOUT * 100} offered`,

@@ -18,6 +18,16 @@ import {
 /** Default deadline of a unary call, in milliseconds. */
 export const DEFAULT_UNARY_TIMEOUT_MS = 10_000;
 
+/** Options of {@linkcode GreeterClient}. */
+export interface GreeterClientOptions {
+  /**
+   * Extra grpc-js channel options. E.g. `{ "grpc.use_local_subchannel_pool":
+   * 1 }` gives this client its own connection instead of sharing one with
+   * every other client of the same target in the process.
+   */
+  channelOptions?: grpc.ChannelOptions;
+}
+
 /** Options of one call. */
 export interface CallOptions {
   /** Aborting it cancels the call; a stream then just ends. */
@@ -57,11 +67,12 @@ export class GreeterClient implements Disposable {
   #open = new Set<{ cancel(): void }>();
 
   /** Opens a plaintext channel to `target` (`host:port`). */
-  constructor(target: string) {
+  constructor(target: string, options: GreeterClientOptions = {}) {
     this.target = target;
     const { Client } = loadGreeterProto();
     this.#stub = new Client(target, grpc.credentials.createInsecure(), {
       "grpc.enable_channelz": 0,
+      ...options.channelOptions,
     });
   }
 
