@@ -76,3 +76,21 @@ export function loadGreeterProto(): GreeterProto {
   cached = { service: Client.Greeter.service, Client: Client.Greeter };
   return cached;
 }
+
+/**
+ * Every contract the server serves but reflection itself: the Greeter and
+ * `grpc.health.v1.Health`, as one definition for the reflection service to
+ * describe (health included: a known pitfall is to leave it out). Health is
+ * described from the canonical copy in `protos/` (see its header).
+ *
+ * @example
+ * ```ts ignore
+ * new ReflectionService(loadServedDefinition()).addToServer(server);
+ * ```
+ */
+export function loadServedDefinition(): protoLoader.PackageDefinition {
+  return protoLoader.loadSync(
+    ["helloworld.proto", "grpc/health/v1/health.proto"],
+    { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] },
+  );
+}

@@ -1,22 +1,29 @@
 /**
- * The greeter server: grpc-js, the hub, its ticker, bound and started;
- * shut down gracefully, forced after a grace period.
+ * The greeter server: grpc-js, the hub, its ticker, the standard health
+ * service (`grpc.health.v1.Health`) and server reflection (v1 and v1alpha,
+ * describing the Greeter and health), bound and started; shut down
+ * gracefully, forced after a grace period.
  *
  * @module
  */
 
 import * as grpc from "@grpc/grpc-js";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation } from "grpc-health-check";
 import type { CallWriterOptions } from "./call_writer.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { GreeterError } from "./errors.ts";
 import { Hub, type SlowConsumerPolicy } from "./hub.ts";
 import { Logger } from "./log.ts";
-import { loadGreeterProto } from "./proto.ts";
+import { loadGreeterProto, loadServedDefinition } from "./proto.ts";
 import { createGreeterService } from "./service.ts";
 import { runTicker, type Tick } from "./ticker.ts";
 
 /** Default milliseconds a shutdown waits for calls to finish before forcing. */
 export const DEFAULT_GRACE_MS = 5_000;
+
+/** The services health reports on: the server as a whole ("") and the Greeter. */
+export const HEALTH_SERVICES: readonly string[] = ["", "helloworld.Greeter"];
 
 /** Milliseconds a forced shutdown waits for connections to close. */
 const FORCE_WAIT_MS = 1_000;
@@ -112,6 +119,11 @@ export async function startServer(
   });
   const stopping = new AbortController();
   const server = new grpc.Server({ "grpc.enable_channelz": 0 });
+  const health = new HealthImplementation(
+    Object.fromEntries(HEALTH_SERVICES.map((name) => [name, "SERVING"])),
+  );
+  health.addToServer(server);
+  new ReflectionService(loadServedDefinition()).addToServer(server);
   server.addService(
     loadGreeterProto().service,
     createGreeterService({
@@ -165,6 +177,8 @@ export async function startServer(
   }
 
   async function stop(graceMs: number): Promise<void> {
+    // Probes and load balancers learn first, before anything is refused.
+    for (const name of HEALTH_SERVICES) health.setStatus(name, "NOT_SERVING");
     stopping.abort();
     await ticker;
     hub.close();
