@@ -14,8 +14,6 @@ import {
   SERVE_USAGE,
 } from "./lib/config.ts";
 import { ConfigError } from "./lib/errors.ts";
-import { client } from "./lib/subcommands/client.ts";
-import { serve } from "./lib/subcommands/serve.ts";
 
 const USAGE = `Usage: greeter <command> [options]
 
@@ -57,6 +55,8 @@ async function main(args: string[]): Promise<number> {
     case "serve": {
       const parsed = parseServeArgs(rest, env);
       if (parsed.help) return void console.log(SERVE_USAGE), 0;
+      // Each subcommand loads only its own code (the client no server parts).
+      const { serve } = await import("./lib/subcommands/serve.ts");
       const interrupt = interruptSignal();
       try {
         await serve(parsed.config, interrupt.signal);
@@ -68,6 +68,7 @@ async function main(args: string[]): Promise<number> {
     case "client": {
       const parsed = parseClientArgs(rest, env);
       if (parsed.help) return void console.log(CLIENT_USAGE), 0;
+      const { client } = await import("./lib/subcommands/client.ts");
       const interrupt = interruptSignal();
       try {
         await client(

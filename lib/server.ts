@@ -8,8 +8,6 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import { ReflectionService } from "@grpc/reflection";
-import { HealthImplementation } from "grpc-health-check";
 import type { CallWriterOptions } from "./call_writer.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { GreeterError } from "./errors.ts";
@@ -119,6 +117,13 @@ export async function startServer(
   });
   const stopping = new AbortController();
   const server = new grpc.Server({ "grpc.enable_channelz": 0 });
+  // Loaded here, not at import: grpc-health-check reads its proto file when
+  // imported, which a process that only imports this module (the client,
+  // via config defaults) must not need permission for.
+  const [{ HealthImplementation }, { ReflectionService }] = await Promise.all([
+    import("grpc-health-check"),
+    import("@grpc/reflection"),
+  ]);
   const health = new HealthImplementation(
     Object.fromEntries(HEALTH_SERVICES.map((name) => [name, "SERVING"])),
   );

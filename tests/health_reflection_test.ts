@@ -74,7 +74,7 @@ if (noBuf) {
   console.warn(`health_reflection_test.ts buf tests ignored: ${noBuf}`);
 }
 
-async function bufCurl(target: string, args: string[]): Promise<string> {
+async function bufCurl(args: string[]): Promise<string> {
   const out = await new Deno.Command("buf", {
     args: ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args],
   }).output();
@@ -90,7 +90,7 @@ Deno.test({
   async fn() {
     await using t = await startTestServer({ clock: new ManualClock() });
     const url = `http://${t.target}`;
-    const methods = (await bufCurl(t.target, ["--list-methods", url]))
+    const methods = (await bufCurl(["--list-methods", url]))
       .trim().split("\n").sort();
     assert.deepEqual(methods, [
       "grpc.health.v1.Health/Check",
@@ -102,7 +102,7 @@ Deno.test({
     ]);
     assert.deepEqual(
       JSON.parse(
-        await bufCurl(t.target, [
+        await bufCurl([
           "-d",
           '{"name":"buf"}',
           `${url}/helloworld.Greeter/SayHello`,
@@ -112,7 +112,7 @@ Deno.test({
     );
     assert.deepEqual(
       JSON.parse(
-        await bufCurl(t.target, [
+        await bufCurl([
           "-d",
           '{"service":""}',
           `${url}/grpc.health.v1.Health/Check`,
