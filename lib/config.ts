@@ -13,7 +13,11 @@ import {
   type SlowConsumerPolicy,
 } from "./hub.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
-import { DEFAULT_GRACE_MS } from "./server.ts";
+import {
+  DEFAULT_GRACE_MS,
+  DEFAULT_KEEPALIVE_TIME_MS,
+  DEFAULT_KEEPALIVE_TIMEOUT_MS,
+} from "./server.ts";
 
 /** Environment variables by name. */
 export type Env = Record<string, string | undefined>;
@@ -26,6 +30,11 @@ export const ENV_VARS: readonly string[] = [
   "GREETER_BUFFER_SIZE",
   "GREETER_POLICY",
   "GREETER_GRACE_MS",
+  "GREETER_KEEPALIVE_TIME_MS",
+  "GREETER_KEEPALIVE_TIMEOUT_MS",
+  "GREETER_MAX_CONNECTION_IDLE_MS",
+  "GREETER_MAX_CONNECTION_AGE_MS",
+  "GREETER_MAX_CONNECTION_AGE_GRACE_MS",
   "GREETER_LOG_LEVEL",
   "GREETER_LOG_FORMAT",
   "GREETER_TARGET",
@@ -45,6 +54,16 @@ export interface ServeConfig {
   policy: SlowConsumerPolicy;
   /** Milliseconds a shutdown waits for calls before cancelling them. */
   graceMs: number;
+  /** Milliseconds between keepalive pings to each peer. */
+  keepaliveTimeMs: number;
+  /** Milliseconds a peer has to answer a ping before it is dropped. */
+  keepaliveTimeoutMs: number;
+  /** Close connections idle this long (ms); off when undefined. */
+  maxConnectionIdleMs?: number;
+  /** Ask connections to go away after this long (ms); off when undefined. */
+  maxConnectionAgeMs?: number;
+  /** Calls' time after that request (ms); off when undefined. */
+  maxConnectionAgeGraceMs?: number;
   /** Least severe log level written. */
   logLevel: LogLevel;
   /** Log line format. */
@@ -86,6 +105,15 @@ Options (environment variable in brackets):
   SLOW_CONSUMER_POLICIES.join(" | ")
 } [GREETER_POLICY] (default drop-oldest)
   --grace MS           shutdown grace period [GREETER_GRACE_MS] (default ${DEFAULT_GRACE_MS})
+  --keepalive-time MS  ping each peer this often [GREETER_KEEPALIVE_TIME_MS] (default ${DEFAULT_KEEPALIVE_TIME_MS})
+  --keepalive-timeout MS
+                       drop a peer silent this long after a ping [GREETER_KEEPALIVE_TIMEOUT_MS] (default ${DEFAULT_KEEPALIVE_TIMEOUT_MS})
+  --max-connection-idle MS
+                       close connections with no call this long [GREETER_MAX_CONNECTION_IDLE_MS] (default off)
+  --max-connection-age MS
+                       ask connections to reconnect after this long [GREETER_MAX_CONNECTION_AGE_MS] (default off)
+  --max-connection-age-grace MS
+                       time calls get after that [GREETER_MAX_CONNECTION_AGE_GRACE_MS] (default off: unlimited)
   --log-level L        ${
   LOG_LEVELS.join(" | ")
 } [GREETER_LOG_LEVEL] (default info)
@@ -143,6 +171,15 @@ function integer(
   return n;
 }
 
+/** Longest duration accepted (a day), in milliseconds. */
+const MAX_DURATION_MS = 86_400_000;
+
+function optionalMs(name: string, value: string | undefined) {
+  return value === undefined
+    ? undefined
+    : integer(name, value, 0, 1, MAX_DURATION_MS);
+}
+
 function oneOf<T extends string>(
   name: string,
   value: string | undefined,
@@ -176,6 +213,11 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
     "buffer-size": { type: "string" },
     policy: { type: "string" },
     grace: { type: "string" },
+    "keepalive-time": { type: "string" },
+    "keepalive-timeout": { type: "string" },
+    "max-connection-idle": { type: "string" },
+    "max-connection-age": { type: "string" },
+    "max-connection-age-grace": { type: "string" },
     "log-level": { type: "string" },
     "log-format": { type: "string" },
     help: { type: "boolean", short: "h" },
@@ -220,6 +262,33 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
         DEFAULT_GRACE_MS,
         0,
         3_600_000,
+      ),
+      keepaliveTimeMs: integer(
+        "keepalive time",
+        v["keepalive-time"] ?? env.GREETER_KEEPALIVE_TIME_MS,
+        DEFAULT_KEEPALIVE_TIME_MS,
+        1,
+        MAX_DURATION_MS,
+      ),
+      keepaliveTimeoutMs: integer(
+        "keepalive timeout",
+        v["keepalive-timeout"] ?? env.GREETER_KEEPALIVE_TIMEOUT_MS,
+        DEFAULT_KEEPALIVE_TIMEOUT_MS,
+        1,
+        MAX_DURATION_MS,
+      ),
+      maxConnectionIdleMs: optionalMs(
+        "max connection idle",
+        v["max-connection-idle"] ?? env.GREETER_MAX_CONNECTION_IDLE_MS,
+      ),
+      maxConnectionAgeMs: optionalMs(
+        "max connection age",
+        v["max-connection-age"] ?? env.GREETER_MAX_CONNECTION_AGE_MS,
+      ),
+      maxConnectionAgeGraceMs: optionalMs(
+        "max connection age grace",
+        v["max-connection-age-grace"] ??
+          env.GREETER_MAX_CONNECTION_AGE_GRACE_MS,
       ),
       logLevel: oneOf(
         "log level",

@@ -26,8 +26,28 @@ export const HEALTH_SERVICES: readonly string[] = ["", "helloworld.Greeter"];
 /** Milliseconds a forced shutdown waits for connections to close. */
 const FORCE_WAIT_MS = 1_000;
 
+/** Default milliseconds between keepalive pings the server sends a peer. */
+export const DEFAULT_KEEPALIVE_TIME_MS = 20_000;
+
+/** Default milliseconds a peer has to answer a keepalive ping. */
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 10_000;
+
+/** Connection lifetime settings; each is off when undefined. */
+export interface ConnectionOptions {
+  /** Ping each peer this often (ms) to find dead ones. Default {@linkcode DEFAULT_KEEPALIVE_TIME_MS}. */
+  keepaliveTimeMs?: number;
+  /** Drop a peer that has not answered a ping within this (ms). Default {@linkcode DEFAULT_KEEPALIVE_TIMEOUT_MS}. */
+  keepaliveTimeoutMs?: number;
+  /** Close a connection with no call open for this long (ms). */
+  maxConnectionIdleMs?: number;
+  /** Ask a connection to go away after this long (ms), so long streams rebalance. */
+  maxConnectionAgeMs?: number;
+  /** After that request, how long (ms) its calls may still run. */
+  maxConnectionAgeGraceMs?: number;
+}
+
 /** Options of {@linkcode startServer}. */
-export interface ServerOptions {
+export interface ServerOptions extends ConnectionOptions {
   /** Interface to bind: `::` (all, the default), `127.0.0.1`, a host name… */
   host?: string;
   /** Port to bind; 0 picks a free one. Default 50051. */
@@ -66,6 +86,23 @@ export interface GreeterServer extends AsyncDisposable {
    * Idempotent: later calls return the same promise.
    */
   shutdown(options?: ShutdownOptions): Promise<void>;
+}
+
+/** The grpc-js server options for `options`: lifetimes set, channelz off. */
+function channelOptions(options: ConnectionOptions): grpc.ServerOptions {
+  const set: Record<string, number | undefined> = {
+    "grpc.enable_channelz": 0, // costs on every call; nobody reads it here
+    "grpc.keepalive_time_ms": options.keepaliveTimeMs ??
+      DEFAULT_KEEPALIVE_TIME_MS,
+    "grpc.keepalive_timeout_ms": options.keepaliveTimeoutMs ??
+      DEFAULT_KEEPALIVE_TIMEOUT_MS,
+    "grpc.max_connection_idle_ms": options.maxConnectionIdleMs,
+    "grpc.max_connection_age_ms": options.maxConnectionAgeMs,
+    "grpc.max_connection_age_grace_ms": options.maxConnectionAgeGraceMs,
+  };
+  return Object.fromEntries(
+    Object.entries(set).filter(([, value]) => value !== undefined),
+  );
 }
 
 /** Formats `host:port`, bracketing IPv6 literals: `[::]:50051`. */
@@ -116,7 +153,7 @@ export async function startServer(
     },
   });
   const stopping = new AbortController();
-  const server = new grpc.Server({ "grpc.enable_channelz": 0 });
+  const server = new grpc.Server(channelOptions(options));
   // Loaded here, not at import: grpc-health-check reads its proto file when
   // imported, which a process that only imports this module (the client,
   // via config defaults) must not need permission for.

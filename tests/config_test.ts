@@ -16,6 +16,11 @@ Deno.test("parseServeArgs() defaults to the seed's [::]:50051 and a 1 s tick", (
     bufferSize: 128,
     policy: "drop-oldest",
     graceMs: 5000,
+    keepaliveTimeMs: 20000,
+    keepaliveTimeoutMs: 10000,
+    maxConnectionIdleMs: undefined,
+    maxConnectionAgeMs: undefined,
+    maxConnectionAgeGraceMs: undefined,
     logLevel: "info",
     logFormat: "text",
   });
@@ -27,6 +32,16 @@ Deno.test("parseServeArgs() takes env, and flags win over env", () => {
   assert.equal(serve([], env).intervalMs, 250);
   assert.equal(serve(["--port", "0"], env).port, 0);
   assert.equal(serve(["--policy", "disconnect"]).policy, "disconnect");
+  assert.equal(
+    serve(["--max-connection-age", "60000"], {
+      GREETER_MAX_CONNECTION_AGE_MS: "5",
+    }).maxConnectionAgeMs,
+    60000,
+  );
+  assert.equal(
+    serve([], { GREETER_KEEPALIVE_TIME_MS: "1500" }).keepaliveTimeMs,
+    1500,
+  );
 });
 
 Deno.test("parseServeArgs() names the setting and the value it rejects", () => {
@@ -38,6 +53,8 @@ Deno.test("parseServeArgs() names the setting and the value it rejects", () => {
       ],
       [["--port", "abc"], /Invalid port "abc"/],
       [["--interval", "0"], /Invalid interval "0"/],
+      [["--keepalive-time", "0"], /Invalid keepalive time "0"/],
+      [["--max-connection-idle", "soon"], /Invalid max connection idle "soon"/],
       [
         ["--policy", "lossy"],
         /Invalid policy "lossy": expected one of drop-oldest, disconnect/,

@@ -61,6 +61,29 @@ export async function waitFor(
   }
 }
 
+/** Resolves or rejects as `promise` does, or rejects naming `what` after `timeoutMs`. */
+export async function settles<T>(
+  what: string,
+  promise: Promise<T>,
+  timeoutMs = 5000,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Wraps a protobuf body in a gRPC length-prefixed message frame. */
 export function grpcFrame(body: Uint8Array): Uint8Array {
   const frame = new Uint8Array(5 + body.length);
