@@ -35,6 +35,10 @@ export const ENV_VARS: readonly string[] = [
   "GREETER_MAX_CONNECTION_IDLE_MS",
   "GREETER_MAX_CONNECTION_AGE_MS",
   "GREETER_MAX_CONNECTION_AGE_GRACE_MS",
+  "GREETER_MAX_SUBSCRIBERS",
+  "GREETER_MAX_SUBSCRIBERS_PER_CONNECTION",
+  "GREETER_MAX_CONCURRENT_STREAMS",
+  "GREETER_MAX_MESSAGE_SIZE",
   "GREETER_LOG_LEVEL",
   "GREETER_LOG_FORMAT",
   "GREETER_TARGET",
@@ -64,6 +68,14 @@ export interface ServeConfig {
   maxConnectionAgeMs?: number;
   /** Calls' time after that request (ms); off when undefined. */
   maxConnectionAgeGraceMs?: number;
+  /** Most hub subscriptions at once. */
+  maxSubscribers: number;
+  /** Most hub subscriptions per connection. */
+  maxSubscribersPerConnection: number;
+  /** Most concurrent calls per connection. */
+  maxConcurrentStreams: number;
+  /** Largest message accepted or sent, in bytes. */
+  maxMessageBytes: number;
   /** Least severe log level written. */
   logLevel: LogLevel;
   /** Log line format. */
@@ -92,6 +104,15 @@ export interface ClientConfig {
   /** Stop after this many stream messages (`undefined`: until the end). */
   count?: number;
 }
+
+/** Default most hub subscriptions at once. */
+export const DEFAULT_MAX_SUBSCRIBERS = 20_000;
+/** Default most hub subscriptions per connection. */
+export const DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION = 100;
+/** Default most concurrent calls per connection. */
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 1000;
+/** Default largest message, in bytes. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
 /** Usage text of `greeter serve`. */
 export const SERVE_USAGE = `Usage: greeter serve [options]
@@ -218,6 +239,10 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
     "max-connection-idle": { type: "string" },
     "max-connection-age": { type: "string" },
     "max-connection-age-grace": { type: "string" },
+    "max-subscribers": { type: "string" },
+    "max-subscribers-per-connection": { type: "string" },
+    "max-concurrent-streams": { type: "string" },
+    "max-message-size": { type: "string" },
     "log-level": { type: "string" },
     "log-format": { type: "string" },
     help: { type: "boolean", short: "h" },
@@ -289,6 +314,35 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
         "max connection age grace",
         v["max-connection-age-grace"] ??
           env.GREETER_MAX_CONNECTION_AGE_GRACE_MS,
+      ),
+      maxSubscribers: integer(
+        "max subscribers",
+        v["max-subscribers"] ?? env.GREETER_MAX_SUBSCRIBERS,
+        DEFAULT_MAX_SUBSCRIBERS,
+        1,
+        10_000_000,
+      ),
+      maxSubscribersPerConnection: integer(
+        "max subscribers per connection",
+        v["max-subscribers-per-connection"] ??
+          env.GREETER_MAX_SUBSCRIBERS_PER_CONNECTION,
+        DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION,
+        1,
+        10_000_000,
+      ),
+      maxConcurrentStreams: integer(
+        "max concurrent streams",
+        v["max-concurrent-streams"] ?? env.GREETER_MAX_CONCURRENT_STREAMS,
+        DEFAULT_MAX_CONCURRENT_STREAMS,
+        1,
+        2 ** 31 - 1,
+      ),
+      maxMessageBytes: integer(
+        "max message size",
+        v["max-message-size"] ?? env.GREETER_MAX_MESSAGE_SIZE,
+        DEFAULT_MAX_MESSAGE_BYTES,
+        1024,
+        64 * 1024 * 1024,
       ),
       logLevel: oneOf(
         "log level",

@@ -32,6 +32,9 @@ export class InvalidArgumentError extends GreeterError {}
  */
 export class SlowConsumerError extends GreeterError {}
 
+/** A configured limit (subscribers, per connection…) is reached. */
+export class CapacityError extends GreeterError {}
+
 /** The hub or server is closing and accepts no new work. */
 export class UnavailableError extends GreeterError {}
 

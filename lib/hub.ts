@@ -6,7 +6,11 @@
  * @module
  */
 
-import { SlowConsumerError, UnavailableError } from "./errors.ts";
+import {
+  CapacityError,
+  SlowConsumerError,
+  UnavailableError,
+} from "./errors.ts";
 
 /** What the hub does with a subscription whose buffer is full. */
 export type SlowConsumerPolicy = "drop-oldest" | "disconnect";
@@ -73,6 +77,8 @@ export interface HubOptions {
   bufferSize?: number;
   /** What to do when that buffer is full. Default `"drop-oldest"`. */
   policy?: SlowConsumerPolicy;
+  /** Most live subscriptions at once. Default: no limit. */
+  maxSubscribers?: number;
   /** Time source for event and join times. Default `Date.now`. */
   now?: () => number;
   /** Called when a subscription joins. */
@@ -122,6 +128,7 @@ export class Hub<T> {
   #subscribers = new Map<number, Subscriber<T>>();
   #bufferSize: number;
   #policy: SlowConsumerPolicy;
+  #maxSubscribers: number;
   #now: () => number;
   #onJoin?: (info: SubscriptionInfo) => void;
   #onLeave?: (info: SubscriptionInfo, reason: LeaveReason) => void;
@@ -140,6 +147,7 @@ export class Hub<T> {
     }
     this.#bufferSize = bufferSize;
     this.#policy = options.policy ?? "drop-oldest";
+    this.#maxSubscribers = options.maxSubscribers ?? Infinity;
     this.#now = options.now ?? Date.now;
     this.#onJoin = options.onJoin;
     this.#onLeave = options.onLeave;
@@ -168,7 +176,8 @@ export class Hub<T> {
   /**
    * Adds a subscription named `name` and returns its stream of events
    * published from now on. Throws {@linkcode UnavailableError} once the hub is
-   * closed, and the signal's reason if it has already aborted.
+   * closed, {@linkcode CapacityError} when it holds `maxSubscribers`
+   * already, and the signal's reason if it has already aborted.
    */
   subscribe(name: string, options: SubscribeOptions = {}): Subscription<T> {
     const { signal } = options;
@@ -176,6 +185,11 @@ export class Hub<T> {
     if (this.#closed) {
       throw new UnavailableError(
         `Cannot subscribe "${name}": the hub is closed`,
+      );
+    }
+    if (this.#subscribers.size >= this.#maxSubscribers) {
+      throw new CapacityError(
+        `Cannot subscribe "${name}": the server is at its limit of ${this.#maxSubscribers} subscribers; retry later`,
       );
     }
     const subscriber = new Subscriber<T>(

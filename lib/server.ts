@@ -44,6 +44,10 @@ export interface ConnectionOptions {
   maxConnectionAgeMs?: number;
   /** After that request, how long (ms) its calls may still run. */
   maxConnectionAgeGraceMs?: number;
+  /** Most concurrent calls (HTTP/2 streams) per connection. */
+  maxConcurrentStreams?: number;
+  /** Largest message accepted or sent, in bytes (grpc-js default: 4 MiB in, unlimited out). */
+  maxMessageBytes?: number;
 }
 
 /** Options of {@linkcode startServer}. */
@@ -58,6 +62,10 @@ export interface ServerOptions extends ConnectionOptions {
   bufferSize?: number;
   /** What the hub does when that buffer is full. */
   policy?: SlowConsumerPolicy;
+  /** Most hub subscriptions at once (RESOURCE_EXHAUSTED beyond). */
+  maxSubscribers?: number;
+  /** Most hub subscriptions per connection (RESOURCE_EXHAUSTED beyond). */
+  maxSubscribersPerConnection?: number;
   /** Transport backpressure settings for every stream. */
   writer?: CallWriterOptions;
   /** Default {@linkcode systemClock}. */
@@ -99,6 +107,9 @@ function channelOptions(options: ConnectionOptions): grpc.ServerOptions {
     "grpc.max_connection_idle_ms": options.maxConnectionIdleMs,
     "grpc.max_connection_age_ms": options.maxConnectionAgeMs,
     "grpc.max_connection_age_grace_ms": options.maxConnectionAgeGraceMs,
+    "grpc.max_concurrent_streams": options.maxConcurrentStreams,
+    "grpc.max_receive_message_length": options.maxMessageBytes,
+    "grpc.max_send_message_length": options.maxMessageBytes,
   };
   return Object.fromEntries(
     Object.entries(set).filter(([, value]) => value !== undefined),
@@ -140,6 +151,7 @@ export async function startServer(
   const hub = new Hub<Tick>({
     bufferSize: options.bufferSize,
     policy: options.policy,
+    maxSubscribers: options.maxSubscribers,
     now: () => clock.now(),
     onJoin: (info) => {
       log.debug(`client ${info.name} subscribed.`, { subscription: info.id });
@@ -175,6 +187,7 @@ export async function startServer(
       clock,
       shutdown: stopping.signal,
       writer: options.writer,
+      maxSubscribersPerConnection: options.maxSubscribersPerConnection,
     }),
   );
 

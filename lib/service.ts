@@ -12,6 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import { type Clock, systemClock } from "./clock.ts";
 import { CallWriter, type CallWriterOptions } from "./call_writer.ts";
 import {
+  CapacityError,
   InvalidArgumentError,
   SlowConsumerError,
   UnavailableError,
@@ -39,6 +40,8 @@ export interface GreeterServiceOptions {
   clock?: Clock;
   /** Transport backpressure settings for every stream. */
   writer?: CallWriterOptions;
+  /** Most hub subscriptions one connection may hold. Default: no limit. */
+  maxSubscribersPerConnection?: number;
 }
 
 /**
@@ -56,7 +59,7 @@ export interface GreeterServiceOptions {
 export function toServiceError(error: unknown): grpc.ServiceError {
   const code = error instanceof InvalidArgumentError
     ? grpc.status.INVALID_ARGUMENT
-    : error instanceof SlowConsumerError
+    : error instanceof SlowConsumerError || error instanceof CapacityError
     ? grpc.status.RESOURCE_EXHAUSTED
     : error instanceof UnavailableError
     ? grpc.status.UNAVAILABLE
@@ -87,6 +90,29 @@ export function createGreeterService(
   options: GreeterServiceOptions,
 ): grpc.UntypedServiceImplementation {
   const { hub, log, intervalMs, shutdown, clock = systemClock } = options;
+  const perConnection = options.maxSubscribersPerConnection ?? Infinity;
+  /** Live subscriptions per connection (peer address:port). */
+  const byPeer = new Map<string, number>();
+
+  /** Counts a subscription against its connection; the returned function uncounts it. */
+  function admit(
+    call: grpc.ServerWritableStream<HelloRequest, unknown>,
+    name: string,
+  ) {
+    const peer = call.getPeer();
+    const count = byPeer.get(peer) ?? 0;
+    if (count >= perConnection) {
+      throw new CapacityError(
+        `Cannot subscribe "${name}": this connection holds ${count} subscriptions, the limit; open another connection or close one`,
+      );
+    }
+    byPeer.set(peer, count + 1);
+    return () => {
+      const left = byPeer.get(peer)! - 1;
+      if (left === 0) byPeer.delete(peer);
+      else byPeer.set(peer, left);
+    };
+  }
 
   /** A signal that aborts when the caller goes away (cancel, reset, deadline). */
   function callSignal(call: StreamCall<unknown>, name?: string): AbortSignal {
@@ -130,13 +156,12 @@ export function createGreeterService(
     async SayHelloStreamReply(
       call: grpc.ServerWritableStream<HelloRequest, HelloReply>,
     ) {
-      let name: string;
-      let subscription;
+      let release: (() => void) | undefined;
       try {
-        name = validateName(call.request.name);
+        const name = validateName(call.request.name);
+        release = admit(call, name);
         const signal = callSignal(call, name);
-        subscription = hub.subscribe(name, { signal });
-        const reader = subscription.readable.getReader();
+        const reader = hub.subscribe(name, { signal }).readable.getReader();
         const writer = new CallWriter(call, options.writer);
         try {
           for (;;) {
@@ -152,6 +177,8 @@ export function createGreeterService(
         if (!call.cancelled) call.end();
       } catch (error) {
         if (!call.cancelled) fail(call, error);
+      } finally {
+        release?.();
       }
     },
 

@@ -21,6 +21,10 @@ Deno.test("parseServeArgs() defaults to the seed's [::]:50051 and a 1 s tick", (
     maxConnectionIdleMs: undefined,
     maxConnectionAgeMs: undefined,
     maxConnectionAgeGraceMs: undefined,
+    maxSubscribers: 20000,
+    maxSubscribersPerConnection: 100,
+    maxConcurrentStreams: 1000,
+    maxMessageBytes: 65536,
     logLevel: "info",
     logFormat: "text",
   });
