@@ -26,6 +26,8 @@ export interface GreeterClientOptions {
    * every other client of the same target in the process.
    */
   channelOptions?: grpc.ChannelOptions;
+  /** Bearer token sent as `authorization` metadata on every call. */
+  token?: string;
 }
 
 /** Options of one call. */
@@ -65,10 +67,12 @@ export class GreeterClient implements Disposable {
   #stub: any;
   /** Calls in flight, cancelled by close(). */
   #open = new Set<{ cancel(): void }>();
+  #token?: string;
 
   /** Opens a plaintext channel to `target` (`host:port`). */
   constructor(target: string, options: GreeterClientOptions = {}) {
     this.target = target;
+    this.#token = options.token;
     const { Client } = loadGreeterProto();
     this.#stub = new Client(target, grpc.credentials.createInsecure(), {
       "grpc.enable_channelz": 0,
@@ -83,6 +87,7 @@ export class GreeterClient implements Disposable {
     return new Promise((resolve, reject) => {
       const call = this.#stub.SayHello(
         { name },
+        this.#metadata(),
         { deadline: Date.now() + timeoutMs },
         (error: grpc.ServiceError | null, reply?: HelloReply) => {
           this.#open.delete(call);
@@ -103,7 +108,7 @@ export class GreeterClient implements Disposable {
     options: CallOptions = {},
   ): AsyncGenerator<string> {
     const stream = this.#messages<HelloReply>(
-      this.#stub.SayHelloStreamReply({ name }),
+      this.#stub.SayHelloStreamReply({ name }, this.#metadata()),
       options.signal,
     );
     for await (const reply of stream) yield reply.message;
@@ -115,7 +120,7 @@ export class GreeterClient implements Disposable {
     options: CallOptions = {},
   ): AsyncGenerator<GreetingKind | "unknown"> {
     const stream = this.#messages<GreetingMessage>(
-      this.#stub.SayHelloStream2({ name }),
+      this.#stub.SayHelloStream2({ name }, this.#metadata()),
       options.signal,
     );
     for await (const message of stream) yield message.shape_type ?? "unknown";
@@ -127,7 +132,7 @@ export class GreeterClient implements Disposable {
     options: CallOptions = {},
   ): AsyncGenerator<string> {
     const call: grpc.ClientDuplexStream<HelloRequest, HelloReply> = this
-      .#stub.SayHelloBidiStream();
+      .#stub.SayHelloBidiStream(this.#metadata());
     for (const name of names) call.write({ name });
     call.end();
     const stream = this.#messages<HelloReply>(call, options.signal);
@@ -172,6 +177,12 @@ export class GreeterClient implements Disposable {
         call.cancel();
       }
     }
+  }
+
+  #metadata(): grpc.Metadata {
+    const metadata = new grpc.Metadata();
+    if (this.#token) metadata.set("authorization", `Bearer ${this.#token}`);
+    return metadata;
   }
 
   #error(error: unknown): RpcError {

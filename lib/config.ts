@@ -42,6 +42,8 @@ export const ENV_VARS: readonly string[] = [
   "GREETER_LOG_LEVEL",
   "GREETER_LOG_FORMAT",
   "GREETER_TARGET",
+  "GREETER_TOKEN_FILE",
+  "GREETER_TOKEN",
 ];
 
 /** Settings of `greeter serve`. */
@@ -76,6 +78,8 @@ export interface ServeConfig {
   maxConcurrentStreams: number;
   /** Largest message accepted or sent, in bytes. */
   maxMessageBytes: number;
+  /** File of accepted bearer tokens; unset: no authentication. */
+  tokenFile?: string;
   /** Least severe log level written. */
   logLevel: LogLevel;
   /** Log line format. */
@@ -103,6 +107,10 @@ export interface ClientConfig {
   names: string[];
   /** Stop after this many stream messages (`undefined`: until the end). */
   count?: number;
+  /** File holding the bearer token to send. */
+  tokenFile?: string;
+  /** The bearer token itself (from `GREETER_TOKEN`; never a flag). */
+  token?: string;
 }
 
 /** Default most hub subscriptions at once. */
@@ -153,6 +161,8 @@ Options (environment variable in brackets):
                          hello:   SayHello only
                          bidi:    SayHelloBidiStream with every NAME given
   --count N            stop after N stream messages
+  --token-file PATH    bearer token to send [GREETER_TOKEN_FILE]; or the token
+                       itself in GREETER_TOKEN
   -h, --help           show this help
 `;
 
@@ -243,6 +253,7 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
     "max-subscribers-per-connection": { type: "string" },
     "max-concurrent-streams": { type: "string" },
     "max-message-size": { type: "string" },
+    "token-file": { type: "string" },
     "log-level": { type: "string" },
     "log-format": { type: "string" },
     help: { type: "boolean", short: "h" },
@@ -344,6 +355,7 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
         1024,
         64 * 1024 * 1024,
       ),
+      tokenFile: v["token-file"] ?? env.GREETER_TOKEN_FILE,
       logLevel: oneOf(
         "log level",
         v["log-level"] ?? env.GREETER_LOG_LEVEL,
@@ -378,6 +390,7 @@ export function parseClientArgs(
     target: { type: "string" },
     mode: { type: "string" },
     count: { type: "string" },
+    "token-file": { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) return { help: true };
@@ -399,6 +412,8 @@ export function parseClientArgs(
       mode: oneOf("mode", v.mode, CLIENT_MODES, "stream2"),
       names: positionals.length > 0 ? positionals : ["world"],
       count,
+      tokenFile: v["token-file"] ?? env.GREETER_TOKEN_FILE,
+      token: env.GREETER_TOKEN,
     },
   };
 }

@@ -32,6 +32,9 @@ export class InvalidArgumentError extends GreeterError {}
  */
 export class SlowConsumerError extends GreeterError {}
 
+/** The caller did not present an accepted bearer token. */
+export class UnauthenticatedError extends GreeterError {}
+
 /** A configured limit (subscribers, per connection…) is reached. */
 export class CapacityError extends GreeterError {}
 

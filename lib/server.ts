@@ -14,7 +14,8 @@ import { GreeterError } from "./errors.ts";
 import { Hub, type SlowConsumerPolicy } from "./hub.ts";
 import { Logger } from "./log.ts";
 import { loadGreeterProto, loadServedDefinition } from "./proto.ts";
-import { createGreeterService } from "./service.ts";
+import { createAuthInterceptor, createGreeterService } from "./service.ts";
+import { BearerTokens } from "./auth.ts";
 import { runTicker, type Tick } from "./ticker.ts";
 
 /** Default milliseconds a shutdown waits for calls to finish before forcing. */
@@ -50,8 +51,14 @@ export interface ConnectionOptions {
   maxMessageBytes?: number;
 }
 
+/** Who may call. */
+export interface AccessOptions {
+  /** Accepted bearer tokens; when set, every call but health needs one. */
+  tokens?: readonly string[];
+}
+
 /** Options of {@linkcode startServer}. */
-export interface ServerOptions extends ConnectionOptions {
+export interface ServerOptions extends ConnectionOptions, AccessOptions {
   /** Interface to bind: `::` (all, the default), `127.0.0.1`, a host name… */
   host?: string;
   /** Port to bind; 0 picks a free one. Default 50051. */
@@ -165,7 +172,12 @@ export async function startServer(
     },
   });
   const stopping = new AbortController();
-  const server = new grpc.Server(channelOptions(options));
+  const server = new grpc.Server({
+    ...channelOptions(options),
+    interceptors: options.tokens
+      ? [createAuthInterceptor(new BearerTokens(options.tokens))]
+      : [],
+  });
   // Loaded here, not at import: grpc-health-check reads its proto file when
   // imported, which a process that only imports this module (the client,
   // via config defaults) must not need permission for.

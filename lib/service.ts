@@ -11,10 +11,12 @@
 import * as grpc from "@grpc/grpc-js";
 import { type Clock, systemClock } from "./clock.ts";
 import { CallWriter, type CallWriterOptions } from "./call_writer.ts";
+import type { BearerTokens } from "./auth.ts";
 import {
   CapacityError,
   InvalidArgumentError,
   SlowConsumerError,
+  UnauthenticatedError,
   UnavailableError,
 } from "./errors.ts";
 import { helloMessage, tickMessage, validateName } from "./greetings.ts";
@@ -63,6 +65,8 @@ export function toServiceError(error: unknown): grpc.ServiceError {
     ? grpc.status.RESOURCE_EXHAUSTED
     : error instanceof UnavailableError
     ? grpc.status.UNAVAILABLE
+    : error instanceof UnauthenticatedError
+    ? grpc.status.UNAUTHENTICATED
     : grpc.status.INTERNAL;
   const details = code === grpc.status.INTERNAL
     ? "Internal error: the server could not complete the call"
@@ -72,6 +76,50 @@ export function toServiceError(error: unknown): grpc.ServiceError {
     details,
     metadata: new grpc.Metadata(),
   });
+}
+
+/** Calls to these services need no token: probes must work unauthenticated. */
+const OPEN_SERVICE_PREFIXES = ["/grpc.health.v1.Health/"];
+
+/**
+ * A grpc-js server interceptor that answers `UNAUTHENTICATED` to any call
+ * (health excepted) whose `authorization` metadata carries no accepted
+ * bearer token. The token itself is never logged nor echoed.
+ *
+ * @example
+ * ```ts ignore
+ * new grpc.Server({ interceptors: [createAuthInterceptor(new BearerTokens(tokens))] });
+ * ```
+ */
+export function createAuthInterceptor(
+  tokens: BearerTokens,
+): grpc.ServerInterceptor {
+  return (method, call) => {
+    if (
+      OPEN_SERVICE_PREFIXES.some((prefix) => method.path.startsWith(prefix))
+    ) {
+      return new grpc.ServerInterceptingCall(call); // passes everything on
+    }
+    return new grpc.ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMetadata(metadata, forward) {
+            const [value] = metadata.get("authorization");
+            if (tokens.accepts(typeof value === "string" ? value : undefined)) {
+              forward(metadata);
+              return;
+            }
+            const { code, details } = toServiceError(
+              new UnauthenticatedError(
+                `Missing or invalid bearer token for ${method.path}: send metadata "authorization: Bearer <token>"`,
+              ),
+            );
+            call.sendStatus({ code, details });
+          },
+        });
+      },
+    });
+  };
 }
 
 type StreamCall<M> =

@@ -25,6 +25,7 @@ Deno.test("parseServeArgs() defaults to the seed's [::]:50051 and a 1 s tick", (
     maxSubscribersPerConnection: 100,
     maxConcurrentStreams: 1000,
     maxMessageBytes: 65536,
+    tokenFile: undefined,
     logLevel: "info",
     logFormat: "text",
   });
@@ -87,6 +88,8 @@ Deno.test("parseClientArgs() defaults to world at localhost:50051 in stream2 mod
     mode: "stream2",
     names: ["world"],
     count: undefined,
+    tokenFile: undefined,
+    token: undefined,
   });
   const bidi = parseClientArgs(["a", "b", "--mode", "bidi", "--count", "1"], {
     GREETER_TARGET: "[::1]:9",
@@ -97,6 +100,8 @@ Deno.test("parseClientArgs() defaults to world at localhost:50051 in stream2 mod
     mode: "bidi",
     names: ["a", "b"],
     count: 1,
+    tokenFile: undefined,
+    token: undefined,
   });
   assert.deepEqual(parseClientArgs(["-h"], {}), { help: true });
 });

@@ -7,6 +7,7 @@
 
 import { GreeterClient } from "../client.ts";
 import type { ClientConfig } from "../config.ts";
+import { readTokenFile } from "./token_file.ts";
 
 /**
  * Runs the client until its calls end, `config.count` stream messages were
@@ -23,7 +24,10 @@ export async function client(
   print: (line: string) => void,
   signal: AbortSignal,
 ): Promise<void> {
-  using greeter = new GreeterClient(config.target);
+  const token = config.tokenFile
+    ? (await readTokenFile(config.tokenFile))[0]
+    : config.token;
+  using greeter = new GreeterClient(config.target, { token });
   const [name] = config.names;
   const limit = config.count ?? Infinity;
   const take = async <T>(

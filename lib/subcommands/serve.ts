@@ -8,6 +8,7 @@
 import type { ServeConfig } from "../config.ts";
 import { Logger } from "../log.ts";
 import { startServer } from "../server.ts";
+import { readTokenFile } from "./token_file.ts";
 
 /**
  * Serves until `signal` aborts; resolves once the server has stopped.
@@ -23,7 +24,13 @@ export async function serve(
   signal: AbortSignal,
 ): Promise<void> {
   const log = new Logger({ level: config.logLevel, format: config.logFormat });
-  const server = await startServer({ ...config, log });
+  const tokens = config.tokenFile
+    ? await readTokenFile(config.tokenFile)
+    : undefined;
+  const server = await startServer({ ...config, tokens, log });
+  if (tokens) {
+    log.info(`Bearer tokens required (${tokens.length} accepted)`);
+  }
   if (!signal.aborted) {
     await new Promise((resolve) =>
       signal.addEventListener("abort", resolve, { once: true })

@@ -41,11 +41,12 @@ export interface ClientResult {
 export async function runClient(
   args: string[],
   timeoutMs = 20_000,
+  env?: Record<string, string>,
 ): Promise<ClientResult> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [...taskArgs("client"), ...args],
     cwd: ROOT,
-    env: cleanEnv(),
+    env: cleanEnv(env),
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
