@@ -59,6 +59,8 @@ export interface SubscriptionInfo {
   readonly dropped: number;
   /** Events waiting in its buffer now. */
   readonly buffered: number;
+  /** What the subscriber was labelled with (e.g. its peer), for logs. */
+  readonly labels: Readonly<Record<string, string>>;
 }
 
 /** A live subscription, as returned by {@linkcode Hub.subscribe}. */
@@ -91,6 +93,8 @@ export interface HubOptions {
 export interface SubscribeOptions {
   /** Aborting it removes the subscription at once and errors its stream. */
   signal?: AbortSignal;
+  /** Opaque labels kept with the subscription (e.g. `{ peer }`). */
+  labels?: Record<string, string>;
 }
 
 /**
@@ -199,6 +203,7 @@ export class Hub<T> {
       this.#bufferSize,
       (reason, error) => this.#leave(subscriber, reason, error),
     );
+    subscriber.labels = options.labels ?? {};
     this.#subscribers.set(subscriber.id, subscriber);
     if (signal) {
       const onAbort = () => subscriber.leave("aborted", signal.reason);
@@ -273,6 +278,7 @@ class Subscriber<T> {
   readonly readable: ReadableStream<HubEvent<T>>;
   controller!: ReadableStreamDefaultController<HubEvent<T>>;
   dispose?: () => void;
+  labels: Readonly<Record<string, string>> = {};
   delivered = 0;
   dropped = 0;
   /** The hub closed: end the stream once the buffer is empty. */
@@ -350,6 +356,7 @@ class Subscriber<T> {
       delivered: this.delivered,
       dropped: this.dropped,
       buffered: this.#count,
+      labels: this.labels,
     };
   }
 

@@ -161,11 +161,15 @@ export async function startServer(
     maxSubscribers: options.maxSubscribers,
     now: () => clock.now(),
     onJoin: (info) => {
-      log.debug(`client ${info.name} subscribed.`, { subscription: info.id });
+      log.debug(`client ${info.name} subscribed.`, {
+        subscription: info.id,
+        peer: info.labels.peer,
+      });
     },
     onLeave: (info, reason) => {
       log.info(`client ${info.name} is leaving.`, {
         subscription: info.id,
+        peer: info.labels.peer,
         reason,
         dropped: info.dropped || undefined,
       });

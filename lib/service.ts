@@ -209,7 +209,10 @@ export function createGreeterService(
         const name = validateName(call.request.name);
         release = admit(call, name);
         const signal = callSignal(call, name);
-        const reader = hub.subscribe(name, { signal }).readable.getReader();
+        const reader = hub.subscribe(name, {
+          signal,
+          labels: { peer: call.getPeer() },
+        }).readable.getReader();
         const writer = new CallWriter(call, options.writer);
         try {
           for (;;) {

@@ -90,7 +90,11 @@ Deno.test("SayHelloStreamReply removes a subscriber whose connection drops", asy
   await waitFor("removal", () => t.server.hub.size === 0);
   await clock.advance(5000); // ticks after the leave find nobody
   assert.equal(t.server.hub.dropped, 0);
-  assert.ok(t.logs.some((l) => l.includes("client gone is leaving.")));
+  const leave = t.logs.find((l) => l.includes("client gone is leaving."));
+  assert.match(
+    leave!,
+    /subscription=1 peer="127\.0\.0\.1:\d+" reason="aborted"/,
+  );
 });
 
 Deno.test("GreeterClient.close() cancels the calls it has open", async () => {
