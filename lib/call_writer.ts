@@ -27,15 +27,19 @@ export const DEFAULT_TRANSPORT_HIGH_WATER = 32 * 1024;
 /** Default milliseconds between two looks at a stalled transport. */
 export const DEFAULT_STALL_POLL_MS = 50;
 
+/** What a writer needs of an HTTP/2 session. */
+type Session = object & {
+  readonly socket?: {
+    readonly bytesWritten?: number;
+    readonly writableLength?: number;
+  };
+};
+
 /** What a writer needs of an HTTP/2 stream. */
 interface Http2StreamLike {
   readonly bufferSize: number;
-  readonly session?: object & {
-    readonly socket?: {
-      readonly bytesWritten?: number;
-      readonly writableLength?: number;
-    };
-  };
+  readonly session?: Session;
+  once(event: "close", listener: () => void): unknown;
 }
 
 /** Deno 2.9.3's `bufferSize` counts bytes written, not bytes queued. */
@@ -43,6 +47,8 @@ const CUMULATIVE_BUFFER_SIZE = "Deno" in globalThis;
 
 /** One HTTP/2 connection's bucket, shared by the writers of its streams. */
 interface Ledger {
+  /** The connection. */
+  session: Session;
   /** Lower bound on bytes written by its streams and not yet flushed. */
   bucket: number;
   /** Socket bytes flushed at the last look. */
@@ -82,6 +88,8 @@ export class CallWriter<M> {
   #pollMs: number;
   /** This stream's `bufferSize` when last folded into the ledger. */
   #written = 0;
+  /** Bytes this stream has put into the ledger's bucket. */
+  #counted = 0;
 
   /** Wraps `call`; finds its HTTP/2 stream if this grpc-js exposes it. */
   constructor(call: WritableCall<M>, options: CallWriterOptions = {}) {
@@ -91,20 +99,32 @@ export class CallWriter<M> {
     const stream = http2StreamOf(call);
     this.#stream = stream;
     if (!stream || !CUMULATIVE_BUFFER_SIZE || !stream.session) return;
-    let ledger = ledgers.get(stream.session);
+    const session = stream.session;
+    let ledger = ledgers.get(session);
     if (!ledger) {
-      ledger = { bucket: 0, flushed: flushedBytes(stream), writers: 0 };
-      ledgers.set(stream.session, ledger);
+      ledger = {
+        session,
+        bucket: 0,
+        flushed: flushedBytes(session),
+        writers: 0,
+      };
+      ledgers.set(session, ledger);
     }
     ledger.writers++;
     this.#ledger = ledger;
     this.#written = stream.bufferSize;
-    const release = () => {
-      this.#fold();
+    // Once the HTTP/2 stream is gone, its bytes are sent or discarded: none
+    // of them can still be held. (Its bufferSize drops to 0 then: folding
+    // that drop would credit the bucket with everything it ever wrote.)
+    stream.once("close", () => {
+      ledger.bucket = Math.max(0, ledger.bucket - this.#counted);
+      this.#counted = 0;
+      this.#stream = undefined;
+    });
+    call.once("close", () => {
       ledger.writers--;
       this.#ledger = undefined;
-    };
-    call.once("close", release);
+    });
   }
 
   /**
@@ -150,16 +170,21 @@ export class CallWriter<M> {
   /** Adds what this stream wrote since last time to its connection's bucket. */
   #fold(): void {
     const ledger = this.#ledger;
-    if (!ledger) return;
-    const written = this.#stream!.bufferSize;
-    ledger.bucket += written - this.#written;
+    const stream = this.#stream;
+    if (!ledger || !stream) return;
+    const written = stream.bufferSize;
+    const added = written - this.#written;
     this.#written = written;
+    if (added <= 0) return; // bufferSize only falls when the stream closes
+    ledger.bucket += added;
+    this.#counted += added;
   }
 
   /** Takes what the socket flushed since the last look out of the bucket. */
   #drain(): void {
-    const ledger = this.#ledger!;
-    const flushed = flushedBytes(this.#stream!);
+    const ledger = this.#ledger;
+    if (!ledger) return;
+    const flushed = flushedBytes(ledger.session);
     ledger.bucket = Math.max(0, ledger.bucket - (flushed - ledger.flushed));
     ledger.flushed = flushed;
   }
@@ -191,8 +216,8 @@ export class CallWriter<M> {
 }
 
 /** Bytes a connection's socket has flushed (not merely queued). */
-function flushedBytes(stream: Http2StreamLike): number {
-  const socket = stream.session?.socket;
+function flushedBytes(session: Session): number {
+  const socket = session.socket;
   return (socket?.bytesWritten ?? 0) - (socket?.writableLength ?? 0);
 }
 

@@ -17,7 +17,7 @@ import {
   DEFAULT_GRACE_MS,
   DEFAULT_KEEPALIVE_TIME_MS,
   DEFAULT_KEEPALIVE_TIMEOUT_MS,
-} from "./server.ts";
+} from "./defaults.ts";
 
 /** Environment variables by name. */
 export type Env = Record<string, string | undefined>;
@@ -140,7 +140,9 @@ Options (environment variable in brackets):
   --max-connection-idle MS
                        close connections with no call this long [GREETER_MAX_CONNECTION_IDLE_MS] (default off)
   --max-connection-age MS
-                       ask connections to reconnect after this long [GREETER_MAX_CONNECTION_AGE_MS] (default off)
+                       ask connections to reconnect after this long; with
+                       --max-connection-age-grace, cut their streams after
+                       that too [GREETER_MAX_CONNECTION_AGE_MS] (default off)
   --max-connection-age-grace MS
                        time calls get after that [GREETER_MAX_CONNECTION_AGE_GRACE_MS] (default off: unlimited)
   --log-level L        ${

@@ -10,7 +10,12 @@
 import * as grpc from "@grpc/grpc-js";
 import type { CallWriterOptions } from "./call_writer.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import { GreeterError } from "./errors.ts";
+import {
+  DEFAULT_GRACE_MS,
+  DEFAULT_KEEPALIVE_TIME_MS,
+  DEFAULT_KEEPALIVE_TIMEOUT_MS,
+} from "./defaults.ts";
+import { GreeterError, UnavailableError } from "./errors.ts";
 import { Hub, type SlowConsumerPolicy } from "./hub.ts";
 import { Logger } from "./log.ts";
 import { loadGreeterProto, loadServedDefinition } from "./proto.ts";
@@ -18,20 +23,11 @@ import { createAuthInterceptor, createGreeterService } from "./service.ts";
 import { BearerTokens } from "./auth.ts";
 import { runTicker, type Tick } from "./ticker.ts";
 
-/** Default milliseconds a shutdown waits for calls to finish before forcing. */
-export const DEFAULT_GRACE_MS = 5_000;
-
 /** The services health reports on: the server as a whole ("") and the Greeter. */
 export const HEALTH_SERVICES: readonly string[] = ["", "helloworld.Greeter"];
 
 /** Milliseconds a forced shutdown waits for connections to close. */
 const FORCE_WAIT_MS = 1_000;
-
-/** Default milliseconds between keepalive pings the server sends a peer. */
-export const DEFAULT_KEEPALIVE_TIME_MS = 20_000;
-
-/** Default milliseconds a peer has to answer a keepalive ping. */
-export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 10_000;
 
 /** Connection lifetime settings; each is off when undefined. */
 export interface ConnectionOptions {
@@ -41,9 +37,9 @@ export interface ConnectionOptions {
   keepaliveTimeoutMs?: number;
   /** Close a connection with no call open for this long (ms). */
   maxConnectionIdleMs?: number;
-  /** Ask a connection to go away after this long (ms), so long streams rebalance. */
+  /** Ask a connection to go away after this long (ms): new calls go elsewhere. */
   maxConnectionAgeMs?: number;
-  /** After that request, how long (ms) its calls may still run. */
+  /** After that request, how long (ms) its calls may still run; set it too, or long streams never rebalance. */
   maxConnectionAgeGraceMs?: number;
   /** Most concurrent calls (HTTP/2 streams) per connection. */
   maxConcurrentStreams?: number;
@@ -176,6 +172,8 @@ export async function startServer(
     },
   });
   const stopping = new AbortController();
+  /** Aborts once calls are forcibly cancelled: writers stuck on a connection Deno keeps open give up. */
+  const forced = new AbortController();
   const server = new grpc.Server({
     ...channelOptions(options),
     interceptors: options.tokens
@@ -202,6 +200,7 @@ export async function startServer(
       intervalMs,
       clock,
       shutdown: stopping.signal,
+      forced: forced.signal,
       writer: options.writer,
       maxSubscribersPerConnection: options.maxSubscribersPerConnection,
     }),
@@ -237,8 +236,12 @@ export async function startServer(
   let stopped: Promise<void> | undefined;
   /** Resolves true when `promise` settles within `ms`, false otherwise. */
   async function within(promise: Promise<unknown>, ms: number) {
+    // Real time, whatever clock drives the hub: a shutdown must end.
     const timer = new AbortController();
-    const expired = clock.sleep(ms, timer.signal).then(() => false, () => true);
+    const expired = systemClock.sleep(ms, timer.signal).then(
+      () => false,
+      () => true,
+    );
     try {
       return await Promise.race([promise.then(() => true), expired]);
     } finally {
@@ -259,6 +262,7 @@ export async function startServer(
     if (await within(graceful, graceMs)) return;
     log.warn(`Grace period of ${graceMs} ms over: cancelling open calls`);
     server.forceShutdown();
+    forced.abort(new UnavailableError("The server shut down"));
     // Deno 2.9.3 may keep a connection whose peer stays silent open even
     // after forceShutdown(): give up waiting rather than hang the shutdown.
     if (!await within(graceful, FORCE_WAIT_MS)) {
@@ -278,3 +282,9 @@ export async function startServer(
     [Symbol.asyncDispose]: () => shutdown(),
   };
 }
+
+export {
+  DEFAULT_GRACE_MS,
+  DEFAULT_KEEPALIVE_TIME_MS,
+  DEFAULT_KEEPALIVE_TIMEOUT_MS,
+};

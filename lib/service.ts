@@ -38,6 +38,8 @@ export interface GreeterServiceOptions {
   intervalMs: number;
   /** Aborts when the server shuts down: open `SayHelloStream2` calls say goodbye. */
   shutdown: AbortSignal;
+  /** Aborts when calls are forcibly cancelled: every handler stops waiting. */
+  forced?: AbortSignal;
   /** Default {@linkcode systemClock}. */
   clock?: Clock;
   /** Transport backpressure settings for every stream. */
@@ -138,6 +140,7 @@ export function createGreeterService(
   options: GreeterServiceOptions,
 ): grpc.UntypedServiceImplementation {
   const { hub, log, intervalMs, shutdown, clock = systemClock } = options;
+  const forced = options.forced ?? new AbortController().signal;
   const perConnection = options.maxSubscribersPerConnection ?? Infinity;
   /** Live subscriptions per connection (peer address:port). */
   const byPeer = new Map<string, number>();
@@ -169,10 +172,17 @@ export function createGreeterService(
       if (name !== undefined) log.info(`client ${name} disconnected.`);
       controller.abort(new Error("The client cancelled the call"));
     };
+    // A forced shutdown may leave a connection open on Deno 2.9.3, with no
+    // 'cancelled': stop waiting on it all the same.
+    const onForced = () => controller.abort(forced.reason);
+    forced.addEventListener("abort", onForced, { once: true });
     if (call.cancelled) onCancel();
     else call.once("cancelled", onCancel);
     // Once the call is finished, a late RST_STREAM is not a disconnect.
-    const release = () => call.off("cancelled", onCancel);
+    const release = () => {
+      call.off("cancelled", onCancel);
+      forced.removeEventListener("abort", onForced);
+    };
     call.once("finish", release);
     call.once("close", release);
     return controller.signal;

@@ -105,6 +105,94 @@ Deno.test("a stalled stream cannot hide behind a busy sibling on its connection"
   assert.equal(peer.received.get(1) ?? 0, 0);
 });
 
+Deno.test("a closed stream does not loosen the bound for a later stalled one", async () => {
+  await using t = await startTestServer({
+    clock: new ManualClock(),
+    bufferSize: 64,
+    writer: { highWater: 16 * 1024, pollMs: 10 },
+  });
+  const hub = t.server.hub;
+  await using peer = await RawH2.connect(t.server.port, {
+    initialWindowSize: 0,
+  });
+  const path = "/helloworld.Greeter/SayHelloStreamReply";
+  // A reader takes ~800 KB, then resets its stream: all it wrote is gone.
+  await peer.call(1, path, grpcFrame(new Uint8Array([0x0a, 1, 0x61])));
+  await peer.read(1);
+  await waitFor("reader", () => hub.size === 1);
+  await flood(() => hub.publish({ kind: "tick" }), 20_000, 10);
+  await waitFor(
+    "reader caught up",
+    () => hub.subscriptions()[0].buffered === 0,
+  );
+  await peer.reset(1);
+  await waitFor("reader gone", () => hub.size === 0);
+  // Then a stream that never reads, on the same connection.
+  await peer.call(3, path, grpcFrame(new Uint8Array([0x0a, 1, 0x73])));
+  await waitFor("stalled subscriber", () => hub.size === 1);
+  await flood(() => hub.publish({ kind: "tick" }), 20_000);
+  const [stalled] = hub.subscriptions();
+  // Bounded: ~800. Credited with the closed reader's bytes: over 6,000.
+  assert.ok(stalled.delivered < 3_000, `delivered ${stalled.delivered}`);
+});
+
+Deno.test("a finished call whose replies the peer reset does not wedge its siblings", async () => {
+  await using t = await startTestServer({
+    clock: new ManualClock(),
+    bufferSize: 64,
+    writer: { highWater: 16 * 1024, pollMs: 10 },
+  });
+  const hub = t.server.hub;
+  await using peer = await RawH2.connect(t.server.port, {
+    initialWindowSize: 0,
+  });
+  await peer.call(
+    1,
+    "/helloworld.Greeter/SayHelloStreamReply",
+    grpcFrame(new Uint8Array([0x0a, 1, 0x62])),
+  );
+  await peer.read(1);
+  await waitFor("subscriber", () => hub.size === 1);
+  // A bidi call with ~28 KiB of replies the peer never reads; the server
+  // ends it with OK, its bytes still queued, then the peer resets it.
+  const name = new TextEncoder().encode("n".repeat(100));
+  const one = grpcFrame(new Uint8Array([0x0a, name.length, ...name]));
+  const body = new Uint8Array(one.length * 250);
+  for (let i = 0; i < 250; i++) body.set(one, i * one.length);
+  await peer.call(3, "/helloworld.Greeter/SayHelloBidiStream", body);
+  await flood(() => hub.publish({ kind: "tick" }), 200, 10);
+  await peer.reset(3);
+  const before = peer.received.get(1) ?? 0;
+  await flood(() => hub.publish({ kind: "tick" }), 1000, 10);
+  await waitFor(
+    "the reading subscriber to keep receiving",
+    () => (peer.received.get(1) ?? 0) > before + 20_000,
+  );
+});
+
+Deno.test("a forced shutdown stops writers stuck on a connection that stays open", async () => {
+  const t = await startTestServer({
+    clock: new ManualClock(),
+    writer: { highWater: 1024, pollMs: 10 },
+  });
+  await using peer = await RawH2.connect(t.server.port, {
+    initialWindowSize: 0,
+  });
+  await peer.call(
+    1,
+    "/helloworld.Greeter/SayHelloStreamReply",
+    grpcFrame(new Uint8Array([0x0a, 1, 0x66])),
+  );
+  await waitFor("subscriber", () => t.server.hub.size === 1);
+  await flood(() => t.server.hub.publish({ kind: "tick" }), 200);
+  await t.server.shutdown({ graceMs: 100 });
+  // The peer never reads nor closes: only the forced abort ends the writer.
+  assert.equal(t.server.hub.size, 0);
+  assert.ok(
+    t.logs.some((l) => l.includes("Grace period of 100 ms over")),
+  );
+});
+
 Deno.test("a frozen client process (SIGSTOP) holds back the server's writes", async () => {
   await using t = await startTestServer({
     clock: new ManualClock(),

@@ -12,6 +12,7 @@ const encoder = new TextEncoder();
 const DATA = 0, HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, PING = 6;
 const GOAWAY = 7, WINDOW_UPDATE = 8;
 const END_HEADERS = 4, ACK = 1;
+const MAX_FRAME = 16_384;
 
 function frame(
   type: number,
@@ -97,13 +98,27 @@ export class RawH2 implements AsyncDisposable {
       te: "trailers",
     });
     await this.send(frame(HEADERS, END_HEADERS, stream, block));
-    await this.send(frame(DATA, 1, /* END_STREAM */ stream, body));
+    // DATA frames of at most 16 KiB, the default SETTINGS_MAX_FRAME_SIZE.
+    for (let offset = 0; offset < body.length || offset === 0;) {
+      const end = Math.min(body.length, offset + MAX_FRAME);
+      const endStream = end === body.length ? 1 : 0;
+      await this.send(
+        frame(DATA, endStream, stream, body.subarray(offset, end)),
+      );
+      if (endStream) break;
+      offset = end;
+    }
   }
 
   /** Reads `stream` from now on: grants it window for what arrives. */
   async read(stream: number): Promise<void> {
     this.#autoGrant.add(stream);
     await this.send(frame(WINDOW_UPDATE, 0, stream, u32(1 << 20)));
+  }
+
+  /** Resets `stream` (RST_STREAM, CANCEL): the client gives up on it. */
+  async reset(stream: number): Promise<void> {
+    await this.send(frame(RST_STREAM, 0, stream, u32(8)));
   }
 
   async #read(): Promise<void> {
