@@ -11,7 +11,10 @@ import os from "node:os";
 import process from "node:process";
 import { setTimeout as delay } from "node:timers/promises";
 import { GreeterClient } from "../lib/client.ts";
-import { grpcFrame, stalledSubscriber } from "../tests/_support/server.ts";
+import {
+  helloRequestFrame,
+  stalledSubscriber,
+} from "../tests/_support/server.ts";
 import {
   LineProcess,
   ROOT,
@@ -113,11 +116,7 @@ async function unary(target: string, label: string) {
 async function h2load(port: number, label: string) {
   const body = await Deno.makeTempFile();
   try {
-    const name = new TextEncoder().encode("bench");
-    await Deno.writeFile(
-      body,
-      grpcFrame(new Uint8Array([0x0a, name.length, ...name])),
-    );
+    await Deno.writeFile(body, helloRequestFrame("bench"));
     const out = await new Deno.Command("h2load", {
       args: [
         "-n",

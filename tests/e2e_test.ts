@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { setTimeout as delay } from "node:timers/promises";
 import { RawH2 } from "./_support/raw_h2.ts";
-import { grpcFrame } from "./_support/server.ts";
+import { helloRequestFrame } from "./_support/server.ts";
 import {
   LineProcess,
   runClient,
@@ -209,7 +209,7 @@ Deno.test("greeter serve exits 0 on SIGTERM even when a peer keeps a stream stuc
   await peer.call(
     1,
     "/helloworld.Greeter/SayHelloStreamReply",
-    grpcFrame(new Uint8Array([0x0a, 1, 0x70])),
+    helloRequestFrame("p"),
   );
   await server.waitForLine("stderr", /Starting server/);
   await delay(200); // a few ticks queue up behind the shut window

@@ -4,11 +4,12 @@ import { RpcError } from "../lib/errors.ts";
 import { formatLocalTime } from "../lib/greetings.ts";
 import { Logger } from "../lib/log.ts";
 import { startServer } from "../lib/server.ts";
-import http2 from "node:http2";
 import { ManualClock } from "./_support/manual_clock.ts";
-import { grpcFrame, startTestServer, waitFor } from "./_support/server.ts";
-
-const enc = (text: string) => new TextEncoder().encode(text);
+import {
+  stalledSubscriber,
+  startTestServer,
+  waitFor,
+} from "./_support/server.ts";
 
 Deno.test("SayHello replies Hello, NAME!", async () => {
   await using t = await startTestServer();
@@ -76,17 +77,9 @@ Deno.test("SayHelloStreamReply removes a subscriber whose connection drops", asy
   const clock = new ManualClock();
   await using t = await startTestServer({ clock });
   // A raw HTTP/2 connection, destroyed without a cancel: like a killed peer.
-  const session = http2.connect(`http://${t.target}`);
-  const stream = session.request({
-    ":method": "POST",
-    ":path": "/helloworld.Greeter/SayHelloStreamReply",
-    "content-type": "application/grpc",
-    te: "trailers",
-  });
-  stream.on("error", () => {});
-  stream.end(grpcFrame(new Uint8Array([0x0a, 4, ...enc("gone")])));
+  const peer = stalledSubscriber(t.target, "gone");
   await waitFor("subscriber", () => t.server.hub.size === 1);
-  session.destroy();
+  peer.close();
   await waitFor("removal", () => t.server.hub.size === 0);
   await clock.advance(5000); // ticks after the leave find nobody
   assert.equal(t.server.hub.dropped, 0);

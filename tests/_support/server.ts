@@ -84,6 +84,18 @@ export async function settles<T>(
   }
 }
 
+/**
+ * A gRPC frame holding `helloworld.HelloRequest{name}` (names up to 127
+ * bytes: the length is one varint byte).
+ */
+export function helloRequestFrame(name: string): Uint8Array {
+  const body = new TextEncoder().encode(name);
+  if (body.length > 127) {
+    throw new RangeError(`Name of ${body.length} bytes: at most 127 here`);
+  }
+  return grpcFrame(new Uint8Array([0x0a, body.length, ...body]));
+}
+
 /** Wraps a protobuf body in a gRPC length-prefixed message frame. */
 export function grpcFrame(body: Uint8Array): Uint8Array {
   const frame = new Uint8Array(5 + body.length);
@@ -108,8 +120,7 @@ export function stalledSubscriber(
     "content-type": "application/grpc",
     te: "trailers",
   });
-  const body = new TextEncoder().encode(name);
-  stream.end(grpcFrame(new Uint8Array([0x0a, body.length, ...body])));
+  stream.end(helloRequestFrame(name));
   stream.pause();
   let bytes = 0;
   let trailers: Record<string, unknown> | undefined;
