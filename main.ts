@@ -24,8 +24,13 @@ Commands:
 Run "greeter <command> --help" for a command's options.
 `;
 
-/** Aborts on the first SIGINT/SIGTERM; a second one exits at once. */
-function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
+/**
+ * Runs `task` with a signal that aborts on the first SIGINT/SIGTERM (a
+ * second one exits at once); the listeners are removed when it settles.
+ */
+async function untilInterrupted(
+  task: (signal: AbortSignal) => Promise<void>,
+): Promise<void> {
   const controller = new AbortController();
   const signals = ["SIGINT", "SIGTERM"] as const;
   const onSignal = () => {
@@ -33,15 +38,14 @@ function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
     controller.abort();
   };
   for (const name of signals) Deno.addSignalListener(name, onSignal);
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      for (const name of signals) Deno.removeSignalListener(name, onSignal);
-    },
-  };
+  try {
+    await task(controller.signal);
+  } finally {
+    for (const name of signals) Deno.removeSignalListener(name, onSignal);
+  }
 }
 
-/** Prints `error: message (cause: …)` on stderr, following `cause`. */
+/** Prints `error: message` on stderr, with a usage hint for a bad command line. */
 function printError(error: unknown): void {
   let text = `error: ${error instanceof Error ? error.message : String(error)}`;
   if (error instanceof ConfigError) text += "\nRun with --help for usage.";
@@ -57,28 +61,16 @@ async function main(args: string[]): Promise<number> {
       if (parsed.help) return void console.log(SERVE_USAGE), 0;
       // Each subcommand loads only its own code (the client no server parts).
       const { serve } = await import("./lib/subcommands/serve.ts");
-      const interrupt = interruptSignal();
-      try {
-        await serve(parsed.config, interrupt.signal);
-      } finally {
-        interrupt.dispose();
-      }
+      await untilInterrupted((signal) => serve(parsed.config, signal));
       return 0;
     }
     case "client": {
       const parsed = parseClientArgs(rest, env);
       if (parsed.help) return void console.log(CLIENT_USAGE), 0;
       const { client } = await import("./lib/subcommands/client.ts");
-      const interrupt = interruptSignal();
-      try {
-        await client(
-          parsed.config,
-          (line) => console.log(line),
-          interrupt.signal,
-        );
-      } finally {
-        interrupt.dispose();
-      }
+      await untilInterrupted((signal) =>
+        client(parsed.config, (line) => console.log(line), signal)
+      );
       return 0;
     }
     case undefined:

@@ -13,8 +13,12 @@
  * bytes stuck in that connection, which rises one for one with writes once a
  * peer stops reading. Its streams hold back while it exceeds `highWater`
  * times their number, so a connection holds a bounded amount whatever its
- * peer does. The price: a peer that stalls one stream holds back its other
- * streams on the same connection too (as a shut connection window would).
+ * peer does. A stream that closes takes what it counted out of the bucket
+ * (its bytes are sent or discarded by then); that may take a stalled
+ * sibling's share too, so each closed stream can loosen the bound by up to
+ * one bucket. The price of one bucket per connection: a peer that stalls one
+ * stream holds back its other streams on the same connection too (as a shut
+ * connection window would).
  *
  * @module
  */
@@ -125,21 +129,6 @@ export class CallWriter<M> {
       ledger.writers--;
       this.#ledger = undefined;
     });
-  }
-
-  /**
-   * Bytes held in the transport, as far as can be seen (0 when nothing is
-   * visible): on Node this stream's queue; on Deno a lower bound for its
-   * whole connection (see the module doc).
-   */
-  get backlog(): number {
-    if (!this.#stream) return 0;
-    if (!this.#ledger) {
-      return CUMULATIVE_BUFFER_SIZE ? 0 : this.#stream.bufferSize;
-    }
-    this.#fold();
-    this.#drain();
-    return this.#ledger.bucket;
   }
 
   /**

@@ -58,7 +58,8 @@ export function helloMessage(name: string): string {
 
 /**
  * The hub tick as one subscriber reads it:
- * `hello NAME, it's YYYY-MM-DD HH:MM:SS` in the server's local time.
+ * `hello NAME, it's YYYY-MM-DD HH:MM:SS` in the server's local time. `time`
+ * may be epoch milliseconds, so a fan-out allocates no `Date` per subscriber.
  *
  * @example
  * ```ts
@@ -66,7 +67,7 @@ export function helloMessage(name: string): string {
  * tickMessage("you", new Date(2024, 0, 2, 3, 4, 5)); // "hello you, it's 2024-01-02 03:04:05"
  * ```
  */
-export function tickMessage(name: string, time: Date): string {
+export function tickMessage(name: string, time: Date | number): string {
   return `hello ${name}, it's ${formatLocalTime(time)}`;
 }
 
@@ -74,10 +75,15 @@ export function tickMessage(name: string, time: Date): string {
 let cachedSecond = NaN;
 let cachedText = "";
 
-/** Formats a date as `YYYY-MM-DD HH:MM:SS` in local time (Python's `%Y-%m-%d %H:%M:%S`). */
-export function formatLocalTime(time: Date): string {
-  const second = Math.floor(time.getTime() / 1000);
+/**
+ * Formats a date (or epoch milliseconds) as `YYYY-MM-DD HH:MM:SS` in local
+ * time (Python's `%Y-%m-%d %H:%M:%S`).
+ */
+export function formatLocalTime(date: Date | number): string {
+  const ms = typeof date === "number" ? date : date.getTime();
+  const second = Math.floor(ms / 1000);
   if (second === cachedSecond) return cachedText;
+  const time = new Date(ms);
   const p = (n: number) => String(n).padStart(2, "0");
   cachedText = `${time.getFullYear()}-${p(time.getMonth() + 1)}-${
     p(time.getDate())

@@ -282,9 +282,3 @@ export async function startServer(
     [Symbol.asyncDispose]: () => shutdown(),
   };
 }
-
-export {
-  DEFAULT_GRACE_MS,
-  DEFAULT_KEEPALIVE_TIME_MS,
-  DEFAULT_KEEPALIVE_TIMEOUT_MS,
-};

@@ -145,12 +145,8 @@ export function createGreeterService(
   /** Live subscriptions per connection (peer address:port). */
   const byPeer = new Map<string, number>();
 
-  /** Counts a subscription against its connection; the returned function uncounts it. */
-  function admit(
-    call: grpc.ServerWritableStream<HelloRequest, unknown>,
-    name: string,
-  ) {
-    const peer = call.getPeer();
+  /** Counts a subscription against its connection (`peer`); the returned function uncounts it. */
+  function admit(peer: string, name: string) {
     const count = byPeer.get(peer) ?? 0;
     if (count >= perConnection) {
       throw new CapacityError(
@@ -217,18 +213,17 @@ export function createGreeterService(
       let release: (() => void) | undefined;
       try {
         const name = validateName(call.request.name);
-        release = admit(call, name);
+        const peer = call.getPeer();
+        release = admit(peer, name);
         const signal = callSignal(call, name);
-        const reader = hub.subscribe(name, {
-          signal,
-          labels: { peer: call.getPeer() },
-        }).readable.getReader();
+        const reader = hub.subscribe(name, { signal, labels: { peer } })
+          .readable.getReader();
         const writer = new CallWriter(call, options.writer);
         try {
           for (;;) {
             const { done, value } = await reader.read();
             if (done) break;
-            const message = tickMessage(name, new Date(value.time));
+            const message = tickMessage(name, value.time);
             await writer.write({ message }, signal);
           }
         } finally {
@@ -237,7 +232,7 @@ export function createGreeterService(
         }
         if (!call.cancelled) call.end();
       } catch (error) {
-        if (!call.cancelled) fail(call, error);
+        fail(call, error);
       } finally {
         release?.();
       }

@@ -35,7 +35,6 @@ export async function client(
     render: (value: T) => string,
   ) => {
     let n = 0;
-    if (n >= limit) return;
     for await (const value of stream) {
       print(render(value));
       if (++n >= limit) break;
