@@ -1,16 +1,27 @@
 /**
- * The hub (the seed's "CustomerCenter"): fans published events out to its
- * subscriptions, one `ReadableStream` each. It knows web streams and
- * `AbortSignal`, nothing of gRPC.
+ * The hub (the seed's "CustomerCenter", grown into an event bus): fans the
+ * broker's events out to its subscriptions, one `ReadableStream` each, with
+ * topic filters, a bounded buffer and slow-consumer policy per subscription,
+ * gap reports, heartbeats, and resume from a replay window. It knows web
+ * streams and `AbortSignal`, nothing of gRPC.
  *
  * @module
  */
 
+import { type Broker, type BusEvent, MemoryBroker } from "./broker.ts";
 import {
   CapacityError,
+  InvalidArgumentError,
   SlowConsumerError,
   UnavailableError,
 } from "./errors.ts";
+import {
+  DEFAULT_REPLAY_AGE_MS,
+  DEFAULT_REPLAY_SIZE,
+  ReplayLog,
+} from "./replay_log.ts";
+
+export type { BusEvent } from "./broker.ts";
 
 /** What the hub does with a subscription whose buffer is full. */
 export type SlowConsumerPolicy = "drop-oldest" | "disconnect";
@@ -24,15 +35,53 @@ export const SLOW_CONSUMER_POLICIES: readonly SlowConsumerPolicy[] = [
 /** Default number of events a subscription may hold unread. */
 export const DEFAULT_BUFFER_SIZE = 128;
 
-/** One published event as subscribers read it. Shared, never copied. */
-export interface HubEvent<T> {
-  /** Position in the hub's sequence: 1, 2, 3… in publish order. */
+/** The topic filter entry meaning "every topic not starting with `$`". */
+export const ALL_TOPICS = "*";
+
+/** The topic of join and leave events. */
+export const PRESENCE_TOPIC = "$presence";
+
+/** A position in the event sequence. */
+export interface Cursor {
+  /** Names the sequence (changes when the server restarts). */
+  readonly epoch: string;
+  /** The last event seen; 0 before the first. */
   readonly seq: number;
-  /** When it was published, in milliseconds since the Unix epoch. */
-  readonly time: number;
-  /** What was published. */
-  readonly data: T;
 }
+
+/**
+ * Events of the subscription's topics with seq in `[from, to]` were not
+ * delivered: dropped from a full buffer (`"slow-consumer"`), or gone from the
+ * replay window before a resuming subscriber read them (`"expired"`).
+ */
+export interface Gap {
+  /** Discriminates gaps from the other stream items. */
+  readonly kind: "gap";
+  /** First sequence number of the missed range. */
+  readonly from: number;
+  /** Last sequence number of the missed range. */
+  readonly to: number;
+  /** How many events of the subscription's topics were missed; 0 if unknown (`"expired"`). */
+  readonly missed: number;
+  /** Why they were missed. */
+  readonly reason: "slow-consumer" | "expired";
+}
+
+/**
+ * Sent to idle subscriptions by {@linkcode Hub.heartbeat}: every event of the
+ * subscription's topics up to `seq` was delivered (or reported as a gap).
+ */
+export interface Heartbeat {
+  /** Discriminates heartbeats from the other stream items. */
+  readonly kind: "heartbeat";
+  /** A safe resume point. */
+  readonly seq: number;
+  /** When it was sent, in milliseconds since the Unix epoch. */
+  readonly time: number;
+}
+
+/** What a subscription's stream carries. */
+export type HubItem<T> = BusEvent<T> | Gap | Heartbeat;
 
 /** Why a subscription left the hub. */
 export type LeaveReason =
@@ -51,6 +100,8 @@ export interface SubscriptionInfo {
   readonly id: number;
   /** The name the subscriber gave. */
   readonly name: string;
+  /** Its topic filter, normalised (`["*"]` for every ordinary topic). */
+  readonly topics: readonly string[];
   /** When it joined, in milliseconds since the Unix epoch. */
   readonly since: number;
   /** Events the reader has taken so far. */
@@ -63,26 +114,66 @@ export interface SubscriptionInfo {
   readonly labels: Readonly<Record<string, string>>;
 }
 
+/** A join or a leave, as {@linkcode HubOptions.presence} turns it into an event. */
+export interface PresenceChange {
+  /** What happened. */
+  readonly action: "join" | "leave";
+  /** Who. */
+  readonly subscription: SubscriptionInfo;
+  /** Why it left (leaves only). */
+  readonly reason?: LeaveReason;
+}
+
 /** A live subscription, as returned by {@linkcode Hub.subscribe}. */
 export interface Subscription<T> {
   /** Unique within the hub. */
   readonly id: number;
   /** The name the subscriber gave. */
   readonly name: string;
-  /** The subscriber's events, in publish order. */
-  readonly readable: ReadableStream<HubEvent<T>>;
+  /** Where the stream starts: events after this cursor follow. */
+  readonly cursor: Cursor;
+  /** A resume was asked for and nothing after its cursor is missing. */
+  readonly recovered: boolean;
+  /** Why a resume was not recovered (undefined when it was, or was not asked). */
+  readonly reason?: string;
+  /** The subscriber's events, gaps and heartbeats, in sequence order. */
+  readonly readable: ReadableStream<HubItem<T>>;
+}
+
+/** Counters over the hub's life, for logs and metrics. */
+export interface HubStats {
+  /** Events received from the broker and fanned out. */
+  readonly published: number;
+  /** Events handed to readers (all subscriptions). */
+  readonly delivered: number;
+  /** Events dropped under `drop-oldest` (all subscriptions). */
+  readonly dropped: number;
+  /** Subscriptions removed under the `disconnect` policy. */
+  readonly slowConsumerDisconnects: number;
+  /** Resumes that were complete. */
+  readonly resumesRecovered: number;
+  /** Resumes that were not (other epoch, too old, ahead). */
+  readonly resumesMissed: number;
 }
 
 /** Options of {@linkcode Hub}. */
-export interface HubOptions {
+export interface HubOptions<T> {
+  /** Where events come from. Default: a new {@linkcode MemoryBroker}. */
+  broker?: Broker<T>;
   /** Events a subscription may hold unread. Default {@linkcode DEFAULT_BUFFER_SIZE}. */
   bufferSize?: number;
   /** What to do when that buffer is full. Default `"drop-oldest"`. */
   policy?: SlowConsumerPolicy;
   /** Most live subscriptions at once. Default: no limit. */
   maxSubscribers?: number;
-  /** Time source for event and join times. Default `Date.now`. */
+  /** Events kept for resume. Default {@linkcode DEFAULT_REPLAY_SIZE}. */
+  replaySize?: number;
+  /** Age beyond which events are not replayed (ms). Default {@linkcode DEFAULT_REPLAY_AGE_MS}. */
+  replayAgeMs?: number;
+  /** Time source for join, heartbeat and expiry times. Default `Date.now`. */
   now?: () => number;
+  /** When set, every join and leave is published on {@linkcode PRESENCE_TOPIC} as this data. */
+  presence?: (change: PresenceChange) => T;
   /** Called when a subscription joins. */
   onJoin?: (info: SubscriptionInfo) => void;
   /** Called once when a subscription leaves, whatever the path. */
@@ -91,58 +182,128 @@ export interface HubOptions {
 
 /** Options of {@linkcode Hub.subscribe}. */
 export interface SubscribeOptions {
+  /** Topics to receive; empty or absent: {@linkcode ALL_TOPICS}. */
+  topics?: readonly string[];
+  /** Resume: replay what the hub still holds after this cursor. */
+  after?: Cursor;
   /** Aborting it removes the subscription at once and errors its stream. */
   signal?: AbortSignal;
   /** Opaque labels kept with the subscription (e.g. `{ peer }`). */
   labels?: Record<string, string>;
 }
 
+const TOPIC = /^[A-Za-z0-9._\-/:]{1,128}$/;
+
+/**
+ * Checks a topic a client may publish on: 1 to 128 letters, digits or
+ * `. _ - / :`. Topics starting with `$` are the server's own.
+ * Throws {@linkcode InvalidArgumentError} otherwise.
+ */
+export function validateTopic(topic: string): string {
+  if (!TOPIC.test(topic)) {
+    throw new InvalidArgumentError(
+      `Invalid topic "${
+        topic.slice(0, 140)
+      }": use 1 to 128 letters, digits or . _ - / : (topics starting with "$" are reserved)`,
+    );
+  }
+  return topic;
+}
+
+/**
+ * Normalises a subscription's topic filter: empty means every ordinary topic;
+ * entries are {@linkcode ALL_TOPICS}, valid topics or reserved `$` topics.
+ * Throws {@linkcode InvalidArgumentError} on anything else.
+ */
+export function normalizeTopics(topics: readonly string[] = []): string[] {
+  if (topics.length > 64) {
+    throw new InvalidArgumentError(
+      `Too many topics (${topics.length}): subscribe to at most 64`,
+    );
+  }
+  const set = new Set(topics.length === 0 ? [ALL_TOPICS] : topics);
+  for (const topic of set) {
+    if (topic === ALL_TOPICS || topic === PRESENCE_TOPIC) continue;
+    validateTopic(topic);
+  }
+  if (set.has(ALL_TOPICS)) {
+    for (const topic of set) {
+      if (topic !== ALL_TOPICS && !topic.startsWith("$")) set.delete(topic);
+    }
+  }
+  return [...set];
+}
+
 /**
  * Fans events out to subscriptions.
  *
  * Contract:
- * - **Ordering.** Each subscription reads events in publish order, each at
- *   most once; `seq` increases by one per publish.
- * - **Identity.** A subscription is its `id`, not its name: two subscribers
- *   with the same name both receive, and one leaving leaves the other alone.
+ * - **Ordering.** Each subscription reads its topics' events in sequence
+ *   order, each at most once. `seq` grows by one per event, over all topics,
+ *   so a filtered subscription sees holes in `seq` that are not losses; real
+ *   losses are always reported as a {@linkcode Gap}.
+ * - **Identity.** A subscription is its `id`, not its name.
  * - **Buffering.** Events a subscriber has not read yet wait in its own ring
  *   buffer of `bufferSize` events (the stream itself queues nothing: its high
  *   water mark is 0). When the buffer is full, `drop-oldest` discards the
- *   oldest event and counts it in `dropped`; `disconnect` removes the
- *   subscription and errors its stream with {@linkcode SlowConsumerError}.
- *   Memory per subscription is therefore bounded whatever the reader does.
+ *   oldest event and reports it in a gap read before the events that follow;
+ *   `disconnect` removes the subscription and errors its stream with
+ *   {@linkcode SlowConsumerError}. Memory is bounded whatever readers do.
+ * - **Resume.** Subscribing `after` a cursor of this epoch replays the held
+ *   events after it (read straight from the replay window, not buffered),
+ *   then continues live, with no duplicate and no hole; `recovered` says so.
+ *   Otherwise the subscription starts live and `recovered` is false with a
+ *   `reason`.
+ * - **Heartbeats.** {@linkcode Hub.heartbeat} hands each idle subscription
+ *   (its reader waiting, nothing held) the current seq: a safe resume point.
  * - **Leaving.** Cancelling the stream or aborting the signal removes the
- *   subscription at once: nothing is buffered for it afterwards, `size`
- *   counts it no more, and `onLeave` is called exactly once.
- * - **Closing.** {@linkcode Hub.close} refuses new subscriptions; each open
- *   stream ends normally once its reader has taken what it held.
+ *   subscription at once; `onLeave` is called exactly once.
+ * - **Closing.** {@linkcode Hub.close} refuses new subscriptions and
+ *   publishes; each live stream ends normally once its reader has taken what
+ *   its buffer held (a replay in progress stops where it is).
  *
  * @example
  * ```ts
  * import { Hub } from "./hub.ts";
  * const hub = new Hub<string>();
- * const { readable } = hub.subscribe("you");
- * hub.publish("tick");
+ * const { readable } = hub.subscribe("you", { topics: ["news"] });
+ * await hub.publish("news", "hello");
  * const reader = readable.getReader();
- * (await reader.read()).value?.data; // "tick"
+ * const { value } = await reader.read();
+ * value?.kind === "event" && value.data; // "hello"
  * hub.close();
  * ```
  */
 export class Hub<T> {
+  #broker: Broker<T>;
+  #detach: () => void;
+  #log: ReplayLog<T>;
   #subscribers = new Map<number, Subscriber<T>>();
+  /** Subscribers of {@linkcode ALL_TOPICS}. */
+  #everything = new Set<Subscriber<T>>();
+  /** Subscribers by named topic. */
+  #byTopic = new Map<string, Set<Subscriber<T>>>();
   #bufferSize: number;
   #policy: SlowConsumerPolicy;
   #maxSubscribers: number;
+  #replayAgeMs: number;
   #now: () => number;
+  #presence?: (change: PresenceChange) => T;
   #onJoin?: (info: SubscriptionInfo) => void;
   #onLeave?: (info: SubscriptionInfo, reason: LeaveReason) => void;
   #nextId = 1;
-  #seq = 0;
-  #dropped = 0;
   #closed = false;
+  #stats = {
+    published: 0,
+    delivered: 0,
+    dropped: 0,
+    slowConsumerDisconnects: 0,
+    resumesRecovered: 0,
+    resumesMissed: 0,
+  };
 
-  /** Creates an empty, open hub. */
-  constructor(options: HubOptions = {}) {
+  /** Creates an empty, open hub attached to its broker. */
+  constructor(options: HubOptions<T> = {}) {
     const bufferSize = options.bufferSize ?? DEFAULT_BUFFER_SIZE;
     if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) {
       throw new RangeError(
@@ -153,8 +314,22 @@ export class Hub<T> {
     this.#policy = options.policy ?? "drop-oldest";
     this.#maxSubscribers = options.maxSubscribers ?? Infinity;
     this.#now = options.now ?? Date.now;
+    this.#replayAgeMs = options.replayAgeMs ?? DEFAULT_REPLAY_AGE_MS;
+    this.#presence = options.presence;
     this.#onJoin = options.onJoin;
     this.#onLeave = options.onLeave;
+    this.#broker = options.broker ?? new MemoryBroker<T>({ now: this.#now });
+    this.#log = new ReplayLog<T>({
+      size: options.replaySize ?? DEFAULT_REPLAY_SIZE,
+      maxAgeMs: this.#replayAgeMs,
+      after: this.#broker.seq,
+    });
+    this.#detach = this.#broker.listen((event) => this.#fanOut(event));
+  }
+
+  /** Names the event sequence; cursors from another epoch are not resumed. */
+  get epoch(): string {
+    return this.#broker.epoch;
   }
 
   /** Number of live subscriptions, exact at every moment. */
@@ -162,14 +337,14 @@ export class Hub<T> {
     return this.#subscribers.size;
   }
 
-  /** Sequence number of the last published event (0 before the first). */
+  /** Sequence number of the last event fanned out (0 before the first). */
   get seq(): number {
-    return this.#seq;
+    return this.#log.last;
   }
 
-  /** Events dropped under `drop-oldest`, over all subscriptions ever. */
-  get dropped(): number {
-    return this.#dropped;
+  /** Counters over the hub's life. */
+  get stats(): HubStats {
+    return { ...this.#stats };
   }
 
   /** Whether {@linkcode Hub.close} was called. */
@@ -178,17 +353,20 @@ export class Hub<T> {
   }
 
   /**
-   * Adds a subscription named `name` and returns its stream of events
-   * published from now on. Throws {@linkcode UnavailableError} once the hub is
-   * closed, {@linkcode CapacityError} when it holds `maxSubscribers`
-   * already, and the signal's reason if it has already aborted.
+   * Adds a subscription named `name` to `options.topics` and returns its
+   * stream: the replayed events when resuming, then every event from now on.
+   * Throws {@linkcode UnavailableError} once the hub is closed,
+   * {@linkcode CapacityError} when it holds `maxSubscribers` already,
+   * {@linkcode InvalidArgumentError} for a bad topic, and the signal's reason
+   * if it has already aborted.
    */
   subscribe(name: string, options: SubscribeOptions = {}): Subscription<T> {
-    const { signal } = options;
+    const { signal, after } = options;
     signal?.throwIfAborted();
+    const topics = normalizeTopics(options.topics);
     if (this.#closed) {
       throw new UnavailableError(
-        `Cannot subscribe "${name}": the hub is closed`,
+        `Cannot subscribe "${name}": the server is shutting down; retry on another instance or after a restart`,
       );
     }
     if (this.#subscribers.size >= this.#maxSubscribers) {
@@ -196,114 +374,244 @@ export class Hub<T> {
         `Cannot subscribe "${name}": the server is at its limit of ${this.#maxSubscribers} subscribers; retry later`,
       );
     }
-    const subscriber = new Subscriber<T>(
-      this.#nextId++,
+    const resume = after ? this.#resumeFrom(after) : undefined;
+    const start = resume?.recovered ? after!.seq : this.#log.last;
+    const subscriber = new Subscriber<T>(this, {
+      id: this.#nextId++,
       name,
-      this.#now(),
-      this.#bufferSize,
-      (reason, error) => this.#leave(subscriber, reason, error),
-    );
-    subscriber.labels = options.labels ?? {};
+      topics,
+      since: this.#now(),
+      capacity: this.#bufferSize,
+      labels: options.labels ?? {},
+      replayFrom: start < this.#log.last ? start : undefined,
+    });
     this.#subscribers.set(subscriber.id, subscriber);
+    for (const topic of topics) {
+      if (topic === ALL_TOPICS) this.#everything.add(subscriber);
+      else {
+        let set = this.#byTopic.get(topic);
+        if (!set) this.#byTopic.set(topic, set = new Set());
+        set.add(subscriber);
+      }
+    }
     if (signal) {
       const onAbort = () => subscriber.leave("aborted", signal.reason);
       signal.addEventListener("abort", onAbort, { once: true });
       subscriber.dispose = () => signal.removeEventListener("abort", onAbort);
     }
-    this.#onJoin?.(subscriber.info());
+    const info = subscriber.info();
+    this.#onJoin?.(info);
+    this.#announce({ action: "join", subscription: info });
     return {
       id: subscriber.id,
       name,
+      cursor: { epoch: this.epoch, seq: start },
+      recovered: resume?.recovered ?? false,
+      reason: resume?.reason,
       readable: subscriber.readable,
     };
   }
 
   /**
-   * Publishes `data` to every live subscription and returns the event. Under
-   * `disconnect`, subscriptions whose buffer is full are removed.
+   * Publishes `data` on `topic` through the broker; resolves to the event
+   * once it was fanned out. Rejects with {@linkcode UnavailableError} once the
+   * hub is closed.
    */
-  publish(data: T): HubEvent<T> {
-    const event: HubEvent<T> = { seq: ++this.#seq, time: this.#now(), data };
-    for (const subscriber of this.#subscribers.values()) {
-      if (subscriber.ending) continue;
-      const outcome = subscriber.offer(event, this.#policy);
-      if (outcome === "dropped") this.#dropped++;
-      else if (outcome === "overflow") {
-        subscriber.leave(
-          "slow-consumer",
-          new SlowConsumerError(
-            `Subscription ${subscriber.id} ("${subscriber.name}") fell ${this.#bufferSize} events behind and was disconnected`,
-          ),
-        );
-      }
+  publish(topic: string, data: T): Promise<BusEvent<T>> {
+    if (this.#closed) {
+      return Promise.reject(
+        new UnavailableError(
+          `Cannot publish on "${topic}": the server is shutting down`,
+        ),
+      );
     }
-    return event;
-  }
-
-  /** A snapshot of every live subscription, oldest first. */
-  subscriptions(): SubscriptionInfo[] {
-    return [...this.#subscribers.values()].map((s) => s.info());
+    return this.#broker.publish(topic, data);
   }
 
   /**
-   * Refuses new subscriptions and ends every stream normally once its reader
-   * has taken what it holds. Idempotent.
+   * Hands every idle subscription (reader waiting, nothing held) a heartbeat
+   * carrying the current seq. Busy ones need none: they are receiving.
+   */
+  heartbeat(): void {
+    const beat: Heartbeat = {
+      kind: "heartbeat",
+      seq: this.#log.last,
+      time: this.#now(),
+    };
+    for (const subscriber of this.#subscribers.values()) {
+      subscriber.offerHeartbeat(beat);
+    }
+  }
+
+  /** A snapshot of every live subscription, oldest first; only those receiving `topic` when given. */
+  subscriptions(topic?: string): SubscriptionInfo[] {
+    const all = [...this.#subscribers.values()];
+    return (topic === undefined ? all : all.filter((s) => s.matches(topic)))
+      .map((s) => s.info());
+  }
+
+  /**
+   * Refuses new subscriptions and publishes, detaches from the broker, and
+   * ends every stream normally once its reader has taken what it holds.
+   * Idempotent.
    */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#detach();
     for (const subscriber of [...this.#subscribers.values()]) {
       subscriber.end();
     }
   }
 
-  #leave(subscriber: Subscriber<T>, reason: LeaveReason, error?: unknown) {
+  // Internal API of Subscriber.
+
+  /** @internal The replay window. */
+  get log(): ReplayLog<T> {
+    return this.#log;
+  }
+
+  /** @internal The slow-consumer policy. */
+  get policy(): SlowConsumerPolicy {
+    return this.#policy;
+  }
+
+  /** @internal Counts an event handed to a reader. */
+  countDelivered(): void {
+    this.#stats.delivered++;
+  }
+
+  /** @internal Removes a subscriber; called once per subscriber. */
+  remove(subscriber: Subscriber<T>, reason: LeaveReason, error?: unknown) {
     this.#subscribers.delete(subscriber.id);
+    this.#everything.delete(subscriber);
+    for (const topic of subscriber.topics) {
+      const set = this.#byTopic.get(topic);
+      set?.delete(subscriber);
+      if (set?.size === 0) this.#byTopic.delete(topic);
+    }
     subscriber.dispose?.();
     subscriber.dispose = undefined;
     if (reason === "aborted" || reason === "slow-consumer") {
       subscriber.controller.error(error);
     }
-    this.#onLeave?.(subscriber.info(), reason);
+    if (reason === "slow-consumer") this.#stats.slowConsumerDisconnects++;
+    const info = subscriber.info();
+    this.#onLeave?.(info, reason);
+    this.#announce({ action: "leave", subscription: info, reason });
+  }
+
+  #announce(change: PresenceChange): void {
+    if (!this.#presence || this.#closed) return;
+    this.#broker.publish(PRESENCE_TOPIC, this.#presence(change)).catch(
+      () => {}, // a broker that cannot take presence must not fail the join
+    );
+  }
+
+  #resumeFrom(after: Cursor): { recovered: boolean; reason?: string } {
+    const log = this.#log;
+    log.expire(this.#now());
+    let reason: string | undefined;
+    if (after.epoch !== this.epoch) {
+      reason =
+        `cursor is from epoch "${after.epoch}", the server's is "${this.epoch}" (it restarted)`;
+    } else if (!Number.isSafeInteger(after.seq) || after.seq < 0) {
+      reason = `cursor seq ${after.seq} is not a valid position`;
+    } else if (after.seq > log.last) {
+      reason =
+        `cursor seq ${after.seq} is ahead of the last event (${log.last})`;
+    } else if (after.seq < log.last && after.seq + 1 < log.first) {
+      reason = `events after seq ${after.seq} are no longer held (oldest: ${
+        log.first > log.last ? "none" : log.first
+      })`;
+    }
+    if (reason) this.#stats.resumesMissed++;
+    else this.#stats.resumesRecovered++;
+    return { recovered: reason === undefined, reason };
+  }
+
+  #fanOut(event: BusEvent<T>): void {
+    this.#log.append(event, this.#now());
+    this.#stats.published++;
+    const named = this.#byTopic.get(event.topic);
+    if (named) for (const s of named) this.#offer(s, event);
+    if (!event.topic.startsWith("$")) {
+      for (const s of this.#everything) this.#offer(s, event);
+    }
+  }
+
+  #offer(subscriber: Subscriber<T>, event: BusEvent<T>): void {
+    const outcome = subscriber.offer(event, this.#policy);
+    if (outcome === "dropped") this.#stats.dropped++;
+    else if (outcome === "overflow") {
+      this.overflow(subscriber, `fell ${this.#bufferSize} events behind`);
+    }
+  }
+
+  /** @internal Disconnects a slow subscriber (the `disconnect` policy). */
+  overflow(subscriber: Subscriber<T>, what: string): void {
+    subscriber.leave(
+      "slow-consumer",
+      new SlowConsumerError(
+        `Subscription ${subscriber.id} ("${subscriber.name}") ${what} and was disconnected; read faster, then resubscribe from your last cursor`,
+      ),
+    );
   }
 }
 
-type Offer = "queued" | "dropped" | "overflow";
+type Offer = "queued" | "dropped" | "overflow" | "skipped";
 
-/** One subscription's state: a ring buffer feeding a pull-driven stream. */
+/**
+ * One subscription's state: a ring buffer feeding a pull-driven stream, or,
+ * while resuming, a position in the replay window.
+ */
 class Subscriber<T> {
   readonly id: number;
   readonly name: string;
+  readonly topics: readonly string[];
   readonly since: number;
-  readonly readable: ReadableStream<HubEvent<T>>;
-  controller!: ReadableStreamDefaultController<HubEvent<T>>;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly readable: ReadableStream<HubItem<T>>;
+  controller!: ReadableStreamDefaultController<HubItem<T>>;
   dispose?: () => void;
-  labels: Readonly<Record<string, string>> = {};
   delivered = 0;
   dropped = 0;
+  #hub: Hub<T>;
+  #everything: boolean;
+  #named: ReadonlySet<string>;
+  /** Replaying: the last seq read from the replay window; live when undefined. */
+  #replayed?: number;
   /** The hub closed: end the stream once the buffer is empty. */
-  ending = false;
-  #ring: (HubEvent<T> | undefined)[];
+  #ending = false;
+  #ring: (BusEvent<T> | undefined)[];
   #head = 0;
   #count = 0;
-  /** A read is pending and the buffer is empty: hand the next event over. */
+  /** Dropped events not yet reported: [from, to], how many. */
+  #gap?: { from: number; to: number; missed: number };
+  /** A read is pending and nothing is held: hand the next item over. */
   #waiting = false;
   #left = false;
-  #onLeave: (reason: LeaveReason, error?: unknown) => void;
 
-  constructor(
-    id: number,
-    name: string,
-    since: number,
-    capacity: number,
-    onLeave: (reason: LeaveReason, error?: unknown) => void,
-  ) {
-    this.id = id;
-    this.name = name;
-    this.since = since;
-    this.#ring = new Array(capacity);
-    this.#onLeave = onLeave;
-    this.readable = new ReadableStream<HubEvent<T>>({
+  constructor(hub: Hub<T>, init: {
+    id: number;
+    name: string;
+    topics: readonly string[];
+    since: number;
+    capacity: number;
+    labels: Readonly<Record<string, string>>;
+    replayFrom?: number;
+  }) {
+    this.#hub = hub;
+    this.id = init.id;
+    this.name = init.name;
+    this.topics = init.topics;
+    this.since = init.since;
+    this.labels = init.labels;
+    this.#everything = init.topics.includes(ALL_TOPICS);
+    this.#named = new Set(init.topics);
+    this.#replayed = init.replayFrom;
+    this.#ring = new Array(init.capacity);
+    this.readable = new ReadableStream<HubItem<T>>({
       start: (controller) => {
         this.controller = controller;
       },
@@ -312,21 +620,32 @@ class Subscriber<T> {
     }, { highWaterMark: 0 });
   }
 
-  offer(event: HubEvent<T>, policy: SlowConsumerPolicy): Offer {
+  matches(topic: string): boolean {
+    return this.#named.has(topic) ||
+      (this.#everything && !topic.startsWith("$"));
+  }
+
+  offer(event: BusEvent<T>, policy: SlowConsumerPolicy): Offer {
+    // Replaying subscribers read the replay window, which holds this event.
+    if (this.#replayed !== undefined || this.#ending) return "skipped";
     if (this.#waiting) {
       this.#waiting = false;
-      this.delivered++;
-      this.controller.enqueue(event);
+      this.#deliver(event);
       return "queued";
     }
     const capacity = this.#ring.length;
     let outcome: Offer = "queued";
     if (this.#count === capacity) {
       if (policy === "disconnect") return "overflow";
+      const oldest = this.#ring[this.#head]!;
       this.#ring[this.#head] = undefined;
       this.#head = (this.#head + 1) % capacity;
       this.#count--;
       this.dropped++;
+      if (this.#gap) {
+        this.#gap.to = oldest.seq;
+        this.#gap.missed++;
+      } else this.#gap = { from: oldest.seq, to: oldest.seq, missed: 1 };
       outcome = "dropped";
     }
     this.#ring[(this.#head + this.#count) % capacity] = event;
@@ -334,8 +653,15 @@ class Subscriber<T> {
     return outcome;
   }
 
+  offerHeartbeat(beat: Heartbeat): void {
+    if (!this.#waiting || this.#ending) return;
+    this.#waiting = false;
+    this.controller.enqueue(beat);
+  }
+
   end(): void {
-    this.ending = true;
+    this.#ending = true;
+    this.#replayed = undefined; // the client resumes from its cursor later
     if (this.#waiting) this.#finish();
   }
 
@@ -345,13 +671,14 @@ class Subscriber<T> {
     this.#waiting = false;
     this.#ring.fill(undefined);
     this.#count = 0;
-    this.#onLeave(reason, error);
+    this.#hub.remove(this, reason, error);
   }
 
   info(): SubscriptionInfo {
     return {
       id: this.id,
       name: this.name,
+      topics: this.topics,
       since: this.since,
       delivered: this.delivered,
       dropped: this.dropped,
@@ -360,19 +687,69 @@ class Subscriber<T> {
     };
   }
 
+  #deliver(event: BusEvent<T>): void {
+    this.delivered++;
+    this.#hub.countDelivered();
+    this.controller.enqueue(event);
+  }
+
   #pull(): void {
-    if (this.#count > 0) {
+    if (this.#gap) {
+      const { from, to, missed } = this.#gap;
+      this.#gap = undefined;
+      this.controller.enqueue({
+        kind: "gap",
+        from,
+        to,
+        missed,
+        reason: "slow-consumer",
+      });
+    } else if (this.#replayed !== undefined) {
+      this.#replay();
+    } else if (this.#count > 0) {
       const event = this.#ring[this.#head]!;
       this.#ring[this.#head] = undefined;
       this.#head = (this.#head + 1) % this.#ring.length;
       this.#count--;
-      this.delivered++;
-      this.controller.enqueue(event);
-    } else if (this.ending) {
+      this.#deliver(event);
+    } else if (this.#ending) {
       this.#finish();
     } else {
       this.#waiting = true;
     }
+  }
+
+  /** Hands over the next held event after `#replayed`, or goes live. */
+  #replay(): void {
+    const log = this.#hub.log;
+    let seq = this.#replayed!;
+    if (seq + 1 < log.first) {
+      // The window moved past this reader while it was replaying.
+      if (this.#hub.policy === "disconnect") {
+        this.#hub.overflow(this, "fell behind the replay window");
+        return;
+      }
+      const gap: Gap = {
+        kind: "gap",
+        from: seq + 1,
+        to: log.first - 1,
+        missed: 0,
+        reason: "expired",
+      };
+      this.#replayed = log.first - 1;
+      this.controller.enqueue(gap);
+      return;
+    }
+    while (++seq <= log.last) {
+      const event = log.get(seq)!;
+      if (this.matches(event.topic)) {
+        this.#replayed = seq;
+        this.#deliver(event);
+        return;
+      }
+    }
+    this.#replayed = undefined; // caught up: live from here
+    this.#pull();
   }
 
   #finish(): void {

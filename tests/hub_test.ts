@@ -1,63 +1,135 @@
 import assert from "node:assert/strict";
-import { SlowConsumerError, UnavailableError } from "../lib/errors.ts";
+import { MemoryBroker } from "../lib/broker.ts";
+import {
+  InvalidArgumentError,
+  SlowConsumerError,
+  UnavailableError,
+} from "../lib/errors.ts";
 import {
   Hub,
-  type HubEvent,
+  type HubItem,
+  type HubOptions,
   type LeaveReason,
+  normalizeTopics,
+  type PresenceChange,
   type SubscriptionInfo,
 } from "../lib/hub.ts";
 
-function recordingHub(options: ConstructorParameters<typeof Hub>[0] = {}) {
+function recordingHub(options: HubOptions<string> = {}) {
   const left: [SubscriptionInfo, LeaveReason][] = [];
   const joined: SubscriptionInfo[] = [];
-  let time = 1000;
+  const clock = { time: 1000 };
   const hub = new Hub<string>({
-    now: () => time++,
+    now: () => clock.time++,
     onJoin: (info) => joined.push(info),
     onLeave: (info, reason) => left.push([info, reason]),
     ...options,
   });
-  return { hub, left, joined };
+  return { hub, left, joined, clock };
 }
 
-async function take<T>(
-  reader: ReadableStreamDefaultReader<HubEvent<T>>,
+/** Publishes each of `data` on "t". */
+async function publish(hub: Hub<string>, ...data: string[]) {
+  for (const d of data) await hub.publish("t", d);
+}
+
+/** Reads `n` items, rendered compactly: events as their data, others by kind. */
+async function take(
+  reader: ReadableStreamDefaultReader<HubItem<string>>,
   n: number,
-): Promise<T[]> {
-  const out: T[] = [];
+): Promise<string[]> {
+  const out: string[] = [];
   for (let i = 0; i < n; i++) {
     const { done, value } = await reader.read();
     if (done) break;
-    out.push(value.data);
+    out.push(render(value));
   }
   return out;
 }
 
-Deno.test("Hub.publish() stamps events with increasing seq and the time", async () => {
+function render(item: HubItem<string>): string {
+  switch (item.kind) {
+    case "event":
+      return item.data;
+    case "gap":
+      return `gap ${item.from}-${item.to} missed ${item.missed} (${item.reason})`;
+    case "heartbeat":
+      return `heartbeat ${item.seq}`;
+  }
+}
+
+Deno.test("Hub.publish() stamps events with increasing seq, topic and time", async () => {
   const { hub } = recordingHub();
   const reader = hub.subscribe("a").readable.getReader();
-  const first = hub.publish("x");
-  const second = hub.publish("y");
+  const first = await hub.publish("t", "x");
+  const second = await hub.publish("u", "y");
   assert.deepEqual([first.seq, second.seq], [1, 2]);
+  assert.deepEqual([first.topic, second.topic], ["t", "u"]);
   assert.ok(second.time > first.time);
   assert.equal(hub.seq, 2);
   assert.deepEqual((await reader.read()).value, first);
   assert.deepEqual((await reader.read()).value, second);
   await reader.cancel();
+  assert.equal(hub.stats.published, 2);
+  assert.equal(hub.stats.delivered, 2);
 });
 
 Deno.test("Hub.subscribe() delivers every event in publish order", async () => {
   const { hub } = recordingHub({ bufferSize: 1000 });
   const reader = hub.subscribe("a").readable.getReader();
   const pending = take(reader, 3); // a read waiting before the publish
-  for (const data of ["1", "2", "3"]) hub.publish(data);
+  await publish(hub, "1", "2", "3");
   assert.deepEqual(await pending, ["1", "2", "3"]);
-  for (let i = 0; i < 500; i++) hub.publish(String(i));
-  assert.deepEqual(
-    await take(reader, 500),
-    Array.from({ length: 500 }, (_, i) => String(i)),
-  );
+  const many = Array.from({ length: 500 }, (_, i) => String(i));
+  await publish(hub, ...many);
+  assert.deepEqual(await take(reader, 500), many);
   await reader.cancel();
+});
+
+Deno.test("Hub.subscribe() filters by topic; * skips $ topics; presence on request", async () => {
+  const changes: PresenceChange[] = [];
+  const { hub } = recordingHub({
+    presence: (change) => {
+      changes.push(change);
+      return `${change.action} ${change.subscription.name}`;
+    },
+  });
+  const all = hub.subscribe("all").readable.getReader();
+  const news = hub.subscribe("news", { topics: ["news", "news"] }).readable
+    .getReader();
+  const watcher = hub.subscribe("watcher", { topics: ["*", "$presence"] })
+    .readable.getReader();
+  const late = hub.subscribe("late", { topics: ["tick"] });
+  await hub.publish("tick", "tick 1");
+  await hub.publish("news", "headline");
+  assert.deepEqual(await take(all, 2), ["tick 1", "headline"]);
+  assert.deepEqual(await take(news, 1), ["headline"]);
+  assert.deepEqual(await take(watcher, 4), [
+    "join watcher",
+    "join late",
+    "tick 1",
+    "headline",
+  ]);
+  await late.readable.cancel();
+  assert.deepEqual(await take(watcher, 1), ["leave late"]);
+  assert.equal(changes.at(-1)?.reason, "cancelled");
+  assert.deepEqual(
+    hub.subscriptions("news").map((s) => s.name),
+    ["all", "news", "watcher"],
+  );
+  assert.deepEqual(hub.subscriptions()[2].topics, ["*", "$presence"]);
+  for (const reader of [all, news, watcher]) await reader.cancel();
+});
+
+Deno.test("normalizeTopics() validates and folds the filter", () => {
+  assert.deepEqual(normalizeTopics([]), ["*"]);
+  assert.deepEqual(normalizeTopics(["*", "news", "$presence"]), [
+    "*",
+    "$presence",
+  ]);
+  assert.throws(() => normalizeTopics(["bad topic"]), InvalidArgumentError);
+  assert.throws(() => normalizeTopics(["$secret"]), /reserved/);
+  assert.throws(() => normalizeTopics([""]), InvalidArgumentError);
 });
 
 Deno.test("Hub.subscribe() keeps two subscribers with one name apart", async () => {
@@ -68,16 +140,15 @@ Deno.test("Hub.subscribe() keeps two subscribers with one name apart", async () 
   assert.equal(hub.size, 2);
   const readerA = a.readable.getReader();
   const readerB = b.readable.getReader();
-  hub.publish("one");
+  await publish(hub, "one");
   assert.deepEqual(await take(readerA, 1), ["one"]);
   assert.deepEqual(await take(readerB, 1), ["one"]);
-
   await readerA.cancel();
   assert.equal(hub.size, 1);
   assert.deepEqual(left.map(([info, reason]) => [info.id, reason]), [
     [a.id, "cancelled"],
   ]);
-  hub.publish("two");
+  await publish(hub, "two");
   assert.deepEqual(await take(readerB, 1), ["two"]);
   await readerB.cancel();
   assert.equal(hub.size, 0);
@@ -88,12 +159,11 @@ Deno.test("Hub.subscribe() removes the subscription at once when the signal abor
   const controller = new AbortController();
   const reader = hub.subscribe("a", { signal: controller.signal }).readable
     .getReader();
-  hub.publish("before");
+  await publish(hub, "before");
   const reason = new Error("client went away");
   controller.abort(reason);
   assert.equal(hub.size, 0);
-  hub.publish("after");
-  assert.equal(hub.subscriptions().length, 0);
+  await publish(hub, "after");
   await assert.rejects(reader.read(), (error) => error === reason);
   assert.equal(left.length, 1);
   assert.equal(left[0][1], "aborted");
@@ -112,27 +182,34 @@ Deno.test("Hub calls onLeave exactly once whatever the paths taken", async () =>
   const { hub, left } = recordingHub();
   const controller = new AbortController();
   const { readable } = hub.subscribe("a", { signal: controller.signal });
-  const reader = readable.getReader();
-  await reader.cancel();
+  await readable.getReader().cancel();
   controller.abort();
   hub.close();
   assert.equal(left.length, 1);
 });
 
-Deno.test("Hub drop-oldest keeps the newest bufferSize events and counts drops", async () => {
+Deno.test("Hub drop-oldest keeps the newest events and reports the exact gap first", async () => {
   const { hub, left } = recordingHub({ bufferSize: 3 });
-  const { readable } = hub.subscribe("slow");
-  for (let i = 1; i <= 10; i++) hub.publish(String(i));
-  assert.equal(hub.subscriptions()[0].buffered, 3);
-  assert.equal(hub.subscriptions()[0].dropped, 7);
-  assert.equal(hub.dropped, 7);
+  const other = hub.subscribe("other", { topics: ["other"] });
+  const { readable } = hub.subscribe("slow", { topics: ["t"] });
+  await hub.publish("other", "not mine"); // seq 1
+  await publish(hub, ...Array.from({ length: 10 }, (_, i) => String(i + 2))); // seq 2..11
+  const info = hub.subscriptions("t")[0];
+  assert.equal(info.buffered, 3);
+  assert.equal(info.dropped, 7);
+  assert.equal(hub.stats.dropped, 7);
   const reader = readable.getReader();
-  assert.deepEqual(await take(reader, 3), ["8", "9", "10"]);
-  hub.publish("11");
-  assert.deepEqual(await take(reader, 1), ["11"]);
-  assert.equal(hub.subscriptions()[0].delivered, 4);
+  assert.deepEqual(await take(reader, 4), [
+    "gap 2-8 missed 7 (slow-consumer)",
+    "9",
+    "10",
+    "11",
+  ]);
+  await publish(hub, "12");
+  assert.deepEqual(await take(reader, 1), ["12"]);
   await reader.cancel();
-  assert.equal(left[0][0].dropped, 7);
+  await other.readable.cancel();
+  assert.equal(left.find(([i]) => i.name === "slow")![0].dropped, 7);
 });
 
 Deno.test("Hub disconnect policy errors a full subscription and spares the others", async () => {
@@ -141,7 +218,7 @@ Deno.test("Hub disconnect policy errors a full subscription and spares the other
   const fast = hub.subscribe("fast").readable.getReader();
   const fastSeen: string[] = [];
   for (let i = 1; i <= 3; i++) {
-    hub.publish(String(i));
+    await publish(hub, String(i));
     fastSeen.push(...await take(fast, 1));
   }
   assert.deepEqual(fastSeen, ["1", "2", "3"]);
@@ -151,24 +228,145 @@ Deno.test("Hub disconnect policy errors a full subscription and spares the other
     "slow-consumer",
   ]]);
   await assert.rejects(slow.read(), SlowConsumerError);
+  assert.equal(hub.stats.slowConsumerDisconnects, 1);
   await fast.cancel();
 });
 
-Deno.test("Hub memory stays bounded for a subscriber that never reads", () => {
-  const { hub } = recordingHub({ bufferSize: 16 });
+Deno.test("Hub memory stays bounded for a subscriber that never reads", async () => {
+  const { hub } = recordingHub({ bufferSize: 16, replaySize: 64 });
   hub.subscribe("stalled");
-  for (let i = 0; i < 100_000; i++) hub.publish("x");
+  for (let i = 0; i < 100_000; i++) await hub.publish("t", "x");
   const [info] = hub.subscriptions();
   assert.equal(info.buffered, 16);
   assert.equal(info.dropped, 100_000 - 16);
+  assert.equal(hub.log.length, 64);
   hub.close();
 });
 
-Deno.test("Hub.close() lets readers drain, ends streams, refuses new subscribers", async () => {
+Deno.test("Hub resume inside the window continues exactly, with no duplicate", async () => {
+  const { hub } = recordingHub({ bufferSize: 2 });
+  const first = hub.subscribe("a");
+  assert.equal(first.recovered, false);
+  assert.deepEqual(first.cursor, { epoch: hub.epoch, seq: 0 });
+  const reader = first.readable.getReader();
+  await publish(hub, "1", "2");
+  assert.deepEqual(await take(reader, 1), ["1"]); // then the client dies
+  await reader.cancel();
+  await publish(hub, "3", "4", "5", "6"); // more than its buffer size
+  await hub.publish("elsewhere", "not for a");
+
+  const again = hub.subscribe("a", {
+    topics: ["t"],
+    after: { epoch: hub.epoch, seq: 1 },
+  });
+  assert.equal(again.recovered, true);
+  assert.equal(again.reason, undefined);
+  assert.deepEqual(again.cursor, { epoch: hub.epoch, seq: 1 });
+  const resumed = again.readable.getReader();
+  const pending = take(resumed, 6);
+  await publish(hub, "8"); // published while the replay is under way
+  assert.deepEqual(await pending, ["2", "3", "4", "5", "6", "8"]);
+  await publish(hub, "9");
+  assert.deepEqual(await take(resumed, 1), ["9"]);
+  await resumed.cancel();
+  assert.equal(hub.stats.resumesRecovered, 1);
+});
+
+Deno.test("Hub resume at the head is recovered with nothing to replay", async () => {
+  const { hub } = recordingHub();
+  await publish(hub, "1");
+  const sub = hub.subscribe("a", { after: { epoch: hub.epoch, seq: 1 } });
+  assert.equal(sub.recovered, true);
+  const reader = sub.readable.getReader();
+  await publish(hub, "2");
+  assert.deepEqual(await take(reader, 1), ["2"]);
+  await reader.cancel();
+});
+
+Deno.test("Hub resume past the window, from another epoch or ahead is not recovered", async () => {
+  const { hub, clock } = recordingHub({ replaySize: 4, replayAgeMs: 1000 });
+  await publish(hub, "1", "2", "3", "4", "5", "6");
+  const cases = [
+    [{ epoch: hub.epoch, seq: 1 }, /no longer held \(oldest: 3\)/],
+    [{ epoch: "0123456789abcdef", seq: 5 }, /another|epoch "0123456789abcdef"/],
+    [{ epoch: hub.epoch, seq: 1000 }, /1000 is ahead of the last event/],
+  ] as const;
+  for (const [after, reason] of cases) {
+    const head = hub.seq;
+    const sub = hub.subscribe("a", { after });
+    assert.equal(sub.recovered, false);
+    assert.match(sub.reason!, reason);
+    assert.deepEqual(sub.cursor, { epoch: hub.epoch, seq: head }); // live from now
+    const reader = sub.readable.getReader();
+    await publish(hub, "live");
+    assert.deepEqual(await take(reader, 1), ["live"]);
+    await reader.cancel();
+  }
+  // Held by count, but older than the window's age.
+  clock.time += 5000;
+  const old = hub.subscribe("a", {
+    after: { epoch: hub.epoch, seq: hub.seq - 1 },
+  });
+  assert.equal(old.recovered, false);
+  assert.match(old.reason!, /no longer held \(oldest: none\)/);
+  await old.readable.cancel();
+  assert.equal(hub.stats.resumesMissed, 4);
+});
+
+Deno.test("Hub replay that falls behind the window reports an expired gap", async () => {
+  const { hub } = recordingHub({ replaySize: 4 });
+  await publish(hub, "1", "2", "3", "4");
+  const sub = hub.subscribe("a", { after: { epoch: hub.epoch, seq: 1 } });
+  assert.equal(sub.recovered, true);
+  const reader = sub.readable.getReader();
+  assert.deepEqual(await take(reader, 1), ["2"]);
+  await publish(hub, "5", "6", "7"); // the window is now 4..7
+  assert.deepEqual(await take(reader, 5), [
+    "gap 3-3 missed 0 (expired)",
+    "4",
+    "5",
+    "6",
+    "7",
+  ]);
+  await reader.cancel();
+});
+
+Deno.test("Hub replay past the window disconnects under the disconnect policy", async () => {
+  const { hub } = recordingHub({ replaySize: 2, policy: "disconnect" });
+  await publish(hub, "1", "2");
+  const sub = hub.subscribe("a", { after: { epoch: hub.epoch, seq: 0 } });
+  const reader = sub.readable.getReader();
+  assert.deepEqual(await take(reader, 1), ["1"]);
+  await publish(hub, "3", "4");
+  await assert.rejects(reader.read(), /fell behind the replay window/);
+  assert.equal(hub.size, 0);
+});
+
+Deno.test("Hub.heartbeat() reaches only idle subscribers, with a safe cursor", async () => {
+  const { hub } = recordingHub();
+  const idle = hub.subscribe("idle").readable.getReader();
+  const busy = hub.subscribe("busy").readable.getReader();
+  const filtered = hub.subscribe("f", { topics: ["quiet"] }).readable
+    .getReader();
+  await publish(hub, "1");
+  assert.deepEqual(await take(idle, 1), ["1"]);
+  const idleNext = take(idle, 1);
+  const filteredNext = take(filtered, 1);
+  hub.heartbeat();
+  assert.deepEqual(await idleNext, ["heartbeat 1"]);
+  assert.deepEqual(await filteredNext, ["heartbeat 1"]);
+  // "busy" holds an unread event: no heartbeat queued behind it.
+  assert.deepEqual(await take(busy, 1), ["1"]);
+  await publish(hub, "2");
+  assert.deepEqual(await take(busy, 1), ["2"]);
+  for (const reader of [idle, busy, filtered]) await reader.cancel();
+});
+
+Deno.test("Hub.close() lets readers drain, ends streams, refuses new work", async () => {
   const { hub, left } = recordingHub();
   const busy = hub.subscribe("busy").readable.getReader();
   const idle = hub.subscribe("idle").readable.getReader();
-  hub.publish("last");
+  await publish(hub, "last");
   assert.deepEqual(await take(idle, 1), ["last"]);
   const idleEnd = idle.read(); // waiting with nothing buffered
   hub.close();
@@ -179,7 +377,20 @@ Deno.test("Hub.close() lets readers drain, ends streams, refuses new subscribers
   assert.equal(hub.size, 0);
   assert.deepEqual(left.map(([, r]) => r), ["closed", "closed"]);
   assert.throws(() => hub.subscribe("late"), UnavailableError);
-  hub.publish("ignored"); // publishing to a closed hub is harmless
+  await assert.rejects(hub.publish("t", "late"), UnavailableError);
+});
+
+Deno.test("Hub shares one broker sequence with another hub", async () => {
+  const broker = new MemoryBroker<string>({ epoch: "shared" });
+  const a = new Hub<string>({ broker });
+  const b = new Hub<string>({ broker });
+  const reader = b.subscribe("on b").readable.getReader();
+  const event = await a.publish("t", "from a");
+  assert.equal(b.epoch, "shared");
+  assert.deepEqual((await reader.read()).value, event);
+  await reader.cancel();
+  a.close();
+  b.close();
 });
 
 Deno.test("Hub rejects a buffer size that is not a positive integer", () => {

@@ -1,0 +1,129 @@
+/**
+ * Where the hub's events come from. A broker orders published events into
+ * one sequence (its `epoch`, then `seq` 1, 2, 3…), stamps their publish time,
+ * and hands every event, in order, to each attached listener. The hub fans
+ * them out to its local subscribers and keeps the recent ones for replay.
+ *
+ * {@linkcode MemoryBroker} is the embedded default: one process, one
+ * sequence, a new epoch per start. A broker backed by an external log (e.g. a
+ * Redis stream or a NATS JetStream subject) implements the same interface so
+ * that several server instances share one sequence: `publish` appends to the
+ * shared log, and `listen` feeds every instance's hub from it. The service
+ * and the client do not change.
+ *
+ * @module
+ */
+
+/** One published event. Shared by every subscriber, never copied. */
+export interface BusEvent<T> {
+  /** Discriminates events from the hub's other stream items. */
+  readonly kind: "event";
+  /** Position in the broker's sequence: 1, 2, 3… in publish order. */
+  readonly seq: number;
+  /** When it was published, in milliseconds since the Unix epoch. */
+  readonly time: number;
+  /** What it is about; subscribers filter on it. */
+  readonly topic: string;
+  /** What was published. */
+  readonly data: T;
+}
+
+/** Orders, stamps and distributes events. */
+export interface Broker<T> {
+  /** Names the sequence; a cursor from another epoch cannot be resumed. */
+  readonly epoch: string;
+  /** Sequence number of the last event listeners were given (0 before any). */
+  readonly seq: number;
+  /**
+   * Appends an event to the sequence and resolves to it once every listener
+   * was handed it.
+   */
+  publish(topic: string, data: T): Promise<BusEvent<T>>;
+  /**
+   * Calls `listener` with every event from now on, in sequence order, each
+   * exactly once; returns the function that detaches it.
+   */
+  listen(listener: (event: BusEvent<T>) => void): () => void;
+}
+
+/** Options of {@linkcode MemoryBroker}. */
+export interface MemoryBrokerOptions {
+  /** The sequence's name. Default: 16 random hex digits. */
+  epoch?: string;
+  /** Time source for publish times. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** A new random epoch: 16 hex digits (64 bits). */
+export function randomEpoch(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The in-process broker: sequences events as they are published and hands
+ * them to listeners synchronously. An event published by a listener while
+ * another is being handed out is queued, so every listener still sees the
+ * sequence in order.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBroker } from "./broker.ts";
+ * const broker = new MemoryBroker<string>();
+ * const seen: number[] = [];
+ * broker.listen((event) => seen.push(event.seq));
+ * await broker.publish("news", "hello");
+ * seen; // [1]
+ * ```
+ */
+export class MemoryBroker<T> implements Broker<T> {
+  /** Names this sequence. */
+  readonly epoch: string;
+  #now: () => number;
+  #seq = 0;
+  #listeners = new Set<(event: BusEvent<T>) => void>();
+  #queue: BusEvent<T>[] = [];
+  #delivering = false;
+
+  /** Creates a broker with a fresh epoch. */
+  constructor(options: MemoryBrokerOptions = {}) {
+    this.epoch = options.epoch ?? randomEpoch();
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Sequence number of the last event published. */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /** Stamps the event and hands it to every listener before resolving. */
+  publish(topic: string, data: T): Promise<BusEvent<T>> {
+    const event: BusEvent<T> = {
+      kind: "event",
+      seq: ++this.#seq,
+      time: this.#now(),
+      topic,
+      data,
+    };
+    this.#queue.push(event);
+    if (!this.#delivering) this.#deliver();
+    return Promise.resolve(event);
+  }
+
+  /** Adds a listener of every later event. */
+  listen(listener: (event: BusEvent<T>) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #deliver(): void {
+    this.#delivering = true;
+    try {
+      for (let event; (event = this.#queue.shift());) {
+        for (const listener of this.#listeners) listener(event);
+      }
+    } finally {
+      this.#delivering = false;
+    }
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * The replay window: the most recent events, bounded in count and age, by
+ * sequence number. Resuming subscribers read their missed events from it.
+ *
+ * @module
+ */
+
+import type { BusEvent } from "./broker.ts";
+
+/** Default number of events kept for replay. */
+export const DEFAULT_REPLAY_SIZE = 10_000;
+/** Default age beyond which events are no longer replayed (ms). */
+export const DEFAULT_REPLAY_AGE_MS = 300_000;
+
+/**
+ * A ring of the last `size` events, none older than `maxAgeMs`. Events must
+ * be appended with consecutive sequence numbers.
+ *
+ * @example
+ * ```ts
+ * import { ReplayLog } from "./replay_log.ts";
+ * const log = new ReplayLog<string>({ size: 2, maxAgeMs: 60_000 });
+ * for (const seq of [1, 2, 3]) {
+ *   log.append({ kind: "event", seq, time: 0, topic: "t", data: "x" }, 0);
+ * }
+ * log.first; // 2
+ * log.get(1); // undefined: evicted
+ * ```
+ */
+export class ReplayLog<T> {
+  #ring: (BusEvent<T> | undefined)[];
+  #maxAgeMs: number;
+  /** Sequence number of the oldest event held (`last + 1` when empty). */
+  #first: number;
+  #last: number;
+
+  /**
+   * Creates an empty log whose first event will be numbered `after + 1`
+   * (`after` defaults to 0).
+   */
+  constructor(options: { size: number; maxAgeMs: number; after?: number }) {
+    const { size, maxAgeMs, after = 0 } = options;
+    if (!Number.isSafeInteger(size) || size < 1) {
+      throw new RangeError(
+        `Cannot create replay log: size must be a positive integer, got ${size}`,
+      );
+    }
+    if (!(maxAgeMs > 0)) {
+      throw new RangeError(
+        `Cannot create replay log: max age must be positive, got ${maxAgeMs}`,
+      );
+    }
+    this.#first = after + 1;
+    this.#last = after;
+    this.#ring = new Array(size);
+    this.#maxAgeMs = maxAgeMs;
+  }
+
+  /** Sequence number of the oldest event held; `last + 1` when none is. */
+  get first(): number {
+    return this.#first;
+  }
+
+  /** Sequence number of the newest event appended (0 before any). */
+  get last(): number {
+    return this.#last;
+  }
+
+  /** Events held now. */
+  get length(): number {
+    return this.#last - this.#first + 1;
+  }
+
+  /**
+   * Appends `event`, whose seq must follow the last one, evicting the oldest
+   * event when full and whatever is older than the maximum age at `now`.
+   */
+  append(event: BusEvent<T>, now: number): void {
+    if (event.seq !== this.#last + 1) {
+      throw new RangeError(
+        `Replay log out of order: got seq ${event.seq} after ${this.#last}`,
+      );
+    }
+    const size = this.#ring.length;
+    if (this.length === size) this.#evict(); // its slot is the one reused
+    this.#ring[event.seq % size] = event;
+    this.#last = event.seq;
+    this.expire(now);
+  }
+
+  /** Evicts the events older than the maximum age at `now`. */
+  expire(now: number): void {
+    const cutoff = now - this.#maxAgeMs;
+    while (this.#first <= this.#last) {
+      const oldest = this.#ring[this.#first % this.#ring.length]!;
+      if (oldest.time >= cutoff) break;
+      this.#evict();
+    }
+  }
+
+  /** The event numbered `seq`, if still held. */
+  get(seq: number): BusEvent<T> | undefined {
+    if (seq < this.#first || seq > this.#last) return undefined;
+    return this.#ring[seq % this.#ring.length];
+  }
+
+  #evict(): void {
+    this.#ring[this.#first % this.#ring.length] = undefined;
+    this.#first++;
+  }
+}
