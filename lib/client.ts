@@ -8,11 +8,14 @@
 import * as grpc from "@grpc/grpc-js";
 import { RpcError } from "./errors.ts";
 import {
+  type CursorMessage,
   type GreetingKind,
   type GreetingMessage,
   type HelloReply,
   type HelloRequest,
+  type ListSubscribersReply,
   loadGreeterProto,
+  type PublishReply,
 } from "./proto.ts";
 
 /** Default deadline of a unary call, in milliseconds. */
@@ -28,6 +31,140 @@ export interface GreeterClientOptions {
   channelOptions?: grpc.ChannelOptions;
   /** Bearer token sent as `authorization` metadata on every call. */
   token?: string;
+}
+
+/** A position in the server's event sequence. */
+export interface ClientCursor {
+  /** Names the sequence; changes when the server restarts. */
+  readonly epoch: string;
+  /** The last event seen. */
+  readonly seq: number;
+}
+
+/** What a `Subscribe` stream carries, decoded. */
+export type SubscriptionMessage =
+  | {
+    /** The stream is open: events after `cursor` follow. */
+    readonly kind: "subscribed";
+    readonly subscriptionId: number;
+    readonly cursor: ClientCursor;
+    /** A resume was asked for and nothing after its cursor was missed. */
+    readonly recovered: boolean;
+    /** Why a resume was not recovered ("" otherwise). */
+    readonly reason: string;
+    /** The server's heartbeat cadence (ms); 0 when it sends none. */
+    readonly heartbeatIntervalMs: number;
+  }
+  | {
+    readonly kind: "event";
+    readonly cursor: ClientCursor;
+    /** Publish time, ms since the Unix epoch (server clock). */
+    readonly timeMs: number;
+    readonly topic: string;
+    readonly payload: Uint8Array;
+  }
+  | {
+    /** Liveness, and a safe resume point. */
+    readonly kind: "heartbeat";
+    readonly cursor: ClientCursor;
+    readonly timeMs: number;
+  }
+  | {
+    /** Events of the subscription's topics in `[fromSeq, toSeq]` were missed. */
+    readonly kind: "gap";
+    readonly fromSeq: number;
+    readonly toSeq: number;
+    /** How many; 0 when unknown. */
+    readonly missed: number;
+    readonly reason: string;
+  }
+  | {
+    /** The server is ending the stream. */
+    readonly kind: "goodbye";
+    /** The status code the stream ends with. */
+    readonly code: number;
+    readonly reason: string;
+    /** Whether to subscribe again, after `reconnectAfterMs`. */
+    readonly reconnect: boolean;
+    readonly reconnectAfterMs: number;
+  };
+
+/** Options of {@linkcode GreeterClient.subscribe}. */
+export interface SubscribeCallOptions extends CallOptions {
+  /** Topics to receive; empty or absent: every topic not starting with `$`. */
+  topics?: readonly string[];
+  /** Resume after this cursor. */
+  after?: ClientCursor;
+}
+
+/** A subscription as {@linkcode GreeterClient.listSubscribers} returns it. */
+export interface SubscriberSummary {
+  readonly subscriptionId: number;
+  readonly name: string;
+  /** When it joined, ms since the Unix epoch. */
+  readonly sinceMs: number;
+  readonly topics: readonly string[];
+  readonly delivered: number;
+  readonly dropped: number;
+}
+
+function cursorOf(message?: CursorMessage | null): ClientCursor {
+  return { epoch: message?.epoch ?? "", seq: Number(message?.seq ?? 0) };
+}
+
+/** Decodes one `Subscribe` message; undefined for kinds this client does not know. */
+function decodeSubscription(
+  message: GreetingMessage,
+): SubscriptionMessage | undefined {
+  const {
+    firstGreetingMessage: first,
+    event,
+    heartbeat,
+    gap,
+    goodbyeGreetingMessage: bye,
+  } = message;
+  switch (message.shape_type) {
+    case "firstGreetingMessage":
+      return {
+        kind: "subscribed",
+        subscriptionId: Number(first!.subscription_id ?? 0),
+        cursor: cursorOf(first!.cursor),
+        recovered: first!.recovered ?? false,
+        reason: first!.reason ?? "",
+        heartbeatIntervalMs: first!.heartbeat_interval_ms ?? 0,
+      };
+    case "event":
+      return {
+        kind: "event",
+        cursor: { epoch: event!.epoch, seq: Number(event!.seq) },
+        timeMs: Number(event!.time_ms),
+        topic: event!.topic,
+        payload: event!.payload,
+      };
+    case "heartbeat":
+      return {
+        kind: "heartbeat",
+        cursor: cursorOf(heartbeat!.cursor),
+        timeMs: Number(heartbeat!.time_ms),
+      };
+    case "gap":
+      return {
+        kind: "gap",
+        fromSeq: Number(gap!.from_seq),
+        toSeq: Number(gap!.to_seq),
+        missed: Number(gap!.missed),
+        reason: gap!.reason,
+      };
+    case "goodbyeGreetingMessage":
+      return {
+        kind: "goodbye",
+        code: bye!.code ?? 0,
+        reason: bye!.reason ?? "",
+        reconnect: bye!.reconnect ?? false,
+        reconnectAfterMs: bye!.reconnect_after_ms ?? 0,
+      };
+  }
+  return undefined;
 }
 
 /** Options of one call. */
@@ -81,25 +218,9 @@ export class GreeterClient implements Disposable {
   }
 
   /** Unary `SayHello`: resolves to the reply message. */
-  sayHello(name: string, options: UnaryOptions = {}): Promise<string> {
-    const { signal, timeoutMs = DEFAULT_UNARY_TIMEOUT_MS } = options;
-    signal?.throwIfAborted();
-    return new Promise((resolve, reject) => {
-      const call = this.#stub.SayHello(
-        { name },
-        this.#metadata(),
-        { deadline: Date.now() + timeoutMs },
-        (error: grpc.ServiceError | null, reply?: HelloReply) => {
-          this.#open.delete(call);
-          signal?.removeEventListener("abort", onAbort);
-          if (error) reject(this.#error(error));
-          else resolve(reply!.message);
-        },
-      );
-      const onAbort = () => call.cancel();
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#open.add(call);
-    });
+  async sayHello(name: string, options: UnaryOptions = {}): Promise<string> {
+    return (await this.#unary<HelloReply>("SayHello", { name }, options))
+      .message;
   }
 
   /** `SayHelloStreamReply`: the hub's messages until the stream ends. */
@@ -124,6 +245,62 @@ export class GreeterClient implements Disposable {
       options.signal,
     );
     for await (const message of stream) yield message.shape_type ?? "unknown";
+  }
+
+  /**
+   * `Subscribe`: one stream, decoded (no reconnect: see `follow()` in
+   * `follow.ts` for that). Messages of unknown kinds are skipped.
+   */
+  async *subscribe(
+    name: string,
+    options: SubscribeCallOptions = {},
+  ): AsyncGenerator<SubscriptionMessage> {
+    const { topics = [], after } = options;
+    const stream = this.#messages<GreetingMessage>(
+      this.#stub.Subscribe({ name, topics, after }, this.#metadata()),
+      options.signal,
+    );
+    for await (const message of stream) {
+      const decoded = decodeSubscription(message);
+      if (decoded) yield decoded;
+    }
+  }
+
+  /** `Publish`: resolves to the event's cursor and publish time. */
+  async publish(
+    topic: string,
+    payload: Uint8Array,
+    options: UnaryOptions = {},
+  ): Promise<{ cursor: ClientCursor; timeMs: number }> {
+    const reply = await this.#unary<PublishReply>(
+      "Publish",
+      { topic, payload },
+      options,
+    );
+    return { cursor: cursorOf(reply.cursor), timeMs: Number(reply.time_ms) };
+  }
+
+  /** `ListSubscribers`: who is subscribed (to `topic`, when given). */
+  async listSubscribers(
+    options: UnaryOptions & { topic?: string; limit?: number } = {},
+  ): Promise<{ subscribers: SubscriberSummary[]; total: number }> {
+    const { topic = "", limit = 0 } = options;
+    const reply = await this.#unary<ListSubscribersReply>(
+      "ListSubscribers",
+      { topic, limit },
+      options,
+    );
+    return {
+      total: reply.total,
+      subscribers: reply.subscribers.map((s) => ({
+        subscriptionId: Number(s.subscription_id),
+        name: s.name,
+        sinceMs: Number(s.since_ms),
+        topics: s.topics,
+        delivered: Number(s.delivered),
+        dropped: Number(s.dropped),
+      })),
+    };
   }
 
   /** `SayHelloBidiStream`: sends each name, yields each reply in order. */
@@ -177,6 +354,31 @@ export class GreeterClient implements Disposable {
         call.cancel();
       }
     }
+  }
+
+  #unary<R>(
+    method: string,
+    request: unknown,
+    options: UnaryOptions,
+  ): Promise<R> {
+    const { signal, timeoutMs = DEFAULT_UNARY_TIMEOUT_MS } = options;
+    signal?.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const call = this.#stub[method](
+        request,
+        this.#metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (error: grpc.ServiceError | null, reply?: R) => {
+          this.#open.delete(call);
+          signal?.removeEventListener("abort", onAbort);
+          if (error) reject(this.#error(error));
+          else resolve(reply!);
+        },
+      );
+      const onAbort = () => call.cancel();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#open.add(call);
+    });
   }
 
   #metadata(): grpc.Metadata {

@@ -15,9 +15,13 @@ import {
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 import {
   DEFAULT_GRACE_MS,
+  DEFAULT_HEARTBEAT_MS,
   DEFAULT_KEEPALIVE_TIME_MS,
   DEFAULT_KEEPALIVE_TIMEOUT_MS,
+  DEFAULT_MAX_PUBLISH_BYTES,
+  DEFAULT_RECONNECT_JITTER_MS,
 } from "./defaults.ts";
+import { DEFAULT_REPLAY_AGE_MS, DEFAULT_REPLAY_SIZE } from "./replay_log.ts";
 
 /** Environment variables by name. */
 export type Env = Record<string, string | undefined>;
@@ -29,6 +33,11 @@ export const ENV_VARS: readonly string[] = [
   "GREETER_INTERVAL_MS",
   "GREETER_BUFFER_SIZE",
   "GREETER_POLICY",
+  "GREETER_REPLAY_SIZE",
+  "GREETER_REPLAY_AGE_MS",
+  "GREETER_HEARTBEAT_MS",
+  "GREETER_MAX_PUBLISH_SIZE",
+  "GREETER_RECONNECT_JITTER_MS",
   "GREETER_GRACE_MS",
   "GREETER_KEEPALIVE_TIME_MS",
   "GREETER_KEEPALIVE_TIMEOUT_MS",
@@ -58,6 +67,16 @@ export interface ServeConfig {
   bufferSize: number;
   /** What the hub does when a subscription's buffer is full. */
   policy: SlowConsumerPolicy;
+  /** Events kept for resume. */
+  replaySize: number;
+  /** Age beyond which events are not replayed (ms). */
+  replayAgeMs: number;
+  /** Milliseconds between heartbeats to idle subscribers. */
+  heartbeatMs: number;
+  /** Largest payload `Publish` accepts, in bytes. */
+  maxPublishBytes: number;
+  /** Goodbyes advise reconnecting after a random delay below this (ms). */
+  reconnectJitterMs: number;
   /** Milliseconds a shutdown waits for calls before cancelling them. */
   graceMs: number;
   /** Milliseconds between keepalive pings to each peer. */
@@ -87,7 +106,14 @@ export interface ServeConfig {
 }
 
 /** What `greeter client` does. */
-export type ClientMode = "stream2" | "stream" | "hello" | "bidi";
+export type ClientMode =
+  | "stream2"
+  | "stream"
+  | "hello"
+  | "bidi"
+  | "subscribe"
+  | "publish"
+  | "presence";
 
 /** Every {@linkcode ClientMode}. */
 export const CLIENT_MODES: readonly ClientMode[] = [
@@ -95,6 +121,9 @@ export const CLIENT_MODES: readonly ClientMode[] = [
   "stream",
   "hello",
   "bidi",
+  "subscribe",
+  "publish",
+  "presence",
 ];
 
 /** Settings of `greeter client`. */
@@ -111,6 +140,12 @@ export interface ClientConfig {
   tokenFile?: string;
   /** The bearer token itself (from `GREETER_TOKEN`; never a flag). */
   token?: string;
+  /** `subscribe`: topics to receive (empty: all ordinary ones); `publish`, `presence`: the topic. */
+  topics: string[];
+  /** `subscribe`: resume after this cursor. */
+  after?: { epoch: string; seq: number };
+  /** `publish`: the payload, as text. */
+  payload: string;
 }
 
 /** Default most hub subscriptions at once. */
@@ -133,7 +168,14 @@ Options (environment variable in brackets):
   --policy P           when that buffer is full: ${
   SLOW_CONSUMER_POLICIES.join(" | ")
 } [GREETER_POLICY] (default drop-oldest)
+  --replay-size N      events kept for resume [GREETER_REPLAY_SIZE] (default ${DEFAULT_REPLAY_SIZE})
+  --replay-age MS      oldest event replayed [GREETER_REPLAY_AGE_MS] (default ${DEFAULT_REPLAY_AGE_MS})
+  --heartbeat MS       heartbeat to idle subscribers [GREETER_HEARTBEAT_MS] (default ${DEFAULT_HEARTBEAT_MS})
+  --max-publish-size BYTES
+                       largest Publish payload [GREETER_MAX_PUBLISH_SIZE] (default ${DEFAULT_MAX_PUBLISH_BYTES})
   --grace MS           shutdown grace period [GREETER_GRACE_MS] (default ${DEFAULT_GRACE_MS})
+  --reconnect-jitter MS
+                       Goodbyes advise reconnecting within this [GREETER_RECONNECT_JITTER_MS] (default ${DEFAULT_RECONNECT_JITTER_MS})
   --keepalive-time MS  ping each peer this often [GREETER_KEEPALIVE_TIME_MS] (default ${DEFAULT_KEEPALIVE_TIME_MS})
   --keepalive-timeout MS
                        drop a peer silent this long after a ping [GREETER_KEEPALIVE_TIMEOUT_MS] (default ${DEFAULT_KEEPALIVE_TIMEOUT_MS})
@@ -162,6 +204,15 @@ Options (environment variable in brackets):
                          stream:  SayHello, then SayHelloStreamReply (until --count or Ctrl-C)
                          hello:   SayHello only
                          bidi:    SayHelloBidiStream with every NAME given
+                         subscribe: Subscribe to the event bus, reconnecting
+                                  and resuming (until --count or Ctrl-C)
+                         publish: Publish --payload on --topic
+                         presence: list subscribers (of --topic, if given)
+  --topic T            subscribe: a topic to receive (repeatable; default
+                       all but "$" ones; "$presence" for joins and leaves);
+                       publish, presence: the topic
+  --after EPOCH:SEQ    subscribe: resume after this cursor
+  --payload TEXT       publish: what to publish (default empty)
   --count N            stop after N stream messages
   --token-file PATH    bearer token to send [GREETER_TOKEN_FILE]; or the token
                        itself in GREETER_TOKEN
@@ -171,13 +222,16 @@ Options (environment variable in brackets):
 /** The result of parsing: settings, or a request for help. */
 export type Parsed<T> = { help: true } | { help: false; config: T };
 
-type Flags = Record<string, { type: "string" | "boolean"; short?: string }>;
+type Flags = Record<
+  string,
+  { type: "string" | "boolean"; short?: string; multiple?: boolean }
+>;
 
 function parse(
   args: string[],
   options: Flags,
 ): {
-  values: Record<string, string | boolean | undefined>;
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   positionals: string[];
 } {
   try {
@@ -245,6 +299,11 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
     interval: { type: "string" },
     "buffer-size": { type: "string" },
     policy: { type: "string" },
+    "replay-size": { type: "string" },
+    "replay-age": { type: "string" },
+    heartbeat: { type: "string" },
+    "max-publish-size": { type: "string" },
+    "reconnect-jitter": { type: "string" },
     grace: { type: "string" },
     "keepalive-time": { type: "string" },
     "keepalive-timeout": { type: "string" },
@@ -293,6 +352,41 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
         v.policy ?? env.GREETER_POLICY,
         SLOW_CONSUMER_POLICIES,
         "drop-oldest",
+      ),
+      replaySize: integer(
+        "replay size",
+        v["replay-size"] ?? env.GREETER_REPLAY_SIZE,
+        DEFAULT_REPLAY_SIZE,
+        1,
+        10_000_000,
+      ),
+      replayAgeMs: integer(
+        "replay age",
+        v["replay-age"] ?? env.GREETER_REPLAY_AGE_MS,
+        DEFAULT_REPLAY_AGE_MS,
+        1,
+        MAX_DURATION_MS,
+      ),
+      heartbeatMs: integer(
+        "heartbeat",
+        v.heartbeat ?? env.GREETER_HEARTBEAT_MS,
+        DEFAULT_HEARTBEAT_MS,
+        10,
+        MAX_DURATION_MS,
+      ),
+      maxPublishBytes: integer(
+        "max publish size",
+        v["max-publish-size"] ?? env.GREETER_MAX_PUBLISH_SIZE,
+        DEFAULT_MAX_PUBLISH_BYTES,
+        0,
+        64 * 1024 * 1024,
+      ),
+      reconnectJitterMs: integer(
+        "reconnect jitter",
+        v["reconnect-jitter"] ?? env.GREETER_RECONNECT_JITTER_MS,
+        DEFAULT_RECONNECT_JITTER_MS,
+        0,
+        3_600_000,
       ),
       graceMs: integer(
         "grace",
@@ -393,10 +487,24 @@ export function parseClientArgs(
     mode: { type: "string" },
     count: { type: "string" },
     "token-file": { type: "string" },
+    topic: { type: "string", multiple: true },
+    after: { type: "string" },
+    payload: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) return { help: true };
   const v = values as Record<string, string | undefined>;
+  const topics = (values.topic ?? []) as string[];
+  let after: ClientConfig["after"];
+  if (v.after !== undefined) {
+    const match = v.after.match(/^([^:\s]+):(\d{1,15})$/);
+    if (!match) {
+      throw new ConfigError(
+        `Invalid cursor "${v.after}": expected EPOCH:SEQ as printed by the subscribe mode, e.g. 3f2a9c0d11e4b7a6:42`,
+      );
+    }
+    after = { epoch: match[1], seq: Number(match[2]) };
+  }
   const target = v.target ?? env.GREETER_TARGET ?? "localhost:50051";
   const port = target.match(/^(?:\[[0-9a-fA-F:.]+\]|[^\s:/]+):(\d{1,5})$/)?.[1];
   if (port === undefined || Number(port) < 1 || Number(port) > 65535) {
@@ -416,6 +524,9 @@ export function parseClientArgs(
       count,
       tokenFile: v["token-file"] ?? env.GREETER_TOKEN_FILE,
       token: env.GREETER_TOKEN,
+      topics,
+      after,
+      payload: v.payload ?? "",
     },
   };
 }

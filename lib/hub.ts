@@ -514,7 +514,7 @@ export class Hub<T> {
     let reason: string | undefined;
     if (after.epoch !== this.epoch) {
       reason =
-        `cursor is from epoch "${after.epoch}", the server's is "${this.epoch}" (it restarted)`;
+        `cursor epoch "${after.epoch}" is not the server's "${this.epoch}": the server restarted`;
     } else if (!Number.isSafeInteger(after.seq) || after.seq < 0) {
       reason = `cursor seq ${after.seq} is not a valid position`;
     } else if (after.seq > log.last) {

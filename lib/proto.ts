@@ -8,6 +8,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { Buffer } from "node:buffer";
 import { join } from "node:path";
 
 /** Directory holding the `.proto` files. */
@@ -27,21 +28,121 @@ export interface HelloRequest {
   name: string;
 }
 
+/** `helloworld.Cursor`, as sent (seq a number) or received (seq a decimal string). */
+export interface CursorMessage {
+  epoch: string;
+  seq: number | string;
+}
+
 /** `helloworld.HelloReply`. */
 export interface HelloReply {
   message: string;
+  /** Set on `SayHelloStreamReply` messages. */
+  cursor?: CursorMessage | null;
+  /** Set on `SayHelloStreamReply` messages; a decimal string when received. */
+  time_ms?: number | string;
 }
 
 /** The kinds a `helloworld.GreetingMessage` can carry (its `shape_type`). */
 export type GreetingKind =
   | "firstGreetingMessage"
   | "timerGreetingMessage"
-  | "goodbyeGreetingMessage";
+  | "goodbyeGreetingMessage"
+  | "event"
+  | "heartbeat"
+  | "gap";
+
+/** `helloworld.FirstGreetingMessage`. */
+export interface FirstMessage {
+  subscription_id?: number | string;
+  cursor?: CursorMessage | null;
+  recovered?: boolean;
+  reason?: string;
+  heartbeat_interval_ms?: number;
+}
+
+/** `helloworld.GoodbyeGreetingMessage`. */
+export interface GoodbyeMessage {
+  code?: number;
+  reason?: string;
+  reconnect?: boolean;
+  reconnect_after_ms?: number;
+}
+
+/** `helloworld.Event`. */
+export interface EventMessage {
+  seq: number | string;
+  epoch: string;
+  time_ms: number | string;
+  topic: string;
+  payload: Uint8Array;
+}
+
+/** `helloworld.Heartbeat`. */
+export interface HeartbeatMessage {
+  cursor: CursorMessage | null;
+  time_ms: number | string;
+}
+
+/** `helloworld.Gap`. */
+export interface GapMessage {
+  from_seq: number | string;
+  to_seq: number | string;
+  missed: number | string;
+  reason: string;
+}
 
 /** `helloworld.GreetingMessage`: exactly one kind is set. */
-export type GreetingMessage =
-  & { [K in GreetingKind]?: Record<string, never> }
-  & { shape_type?: GreetingKind };
+export interface GreetingMessage {
+  firstGreetingMessage?: FirstMessage | null;
+  timerGreetingMessage?: Record<string, never> | null;
+  goodbyeGreetingMessage?: GoodbyeMessage | null;
+  event?: EventMessage | null;
+  heartbeat?: HeartbeatMessage | null;
+  gap?: GapMessage | null;
+  shape_type?: GreetingKind;
+}
+
+/** `helloworld.SubscribeRequest`. */
+export interface SubscribeRequest {
+  name: string;
+  topics?: string[];
+  after?: CursorMessage | null;
+}
+
+/** `helloworld.PublishRequest`. */
+export interface PublishRequest {
+  topic: string;
+  payload: Uint8Array;
+}
+
+/** `helloworld.PublishReply`. */
+export interface PublishReply {
+  cursor: CursorMessage | null;
+  time_ms: number | string;
+}
+
+/** `helloworld.SubscriberInfo`. */
+export interface SubscriberMessage {
+  subscription_id: number | string;
+  name: string;
+  since_ms: number | string;
+  topics: string[];
+  delivered: number | string;
+  dropped: number | string;
+}
+
+/** `helloworld.ListSubscribersRequest`. */
+export interface ListSubscribersRequest {
+  topic: string;
+  limit: number;
+}
+
+/** `helloworld.ListSubscribersReply`. */
+export interface ListSubscribersReply {
+  subscribers: SubscriberMessage[];
+  total: number;
+}
 
 /** The loaded `helloworld.Greeter` service: its definition and client class. */
 export interface GreeterProto {
@@ -52,6 +153,20 @@ export interface GreeterProto {
 }
 
 let cached: GreeterProto | undefined;
+
+/**
+ * Encodes a `helloworld.GreetingMessage` once, to be written as is to many
+ * `Subscribe` calls.
+ *
+ * @example
+ * ```ts
+ * import { encodeGreeting } from "./proto.ts";
+ * encodeGreeting({ timerGreetingMessage: {} }).length; // 2
+ * ```
+ */
+export function encodeGreeting(message: GreetingMessage): Buffer {
+  return loadGreeterProto().service.SayHelloStream2.responseSerialize(message);
+}
 
 /**
  * Loads `helloworld.Greeter` (once per process).
@@ -73,7 +188,16 @@ export function loadGreeterProto(): GreeterProto {
     string,
     grpc.ServiceClientConstructor
   >;
-  cached = { service: Client.Greeter.service, Client: Client.Greeter };
+  const service = { ...Client.Greeter.service };
+  // Subscribe may be handed a Buffer encoded once per event for every
+  // subscriber (see encodeGreeting): those pass through as they are.
+  const subscribe = service.Subscribe;
+  service.Subscribe = {
+    ...subscribe,
+    responseSerialize: (value: unknown) =>
+      Buffer.isBuffer(value) ? value : subscribe.responseSerialize(value),
+  };
+  cached = { service, Client: Client.Greeter };
   return cached;
 }
 

@@ -12,16 +12,22 @@ import type { CallWriterOptions } from "./call_writer.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import {
   DEFAULT_GRACE_MS,
+  DEFAULT_HEARTBEAT_MS,
   DEFAULT_KEEPALIVE_TIME_MS,
   DEFAULT_KEEPALIVE_TIMEOUT_MS,
 } from "./defaults.ts";
 import { GreeterError, UnavailableError } from "./errors.ts";
-import { Hub, type SlowConsumerPolicy } from "./hub.ts";
+import type { Broker } from "./broker.ts";
+import { Hub, type PresenceChange, type SlowConsumerPolicy } from "./hub.ts";
 import { Logger } from "./log.ts";
 import { loadGreeterProto, loadServedDefinition } from "./proto.ts";
-import { createAuthInterceptor, createGreeterService } from "./service.ts";
+import {
+  createAuthInterceptor,
+  createGreeterService,
+  TICK_TOPIC,
+} from "./service.ts";
 import { BearerTokens } from "./auth.ts";
-import { runTicker, type Tick } from "./ticker.ts";
+import { runTicker } from "./ticker.ts";
 
 /** The services health reports on: the server as a whole ("") and the Greeter. */
 export const HEALTH_SERVICES: readonly string[] = ["", "helloworld.Greeter"];
@@ -65,6 +71,18 @@ export interface ServerOptions extends ConnectionOptions, AccessOptions {
   bufferSize?: number;
   /** What the hub does when that buffer is full. */
   policy?: SlowConsumerPolicy;
+  /** Events kept for resume. */
+  replaySize?: number;
+  /** Age beyond which events are not replayed (ms). */
+  replayAgeMs?: number;
+  /** Milliseconds between heartbeats to idle subscribers. Default {@linkcode DEFAULT_HEARTBEAT_MS}. */
+  heartbeatMs?: number;
+  /** Largest payload `Publish` accepts, in bytes. */
+  maxPublishBytes?: number;
+  /** Goodbyes advise reconnecting after a random delay below this (ms). */
+  reconnectJitterMs?: number;
+  /** Where events are sequenced. Default: in memory, a new epoch per start. */
+  broker?: Broker<Uint8Array>;
   /** Most hub subscriptions at once (RESOURCE_EXHAUSTED beyond). */
   maxSubscribers?: number;
   /** Most hub subscriptions per connection (RESOURCE_EXHAUSTED beyond). */
@@ -89,12 +107,14 @@ export interface GreeterServer extends AsyncDisposable {
   readonly address: string;
   /** The bound port (the real one when 0 was asked for). */
   readonly port: number;
-  /** The hub behind `SayHelloStreamReply`. */
-  readonly hub: Hub<Tick>;
+  /** The event bus behind `Subscribe`, `Publish` and `SayHelloStreamReply`. */
+  readonly hub: Hub<Uint8Array>;
   /**
-   * Stops the ticker, ends every subscription stream with OK after what it
-   * holds, lets calls finish for `graceMs`, then cancels what is left.
-   * Idempotent: later calls return the same promise.
+   * Drains: health turns NOT_SERVING, tickers stop, new subscriptions and
+   * publishes are refused, every subscription stream ends with a Goodbye
+   * then OK after what it holds, health watches end; calls get `graceMs` to
+   * finish, then what is left is cancelled. Idempotent: later calls return
+   * the same promise.
    */
   shutdown(options?: ShutdownOptions): Promise<void>;
 }
@@ -117,6 +137,20 @@ function channelOptions(options: ConnectionOptions): grpc.ServerOptions {
   return Object.fromEntries(
     Object.entries(set).filter(([, value]) => value !== undefined),
   );
+}
+
+const encoder = new TextEncoder();
+
+/** A join or leave as the `$presence` payload: JSON, e.g. `{"action":"join","subscription_id":3,"name":"ann","topics":["*"]}`. */
+export function presencePayload(change: PresenceChange): Uint8Array {
+  const { action, subscription, reason } = change;
+  return encoder.encode(JSON.stringify({
+    action,
+    subscription_id: subscription.id,
+    name: subscription.name,
+    topics: subscription.topics,
+    reason,
+  }));
 }
 
 /** Formats `host:port`, bracketing IPv6 literals: `[::]:50051`. */
@@ -151,15 +185,21 @@ export async function startServer(
       `Cannot start server: interval must be positive, got ${intervalMs}`,
     );
   }
-  const hub = new Hub<Tick>({
+  const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const hub = new Hub<Uint8Array>({
+    broker: options.broker,
     bufferSize: options.bufferSize,
     policy: options.policy,
     maxSubscribers: options.maxSubscribers,
+    replaySize: options.replaySize,
+    replayAgeMs: options.replayAgeMs,
+    presence: presencePayload,
     now: () => clock.now(),
     onJoin: (info) => {
       log.debug(`client ${info.name} subscribed.`, {
         subscription: info.id,
         peer: info.labels.peer,
+        topics: info.topics.join(","),
       });
     },
     onLeave: (info, reason) => {
@@ -190,7 +230,24 @@ export async function startServer(
   const health = new HealthImplementation(
     Object.fromEntries(HEALTH_SERVICES.map((name) => [name, "SERVING"])),
   );
-  health.addToServer(server);
+  /** Open Health.Watch calls: a drain ends them, or they would hold the shutdown. */
+  const watches = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  health.addToServer({
+    addService(definition, implementation) {
+      const { watch } = implementation as {
+        watch: (call: grpc.ServerWritableStream<unknown, unknown>) => void;
+      };
+      server.addService(definition, {
+        ...implementation,
+        watch(call: grpc.ServerWritableStream<unknown, unknown>) {
+          watches.add(call);
+          call.once("close", () => watches.delete(call));
+          call.once("cancelled", () => watches.delete(call));
+          watch(call);
+        },
+      });
+    },
+  } as grpc.Server);
   new ReflectionService(loadServedDefinition()).addToServer(server);
   server.addService(
     loadGreeterProto().service,
@@ -203,6 +260,9 @@ export async function startServer(
       forced: forced.signal,
       writer: options.writer,
       maxSubscribersPerConnection: options.maxSubscribersPerConnection,
+      heartbeatIntervalMs: heartbeatMs,
+      maxPublishBytes: options.maxPublishBytes,
+      reconnectJitterMs: options.reconnectJitterMs,
     }),
   );
 
@@ -225,12 +285,24 @@ export async function startServer(
   const address = formatAddress(host, boundPort);
   log.info(`Starting server on ${address}`, { port: boundPort });
 
-  const ticker = runTicker((tick) => hub.publish(tick), {
-    intervalMs,
-    clock,
-    signal: stopping.signal,
-  }).catch((error) => {
-    log.error("The hub ticker stopped", { error: String(error) });
+  const tick = new Uint8Array(0);
+  const tickers = Promise.all([
+    runTicker(() => {
+      hub.publish(TICK_TOPIC, tick).catch((error) => {
+        log.warn("Could not publish a tick", { error: String(error) });
+      });
+    }, {
+      intervalMs,
+      clock,
+      signal: stopping.signal,
+    }),
+    runTicker(() => hub.heartbeat(), {
+      intervalMs: heartbeatMs,
+      clock,
+      signal: stopping.signal,
+    }),
+  ]).catch((error) => {
+    log.error("A hub ticker stopped", { error: String(error) });
   });
 
   let stopped: Promise<void> | undefined;
@@ -254,8 +326,10 @@ export async function startServer(
     // Probes and load balancers learn first, before anything is refused.
     for (const name of HEALTH_SERVICES) health.setStatus(name, "NOT_SERVING");
     stopping.abort();
-    await ticker;
+    await tickers;
     hub.close();
+    for (const call of watches) call.end(); // after NOT_SERVING was sent
+    watches.clear();
     const graceful = new Promise<void>((resolve) =>
       server.tryShutdown(() => resolve())
     );

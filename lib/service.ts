@@ -19,19 +19,49 @@ import {
   UnauthenticatedError,
   UnavailableError,
 } from "./errors.ts";
+import {
+  DEFAULT_MAX_PUBLISH_BYTES,
+  DEFAULT_RECONNECT_JITTER_MS,
+} from "./defaults.ts";
 import { helloMessage, tickMessage, validateName } from "./greetings.ts";
-import type { Hub } from "./hub.ts";
+import {
+  type Cursor,
+  type Hub,
+  type HubItem,
+  PRESENCE_TOPIC,
+  type SubscriptionInfo,
+  validateTopic,
+} from "./hub.ts";
 import type { Logger } from "./log.ts";
-import type { GreetingMessage, HelloReply, HelloRequest } from "./proto.ts";
-import type { Tick } from "./ticker.ts";
+import {
+  type CursorMessage,
+  encodeGreeting,
+  type GoodbyeMessage,
+  type GreetingMessage,
+  type HelloReply,
+  type HelloRequest,
+  type ListSubscribersReply,
+  type ListSubscribersRequest,
+  type PublishReply,
+  type PublishRequest,
+  type SubscribeRequest,
+} from "./proto.ts";
+import type { Buffer } from "node:buffer";
 
 /** How many timer messages `SayHelloStream2` sends between first and goodbye. */
 export const STREAM2_TIMERS = 5;
 
+/** The topic of the hub's clock ticks. */
+export const TICK_TOPIC = "tick";
+
+/** Most subscribers `ListSubscribers` returns in one reply (and its default). */
+export const MAX_LIST_SUBSCRIBERS = 1000;
+const DEFAULT_LIST_SUBSCRIBERS = 100;
+
 /** Options of {@linkcode createGreeterService}. */
 export interface GreeterServiceOptions {
-  /** The hub `SayHelloStreamReply` subscribes to. */
-  hub: Hub<Tick>;
+  /** The event bus behind `Subscribe`, `Publish` and `SayHelloStreamReply`. */
+  hub: Hub<Uint8Array>;
   /** Where connection events are logged. */
   log: Logger;
   /** Milliseconds between `SayHelloStream2` timers. */
@@ -46,6 +76,35 @@ export interface GreeterServiceOptions {
   writer?: CallWriterOptions;
   /** Most hub subscriptions one connection may hold. Default: no limit. */
   maxSubscribersPerConnection?: number;
+  /** Heartbeat cadence announced to subscribers (ms); 0 when there are none. */
+  heartbeatIntervalMs?: number;
+  /** Largest payload `Publish` accepts. Default {@linkcode DEFAULT_MAX_PUBLISH_BYTES}. */
+  maxPublishBytes?: number;
+  /** Goodbyes advise reconnecting after a random delay below this (ms). Default {@linkcode DEFAULT_RECONNECT_JITTER_MS}. */
+  reconnectJitterMs?: number;
+}
+
+/** Status codes a Goodbye carries. */
+const OK = 0;
+
+/** The `SubscribeRequest.after` cursor, if one was sent. */
+function parseCursor(after?: CursorMessage | null): Cursor | undefined {
+  if (!after || (after.epoch === "" && Number(after.seq) === 0)) {
+    return undefined;
+  }
+  return { epoch: after.epoch, seq: Number(after.seq) };
+}
+
+/** A subscription as `ListSubscribers` shows it (no peer: it is not the caller's business). */
+function subscriberMessage(info: SubscriptionInfo) {
+  return {
+    subscription_id: info.id,
+    name: info.name,
+    since_ms: info.since,
+    topics: [...info.topics],
+    delivered: info.delivered,
+    dropped: info.dropped,
+  };
 }
 
 /**
@@ -140,6 +199,60 @@ export function createGreeterService(
   options: GreeterServiceOptions,
 ): grpc.UntypedServiceImplementation {
   const { hub, log, intervalMs, shutdown, clock = systemClock } = options;
+  const maxPublishBytes = options.maxPublishBytes ?? DEFAULT_MAX_PUBLISH_BYTES;
+  const jitterMs = options.reconnectJitterMs ?? DEFAULT_RECONNECT_JITTER_MS;
+  /** Events and heartbeats are shared by every subscriber: encoded once each. */
+  const encoded = new WeakMap<HubItem<Uint8Array>, Buffer>();
+
+  /** The Subscribe message for `item`: shared items encoded once. */
+  function greeting(item: HubItem<Uint8Array>): Buffer | GreetingMessage {
+    if (item.kind === "gap") {
+      return {
+        gap: {
+          from_seq: item.from,
+          to_seq: item.to,
+          missed: item.missed,
+          reason: item.reason,
+        },
+      };
+    }
+    let bytes = encoded.get(item);
+    if (!bytes) {
+      bytes = encodeGreeting(
+        item.kind === "event"
+          ? {
+            event: {
+              seq: item.seq,
+              epoch: hub.epoch,
+              time_ms: item.time,
+              topic: item.topic,
+              payload: item.data,
+            },
+          }
+          : {
+            heartbeat: {
+              cursor: { epoch: hub.epoch, seq: item.seq },
+              time_ms: item.time,
+            },
+          },
+      );
+      encoded.set(item, bytes);
+    }
+    return bytes;
+  }
+
+  /** A Goodbye advising (or not) a reconnect after a jittered delay. */
+  function goodbye(
+    code: number,
+    reason: string,
+    reconnect: boolean,
+  ): GreetingMessage {
+    const message: GoodbyeMessage = { code, reason, reconnect };
+    if (reconnect) {
+      message.reconnect_after_ms = Math.floor(Math.random() * jitterMs);
+    }
+    return { goodbyeGreetingMessage: message };
+  }
   const forced = options.forced ?? new AbortController().signal;
   const perConnection = options.maxSubscribersPerConnection ?? Infinity;
   /** Live subscriptions per connection (peer address:port). */
@@ -184,6 +297,28 @@ export function createGreeterService(
     return controller.signal;
   }
 
+  /**
+   * Reads `readable` to its end, handing each item to `write`; cancels it
+   * when leaving early (unless `signal`, which already removed it, aborted).
+   */
+  async function drain<T>(
+    readable: ReadableStream<T>,
+    signal: AbortSignal,
+    write: (item: T) => Promise<void>,
+  ): Promise<void> {
+    const reader = readable.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        await write(value);
+      }
+    } finally {
+      if (!signal.aborted) await reader.cancel();
+      reader.releaseLock();
+    }
+  }
+
   /** Ends a stream with an error status, unless the caller is already gone. */
   function fail(call: StreamCall<unknown>, error: unknown): void {
     if (call.cancelled) return;
@@ -216,25 +351,135 @@ export function createGreeterService(
         const peer = call.getPeer();
         release = admit(peer, name);
         const signal = callSignal(call, name);
-        const reader = hub.subscribe(name, { signal, labels: { peer } })
-          .readable.getReader();
+        const { readable } = hub.subscribe(name, {
+          topics: [TICK_TOPIC],
+          signal,
+          labels: { peer },
+        });
         const writer = new CallWriter(call, options.writer);
-        try {
-          for (;;) {
-            const { done, value } = await reader.read();
-            if (done) break;
-            const message = tickMessage(name, value.time);
-            await writer.write({ message }, signal);
-          }
-        } finally {
-          if (!signal.aborted) await reader.cancel();
-          reader.releaseLock();
-        }
+        await drain(readable, signal, async (item) => {
+          // This seed message has no room for gaps or heartbeats.
+          if (item.kind !== "event") return;
+          await writer.write({
+            message: tickMessage(name, item.time),
+            cursor: { epoch: hub.epoch, seq: item.seq },
+            time_ms: item.time,
+          }, signal);
+        });
         if (!call.cancelled) call.end();
       } catch (error) {
         fail(call, error);
       } finally {
         release?.();
+      }
+    },
+
+    async Subscribe(
+      call: grpc.ServerWritableStream<SubscribeRequest, GreetingMessage>,
+    ) {
+      let release: (() => void) | undefined;
+      try {
+        const { request } = call;
+        const name = validateName(request.name);
+        const after = parseCursor(request.after);
+        const peer = call.getPeer();
+        release = admit(peer, name);
+        const signal = callSignal(call, name);
+        const subscription = hub.subscribe(name, {
+          topics: request.topics,
+          after,
+          signal,
+          labels: { peer },
+        });
+        const writer = new CallWriter<GreetingMessage | Buffer>(
+          call as grpc.ServerWritableStream<unknown, GreetingMessage | Buffer>,
+          options.writer,
+        );
+        try {
+          await writer.write({
+            firstGreetingMessage: {
+              subscription_id: subscription.id,
+              cursor: subscription.cursor,
+              recovered: subscription.recovered,
+              reason: subscription.reason ?? "",
+              heartbeat_interval_ms: options.heartbeatIntervalMs ?? 0,
+            },
+          }, signal);
+        } catch (error) {
+          await subscription.readable.cancel();
+          throw error;
+        }
+        await drain(
+          subscription.readable,
+          signal,
+          (item) => writer.write(greeting(item), signal),
+        );
+        // The hub closed: the server is draining.
+        await writer.write(
+          goodbye(
+            grpc.status.UNAVAILABLE,
+            "The server is shutting down; resume from your last cursor",
+            true,
+          ),
+          signal,
+        );
+        call.end();
+      } catch (error) {
+        if (error instanceof SlowConsumerError && !call.cancelled) {
+          // Queued without waiting: this reader is known to be slow.
+          call.write(
+            goodbye(grpc.status.RESOURCE_EXHAUSTED, error.message, true),
+          );
+        }
+        fail(call, error);
+      } finally {
+        release?.();
+      }
+    },
+
+    async Publish(
+      call: grpc.ServerUnaryCall<PublishRequest, PublishReply>,
+      callback: grpc.sendUnaryData<PublishReply>,
+    ) {
+      try {
+        const topic = validateTopic(call.request.topic); // never a "$" one
+        const { payload } = call.request;
+        if (payload.length > maxPublishBytes) {
+          throw new InvalidArgumentError(
+            `Payload is ${payload.length} bytes: at most ${maxPublishBytes} are accepted; publish a reference to large data instead`,
+          );
+        }
+        const event = await hub.publish(topic, payload);
+        callback(null, {
+          cursor: { epoch: hub.epoch, seq: event.seq },
+          time_ms: event.time,
+        });
+      } catch (error) {
+        callback(toServiceError(error));
+      }
+    },
+
+    ListSubscribers(
+      call: grpc.ServerUnaryCall<ListSubscribersRequest, ListSubscribersReply>,
+      callback: grpc.sendUnaryData<ListSubscribersReply>,
+    ) {
+      try {
+        const { topic, limit } = call.request;
+        if (topic !== "" && topic !== PRESENCE_TOPIC) validateTopic(topic);
+        if (limit > MAX_LIST_SUBSCRIBERS) {
+          throw new InvalidArgumentError(
+            `Limit ${limit} is over ${MAX_LIST_SUBSCRIBERS}: ask for fewer`,
+          );
+        }
+        const all = hub.subscriptions(topic || undefined);
+        callback(null, {
+          subscribers: all.slice(0, limit || DEFAULT_LIST_SUBSCRIBERS).map(
+            subscriberMessage,
+          ),
+          total: all.length,
+        });
+      } catch (error) {
+        callback(toServiceError(error));
       }
     },
 
@@ -274,7 +519,16 @@ export function createGreeterService(
           if (signal.aborted || !shutdown.aborted) throw error;
           // Shutting down: the caller still gets its goodbye, then OK.
         }
-        await writer.write({ goodbyeGreetingMessage: {} }, signal);
+        await writer.write(
+          shutdown.aborted
+            ? goodbye(
+              grpc.status.UNAVAILABLE,
+              "The server is shutting down",
+              true,
+            )
+            : goodbye(OK, "The stream is complete", false),
+          signal,
+        );
         call.end();
       } catch (error) {
         fail(call, error);

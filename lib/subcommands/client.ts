@@ -5,9 +5,62 @@
  * @module
  */
 
-import { GreeterClient } from "../client.ts";
+import { type ClientCursor, GreeterClient } from "../client.ts";
 import type { ClientConfig } from "../config.ts";
+import { follow, type FollowMessage } from "../follow.ts";
+import { formatLocalTime } from "../greetings.ts";
 import { readTokenFile } from "./token_file.ts";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+/** A payload as one safe token: quoted text, or base64 when not UTF-8. */
+function renderPayload(payload: Uint8Array): string {
+  try {
+    return JSON.stringify(utf8.decode(payload));
+  } catch {
+    return `base64:${btoa(String.fromCharCode(...payload))}`;
+  }
+}
+
+function renderCursor(cursor: ClientCursor): string {
+  return `${cursor.epoch}:${cursor.seq}`;
+}
+
+/**
+ * One line for each message of the `subscribe` mode; what a person needs to
+ * trust the stream: cursors to resume from, recovered or not, every gap.
+ */
+export function renderFollow(message: FollowMessage, now = Date.now()): string {
+  switch (message.kind) {
+    case "subscribed":
+      return `subscribed: id=${message.subscriptionId} cursor=${
+        renderCursor(message.cursor)
+      } recovered=${message.recovered}${
+        message.reason ? `: ${message.reason}` : ""
+      }`;
+    case "event":
+      return `event: seq=${message.cursor.seq} topic=${message.topic} time=${
+        formatLocalTime(message.timeMs)
+      } latency=${Math.max(0, now - message.timeMs)}ms payload=${
+        renderPayload(message.payload)
+      }`;
+    case "heartbeat":
+      return `heartbeat: cursor=${renderCursor(message.cursor)}`;
+    case "gap":
+      return `gap: missed ${
+        message.missed || "some"
+      } events in seq ${message.fromSeq}-${message.toSeq} (${message.reason})`;
+    case "goodbye":
+      return `goodbye: code=${message.code} ${JSON.stringify(message.reason)}${
+        message.reconnect
+          ? `, reconnect after ${message.reconnectAfterMs} ms`
+          : ""
+      }`;
+    case "reconnecting":
+      return `reconnecting in ${message.delayMs} ms (attempt ${message.attempt}): ${message.reason}`;
+  }
+}
 
 /**
  * Runs the client until its calls end, `config.count` stream messages were
@@ -41,6 +94,46 @@ export async function client(
     }
   };
 
+  if (config.mode === "subscribe") {
+    let events = 0;
+    const messages = follow(greeter, name, {
+      topics: config.topics,
+      after: config.after,
+      signal,
+    });
+    for await (const message of messages) {
+      print(renderFollow(message));
+      if (message.kind === "event" && ++events >= limit) break;
+    }
+    return;
+  }
+  if (config.mode === "publish") {
+    const [topic = ""] = config.topics;
+    const { cursor } = await greeter.publish(
+      topic,
+      encoder.encode(config.payload),
+      { signal },
+    );
+    print(`published: topic=${topic} cursor=${renderCursor(cursor)}`);
+    return;
+  }
+  if (config.mode === "presence") {
+    const { subscribers, total } = await greeter.listSubscribers({
+      topic: config.topics[0],
+      signal,
+    });
+    for (const s of subscribers) {
+      print(
+        `subscriber: id=${s.subscriptionId} name=${
+          JSON.stringify(s.name)
+        } topics=${s.topics.join(",")} since=${
+          formatLocalTime(s.sinceMs)
+        } delivered=${s.delivered} dropped=${s.dropped}`,
+      );
+    }
+    print(`${total} subscribers`);
+    return;
+  }
   if (config.mode === "bidi") {
     await take(
       greeter.bidi(config.names, { signal }),
