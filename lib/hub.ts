@@ -534,7 +534,7 @@ export class Hub<T> {
     this.#log.append(event, this.#now());
     this.#stats.published++;
     const named = this.#byTopic.get(event.topic);
-    if (named) for (const s of named) this.#offer(s, event);
+    if (named) { for (const s of named) this.#offer(s, event); }
     if (!event.topic.startsWith("$")) {
       for (const s of this.#everything) this.#offer(s, event);
     }

@@ -5,7 +5,6 @@ import { LineProcess, taskArgs } from "./_support/process.ts";
 import { RawH2 } from "./_support/raw_h2.ts";
 import type { Hub } from "../lib/hub.ts";
 import type { ServerOptions } from "../lib/server.ts";
-import type { Tick } from "../lib/ticker.ts";
 import {
   helloRequestFrame,
   stalledSubscriber,
@@ -14,9 +13,10 @@ import {
 } from "./_support/server.ts";
 
 /** Publishes `n` ticks in batches, letting the server write between them. */
-async function flood(hub: Hub<Tick>, n: number, batch = 200) {
+async function flood(hub: Hub<Uint8Array>, n: number, batch = 200) {
+  const tick = new Uint8Array(0);
   for (let i = 0; i < n; i++) {
-    hub.publish({ kind: "tick" });
+    hub.publish("tick", tick);
     if (i % batch === batch - 1) await delay(1);
   }
 }

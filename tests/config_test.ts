@@ -15,6 +15,11 @@ Deno.test("parseServeArgs() defaults to the seed's [::]:50051 and a 1 s tick", (
     intervalMs: 1000,
     bufferSize: 128,
     policy: "drop-oldest",
+    replaySize: 10000,
+    replayAgeMs: 300000,
+    heartbeatMs: 15000,
+    maxPublishBytes: 16384,
+    reconnectJitterMs: 3000,
     graceMs: 5000,
     keepaliveTimeMs: 20000,
     keepaliveTimeoutMs: 10000,
@@ -90,6 +95,9 @@ Deno.test("parseClientArgs() defaults to world at localhost:50051 in stream2 mod
     count: undefined,
     tokenFile: undefined,
     token: undefined,
+    topics: [],
+    after: undefined,
+    payload: "",
   });
   const bidi = parseClientArgs(["a", "b", "--mode", "bidi", "--count", "1"], {
     GREETER_TARGET: "[::1]:9",
@@ -102,8 +110,36 @@ Deno.test("parseClientArgs() defaults to world at localhost:50051 in stream2 mod
     count: 1,
     tokenFile: undefined,
     token: undefined,
+    topics: [],
+    after: undefined,
+    payload: "",
   });
   assert.deepEqual(parseClientArgs(["-h"], {}), { help: true });
+});
+
+Deno.test("parseClientArgs() takes topics, a cursor and a payload", () => {
+  const parsed = parseClientArgs([
+    "--mode",
+    "subscribe",
+    "--topic",
+    "news",
+    "--topic",
+    "$presence",
+    "--after",
+    "3f2a9c0d11e4b7a6:42",
+    "--payload",
+    "hi",
+  ], {});
+  assert.ok(!parsed.help);
+  assert.deepEqual(parsed.config.topics, ["news", "$presence"]);
+  assert.deepEqual(parsed.config.after, { epoch: "3f2a9c0d11e4b7a6", seq: 42 });
+  assert.equal(parsed.config.payload, "hi");
+  for (const after of ["42", "e:", "e:-1", "e:x", ":5"]) {
+    assert.throws(
+      () => parseClientArgs(["--after", after], {}),
+      /Invalid cursor .*expected EPOCH:SEQ/,
+    );
+  }
 });
 
 Deno.test("parseClientArgs() rejects a target that is not HOST:PORT", () => {

@@ -95,10 +95,13 @@ Deno.test({
     assert.deepEqual(methods, [
       "grpc.health.v1.Health/Check",
       "grpc.health.v1.Health/Watch",
+      "helloworld.Greeter/ListSubscribers",
+      "helloworld.Greeter/Publish",
       "helloworld.Greeter/SayHello",
       "helloworld.Greeter/SayHelloBidiStream",
       "helloworld.Greeter/SayHelloStream2",
       "helloworld.Greeter/SayHelloStreamReply",
+      "helloworld.Greeter/Subscribe",
     ]);
     assert.deepEqual(
       JSON.parse(

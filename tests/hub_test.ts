@@ -288,7 +288,10 @@ Deno.test("Hub resume past the window, from another epoch or ahead is not recove
   await publish(hub, "1", "2", "3", "4", "5", "6");
   const cases = [
     [{ epoch: hub.epoch, seq: 1 }, /no longer held \(oldest: 3\)/],
-    [{ epoch: "0123456789abcdef", seq: 5 }, /epoch "0123456789abcdef" is not the server's/],
+    [
+      { epoch: "0123456789abcdef", seq: 5 },
+      /epoch "0123456789abcdef" is not the server's/,
+    ],
     [{ epoch: hub.epoch, seq: 1000 }, /1000 is ahead of the last event/],
   ] as const;
   for (const [after, reason] of cases) {

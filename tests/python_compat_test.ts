@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { PROTO_DIR } from "../lib/proto.ts";
 import {
   LineProcess,
   ROOT,
@@ -33,7 +32,10 @@ if (missing) {
   );
 }
 
-/** Generates the seed's stubs and copies in one seed program, retargeted. */
+/**
+ * Generates the stubs from the seed's own proto (tests/seed/helloworld.proto)
+ * and copies in one seed program, retargeted.
+ */
 async function seedProgram(
   file: string,
   from: string,
@@ -44,10 +46,10 @@ async function seedProgram(
     args: [
       "-m",
       "grpc_tools.protoc",
-      `-I${PROTO_DIR}`,
+      `-I${SEED}`,
       `--python_out=${dir}`,
       `--grpc_python_out=${dir}`,
-      join(PROTO_DIR, "helloworld.proto"),
+      join(SEED, "helloworld.proto"),
     ],
   }).output();
   assert.ok(success, new TextDecoder().decode(stderr));

@@ -82,7 +82,7 @@ Deno.test("SayHelloStreamReply removes a subscriber whose connection drops", asy
   peer.close();
   await waitFor("removal", () => t.server.hub.size === 0);
   await clock.advance(5000); // ticks after the leave find nobody
-  assert.equal(t.server.hub.dropped, 0);
+  assert.equal(t.server.hub.stats.dropped, 0);
   const leave = t.logs.find((l) => l.includes("client gone is leaving."));
   assert.match(
     leave!,
@@ -156,12 +156,12 @@ Deno.test("SayHelloStream2 stops its timer when the client cancels midway", asyn
   ) {
     kinds.push(kind);
     if (kind === "firstGreetingMessage") {
-      await waitFor("the server's timer", () => clock.pending === 2); // ticker + stream
+      await waitFor("the server's timer", () => clock.pending === 3); // tick, heartbeat, stream
       controller.abort();
     }
   }
   assert.deepEqual(kinds, ["firstGreetingMessage"]);
-  await waitFor("the stream's timer cleared", () => clock.pending === 1);
+  await waitFor("the stream's timer cleared", () => clock.pending === 2);
   await waitFor(
     "disconnect logged",
     () => t.logs.some((l) => l.includes("client you disconnected.")),
