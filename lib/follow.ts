@@ -53,8 +53,15 @@ export interface FollowOptions extends BackoffOptions {
   random?: () => number;
 }
 
-/** The status codes after which a subscription is retried. */
-export const RETRYABLE_CODES: ReadonlySet<string> = new Set(["UNAVAILABLE"]);
+/**
+ * The status codes after which a subscription is retried: the server is
+ * unreachable or draining, or it is full or dropped this subscriber as too
+ * slow (a grpc-js client does not always see the Goodbye before that status).
+ */
+export const RETRYABLE_CODES: ReadonlySet<string> = new Set([
+  "UNAVAILABLE",
+  "RESOURCE_EXHAUSTED",
+]);
 
 /**
  * The delay before retry `attempt` (1, 2, …): uniform in

@@ -114,25 +114,67 @@ export function stalledSubscriber(
   name: string,
   session = http2.connect(`http://${target}`),
 ) {
+  return stalledCall(
+    session,
+    "/helloworld.Greeter/SayHelloStreamReply",
+    helloRequestFrame(name),
+  );
+}
+
+/**
+ * Calls `path` with the request `frame` on `session`, and does not read the
+ * reply until `resume()`. What came is kept: `bytes`, the gRPC `messages`
+ * (bodies, in order) and the `trailers`.
+ */
+export function stalledCall(
+  session: http2.ClientHttp2Session,
+  path: string,
+  frame: Uint8Array,
+) {
   const stream = session.request({
     ":method": "POST",
-    ":path": "/helloworld.Greeter/SayHelloStreamReply",
+    ":path": path,
     "content-type": "application/grpc",
     te: "trailers",
   });
-  stream.end(helloRequestFrame(name));
+  stream.end(frame);
   stream.pause();
   let bytes = 0;
+  const chunks: Uint8Array[] = [];
   let trailers: Record<string, unknown> | undefined;
-  stream.on("data", (chunk: Uint8Array) => bytes += chunk.length);
+  stream.on("data", (chunk: Uint8Array) => {
+    bytes += chunk.length;
+    chunks.push(chunk);
+  });
   stream.on("trailers", (t) => trailers = t);
   stream.on("error", () => {});
+  let ended = false;
+  stream.on("close", () => ended = true);
   return {
+    /** The stream closed: everything it carried was received. */
+    get ended() {
+      return ended;
+    },
     get bytes() {
       return bytes;
     },
     get trailers() {
       return trailers;
+    },
+    /** The gRPC message bodies received so far. */
+    messages(): Uint8Array[] {
+      const all = new Uint8Array(bytes);
+      let at = 0;
+      for (const chunk of chunks) {
+        all.set(chunk, (at += chunk.length) - chunk.length);
+      }
+      const bodies: Uint8Array[] = [];
+      for (let i = 0; i + 5 <= all.length;) {
+        const length = new DataView(all.buffer, i + 1, 4).getUint32(0);
+        bodies.push(all.subarray(i + 5, i + 5 + length));
+        i += 5 + length;
+      }
+      return bodies;
     },
     resume: () => stream.resume(),
     close: () => session.destroy(),

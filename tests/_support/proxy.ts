@@ -1,0 +1,88 @@
+/**
+ * A TCP proxy on 127.0.0.1 whose connections can be cut at will: the network
+ * failing between a client and a server that both stay up.
+ *
+ * @module
+ */
+
+/** A running proxy; dispose of it to stop listening and cut everything. */
+export class CuttableProxy implements AsyncDisposable {
+  /** `127.0.0.1:PORT` to dial instead of the upstream. */
+  readonly target: string;
+  /** Connections accepted so far. */
+  accepted = 0;
+  #listener: Deno.Listener;
+  #open = new Set<Deno.Conn>();
+  #pipes = new Set<Promise<void>>();
+  #accepting: Promise<void>;
+
+  /** Listens on 127.0.0.1:0 and forwards each connection to `upstream`. */
+  constructor(upstream: { hostname: string; port: number }) {
+    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.target = `127.0.0.1:${(this.#listener.addr as Deno.NetAddr).port}`;
+    this.#accepting = this.#accept(upstream);
+  }
+
+  async #accept(upstream: { hostname: string; port: number }) {
+    for await (const client of this.#listener) {
+      this.accepted++;
+      let server: Deno.Conn;
+      try {
+        server = await Deno.connect(upstream);
+      } catch {
+        client.close();
+        continue;
+      }
+      this.#open.add(client);
+      this.#open.add(server);
+      const pipe = Promise.all([
+        this.#copy(client, server),
+        this.#copy(server, client),
+      ]).then(() => {
+        this.#close(client);
+        this.#close(server);
+        this.#pipes.delete(pipe);
+      });
+      this.#pipes.add(pipe);
+    }
+  }
+
+  async #copy(from: Deno.Conn, to: Deno.Conn) {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        const n = await from.read(buffer);
+        if (n === null) break;
+        let written = 0;
+        while (written < n) {
+          written += await to.write(buffer.subarray(written, n));
+        }
+      }
+    } catch {
+      // Cut, or the other side went away.
+    }
+    this.#close(to);
+  }
+
+  #close(conn: Deno.Conn) {
+    if (!this.#open.delete(conn)) return;
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  /** Cuts every open connection (new ones are still accepted). */
+  async cut(): Promise<void> {
+    for (const conn of [...this.#open]) this.#close(conn);
+    await Promise.all(this.#pipes);
+  }
+
+  /** Stops listening and cuts everything. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#listener.close();
+    await this.#accepting.catch(() => {});
+    await this.cut();
+  }
+}

@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import { GreeterClient } from "../lib/client.ts";
+import {
+  LineProcess,
+  runClient,
+  spawnServer,
+  taskArgs,
+} from "./_support/process.ts";
+import { stalledSubscriber } from "./_support/server.ts";
+
+const text = new TextEncoder();
+
+Deno.test("SIGTERM drains: subscribers get Goodbye then OK, the process exits 0 within its grace", async () => {
+  const { process: server, target } = await spawnServer(["--grace", "20000"]);
+  await using _ = server;
+  using client = new GreeterClient(target);
+  const streams = ["a", "b"].map((name) => client.subscribe(name));
+  for (const stream of streams) {
+    assert.equal((await stream.next()).value?.kind, "subscribed");
+  }
+  server.child.kill("SIGTERM");
+  for (const stream of streams) {
+    const goodbye = (await stream.next()).value;
+    assert.equal(goodbye?.kind, "goodbye");
+    assert.equal(goodbye.code, 14);
+    assert.equal(goodbye.reconnect, true);
+    assert.equal((await stream.next()).done, true); // ended with OK
+  }
+  const status = await server.exit(15_000); // far below the 20 s grace
+  assert.equal(status.code, 0);
+  assert.ok(server.stderr.some((l) => l.includes("Server stopped")));
+  assert.ok(!server.stderr.some((l) => l.includes("Grace period")));
+});
+
+Deno.test("a second signal forces the shutdown at once", async () => {
+  const { process: server, target } = await spawnServer([
+    "--grace",
+    "600000",
+    "--interval",
+    "1",
+  ]);
+  await using _ = server;
+  // A reader that never reads holds the graceful drain open.
+  const peer = stalledSubscriber(target, "stuck");
+  try {
+    using client = new GreeterClient(target);
+    const subscribed = async () => (await client.listSubscribers()).total === 1;
+    for (let i = 0; i < 100 && !await subscribed(); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    server.child.kill("SIGTERM");
+    await server.waitForLine("stderr", /Shutting down/);
+    server.child.kill("SIGTERM");
+    const status = await server.exit(15_000); // not the 10-minute grace
+    assert.equal(status.code, 130);
+  } finally {
+    peer.close();
+  }
+});
+
+Deno.test("the CLI subscriber reconnects after a server restart, says it did not recover, never repeats", async () => {
+  const first = await spawnServer(["--reconnect-jitter", "200"]);
+  const port = first.port;
+  await using cli = new LineProcess([
+    ...taskArgs("client"),
+    "--target",
+    first.target,
+    "--mode",
+    "subscribe",
+    "--topic",
+    "news",
+  ]);
+  await cli.waitForLine("stdout", /^subscribed: id=\d+ cursor=\w+:\d+/);
+  {
+    using publisher = new GreeterClient(first.target);
+    await publisher.publish("news", text.encode("one"));
+  }
+  await cli.waitForLine("stdout", /payload="one"/);
+  first.process.child.kill("SIGTERM");
+  assert.equal((await first.process.exit()).code, 0);
+  await first.process[Symbol.asyncDispose]();
+  await cli.waitForLine("stdout", /^goodbye: code=14 .*reconnect after \d+ ms/);
+
+  const second = await spawnServer(["--port", String(port)]);
+  await using _ = second.process;
+  await cli.waitForLine(
+    "stdout",
+    /^subscribed: .*recovered=false: cursor epoch "\w+" is not the server's/,
+  );
+  using publisher = new GreeterClient(second.target);
+  await publisher.publish("news", text.encode("two"));
+  await cli.waitForLine("stdout", /payload="two"/);
+  cli.child.kill("SIGINT");
+  assert.equal((await cli.exit()).code, 0);
+  const events = cli.stdout.filter((l) => l.startsWith("event:"));
+  assert.deepEqual(
+    events.map((l) => l.match(/payload="(\w+)"/)?.[1]),
+    ["one", "two"],
+  );
+  assert.ok(cli.stdout.some((l) => l.startsWith("reconnecting in ")));
+});
+
+Deno.test("the CLI subscriber stops after --count events and exits 0", async () => {
+  const { process: server, target } = await spawnServer(["--interval", "20"]);
+  await using _ = server;
+  const result = await runClient([
+    "--target",
+    target,
+    "--mode",
+    "subscribe",
+    "--topic",
+    "tick",
+    "--count",
+    "3",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  const lines = result.stdout.trim().split("\n");
+  assert.match(lines[0], /^subscribed: /);
+  const events = lines.filter((l) => l.startsWith("event: "));
+  assert.equal(events.length, 3);
+  const seqs = events.map((l) => Number(l.match(/seq=(\d+)/)![1]));
+  assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+});
