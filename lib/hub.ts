@@ -178,6 +178,8 @@ export interface HubOptions<T> {
   onJoin?: (info: SubscriptionInfo) => void;
   /** Called once when a subscription leaves, whatever the path. */
   onLeave?: (info: SubscriptionInfo, reason: LeaveReason) => void;
+  /** Called when a subscription is handed a gap: once per run of losses. */
+  onGap?: (info: SubscriptionInfo, gap: Gap) => void;
 }
 
 /** Options of {@linkcode Hub.subscribe}. */
@@ -291,6 +293,7 @@ export class Hub<T> {
   #presence?: (change: PresenceChange) => T;
   #onJoin?: (info: SubscriptionInfo) => void;
   #onLeave?: (info: SubscriptionInfo, reason: LeaveReason) => void;
+  #onGap?: (info: SubscriptionInfo, gap: Gap) => void;
   #nextId = 1;
   #closed = false;
   #stats = {
@@ -318,6 +321,7 @@ export class Hub<T> {
     this.#presence = options.presence;
     this.#onJoin = options.onJoin;
     this.#onLeave = options.onLeave;
+    this.#onGap = options.onGap;
     this.#broker = options.broker ?? new MemoryBroker<T>({ now: this.#now });
     this.#log = new ReplayLog<T>({
       size: options.replaySize ?? DEFAULT_REPLAY_SIZE,
@@ -474,6 +478,11 @@ export class Hub<T> {
   /** @internal The slow-consumer policy. */
   get policy(): SlowConsumerPolicy {
     return this.#policy;
+  }
+
+  /** @internal Reports a gap handed to a reader. */
+  gapped(subscriber: Subscriber<T>, gap: Gap): void {
+    this.#onGap?.(subscriber.info(), gap);
   }
 
   /** @internal Counts an event handed to a reader. */
@@ -697,7 +706,7 @@ class Subscriber<T> {
     if (this.#gap) {
       const { from, to, missed } = this.#gap;
       this.#gap = undefined;
-      this.controller.enqueue({
+      this.#handOver({
         kind: "gap",
         from,
         to,
@@ -737,7 +746,7 @@ class Subscriber<T> {
         reason: "expired",
       };
       this.#replayed = log.first - 1;
-      this.controller.enqueue(gap);
+      this.#handOver(gap);
       return;
     }
     while (++seq <= log.last) {
@@ -750,6 +759,11 @@ class Subscriber<T> {
     }
     this.#replayed = undefined; // caught up: live from here
     this.#pull();
+  }
+
+  #handOver(gap: Gap): void {
+    this.controller.enqueue(gap);
+    this.#hub.gapped(this, gap);
   }
 
   #finish(): void {

@@ -202,6 +202,16 @@ export async function startServer(
         topics: info.topics.join(","),
       });
     },
+    onGap: (info, gap) => {
+      log.warn(`client ${info.name} missed events.`, {
+        subscription: info.id,
+        peer: info.labels.peer,
+        reason: gap.reason,
+        from: gap.from,
+        to: gap.to,
+        missed: gap.missed || undefined,
+      });
+    },
     onLeave: (info, reason) => {
       log.info(`client ${info.name} is leaving.`, {
         subscription: info.id,

@@ -6,6 +6,7 @@ import {
   UnavailableError,
 } from "../lib/errors.ts";
 import {
+  type Gap,
   Hub,
   type HubItem,
   type HubOptions,
@@ -18,14 +19,16 @@ import {
 function recordingHub(options: HubOptions<string> = {}) {
   const left: [SubscriptionInfo, LeaveReason][] = [];
   const joined: SubscriptionInfo[] = [];
+  const gaps: [string, Gap][] = [];
   const clock = { time: 1000 };
   const hub = new Hub<string>({
     now: () => clock.time++,
     onJoin: (info) => joined.push(info),
     onLeave: (info, reason) => left.push([info, reason]),
+    onGap: (info, gap) => gaps.push([info.name, gap]),
     ...options,
   });
-  return { hub, left, joined, clock };
+  return { hub, left, joined, gaps, clock };
 }
 
 /** Publishes each of `data` on "t". */
@@ -189,7 +192,7 @@ Deno.test("Hub calls onLeave exactly once whatever the paths taken", async () =>
 });
 
 Deno.test("Hub drop-oldest keeps the newest events and reports the exact gap first", async () => {
-  const { hub, left } = recordingHub({ bufferSize: 3 });
+  const { hub, left, gaps } = recordingHub({ bufferSize: 3 });
   const other = hub.subscribe("other", { topics: ["other"] });
   const { readable } = hub.subscribe("slow", { topics: ["t"] });
   await hub.publish("other", "not mine"); // seq 1
@@ -207,6 +210,13 @@ Deno.test("Hub drop-oldest keeps the newest events and reports the exact gap fir
   ]);
   await publish(hub, "12");
   assert.deepEqual(await take(reader, 1), ["12"]);
+  assert.deepEqual(gaps, [["slow", {
+    kind: "gap",
+    from: 2,
+    to: 8,
+    missed: 7,
+    reason: "slow-consumer",
+  }]]);
   await reader.cancel();
   await other.readable.cancel();
   assert.equal(left.find(([i]) => i.name === "slow")![0].dropped, 7);

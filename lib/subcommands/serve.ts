@@ -38,5 +38,5 @@ export async function serve(
   }
   log.info("Shutting down", { graceMs: config.graceMs });
   await server.shutdown({ graceMs: config.graceMs });
-  log.info("Server stopped");
+  log.info("Server stopped", { ...server.hub.stats });
 }
