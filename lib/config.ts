@@ -48,6 +48,7 @@ export const ENV_VARS: readonly string[] = [
   "GREETER_MAX_SUBSCRIBERS_PER_CONNECTION",
   "GREETER_MAX_CONCURRENT_STREAMS",
   "GREETER_MAX_MESSAGE_SIZE",
+  "GREETER_METRICS_PORT",
   "GREETER_LOG_LEVEL",
   "GREETER_LOG_FORMAT",
   "GREETER_TARGET",
@@ -99,6 +100,8 @@ export interface ServeConfig {
   maxMessageBytes: number;
   /** File of accepted bearer tokens; unset: no authentication. */
   tokenFile?: string;
+  /** Port of the Prometheus metrics endpoint; off when undefined. */
+  metricsPort?: number;
   /** Least severe log level written. */
   logLevel: LogLevel;
   /** Log line format. */
@@ -187,6 +190,7 @@ Options (environment variable in brackets):
                        that too [GREETER_MAX_CONNECTION_AGE_MS] (default off)
   --max-connection-age-grace MS
                        time calls get after that [GREETER_MAX_CONNECTION_AGE_GRACE_MS] (default off: unlimited)
+  --metrics-port PORT  serve Prometheus metrics on http://HOST:PORT/metrics [GREETER_METRICS_PORT] (default off)
   --log-level L        ${
   LOG_LEVELS.join(" | ")
 } [GREETER_LOG_LEVEL] (default info)
@@ -261,10 +265,17 @@ function integer(
 /** Longest duration accepted (a day), in milliseconds. */
 const MAX_DURATION_MS = 86_400_000;
 
+function optionalInteger(
+  name: string,
+  value: string | undefined,
+  min: number,
+  max: number,
+) {
+  return value === undefined ? undefined : integer(name, value, 0, min, max);
+}
+
 function optionalMs(name: string, value: string | undefined) {
-  return value === undefined
-    ? undefined
-    : integer(name, value, 0, 1, MAX_DURATION_MS);
+  return optionalInteger(name, value, 1, MAX_DURATION_MS);
 }
 
 function oneOf<T extends string>(
@@ -315,6 +326,7 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
     "max-concurrent-streams": { type: "string" },
     "max-message-size": { type: "string" },
     "token-file": { type: "string" },
+    "metrics-port": { type: "string" },
     "log-level": { type: "string" },
     "log-format": { type: "string" },
     help: { type: "boolean", short: "h" },
@@ -452,6 +464,12 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
         64 * 1024 * 1024,
       ),
       tokenFile: v["token-file"] ?? env.GREETER_TOKEN_FILE,
+      metricsPort: optionalInteger(
+        "metrics port",
+        v["metrics-port"] ?? env.GREETER_METRICS_PORT,
+        0,
+        65535,
+      ),
       logLevel: oneOf(
         "log level",
         v["log-level"] ?? env.GREETER_LOG_LEVEL,

@@ -20,6 +20,7 @@ import { GreeterError, UnavailableError } from "./errors.ts";
 import type { Broker } from "./broker.ts";
 import { Hub, type PresenceChange, type SlowConsumerPolicy } from "./hub.ts";
 import { Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
 import { loadGreeterProto, loadServedDefinition } from "./proto.ts";
 import {
   createAuthInterceptor,
@@ -83,6 +84,8 @@ export interface ServerOptions extends ConnectionOptions, AccessOptions {
   reconnectJitterMs?: number;
   /** Where events are sequenced. Default: in memory, a new epoch per start. */
   broker?: Broker<Uint8Array>;
+  /** Serve Prometheus metrics at `http://HOST:PORT/metrics` (0 picks a port); off when undefined. */
+  metricsPort?: number;
   /** Most hub subscriptions at once (RESOURCE_EXHAUSTED beyond). */
   maxSubscribers?: number;
   /** Most hub subscriptions per connection (RESOURCE_EXHAUSTED beyond). */
@@ -107,6 +110,10 @@ export interface GreeterServer extends AsyncDisposable {
   readonly address: string;
   /** The bound port (the real one when 0 was asked for). */
   readonly port: number;
+  /** The metrics HTTP port, when metrics are served. */
+  readonly metricsPort?: number;
+  /** The server's metrics (served over HTTP when `metricsPort` is set). */
+  readonly metrics: Metrics;
   /** The event bus behind `Subscribe`, `Publish` and `SayHelloStreamReply`. */
   readonly hub: Hub<Uint8Array>;
   /**
@@ -151,6 +158,147 @@ export function presencePayload(change: PresenceChange): Uint8Array {
     topics: subscription.topics,
     reason,
   }));
+}
+
+/**
+ * A grpc-js server interceptor counting every call once by method and final
+ * status (`CANCELLED` when the client went away first).
+ */
+function countingInterceptor(
+  count: (method: string, code: string) => void,
+): grpc.ServerInterceptor {
+  return (method, call) => {
+    let counted = false;
+    const once = (code: string) => {
+      if (counted) return;
+      counted = true;
+      count(method.path, code);
+    };
+    return new grpc.ServerInterceptingCall(call, {
+      start(next) {
+        next({ onCancel: () => once("CANCELLED") });
+      },
+      sendStatus(status, next) {
+        once(grpc.status[status.code] ?? String(status.code));
+        next(status);
+      },
+    });
+  };
+}
+
+/** The server's metric families, fed by the hub and the calls. */
+function serverMetrics(hub: Hub<Uint8Array>) {
+  const metrics = new Metrics();
+  const stat = (
+    name: string,
+    help: string,
+    read: (stats: Hub<Uint8Array>["stats"]) => number,
+  ) => metrics.collected(name, help, "counter", () => [[{}, read(hub.stats)]]);
+  metrics.collected(
+    "greeter_subscribers",
+    "Live hub subscriptions.",
+    "gauge",
+    () => [[{}, hub.size]],
+  );
+  stat(
+    "greeter_events_published_total",
+    "Events published on the bus (all topics, ticks and presence included).",
+    (s) => s.published,
+  );
+  stat(
+    "greeter_events_delivered_total",
+    "Events handed to subscribers (each subscriber counts).",
+    (s) => s.delivered,
+  );
+  stat(
+    "greeter_events_dropped_total",
+    "Events dropped for slow subscribers under the drop-oldest policy.",
+    (s) => s.dropped,
+  );
+  metrics.collected(
+    "greeter_resumes_total",
+    "Subscriptions that asked to resume, by outcome.",
+    "counter",
+    () => [
+      [{ outcome: "recovered" }, hub.stats.resumesRecovered],
+      [{ outcome: "missed" }, hub.stats.resumesMissed],
+    ],
+  );
+  const leaves = metrics.counter(
+    "greeter_subscriptions_ended_total",
+    "Subscriptions ended, by reason (slow-consumer is a disconnect by policy).",
+  );
+  const rpcs = metrics.counter(
+    "greeter_rpcs_total",
+    "Calls handled, by method and final status.",
+  );
+  metrics.collected(
+    "process_resident_memory_bytes",
+    "Resident memory size in bytes.",
+    "gauge",
+    () => [[{}, Deno.memoryUsage().rss]],
+  );
+  const started = Date.now() / 1000;
+  metrics.collected(
+    "process_start_time_seconds",
+    "Start time of the process since the Unix epoch, in seconds.",
+    "gauge",
+    () => [[{}, started]],
+  );
+  return { metrics, leaves, rpcs };
+}
+
+/**
+ * Serves `metrics` at `http://HOST:PORT/metrics` until `stop()`. Throws a
+ * {@linkcode GreeterError} naming the address when it cannot bind.
+ */
+function serveMetrics(
+  metrics: Metrics,
+  host: string,
+  port: number,
+  log: Logger,
+): { port: number; stop(): Promise<void> } {
+  const controller = new AbortController();
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: host,
+      port,
+      signal: controller.signal,
+      onListen: () => {},
+    }, (request) => {
+      const { pathname } = new URL(request.url);
+      if (pathname !== "/metrics") {
+        return new Response("Not found: metrics are at /metrics\n", {
+          status: 404,
+        });
+      }
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        return new Response("Use GET\n", { status: 405 });
+      }
+      return new Response(metrics.render(), {
+        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+      });
+    });
+  } catch (error) {
+    throw new GreeterError(
+      `Cannot serve metrics on "${formatAddress(host, port)}": ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  }
+  const bound = server.addr.port;
+  log.info(`Metrics on http://${formatAddress(host, bound)}/metrics`, {
+    metricsPort: bound,
+  });
+  return {
+    port: bound,
+    async stop() {
+      controller.abort();
+      await server.finished;
+    },
+  };
 }
 
 /** Formats `host:port`, bracketing IPv6 literals: `[::]:50051`. */
@@ -213,6 +361,7 @@ export async function startServer(
       });
     },
     onLeave: (info, reason) => {
+      leaves.inc({ reason });
       log.info(`client ${info.name} is leaving.`, {
         subscription: info.id,
         peer: info.labels.peer,
@@ -221,14 +370,19 @@ export async function startServer(
       });
     },
   });
+  const { metrics, leaves, rpcs } = serverMetrics(hub);
   const stopping = new AbortController();
   /** Aborts once calls are forcibly cancelled: writers stuck on a connection Deno keeps open give up. */
   const forced = new AbortController();
   const server = new grpc.Server({
     ...channelOptions(options),
-    interceptors: options.tokens
-      ? [createAuthInterceptor(new BearerTokens(options.tokens))]
-      : [],
+    // Counting first: it then sees the calls authentication refuses.
+    interceptors: [
+      countingInterceptor((method, code) => rpcs.inc({ method, code })),
+      ...(options.tokens
+        ? [createAuthInterceptor(new BearerTokens(options.tokens))]
+        : []),
+    ],
   });
   // Loaded here, not at import: grpc-health-check reads its proto file when
   // imported, which a process that only imports this module (the client,
@@ -294,6 +448,15 @@ export async function startServer(
   });
   const address = formatAddress(host, boundPort);
   log.info(`Starting server on ${address}`, { port: boundPort });
+  let exporter: ReturnType<typeof serveMetrics> | undefined;
+  if (options.metricsPort !== undefined) {
+    try {
+      exporter = serveMetrics(metrics, host, options.metricsPort, log);
+    } catch (error) {
+      server.forceShutdown();
+      throw error;
+    }
+  }
 
   const tick = new Uint8Array(0);
   const tickers = Promise.all([
@@ -343,7 +506,7 @@ export async function startServer(
     const graceful = new Promise<void>((resolve) =>
       server.tryShutdown(() => resolve())
     );
-    if (await within(graceful, graceMs)) return;
+    if (await within(graceful, graceMs)) return await exporter?.stop();
     log.warn(`Grace period of ${graceMs} ms over: cancelling open calls`);
     server.forceShutdown();
     forced.abort(new UnavailableError("The server shut down"));
@@ -354,6 +517,7 @@ export async function startServer(
         "Some connections did not close; leaving them to the process exit",
       );
     }
+    await exporter?.stop();
   }
 
   const shutdown = (shutdownOptions: ShutdownOptions = {}) =>
@@ -361,6 +525,8 @@ export async function startServer(
   return {
     address,
     port: boundPort,
+    metricsPort: exporter?.port,
+    metrics,
     hub,
     shutdown,
     [Symbol.asyncDispose]: () => shutdown(),

@@ -31,6 +31,7 @@ Deno.test("parseServeArgs() defaults to the seed's [::]:50051 and a 1 s tick", (
     maxConcurrentStreams: 1000,
     maxMessageBytes: 65536,
     tokenFile: undefined,
+    metricsPort: undefined,
     logLevel: "info",
     logFormat: "text",
   });
