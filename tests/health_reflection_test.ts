@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { buf, BUF_MISSING } from "./_support/buf.ts";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import { ManualClock } from "./_support/manual_clock.ts";
@@ -60,33 +61,26 @@ Deno.test("Health.Watch turns NOT_SERVING as soon as a shutdown starts", async (
   }
 });
 
-function bufAvailable(): string | undefined {
-  try {
-    const { success } = new Deno.Command("buf", { args: ["--version"] })
-      .outputSync();
-    return success ? undefined : "buf --version failed";
-  } catch {
-    return "buf is not installed (npm i -g @bufbuild/buf)";
-  }
-}
-const noBuf = bufAvailable();
-if (noBuf) {
-  console.warn(`health_reflection_test.ts buf tests ignored: ${noBuf}`);
+if (BUF_MISSING) {
+  console.warn(`health_reflection_test.ts buf tests ignored: ${BUF_MISSING}`);
 }
 
 async function bufCurl(args: string[]): Promise<string> {
-  const out = await new Deno.Command("buf", {
-    args: ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args],
-  }).output();
-  const text = new TextDecoder();
-  assert.ok(out.success, text.decode(out.stderr));
-  return text.decode(out.stdout);
+  const out = await buf([
+    "curl",
+    "--protocol",
+    "grpc",
+    "--http2-prior-knowledge",
+    ...args,
+  ]);
+  assert.ok(out.success, out.stderr);
+  return out.stdout;
 }
 
 Deno.test({
   name:
     "reflection lets buf curl list and call everything, health included, with no proto files",
-  ignore: noBuf !== undefined,
+  ignore: BUF_MISSING !== undefined,
   async fn() {
     await using t = await startTestServer({ clock: new ManualClock() });
     const url = `http://${t.target}`;
