@@ -7,6 +7,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { RpcError } from "./errors.ts";
+import { channelCredentials, type ClientTls } from "./tls.ts";
 import {
   type CursorMessage,
   type GreetingKind,
@@ -31,6 +32,8 @@ export interface GreeterClientOptions {
   channelOptions?: grpc.ChannelOptions;
   /** Bearer token sent as `authorization` metadata on every call. */
   token?: string;
+  /** Connect with TLS (mTLS with a certificate); plaintext when unset. */
+  tls?: ClientTls;
 }
 
 /** A position in the server's event sequence. */
@@ -206,12 +209,12 @@ export class GreeterClient implements Disposable {
   #open = new Set<{ cancel(): void }>();
   #token?: string;
 
-  /** Opens a plaintext channel to `target` (`host:port`). */
+  /** Opens a channel to `target` (`host:port`), plaintext unless `options.tls`. */
   constructor(target: string, options: GreeterClientOptions = {}) {
     this.target = target;
     this.#token = options.token;
     const { Client } = loadGreeterProto();
-    this.#stub = new Client(target, grpc.credentials.createInsecure(), {
+    this.#stub = new Client(target, channelCredentials(options.tls), {
       "grpc.enable_channelz": 0,
       ...options.channelOptions,
     });

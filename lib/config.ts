@@ -49,6 +49,12 @@ export const ENV_VARS: readonly string[] = [
   "GREETER_MAX_CONCURRENT_STREAMS",
   "GREETER_MAX_MESSAGE_SIZE",
   "GREETER_METRICS_PORT",
+  "GREETER_TLS_CERT",
+  "GREETER_TLS_KEY",
+  "GREETER_TLS_CLIENT_CA",
+  "GREETER_TLS_CA",
+  "GREETER_CLIENT_TLS_CERT",
+  "GREETER_CLIENT_TLS_KEY",
   "GREETER_LOG_LEVEL",
   "GREETER_LOG_FORMAT",
   "GREETER_TARGET",
@@ -102,6 +108,12 @@ export interface ServeConfig {
   tokenFile?: string;
   /** Port of the Prometheus metrics endpoint; off when undefined. */
   metricsPort?: number;
+  /** TLS certificate chain file (PEM); TLS is off when undefined. */
+  tlsCert?: string;
+  /** TLS private key file (PEM). */
+  tlsKey?: string;
+  /** CA file (PEM) client certificates must chain to; mTLS when set. */
+  tlsClientCa?: string;
   /** Least severe log level written. */
   logLevel: LogLevel;
   /** Log line format. */
@@ -149,6 +161,14 @@ export interface ClientConfig {
   after?: { epoch: string; seq: number };
   /** `publish`: the payload, as text. */
   payload: string;
+  /** Connect with TLS (also implied by the other TLS settings). */
+  tls: boolean;
+  /** CA file (PEM) to trust for the server; system roots when undefined. */
+  tlsCa?: string;
+  /** Client certificate file (PEM), for mTLS. */
+  tlsCert?: string;
+  /** Its key file (PEM). */
+  tlsKey?: string;
 }
 
 /** Default most hub subscriptions at once. */
@@ -190,6 +210,9 @@ Options (environment variable in brackets):
                        that too [GREETER_MAX_CONNECTION_AGE_MS] (default off)
   --max-connection-age-grace MS
                        time calls get after that [GREETER_MAX_CONNECTION_AGE_GRACE_MS] (default off: unlimited)
+  --tls-cert PATH      serve TLS with this certificate chain (PEM) [GREETER_TLS_CERT]
+  --tls-key PATH       and this private key (PEM) [GREETER_TLS_KEY] (default: plaintext)
+  --tls-client-ca PATH require client certificates signed by this CA (mTLS) [GREETER_TLS_CLIENT_CA]
   --metrics-port PORT  serve Prometheus metrics on http://HOST:PORT/metrics [GREETER_METRICS_PORT] (default off)
   --log-level L        ${
   LOG_LEVELS.join(" | ")
@@ -217,6 +240,10 @@ Options (environment variable in brackets):
                        publish, presence: the topic
   --after EPOCH:SEQ    subscribe: resume after this cursor
   --payload TEXT       publish: what to publish (default empty)
+  --tls                connect with TLS, trusting the system's CAs
+  --tls-ca PATH        connect with TLS, trusting this CA (PEM) [GREETER_TLS_CA]
+  --tls-cert PATH      present this client certificate (PEM, mTLS) [GREETER_CLIENT_TLS_CERT]
+  --tls-key PATH       and its key (PEM) [GREETER_CLIENT_TLS_KEY]
   --count N            stop after N stream messages
   --token-file PATH    bearer token to send [GREETER_TOKEN_FILE]; or the token
                        itself in GREETER_TOKEN
@@ -327,6 +354,9 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
     "max-message-size": { type: "string" },
     "token-file": { type: "string" },
     "metrics-port": { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+    "tls-client-ca": { type: "string" },
     "log-level": { type: "string" },
     "log-format": { type: "string" },
     help: { type: "boolean", short: "h" },
@@ -339,6 +369,19 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
   }
   const v = values as Record<string, string | undefined>;
   const host = v.host ?? env.GREETER_HOST ?? "::";
+  const tlsCert = v["tls-cert"] ?? env.GREETER_TLS_CERT;
+  const tlsKey = v["tls-key"] ?? env.GREETER_TLS_KEY;
+  const tlsClientCa = v["tls-client-ca"] ?? env.GREETER_TLS_CLIENT_CA;
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new ConfigError(
+      "TLS needs both --tls-cert and --tls-key (or neither, for plaintext)",
+    );
+  }
+  if (tlsClientCa !== undefined && tlsCert === undefined) {
+    throw new ConfigError(
+      "--tls-client-ca needs TLS: give --tls-cert and --tls-key too",
+    );
+  }
   if (host.trim() === "") throw new ConfigError("Invalid host: it is empty");
   return {
     help: false,
@@ -464,6 +507,9 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
         64 * 1024 * 1024,
       ),
       tokenFile: v["token-file"] ?? env.GREETER_TOKEN_FILE,
+      tlsCert,
+      tlsKey,
+      tlsClientCa,
       metricsPort: optionalInteger(
         "metrics port",
         v["metrics-port"] ?? env.GREETER_METRICS_PORT,
@@ -508,6 +554,10 @@ export function parseClientArgs(
     topic: { type: "string", multiple: true },
     after: { type: "string" },
     payload: { type: "string" },
+    tls: { type: "boolean" },
+    "tls-ca": { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) return { help: true };
@@ -522,6 +572,14 @@ export function parseClientArgs(
       );
     }
     after = { epoch: match[1], seq: Number(match[2]) };
+  }
+  const tlsCa = v["tls-ca"] ?? env.GREETER_TLS_CA;
+  const tlsCert = v["tls-cert"] ?? env.GREETER_CLIENT_TLS_CERT;
+  const tlsKey = v["tls-key"] ?? env.GREETER_CLIENT_TLS_KEY;
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new ConfigError(
+      "A client certificate needs both --tls-cert and --tls-key",
+    );
   }
   const target = v.target ?? env.GREETER_TARGET ?? "localhost:50051";
   const port = target.match(/^(?:\[[0-9a-fA-F:.]+\]|[^\s:/]+):(\d{1,5})$/)?.[1];
@@ -545,6 +603,10 @@ export function parseClientArgs(
       topics,
       after,
       payload: v.payload ?? "",
+      tls: values.tls === true || tlsCa !== undefined || tlsCert !== undefined,
+      tlsCa,
+      tlsCert,
+      tlsKey,
     },
   };
 }

@@ -29,6 +29,7 @@ import {
 } from "./service.ts";
 import { BearerTokens } from "./auth.ts";
 import { runTicker } from "./ticker.ts";
+import { serverCredentials, type ServerTls } from "./tls.ts";
 
 /** The services health reports on: the server as a whole ("") and the Greeter. */
 export const HEALTH_SERVICES: readonly string[] = ["", "helloworld.Greeter"];
@@ -54,8 +55,10 @@ export interface ConnectionOptions {
   maxMessageBytes?: number;
 }
 
-/** Who may call. */
+/** Who may call, and how. */
 export interface AccessOptions {
+  /** Serve TLS (mTLS with `clientCa`); plaintext when unset. */
+  tls?: ServerTls;
   /** Accepted bearer tokens; when set, every call but health needs one. */
   tokens?: readonly string[];
 }
@@ -333,6 +336,7 @@ export async function startServer(
       `Cannot start server: interval must be positive, got ${intervalMs}`,
     );
   }
+  const credentials = serverCredentials(options.tls); // checked before anything starts
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const hub = new Hub<Uint8Array>({
     broker: options.broker,
@@ -434,7 +438,7 @@ export async function startServer(
   const boundPort = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       requested,
-      grpc.ServerCredentials.createInsecure(),
+      credentials,
       (error, bound) => {
         if (error) {
           reject(

@@ -31,6 +31,9 @@ Deno.test("parseServeArgs() defaults to the seed's [::]:50051 and a 1 s tick", (
     maxConcurrentStreams: 1000,
     maxMessageBytes: 65536,
     tokenFile: undefined,
+    tlsCert: undefined,
+    tlsKey: undefined,
+    tlsClientCa: undefined,
     metricsPort: undefined,
     logLevel: "info",
     logFormat: "text",
@@ -99,6 +102,10 @@ Deno.test("parseClientArgs() defaults to world at localhost:50051 in stream2 mod
     topics: [],
     after: undefined,
     payload: "",
+    tls: false,
+    tlsCa: undefined,
+    tlsCert: undefined,
+    tlsKey: undefined,
   });
   const bidi = parseClientArgs(["a", "b", "--mode", "bidi", "--count", "1"], {
     GREETER_TARGET: "[::1]:9",
@@ -114,6 +121,10 @@ Deno.test("parseClientArgs() defaults to world at localhost:50051 in stream2 mod
     topics: [],
     after: undefined,
     payload: "",
+    tls: false,
+    tlsCa: undefined,
+    tlsCert: undefined,
+    tlsKey: undefined,
   });
   assert.deepEqual(parseClientArgs(["-h"], {}), { help: true });
 });

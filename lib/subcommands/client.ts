@@ -9,7 +9,7 @@ import { type ClientCursor, GreeterClient } from "../client.ts";
 import type { ClientConfig } from "../config.ts";
 import { follow, type FollowMessage } from "../follow.ts";
 import { formatLocalTime } from "../greetings.ts";
-import { readTokenFile } from "./token_file.ts";
+import { readOptionalFile, readTokenFile } from "./files.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
@@ -80,7 +80,15 @@ export async function client(
   const token = config.tokenFile
     ? (await readTokenFile(config.tokenFile))[0]
     : config.token;
-  using greeter = new GreeterClient(config.target, { token });
+  const [ca, cert, key] = await Promise.all([
+    readOptionalFile(config.tlsCa, "TLS CA"),
+    readOptionalFile(config.tlsCert, "client TLS certificate"),
+    readOptionalFile(config.tlsKey, "client TLS key"),
+  ]);
+  using greeter = new GreeterClient(config.target, {
+    token,
+    tls: config.tls ? { ca, cert, key } : undefined,
+  });
   const [name] = config.names;
   const limit = config.count ?? Infinity;
   const take = async <T>(

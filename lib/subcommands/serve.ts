@@ -8,7 +8,7 @@
 import type { ServeConfig } from "../config.ts";
 import { Logger } from "../log.ts";
 import { startServer } from "../server.ts";
-import { readTokenFile } from "./token_file.ts";
+import { readOptionalFile, readTokenFile } from "./files.ts";
 
 /**
  * Serves until `signal` aborts; resolves once the server has stopped.
@@ -27,7 +27,16 @@ export async function serve(
   const tokens = config.tokenFile
     ? await readTokenFile(config.tokenFile)
     : undefined;
-  const server = await startServer({ ...config, tokens, log });
+  const [cert, key, clientCa] = await Promise.all([
+    readOptionalFile(config.tlsCert, "TLS certificate"),
+    readOptionalFile(config.tlsKey, "TLS key"),
+    readOptionalFile(config.tlsClientCa, "TLS client CA"),
+  ]);
+  const tls = cert && key ? { cert, key, clientCa } : undefined;
+  const server = await startServer({ ...config, tokens, tls, log });
+  if (tls) {
+    log.info(clientCa ? "TLS on, client certificates required" : "TLS on");
+  }
   if (tokens) {
     log.info(`Bearer tokens required (${tokens.length} accepted)`);
   }
