@@ -32,7 +32,7 @@ export interface BusEvent<T> {
 export interface Broker<T> {
   /** Names the sequence; a cursor from another epoch cannot be resumed. */
   readonly epoch: string;
-  /** Sequence number of the last event listeners were given (0 before any). */
+  /** Sequence number of the last event published (0 before any). */
   readonly seq: number;
   /**
    * Appends an event to the sequence and resolves to it once every listener

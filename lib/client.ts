@@ -216,6 +216,10 @@ export class GreeterClient implements Disposable {
     const { Client } = loadGreeterProto();
     this.#stub = new Client(target, channelCredentials(options.tls), {
       "grpc.enable_channelz": 0,
+      // A connection that dies silently fails its calls within 40 s, instead
+      // of holding them (and every retry on it) until TCP gives up.
+      "grpc.keepalive_time_ms": 30_000,
+      "grpc.keepalive_timeout_ms": 10_000,
       ...options.channelOptions,
     });
   }

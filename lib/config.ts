@@ -21,7 +21,11 @@ import {
   DEFAULT_MAX_PUBLISH_BYTES,
   DEFAULT_RECONNECT_JITTER_MS,
 } from "./defaults.ts";
-import { DEFAULT_REPLAY_AGE_MS, DEFAULT_REPLAY_SIZE } from "./replay_log.ts";
+import {
+  DEFAULT_REPLAY_AGE_MS,
+  DEFAULT_REPLAY_BYTES,
+  DEFAULT_REPLAY_SIZE,
+} from "./replay_log.ts";
 
 /** Environment variables by name. */
 export type Env = Record<string, string | undefined>;
@@ -35,6 +39,7 @@ export const ENV_VARS: readonly string[] = [
   "GREETER_POLICY",
   "GREETER_REPLAY_SIZE",
   "GREETER_REPLAY_AGE_MS",
+  "GREETER_REPLAY_BYTES",
   "GREETER_HEARTBEAT_MS",
   "GREETER_MAX_PUBLISH_SIZE",
   "GREETER_RECONNECT_JITTER_MS",
@@ -78,6 +83,8 @@ export interface ServeConfig {
   replaySize: number;
   /** Age beyond which events are not replayed (ms). */
   replayAgeMs: number;
+  /** Most bytes of events kept for resume. */
+  replayBytes: number;
   /** Milliseconds between heartbeats to idle subscribers. */
   heartbeatMs: number;
   /** Largest payload `Publish` accepts, in bytes. */
@@ -193,6 +200,7 @@ Options (environment variable in brackets):
 } [GREETER_POLICY] (default drop-oldest)
   --replay-size N      events kept for resume [GREETER_REPLAY_SIZE] (default ${DEFAULT_REPLAY_SIZE})
   --replay-age MS      oldest event replayed [GREETER_REPLAY_AGE_MS] (default ${DEFAULT_REPLAY_AGE_MS})
+  --replay-bytes N     most bytes of events kept for resume [GREETER_REPLAY_BYTES] (default ${DEFAULT_REPLAY_BYTES})
   --heartbeat MS       heartbeat to idle subscribers [GREETER_HEARTBEAT_MS] (default ${DEFAULT_HEARTBEAT_MS})
   --max-publish-size BYTES
                        largest Publish payload [GREETER_MAX_PUBLISH_SIZE] (default ${DEFAULT_MAX_PUBLISH_BYTES})
@@ -339,6 +347,7 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
     policy: { type: "string" },
     "replay-size": { type: "string" },
     "replay-age": { type: "string" },
+    "replay-bytes": { type: "string" },
     heartbeat: { type: "string" },
     "max-publish-size": { type: "string" },
     "reconnect-jitter": { type: "string" },
@@ -383,153 +392,164 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
     );
   }
   if (host.trim() === "") throw new ConfigError("Invalid host: it is empty");
-  return {
-    help: false,
-    config: {
-      host,
-      port: integer("port", v.port ?? env.GREETER_PORT, 50051, 0, 65535),
-      intervalMs: integer(
-        "interval",
-        v.interval ?? env.GREETER_INTERVAL_MS,
-        1000,
-        1,
-        86_400_000,
-      ),
-      bufferSize: integer(
-        "buffer size",
-        v["buffer-size"] ?? env.GREETER_BUFFER_SIZE,
-        DEFAULT_BUFFER_SIZE,
-        1,
-        1_000_000,
-      ),
-      policy: oneOf(
-        "policy",
-        v.policy ?? env.GREETER_POLICY,
-        SLOW_CONSUMER_POLICIES,
-        "drop-oldest",
-      ),
-      replaySize: integer(
-        "replay size",
-        v["replay-size"] ?? env.GREETER_REPLAY_SIZE,
-        DEFAULT_REPLAY_SIZE,
-        1,
-        10_000_000,
-      ),
-      replayAgeMs: integer(
-        "replay age",
-        v["replay-age"] ?? env.GREETER_REPLAY_AGE_MS,
-        DEFAULT_REPLAY_AGE_MS,
-        1,
-        MAX_DURATION_MS,
-      ),
-      heartbeatMs: integer(
-        "heartbeat",
-        v.heartbeat ?? env.GREETER_HEARTBEAT_MS,
-        DEFAULT_HEARTBEAT_MS,
-        10,
-        MAX_DURATION_MS,
-      ),
-      maxPublishBytes: integer(
-        "max publish size",
-        v["max-publish-size"] ?? env.GREETER_MAX_PUBLISH_SIZE,
-        DEFAULT_MAX_PUBLISH_BYTES,
-        0,
-        64 * 1024 * 1024,
-      ),
-      reconnectJitterMs: integer(
-        "reconnect jitter",
-        v["reconnect-jitter"] ?? env.GREETER_RECONNECT_JITTER_MS,
-        DEFAULT_RECONNECT_JITTER_MS,
-        0,
-        3_600_000,
-      ),
-      graceMs: integer(
-        "grace",
-        v.grace ?? env.GREETER_GRACE_MS,
-        DEFAULT_GRACE_MS,
-        0,
-        3_600_000,
-      ),
-      keepaliveTimeMs: integer(
-        "keepalive time",
-        v["keepalive-time"] ?? env.GREETER_KEEPALIVE_TIME_MS,
-        DEFAULT_KEEPALIVE_TIME_MS,
-        1,
-        MAX_DURATION_MS,
-      ),
-      keepaliveTimeoutMs: integer(
-        "keepalive timeout",
-        v["keepalive-timeout"] ?? env.GREETER_KEEPALIVE_TIMEOUT_MS,
-        DEFAULT_KEEPALIVE_TIMEOUT_MS,
-        1,
-        MAX_DURATION_MS,
-      ),
-      maxConnectionIdleMs: optionalMs(
-        "max connection idle",
-        v["max-connection-idle"] ?? env.GREETER_MAX_CONNECTION_IDLE_MS,
-      ),
-      maxConnectionAgeMs: optionalMs(
-        "max connection age",
-        v["max-connection-age"] ?? env.GREETER_MAX_CONNECTION_AGE_MS,
-      ),
-      maxConnectionAgeGraceMs: optionalMs(
-        "max connection age grace",
-        v["max-connection-age-grace"] ??
-          env.GREETER_MAX_CONNECTION_AGE_GRACE_MS,
-      ),
-      maxSubscribers: integer(
-        "max subscribers",
-        v["max-subscribers"] ?? env.GREETER_MAX_SUBSCRIBERS,
-        DEFAULT_MAX_SUBSCRIBERS,
-        1,
-        10_000_000,
-      ),
-      maxSubscribersPerConnection: integer(
-        "max subscribers per connection",
-        v["max-subscribers-per-connection"] ??
-          env.GREETER_MAX_SUBSCRIBERS_PER_CONNECTION,
-        DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION,
-        1,
-        10_000_000,
-      ),
-      maxConcurrentStreams: integer(
-        "max concurrent streams",
-        v["max-concurrent-streams"] ?? env.GREETER_MAX_CONCURRENT_STREAMS,
-        DEFAULT_MAX_CONCURRENT_STREAMS,
-        1,
-        2 ** 31 - 1,
-      ),
-      maxMessageBytes: integer(
-        "max message size",
-        v["max-message-size"] ?? env.GREETER_MAX_MESSAGE_SIZE,
-        DEFAULT_MAX_MESSAGE_BYTES,
-        1024,
-        64 * 1024 * 1024,
-      ),
-      tokenFile: v["token-file"] ?? env.GREETER_TOKEN_FILE,
-      tlsCert,
-      tlsKey,
-      tlsClientCa,
-      metricsPort: optionalInteger(
-        "metrics port",
-        v["metrics-port"] ?? env.GREETER_METRICS_PORT,
-        0,
-        65535,
-      ),
-      logLevel: oneOf(
-        "log level",
-        v["log-level"] ?? env.GREETER_LOG_LEVEL,
-        LOG_LEVELS,
-        "info",
-      ),
-      logFormat: oneOf(
-        "log format",
-        v["log-format"] ?? env.GREETER_LOG_FORMAT,
-        ["text", "json"] as const,
-        "text",
-      ),
-    },
+  const config: ServeConfig = {
+    host,
+    port: integer("port", v.port ?? env.GREETER_PORT, 50051, 0, 65535),
+    intervalMs: integer(
+      "interval",
+      v.interval ?? env.GREETER_INTERVAL_MS,
+      1000,
+      1,
+      86_400_000,
+    ),
+    bufferSize: integer(
+      "buffer size",
+      v["buffer-size"] ?? env.GREETER_BUFFER_SIZE,
+      DEFAULT_BUFFER_SIZE,
+      1,
+      1_000_000,
+    ),
+    policy: oneOf(
+      "policy",
+      v.policy ?? env.GREETER_POLICY,
+      SLOW_CONSUMER_POLICIES,
+      "drop-oldest",
+    ),
+    replaySize: integer(
+      "replay size",
+      v["replay-size"] ?? env.GREETER_REPLAY_SIZE,
+      DEFAULT_REPLAY_SIZE,
+      1,
+      10_000_000,
+    ),
+    replayAgeMs: integer(
+      "replay age",
+      v["replay-age"] ?? env.GREETER_REPLAY_AGE_MS,
+      DEFAULT_REPLAY_AGE_MS,
+      1,
+      MAX_DURATION_MS,
+    ),
+    replayBytes: integer(
+      "replay bytes",
+      v["replay-bytes"] ?? env.GREETER_REPLAY_BYTES,
+      DEFAULT_REPLAY_BYTES,
+      1024,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    heartbeatMs: integer(
+      "heartbeat",
+      v.heartbeat ?? env.GREETER_HEARTBEAT_MS,
+      DEFAULT_HEARTBEAT_MS,
+      10,
+      MAX_DURATION_MS,
+    ),
+    maxPublishBytes: integer(
+      "max publish size",
+      v["max-publish-size"] ?? env.GREETER_MAX_PUBLISH_SIZE,
+      DEFAULT_MAX_PUBLISH_BYTES,
+      0,
+      64 * 1024 * 1024,
+    ),
+    reconnectJitterMs: integer(
+      "reconnect jitter",
+      v["reconnect-jitter"] ?? env.GREETER_RECONNECT_JITTER_MS,
+      DEFAULT_RECONNECT_JITTER_MS,
+      0,
+      3_600_000,
+    ),
+    graceMs: integer(
+      "grace",
+      v.grace ?? env.GREETER_GRACE_MS,
+      DEFAULT_GRACE_MS,
+      0,
+      3_600_000,
+    ),
+    keepaliveTimeMs: integer(
+      "keepalive time",
+      v["keepalive-time"] ?? env.GREETER_KEEPALIVE_TIME_MS,
+      DEFAULT_KEEPALIVE_TIME_MS,
+      1,
+      MAX_DURATION_MS,
+    ),
+    keepaliveTimeoutMs: integer(
+      "keepalive timeout",
+      v["keepalive-timeout"] ?? env.GREETER_KEEPALIVE_TIMEOUT_MS,
+      DEFAULT_KEEPALIVE_TIMEOUT_MS,
+      1,
+      MAX_DURATION_MS,
+    ),
+    maxConnectionIdleMs: optionalMs(
+      "max connection idle",
+      v["max-connection-idle"] ?? env.GREETER_MAX_CONNECTION_IDLE_MS,
+    ),
+    maxConnectionAgeMs: optionalMs(
+      "max connection age",
+      v["max-connection-age"] ?? env.GREETER_MAX_CONNECTION_AGE_MS,
+    ),
+    maxConnectionAgeGraceMs: optionalMs(
+      "max connection age grace",
+      v["max-connection-age-grace"] ??
+        env.GREETER_MAX_CONNECTION_AGE_GRACE_MS,
+    ),
+    maxSubscribers: integer(
+      "max subscribers",
+      v["max-subscribers"] ?? env.GREETER_MAX_SUBSCRIBERS,
+      DEFAULT_MAX_SUBSCRIBERS,
+      1,
+      10_000_000,
+    ),
+    maxSubscribersPerConnection: integer(
+      "max subscribers per connection",
+      v["max-subscribers-per-connection"] ??
+        env.GREETER_MAX_SUBSCRIBERS_PER_CONNECTION,
+      DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION,
+      1,
+      10_000_000,
+    ),
+    maxConcurrentStreams: integer(
+      "max concurrent streams",
+      v["max-concurrent-streams"] ?? env.GREETER_MAX_CONCURRENT_STREAMS,
+      DEFAULT_MAX_CONCURRENT_STREAMS,
+      1,
+      2 ** 31 - 1,
+    ),
+    maxMessageBytes: integer(
+      "max message size",
+      v["max-message-size"] ?? env.GREETER_MAX_MESSAGE_SIZE,
+      DEFAULT_MAX_MESSAGE_BYTES,
+      1024,
+      64 * 1024 * 1024,
+    ),
+    tokenFile: v["token-file"] ?? env.GREETER_TOKEN_FILE,
+    tlsCert,
+    tlsKey,
+    tlsClientCa,
+    metricsPort: optionalInteger(
+      "metrics port",
+      v["metrics-port"] ?? env.GREETER_METRICS_PORT,
+      0,
+      65535,
+    ),
+    logLevel: oneOf(
+      "log level",
+      v["log-level"] ?? env.GREETER_LOG_LEVEL,
+      LOG_LEVELS,
+      "info",
+    ),
+    logFormat: oneOf(
+      "log format",
+      v["log-format"] ?? env.GREETER_LOG_FORMAT,
+      ["text", "json"] as const,
+      "text",
+    ),
   };
+  // A publish carries its payload plus a few bytes of framing in one message.
+  if (config.maxPublishBytes > config.maxMessageBytes - 512) {
+    throw new ConfigError(
+      `Invalid max publish size ${config.maxPublishBytes}: it must stay 512 bytes below the max message size (${config.maxMessageBytes}); raise --max-message-size or lower --max-publish-size`,
+    );
+  }
+  return { help: false, config };
 }
 
 /**

@@ -1,9 +1,10 @@
 /**
  * A subscription that survives the network: it resubscribes after
- * `UNAVAILABLE`, after a Goodbye that advises it, and when the server falls
- * silent for longer than its heartbeat promises, with capped exponential
- * backoff and full jitter; it resumes from the last cursor and never yields
- * an event twice. Whether each (re)subscription recovered everything, and
+ * `UNAVAILABLE` or `RESOURCE_EXHAUSTED`, after a Goodbye that advises it, when
+ * the server falls silent for longer than its heartbeat promises, and when a
+ * subscription gets no answer at all, with capped exponential backoff and
+ * full jitter (never shorter than a Goodbye's advice); it resumes from the
+ * last cursor and never yields an event twice. Whether each (re)subscription recovered everything, and
  * every gap, is yielded for the caller to act on.
  *
  * @module
@@ -47,6 +48,8 @@ export interface FollowOptions extends BackoffOptions {
   signal?: AbortSignal;
   /** Silence (ms) beyond which the stream is presumed dead, on top of twice the heartbeat. Default 5 000. */
   silenceSlackMs?: number;
+  /** How long (ms) to wait for a subscription's first message before retrying. Default 20 000. */
+  firstMessageMs?: number;
   /** Default {@linkcode systemClock}. */
   clock?: Clock;
   /** Default `Math.random`. */
@@ -106,14 +109,20 @@ export async function* follow(
     clock = systemClock,
     random = Math.random,
     silenceSlackMs = 5_000,
+    firstMessageMs = 20_000,
   } = options;
   let cursor = options.after;
   let attempt = 0;
   while (!signal?.aborted) {
     let advisedDelay: number | undefined;
+    let advisedStop = false;
+    let subscribedAt: number | undefined;
     let reason = "the server ended the stream";
     const silence = new AbortController();
     const watchdog = new Watchdog(clock, () => silence.abort());
+    // Until the first message, the call itself may be stuck (a dead
+    // connection that has not failed yet): bound the wait for it too.
+    watchdog.arm(firstMessageMs);
     try {
       const messages = client.subscribe(name, {
         topics: options.topics,
@@ -125,11 +134,15 @@ export async function* follow(
         watchdog.seen();
         switch (message.kind) {
           case "subscribed":
-            attempt = 0;
-            cursor = message.cursor;
-            if (message.heartbeatIntervalMs > 0) {
-              watchdog.arm(2 * message.heartbeatIntervalMs + silenceSlackMs);
-            }
+            subscribedAt = clock.now();
+            // Never backwards in one epoch (a lagging server may start
+            // before a cursor it has not reached): what was seen stays seen.
+            cursor = later(cursor, message.cursor);
+            watchdog.arm(
+              message.heartbeatIntervalMs > 0
+                ? 2 * message.heartbeatIntervalMs + silenceSlackMs
+                : Infinity,
+            );
             break;
           case "event":
             if (
@@ -139,34 +152,35 @@ export async function* follow(
             cursor = message.cursor;
             break;
           case "heartbeat":
-            if (cursor?.epoch === message.cursor.epoch) {
-              cursor = {
-                epoch: cursor.epoch,
-                seq: Math.max(cursor.seq, message.cursor.seq),
-              };
-            }
+            cursor = later(cursor, message.cursor);
             break;
           case "gap":
             if (cursor) {
-              cursor = {
+              cursor = later(cursor, {
                 epoch: cursor.epoch,
-                seq: Math.max(cursor.seq, message.toSeq),
-              };
+                seq: message.toSeq,
+              });
             }
             break;
           case "goodbye":
             if (message.reconnect) advisedDelay = message.reconnectAfterMs;
+            else advisedStop = true;
             reason = `goodbye: ${message.reason}`;
             break;
         }
+        // Time the consumer takes is not the server's silence.
+        watchdog.pause();
         yield message;
+        watchdog.resume();
       }
       if (silence.signal.aborted) {
-        reason = "the server fell silent for longer than its heartbeat";
+        reason = subscribedAt === undefined
+          ? `no answer within ${firstMessageMs} ms`
+          : "the server fell silent for longer than its heartbeat";
       } else if (advisedDelay === undefined) return;
     } catch (error) {
       if (signal?.aborted) return;
-      const retryable = error instanceof RpcError &&
+      const retryable = error instanceof RpcError && !advisedStop &&
         (RETRYABLE_CODES.has(error.code) || advisedDelay !== undefined);
       if (!retryable) throw error;
       reason = error.message;
@@ -174,8 +188,17 @@ export async function* follow(
       watchdog.stop();
     }
     if (signal?.aborted) return;
+    // Backoff grows across quick failures; a stream that lived a while
+    // resets it.
+    if (
+      subscribedAt !== undefined &&
+      clock.now() - subscribedAt >= HEALTHY_MS
+    ) attempt = 0;
     attempt++;
-    const delayMs = advisedDelay ?? backoffDelay(attempt, options, random);
+    const delayMs = Math.max(
+      advisedDelay ?? 0,
+      backoffDelay(attempt, options, random),
+    );
     yield { kind: "reconnecting", attempt, delayMs, reason };
     try {
       await clock.sleep(delayMs, signal);
@@ -185,12 +208,29 @@ export async function* follow(
   }
 }
 
-/** Calls `onSilence` once when nothing was seen for the armed period. */
+/** A stream that lived this long (ms) resets the backoff. */
+const HEALTHY_MS = 10_000;
+
+/** `next` unless it is behind `current` in the same epoch. */
+function later(
+  current: ClientCursor | undefined,
+  next: ClientCursor,
+): ClientCursor {
+  return current?.epoch === next.epoch && current.seq > next.seq
+    ? current
+    : next;
+}
+
+/**
+ * Calls `onSilence` once when nothing was seen for the armed period, not
+ * counting time spent paused. One timer at a time.
+ */
 class Watchdog {
   #clock: Clock;
   #onSilence: () => void;
-  #periodMs = 0;
+  #periodMs = Infinity;
   #lastSeen = 0;
+  #paused = false;
   #timer?: AbortController;
 
   constructor(clock: Clock, onSilence: () => void) {
@@ -198,14 +238,26 @@ class Watchdog {
     this.#onSilence = onSilence;
   }
 
+  /** Sets the period (Infinity: never) and counts from now. */
   arm(periodMs: number): void {
     this.#periodMs = periodMs;
-    this.#lastSeen = this.#clock.now();
-    if (!this.#timer) this.#wait(periodMs);
+    this.seen();
+    this.#timer?.abort();
+    this.#timer = undefined;
+    if (Number.isFinite(periodMs)) this.#wait(periodMs);
   }
 
   seen(): void {
     this.#lastSeen = this.#clock.now();
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.seen();
   }
 
   stop(): void {
@@ -213,15 +265,14 @@ class Watchdog {
     this.#timer = undefined;
   }
 
-  /** One timer at a time, re-armed for what remains of the period. */
   #wait(ms: number): void {
     const timer = this.#timer = new AbortController();
     this.#clock.sleep(ms, timer.signal).then(() => {
       if (this.#timer !== timer) return;
       this.#timer = undefined;
       const quiet = this.#clock.now() - this.#lastSeen;
-      if (quiet >= this.#periodMs) this.#onSilence();
-      else this.#wait(this.#periodMs - quiet);
+      if (!this.#paused && quiet >= this.#periodMs) this.#onSilence();
+      else this.#wait(this.#paused ? this.#periodMs : this.#periodMs - quiet);
     }, () => {});
   }
 }

@@ -170,6 +170,10 @@ export interface HubOptions<T> {
   replaySize?: number;
   /** Age beyond which events are not replayed (ms). Default {@linkcode DEFAULT_REPLAY_AGE_MS}. */
   replayAgeMs?: number;
+  /** Most bytes the replay window holds, as `sizeOf` counts them. Default: no bound. */
+  replayBytes?: number;
+  /** What one event's data weighs, for `replayBytes`. */
+  sizeOf?: (data: T) => number;
   /** Time source for join, heartbeat and expiry times. Default `Date.now`. */
   now?: () => number;
   /** When set, every join and leave is published on {@linkcode PRESENCE_TOPIC} as this data. */
@@ -214,8 +218,8 @@ export function validateTopic(topic: string): string {
 
 /**
  * Normalises a subscription's topic filter: empty means every ordinary topic;
- * entries are {@linkcode ALL_TOPICS}, valid topics or reserved `$` topics.
- * Throws {@linkcode InvalidArgumentError} on anything else.
+ * entries are {@linkcode ALL_TOPICS}, {@linkcode PRESENCE_TOPIC} or valid
+ * topics. Throws {@linkcode InvalidArgumentError} on anything else.
  */
 export function normalizeTopics(topics: readonly string[] = []): string[] {
   if (topics.length > 64) {
@@ -326,6 +330,8 @@ export class Hub<T> {
     this.#log = new ReplayLog<T>({
       size: options.replaySize ?? DEFAULT_REPLAY_SIZE,
       maxAgeMs: this.#replayAgeMs,
+      maxBytes: options.replayBytes,
+      sizeOf: options.sizeOf,
       after: this.#broker.seq,
     });
     this.#detach = this.#broker.listen((event) => this.#fanOut(event));
@@ -437,6 +443,7 @@ export class Hub<T> {
    * carrying the current seq. Busy ones need none: they are receiving.
    */
   heartbeat(): void {
+    this.#log.expire(this.#now()); // an idle window lets old events go too
     const beat: Heartbeat = {
       kind: "heartbeat",
       seq: this.#log.last,
@@ -470,8 +477,9 @@ export class Hub<T> {
 
   // Internal API of Subscriber.
 
-  /** @internal The replay window. */
+  /** @internal The replay window, its expired events evicted. */
   get log(): ReplayLog<T> {
+    this.#log.expire(this.#now());
     return this.#log;
   }
 

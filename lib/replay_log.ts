@@ -11,10 +11,27 @@ import type { BusEvent } from "./broker.ts";
 export const DEFAULT_REPLAY_SIZE = 10_000;
 /** Default age beyond which events are no longer replayed (ms). */
 export const DEFAULT_REPLAY_AGE_MS = 300_000;
+/** Default bound of the bytes the replay window holds (as `sizeOf` counts them). */
+export const DEFAULT_REPLAY_BYTES = 64 * 1024 * 1024;
+
+/** Options of {@linkcode ReplayLog}. */
+export interface ReplayLogOptions<T> {
+  /** Most events held. */
+  size: number;
+  /** Events older than this (ms) are evicted. */
+  maxAgeMs: number;
+  /** Most bytes held, as `sizeOf` counts them. Default: no bound. */
+  maxBytes?: number;
+  /** What one event's data weighs, in bytes. Default: 0. */
+  sizeOf?: (data: T) => number;
+  /** The first event appended will be numbered `after + 1`. Default 0. */
+  after?: number;
+}
 
 /**
- * A ring of the last `size` events, none older than `maxAgeMs`. Events must
- * be appended with consecutive sequence numbers.
+ * A ring of the last `size` events, none older than `maxAgeMs`, together
+ * weighing at most `maxBytes`. Events must be appended with consecutive
+ * sequence numbers.
  *
  * @example
  * ```ts
@@ -30,15 +47,15 @@ export const DEFAULT_REPLAY_AGE_MS = 300_000;
 export class ReplayLog<T> {
   #ring: (BusEvent<T> | undefined)[];
   #maxAgeMs: number;
+  #maxBytes: number;
+  #sizeOf: (data: T) => number;
+  #bytes = 0;
   /** Sequence number of the oldest event held (`last + 1` when empty). */
   #first: number;
   #last: number;
 
-  /**
-   * Creates an empty log whose first event will be numbered `after + 1`
-   * (`after` defaults to 0).
-   */
-  constructor(options: { size: number; maxAgeMs: number; after?: number }) {
+  /** Creates an empty log. */
+  constructor(options: ReplayLogOptions<T>) {
     const { size, maxAgeMs, after = 0 } = options;
     if (!Number.isSafeInteger(size) || size < 1) {
       throw new RangeError(
@@ -54,6 +71,13 @@ export class ReplayLog<T> {
     this.#last = after;
     this.#ring = new Array(size);
     this.#maxAgeMs = maxAgeMs;
+    this.#maxBytes = options.maxBytes ?? Infinity;
+    this.#sizeOf = options.sizeOf ?? (() => 0);
+  }
+
+  /** Bytes held now, as `sizeOf` counts them. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** Sequence number of the oldest event held; `last + 1` when none is. */
@@ -85,6 +109,11 @@ export class ReplayLog<T> {
     if (this.length === size) this.#evict(); // its slot is the one reused
     this.#ring[event.seq % size] = event;
     this.#last = event.seq;
+    this.#bytes += this.#sizeOf(event.data);
+    // Over the byte bound: the oldest go (the newest stays, whatever it weighs).
+    while (this.#bytes > this.#maxBytes && this.#first < this.#last) {
+      this.#evict();
+    }
     this.expire(now);
   }
 
@@ -105,7 +134,9 @@ export class ReplayLog<T> {
   }
 
   #evict(): void {
-    this.#ring[this.#first % this.#ring.length] = undefined;
+    const slot = this.#first % this.#ring.length;
+    this.#bytes -= this.#sizeOf(this.#ring[slot]!.data);
+    this.#ring[slot] = undefined;
     this.#first++;
   }
 }

@@ -28,11 +28,15 @@ import {
   TICK_TOPIC,
 } from "./service.ts";
 import { BearerTokens } from "./auth.ts";
+import { DEFAULT_REPLAY_BYTES } from "./replay_log.ts";
 import { runTicker } from "./ticker.ts";
 import { serverCredentials, type ServerTls } from "./tls.ts";
 
 /** The services health reports on: the server as a whole ("") and the Greeter. */
 export const HEALTH_SERVICES: readonly string[] = ["", "helloworld.Greeter"];
+
+/** What an event weighs besides its payload (object, topic), roughly. */
+const EVENT_OVERHEAD_BYTES = 128;
 
 /** Milliseconds a forced shutdown waits for connections to close. */
 const FORCE_WAIT_MS = 1_000;
@@ -79,6 +83,8 @@ export interface ServerOptions extends ConnectionOptions, AccessOptions {
   replaySize?: number;
   /** Age beyond which events are not replayed (ms). */
   replayAgeMs?: number;
+  /** Most bytes of events kept for resume. Default {@linkcode DEFAULT_REPLAY_BYTES}. */
+  replayBytes?: number;
   /** Milliseconds between heartbeats to idle subscribers. Default {@linkcode DEFAULT_HEARTBEAT_MS}. */
   heartbeatMs?: number;
   /** Largest payload `Publish` accepts, in bytes. */
@@ -345,6 +351,8 @@ export async function startServer(
     maxSubscribers: options.maxSubscribers,
     replaySize: options.replaySize,
     replayAgeMs: options.replayAgeMs,
+    replayBytes: options.replayBytes ?? DEFAULT_REPLAY_BYTES,
+    sizeOf: (payload) => payload.length + EVENT_OVERHEAD_BYTES,
     presence: presencePayload,
     now: () => clock.now(),
     onJoin: (info) => {

@@ -58,6 +58,9 @@ export const TICK_TOPIC = "tick";
 export const MAX_LIST_SUBSCRIBERS = 1000;
 const DEFAULT_LIST_SUBSCRIBERS = 100;
 
+/** Encoded events and heartbeats kept for the subscribers still to write them. */
+const ENCODED_CACHE_SIZE = 256;
+
 /** Options of {@linkcode createGreeterService}. */
 export interface GreeterServiceOptions {
   /** The event bus behind `Subscribe`, `Publish` and `SayHelloStreamReply`. */
@@ -201,8 +204,12 @@ export function createGreeterService(
   const { hub, log, intervalMs, shutdown, clock = systemClock } = options;
   const maxPublishBytes = options.maxPublishBytes ?? DEFAULT_MAX_PUBLISH_BYTES;
   const jitterMs = options.reconnectJitterMs ?? DEFAULT_RECONNECT_JITTER_MS;
-  /** Events and heartbeats are shared by every subscriber: encoded once each. */
-  const encoded = new WeakMap<HubItem<Uint8Array>, Buffer>();
+  /**
+   * Events and heartbeats are shared by every subscriber: encoded once each.
+   * Only the most recent are kept (readers far behind encode again), so the
+   * cache does not double what the replay window holds.
+   */
+  const encoded = new Map<HubItem<Uint8Array>, Buffer>();
 
   /** The Subscribe message for `item`: shared items encoded once. */
   function greeting(item: HubItem<Uint8Array>): Buffer | GreetingMessage {
@@ -237,6 +244,9 @@ export function createGreeterService(
           },
       );
       encoded.set(item, bytes);
+      if (encoded.size > ENCODED_CACHE_SIZE) {
+        encoded.delete(encoded.keys().next().value!);
+      }
     }
     return bytes;
   }

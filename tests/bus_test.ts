@@ -7,6 +7,7 @@ import { ManualClock } from "./_support/manual_clock.ts";
 import { CuttableProxy } from "./_support/proxy.ts";
 import {
   grpcFrame,
+  settles,
   stalledCall,
   startTestServer,
   waitFor,
@@ -385,6 +386,63 @@ Deno.test("follow() survives a network cut and resumes exactly where it left off
   assert.equal(resumed.recovered, true);
   controller.abort();
   assert.equal((await iterator.next()).done, true);
+});
+
+Deno.test("follow() gets out of a dead network path, even while resubscribing on it", async () => {
+  await using t = await quietServer({ heartbeatMs: 50 });
+  await using proxy = new CuttableProxy({
+    hostname: "127.0.0.1",
+    port: t.server.port,
+  });
+  using client = new GreeterClient(proxy.target);
+  const controller = new AbortController();
+  const iterator = follow(client, "frozen", {
+    topics: ["news"],
+    silenceSlackMs: 100,
+    firstMessageMs: 300,
+    initialMs: 10,
+    maxMs: 20,
+    signal: controller.signal,
+  })[Symbol.asyncIterator]();
+  assert.equal((await iterator.next()).value?.kind, "subscribed");
+  proxy.frozen = true; // no FIN, no reset: silence
+  const reasons: string[] = [];
+  while (reasons.length < 2) {
+    const { value } = await settles("a reconnect", iterator.next());
+    if (value?.kind === "reconnecting") reasons.push(value.reason);
+  }
+  assert.match(reasons[0], /fell silent for longer than its heartbeat/);
+  assert.match(reasons[1], /no answer within 300 ms/);
+  proxy.frozen = false;
+  await proxy.cut(); // the path heals; the dead connection is gone
+  for (;;) {
+    const { value } = await settles("a resubscription", iterator.next());
+    if (value?.kind !== "subscribed") continue;
+    assert.equal(value.recovered, true);
+    break;
+  }
+  controller.abort();
+  assert.equal((await iterator.next()).done, true);
+});
+
+Deno.test("follow() does not count a slow consumer's own time as the server's silence", async () => {
+  await using t = await quietServer({ heartbeatMs: 100 });
+  using client = new GreeterClient(t.target);
+  const controller = new AbortController();
+  const kinds: string[] = [];
+  for await (
+    const message of follow(client, "thinker", {
+      topics: ["news"],
+      silenceSlackMs: 50, // presumed dead after 250 ms of silence
+      signal: controller.signal,
+    })
+  ) {
+    // At most 3 heartbeats can be queued when a wrong verdict would come.
+    kinds.push(message.kind);
+    if (kinds.length === 6) break;
+    await new Promise((resolve) => setTimeout(resolve, 400)); // thinking
+  }
+  assert.deepEqual(kinds, ["subscribed", ...Array(5).fill("heartbeat")]);
 });
 
 Deno.test("follow() gives up on a status not worth retrying", async () => {

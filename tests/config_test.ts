@@ -17,6 +17,7 @@ Deno.test("parseServeArgs() defaults to the seed's [::]:50051 and a 1 s tick", (
     policy: "drop-oldest",
     replaySize: 10000,
     replayAgeMs: 300000,
+    replayBytes: 67108864,
     heartbeatMs: 15000,
     maxPublishBytes: 16384,
     reconnectJitterMs: 3000,
@@ -127,6 +128,18 @@ Deno.test("parseClientArgs() defaults to world at localhost:50051 in stream2 mod
     tlsKey: undefined,
   });
   assert.deepEqual(parseClientArgs(["-h"], {}), { help: true });
+});
+
+Deno.test("parseServeArgs() keeps a publish within one message", () => {
+  assert.throws(
+    () => serve(["--max-publish-size", "65536"]),
+    /must stay 512 bytes below the max message size \(65536\)/,
+  );
+  assert.equal(
+    serve(["--max-publish-size", "65536", "--max-message-size", "70000"])
+      .maxPublishBytes,
+    65536,
+  );
 });
 
 Deno.test("parseClientArgs() takes topics, a cursor and a payload", () => {

@@ -344,6 +344,19 @@ Deno.test("Hub replay that falls behind the window reports an expired gap", asyn
   await reader.cancel();
 });
 
+Deno.test("Hub replay stops at the window's age: what aged out is an expired gap", async () => {
+  const { hub, clock } = recordingHub({ replayAgeMs: 1000 });
+  await publish(hub, "1", "2", "3");
+  const sub = hub.subscribe("a", { after: { epoch: hub.epoch, seq: 0 } });
+  const reader = sub.readable.getReader();
+  assert.deepEqual(await take(reader, 1), ["1"]);
+  clock.time += 2000; // "2" and "3" are now too old to replay
+  assert.deepEqual(await take(reader, 1), ["gap 2-3 missed 0 (expired)"]);
+  await publish(hub, "4");
+  assert.deepEqual(await take(reader, 1), ["4"]);
+  await reader.cancel();
+});
+
 Deno.test("Hub replay past the window disconnects under the disconnect policy", async () => {
   const { hub } = recordingHub({ replaySize: 2, policy: "disconnect" });
   await publish(hub, "1", "2");

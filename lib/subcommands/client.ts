@@ -5,6 +5,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import { type ClientCursor, GreeterClient } from "../client.ts";
 import type { ClientConfig } from "../config.ts";
 import { follow, type FollowMessage } from "../follow.ts";
@@ -19,7 +20,7 @@ function renderPayload(payload: Uint8Array): string {
   try {
     return JSON.stringify(utf8.decode(payload));
   } catch {
-    return `base64:${btoa(String.fromCharCode(...payload))}`;
+    return `base64:${Buffer.from(payload).toString("base64")}`;
   }
 }
 

@@ -1,5 +1,6 @@
 /**
- * A TCP proxy on 127.0.0.1 whose connections can be cut at will: the network
+ * A TCP proxy on 127.0.0.1 whose connections can be cut, or frozen (bytes
+ * swallowed, nothing closed: a dead network path), at will: the network
  * failing between a client and a server that both stay up.
  *
  * @module
@@ -11,6 +12,8 @@ export class CuttableProxy implements AsyncDisposable {
   readonly target: string;
   /** Connections accepted so far. */
   accepted = 0;
+  /** While true, bytes are swallowed in both directions and nothing closes. */
+  frozen = false;
   #listener: Deno.Listener;
   #open = new Set<Deno.Conn>();
   #pipes = new Set<Promise<void>>();
@@ -53,6 +56,7 @@ export class CuttableProxy implements AsyncDisposable {
       for (;;) {
         const n = await from.read(buffer);
         if (n === null) break;
+        if (this.frozen) continue;
         let written = 0;
         while (written < n) {
           written += await to.write(buffer.subarray(written, n));
