@@ -1,8 +1,11 @@
 /**
  * `deno task bench`: starts the real server as users run it and measures
- * unary throughput, fan-out, memory per subscriber and memory under stalled
- * subscribers. Prints a table, then the same figures as one JSON line.
- * Figures, never assertions: tests do not time anything.
+ * unary throughput, the clock tick's fan-out, broadcast fan-out at 1,000 /
+ * 5,000 / 10,000 subscribers with delivery latency, subscribe rate, memory
+ * per idle subscriber at 20,000, the time from subscribers' death to their
+ * removal, and memory under stalled subscribers; each against a bare grpc-js
+ * server where one applies. Prints a table, then the same figures as one JSON
+ * line. Figures, never assertions: tests do not time anything.
  *
  * @module
  */
@@ -11,10 +14,15 @@ import os from "node:os";
 import process from "node:process";
 import { setTimeout as delay } from "node:timers/promises";
 import { GreeterClient } from "../lib/client.ts";
+import { runTicker } from "../lib/ticker.ts";
+import { loadGreeterProto } from "../lib/proto.ts";
+import http2 from "node:http2";
 import {
+  grpcFrame,
   helloRequestFrame,
-  stalledSubscriber,
+  stalledCall,
 } from "../tests/_support/server.ts";
+import { type PoolMethod, SubscriberPool } from "./pool.ts";
 import {
   LineProcess,
   ROOT,
@@ -22,9 +30,17 @@ import {
   taskArgs,
 } from "../tests/_support/process.ts";
 
-const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
-const FANOUT = Number(Deno.env.get("BENCH_SUBSCRIBERS") ?? 1000);
-const STALLED = 50;
+const env = (name: string, fallback: number) =>
+  Number(Deno.env.get(name) ?? fallback);
+const SECONDS = env("BENCH_SECONDS", 3);
+const FANOUT = env("BENCH_SUBSCRIBERS", 1000);
+const BROADCAST = (Deno.env.get("BENCH_BROADCAST") ?? "1000,5000,10000")
+  .split(",").map(Number);
+const IDLE = env("BENCH_IDLE_SUBSCRIBERS", 20_000);
+const STALLED = env("BENCH_STALLED", 100);
+const STALLED_SECONDS = env("BENCH_STALLED_SECONDS", 20);
+/** Subscriptions per connection the generator opens (the server's default limit). */
+const PER_CONNECTION = 100;
 
 interface Row {
   name: string;
@@ -149,122 +165,276 @@ async function h2load(port: number, label: string) {
   }
 }
 
-/** RSS per idle subscription: a server whose hub never ticks. */
+/** The greeter's dropped-events counter, read from its metrics page (0 for the baseline, which has none). */
+async function droppedEvents(metricsPort?: number): Promise<number> {
+  if (metricsPort === undefined) return 0;
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`))
+    .text();
+  return Number(text.match(/^greeter_events_dropped_total (\d+)/m)?.[1] ?? 0);
+}
+
+/** Starts the greeter with metrics on; returns it with its metrics port. */
+async function spawnGreeter(args: string[]) {
+  const spawned = await spawnServer([...args, "--metrics-port", "0"]);
+  const [, metricsPort] = await spawned.process.waitForLine(
+    "stderr",
+    /Metrics on http:\/\/\S+:(\d+)\/metrics/,
+  );
+  return { ...spawned, metricsPort: Number(metricsPort) };
+}
+
+/** Connections for `n` subscriptions at {@linkcode PER_CONNECTION} each. */
+const connectionsFor = (n: number) =>
+  Math.max(1, Math.ceil(n / PER_CONNECTION));
+
+/** Opens `n` subscriptions; reports the subscribe rate; returns the pool. */
+async function subscribeAll(
+  target: string,
+  n: number,
+  method: PoolMethod,
+  label: string,
+): Promise<SubscriberPool> {
+  const pool = new SubscriberPool(target, {
+    subscribers: n,
+    connections: connectionsFor(n),
+    method,
+  });
+  const start = performance.now();
+  await pool.start();
+  report(
+    `${label} subscribe rate (${n.toLocaleString("en-US")} until all live)`,
+    n / ((performance.now() - start) / 1000),
+    "subs/s",
+  );
+  return pool;
+}
+
+/** What a measured window cost: server CPU, generator CPU, over wall seconds. */
+function measure(pid: number) {
+  const cpu = cpuSeconds(pid);
+  const gen = process.cpuUsage();
+  const start = performance.now();
+  return () => {
+    const wall = (performance.now() - start) / 1000;
+    const g = process.cpuUsage(gen);
+    return {
+      wall,
+      serverCpu: ((cpuSeconds(pid) - cpu) / wall) * 100,
+      generatorCpu: ((g.user + g.system) / 1e6 / wall) * 100,
+    };
+  };
+}
+
+function reportLatency(label: string, pool: SubscriberPool) {
+  report(`${label} latency p50`, pool.percentile(0.5), "ms");
+  report(`${label} latency p99`, pool.percentile(0.99), "ms");
+  report(`${label} latency max`, pool.max(), "ms");
+}
+
+function reportCosts(
+  label: string,
+  costs: ReturnType<ReturnType<typeof measure>>,
+) {
+  report(`${label} server CPU`, costs.serverCpu, "% of a core");
+  report(
+    `${label} generator CPU`,
+    costs.generatorCpu,
+    "% of a core",
+    "near 100%: the generator was the limit",
+  );
+}
+
+/** The seed's personalised tick: every subscriber, every 10 ms. */
+async function tickFanOut(
+  target: string,
+  pid: number,
+  label: string,
+  metricsPort?: number,
+) {
+  const pool = await subscribeAll(target, FANOUT, "SayHelloStreamReply", label);
+  await delay(500);
+  pool.resetLatency();
+  const before = pool.received;
+  const droppedBefore = await droppedEvents(metricsPort);
+  const done = measure(pid);
+  await delay(SECONDS * 1000);
+  const costs = done();
+  const delivered = (pool.received - before) / costs.wall;
+  const name = `${label} tick fan-out ${FANOUT.toLocaleString("en-US")}`;
+  report(`${name}: delivered`, delivered, "msg/s", `${FANOUT * 100} offered`);
+  if (metricsPort !== undefined) {
+    report(
+      `${name}: dropped`,
+      (await droppedEvents(metricsPort)) - droppedBefore,
+      "events",
+    );
+  }
+  reportLatency(name, pool);
+  reportCosts(name, costs);
+  pool.close();
+  return delivered;
+}
+
+/** One event published every 10 ms to `n` subscribers of its topic. */
+async function broadcast(
+  target: string,
+  pid: number,
+  n: number,
+  label: string,
+  metricsPort?: number,
+) {
+  const rssBefore = rssKb(pid);
+  const pool = await subscribeAll(target, n, "Subscribe", label);
+  const name = `${label} broadcast ${n.toLocaleString("en-US")}`;
+  report(`${name}: KB per subscriber`, (rssKb(pid) - rssBefore) / n, "KB");
+  using publisher = new GreeterClient(target);
+  const payload = new TextEncoder().encode("x".repeat(32));
+  const stop = new AbortController();
+  const publishing = runTicker(() => {
+    publisher.publish("bench", payload).catch(() => {});
+  }, { intervalMs: 10, signal: stop.signal });
+  await delay(500);
+  pool.resetLatency();
+  const before = pool.received;
+  const droppedBefore = await droppedEvents(metricsPort);
+  const done = measure(pid);
+  await delay(SECONDS * 1000);
+  const costs = done();
+  stop.abort();
+  await publishing;
+  const delivered = (pool.received - before) / costs.wall;
+  report(`${name}: delivered`, delivered, "events/s", `${n * 100} offered`);
+  if (metricsPort !== undefined) {
+    report(
+      `${name}: dropped`,
+      (await droppedEvents(metricsPort)) - droppedBefore,
+      "events",
+      "slow-consumer drops while measuring",
+    );
+  }
+  reportLatency(name, pool);
+  reportCosts(name, costs);
+  report(`${name}: server RSS`, rssKb(pid) / 1024, "MB");
+  pool.close();
+  await delay(500);
+  return delivered;
+}
+
+/** RSS per idle subscription, `IDLE` of them: a server whose hub never ticks. */
 async function idleMemory() {
   const { process: server, target } = await spawnServer([
     "--interval",
     "3600000",
-    "--log-level",
-    "debug",
+    "--max-subscribers",
+    String(Math.max(IDLE, 20_000)),
   ]);
   await using _ = server;
   const pid = server.child.pid;
-  const clients = Array.from(
-    { length: CONNECTIONS },
-    () => new GreeterClient(target, OWN_CONNECTION),
-  );
-  const controller = new AbortController();
   await delay(500);
   const before = rssKb(pid);
-  const readers = Array.from({ length: FANOUT }, async (_, i) => {
-    const stream = clients[i % clients.length].streamReply(`idle${i}`, {
-      signal: controller.signal,
-    });
-    for await (const _ of stream) { /* never ticks */ }
-  });
-  const joined = () =>
-    server.stderr.filter((l) => l.includes(" subscribed.")).length;
-  while (joined() < FANOUT) await delay(50);
+  const pool = await subscribeAll(target, IDLE, "Subscribe", "greeter idle");
   await delay(1000);
   report(
-    `memory per idle subscriber (${FANOUT})`,
-    (rssKb(pid) - before) / FANOUT,
+    `memory per idle subscriber (${IDLE.toLocaleString("en-US")})`,
+    (rssKb(pid) - before) / IDLE,
     "KB",
   );
-  controller.abort();
-  await Promise.allSettled(readers);
-  for (const client of clients) client.close();
+  report(
+    `server RSS with ${IDLE.toLocaleString("en-US")} idle subscribers`,
+    rssKb(pid) / 1024,
+    "MB",
+  );
+  pool.close();
 }
 
-/** Connections the fan-out generator spreads its subscribers over. */
-const CONNECTIONS = 100;
-const OWN_CONNECTION = {
-  channelOptions: { "grpc.use_local_subchannel_pool": 1 },
-};
-
-async function fanOut(target: string, pid: number, label: string) {
-  const clients = Array.from(
-    { length: CONNECTIONS },
-    () => new GreeterClient(target, OWN_CONNECTION),
-  );
-  const controller = new AbortController();
-  let received = 0;
-  let live = 0;
-  const subscribeStart = performance.now();
-  let allLive = 0;
-  const readers = Array.from({ length: FANOUT }, async (_, i) => {
-    const client = clients[i % clients.length];
-    let first = true;
-    for await (
-      const _ of client.streamReply(`s${i}`, { signal: controller.signal })
-    ) {
-      received++;
-      if (first) {
-        first = false;
-        if (++live === FANOUT) allLive = performance.now();
-      }
+/** 1,000 subscribers killed at once (their process), 10 ms tick: time until all are gone, 3 rounds. */
+async function deathToRemoval() {
+  const { process: server, target } = await spawnServer(["--interval", "10"]);
+  await using _ = server;
+  using client = new GreeterClient(target);
+  const times: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    await using pool = new LineProcess([
+      ...taskArgs("client").slice(0, -2), // deno run + the client flags
+      "bench/pool.ts",
+      target,
+      "1000",
+      "20",
+    ]);
+    await pool.waitForLine("stdout", /^ready$/, 60_000);
+    const start = performance.now();
+    pool.child.kill("SIGKILL");
+    while ((await client.listSubscribers({ limit: 1 })).total > 0) {
+      await delay(1);
     }
-  });
-  while (!allLive) await delay(20);
+    times.push(performance.now() - start);
+  }
   report(
-    `${label} subscribe rate (${FANOUT} until all live)`,
-    FANOUT / ((allLive - subscribeStart) / 1000),
-    "subs/s",
+    "1,000 subscribers killed: removal time, worst of 3",
+    Math.max(...times),
+    "ms",
+    times.map((t) => Math.round(t)).join(", "),
   );
-  const before = received;
-  const cpuBefore = cpuSeconds(pid);
-  const genBefore = process.cpuUsage();
-  const start = performance.now();
-  await delay(SECONDS * 1000);
-  const wall = (performance.now() - start) / 1000;
-  const gen = process.cpuUsage(genBefore);
-  const delivered = (received - before) / wall;
-  report(
-    `${label} fan-out ${FANOUT} subs / ${CONNECTIONS} conns, 10 ms tick: delivered`,
-    delivered,
-    "msg/s",
-    `${FANOUT * 100} offered`,
-  );
-  report(
-    `${label} fan-out server CPU`,
-    ((cpuSeconds(pid) - cpuBefore) / wall) * 100,
-    "% of a core",
-  );
-  report(
-    `${label} fan-out generator CPU`,
-    ((gen.user + gen.system) / 1e6 / wall) * 100,
-    "% of a core",
-  );
-  controller.abort();
-  await Promise.allSettled(readers);
-  for (const client of clients) client.close();
-  return delivered;
 }
 
-/** Subscribers that stop reading but stay connected, 1 ms tick. */
-async function stalled(target: string, pid: number) {
+/**
+ * `STALLED` subscribers that stop reading but stay connected, each offered
+ * 1 MB/s (1 KiB events, 1,000/s) for `STALLED_SECONDS`: server RSS growth.
+ */
+async function stalled() {
+  const { process: server, target } = await spawnServer([
+    "--interval",
+    "3600000",
+    "--max-publish-size",
+    "4096",
+    // The replay window (bounded; 10,000 x 1 KiB events by default) would
+    // fill during the measure: keep it small to see the subscribers' cost.
+    "--replay-size",
+    "1000",
+  ]);
+  await using _ = server;
+  const pid = server.child.pid;
+  const { service } = loadGreeterProto();
+  const frame = grpcFrame(
+    service.Subscribe.requestSerialize({ name: "stalled", topics: ["bench"] }),
+  );
+  const sessions = Array.from(
+    { length: connectionsFor(STALLED) },
+    () => http2.connect(`http://${target}`),
+  );
   const peers = Array.from(
     { length: STALLED },
-    (_, i) => stalledSubscriber(target, `stalled${i}`),
+    (_, i) =>
+      stalledCall(sessions[i % sessions.length], service.Subscribe.path, frame),
   );
-  await delay(2000); // windows fill, buffers reach their bound
+  using publisher = new GreeterClient(target);
+  const payload = new Uint8Array(1024);
+  const stop = new AbortController();
+  let published = 0;
+  const publishing = runTicker(() => {
+    for (let i = 0; i < 10; i++) {
+      publisher.publish("bench", payload).then(() => published++, () => {});
+    }
+  }, { intervalMs: 10, signal: stop.signal });
+  await delay(3000); // windows fill, buffers reach their bound
   const rssStart = rssKb(pid);
-  await delay(SECONDS * 2000);
+  const publishedStart = published;
+  const samples: number[] = [];
+  for (let t = 0; t < STALLED_SECONDS; t += 5) {
+    await delay(Math.min(5, STALLED_SECONDS - t) * 1000);
+    samples.push(Math.round((rssKb(pid) - rssStart) / 1024));
+  }
+  const growth = (rssKb(pid) - rssStart) / 1024;
+  const offered = (published - publishedStart) * 1024 * STALLED / 2 ** 20;
+  stop.abort();
+  await publishing;
   report(
-    `RSS growth, ${STALLED} stalled subscribers, ${SECONDS * 2} s at 1 ms tick`,
-    (rssKb(pid) - rssStart) / 1024,
+    `RSS growth, ${STALLED} stalled subscribers, ${STALLED_SECONDS} s`,
+    growth,
     "MB",
-    `~${Math.round(STALLED * 1000 * 45 * SECONDS * 2 / 2 ** 20)} MB offered`,
+    `${Math.round(offered)} MB offered, ${
+      ((published - publishedStart) / STALLED_SECONDS / 1024).toFixed(2)
+    } MB/s each; growth every 5 s: ${samples.join(", ")} MB`,
   );
   for (const peer of peers) peer.close();
 }
@@ -274,46 +444,62 @@ async function main() {
   console.log(
     `greeter bench: Deno ${env.deno}, grpc-js ${env.grpcJs}, ${env.cores} x ${env.cpu}, ${env.memoryGiB} GiB\n`,
   );
-
+  const started = performance.now();
+  await using baseline = new LineProcess([
+    ...taskArgs("serve").slice(0, -2), // deno run + the serve flags
+    "bench/baseline_server.ts",
+  ]);
+  const [, basePort] = await baseline.waitForLine(
+    "stderr",
+    /listening on (\d+)/,
+  );
+  const baseTarget = `127.0.0.1:${basePort}`;
+  const basePid = baseline.child.pid;
   {
-    const { process: server, target, port } = await spawnServer([
+    const { process: server, target, port, metricsPort } = await spawnGreeter([
       "--interval",
       "10",
     ]);
     await using _ = server;
+    const pid = server.child.pid;
     const ours = await unary(target, "greeter");
-    const oursH2 = await h2load(port, "greeter");
-    const oursFan = await fanOut(target, server.child.pid, "greeter");
-    await using baseline = new LineProcess([
-      ...taskArgs("serve").slice(0, -2), // deno run + the serve flags
-      "bench/baseline_server.ts",
-    ]);
-    const [, basePort] = await baseline.waitForLine(
-      "stderr",
-      /listening on (\d+)/,
-    );
-    const base = await unary(`127.0.0.1:${basePort}`, "baseline");
-    const baseH2 = await h2load(Number(basePort), "baseline");
-    const baseFan = await fanOut(
-      `127.0.0.1:${basePort}`,
-      baseline.child.pid,
-      "baseline",
-    );
+    const base = await unary(baseTarget, "baseline");
     report("unary greeter / baseline", ours / base, "x");
+    const oursH2 = await h2load(port, "greeter");
+    const baseH2 = await h2load(Number(basePort), "baseline");
     if (oursH2 && baseH2) {
       report("unary greeter / baseline (h2load)", oursH2 / baseH2, "x");
     }
-    report("fan-out greeter / baseline", oursFan / baseFan, "x");
+    const oursTick = await tickFanOut(target, pid, "greeter", metricsPort);
+    const baseTick = await tickFanOut(baseTarget, basePid, "baseline");
+    report("tick fan-out greeter / baseline", oursTick / baseTick, "x");
   }
-  await idleMemory();
   {
-    const { process: server, target } = await spawnServer([
+    const { process: server, target, metricsPort } = await spawnGreeter([
       "--interval",
-      "1",
+      "3600000",
     ]);
     await using _ = server;
-    await stalled(target, server.child.pid);
+    for (const n of BROADCAST) {
+      const ours = await broadcast(
+        target,
+        server.child.pid,
+        n,
+        "greeter",
+        metricsPort,
+      );
+      const base = await broadcast(baseTarget, basePid, n, "baseline");
+      report(
+        `broadcast ${n.toLocaleString("en-US")} greeter / baseline`,
+        ours / base,
+        "x",
+      );
+    }
   }
+  await idleMemory();
+  await deathToRemoval();
+  await stalled();
+  report("bench wall time", (performance.now() - started) / 1000, "s");
 
   const width = Math.max(...rows.map((r) => r.name.length));
   const valueWidth = Math.max(...rows.map((r) => r.value.length));

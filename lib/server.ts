@@ -356,7 +356,7 @@ export async function startServer(
     presence: presencePayload,
     now: () => clock.now(),
     onJoin: (info) => {
-      log.debug(`client ${info.name} subscribed.`, {
+      log.info(`client ${info.name} subscribed.`, {
         subscription: info.id,
         peer: info.labels.peer,
         topics: info.topics.join(","),

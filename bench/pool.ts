@@ -1,0 +1,176 @@
+/**
+ * The bench's subscriber load generator: many subscriptions over a few
+ * connections, kept lean so that the generator, not the server, is rarely
+ * the limit: raw grpc-js streams, messages left undecoded but for the one
+ * field the bench needs (the publish time, for delivery latency).
+ *
+ * Run as a program, it holds `N` subscriptions until killed:
+ * `deno run … bench/pool.ts TARGET N CONNECTIONS` prints `ready` once all are
+ * live (the death-to-removal figure kills it).
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+import { loadGreeterProto } from "../lib/proto.ts";
+
+/** Which stream the pool subscribes with. */
+export type PoolMethod = "Subscribe" | "SayHelloStreamReply";
+
+/** Options of {@linkcode SubscriberPool}. */
+export interface PoolOptions {
+  /** Subscriptions to open. */
+  subscribers: number;
+  /** Connections to spread them over (each its own channel). */
+  connections: number;
+  /** `Subscribe` (topic `bench`) or the seed's `SayHelloStreamReply`. */
+  method: PoolMethod;
+}
+
+/** Latency histogram: 1 ms buckets up to a minute. */
+const BUCKETS = 60_000;
+
+/** Reads a varint at `at`; returns it and the index after it. */
+function varint(bytes: Uint8Array, at: number): [number, number] {
+  let value = 0;
+  let scale = 1;
+  for (;;) {
+    const byte = bytes[at++];
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) return [value, at];
+    scale *= 128;
+  }
+}
+
+/** Field 3 (varint) of the message in `bytes[from, to)`: `time_ms` of Event and HelloReply. */
+function field3(bytes: Uint8Array, from: number, to: number): number {
+  let at = from;
+  while (at < to) {
+    let tag;
+    [tag, at] = varint(bytes, at);
+    const type = tag & 7;
+    if (tag === 0x18) return varint(bytes, at)[0];
+    if (type === 0) at = varint(bytes, at)[1];
+    else if (type === 2) {
+      let length;
+      [length, at] = varint(bytes, at);
+      at += length;
+    } else if (type === 1) at += 8;
+    else if (type === 5) at += 4;
+    else return -1;
+  }
+  return -1;
+}
+
+/** Publish time of a Subscribe event or a SayHelloStreamReply reply; -1 for other messages. */
+export function publishTime(method: PoolMethod, bytes: Uint8Array): number {
+  if (method === "SayHelloStreamReply") return field3(bytes, 0, bytes.length);
+  if (bytes[0] !== 0x22) return -1; // not GreetingMessage.event (field 4)
+  const [length, at] = varint(bytes, 1);
+  return field3(bytes, at, at + length);
+}
+
+/** Many subscriptions, counted and timed as their messages arrive. */
+export class SubscriberPool {
+  /** Messages received (all kinds). */
+  received = 0;
+  /** Subscriptions that have received their first message. */
+  live = 0;
+  /** Delivery latency histogram (ms), events only. */
+  readonly latency: Uint32Array = new Uint32Array(BUCKETS + 1);
+  #clients: grpc.Client[];
+  #calls: grpc.ClientReadableStream<Buffer>[] = [];
+  #method: PoolMethod;
+  #options: PoolOptions;
+  #allLive?: () => void;
+
+  /** Opens the connections' channels (no call yet). */
+  constructor(target: string, options: PoolOptions) {
+    this.#options = options;
+    this.#method = options.method;
+    this.#clients = Array.from(
+      { length: options.connections },
+      () =>
+        new grpc.Client(target, grpc.credentials.createInsecure(), {
+          "grpc.use_local_subchannel_pool": 1,
+          "grpc.enable_channelz": 0,
+        }),
+    );
+  }
+
+  /** Subscribes everyone; resolves when each has received a first message. */
+  start(): Promise<void> {
+    const definition = loadGreeterProto().service[this.#method];
+    const path = definition.path;
+    const done = new Promise<void>((resolve) => this.#allLive = resolve);
+    for (let i = 0; i < this.#options.subscribers; i++) {
+      const request = this.#method === "Subscribe"
+        ? { name: `b${i}`, topics: ["bench"] }
+        : { name: `s${i}` };
+      const call = this.#clients[i % this.#clients.length]
+        .makeServerStreamRequest<unknown, Buffer>(
+          path,
+          definition.requestSerialize,
+          (bytes: Buffer) => bytes,
+          request,
+        );
+      let first = true;
+      call.on("data", (bytes: Buffer) => {
+        this.received++;
+        if (first) {
+          first = false;
+          if (++this.live === this.#options.subscribers) this.#allLive?.();
+        }
+        const time = publishTime(this.#method, bytes);
+        if (time >= 0) {
+          this.latency[Math.min(BUCKETS, Math.max(0, Date.now() - time))]++;
+        }
+      });
+      call.on("error", () => {}); // cancelled at close
+      this.#calls.push(call);
+    }
+    return done;
+  }
+
+  /** Forgets the latencies recorded so far. */
+  resetLatency(): void {
+    this.latency.fill(0);
+  }
+
+  /** The `p` quantile (0..1) of the recorded latencies, in ms. */
+  percentile(p: number): number {
+    let total = 0;
+    for (const n of this.latency) total += n;
+    let seen = 0;
+    for (let ms = 0; ms <= BUCKETS; ms++) {
+      seen += this.latency[ms];
+      if (seen > 0 && seen >= total * p) return ms;
+    }
+    return NaN;
+  }
+
+  /** The largest recorded latency, in ms (a minute or more reads 60000). */
+  max(): number {
+    for (let ms = BUCKETS; ms >= 0; ms--) if (this.latency[ms]) return ms;
+    return NaN;
+  }
+
+  /** Cancels every call and closes the channels. */
+  close(): void {
+    for (const call of this.#calls) call.cancel();
+    for (const client of this.#clients) client.close();
+  }
+}
+
+if (import.meta.main) {
+  const [target, n, connections] = Deno.args;
+  const pool = new SubscriberPool(target, {
+    subscribers: Number(n),
+    connections: Number(connections),
+    method: "SayHelloStreamReply",
+  });
+  await pool.start();
+  console.log("ready");
+  setInterval(() => {}, 1 << 30); // held until killed
+}
