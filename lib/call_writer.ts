@@ -13,7 +13,8 @@
  * bytes stuck in that connection, which rises one for one with writes once a
  * peer stops reading. Its streams hold back while it exceeds `highWater`
  * times their number, so a connection holds a bounded amount whatever its
- * peer does. A stream that closes takes what it counted out of the bucket
+ * peer does. Writers held back wait on their connection's one poll timer
+ * (`pollMs`), not one timer each. A stream that closes takes what it counted out of the bucket
  * (its bytes are sent or discarded by then); that may take a stalled
  * sibling's share too, so each closed stream can loosen the bound by up to
  * one bucket. The price of one bucket per connection: a peer that stalls one
@@ -59,6 +60,10 @@ interface Ledger {
   flushed: number;
   /** Writers whose calls are still open. */
   writers: number;
+  /** Writers waiting for the next look at the socket: one timer for them all. */
+  waiting: Set<() => void>;
+  /** That timer, while some writer waits. */
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 const ledgers = new WeakMap<object, Ledger>();
@@ -111,6 +116,7 @@ export class CallWriter<M> {
         bucket: 0,
         flushed: flushedBytes(session),
         writers: 0,
+        waiting: new Set(),
       };
       ledgers.set(session, ledger);
     }
@@ -190,18 +196,37 @@ export class CallWriter<M> {
         cleanup();
         reject(signal.reason);
       };
-      const timer = setTimeout(done, this.#pollMs);
+      // One poll per connection, however many of its streams wait on it.
+      const ledger = this.#ledger;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      if (ledger) {
+        ledger.waiting.add(done);
+        ledger.timer ??= setTimeout(() => wakeAll(ledger), this.#pollMs);
+      } else timer = setTimeout(done, this.#pollMs);
       call.once("drain", done);
       call.once("close", done);
       signal.addEventListener("abort", abort, { once: true });
       function cleanup() {
         clearTimeout(timer);
+        if (ledger) {
+          ledger.waiting.delete(done);
+          if (ledger.waiting.size === 0) {
+            clearTimeout(ledger.timer);
+            ledger.timer = undefined;
+          }
+        }
         call.off("drain", done);
         call.off("close", done);
         signal.removeEventListener("abort", abort);
       }
     });
   }
+}
+
+/** Ends a connection's poll: every waiting writer looks again. */
+function wakeAll(ledger: Ledger): void {
+  ledger.timer = undefined;
+  for (const wake of [...ledger.waiting]) wake();
 }
 
 /** Bytes a connection's socket has flushed (not merely queued). */
