@@ -74,6 +74,13 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ
 }
 
+/** The machine's CPU counters (jiffies): all, and stolen by the hypervisor. */
+function cpuTimes(): { total: number; steal: number } {
+  const fields = proc("/proc/stat").split("\n")[0].trim().split(/\s+/)
+    .slice(1).map(Number);
+  return { total: fields.reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }
@@ -445,6 +452,7 @@ async function main() {
     `greeter bench: Deno ${env.deno}, grpc-js ${env.grpcJs}, ${env.cores} x ${env.cpu}, ${env.memoryGiB} GiB\n`,
   );
   const started = performance.now();
+  const cpuAtStart = cpuTimes();
   await using baseline = new LineProcess([
     ...taskArgs("serve").slice(0, -2), // deno run + the serve flags
     "bench/baseline_server.ts",
@@ -500,6 +508,14 @@ async function main() {
   await deathToRemoval();
   await stalled();
   report("bench wall time", (performance.now() - started) / 1000, "s");
+  const cpuAtEnd = cpuTimes();
+  report(
+    "CPU stolen by the hypervisor during the run",
+    (100 * (cpuAtEnd.steal - cpuAtStart.steal)) /
+      Math.max(1, cpuAtEnd.total - cpuAtStart.total),
+    "%",
+    "above a few %: figures are noisy",
+  );
 
   const width = Math.max(...rows.map((r) => r.name.length));
   const valueWidth = Math.max(...rows.map((r) => r.value.length));
