@@ -24,8 +24,10 @@ export interface PoolOptions {
   subscribers: number;
   /** Connections to spread them over (each its own channel). */
   connections: number;
-  /** `Subscribe` (topic `bench`) or the seed's `SayHelloStreamReply`. */
+  /** `Subscribe` or the seed's `SayHelloStreamReply`. */
   method: PoolMethod;
+  /** `Subscribe`'s topics. Default `["bench"]`. */
+  topics?: string[];
 }
 
 /** Latency histogram: 1 ms buckets up to a minute. */
@@ -106,7 +108,7 @@ export class SubscriberPool {
     const done = new Promise<void>((resolve) => this.#allLive = resolve);
     for (let i = 0; i < this.#options.subscribers; i++) {
       const request = this.#method === "Subscribe"
-        ? { name: `b${i}`, topics: ["bench"] }
+        ? { name: `b${i}`, topics: this.#options.topics ?? ["bench"] }
         : { name: `s${i}` };
       const call = this.#clients[i % this.#clients.length]
         .makeServerStreamRequest<unknown, Buffer>(

@@ -5,26 +5,37 @@
  * `'drain'`) is the standard one, and on Node the HTTP/2 stream's
  * `bufferSize` is the bytes it still queues. Deno 2.9.3 gives neither for a
  * subscriber whose HTTP/2 window is shut: every write completes at once, no
- * `'drain'` comes, and `bufferSize` only ever grows (it counts every byte
- * written, measured). What does hold there: no byte leaves before the
- * connection's socket flushes it. So every HTTP/2 connection keeps one
- * ledger, a leaky bucket filled by what its streams write and drained by what
- * its socket flushed (`bytesWritten - writableLength`): a lower bound on the
- * bytes stuck in that connection, which rises one for one with writes once a
- * peer stops reading. Its streams hold back while it exceeds `highWater`
- * times their number, so a connection holds a bounded amount whatever its
- * peer does. Writers held back wait on their connection's one poll timer
- * (`pollMs`), not one timer each. A stream that closes takes what it counted out of the bucket
- * (its bytes are sent or discarded by then); that may take a stalled
- * sibling's share too, so each closed stream can loosen the bound by up to
- * one bucket. The price of one bucket per connection: a peer that stalls one
- * stream holds back its other streams on the same connection too (as a shut
- * connection window would).
+ * `'drain'` comes, and `bufferSize` is no measure (measured: it grows for a
+ * healthy stream too, by about 3.4 times the bytes written with 100 streams
+ * on one connection). What does hold there: no byte leaves before the
+ * connection's socket flushes it, and the socket's `bytesWritten` tracked the
+ * bytes sent (measured, 100 streams on one connection). So every HTTP/2
+ * connection keeps one ledger, a leaky bucket filled by the bytes its
+ * writers write (each message's encoded size plus its gRPC and HTTP/2 frame
+ * headers, counted here: messages are encoded here, not by grpc-js) and
+ * drained by what its socket flushed (`bytesWritten - writableLength`): an
+ * estimate of the bytes stuck in that connection, which rises one for one
+ * with writes once a peer stops reading. Its streams hold back while it
+ * exceeds `highWater` times their number, so a connection holds a bounded
+ * amount whatever its peer does. Writers held back wait on their
+ * connection's one poll timer (`pollMs`), not one timer each.
+ *
+ * Approximations, each bounded: what the socket flushes for calls that are
+ * not written through a `CallWriter` (unary replies, headers) drains the
+ * bucket too; and a stream that closes takes out what it wrote since the
+ * bucket was last empty (its bytes are sent or discarded by then; a healthy
+ * sibling's share may go with it). The price of one bucket per connection: a
+ * peer that stalls one stream holds back its other streams on the same
+ * connection too (as a shut connection window would).
  *
  * @module
  */
 
 import type * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+
+/** Bytes a message costs on the wire besides its encoding: the gRPC frame (5) and an HTTP/2 DATA frame header (9). */
+const FRAME_OVERHEAD = 14;
 
 /** Default bytes per stream that may wait in the transport before writes hold back. */
 export const DEFAULT_TRANSPORT_HIGH_WATER = 32 * 1024;
@@ -47,15 +58,17 @@ interface Http2StreamLike {
   once(event: "close", listener: () => void): unknown;
 }
 
-/** Deno 2.9.3's `bufferSize` counts bytes written, not bytes queued. */
-const CUMULATIVE_BUFFER_SIZE = "Deno" in globalThis;
+/** Deno 2.9.3's `bufferSize` is no measure of bytes queued (see the module doc). */
+const UNRELIABLE_BUFFER_SIZE = "Deno" in globalThis;
 
 /** One HTTP/2 connection's bucket, shared by the writers of its streams. */
 interface Ledger {
   /** The connection. */
   session: Session;
-  /** Lower bound on bytes written by its streams and not yet flushed. */
+  /** Estimate of the bytes written by its streams and not yet flushed. */
   bucket: number;
+  /** Counts the times the bucket emptied: writers' own counts restart then. */
+  emptied: number;
   /** Socket bytes flushed at the last look. */
   flushed: number;
   /** Writers whose calls are still open. */
@@ -76,9 +89,9 @@ export interface CallWriterOptions {
   pollMs?: number;
 }
 
-type WritableCall<M> =
-  | grpc.ServerWritableStream<unknown, M>
-  | grpc.ServerDuplexStream<unknown, M>;
+type WritableCall =
+  | grpc.ServerWritableStream<unknown, Buffer>
+  | grpc.ServerDuplexStream<unknown, Buffer>;
 
 /**
  * A writer over one server-streaming (or bidi) call.
@@ -90,30 +103,42 @@ type WritableCall<M> =
  * ```
  */
 export class CallWriter<M> {
-  #call: WritableCall<M>;
+  #call: WritableCall;
+  #serialize: (message: M) => Buffer;
   #stream: Http2StreamLike | undefined;
   #ledger: Ledger | undefined;
   #highWater: number;
   #pollMs: number;
-  /** This stream's `bufferSize` when last folded into the ledger. */
-  #written = 0;
-  /** Bytes this stream has put into the ledger's bucket. */
+  /** Bytes this stream has put into the bucket since it was last empty. */
   #counted = 0;
+  /** The bucket's `emptied` count when `#counted` started. */
+  #countedSince = 0;
 
-  /** Wraps `call`; finds its HTTP/2 stream if this grpc-js exposes it. */
-  constructor(call: WritableCall<M>, options: CallWriterOptions = {}) {
+  /**
+   * Wraps `call`, whose method must pass `Buffer`s through as they are (see
+   * `loadGreeterProto`): messages are encoded here, with `serialize`, so that
+   * their size is known. Finds the call's HTTP/2 stream if this grpc-js
+   * exposes it.
+   */
+  constructor(
+    call: WritableCall,
+    serialize: (message: M) => Buffer,
+    options: CallWriterOptions = {},
+  ) {
     this.#call = call;
+    this.#serialize = serialize;
     this.#highWater = options.highWater ?? DEFAULT_TRANSPORT_HIGH_WATER;
     this.#pollMs = options.pollMs ?? DEFAULT_STALL_POLL_MS;
     const stream = http2StreamOf(call);
     this.#stream = stream;
-    if (!stream || !CUMULATIVE_BUFFER_SIZE || !stream.session) return;
+    if (!stream || !UNRELIABLE_BUFFER_SIZE || !stream.session) return;
     const session = stream.session;
     let ledger = ledgers.get(session);
     if (!ledger) {
       ledger = {
         session,
         bucket: 0,
+        emptied: 0,
         flushed: flushedBytes(session),
         writers: 0,
         waiting: new Set(),
@@ -122,12 +147,13 @@ export class CallWriter<M> {
     }
     ledger.writers++;
     this.#ledger = ledger;
-    this.#written = stream.bufferSize;
+    this.#countedSince = ledger.emptied;
     // Once the HTTP/2 stream is gone, its bytes are sent or discarded: none
-    // of them can still be held. (Its bufferSize drops to 0 then: folding
-    // that drop would credit the bucket with everything it ever wrote.)
+    // of them can still be held.
     stream.once("close", () => {
-      ledger.bucket = Math.max(0, ledger.bucket - this.#counted);
+      if (this.#countedSince === ledger.emptied) {
+        ledger.bucket = Math.max(0, ledger.bucket - this.#counted);
+      }
       this.#counted = 0;
       this.#stream = undefined;
     });
@@ -138,12 +164,29 @@ export class CallWriter<M> {
   }
 
   /**
-   * Writes `message`, then waits until the transport has room for the next
-   * one. Rejects with the signal's reason if it aborts while waiting.
+   * Writes `message` (or bytes already encoded), then waits until the
+   * transport has room for the next one. Rejects with the signal's reason if
+   * it aborts while waiting.
    */
-  async write(message: M, signal: AbortSignal): Promise<void> {
-    this.#call.write(message);
+  async write(message: M | Buffer, signal: AbortSignal): Promise<void> {
+    const bytes = Buffer.isBuffer(message)
+      ? message
+      : this.#serialize(message as M);
+    this.#call.write(bytes);
+    this.#count(bytes.length + FRAME_OVERHEAD);
     while (this.#blocked()) await this.#wait(signal);
+  }
+
+  /** Adds `n` written bytes to the connection's bucket. */
+  #count(n: number): void {
+    const ledger = this.#ledger;
+    if (!ledger || !this.#stream) return;
+    if (this.#countedSince !== ledger.emptied) {
+      this.#countedSince = ledger.emptied;
+      this.#counted = 0;
+    }
+    ledger.bucket += n;
+    this.#counted += n;
   }
 
   #blocked(): boolean {
@@ -152,9 +195,8 @@ export class CallWriter<M> {
     if (!stream) return false;
     const ledger = this.#ledger;
     if (!ledger) {
-      return !CUMULATIVE_BUFFER_SIZE && stream.bufferSize > this.#highWater;
+      return !UNRELIABLE_BUFFER_SIZE && stream.bufferSize > this.#highWater;
     }
-    this.#fold();
     const limit = this.#highWater * Math.max(1, ledger.writers);
     // Reading the socket walks its queue: only near the mark.
     if (ledger.bucket <= limit) return false;
@@ -162,26 +204,18 @@ export class CallWriter<M> {
     return ledger.bucket > limit;
   }
 
-  /** Adds what this stream wrote since last time to its connection's bucket. */
-  #fold(): void {
-    const ledger = this.#ledger;
-    const stream = this.#stream;
-    if (!ledger || !stream) return;
-    const written = stream.bufferSize;
-    const added = written - this.#written;
-    this.#written = written;
-    if (added <= 0) return; // bufferSize only falls when the stream closes
-    ledger.bucket += added;
-    this.#counted += added;
-  }
-
   /** Takes what the socket flushed since the last look out of the bucket. */
   #drain(): void {
     const ledger = this.#ledger;
     if (!ledger) return;
     const flushed = flushedBytes(ledger.session);
-    ledger.bucket = Math.max(0, ledger.bucket - (flushed - ledger.flushed));
+    const bucket = ledger.bucket - (flushed - ledger.flushed);
     ledger.flushed = flushed;
+    if (bucket > 0) ledger.bucket = bucket;
+    else {
+      ledger.bucket = 0;
+      ledger.emptied++;
+    }
   }
 
   #wait(signal: AbortSignal): Promise<void> {

@@ -188,15 +188,19 @@ export function loadGreeterProto(): GreeterProto {
     string,
     grpc.ServiceClientConstructor
   >;
-  const service = { ...Client.Greeter.service };
-  // Subscribe may be handed a Buffer encoded once per event for every
-  // subscriber (see encodeGreeting): those pass through as they are.
-  const subscribe = service.Subscribe;
-  service.Subscribe = {
-    ...subscribe,
-    responseSerialize: (value: unknown) =>
-      Buffer.isBuffer(value) ? value : subscribe.responseSerialize(value),
-  };
+  // The server may hand any method a Buffer it encoded itself (once per
+  // event for every subscriber, or to know a message's size): those pass
+  // through as they are.
+  const service: grpc.ServiceDefinition = Object.fromEntries(
+    Object.entries(Client.Greeter.service).map(([name, method]) => {
+      const serialize = method.responseSerialize;
+      return [name, {
+        ...method,
+        responseSerialize: (value: unknown) =>
+          Buffer.isBuffer(value) ? value : serialize(value),
+      }];
+    }),
+  );
   cached = { service, Client: Client.Greeter };
   return cached;
 }

@@ -42,6 +42,7 @@ import {
   type HelloRequest,
   type ListSubscribersReply,
   type ListSubscribersRequest,
+  loadGreeterProto,
   type PublishReply,
   type PublishRequest,
   type SubscribeRequest,
@@ -186,6 +187,9 @@ export function createAuthInterceptor(
   };
 }
 
+/** A streaming call as a `CallWriter` writes it: encoded bytes. */
+type WritableBytes = grpc.ServerWritableStream<unknown, Buffer>;
+
 type StreamCall<M> =
   | grpc.ServerWritableStream<HelloRequest, M>
   | grpc.ServerDuplexStream<HelloRequest, M>;
@@ -202,6 +206,8 @@ export function createGreeterService(
   options: GreeterServiceOptions,
 ): grpc.UntypedServiceImplementation {
   const { hub, log, intervalMs, shutdown, clock = systemClock } = options;
+  /** Each method's serializer (Buffers pass through), for the writers. */
+  const methods = loadGreeterProto().service;
   const maxPublishBytes = options.maxPublishBytes ?? DEFAULT_MAX_PUBLISH_BYTES;
   const jitterMs = options.reconnectJitterMs ?? DEFAULT_RECONNECT_JITTER_MS;
   /**
@@ -366,7 +372,11 @@ export function createGreeterService(
           signal,
           labels: { peer },
         });
-        const writer = new CallWriter(call, options.writer);
+        const writer = new CallWriter(
+          call as unknown as WritableBytes,
+          methods.SayHelloStreamReply.responseSerialize,
+          options.writer,
+        );
         await drain(readable, signal, async (item) => {
           // This seed message has no room for gaps or heartbeats.
           if (item.kind !== "event") return;
@@ -401,8 +411,9 @@ export function createGreeterService(
           signal,
           labels: { peer },
         });
-        const writer = new CallWriter<GreetingMessage | Buffer>(
-          call as grpc.ServerWritableStream<unknown, GreetingMessage | Buffer>,
+        const writer = new CallWriter<GreetingMessage>(
+          call as unknown as WritableBytes,
+          methods.Subscribe.responseSerialize,
           options.writer,
         );
         try {
@@ -497,7 +508,11 @@ export function createGreeterService(
       call: grpc.ServerDuplexStream<HelloRequest, HelloReply>,
     ) {
       const signal = callSignal(call);
-      const writer = new CallWriter(call, options.writer);
+      const writer = new CallWriter<HelloReply>(
+        call as unknown as WritableBytes,
+        methods.SayHelloBidiStream.responseSerialize,
+        options.writer,
+      );
       try {
         // The default iterator destroys the duplex on exit, losing queued replies.
         const requests = call.iterator({ destroyOnReturn: false });
@@ -517,7 +532,11 @@ export function createGreeterService(
       try {
         const name = validateName(call.request.name);
         const signal = callSignal(call, name);
-        const writer = new CallWriter(call, options.writer);
+        const writer = new CallWriter<GreetingMessage>(
+          call as unknown as WritableBytes,
+          methods.SayHelloStream2.responseSerialize,
+          options.writer,
+        );
         const both = AbortSignal.any([signal, shutdown]);
         await writer.write({ firstGreetingMessage: {} }, signal);
         try {
