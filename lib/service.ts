@@ -23,7 +23,8 @@ import {
   DEFAULT_MAX_PUBLISH_BYTES,
   DEFAULT_RECONNECT_JITTER_MS,
 } from "./defaults.ts";
-import { helloMessage, tickMessage, validateName } from "./greetings.ts";
+import { helloMessage, validateName } from "./greetings.ts";
+import { namePart, type TickPart, tickPart, tickReply } from "./tick_reply.ts";
 import {
   type Cursor,
   type Hub,
@@ -61,6 +62,22 @@ const DEFAULT_LIST_SUBSCRIBERS = 100;
 
 /** Encoded events and heartbeats kept for the subscribers still to write them. */
 const ENCODED_CACHE_SIZE = 256;
+
+/**
+ * `cache`'s value for `key`, made by `make` on a miss; only the last
+ * {@linkcode ENCODED_CACHE_SIZE} are kept.
+ */
+function recent<K, V>(cache: Map<K, V>, key: K, make: () => V): V {
+  let value = cache.get(key);
+  if (value === undefined) {
+    value = make();
+    cache.set(key, value);
+    if (cache.size > ENCODED_CACHE_SIZE) {
+      cache.delete(cache.keys().next().value!);
+    }
+  }
+  return value;
+}
 
 /** Options of {@linkcode createGreeterService}. */
 export interface GreeterServiceOptions {
@@ -216,6 +233,8 @@ export function createGreeterService(
    * cache does not double what the replay window holds.
    */
   const encoded = new Map<HubItem<Uint8Array>, Buffer>();
+  /** The same for the clock's ticks, as `SayHelloStreamReply` writes them. */
+  const tickParts = new Map<HubItem<Uint8Array>, TickPart>();
 
   /** The Subscribe message for `item`: shared items encoded once. */
   function greeting(item: HubItem<Uint8Array>): Buffer | GreetingMessage {
@@ -229,9 +248,8 @@ export function createGreeterService(
         },
       };
     }
-    let bytes = encoded.get(item);
-    if (!bytes) {
-      bytes = encodeGreeting(
+    return recent(encoded, item, () =>
+      encodeGreeting(
         item.kind === "event"
           ? {
             event: {
@@ -248,13 +266,7 @@ export function createGreeterService(
               time_ms: item.time,
             },
           },
-      );
-      encoded.set(item, bytes);
-      if (encoded.size > ENCODED_CACHE_SIZE) {
-        encoded.delete(encoded.keys().next().value!);
-      }
-    }
-    return bytes;
+      ));
   }
 
   /** A Goodbye advising (or not) a reconnect after a jittered delay. */
@@ -377,14 +389,16 @@ export function createGreeterService(
           methods.SayHelloStreamReply.responseSerialize,
           options.writer,
         );
+        const prefix = namePart(name);
         await drain(readable, signal, async (item) => {
           // This seed message has no room for gaps or heartbeats.
           if (item.kind !== "event") return;
-          await writer.write({
-            message: tickMessage(name, item.time),
-            cursor: { epoch: hub.epoch, seq: item.seq },
-            time_ms: item.time,
-          }, signal);
+          const tick = recent(
+            tickParts,
+            item,
+            () => tickPart(hub.epoch, item.seq, item.time),
+          );
+          await writer.write(tickReply(prefix, tick), signal);
         });
         if (!call.cancelled) call.end();
       } catch (error) {

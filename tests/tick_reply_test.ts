@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { tickMessage } from "../lib/greetings.ts";
+import { loadGreeterProto } from "../lib/proto.ts";
+import { namePart, tickPart, tickReply } from "../lib/tick_reply.ts";
+
+Deno.test("tickReply() encodes exactly what protobufjs encodes, and decodes back", () => {
+  const { responseSerialize, responseDeserialize } =
+    loadGreeterProto().service.SayHelloStreamReply;
+  const names = ["you", "Jürgen 王", "x".repeat(256), "🙂".repeat(200)];
+  const ticks = [
+    ["0123456789abcdef", 1, Date.UTC(2024, 0, 2, 3, 4, 5)],
+    ["e", 2 ** 40 + 7, 1_800_000_000_123],
+    ["", 0, 0],
+  ] as const;
+  for (const name of names) {
+    for (const [epoch, seq, time] of ticks) {
+      const expected = responseSerialize({
+        message: tickMessage(name, time),
+        cursor: { epoch, seq },
+        time_ms: time,
+      });
+      const bytes = tickReply(namePart(name), tickPart(epoch, seq, time));
+      assert.deepEqual(new Uint8Array(bytes), new Uint8Array(expected));
+      assert.deepEqual(responseDeserialize(bytes), {
+        message: tickMessage(name, time),
+        cursor: { epoch, seq: String(seq) },
+        time_ms: String(time),
+      });
+    }
+  }
+});
