@@ -20,22 +20,30 @@
  * amount whatever its peer does. Writers held back wait on their
  * connection's one poll timer (`pollMs`), not one timer each.
  *
- * Approximations, each bounded: what the socket flushes for calls that are
- * not written through a `CallWriter` (unary replies, headers) drains the
- * bucket too; and a stream that closes takes out what it wrote since the
- * bucket was last empty (its bytes are sent or discarded by then; a healthy
- * sibling's share may go with it). The price of one bucket per connection: a
+ * What the connection sends besides `CallWriter` messages (unary replies,
+ * other services' messages, headers, trailers) is flushed by the same socket,
+ * so it is charged to the bucket too ({@linkcode chargingInterceptor}), at a
+ * lower bound: an overestimate would slowly fill a healthy connection's
+ * bucket. What the lower bound leaves out (HPACK header bytes, a few to a few
+ * dozen per call) still drains the bucket, so a peer that stalls a stream
+ * and keeps making calls on the same connection gains that much room per
+ * call. A stream that closes takes out what it wrote since the bucket was
+ * last empty (its bytes are sent or discarded by then; a healthy sibling's
+ * share may go with it). The price of one bucket per connection: a
  * peer that stalls one stream holds back its other streams on the same
  * connection too (as a shut connection window would).
  *
  * @module
  */
 
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 
-/** Bytes a message costs on the wire besides its encoding: the gRPC frame (5) and an HTTP/2 DATA frame header (9). */
-const FRAME_OVERHEAD = 14;
+/** Bytes an HTTP/2 frame header costs. */
+const HTTP2_FRAME_HEADER = 9;
+
+/** Bytes a message costs on the wire besides its encoding: the gRPC frame (5) and an HTTP/2 DATA frame header. */
+const FRAME_OVERHEAD = 5 + HTTP2_FRAME_HEADER;
 
 /** Default bytes per stream that may wait in the transport before writes hold back. */
 export const DEFAULT_TRANSPORT_HIGH_WATER = 32 * 1024;
@@ -152,7 +160,11 @@ export class CallWriter<M> {
     // of them can still be held.
     stream.once("close", () => {
       if (this.#countedSince === ledger.emptied) {
-        ledger.bucket = Math.max(0, ledger.bucket - this.#counted);
+        ledger.bucket -= this.#counted;
+        if (ledger.bucket <= 0) {
+          ledger.bucket = 0;
+          ledger.emptied++; // what others counted before is gone too
+        }
       }
       this.#counted = 0;
       this.#stream = undefined;
@@ -257,6 +269,44 @@ export class CallWriter<M> {
   }
 }
 
+/**
+ * A grpc-js server interceptor that charges what calls send outside a
+ * `CallWriter` to their connection's bucket: each message not already
+ * encoded (a `CallWriter` counts its own), at its encoded size plus its frame
+ * headers, and a frame header for the headers and for the trailers. Every
+ * count is a lower bound (see the module doc).
+ *
+ * @example
+ * ```ts ignore
+ * new grpc.Server({ interceptors: [chargingInterceptor()] });
+ * ```
+ */
+export function chargingInterceptor(): grpc.ServerInterceptor {
+  return (method, call) => {
+    const charge = (bytes: number) => {
+      const session = http2StreamOf(call)?.session;
+      const ledger = session && ledgers.get(session);
+      if (ledger) ledger.bucket += bytes;
+    };
+    return new grpc.ServerInterceptingCall(call, {
+      sendMetadata(metadata, next) {
+        charge(HTTP2_FRAME_HEADER);
+        next(metadata);
+      },
+      sendMessage(message, next) {
+        if (!Buffer.isBuffer(message)) {
+          charge(method.responseSerialize(message).length + FRAME_OVERHEAD);
+        }
+        next(message);
+      },
+      sendStatus(status, next) {
+        charge(HTTP2_FRAME_HEADER);
+        next(status);
+      },
+    });
+  };
+}
+
 /** Ends a connection's poll: every waiting writer looks again. */
 function wakeAll(ledger: Ledger): void {
   ledger.timer = undefined;
@@ -270,16 +320,16 @@ function flushedBytes(session: Session): number {
 }
 
 /**
- * The HTTP/2 stream under a grpc-js server call. grpc-js keeps it private
- * (1.14: `call.call[.nextCall…].stream`); `undefined` when it moves, and the
- * `'drain'` signal is then the only one.
+ * The HTTP/2 stream under a grpc-js server call (or intercepting call).
+ * grpc-js keeps it private (1.14: `call.call[.nextCall…].stream`);
+ * `undefined` when it moves, and the `'drain'` signal is then the only one.
  */
 function http2StreamOf(call: object): Http2StreamLike | undefined {
   // deno-lint-ignore no-explicit-any
-  let inner: any = (call as any).call;
-  for (let depth = 0; inner && depth < 8; depth++) {
+  let inner: any = call;
+  for (let depth = 0; inner && depth < 10; depth++) {
     if (typeof inner.stream?.bufferSize === "number") return inner.stream;
-    inner = inner.nextCall;
+    inner = inner.call ?? inner.nextCall;
   }
   return undefined;
 }

@@ -7,25 +7,25 @@
 
 import { parseArgs } from "node:util";
 import { ConfigError } from "./errors.ts";
-import {
-  DEFAULT_BUFFER_SIZE,
-  SLOW_CONSUMER_POLICIES,
-  type SlowConsumerPolicy,
-} from "./hub.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 import {
+  DEFAULT_BUFFER_SIZE,
   DEFAULT_GRACE_MS,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_KEEPALIVE_TIME_MS,
   DEFAULT_KEEPALIVE_TIMEOUT_MS,
+  DEFAULT_MAX_CONCURRENT_STREAMS,
+  DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_PUBLISH_BYTES,
+  DEFAULT_MAX_SUBSCRIBERS,
+  DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION,
   DEFAULT_RECONNECT_JITTER_MS,
-} from "./defaults.ts";
-import {
   DEFAULT_REPLAY_AGE_MS,
   DEFAULT_REPLAY_BYTES,
   DEFAULT_REPLAY_SIZE,
-} from "./replay_log.ts";
+  SLOW_CONSUMER_POLICIES,
+  type SlowConsumerPolicy,
+} from "./defaults.ts";
 
 /** Environment variables by name. */
 export type Env = Record<string, string | undefined>;
@@ -177,15 +177,6 @@ export interface ClientConfig {
   /** Its key file (PEM). */
   tlsKey?: string;
 }
-
-/** Default most hub subscriptions at once. */
-export const DEFAULT_MAX_SUBSCRIBERS = 20_000;
-/** Default most hub subscriptions per connection. */
-export const DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION = 100;
-/** Default most concurrent calls per connection. */
-export const DEFAULT_MAX_CONCURRENT_STREAMS = 1000;
-/** Default largest message, in bytes. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
 /** Usage text of `greeter serve`. */
 export const SERVE_USAGE = `Usage: greeter serve [options]
@@ -543,6 +534,14 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
       "text",
     ),
   };
+  if (
+    config.metricsPort !== undefined && config.metricsPort !== 0 &&
+    config.metricsPort === config.port
+  ) {
+    throw new ConfigError(
+      `Invalid metrics port ${config.metricsPort}: it is the gRPC port too; pick another`,
+    );
+  }
   // A publish carries its payload plus a few bytes of framing in one message.
   if (config.maxPublishBytes > config.maxMessageBytes - 512) {
     throw new ConfigError(
@@ -593,6 +592,22 @@ export function parseClientArgs(
     }
     after = { epoch: match[1], seq: Number(match[2]) };
   }
+  const mode = oneOf("mode", v.mode, CLIENT_MODES, "stream2");
+  const only = (flag: string, given: boolean, modes: ClientMode[]) => {
+    if (given && !modes.includes(mode)) {
+      throw new ConfigError(
+        `--${flag} applies to --mode ${modes.join(" or ")}, not ${mode}`,
+      );
+    }
+  };
+  only("topic", topics.length > 0, ["subscribe", "publish", "presence"]);
+  only("after", v.after !== undefined, ["subscribe"]);
+  only("payload", v.payload !== undefined, ["publish"]);
+  if (mode !== "subscribe" && topics.length > 1) {
+    throw new ConfigError(
+      `--mode ${mode} takes one --topic, got ${topics.length}`,
+    );
+  }
   const tlsCa = v["tls-ca"] ?? env.GREETER_TLS_CA;
   const tlsCert = v["tls-cert"] ?? env.GREETER_CLIENT_TLS_CERT;
   const tlsKey = v["tls-key"] ?? env.GREETER_CLIENT_TLS_KEY;
@@ -615,7 +630,7 @@ export function parseClientArgs(
     help: false,
     config: {
       target,
-      mode: oneOf("mode", v.mode, CLIENT_MODES, "stream2"),
+      mode,
       names: positionals.length > 0 ? positionals : ["world"],
       count,
       tokenFile: v["token-file"] ?? env.GREETER_TOKEN_FILE,

@@ -1,6 +1,7 @@
 /**
- * Server defaults shared by the server and the command line, in a module with
- * no imports, so that parsing a client's flags loads no server code.
+ * Server defaults (and the policy names) shared by the server and the command
+ * line, in a module with no imports, so that parsing a client's flags loads
+ * no server code.
  *
  * @module
  */
@@ -22,3 +23,36 @@ export const DEFAULT_RECONNECT_JITTER_MS = 3_000;
 
 /** Default largest payload `Publish` accepts, in bytes. */
 export const DEFAULT_MAX_PUBLISH_BYTES = 16 * 1024;
+
+/** What the hub does with a subscription whose buffer is full. */
+export type SlowConsumerPolicy = "drop-oldest" | "disconnect";
+
+/** Every {@linkcode SlowConsumerPolicy}, for validation and help text. */
+export const SLOW_CONSUMER_POLICIES: readonly SlowConsumerPolicy[] = [
+  "drop-oldest",
+  "disconnect",
+];
+
+/** Default number of events a subscription may hold unread. */
+export const DEFAULT_BUFFER_SIZE = 128;
+
+/** Default number of events kept for replay. */
+export const DEFAULT_REPLAY_SIZE = 10_000;
+
+/** Default age beyond which events are no longer replayed (ms). */
+export const DEFAULT_REPLAY_AGE_MS = 300_000;
+
+/** Default bound of the bytes the replay window holds. */
+export const DEFAULT_REPLAY_BYTES = 64 * 1024 * 1024;
+
+/** Default most hub subscriptions at once. */
+export const DEFAULT_MAX_SUBSCRIBERS = 20_000;
+
+/** Default most hub subscriptions per connection. */
+export const DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION = 100;
+
+/** Default most concurrent calls per connection. */
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 1000;
+
+/** Default largest message, in bytes. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;

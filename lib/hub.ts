@@ -16,24 +16,14 @@ import {
   UnavailableError,
 } from "./errors.ts";
 import {
+  DEFAULT_BUFFER_SIZE,
   DEFAULT_REPLAY_AGE_MS,
   DEFAULT_REPLAY_SIZE,
-  ReplayLog,
-} from "./replay_log.ts";
+  type SlowConsumerPolicy,
+} from "./defaults.ts";
+import { ReplayLog } from "./replay_log.ts";
 
 export type { BusEvent } from "./broker.ts";
-
-/** What the hub does with a subscription whose buffer is full. */
-export type SlowConsumerPolicy = "drop-oldest" | "disconnect";
-
-/** Every {@linkcode SlowConsumerPolicy}, for validation and help text. */
-export const SLOW_CONSUMER_POLICIES: readonly SlowConsumerPolicy[] = [
-  "drop-oldest",
-  "disconnect",
-];
-
-/** Default number of events a subscription may hold unread. */
-export const DEFAULT_BUFFER_SIZE = 128;
 
 /** The topic filter entry meaning "every topic not starting with `$`". */
 export const ALL_TOPICS = "*";
@@ -454,11 +444,19 @@ export class Hub<T> {
     }
   }
 
-  /** A snapshot of every live subscription, oldest first; only those receiving `topic` when given. */
+  /**
+   * A snapshot of every live subscription, oldest first; when `topic` is
+   * given, only those receiving it ({@linkcode ALL_TOPICS}: those receiving
+   * every ordinary topic).
+   */
   subscriptions(topic?: string): SubscriptionInfo[] {
     const all = [...this.#subscribers.values()];
-    return (topic === undefined ? all : all.filter((s) => s.matches(topic)))
-      .map((s) => s.info());
+    const chosen = topic === undefined
+      ? all
+      : topic === ALL_TOPICS
+      ? all.filter((s) => s.topics.includes(ALL_TOPICS))
+      : all.filter((s) => s.matches(topic));
+    return chosen.map((s) => s.info());
   }
 
   /**

@@ -7,13 +7,6 @@
 
 import type { BusEvent } from "./broker.ts";
 
-/** Default number of events kept for replay. */
-export const DEFAULT_REPLAY_SIZE = 10_000;
-/** Default age beyond which events are no longer replayed (ms). */
-export const DEFAULT_REPLAY_AGE_MS = 300_000;
-/** Default bound of the bytes the replay window holds (as `sizeOf` counts them). */
-export const DEFAULT_REPLAY_BYTES = 64 * 1024 * 1024;
-
 /** Options of {@linkcode ReplayLog}. */
 export interface ReplayLogOptions<T> {
   /** Most events held. */

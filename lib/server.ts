@@ -8,17 +8,19 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import type { CallWriterOptions } from "./call_writer.ts";
+import { type CallWriterOptions, chargingInterceptor } from "./call_writer.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import {
   DEFAULT_GRACE_MS,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_KEEPALIVE_TIME_MS,
   DEFAULT_KEEPALIVE_TIMEOUT_MS,
+  DEFAULT_REPLAY_BYTES,
+  type SlowConsumerPolicy,
 } from "./defaults.ts";
 import { GreeterError, UnavailableError } from "./errors.ts";
 import type { Broker } from "./broker.ts";
-import { Hub, type PresenceChange, type SlowConsumerPolicy } from "./hub.ts";
+import { Hub, type PresenceChange } from "./hub.ts";
 import { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { loadGreeterProto, loadServedDefinition } from "./proto.ts";
@@ -28,7 +30,6 @@ import {
   TICK_TOPIC,
 } from "./service.ts";
 import { BearerTokens } from "./auth.ts";
-import { DEFAULT_REPLAY_BYTES } from "./replay_log.ts";
 import { runTicker } from "./ticker.ts";
 import { serverCredentials, type ServerTls } from "./tls.ts";
 
@@ -171,7 +172,10 @@ export function presencePayload(change: PresenceChange): Uint8Array {
 
 /**
  * A grpc-js server interceptor counting every call once by method and final
- * status (`CANCELLED` when the client went away first).
+ * status (`CANCELLED` when the client went away first, `DEADLINE_EXCEEDED`
+ * when its deadline passed). A call grpc-js refuses before its handler sees
+ * it (a message over the size limit) is counted under the status the
+ * handler then gives.
  */
 function countingInterceptor(
   count: (method: string, code: string) => void,
@@ -185,7 +189,14 @@ function countingInterceptor(
     };
     return new grpc.ServerInterceptingCall(call, {
       start(next) {
-        next({ onCancel: () => once("CANCELLED") });
+        // grpc-js ends a call past its deadline itself, then cancels it.
+        next({
+          onCancel: () => {
+            const deadline = call.getDeadline();
+            const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+            once(ms <= Date.now() ? "DEADLINE_EXCEEDED" : "CANCELLED");
+          },
+        });
       },
       sendStatus(status, next) {
         once(grpc.status[status.code] ?? String(status.code));
@@ -247,7 +258,7 @@ function serverMetrics(hub: Hub<Uint8Array>) {
     "gauge",
     () => [[{}, Deno.memoryUsage().rss]],
   );
-  const started = Date.now() / 1000;
+  const started = performance.timeOrigin / 1000;
   metrics.collected(
     "process_start_time_seconds",
     "Start time of the process since the Unix epoch, in seconds.",
@@ -388,8 +399,9 @@ export async function startServer(
   const forced = new AbortController();
   const server = new grpc.Server({
     ...channelOptions(options),
-    // Counting first: it then sees the calls authentication refuses.
+    // Innermost first: these then see what authentication refuses.
     interceptors: [
+      chargingInterceptor(),
       countingInterceptor((method, code) => rpcs.inc({ method, code })),
       ...(options.tokens
         ? [createAuthInterceptor(new BearerTokens(options.tokens))]

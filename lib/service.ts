@@ -26,6 +26,7 @@ import {
 import { helloMessage, validateName } from "./greetings.ts";
 import { namePart, type TickPart, tickPart, tickReply } from "./tick_reply.ts";
 import {
+  ALL_TOPICS,
   type Cursor,
   type Hub,
   type HubItem,
@@ -500,7 +501,9 @@ export function createGreeterService(
     ) {
       try {
         const { topic, limit } = call.request;
-        if (topic !== "" && topic !== PRESENCE_TOPIC) validateTopic(topic);
+        if (topic !== "" && topic !== PRESENCE_TOPIC && topic !== ALL_TOPICS) {
+          validateTopic(topic);
+        }
         if (limit > MAX_LIST_SUBSCRIBERS) {
           throw new InvalidArgumentError(
             `Limit ${limit} is over ${MAX_LIST_SUBSCRIBERS}: ask for fewer`,

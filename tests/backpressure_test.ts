@@ -199,3 +199,35 @@ Deno.test("a frozen client process (SIGSTOP) holds back the server's writes", as
     client.child.kill("SIGCONT");
   }
 });
+
+Deno.test("calls made on a stalled subscriber's connection do not make room for it", async () => {
+  await using t = await stallServer({
+    writer: { highWater: 16 * 1024, pollMs: 10 },
+  });
+  const { hub } = t.server;
+  await using peer = await windowlessPeer(t.server.port);
+  await peer.call(1, STREAM_REPLY, helloRequestFrame("stalled"));
+  await waitFor("the subscriber", () => hub.size === 1);
+  await flood(hub, 5000);
+  const written = () => hub.subscriptions()[0].delivered;
+  const atBound = written();
+  let id = 3;
+  for (let round = 0; round < 4; round++) {
+    for (let i = 0; i < 300; i++, id += 2) {
+      await peer.call(
+        id,
+        "/helloworld.Greeter/SayHello",
+        helloRequestFrame("u".repeat(100)),
+      );
+      await peer.read(id);
+    }
+    await waitFor("the replies", () => (peer.received.get(id - 2) ?? 0) > 0);
+    await flood(hub, 5000);
+  }
+  // 1,200 replies of ~120 bytes went out on that connection: had they made
+  // room, the stalled stream would have written ~140 KB (~2,500 ticks) more.
+  assert.ok(
+    written() < atBound + 300,
+    `the stalled stream wrote ${written() - atBound} more messages`,
+  );
+});

@@ -308,6 +308,8 @@ Deno.test("presence: ListSubscribers says who is subscribed; $presence carries j
   );
   const ofNews = await client.listSubscribers({ topic: "news", limit: 1 });
   assert.deepEqual(ofNews.subscribers.map((s) => s.name), ["ann"]);
+  const ofEverything = await client.listSubscribers({ topic: "*" });
+  assert.equal(ofEverything.total, 0); // neither asked for every topic
   await assert.rejects(
     client.listSubscribers({ limit: 5000 }),
     (e: RpcError) => e.code === "INVALID_ARGUMENT",

@@ -142,6 +142,35 @@ Deno.test("parseServeArgs() keeps a publish within one message", () => {
   );
 });
 
+Deno.test("parseServeArgs() refuses the gRPC port for metrics", () => {
+  assert.throws(
+    () => serve(["--port", "7000", "--metrics-port", "7000"]),
+    /metrics port 7000: it is the gRPC port too/,
+  );
+  assert.equal(serve(["--port", "0", "--metrics-port", "0"]).metricsPort, 0);
+});
+
+Deno.test("parseClientArgs() refuses flags the chosen mode would ignore", () => {
+  const cases: [string[], RegExp][] = [
+    [["--payload", "x"], /--payload applies to --mode publish, not stream2/],
+    [
+      ["--mode", "publish", "--after", "e:1"],
+      /--after applies to --mode subscribe/,
+    ],
+    [
+      ["--mode", "hello", "--topic", "t"],
+      /--topic applies to --mode subscribe or publish or presence/,
+    ],
+    [
+      ["--mode", "publish", "--topic", "a", "--topic", "b"],
+      /takes one --topic, got 2/,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseClientArgs(args, {}), message);
+  }
+});
+
 Deno.test("parseClientArgs() takes topics, a cursor and a payload", () => {
   const parsed = parseClientArgs([
     "--mode",
@@ -152,16 +181,16 @@ Deno.test("parseClientArgs() takes topics, a cursor and a payload", () => {
     "$presence",
     "--after",
     "3f2a9c0d11e4b7a6:42",
-    "--payload",
-    "hi",
   ], {});
   assert.ok(!parsed.help);
   assert.deepEqual(parsed.config.topics, ["news", "$presence"]);
   assert.deepEqual(parsed.config.after, { epoch: "3f2a9c0d11e4b7a6", seq: 42 });
-  assert.equal(parsed.config.payload, "hi");
+  const publish = parseClientArgs(["--mode", "publish", "--payload", "hi"], {});
+  assert.ok(!publish.help);
+  assert.equal(publish.config.payload, "hi");
   for (const after of ["42", "e:", "e:-1", "e:x", ":5"]) {
     assert.throws(
-      () => parseClientArgs(["--after", after], {}),
+      () => parseClientArgs(["--mode", "subscribe", "--after", after], {}),
       /Invalid cursor .*expected EPOCH:SEQ/,
     );
   }
