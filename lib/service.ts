@@ -31,6 +31,8 @@ import {
   type Hub,
   type HubItem,
   PRESENCE_TOPIC,
+  type SubscribeOptions,
+  type Subscription,
   type SubscriptionInfo,
   validateTopic,
 } from "./hub.ts";
@@ -348,6 +350,59 @@ export function createGreeterService(
     }
   }
 
+  /**
+   * Serves one hub subscription on `call`: validates `rawName`, counts it
+   * against its connection's limit, subscribes (the caller's disconnect
+   * removes it), and hands `body` the subscription and a writer. The
+   * subscription's stream is cancelled if `body` leaves it unread; a failure
+   * ends the call with its status, after `lastWord` (unless the caller is
+   * gone); the connection's count is always released.
+   */
+  async function withSubscription<M>(
+    call: StreamCall<unknown>,
+    rawName: string,
+    subscribe: Pick<SubscribeOptions, "topics" | "after">,
+    serialize: (message: M) => Buffer,
+    body: (
+      subscription: Subscription<Uint8Array>,
+      writer: CallWriter<M>,
+      signal: AbortSignal,
+    ) => Promise<void>,
+    lastWord?: (error: unknown) => void,
+  ): Promise<void> {
+    let release: (() => void) | undefined;
+    try {
+      const name = validateName(rawName);
+      const peer = call.getPeer();
+      release = admit(peer, name);
+      const signal = callSignal(call, name);
+      const subscription = hub.subscribe(name, {
+        ...subscribe,
+        signal,
+        labels: { peer },
+      });
+      const writer = new CallWriter<M>(
+        call as unknown as WritableBytes,
+        serialize,
+        options.writer,
+      );
+      try {
+        await body(subscription, writer, signal);
+      } finally {
+        // Unread (the body failed early): leave the hub now. Read to its
+        // end or errored: cancelling is a no-op.
+        if (!signal.aborted && !subscription.readable.locked) {
+          await subscription.readable.cancel().catch(() => {});
+        }
+      }
+    } catch (error) {
+      if (!call.cancelled) lastWord?.(error);
+      fail(call, error);
+    } finally {
+      release?.();
+    }
+  }
+
   /** Ends a stream with an error status, unless the caller is already gone. */
   function fail(call: StreamCall<unknown>, error: unknown): void {
     if (call.cancelled) return;
@@ -371,67 +426,41 @@ export function createGreeterService(
       }
     },
 
-    async SayHelloStreamReply(
+    SayHelloStreamReply(
       call: grpc.ServerWritableStream<HelloRequest, HelloReply>,
     ) {
-      let release: (() => void) | undefined;
-      try {
-        const name = validateName(call.request.name);
-        const peer = call.getPeer();
-        release = admit(peer, name);
-        const signal = callSignal(call, name);
-        const { readable } = hub.subscribe(name, {
-          topics: [TICK_TOPIC],
-          signal,
-          labels: { peer },
-        });
-        const writer = new CallWriter(
-          call as unknown as WritableBytes,
-          methods.SayHelloStreamReply.responseSerialize,
-          options.writer,
-        );
-        const prefix = namePart(name);
-        await drain(readable, signal, async (item) => {
-          // This seed message has no room for gaps or heartbeats.
-          if (item.kind !== "event") return;
-          const tick = recent(
-            tickParts,
-            item,
-            () => tickPart(hub.epoch, item.seq, item.time),
-          );
-          await writer.write(tickReply(prefix, tick), signal);
-        });
-        if (!call.cancelled) call.end();
-      } catch (error) {
-        fail(call, error);
-      } finally {
-        release?.();
-      }
+      return withSubscription(
+        call,
+        call.request.name,
+        { topics: [TICK_TOPIC] },
+        methods.SayHelloStreamReply.responseSerialize,
+        async ({ name, readable }, writer, signal) => {
+          const prefix = namePart(name);
+          await drain(readable, signal, async (item) => {
+            // This seed message has no room for gaps or heartbeats.
+            if (item.kind !== "event") return;
+            const tick = recent(
+              tickParts,
+              item,
+              () => tickPart(hub.epoch, item.seq, item.time),
+            );
+            await writer.write(tickReply(prefix, tick), signal);
+          });
+          if (!call.cancelled) call.end();
+        },
+      );
     },
 
-    async Subscribe(
+    Subscribe(
       call: grpc.ServerWritableStream<SubscribeRequest, GreetingMessage>,
     ) {
-      let release: (() => void) | undefined;
-      try {
-        const { request } = call;
-        const name = validateName(request.name);
-        const after = parseCursor(request.after);
-        const peer = call.getPeer();
-        release = admit(peer, name);
-        const signal = callSignal(call, name);
-        const subscription = hub.subscribe(name, {
-          topics: request.topics,
-          after,
-          signal,
-          labels: { peer },
-        });
-        const writer = new CallWriter<GreetingMessage>(
-          call as unknown as WritableBytes,
-          methods.Subscribe.responseSerialize,
-          options.writer,
-        );
-        try {
+      const { request } = call;
+      return withSubscription<GreetingMessage>(
+        call,
+        request.name,
+        { topics: request.topics, after: parseCursor(request.after) },
+        methods.Subscribe.responseSerialize,
+        async (subscription, writer, signal) => {
           await writer.write({
             firstGreetingMessage: {
               subscription_id: subscription.id,
@@ -441,36 +470,31 @@ export function createGreeterService(
               heartbeat_interval_ms: options.heartbeatIntervalMs ?? 0,
             },
           }, signal);
-        } catch (error) {
-          await subscription.readable.cancel();
-          throw error;
-        }
-        await drain(
-          subscription.readable,
-          signal,
-          (item) => writer.write(greeting(item), signal),
-        );
-        // The hub closed: the server is draining.
-        await writer.write(
-          goodbye(
-            grpc.status.UNAVAILABLE,
-            "The server is shutting down; resume from your last cursor",
-            true,
-          ),
-          signal,
-        );
-        call.end();
-      } catch (error) {
-        if (error instanceof SlowConsumerError && !call.cancelled) {
-          // Queued without waiting: this reader is known to be slow.
-          call.write(
-            goodbye(grpc.status.RESOURCE_EXHAUSTED, error.message, true),
+          await drain(
+            subscription.readable,
+            signal,
+            (item) => writer.write(greeting(item), signal),
           );
-        }
-        fail(call, error);
-      } finally {
-        release?.();
-      }
+          // The hub closed: the server is draining.
+          await writer.write(
+            goodbye(
+              grpc.status.UNAVAILABLE,
+              "The server is shutting down; resume from your last cursor",
+              true,
+            ),
+            signal,
+          );
+          call.end();
+        },
+        (error) => {
+          if (error instanceof SlowConsumerError) {
+            // Queued without waiting: this reader is known to be slow.
+            call.write(
+              goodbye(grpc.status.RESOURCE_EXHAUSTED, error.message, true),
+            );
+          }
+        },
+      );
     },
 
     async Publish(
