@@ -68,7 +68,12 @@ export function helloMessage(name: string): string {
  * ```
  */
 export function tickMessage(name: string, time: Date | number): string {
-  return `hello ${name}, it's ${formatLocalTime(time)}`;
+  return tickPrefix(name) + formatLocalTime(time);
+}
+
+/** What a tick says to `name` before the time: `hello NAME, it's `. */
+export function tickPrefix(name: string): string {
+  return `hello ${name}, it's `;
 }
 
 // One tick reaches every subscriber with the same second: format it once.

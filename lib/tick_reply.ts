@@ -10,7 +10,7 @@
  */
 
 import { Buffer } from "node:buffer";
-import { formatLocalTime } from "./greetings.ts";
+import { formatLocalTime, tickPrefix } from "./greetings.ts";
 
 const encoder = new TextEncoder();
 
@@ -57,7 +57,7 @@ export function tickPart(epoch: string, seq: number, timeMs: number): TickPart {
 
 /** The part of every reply to `name`: `hello NAME, it's `, UTF-8. */
 export function namePart(name: string): Uint8Array {
-  return encoder.encode(`hello ${name}, it's `);
+  return encoder.encode(tickPrefix(name));
 }
 
 /**
