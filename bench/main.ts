@@ -175,13 +175,17 @@ async function h2load(port: number, label: string) {
   }
 }
 
-/** The greeter's dropped-events counter, read from its metrics page (0 for the baseline, which has none). */
-async function droppedEvents(metricsPort?: number): Promise<number> {
+/** One series of the greeter's metrics page (0 for the baseline, which has none). */
+async function metric(name: string, metricsPort?: number): Promise<number> {
   if (metricsPort === undefined) return 0;
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`))
     .text();
-  return Number(text.match(/^greeter_events_dropped_total (\d+)/m)?.[1] ?? 0);
+  return Number(text.match(new RegExp(`^${name} (\\S+)`, "m"))?.[1] ?? 0);
 }
+
+/** The greeter's dropped-events counter. */
+const droppedEvents = (metricsPort?: number) =>
+  metric("greeter_events_dropped_total", metricsPort);
 
 /** Starts the greeter with metrics on; returns it with its metrics port. */
 async function spawnGreeter(args: string[]) {
@@ -325,6 +329,14 @@ async function broadcast(
   reportLatency(name, pool);
   reportCosts(name, costs);
   report(`${name}: server RSS`, rssKb(pid) / 1024, "MB");
+  if (metricsPort !== undefined) {
+    report(
+      `${name}: server V8 heap`,
+      (await metric("deno_heap_used_bytes", metricsPort)) / 2 ** 20,
+      "MB",
+      "the rest of RSS is native",
+    );
+  }
   pool.close();
   await delay(500);
   return delivered;

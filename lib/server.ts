@@ -258,6 +258,12 @@ function serverMetrics(hub: Hub<Uint8Array>) {
     "gauge",
     () => [[{}, Deno.memoryUsage().rss]],
   );
+  metrics.collected(
+    "deno_heap_used_bytes",
+    "V8 heap in use, in bytes (the rest of the resident memory is native: buffers, the runtime).",
+    "gauge",
+    () => [[{}, Deno.memoryUsage().heapUsed]],
+  );
   const started = performance.timeOrigin / 1000;
   metrics.collected(
     "process_start_time_seconds",

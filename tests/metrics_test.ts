@@ -53,6 +53,7 @@ Deno.test("the metrics page parses, and its counters move with the traffic", asy
       "greeter_rpcs_total",
       "process_resident_memory_bytes",
       "process_start_time_seconds",
+      "deno_heap_used_bytes",
     ]
   ) assert.ok(before.types.has(family), `${family} missing`);
   assert.equal(before.types.get("greeter_subscribers"), "gauge");
