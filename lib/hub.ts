@@ -445,18 +445,35 @@ export class Hub<T> {
   }
 
   /**
-   * A snapshot of every live subscription, oldest first; when `topic` is
-   * given, only those receiving it ({@linkcode ALL_TOPICS}: those receiving
-   * every ordinary topic).
+   * A snapshot of the live subscriptions, oldest first, at most `limit` of
+   * them; when `topic` is given, only those receiving it
+   * ({@linkcode ALL_TOPICS}: those receiving every ordinary topic).
    */
-  subscriptions(topic?: string): SubscriptionInfo[] {
-    const all = [...this.#subscribers.values()];
-    const chosen = topic === undefined
-      ? all
-      : topic === ALL_TOPICS
-      ? all.filter((s) => s.topics.includes(ALL_TOPICS))
-      : all.filter((s) => s.matches(topic));
-    return chosen.map((s) => s.info());
+  subscriptions(topic?: string, limit = Infinity): SubscriptionInfo[] {
+    const infos: SubscriptionInfo[] = [];
+    for (const subscriber of this.#chosen(topic)) {
+      if (infos.length >= limit) break;
+      infos.push(subscriber.info());
+    }
+    return infos;
+  }
+
+  /** How many live subscriptions {@linkcode Hub.subscriptions} would list without a limit. */
+  count(topic?: string): number {
+    let n = 0;
+    for (const _ of this.#chosen(topic)) n++;
+    return n;
+  }
+
+  *#chosen(topic?: string): Generator<Subscriber<T>> {
+    for (const subscriber of this.#subscribers.values()) {
+      if (
+        topic === undefined ||
+        (topic === ALL_TOPICS
+          ? subscriber.topics.includes(ALL_TOPICS)
+          : subscriber.matches(topic))
+      ) yield subscriber;
+    }
   }
 
   /**

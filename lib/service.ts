@@ -533,12 +533,13 @@ export function createGreeterService(
             `Limit ${limit} is over ${MAX_LIST_SUBSCRIBERS}: ask for fewer`,
           );
         }
-        const all = hub.subscriptions(topic || undefined);
+        const chosen = topic || undefined;
         callback(null, {
-          subscribers: all.slice(0, limit || DEFAULT_LIST_SUBSCRIBERS).map(
-            subscriberMessage,
-          ),
-          total: all.length,
+          subscribers: hub.subscriptions(
+            chosen,
+            limit || DEFAULT_LIST_SUBSCRIBERS,
+          ).map(subscriberMessage),
+          total: hub.count(chosen),
         });
       } catch (error) {
         callback(toServiceError(error));

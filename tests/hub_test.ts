@@ -121,6 +121,12 @@ Deno.test("Hub.subscribe() filters by topic; * skips $ topics; presence on reque
     ["all", "news", "watcher"],
   );
   assert.deepEqual(hub.subscriptions()[2].topics, ["*", "$presence"]);
+  assert.equal(hub.count("news"), 3);
+  assert.equal(hub.count("*"), 2);
+  assert.deepEqual(hub.subscriptions(undefined, 2).map((s) => s.name), [
+    "all",
+    "news",
+  ]);
   for (const reader of [all, news, watcher]) await reader.cancel();
 });
 
