@@ -258,14 +258,18 @@ function reportCosts(
   );
 }
 
-/** The seed's personalised tick: every subscriber, every 10 ms. */
-async function tickFanOut(
-  target: string,
+/**
+ * Lets `pool` warm up, then measures one window of `BENCH_SECONDS`: reports
+ * what was delivered (and dropped, from the greeter's metrics), the latency
+ * and the CPU; returns the delivered rate.
+ */
+async function measureFanOut(
+  pool: SubscriberPool,
   pid: number,
-  label: string,
+  name: string,
+  offered: string,
   metricsPort?: number,
-) {
-  const pool = await subscribeAll(target, FANOUT, "SayHelloStreamReply", label);
+): Promise<number> {
   await delay(500);
   pool.resetLatency();
   const before = pool.received;
@@ -274,17 +278,35 @@ async function tickFanOut(
   await delay(SECONDS * 1000);
   const costs = done();
   const delivered = (pool.received - before) / costs.wall;
-  const name = `${label} tick fan-out ${FANOUT.toLocaleString("en-US")}`;
-  report(`${name}: delivered`, delivered, "msg/s", `${FANOUT * 100} offered`);
+  report(`${name}: delivered`, delivered, "msg/s", offered);
   if (metricsPort !== undefined) {
     report(
       `${name}: dropped`,
       (await droppedEvents(metricsPort)) - droppedBefore,
       "events",
+      "slow-consumer drops while measuring",
     );
   }
   reportLatency(name, pool);
   reportCosts(name, costs);
+  return delivered;
+}
+
+/** The seed's personalised tick: every subscriber, every 10 ms. */
+async function tickFanOut(
+  target: string,
+  pid: number,
+  label: string,
+  metricsPort?: number,
+) {
+  const pool = await subscribeAll(target, FANOUT, "SayHelloStreamReply", label);
+  const delivered = await measureFanOut(
+    pool,
+    pid,
+    `${label} tick fan-out ${FANOUT.toLocaleString("en-US")}`,
+    `${FANOUT * 100} offered`,
+    metricsPort,
+  );
   pool.close();
   return delivered;
 }
@@ -307,27 +329,15 @@ async function broadcast(
   const publishing = runTicker(() => {
     publisher.publish("bench", payload).catch(() => {});
   }, { intervalMs: 10, signal: stop.signal });
-  await delay(500);
-  pool.resetLatency();
-  const before = pool.received;
-  const droppedBefore = await droppedEvents(metricsPort);
-  const done = measure(pid);
-  await delay(SECONDS * 1000);
-  const costs = done();
+  const delivered = await measureFanOut(
+    pool,
+    pid,
+    name,
+    `${n * 100} offered`,
+    metricsPort,
+  );
   stop.abort();
   await publishing;
-  const delivered = (pool.received - before) / costs.wall;
-  report(`${name}: delivered`, delivered, "events/s", `${n * 100} offered`);
-  if (metricsPort !== undefined) {
-    report(
-      `${name}: dropped`,
-      (await droppedEvents(metricsPort)) - droppedBefore,
-      "events",
-      "slow-consumer drops while measuring",
-    );
-  }
-  reportLatency(name, pool);
-  reportCosts(name, costs);
   report(`${name}: server RSS`, rssKb(pid) / 1024, "MB");
   if (metricsPort !== undefined) {
     report(
