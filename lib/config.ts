@@ -209,6 +209,14 @@ Options (environment variable in brackets):
                        that too [GREETER_MAX_CONNECTION_AGE_MS] (default off)
   --max-connection-age-grace MS
                        time calls get after that [GREETER_MAX_CONNECTION_AGE_GRACE_MS] (default off: unlimited)
+  --max-subscribers N  most subscriptions at once [GREETER_MAX_SUBSCRIBERS] (default ${DEFAULT_MAX_SUBSCRIBERS})
+  --max-subscribers-per-connection N
+                       most subscriptions per connection [GREETER_MAX_SUBSCRIBERS_PER_CONNECTION] (default ${DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION})
+  --max-concurrent-streams N
+                       most calls at once per connection [GREETER_MAX_CONCURRENT_STREAMS] (default ${DEFAULT_MAX_CONCURRENT_STREAMS})
+  --max-message-size BYTES
+                       largest message either way [GREETER_MAX_MESSAGE_SIZE] (default ${DEFAULT_MAX_MESSAGE_BYTES})
+  --token-file PATH    require a bearer token from this file (one per line) [GREETER_TOKEN_FILE] (default: none)
   --tls-cert PATH      serve TLS with this certificate chain (PEM) [GREETER_TLS_CERT]
   --tls-key PATH       and this private key (PEM) [GREETER_TLS_KEY] (default: plaintext)
   --tls-client-ca PATH require client certificates signed by this CA (mTLS) [GREETER_TLS_CLIENT_CA]

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseClientArgs, parseServeArgs } from "../lib/config.ts";
+import { parseClientArgs, parseServeArgs, SERVE_USAGE } from "../lib/config.ts";
 import { ConfigError } from "../lib/errors.ts";
 
 function serve(args: string[], env = {}) {
@@ -216,4 +216,24 @@ Deno.test("parseClientArgs() rejects a target that is not HOST:PORT", () => {
     () => parseClientArgs(["--count", "0"], {}),
     /Invalid count "0"/,
   );
+});
+
+Deno.test("SERVE_USAGE documents every serve flag", () => {
+  const source = Deno.readTextFileSync(
+    new URL("../lib/config.ts", import.meta.url),
+  );
+  const body = source.slice(
+    source.indexOf("export function parseServeArgs"),
+    source.indexOf("export function parseClientArgs"),
+  );
+  const flags = [...body.matchAll(/^    "?([a-z-]+)"?: \{ type:/gm)].map((m) =>
+    m[1]
+  );
+  assert.ok(flags.length > 20, `found ${flags.length} flags`);
+  for (const flag of flags) {
+    assert.ok(
+      SERVE_USAGE.includes(`--${flag}`),
+      `--${flag} is not in the help`,
+    );
+  }
 });
