@@ -226,7 +226,7 @@ Deno.test("SERVE_USAGE documents every serve flag", () => {
     source.indexOf("export function parseServeArgs"),
     source.indexOf("export function parseClientArgs"),
   );
-  const flags = [...body.matchAll(/^    "?([a-z-]+)"?: \{ type:/gm)].map((m) =>
+  const flags = [...body.matchAll(/^ {4}"?([a-z-]+)"?: \{ type:/gm)].map((m) =>
     m[1]
   );
   assert.ok(flags.length > 20, `found ${flags.length} flags`);
