@@ -305,6 +305,17 @@ export function createGreeterService(
     };
   }
 
+  /**
+   * The open calls' controllers, aborted together on a forced shutdown: one
+   * listener on `forced` for them all (an `AbortSignal` with thousands of
+   * listeners makes each add and remove cost as much as their number).
+   */
+  const open = new Set<AbortController>();
+  forced.addEventListener("abort", () => {
+    for (const controller of open) controller.abort(forced.reason);
+    open.clear();
+  }, { once: true });
+
   /** A signal that aborts when the caller goes away (cancel, reset, deadline). */
   function callSignal(call: StreamCall<unknown>, name?: string): AbortSignal {
     const controller = new AbortController();
@@ -314,14 +325,14 @@ export function createGreeterService(
     };
     // A forced shutdown may leave a connection open on Deno 2.9.3, with no
     // 'cancelled': stop waiting on it all the same.
-    const onForced = () => controller.abort(forced.reason);
-    forced.addEventListener("abort", onForced, { once: true });
+    if (forced.aborted) controller.abort(forced.reason);
+    else open.add(controller);
     if (call.cancelled) onCancel();
     else call.once("cancelled", onCancel);
     // Once the call is finished, a late RST_STREAM is not a disconnect.
     const release = () => {
       call.off("cancelled", onCancel);
-      forced.removeEventListener("abort", onForced);
+      open.delete(controller);
     };
     call.once("finish", release);
     call.once("close", release);
