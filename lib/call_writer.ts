@@ -97,16 +97,17 @@ export interface CallWriterOptions {
   pollMs?: number;
 }
 
+/** Any server-streaming or bidi call: a `CallWriter` writes it encoded bytes. */
 type WritableCall =
-  | grpc.ServerWritableStream<unknown, Buffer>
-  | grpc.ServerDuplexStream<unknown, Buffer>;
+  | grpc.ServerWritableStream<unknown, unknown>
+  | grpc.ServerDuplexStream<unknown, unknown>;
 
 /**
  * A writer over one server-streaming (or bidi) call.
  *
  * @example
  * ```ts ignore
- * const writer = new CallWriter(call);
+ * const writer = new CallWriter(call, methods.SayHelloStreamReply.responseSerialize);
  * await writer.write({ message: "hi" }, signal); // resolves when there is room again
  * ```
  */
@@ -283,8 +284,9 @@ export class CallWriter<M> {
  */
 export function chargingInterceptor(): grpc.ServerInterceptor {
   return (method, call) => {
+    const session = http2StreamOf(call)?.session;
     const charge = (bytes: number) => {
-      const session = http2StreamOf(call)?.session;
+      // Looked up each time: the first CallWriter on a connection makes it.
       const ledger = session && ledgers.get(session);
       if (ledger) ledger.bucket += bytes;
     };

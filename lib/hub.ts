@@ -207,6 +207,17 @@ export function validateTopic(topic: string): string {
 }
 
 /**
+ * Checks one entry of a topic filter: {@linkcode ALL_TOPICS},
+ * {@linkcode PRESENCE_TOPIC} or a valid topic. Throws
+ * {@linkcode InvalidArgumentError} on anything else.
+ */
+export function validateFilterTopic(topic: string): string {
+  return topic === ALL_TOPICS || topic === PRESENCE_TOPIC
+    ? topic
+    : validateTopic(topic);
+}
+
+/**
  * Normalises a subscription's topic filter: empty means every ordinary topic;
  * entries are {@linkcode ALL_TOPICS}, {@linkcode PRESENCE_TOPIC} or valid
  * topics. Throws {@linkcode InvalidArgumentError} on anything else.
@@ -218,10 +229,7 @@ export function normalizeTopics(topics: readonly string[] = []): string[] {
     );
   }
   const set = new Set(topics.length === 0 ? [ALL_TOPICS] : topics);
-  for (const topic of set) {
-    if (topic === ALL_TOPICS || topic === PRESENCE_TOPIC) continue;
-    validateTopic(topic);
-  }
+  for (const topic of set) validateFilterTopic(topic);
   if (set.has(ALL_TOPICS)) {
     for (const topic of set) {
       if (topic !== ALL_TOPICS && !topic.startsWith("$")) set.delete(topic);
@@ -282,7 +290,6 @@ export class Hub<T> {
   #bufferSize: number;
   #policy: SlowConsumerPolicy;
   #maxSubscribers: number;
-  #replayAgeMs: number;
   #now: () => number;
   #presence?: (change: PresenceChange) => T;
   #onJoin?: (info: SubscriptionInfo) => void;
@@ -311,7 +318,6 @@ export class Hub<T> {
     this.#policy = options.policy ?? "drop-oldest";
     this.#maxSubscribers = options.maxSubscribers ?? Infinity;
     this.#now = options.now ?? Date.now;
-    this.#replayAgeMs = options.replayAgeMs ?? DEFAULT_REPLAY_AGE_MS;
     this.#presence = options.presence;
     this.#onJoin = options.onJoin;
     this.#onLeave = options.onLeave;
@@ -319,7 +325,7 @@ export class Hub<T> {
     this.#broker = options.broker ?? new MemoryBroker<T>({ now: this.#now });
     this.#log = new ReplayLog<T>({
       size: options.replaySize ?? DEFAULT_REPLAY_SIZE,
-      maxAgeMs: this.#replayAgeMs,
+      maxAgeMs: options.replayAgeMs ?? DEFAULT_REPLAY_AGE_MS,
       maxBytes: options.replayBytes,
       sizeOf: options.sizeOf,
       after: this.#broker.seq,

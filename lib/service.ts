@@ -26,14 +26,13 @@ import {
 import { helloMessage, validateName } from "./greetings.ts";
 import { namePart, type TickPart, tickPart, tickReply } from "./tick_reply.ts";
 import {
-  ALL_TOPICS,
   type Cursor,
   type Hub,
   type HubItem,
-  PRESENCE_TOPIC,
   type SubscribeOptions,
   type Subscription,
   type SubscriptionInfo,
+  validateFilterTopic,
   validateTopic,
 } from "./hub.ts";
 import type { Logger } from "./log.ts";
@@ -130,9 +129,6 @@ function fanOut(source: AbortSignal) {
   };
 }
 
-/** Status codes a Goodbye carries. */
-const OK = 0;
-
 /** The `SubscribeRequest.after` cursor, if one was sent. */
 function parseCursor(after?: CursorMessage | null): Cursor | undefined {
   if (!after || (after.epoch === "" && Number(after.seq) === 0)) {
@@ -228,9 +224,6 @@ export function createAuthInterceptor(
     });
   };
 }
-
-/** A streaming call as a `CallWriter` writes it: encoded bytes. */
-type WritableBytes = grpc.ServerWritableStream<unknown, Buffer>;
 
 type StreamCall<M> =
   | grpc.ServerWritableStream<HelloRequest, M>
@@ -408,7 +401,7 @@ export function createGreeterService(
         labels: { peer },
       });
       const writer = new CallWriter<M>(
-        call as unknown as WritableBytes,
+        call,
         serialize,
         options.writer,
       );
@@ -551,9 +544,7 @@ export function createGreeterService(
     ) {
       try {
         const { topic, limit } = call.request;
-        if (topic !== "" && topic !== PRESENCE_TOPIC && topic !== ALL_TOPICS) {
-          validateTopic(topic);
-        }
+        if (topic !== "") validateFilterTopic(topic);
         if (limit > MAX_LIST_SUBSCRIBERS) {
           throw new InvalidArgumentError(
             `Limit ${limit} is over ${MAX_LIST_SUBSCRIBERS}: ask for fewer`,
@@ -577,7 +568,7 @@ export function createGreeterService(
     ) {
       const signal = callSignal(call);
       const writer = new CallWriter<HelloReply>(
-        call as unknown as WritableBytes,
+        call,
         methods.SayHelloBidiStream.responseSerialize,
         options.writer,
       );
@@ -602,7 +593,7 @@ export function createGreeterService(
         const name = validateName(call.request.name);
         const signal = callSignal(call, name);
         const writer = new CallWriter<GreetingMessage>(
-          call as unknown as WritableBytes,
+          call,
           methods.SayHelloStream2.responseSerialize,
           options.writer,
         );
@@ -626,7 +617,7 @@ export function createGreeterService(
               "The server is shutting down",
               true,
             )
-            : goodbye(OK, "The stream is complete", false),
+            : goodbye(grpc.status.OK, "The stream is complete", false),
           signal,
         );
         call.end();
