@@ -26,7 +26,9 @@ import {
 import { helloMessage, validateName } from "./greetings.ts";
 import { namePart, type TickPart, tickPart, tickReply } from "./tick_reply.ts";
 import {
+  type BusEvent,
   type Cursor,
+  type Heartbeat,
   type Hub,
   type HubItem,
   type SubscribeOptions,
@@ -66,13 +68,15 @@ const DEFAULT_LIST_SUBSCRIBERS = 100;
 const ENCODED_CACHE_SIZE = 256;
 
 /**
- * `cache`'s value for `key`, made by `make` on a miss; only the last
- * {@linkcode ENCODED_CACHE_SIZE} are kept.
+ * `cache`'s value for `key`, made by `make(key)` on a miss; only the last
+ * {@linkcode ENCODED_CACHE_SIZE} are kept. (`make` is passed the key so that
+ * callers in the fan-out loop hand over one function, not a new closure per
+ * subscriber.)
  */
-function recent<K, V>(cache: Map<K, V>, key: K, make: () => V): V {
+function recent<K, V>(cache: Map<K, V>, key: K, make: (key: K) => V): V {
   let value = cache.get(key);
   if (value === undefined) {
-    value = make();
+    value = make(key);
     cache.set(key, value);
     if (cache.size > ENCODED_CACHE_SIZE) {
       cache.delete(cache.keys().next().value!);
@@ -250,9 +254,36 @@ export function createGreeterService(
    * Only the most recent are kept (readers far behind encode again), so the
    * cache does not double what the replay window holds.
    */
-  const encoded = new Map<HubItem<Uint8Array>, Buffer>();
+  const encoded = new Map<BusEvent<Uint8Array> | Heartbeat, Buffer>();
   /** The same for the clock's ticks, as `SayHelloStreamReply` writes them. */
-  const tickParts = new Map<HubItem<Uint8Array>, TickPart>();
+  const tickParts = new Map<BusEvent<Uint8Array>, TickPart>();
+
+  /** An event or heartbeat as `Subscribe` sends it, encoded. */
+  function encodeShared(item: BusEvent<Uint8Array> | Heartbeat): Buffer {
+    return encodeGreeting(
+      item.kind === "event"
+        ? {
+          event: {
+            seq: item.seq,
+            epoch: hub.epoch,
+            time_ms: item.time,
+            topic: item.topic,
+            payload: item.data,
+          },
+        }
+        : {
+          heartbeat: {
+            cursor: { epoch: hub.epoch, seq: item.seq },
+            time_ms: item.time,
+          },
+        },
+    );
+  }
+
+  /** What a tick adds to every `SayHelloStreamReply` reply, encoded. */
+  function encodeTick(item: BusEvent<Uint8Array>): TickPart {
+    return tickPart(hub.epoch, item.seq, item.time);
+  }
 
   /** The Subscribe message for `item`: shared items encoded once. */
   function greeting(item: HubItem<Uint8Array>): Buffer | GreetingMessage {
@@ -266,25 +297,7 @@ export function createGreeterService(
         },
       };
     }
-    return recent(encoded, item, () =>
-      encodeGreeting(
-        item.kind === "event"
-          ? {
-            event: {
-              seq: item.seq,
-              epoch: hub.epoch,
-              time_ms: item.time,
-              topic: item.topic,
-              payload: item.data,
-            },
-          }
-          : {
-            heartbeat: {
-              cursor: { epoch: hub.epoch, seq: item.seq },
-              time_ms: item.time,
-            },
-          },
-      ));
+    return recent(encoded, item, encodeShared);
   }
 
   /** A Goodbye advising (or not) a reconnect after a jittered delay. */
@@ -458,11 +471,7 @@ export function createGreeterService(
           await drain(readable, signal, async (item) => {
             // This seed message has no room for gaps or heartbeats.
             if (item.kind !== "event") return;
-            const tick = recent(
-              tickParts,
-              item,
-              () => tickPart(hub.epoch, item.seq, item.time),
-            );
+            const tick = recent(tickParts, item, encodeTick);
             await writer.write(tickReply(prefix, tick), signal);
           });
           if (!call.cancelled) call.end();
