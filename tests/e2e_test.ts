@@ -211,12 +211,14 @@ Deno.test("greeter serve exits 0 on SIGTERM even when a peer keeps a stream stuc
     "/helloworld.Greeter/SayHelloStreamReply",
     helloRequestFrame("p"),
   );
-  await server.waitForLine("stderr", /Starting server/);
+  // Signalling before the call reaches the hub would test an empty drain.
+  await server.waitForLine("stderr", /client p subscribed\./);
   await delay(200); // a few ticks queue up behind the shut window
   server.child.kill("SIGTERM");
   const status = await server.exit(10_000); // SIGKILL (137) past the bound
   assert.equal(status.code, 0, server.stderr.join("\n"));
   assert.ok(
     server.stderr.some((l) => l.includes("Grace period of 300 ms over")),
+    server.stderr.join("\n"),
   );
 });

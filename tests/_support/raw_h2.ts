@@ -36,6 +36,12 @@ function u32(value: number): Uint8Array {
   return out;
 }
 
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) {
+    at += await conn.write(bytes.subarray(at));
+  }
+}
+
 /** HPACK "literal without indexing, new name" for each header. */
 function headerBlock(headers: Record<string, string>): Uint8Array {
   const parts = Object.entries(headers).flatMap(([name, value]) => {
@@ -61,6 +67,8 @@ export class RawH2 implements AsyncDisposable {
   /** Set when the server sent GOAWAY or the connection ended. */
   closed?: string;
 
+  #writing: Promise<void> = Promise.resolve();
+
   private constructor(conn: Deno.TcpConn) {
     this.#conn = conn;
     this.#reading = this.#read();
@@ -69,22 +77,31 @@ export class RawH2 implements AsyncDisposable {
   /** Connects to 127.0.0.1:`port`, sends the preface and SETTINGS. */
   static async connect(port: number, options: RawH2Options = {}) {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    const client = new RawH2(conn);
     const settings = new Uint8Array(6);
     new DataView(settings.buffer).setUint16(0, 4); // INITIAL_WINDOW_SIZE
     new DataView(settings.buffer).setUint32(
       2,
       options.initialWindowSize ?? 65535,
     );
-    await client.send(encoder.encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
-    await client.send(frame(SETTINGS, 0, 0, settings));
-    await client.send(frame(WINDOW_UPDATE, 0, 0, u32(1 << 30)));
-    return client;
+    // The preface and our SETTINGS go out before the reader can answer the
+    // server's SETTINGS: a SETTINGS ACK first is a PROTOCOL_ERROR
+    // ("SETTINGS expected").
+    const preface = [
+      encoder.encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+      frame(SETTINGS, 0, 0, settings),
+      frame(WINDOW_UPDATE, 0, 0, u32(1 << 30)),
+    ];
+    for (const bytes of preface) await writeAll(conn, bytes);
+    return new RawH2(conn);
   }
 
-  /** Writes raw bytes to the socket. */
-  async send(bytes: Uint8Array): Promise<void> {
-    await this.#conn.write(bytes);
+  /**
+   * Writes raw bytes to the socket, after every earlier write: writes from
+   * the caller and from the reader (ACKs, window) never interleave.
+   */
+  send(bytes: Uint8Array): Promise<void> {
+    this.#writing = this.#writing.then(() => writeAll(this.#conn, bytes));
+    return this.#writing;
   }
 
   /** Opens a gRPC call on odd `stream` id and sends `body` (ends the request). */
@@ -170,7 +187,13 @@ export class RawH2 implements AsyncDisposable {
         await this.send(frame(WINDOW_UPDATE, 0, 0, u32(payload.length)));
       }
     } else if (type === GOAWAY || type === RST_STREAM) {
-      if (type === GOAWAY) this.closed ??= "GOAWAY";
+      if (type === GOAWAY) {
+        const view = new DataView(payload.buffer, payload.byteOffset);
+        const debug = new TextDecoder().decode(payload.subarray(8));
+        this.closed ??= `GOAWAY code ${view.getUint32(4)}${
+          debug ? `: ${debug}` : ""
+        }`;
+      }
     }
   }
 
