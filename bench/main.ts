@@ -187,6 +187,10 @@ async function metric(name: string, metricsPort?: number): Promise<number> {
 const droppedEvents = (metricsPort?: number) =>
   metric("greeter_events_dropped_total", metricsPort);
 
+/** The greeter's published-events counter (the tick counts too). */
+const publishedEvents = (metricsPort?: number) =>
+  metric("greeter_events_published_total", metricsPort);
+
 /** Starts the greeter with metrics on; returns it with its metrics port. */
 async function spawnGreeter(args: string[]) {
   const spawned = await spawnServer([...args, "--metrics-port", "0"]);
@@ -274,12 +278,19 @@ async function measureFanOut(
   pool.resetLatency();
   const before = pool.received;
   const droppedBefore = await droppedEvents(metricsPort);
+  const publishedBefore = await publishedEvents(metricsPort);
   const done = measure(pid);
   await delay(SECONDS * 1000);
   const costs = done();
   const delivered = (pool.received - before) / costs.wall;
   report(`${name}: delivered`, delivered, "msg/s", offered);
   if (metricsPort !== undefined) {
+    report(
+      `${name}: published`,
+      ((await publishedEvents(metricsPort)) - publishedBefore) / costs.wall,
+      "events/s",
+      "what the server took in: 100/s unless the publisher lagged",
+    );
     report(
       `${name}: dropped`,
       (await droppedEvents(metricsPort)) - droppedBefore,
@@ -323,12 +334,16 @@ async function broadcast(
   const pool = await subscribeAll(target, n, "Subscribe", label);
   const name = `${label} broadcast ${n.toLocaleString("en-US")}`;
   report(`${name}: KB per subscriber`, (rssKb(pid) - rssBefore) / n, "KB");
-  using publisher = new GreeterClient(target);
-  const payload = new TextEncoder().encode("x".repeat(32));
-  const stop = new AbortController();
-  const publishing = runTicker(() => {
-    publisher.publish("bench", payload).catch(() => {});
-  }, { intervalMs: 10, signal: stop.signal });
+  // Its own process: the subscribers' load here must not slow it.
+  await using publisher = new LineProcess([
+    ...taskArgs("client").slice(0, -2), // deno run + the client flags
+    "bench/publisher.ts",
+    target,
+    "bench",
+    "10",
+    "32",
+  ]);
+  await publisher.waitForLine("stdout", /^ready$/);
   const delivered = await measureFanOut(
     pool,
     pid,
@@ -336,8 +351,7 @@ async function broadcast(
     `${n * 100} offered`,
     metricsPort,
   );
-  stop.abort();
-  await publishing;
+  publisher.child.kill("SIGTERM");
   report(`${name}: server RSS`, rssKb(pid) / 1024, "MB");
   if (metricsPort !== undefined) {
     report(

@@ -1,8 +1,15 @@
 /**
  * Writes to a grpc-js server stream and tells when the transport has room.
  *
- * Two signals are honoured. grpc-js `write()` returning `false` (then
- * `'drain'`) is the standard one, and on Node the HTTP/2 stream's
+ * Messages are encoded here and, once grpc-js has sent the response headers,
+ * framed here and written straight to the call's HTTP/2 stream (see
+ * `#send`): grpc-js hands a stream one message at a time and waits for each
+ * write's callback, which made a message cost a whole write of its own; the
+ * stream batches what arrives meanwhile into one `writev`. A message shared
+ * by many calls is framed once ({@linkcode FramedMessage}).
+ *
+ * Two signals are honoured. A `write()` returning `false` (then `'drain'`),
+ * grpc-js's or the HTTP/2 stream's, is the standard one, and on Node the HTTP/2 stream's
  * `bufferSize` is the bytes it still queues. Deno 2.9.3 gives neither for a
  * subscriber whose HTTP/2 window is shut: every write completes at once, no
  * `'drain'` comes, and `bufferSize` is no measure (measured: it grows for a
@@ -16,8 +23,8 @@
  * drained by what its socket flushed (`bytesWritten - writableLength`): an
  * estimate of the bytes stuck in that connection, which rises one for one
  * with writes once a peer stops reading. Its streams hold back while it
- * exceeds `highWater` times their number, so a connection holds a bounded
- * amount whatever its peer does. Writers held back wait on their
+ * exceeds `highWater` times their number, capped at `connectionHighWater`,
+ * so a connection holds a bounded amount whatever its peer does. Writers held back wait on their
  * connection's one poll timer (`pollMs`), not one timer each.
  *
  * What the connection sends besides `CallWriter` messages (unary replies,
@@ -48,8 +55,18 @@ const FRAME_OVERHEAD = 5 + HTTP2_FRAME_HEADER;
 /** Default bytes per stream that may wait in the transport before writes hold back. */
 export const DEFAULT_TRANSPORT_HIGH_WATER = 32 * 1024;
 
+/**
+ * Default bytes a whole connection may have waiting in the transport,
+ * however many streams it carries. What a healthy peer takes in is bounded
+ * by its HTTP/2 connection window (64 KiB unless it says more) and the
+ * kernel's socket buffers; more only queues, adding latency and memory
+ * (measured: with 100 streams of 32 KiB each, 5,000 subscribers of an
+ * overloaded server held 160 MB in the transport and waited seconds).
+ */
+export const DEFAULT_CONNECTION_HIGH_WATER = 256 * 1024;
+
 /** Default milliseconds between two looks at a stalled transport. */
-export const DEFAULT_STALL_POLL_MS = 50;
+export const DEFAULT_STALL_POLL_MS = 10;
 
 /** What a writer needs of an HTTP/2 session. */
 type Session = object & {
@@ -63,7 +80,14 @@ type Session = object & {
 interface Http2StreamLike {
   readonly bufferSize: number;
   readonly session?: Session;
-  once(event: "close", listener: () => void): unknown;
+  /** Node's and Deno's `Http2Stream` have these; a test double may not. */
+  readonly headersSent?: boolean;
+  readonly destroyed?: boolean;
+  readonly writableEnded?: boolean;
+  readonly writableNeedDrain?: boolean;
+  write?(chunk: Buffer): boolean;
+  once(event: "close" | "drain", listener: () => void): unknown;
+  off?(event: "close" | "drain", listener: () => void): unknown;
 }
 
 /** Deno 2.9.3's `bufferSize` is no measure of bytes queued (see the module doc). */
@@ -89,10 +113,38 @@ interface Ledger {
 
 const ledgers = new WeakMap<object, Ledger>();
 
+/**
+ * A message encoded and framed for gRPC once, then written as it is to any
+ * number of calls (a broadcast event costs its subscribers no encoding and
+ * no copy of their own).
+ *
+ * @example
+ * ```ts ignore
+ * const event = new FramedMessage(encodeGreeting(message));
+ * for (const writer of writers) await writer.write(event, signal);
+ * ```
+ */
+export class FramedMessage {
+  /** The gRPC frame: uncompressed flag, big-endian length, the encoding. */
+  readonly frame: Buffer;
+
+  /** Frames `body`, an encoded message. */
+  constructor(body: Uint8Array) {
+    this.frame = frame(body);
+  }
+
+  /** The encoded message, without its frame (a view, not a copy). */
+  get body(): Buffer {
+    return this.frame.subarray(5);
+  }
+}
+
 /** Options of {@linkcode CallWriter}. */
 export interface CallWriterOptions {
   /** Bytes per stream queued in the transport above which writes wait. */
   highWater?: number;
+  /** Bytes per connection queued in the transport above which its writes wait. */
+  connectionHighWater?: number;
   /** Milliseconds between looks at the queue while waiting. */
   pollMs?: number;
 }
@@ -117,11 +169,14 @@ export class CallWriter<M> {
   #stream: Http2StreamLike | undefined;
   #ledger: Ledger | undefined;
   #highWater: number;
+  #connectionHighWater: number;
   #pollMs: number;
   /** Bytes this stream has put into the bucket since it was last empty. */
   #counted = 0;
   /** The bucket's `emptied` count when `#counted` started. */
   #countedSince = 0;
+  /** Whether the response headers were asked of grpc-js (see `#send`). */
+  #askedHeaders = false;
 
   /**
    * Wraps `call`, whose method must pass `Buffer`s through as they are (see
@@ -137,6 +192,8 @@ export class CallWriter<M> {
     this.#call = call;
     this.#serialize = serialize;
     this.#highWater = options.highWater ?? DEFAULT_TRANSPORT_HIGH_WATER;
+    this.#connectionHighWater = options.connectionHighWater ??
+      DEFAULT_CONNECTION_HIGH_WATER;
     this.#pollMs = options.pollMs ?? DEFAULT_STALL_POLL_MS;
     const stream = http2StreamOf(call);
     this.#stream = stream;
@@ -181,13 +238,47 @@ export class CallWriter<M> {
    * transport has room for the next one. Rejects with the signal's reason if
    * it aborts while waiting.
    */
-  async write(message: M | Buffer, signal: AbortSignal): Promise<void> {
-    const bytes = Buffer.isBuffer(message)
-      ? message
-      : this.#serialize(message as M);
-    this.#call.write(bytes);
-    this.#count(bytes.length + FRAME_OVERHEAD);
+  async write(
+    message: M | Buffer | FramedMessage,
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (message instanceof FramedMessage) this.#send(message.body, message);
+    else {
+      this.#send(
+        Buffer.isBuffer(message) ? message : this.#serialize(message as M),
+      );
+    }
     while (this.#blocked()) await this.#wait(signal);
+  }
+
+  /**
+   * Hands `bytes` to the transport. Once grpc-js has sent the response
+   * headers and holds no message of this call, the message is framed here
+   * and written straight to the HTTP/2 stream: grpc-js writes one message
+   * at a time per call, each waiting for the last one's callback, while the
+   * stream itself queues what arrives meanwhile and flushes it in one
+   * `writev`. Otherwise (headers not sent, grpc-js still holding a message,
+   * no stream found) grpc-js writes it, so order is kept either way. Ending
+   * the call stays grpc-js's: its trailers follow what the stream holds.
+   */
+  #send(body: Buffer, framed?: FramedMessage): void {
+    const stream = this.#stream;
+    if (stream?.write && this.#direct(stream)) {
+      // A closed stream: the call is over, and grpc-js would drop it too.
+      if (!stream.destroyed && !stream.writableEnded) {
+        stream.write(framed?.frame ?? frame(body));
+      }
+    } else this.#call.write(body);
+    this.#count(body.length + FRAME_OVERHEAD);
+  }
+
+  /** Whether `stream` may be written directly now (asks grpc-js for the headers once). */
+  #direct(stream: Http2StreamLike): boolean {
+    if (!this.#askedHeaders) {
+      this.#askedHeaders = true;
+      if (!stream.headersSent) this.#call.sendMetadata(new grpc.Metadata());
+    }
+    return stream.headersSent === true && this.#call.writableLength === 0;
   }
 
   /** Adds `n` written bytes to the connection's bucket. */
@@ -206,11 +297,15 @@ export class CallWriter<M> {
     if (this.#call.writableNeedDrain) return true;
     const stream = this.#stream;
     if (!stream) return false;
+    if (stream.writableNeedDrain) return true;
     const ledger = this.#ledger;
     if (!ledger) {
       return !UNRELIABLE_BUFFER_SIZE && stream.bufferSize > this.#highWater;
     }
-    const limit = this.#highWater * Math.max(1, ledger.writers);
+    const limit = Math.min(
+      this.#highWater * Math.max(1, ledger.writers),
+      Math.max(this.#highWater, this.#connectionHighWater),
+    );
     // Reading the socket walks its queue: only near the mark.
     if (ledger.bucket <= limit) return false;
     this.#drain();
@@ -250,8 +345,10 @@ export class CallWriter<M> {
         ledger.waiting.add(done);
         ledger.timer ??= setTimeout(() => wakeAll(ledger), this.#pollMs);
       } else timer = setTimeout(done, this.#pollMs);
+      const stream = this.#stream;
       call.once("drain", done);
       call.once("close", done);
+      stream?.once("drain", done);
       signal.addEventListener("abort", abort, { once: true });
       function cleanup() {
         clearTimeout(timer);
@@ -264,6 +361,7 @@ export class CallWriter<M> {
         }
         call.off("drain", done);
         call.off("close", done);
+        stream?.off?.("drain", done);
         signal.removeEventListener("abort", abort);
       }
     });
@@ -307,6 +405,15 @@ export function chargingInterceptor(): grpc.ServerInterceptor {
       },
     });
   };
+}
+
+/** `body` as one gRPC message frame: uncompressed flag, length, bytes. */
+function frame(body: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(body.length + 5);
+  out[0] = 0;
+  out.writeUInt32BE(body.length, 1);
+  out.set(body, 5);
+  return out;
 }
 
 /** Ends a connection's poll: every waiting writer looks again. */

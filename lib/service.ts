@@ -10,7 +10,11 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { type Clock, systemClock } from "./clock.ts";
-import { CallWriter, type CallWriterOptions } from "./call_writer.ts";
+import {
+  CallWriter,
+  type CallWriterOptions,
+  FramedMessage,
+} from "./call_writer.ts";
 import type { BearerTokens } from "./auth.ts";
 import {
   CapacityError,
@@ -254,13 +258,18 @@ export function createGreeterService(
    * Only the most recent are kept (readers far behind encode again), so the
    * cache does not double what the replay window holds.
    */
-  const encoded = new Map<BusEvent<Uint8Array> | Heartbeat, Buffer>();
+  const encoded = new Map<
+    BusEvent<Uint8Array> | Heartbeat,
+    FramedMessage
+  >();
   /** The same for the clock's ticks, as `SayHelloStreamReply` writes them. */
   const tickParts = new Map<BusEvent<Uint8Array>, TickPart>();
 
   /** An event or heartbeat as `Subscribe` sends it, encoded. */
-  function encodeShared(item: BusEvent<Uint8Array> | Heartbeat): Buffer {
-    return encodeGreeting(
+  function encodeShared(
+    item: BusEvent<Uint8Array> | Heartbeat,
+  ): FramedMessage {
+    return new FramedMessage(encodeGreeting(
       item.kind === "event"
         ? {
           event: {
@@ -277,7 +286,7 @@ export function createGreeterService(
             time_ms: item.time,
           },
         },
-    );
+    ));
   }
 
   /** What a tick adds to every `SayHelloStreamReply` reply, encoded. */
@@ -286,7 +295,9 @@ export function createGreeterService(
   }
 
   /** The Subscribe message for `item`: shared items encoded once. */
-  function greeting(item: HubItem<Uint8Array>): Buffer | GreetingMessage {
+  function greeting(
+    item: HubItem<Uint8Array>,
+  ): FramedMessage | GreetingMessage {
     if (item.kind === "gap") {
       return {
         gap: {

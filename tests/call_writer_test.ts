@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
-import { CallWriter } from "../lib/call_writer.ts";
+import { CallWriter, FramedMessage } from "../lib/call_writer.ts";
 import { settles } from "./_support/server.ts";
 
 /**
@@ -29,6 +29,51 @@ function fakeConnection(streams: number, options: { flowing: boolean }) {
     });
     return { call, stream };
   });
+}
+
+/**
+ * One call as grpc-js and `node:http2` show it, with what each was asked
+ * to write: grpc-js's writes (encoded messages, which it frames itself) and
+ * the HTTP/2 stream's (frames).
+ */
+function fakeCall() {
+  const socket = { bytesWritten: 0, writableLength: 0 };
+  const viaGrpc: Buffer[] = [];
+  const viaStream: Buffer[] = [];
+  const stream = Object.assign(new EventEmitter(), {
+    bufferSize: 0,
+    session: { socket },
+    headersSent: false,
+    destroyed: false,
+    writableEnded: false,
+    writableNeedDrain: false,
+    write(frame: Buffer) {
+      viaStream.push(frame);
+      return true;
+    },
+  });
+  const call = Object.assign(new EventEmitter(), {
+    writableNeedDrain: false,
+    /** What grpc-js holds, not yet handed to the stream. */
+    writableLength: 0,
+    call: { stream },
+    sendMetadata() {
+      stream.headersSent = true;
+    },
+    write(bytes: Buffer) {
+      viaGrpc.push(bytes);
+      return true;
+    },
+  });
+  // deno-lint-ignore no-explicit-any
+  const writer = new CallWriter<string>(call as any, serialize);
+  return { call, stream, writer, viaGrpc, viaStream };
+}
+
+/** `text` as one gRPC frame. */
+function framed(text: string): Buffer {
+  const body = Buffer.from(text);
+  return Buffer.concat([Buffer.from([0, 0, 0, 0, body.length]), body]);
 }
 
 const serialize = (text: string) => Buffer.from(text);
@@ -77,6 +122,87 @@ Deno.test("CallWriter holds back a connection whose socket stops flushing, at it
   // The bucket's bound: 1,024 bytes x 10 streams, plus one message each.
   assert.ok(written <= 10 * 1024 + 10 * 100, `wrote ${written} bytes`);
   assert.ok(written >= 10 * 1024 - 10 * 100, `wrote only ${written} bytes`);
+  controller.abort(new Error("done"));
+  await Promise.allSettled(writing);
+  for (const { call } of connection) call.emit("close");
+});
+
+Deno.test("CallWriter has grpc-js send the headers, then frames messages straight onto the HTTP/2 stream", async () => {
+  const { stream, writer, viaGrpc, viaStream } = fakeCall();
+  await writer.write("one", never);
+  await writer.write(Buffer.from("two"), never);
+  assert.equal(stream.headersSent, true);
+  assert.deepEqual(viaGrpc, []);
+  assert.deepEqual(viaStream, [framed("one"), framed("two")]);
+});
+
+Deno.test("CallWriter goes through grpc-js while grpc-js holds a message, so order is kept", async () => {
+  const { call, writer, viaGrpc, viaStream } = fakeCall();
+  await writer.write("first", never);
+  call.writableLength = 1; // grpc-js has a message of its own queued
+  await writer.write("second", never);
+  call.writableLength = 0;
+  await writer.write("third", never);
+  assert.deepEqual(viaStream, [framed("first"), framed("third")]);
+  assert.deepEqual(viaGrpc, [Buffer.from("second")]);
+});
+
+Deno.test("CallWriter goes through grpc-js when the headers could not be sent", async () => {
+  const { call, writer, viaGrpc, viaStream } = fakeCall();
+  call.sendMetadata = () => {}; // e.g. the call was cancelled first
+  await writer.write("hello", never);
+  assert.deepEqual(viaStream, []);
+  assert.deepEqual(viaGrpc, [Buffer.from("hello")]);
+});
+
+Deno.test("CallWriter writes nothing to an HTTP/2 stream that is closed", async () => {
+  const { stream, writer, viaGrpc, viaStream } = fakeCall();
+  await writer.write("before", never);
+  stream.destroyed = true;
+  await writer.write("after", never);
+  assert.deepEqual(viaStream, [framed("before")]);
+  assert.deepEqual(viaGrpc, []);
+});
+
+Deno.test("FramedMessage is framed once and written as it is to every call", async () => {
+  const message = new FramedMessage(Buffer.from("shared"));
+  assert.deepEqual(message.frame, framed("shared"));
+  assert.deepEqual(message.body, Buffer.from("shared"));
+  const calls = [fakeCall(), fakeCall()];
+  for (const { writer } of calls) await writer.write(message, never);
+  for (const { viaStream } of calls) {
+    assert.equal(viaStream.length, 1);
+    assert.equal(viaStream[0], message.frame); // the same bytes, not a copy
+  }
+  // Through grpc-js, it is the encoded message that is handed over.
+  const { call, writer, viaGrpc } = fakeCall();
+  call.sendMetadata = () => {};
+  await writer.write(message, never);
+  assert.deepEqual(viaGrpc, [Buffer.from("shared")]);
+});
+
+Deno.test("CallWriter holds a connection of many streams at its connection bound", async () => {
+  const connection = fakeConnection(100, { flowing: false });
+  const writers = connection.map(({ call }) =>
+    // deno-lint-ignore no-explicit-any
+    new CallWriter<string>(call as any, serialize, {
+      highWater: 1024,
+      connectionHighWater: 8 * 1024,
+      pollMs: 5,
+    })
+  );
+  const controller = new AbortController();
+  let written = 0;
+  const writing = writers.map(async (writer) => {
+    for (;;) {
+      await writer.write("x".repeat(86), controller.signal); // 100 bytes counted
+      written += 100;
+    }
+  });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  // 8 KiB for the connection (not 100 x 1 KiB), plus one message per stream.
+  assert.ok(written <= 8 * 1024 + 100 * 100, `wrote ${written} bytes`);
+  assert.ok(written >= 8 * 1024 - 100, `wrote only ${written} bytes`);
   controller.abort(new Error("done"));
   await Promise.allSettled(writing);
   for (const { call } of connection) call.emit("close");
