@@ -24,6 +24,12 @@ import {
 } from "../tests/_support/server.ts";
 import { type PoolMethod, SubscriberPool } from "./pool.ts";
 import {
+  PYTHON,
+  pythonGrpcMissing,
+  seedProgram,
+} from "../tests/_support/python.ts";
+import { join } from "node:path";
+import {
   LineProcess,
   ROOT,
   spawnServer,
@@ -138,8 +144,8 @@ async function unary(target: string, label: string) {
   return latencies.length / wall;
 }
 
-/** h2load (Debian nghttp2-client), if installed: -c 10 -m 10. */
-async function h2load(port: number, label: string) {
+/** h2load (Debian nghttp2-client) -c 10 -m 10 at `port`: req/s, or `undefined` when not installed. */
+async function h2load(port: number): Promise<number | undefined> {
   const body = await Deno.makeTempFile();
   try {
     await Deno.writeFile(body, helloRequestFrame("bench"));
@@ -162,16 +168,111 @@ async function h2load(port: number, label: string) {
     }).output();
     const text = new TextDecoder().decode(out.stdout);
     const rps = Number(text.match(/finished in [^,]+, ([\d.]+) req\/s/)?.[1]);
-    if (rps) report(`unary ${label} h2load req/s`, rps, "req/s", "-c 10 -m 10");
-    return rps;
-  } catch {
-    rows.push({
-      name: `unary ${label} h2load`,
-      value: "skipped",
-      note: "h2load not installed (apt-get install nghttp2-client)",
-    });
+    return rps || NaN;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
   } finally {
     await Deno.remove(body);
+  }
+}
+
+/** A unary server the h2load comparison calls. */
+interface UnaryPeer {
+  label: string;
+  port: number;
+}
+
+/**
+ * The issue's other yardsticks for unary calls, where this machine has them:
+ * bare grpc-js on Node (`node`) and the seed's own Python server. Each is
+ * stopped when `stack` is disposed; a missing one is reported as skipped.
+ */
+async function foreignUnaryPeers(
+  stack: AsyncDisposableStack,
+): Promise<UnaryPeer[]> {
+  const peers: UnaryPeer[] = [];
+  try {
+    const node = stack.use(
+      new LineProcess(["bench/node_unary_server.mjs"], { command: "node" }),
+    );
+    const [, port] = await node.waitForLine("stderr", /listening on (\d+)/);
+    const version = new TextDecoder().decode(
+      new Deno.Command("node", { args: ["--version"] }).outputSync().stdout,
+    ).trim();
+    peers.push({ label: `grpc-js on Node ${version}`, port: Number(port) });
+  } catch (error) {
+    rows.push({
+      name: "unary grpc-js on Node",
+      value: "skipped",
+      note: `node did not start (${
+        error instanceof Error ? error.message.split("\n")[0] : error
+      })`,
+    });
+  }
+  const missing = pythonGrpcMissing();
+  if (missing) {
+    rows.push({ name: "unary seed Python", value: "skipped", note: missing });
+    return peers;
+  }
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  const dir = await seedProgram(
+    "async_greeter_server.py",
+    '"[::]:50051"',
+    `"127.0.0.1:${port}"`,
+  );
+  stack.defer(() => Deno.remove(dir, { recursive: true }));
+  const seed = stack.use(
+    new LineProcess([join(dir, "async_greeter_server.py")], {
+      command: PYTHON,
+      cwd: dir,
+      env: { PYTHONUNBUFFERED: "1" },
+    }),
+  );
+  await seed.waitForLine("stderr", /Starting server on/);
+  peers.push({ label: "seed Python grpc.aio", port });
+  return peers;
+}
+
+/**
+ * h2load against every peer, three rounds interleaved (so that a noisy
+ * moment hits all alike): reports each median and the greeter's ratio to
+ * each other peer. The first peer is the greeter.
+ */
+async function unaryH2load(peers: UnaryPeer[]): Promise<void> {
+  const runs = peers.map(() => [] as number[]);
+  for (let round = 0; round < 3; round++) {
+    for (const [i, peer] of peers.entries()) {
+      const rps = await h2load(peer.port);
+      if (rps === undefined) {
+        rows.push({
+          name: "unary h2load",
+          value: "skipped",
+          note: "h2load not installed (apt-get install nghttp2-client)",
+        });
+        return;
+      }
+      runs[i].push(rps);
+    }
+  }
+  const medians = runs.map((r) => r.sort((a, b) => a - b)[1]);
+  for (const [i, peer] of peers.entries()) {
+    report(
+      `unary ${peer.label} h2load req/s`,
+      medians[i],
+      "req/s",
+      `median of 3, -c 10 -m 10 (${runs[i].map(format).join(", ")})`,
+    );
+  }
+  for (const [i, peer] of peers.entries()) {
+    if (i === 0) continue;
+    report(
+      `unary greeter / ${peer.label} (h2load)`,
+      medians[0] / medians[i],
+      "x",
+    );
   }
 }
 
@@ -530,11 +631,12 @@ async function main() {
       const ours = await unary(target, "greeter");
       const base = await unary(baseTarget, "baseline");
       report("unary greeter / baseline", ours / base, "x");
-      const oursH2 = await h2load(port, "greeter");
-      const baseH2 = await h2load(Number(basePort), "baseline");
-      if (oursH2 && baseH2) {
-        report("unary greeter / baseline (h2load)", oursH2 / baseH2, "x");
-      }
+      await using foreign = new AsyncDisposableStack();
+      await unaryH2load([
+        { label: "greeter", port },
+        { label: "baseline", port: Number(basePort) },
+        ...await foreignUnaryPeers(foreign),
+      ]);
     }
     if (section("tick")) {
       const oursTick = await tickFanOut(target, pid, "greeter", metricsPort);

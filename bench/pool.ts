@@ -1,8 +1,10 @@
 /**
  * The bench's subscriber load generator: many subscriptions over a few
- * connections, kept lean so that the generator, not the server, is rarely
- * the limit: raw grpc-js streams, messages left undecoded but for the one
- * field the bench needs (the publish time, for delivery latency).
+ * connections, kept lean so that the generator is the limit as rarely as
+ * can be: gRPC spoken over `node:http2` directly (no grpc-js: its
+ * per-message stream machinery cost the generator more than the server),
+ * messages cut from the DATA and left undecoded but for the one field the
+ * bench needs (the publish time, for delivery latency).
  *
  * Run as a program, it holds `N` subscriptions until killed:
  * `deno run … bench/pool.ts TARGET N CONNECTIONS` prints `ready` once all are
@@ -11,8 +13,8 @@
  * @module
  */
 
-import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
+import http2 from "node:http2";
 import { loadGreeterProto } from "../lib/proto.ts";
 
 /** Which stream the pool subscribes with. */
@@ -81,56 +83,60 @@ export class SubscriberPool {
   live = 0;
   /** Delivery latency histogram (ms), events only. */
   readonly latency: Uint32Array = new Uint32Array(BUCKETS + 1);
-  #clients: grpc.Client[];
-  #calls: grpc.ClientReadableStream<Buffer>[] = [];
+  #sessions: http2.ClientHttp2Session[];
+  #streams: http2.ClientHttp2Stream[] = [];
   #method: PoolMethod;
   #options: PoolOptions;
   #allLive?: () => void;
 
-  /** Opens the connections' channels (no call yet). */
+  /** Opens the connections (no call yet). */
   constructor(target: string, options: PoolOptions) {
     this.#options = options;
     this.#method = options.method;
-    this.#clients = Array.from(
-      { length: options.connections },
-      () =>
-        new grpc.Client(target, grpc.credentials.createInsecure(), {
-          "grpc.use_local_subchannel_pool": 1,
-          "grpc.enable_channelz": 0,
-        }),
-    );
+    this.#sessions = Array.from({ length: options.connections }, () => {
+      const session = http2.connect(`http://${target}`, {
+        // As grpc-js asks: room for many busy streams on one connection.
+        settings: { initialWindowSize: 1 << 20 },
+      });
+      session.on("error", () => {}); // closed at close()
+      return session;
+    });
   }
 
   /** Subscribes everyone; resolves when each has received a first message. */
   start(): Promise<void> {
     const definition = loadGreeterProto().service[this.#method];
-    const path = definition.path;
     const done = new Promise<void>((resolve) => this.#allLive = resolve);
     for (let i = 0; i < this.#options.subscribers; i++) {
       const request = this.#method === "Subscribe"
         ? { name: `b${i}`, topics: this.#options.topics ?? ["bench"] }
         : { name: `s${i}` };
-      const call = this.#clients[i % this.#clients.length]
-        .makeServerStreamRequest<unknown, Buffer>(
-          path,
-          definition.requestSerialize,
-          (bytes: Buffer) => bytes,
-          request,
-        );
+      const stream = this.#sessions[i % this.#sessions.length].request({
+        ":method": "POST",
+        ":path": definition.path,
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      const body = definition.requestSerialize(request);
+      const frame = Buffer.alloc(5 + body.length);
+      frame.writeUInt32BE(body.length, 1);
+      body.copy(frame, 5);
+      stream.end(frame);
       let first = true;
-      call.on("data", (bytes: Buffer) => {
+      const messages = new MessageSplitter((bytes, from, to) => {
         this.received++;
         if (first) {
           first = false;
           if (++this.live === this.#options.subscribers) this.#allLive?.();
         }
-        const time = publishTime(this.#method, bytes);
+        const time = publishTime(this.#method, bytes.subarray(from, to));
         if (time >= 0) {
           this.latency[Math.min(BUCKETS, Math.max(0, Date.now() - time))]++;
         }
       });
-      call.on("error", () => {}); // cancelled at close
-      this.#calls.push(call);
+      stream.on("data", (chunk: Buffer) => messages.push(chunk));
+      stream.on("error", () => {}); // cancelled at close
+      this.#streams.push(stream);
     }
     return done;
   }
@@ -158,10 +164,37 @@ export class SubscriberPool {
     return NaN;
   }
 
-  /** Cancels every call and closes the channels. */
+  /** Cancels every call and closes the connections. */
   close(): void {
-    for (const call of this.#calls) call.cancel();
-    for (const client of this.#clients) client.close();
+    for (const stream of this.#streams) {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    }
+    for (const session of this.#sessions) session.destroy();
+  }
+}
+
+/**
+ * Cuts a stream's DATA into gRPC messages (5-byte prefix, then the body),
+ * however the chunks fall, handing each to `onMessage` as a range of bytes.
+ */
+class MessageSplitter {
+  #pending: Buffer | undefined;
+  #onMessage: (bytes: Buffer, from: number, to: number) => void;
+
+  constructor(onMessage: (bytes: Buffer, from: number, to: number) => void) {
+    this.#onMessage = onMessage;
+  }
+
+  push(chunk: Buffer): void {
+    const bytes = this.#pending ? Buffer.concat([this.#pending, chunk]) : chunk;
+    let at = 0;
+    while (bytes.length - at >= 5) {
+      const end = at + 5 + bytes.readUInt32BE(at + 1);
+      if (end > bytes.length) break;
+      this.#onMessage(bytes, at + 5, end);
+      at = end;
+    }
+    this.#pending = at < bytes.length ? bytes.subarray(at) : undefined;
   }
 }
 

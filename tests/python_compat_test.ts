@@ -1,62 +1,14 @@
+// The seed's own Python code is the foreign peer (see _support/python.ts).
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  LineProcess,
-  ROOT,
-  runClient,
-  spawnServer,
-} from "./_support/process.ts";
-
-// The seed's own Python code is the foreign peer: Debian's python3-grpcio
-// and python3-grpc-tools, under Debian's python3 (.ci/run installs them).
-const PYTHON = "/usr/bin/python3";
-const SEED = join(ROOT, "tests", "seed");
-
-function pythonGrpcMissing(): string | undefined {
-  try {
-    const { success } = new Deno.Command(PYTHON, {
-      args: ["-c", "import grpc, grpc_tools"],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync();
-    return success ? undefined : "python3 lacks grpc or grpc_tools";
-  } catch {
-    return `${PYTHON} not found`;
-  }
-}
+import { LineProcess, runClient, spawnServer } from "./_support/process.ts";
+import { PYTHON, pythonGrpcMissing, seedProgram } from "./_support/python.ts";
 
 const missing = pythonGrpcMissing();
 if (missing) {
   console.warn(
     `python_compat_test.ts ignored: ${missing} (apt-get install python3-grpcio python3-grpc-tools)`,
   );
-}
-
-/**
- * Generates the stubs from the seed's own proto (tests/seed/helloworld.proto)
- * and copies in one seed program, retargeted.
- */
-async function seedProgram(
-  file: string,
-  from: string,
-  to: string,
-): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "greeter_seed_" });
-  const { success, stderr } = await new Deno.Command(PYTHON, {
-    args: [
-      "-m",
-      "grpc_tools.protoc",
-      `-I${SEED}`,
-      `--python_out=${dir}`,
-      `--grpc_python_out=${dir}`,
-      join(SEED, "helloworld.proto"),
-    ],
-  }).output();
-  assert.ok(success, new TextDecoder().decode(stderr));
-  const source = await Deno.readTextFile(join(SEED, file));
-  assert.ok(source.includes(from));
-  await Deno.writeTextFile(join(dir, file), source.replaceAll(from, to));
-  return dir;
 }
 
 Deno.test({
