@@ -241,7 +241,8 @@ export class CallWriter<M> {
   /**
    * Writes `message` (or bytes already encoded), then waits until the
    * transport has room for the next one. Rejects with the signal's reason if
-   * it aborts while waiting.
+   * it aborts while waiting (seen within `pollMs` when the wait is on the
+   * connection's poll).
    */
   async write(
     message: M | Buffer | FramedMessage,
@@ -334,8 +335,20 @@ export class CallWriter<M> {
 
   #wait(signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
+    const ledger = this.#ledger;
+    if (ledger) {
+      // The connection's one poll is the only wake-up: a closed call or an
+      // aborted signal is seen at the next look (`pollMs`), as `write`
+      // checks both before waiting again. Listeners added and removed per
+      // wait cost more than the writes when thousands of streams wait.
+      return new Promise((resolve) => {
+        ledger.waiting.add(resolve);
+        ledger.timer ??= setTimeout(() => wakeAll(ledger), this.#pollMs);
+      });
+    }
     return new Promise((resolve, reject) => {
       const call = this.#call;
+      const stream = this.#stream;
       const done = () => {
         cleanup();
         resolve();
@@ -344,27 +357,13 @@ export class CallWriter<M> {
         cleanup();
         reject(signal.reason);
       };
-      // One poll per connection, however many of its streams wait on it.
-      const ledger = this.#ledger;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      if (ledger) {
-        ledger.waiting.add(done);
-        ledger.timer ??= setTimeout(() => wakeAll(ledger), this.#pollMs);
-      } else timer = setTimeout(done, this.#pollMs);
-      const stream = this.#stream;
+      const timer = setTimeout(done, this.#pollMs);
       call.once("drain", done);
       call.once("close", done);
       stream?.once("drain", done);
       signal.addEventListener("abort", abort, { once: true });
       function cleanup() {
         clearTimeout(timer);
-        if (ledger) {
-          ledger.waiting.delete(done);
-          if (ledger.waiting.size === 0) {
-            clearTimeout(ledger.timer);
-            ledger.timer = undefined;
-          }
-        }
         call.off("drain", done);
         call.off("close", done);
         stream?.off?.("drain", done);
@@ -447,7 +446,9 @@ function corkForThisTick(session: Session | undefined): void {
 /** Ends a connection's poll: every waiting writer looks again. */
 function wakeAll(ledger: Ledger): void {
   ledger.timer = undefined;
-  for (const wake of [...ledger.waiting]) wake();
+  const waiting = ledger.waiting;
+  ledger.waiting = new Set();
+  for (const wake of waiting) wake();
 }
 
 /** Bytes a connection's socket has flushed (not merely queued). */

@@ -42,6 +42,9 @@ const EVENT_OVERHEAD_BYTES = 128;
 /** Milliseconds a forced shutdown waits for connections to close. */
 const FORCE_WAIT_MS = 1_000;
 
+/** Shortest time between two "missed events" lines for one subscription. */
+const GAP_LOG_INTERVAL_MS = 10_000;
+
 /** Connection lifetime settings; each is off when undefined. */
 export interface ConnectionOptions {
   /** Ping each peer this often (ms) to find dead ones. Default {@linkcode DEFAULT_KEEPALIVE_TIME_MS}. */
@@ -361,6 +364,11 @@ export async function startServer(
   }
   const credentials = serverCredentials(options.tls); // checked before anything starts
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  /** Per subscription: when its last gap was logged, and what came since. */
+  const gapLogs = new Map<
+    number,
+    { at: number; gaps: number; missed: number }
+  >();
   const hub = new Hub<Uint8Array>({
     broker: options.broker,
     bufferSize: options.bufferSize,
@@ -380,6 +388,17 @@ export async function startServer(
       });
     },
     onGap: (info, gap) => {
+      // Once per subscriber per GAP_LOG_INTERVAL_MS: a subscriber that stays
+      // behind reports a gap after every few events, and a line each made
+      // the log the costliest part of an overloaded server.
+      const now = clock.now();
+      const last = gapLogs.get(info.id);
+      if (last && now - last.at < GAP_LOG_INTERVAL_MS) {
+        last.gaps++;
+        last.missed += gap.missed;
+        return;
+      }
+      gapLogs.set(info.id, { at: now, gaps: 0, missed: 0 });
       log.warn(`client ${info.name} missed events.`, {
         subscription: info.id,
         peer: info.labels.peer,
@@ -387,9 +406,12 @@ export async function startServer(
         from: gap.from,
         to: gap.to,
         missed: gap.missed || undefined,
+        gapsSinceLastLine: last?.gaps || undefined,
+        missedSinceLastLine: last?.missed || undefined,
       });
     },
     onLeave: (info, reason) => {
+      gapLogs.delete(info.id);
       leaves.inc({ reason });
       log.info(`client ${info.name} is leaving.`, {
         subscription: info.id,

@@ -467,3 +467,33 @@ Deno.test("backoffDelay() grows exponentially to its cap, with full jitter", () 
   assert.equal(backoffDelay(3, {}, () => 0), 0);
   assert.equal(backoffDelay(1, {}, () => 0.5), 125);
 });
+
+Deno.test("a subscriber that stays behind is logged once per 10 s, with what the quiet time held", async () => {
+  const clock = new ManualClock();
+  await using t = await startTestServer({
+    clock,
+    intervalMs: HOUR,
+    heartbeatMs: HOUR,
+    bufferSize: 2,
+  });
+  const { hub } = t.server;
+  const reader = hub.subscribe("behind", { topics: ["news"] }).readable
+    .getReader();
+  const lines = () => t.logs.filter((l) => l.includes("missed events."));
+  // Runs of 5 events into a buffer of 2: 3 dropped each, handed over as a
+  // gap (then the 2 kept events) before the next run.
+  const run = async () => {
+    for (let i = 0; i < 5; i++) await hub.publish("news", text.encode("x"));
+    const kinds = [];
+    for (let i = 0; i < 3; i++) kinds.push((await reader.read()).value?.kind);
+    assert.deepEqual(kinds, ["gap", "event", "event"]);
+  };
+  for (let i = 0; i < 3; i++) await run();
+  assert.equal(lines().length, 1);
+  await clock.advance(10_000);
+  await run();
+  assert.equal(lines().length, 2);
+  // The two runs left out of the log in between, and their 6 events.
+  assert.match(lines()[1], /gapsSinceLastLine=2 missedSinceLastLine=6/);
+  await reader.cancel();
+});
