@@ -220,14 +220,14 @@ Deno.test("CallWriter holds a connection of many streams at its connection bound
   for (const { call } of connection) call.emit("close");
 });
 
-Deno.test("CallWriter corks the connection's socket until the tick ends: its writes leave together", async () => {
+Deno.test("CallWriter corks the connection's socket until the next check phase: its writes leave together", async () => {
   const { socket, writer, viaStream } = fakeCall();
   const writes = [writer.write("a", never), writer.write("b", never)];
   assert.equal(socket.corked, 1); // once for both
   await Promise.all(writes);
   await new Promise((resolve) => setTimeout(resolve, 0));
   assert.equal(socket.corked, 0);
-  await writer.write("c", never); // a later tick corks again
+  await writer.write("c", never); // a later turn corks again
   assert.equal(socket.corks, 2);
   await new Promise((resolve) => setTimeout(resolve, 0));
   assert.equal(socket.corked, 0);
