@@ -10,9 +10,13 @@ import { settles } from "./_support/server.ts";
  * its peer reads everything, while the socket's `bytesWritten` counts what
  * was really sent.
  */
-function fakeConnection(streams: number, options: { flowing: boolean }) {
+function fakeConnection(
+  streams: number,
+  options: { flowing: boolean; batched?: boolean },
+) {
   const socket = { bytesWritten: 0, writableLength: 0 };
   const session = { socket };
+  let sent = 0;
   return Array.from({ length: streams }, () => {
     const stream = Object.assign(new EventEmitter(), {
       bufferSize: 0,
@@ -23,7 +27,12 @@ function fakeConnection(streams: number, options: { flowing: boolean }) {
       call: { stream },
       write(bytes: Buffer) {
         stream.bufferSize += Math.round(bytes.length * 3.4);
-        if (options.flowing) socket.bytesWritten += bytes.length + 14;
+        if (options.flowing) {
+          // A gRPC prefix per message; a DATA frame header per message, or
+          // per batch of ten when the transport batches them.
+          socket.bytesWritten += bytes.length + 5 +
+            (!options.batched ? 9 : ++sent % 10 === 0 ? 9 : 0);
+        }
         return true;
       },
     });
@@ -92,8 +101,18 @@ const serialize = (text: string) => Buffer.from(text);
 const never = new AbortController().signal;
 const HOUR = 3_600_000;
 
-Deno.test("CallWriter never holds back a busy connection whose socket keeps flushing", async () => {
-  const connection = fakeConnection(100, { flowing: true });
+for (const batched of [false, true]) {
+  Deno.test(
+    `CallWriter never holds back a busy connection whose socket keeps flushing${
+      batched ? ", messages batched in DATA frames" : ""
+    }`,
+    async () => {
+      await neverHeldBack(fakeConnection(100, { flowing: true, batched }));
+    },
+  );
+}
+
+async function neverHeldBack(connection: ReturnType<typeof fakeConnection>) {
   const writers = connection.map(({ call }) =>
     // deno-lint-ignore no-explicit-any
     new CallWriter<string>(call as any, serialize, {
@@ -111,7 +130,7 @@ Deno.test("CallWriter never holds back a busy connection whose socket keeps flus
       1000,
     );
   }
-});
+}
 
 Deno.test("CallWriter holds back a connection whose socket stops flushing, at its bound", async () => {
   const connection = fakeConnection(10, { flowing: false });
@@ -126,7 +145,7 @@ Deno.test("CallWriter holds back a connection whose socket stops flushing, at it
   let written = 0;
   const writing = writers.map(async (writer) => {
     for (;;) {
-      await writer.write("x".repeat(86), controller.signal); // 100 bytes counted
+      await writer.write("x".repeat(95), controller.signal); // 100 bytes counted
       written += 100;
     }
   });
@@ -207,7 +226,7 @@ Deno.test("CallWriter holds a connection of many streams at its connection bound
   let written = 0;
   const writing = writers.map(async (writer) => {
     for (;;) {
-      await writer.write("x".repeat(86), controller.signal); // 100 bytes counted
+      await writer.write("x".repeat(95), controller.signal); // 100 bytes counted
       written += 100;
     }
   });
