@@ -77,7 +77,9 @@ function proc(path: string): string {
 
 function rssKb(pid: number): number {
   const status = proc(`/proc/${pid}/status`);
-  return Number(status.match(/VmRSS:\s+(\d+)/)![1]);
+  const kb = status.match(/VmRSS:\s+(\d+)/)?.[1];
+  if (kb === undefined) throw new Error(`Server process ${pid} is gone`);
+  return Number(kb);
 }
 
 /** CPU seconds (user + system) a process has used. */

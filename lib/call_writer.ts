@@ -443,15 +443,24 @@ const corked = new WeakSet<object>();
  * after the write, so that the batch the stream sends then is covered too.
  */
 function corkUntilImmediate(session: Session | undefined): void {
-  const socket = session?.socket as
-    | { cork?: () => void; uncork?: () => void }
-    | undefined;
-  if (!session || !socket?.cork || corked.has(session)) return;
-  socket.cork();
+  if (!session || corked.has(session)) return;
+  // Both taken now, bound to the socket itself: once the session lets go of
+  // its socket (the peer is gone), its `socket` throws on every property.
+  let cork, uncork;
+  try {
+    ({ cork, uncork } = session.socket as {
+      cork?: () => void;
+      uncork?: () => void;
+    });
+  } catch {
+    return;
+  }
+  if (!cork || !uncork) return;
+  cork();
   corked.add(session);
   setImmediate(() => {
     corked.delete(session);
-    socket.uncork?.();
+    uncork();
   });
 }
 
@@ -465,8 +474,13 @@ function wakeAll(ledger: Ledger): void {
 
 /** Bytes a connection's socket has flushed (not merely queued). */
 function flushedBytes(session: Session): number {
-  const socket = session.socket;
-  return (socket?.bytesWritten ?? 0) - (socket?.writableLength ?? 0);
+  try {
+    const socket = session.socket;
+    return (socket?.bytesWritten ?? 0) - (socket?.writableLength ?? 0);
+  } catch {
+    // The session let go of its socket: nothing can still be held there.
+    return Number.MAX_SAFE_INTEGER;
+  }
 }
 
 /**

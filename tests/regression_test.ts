@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { GreeterClient } from "../lib/client.ts";
-import { spawnServer } from "./_support/process.ts";
+import { setTimeout as delay } from "node:timers/promises";
+import { LineProcess, spawnServer, taskArgs } from "./_support/process.ts";
 
 // Deno 2.9.4 to 2.9.6 abort the whole server process inside nghttp2 when a
 // client closes its channel after a few hundred calls (denoland/deno#36788).
@@ -23,4 +24,35 @@ Deno.test("the server survives a channel closed after hundreds of calls, three t
   using after = new GreeterClient(target);
   assert.equal(await after.sayHello("still there"), "Hello, still there!");
   assert.equal(exited, false, server.stderr.join("\n"));
+});
+
+// A connection that dies mid-stream (its process killed) while the server is
+// writing to it: once, this crashed the server, a write path touching the
+// socket after Deno's node:http2 had let go of it.
+Deno.test("the server survives subscriber processes killed while it writes to them, eight times", async () => {
+  const { process: server, target } = await spawnServer(["--interval", "10"]);
+  await using _ = server;
+  let exited = false;
+  server.child.status.then(() => exited = true);
+  using client = new GreeterClient(target);
+  for (let round = 0; round < 8 && !exited; round++) {
+    await using pool = new LineProcess([
+      ...taskArgs("client").slice(0, -2), // deno run + the client flags
+      "bench/pool.ts",
+      target,
+      "300",
+      "3",
+    ]);
+    await pool.waitForLine("stdout", /^ready$/, 30_000);
+    await delay(100); // ticks flowing to every subscriber
+    pool.child.kill("SIGKILL");
+    await pool.child.status;
+    const deadline = Date.now() + 10_000;
+    while (!exited && (await client.listSubscribers({ limit: 1 })).total > 0) {
+      assert.ok(Date.now() < deadline, "subscribers left behind");
+      await delay(20);
+    }
+  }
+  assert.equal(exited, false, server.stderr.join("\n"));
+  assert.equal(await client.sayHello("still there"), "Hello, still there!");
 });
