@@ -621,7 +621,12 @@ class Subscriber<T> {
   #replayed?: number;
   /** The hub closed: end the stream once the buffer is empty. */
   #ending = false;
-  #ring: (BusEvent<T> | undefined)[];
+  /**
+   * The buffer, made on the first event it has to hold: a subscriber that
+   * is always waiting (or idle) never needs one.
+   */
+  #ring?: (BusEvent<T> | undefined)[];
+  #capacity: number;
   #head = 0;
   #count = 0;
   /** Dropped events not yet reported: [from, to], how many. */
@@ -648,7 +653,7 @@ class Subscriber<T> {
     this.#everything = init.topics.includes(ALL_TOPICS);
     this.#named = new Set(init.topics);
     this.#replayed = init.replayFrom;
-    this.#ring = new Array(init.capacity);
+    this.#capacity = init.capacity;
     this.readable = new ReadableStream<HubItem<T>>({
       start: (controller) => {
         this.controller = controller;
@@ -671,12 +676,13 @@ class Subscriber<T> {
       this.#deliver(event);
       return "queued";
     }
-    const capacity = this.#ring.length;
+    const capacity = this.#capacity;
+    const ring = this.#ring ??= new Array(capacity);
     let outcome: Offer = "queued";
     if (this.#count === capacity) {
       if (policy === "disconnect") return "overflow";
-      const oldest = this.#ring[this.#head]!;
-      this.#ring[this.#head] = undefined;
+      const oldest = ring[this.#head]!;
+      ring[this.#head] = undefined;
       this.#head = (this.#head + 1) % capacity;
       this.#count--;
       this.dropped++;
@@ -686,7 +692,7 @@ class Subscriber<T> {
       } else this.#gap = { from: oldest.seq, to: oldest.seq, missed: 1 };
       outcome = "dropped";
     }
-    this.#ring[(this.#head + this.#count) % capacity] = event;
+    ring[(this.#head + this.#count) % capacity] = event;
     this.#count++;
     return outcome;
   }
@@ -707,7 +713,7 @@ class Subscriber<T> {
     if (this.#left) return;
     this.#left = true;
     this.#waiting = false;
-    this.#ring.fill(undefined);
+    this.#ring = undefined;
     this.#count = 0;
     this.#hub.remove(this, reason, error);
   }
@@ -745,9 +751,10 @@ class Subscriber<T> {
     } else if (this.#replayed !== undefined) {
       this.#replay();
     } else if (this.#count > 0) {
-      const event = this.#ring[this.#head]!;
-      this.#ring[this.#head] = undefined;
-      this.#head = (this.#head + 1) % this.#ring.length;
+      const ring = this.#ring!;
+      const event = ring[this.#head]!;
+      ring[this.#head] = undefined;
+      this.#head = (this.#head + 1) % this.#capacity;
       this.#count--;
       this.#deliver(event);
     } else if (this.#ending) {
