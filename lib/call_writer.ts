@@ -43,7 +43,11 @@
  * and keeps making calls on the same connection gains that much room per
  * call. A stream that closes takes out what it wrote since the bucket was
  * last empty (its bytes are sent or discarded by then; a healthy sibling's
- * share may go with it). The price of one bucket per connection: a
+ * share may go with it). Known hole: what the socket already flushed went
+ * out of the bucket once already, so a peer that stalls one stream and keeps
+ * opening, reading and resetting streams that write (bidi calls) on the
+ * same connection makes about one reply of room per call for the stalled
+ * one. The price of one bucket per connection: a
  * peer that stalls one stream holds back its other streams on the same
  * connection too (as a shut connection window would).
  *

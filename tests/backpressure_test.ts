@@ -225,9 +225,11 @@ Deno.test("calls made on a stalled subscriber's connection do not make room for 
     await flood(hub, 5000);
   }
   // 1,200 replies of ~120 bytes went out on that connection: had they made
-  // room, the stalled stream would have written ~140 KB (~2,500 ticks) more.
+  // room, the stalled stream would have written ~140 KB (~2,400 ticks) more.
+  // What the charges leave out (HPACK header bytes, ~23 per call) makes
+  // ~25 KB (measured: 250-270 ticks of ~60 counted bytes).
   assert.ok(
-    written() < atBound + 300,
+    written() < atBound + 600,
     `the stalled stream wrote ${written() - atBound} more messages`,
   );
 });
