@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
-import { CallWriter, FramedMessage } from "../lib/call_writer.ts";
+import {
+  CallWriter,
+  type CallWriterOptions,
+  FramedMessage,
+} from "../lib/call_writer.ts";
 import { settles } from "./_support/server.ts";
 
 /**
@@ -132,14 +136,18 @@ async function neverHeldBack(connection: ReturnType<typeof fakeConnection>) {
   }
 }
 
-Deno.test("CallWriter holds back a connection whose socket stops flushing, at its bound", async () => {
-  const connection = fakeConnection(10, { flowing: false });
+/**
+ * Writes 100 counted bytes at a time on every stream of a connection whose
+ * socket flushes nothing, for 100 ms; returns the bytes written.
+ */
+async function writeToStalled(
+  streams: number,
+  options: CallWriterOptions,
+): Promise<number> {
+  const connection = fakeConnection(streams, { flowing: false });
   const writers = connection.map(({ call }) =>
     // deno-lint-ignore no-explicit-any
-    new CallWriter<string>(call as any, serialize, {
-      highWater: 1024,
-      pollMs: 5,
-    })
+    new CallWriter<string>(call as any, serialize, { ...options, pollMs: 5 })
   );
   const controller = new AbortController();
   let written = 0;
@@ -150,12 +158,17 @@ Deno.test("CallWriter holds back a connection whose socket stops flushing, at it
     }
   });
   await new Promise((resolve) => setTimeout(resolve, 100));
-  // The bucket's bound: 1,024 bytes x 10 streams, plus one message each.
-  assert.ok(written <= 10 * 1024 + 10 * 100, `wrote ${written} bytes`);
-  assert.ok(written >= 10 * 1024 - 10 * 100, `wrote only ${written} bytes`);
   controller.abort(new Error("done"));
   await Promise.allSettled(writing);
   for (const { call } of connection) call.emit("close");
+  return written;
+}
+
+Deno.test("CallWriter holds back a connection whose socket stops flushing, at its bound", async () => {
+  const written = await writeToStalled(10, { highWater: 1024 });
+  // The bucket's bound: 1,024 bytes x 10 streams, plus one message each.
+  assert.ok(written <= 10 * 1024 + 10 * 100, `wrote ${written} bytes`);
+  assert.ok(written >= 10 * 1024 - 10 * 100, `wrote only ${written} bytes`);
 });
 
 Deno.test("CallWriter has grpc-js send the headers, then frames messages straight onto the HTTP/2 stream", async () => {
@@ -213,30 +226,13 @@ Deno.test("FramedMessage is framed once and written as it is to every call", asy
 });
 
 Deno.test("CallWriter holds a connection of many streams at its connection bound", async () => {
-  const connection = fakeConnection(100, { flowing: false });
-  const writers = connection.map(({ call }) =>
-    // deno-lint-ignore no-explicit-any
-    new CallWriter<string>(call as any, serialize, {
-      highWater: 1024,
-      connectionHighWater: 8 * 1024,
-      pollMs: 5,
-    })
-  );
-  const controller = new AbortController();
-  let written = 0;
-  const writing = writers.map(async (writer) => {
-    for (;;) {
-      await writer.write("x".repeat(95), controller.signal); // 100 bytes counted
-      written += 100;
-    }
+  const written = await writeToStalled(100, {
+    highWater: 1024,
+    connectionHighWater: 8 * 1024,
   });
-  await new Promise((resolve) => setTimeout(resolve, 100));
   // 8 KiB for the connection (not 100 x 1 KiB), plus one message per stream.
   assert.ok(written <= 8 * 1024 + 100 * 100, `wrote ${written} bytes`);
   assert.ok(written >= 8 * 1024 - 100, `wrote only ${written} bytes`);
-  controller.abort(new Error("done"));
-  await Promise.allSettled(writing);
-  for (const { call } of connection) call.emit("close");
 });
 
 Deno.test("CallWriter corks the connection's socket until the next check phase: its writes leave together", async () => {
