@@ -32,8 +32,9 @@ import { join } from "node:path";
 import {
   LineProcess,
   ROOT,
+  scriptArgs,
   spawnServer,
-  taskArgs,
+  spawnSubscriberPool,
 } from "../tests/_support/process.ts";
 
 const env = (name: string, fallback: number) =>
@@ -467,14 +468,16 @@ async function broadcast(
   const name = `${label} broadcast ${n.toLocaleString("en-US")}`;
   report(`${name}: KB per subscriber`, (rssKb(pid) - rssBefore) / n, "KB");
   // Its own process: the subscribers' load here must not slow it.
-  await using publisher = new LineProcess([
-    ...taskArgs("client").slice(0, -2), // deno run + the client flags
-    "bench/publisher.ts",
-    target,
-    "bench",
-    String(PUBLISH_MS),
-    "32",
-  ]);
+  await using publisher = new LineProcess(
+    scriptArgs(
+      "client",
+      "bench/publisher.ts",
+      target,
+      "bench",
+      String(PUBLISH_MS),
+      "32",
+    ),
+  );
   await publisher.waitForLine("stdout", /^ready$/);
   const delivered = await measureFanOut(
     pool,
@@ -537,14 +540,7 @@ async function deathToRemoval() {
   const total: number[] = [];
   const afterReap: number[] = [];
   for (let round = 0; round < 3; round++) {
-    await using pool = new LineProcess([
-      ...taskArgs("client").slice(0, -2), // deno run + the client flags
-      "bench/pool.ts",
-      target,
-      "1000",
-      "20",
-    ]);
-    await pool.waitForLine("stdout", /^ready$/, 60_000);
+    await using pool = await spawnSubscriberPool(target, 1000, 20);
     const start = performance.now();
     pool.child.kill("SIGKILL");
     let reaped = 0;
@@ -641,10 +637,9 @@ async function main() {
   );
   const started = performance.now();
   const cpuAtStart = cpuTimes();
-  await using baseline = new LineProcess([
-    ...taskArgs("serve").slice(0, -2), // deno run + the serve flags
-    "bench/baseline_server.ts",
-  ]);
+  await using baseline = new LineProcess(
+    scriptArgs("serve", "bench/baseline_server.ts"),
+  );
   const [, basePort] = await baseline.waitForLine(
     "stderr",
     /listening on (\d+)/,

@@ -196,6 +196,8 @@ export class CallWriter<M> {
   #countedSince = 0;
   /** Whether the response headers were asked of grpc-js (see `#send`). */
   #askedHeaders = false;
+  /** Whether the stream's response headers are out. */
+  #headersSent = false;
 
   /**
    * Wraps `call`, whose method must pass `Buffer`s through as they are (see
@@ -295,11 +297,15 @@ export class CallWriter<M> {
 
   /** Whether `stream` may be written directly now (asks grpc-js for the headers once). */
   #direct(stream: Http2StreamLike): boolean {
-    if (!this.#askedHeaders) {
+    if (!this.#headersSent) {
+      // Asked once; sent for good once sent (a getter on Deno's streams).
+      if (!this.#askedHeaders && !stream.headersSent) {
+        this.#call.sendMetadata(new grpc.Metadata());
+      }
       this.#askedHeaders = true;
-      if (!stream.headersSent) this.#call.sendMetadata(new grpc.Metadata());
+      this.#headersSent = stream.headersSent === true;
     }
-    return stream.headersSent === true && this.#call.writableLength === 0;
+    return this.#headersSent && this.#call.writableLength === 0;
   }
 
   /** Adds `n` written bytes to the connection's bucket. */

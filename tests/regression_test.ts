@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { GreeterClient } from "../lib/client.ts";
 import { setTimeout as delay } from "node:timers/promises";
-import { LineProcess, spawnServer, taskArgs } from "./_support/process.ts";
+import { spawnServer, spawnSubscriberPool } from "./_support/process.ts";
 
 // Deno 2.9.4 to 2.9.6 abort the whole server process inside nghttp2 when a
 // client closes its channel after a few hundred calls (denoland/deno#36788).
@@ -36,14 +36,7 @@ Deno.test("the server survives subscriber processes killed while it writes to th
   server.child.status.then(() => exited = true);
   using client = new GreeterClient(target);
   for (let round = 0; round < 8 && !exited; round++) {
-    await using pool = new LineProcess([
-      ...taskArgs("client").slice(0, -2), // deno run + the client flags
-      "bench/pool.ts",
-      target,
-      "300",
-      "3",
-    ]);
-    await pool.waitForLine("stdout", /^ready$/, 30_000);
+    await using pool = await spawnSubscriberPool(target, 300, 3);
     await delay(100); // ticks flowing to every subscriber
     pool.child.kill("SIGKILL");
     await pool.child.status;

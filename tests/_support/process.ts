@@ -21,6 +21,18 @@ export function taskArgs(task: "serve" | "client"): string[] {
   return args;
 }
 
+/**
+ * `deno run` with a task's flags (its permissions), for another `script` of
+ * the project and that script's `args`.
+ */
+export function scriptArgs(
+  task: "serve" | "client",
+  script: string,
+  ...args: string[]
+): string[] {
+  return [...taskArgs(task).slice(0, -2), script, ...args]; // not main.ts <task>
+}
+
 /** Environment for child processes: no inherited `GREETER_*` settings. */
 function cleanEnv(env: Record<string, string> = {}): Record<string, string> {
   const base = Deno.env.toObject();
@@ -192,4 +204,26 @@ export async function spawnServer(
     /Starting server on 127\.0\.0\.1:(\d+)/,
   );
   return { process, port: Number(port), target: `127.0.0.1:${port}` };
+}
+
+/**
+ * Starts `bench/pool.ts` holding `subscribers` clock subscriptions over
+ * `connections` connections to `target`; resolves once all are live.
+ */
+export async function spawnSubscriberPool(
+  target: string,
+  subscribers: number,
+  connections: number,
+): Promise<LineProcess> {
+  const pool = new LineProcess(
+    scriptArgs(
+      "client",
+      "bench/pool.ts",
+      target,
+      String(subscribers),
+      String(connections),
+    ),
+  );
+  await pool.waitForLine("stdout", /^ready$/, 60_000);
+  return pool;
 }
