@@ -12,7 +12,7 @@ import {
   parseClientArgs,
   parseServeArgs,
   SERVE_USAGE,
-} from "./lib/config.ts";
+} from "./lib/cli/config.ts";
 import { ConfigError } from "./lib/errors.ts";
 
 const USAGE = `Usage: greeter <command> [options]
@@ -72,14 +72,14 @@ async function main(args: string[]): Promise<number> {
       if (parsed.help) return void console.log(SERVE_USAGE), 0;
       Error.stackTraceLimit = SERVE_STACK_TRACE_LIMIT;
       // Each subcommand loads only its own code (the client no server parts).
-      const { serve } = await import("./lib/subcommands/serve.ts");
+      const { serve } = await import("./lib/cli/serve.ts");
       await untilInterrupted((signal) => serve(parsed.config, signal));
       return 0;
     }
     case "client": {
       const parsed = parseClientArgs(rest, env);
       if (parsed.help) return void console.log(CLIENT_USAGE), 0;
-      const { client } = await import("./lib/subcommands/client.ts");
+      const { client } = await import("./lib/cli/client.ts");
       await untilInterrupted((signal) =>
         client(parsed.config, (line) => console.log(line), signal)
       );

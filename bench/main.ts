@@ -13,21 +13,17 @@
 import os from "node:os";
 import process from "node:process";
 import { setTimeout as delay } from "node:timers/promises";
-import { GreeterClient } from "../lib/client.ts";
-import { runTicker } from "../lib/ticker.ts";
-import { loadGreeterProto } from "../lib/proto.ts";
+import { GreeterClient } from "../lib/client/client.ts";
+import { runTicker } from "../lib/bus/ticker.ts";
+import { loadGreeterProto } from "../lib/grpc/proto.ts";
 import http2 from "node:http2";
 import {
   grpcFrame,
   helloRequestFrame,
   stalledCall,
-} from "../tests/_support/server.ts";
+} from "../testing/server.ts";
 import { type PoolMethod, SubscriberPool } from "./pool.ts";
-import {
-  PYTHON,
-  pythonGrpcMissing,
-  seedProgram,
-} from "../tests/_support/python.ts";
+import { PYTHON, pythonGrpcMissing, seedProgram } from "../testing/python.ts";
 import { join } from "node:path";
 import {
   LineProcess,
@@ -35,7 +31,7 @@ import {
   scriptArgs,
   spawnServer,
   spawnSubscriberPool,
-} from "../tests/_support/process.ts";
+} from "../testing/process.ts";
 
 const env = (name: string, fallback: number) =>
   Number(Deno.env.get(name) ?? fallback);

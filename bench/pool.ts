@@ -15,7 +15,7 @@
 
 import { Buffer } from "node:buffer";
 import http2 from "node:http2";
-import { loadGreeterProto } from "../lib/proto.ts";
+import { loadGreeterProto } from "../lib/grpc/proto.ts";
 
 /** Which stream the pool subscribes with. */
 export type PoolMethod = "Subscribe" | "SayHelloStreamReply";

@@ -9,8 +9,8 @@
  * @module
  */
 
-import { GreeterClient } from "../lib/client.ts";
-import { runTicker } from "../lib/ticker.ts";
+import { GreeterClient } from "../lib/client/client.ts";
+import { runTicker } from "../lib/bus/ticker.ts";
 
 if (import.meta.main) {
   const [target, topic, intervalMs, bytes] = Deno.args;

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
-import { BearerTokens, parseTokens } from "../lib/auth.ts";
-import { GreeterClient } from "../lib/client.ts";
+import { BearerTokens, parseTokens } from "../lib/grpc/auth.ts";
+import { GreeterClient } from "../lib/client/client.ts";
 import type { RpcError } from "../lib/errors.ts";
-import { ManualClock } from "./_support/manual_clock.ts";
-import { runClient, spawnServer } from "./_support/process.ts";
-import { startTestServer, waitFor } from "./_support/server.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
+import { runClient, spawnServer } from "../testing/process.ts";
+import { startTestServer, waitFor } from "../testing/server.ts";
 
 const TOKENS = ["tok-alpha-1", "tok-bravo-2"];
 

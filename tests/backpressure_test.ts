@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
 import { setTimeout as delay } from "node:timers/promises";
-import { ManualClock } from "./_support/manual_clock.ts";
-import { LineProcess, taskArgs } from "./_support/process.ts";
-import { RawH2 } from "./_support/raw_h2.ts";
-import type { Hub } from "../lib/hub.ts";
-import type { ServerOptions } from "../lib/server.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
+import { LineProcess, taskArgs } from "../testing/process.ts";
+import { RawH2 } from "../testing/raw_h2.ts";
+import type { Hub } from "../lib/bus/hub.ts";
+import type { ServerOptions } from "../lib/grpc/server.ts";
 import {
   helloRequestFrame,
   stalledSubscriber,
   startTestServer,
   waitFor,
-} from "./_support/server.ts";
+} from "../testing/server.ts";
 
 /** Publishes `n` ticks in batches, letting the server write between them. */
 async function flood(hub: Hub<Uint8Array>, n: number, batch = 200) {

@@ -1,18 +1,25 @@
 import assert from "node:assert/strict";
-import { GreeterClient, type SubscriptionMessage } from "../lib/client.ts";
+import {
+  GreeterClient,
+  type SubscriptionMessage,
+} from "../lib/client/client.ts";
 import { RpcError } from "../lib/errors.ts";
-import { backoffDelay, follow, type FollowMessage } from "../lib/follow.ts";
-import type { ServerOptions } from "../lib/server.ts";
-import { ManualClock } from "./_support/manual_clock.ts";
-import { CuttableProxy } from "./_support/proxy.ts";
+import {
+  backoffDelay,
+  follow,
+  type FollowMessage,
+} from "../lib/client/follow.ts";
+import type { ServerOptions } from "../lib/grpc/server.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
+import { CuttableProxy } from "../testing/proxy.ts";
 import {
   grpcFrame,
   settles,
   stalledCall,
   startTestServer,
   waitFor,
-} from "./_support/server.ts";
-import { type GreetingMessage, loadGreeterProto } from "../lib/proto.ts";
+} from "../testing/server.ts";
+import { type GreetingMessage, loadGreeterProto } from "../lib/grpc/proto.ts";
 import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 

@@ -5,8 +5,8 @@ import {
   CallWriter,
   type CallWriterOptions,
   FramedMessage,
-} from "../lib/call_writer.ts";
-import { settles } from "./_support/server.ts";
+} from "../lib/grpc/call_writer.ts";
+import { settles } from "../testing/server.ts";
 
 /**
  * A connection as Deno 2.9.3's node:http2 shows it to a writer (measured):

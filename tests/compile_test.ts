@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { LineProcess, ROOT } from "./_support/process.ts";
+import { LineProcess, ROOT } from "../testing/process.ts";
 
 // `deno compile` needs denort, fetched from Deno's download host unless
 // DENORT_BIN names a local copy. Where neither is possible the test is

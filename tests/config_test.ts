@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { parseClientArgs, parseServeArgs, SERVE_USAGE } from "../lib/config.ts";
+import {
+  parseClientArgs,
+  parseServeArgs,
+  SERVE_USAGE,
+} from "../lib/cli/config.ts";
 import { ConfigError } from "../lib/errors.ts";
 
 function serve(args: string[], env = {}) {
@@ -215,7 +219,7 @@ Deno.test("parseClientArgs() rejects a target that is not HOST:PORT", () => {
 
 Deno.test("SERVE_USAGE documents every serve flag", () => {
   const source = Deno.readTextFileSync(
-    new URL("../lib/config.ts", import.meta.url),
+    new URL("../lib/cli/config.ts", import.meta.url),
   );
   const body = source.slice(
     source.indexOf("export function parseServeArgs"),

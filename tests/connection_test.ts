@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { GreeterClient } from "../lib/client.ts";
+import { GreeterClient } from "../lib/client/client.ts";
 import { RpcError } from "../lib/errors.ts";
-import { ManualClock } from "./_support/manual_clock.ts";
-import { LineProcess, taskArgs } from "./_support/process.ts";
-import { settles, startTestServer, waitFor } from "./_support/server.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
+import { LineProcess, taskArgs } from "../testing/process.ts";
+import { settles, startTestServer, waitFor } from "../testing/server.ts";
 
 Deno.test("keepalive drops a client process frozen with SIGSTOP, and its subscription", async () => {
   await using t = await startTestServer({

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { setTimeout as delay } from "node:timers/promises";
-import { RawH2 } from "./_support/raw_h2.ts";
-import { helloRequestFrame } from "./_support/server.ts";
+import { RawH2 } from "../testing/raw_h2.ts";
+import { helloRequestFrame } from "../testing/server.ts";
 import {
   LineProcess,
   runClient,
   spawnServer,
   taskArgs,
-} from "./_support/process.ts";
+} from "../testing/process.ts";
 
 /** `greeter client NAME --mode stream` against `target`, left running. */
 function streamingClient(target: string, name: string): LineProcess {

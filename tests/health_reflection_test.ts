@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { buf, BUF_MISSING } from "./_support/buf.ts";
+import { buf, BUF_MISSING } from "../testing/buf.ts";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
-import { ManualClock } from "./_support/manual_clock.ts";
-import { startTestServer, waitFor } from "./_support/server.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
+import { startTestServer, waitFor } from "../testing/server.ts";
 
 const HealthClient = grpc.makeGenericClientConstructor(healthService, "Health");
 

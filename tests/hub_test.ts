@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MemoryBroker } from "../lib/broker.ts";
+import { MemoryBroker } from "../lib/bus/broker.ts";
 import {
   InvalidArgumentError,
   SlowConsumerError,
@@ -14,7 +14,7 @@ import {
   normalizeTopics,
   type PresenceChange,
   type SubscriptionInfo,
-} from "../lib/hub.ts";
+} from "../lib/bus/hub.ts";
 
 function recordingHub(options: HubOptions<string> = {}) {
   const left: [SubscriptionInfo, LeaveReason][] = [];

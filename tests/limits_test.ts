@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { GreeterClient } from "../lib/client.ts";
+import { GreeterClient } from "../lib/client/client.ts";
 import type { RpcError } from "../lib/errors.ts";
-import { ManualClock } from "./_support/manual_clock.ts";
-import { settles, startTestServer, waitFor } from "./_support/server.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
+import { settles, startTestServer, waitFor } from "../testing/server.ts";
 
 /** A client on a connection of its own (grpc-js shares one per target otherwise). */
 const ownConnection = (target: string) =>

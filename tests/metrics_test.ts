@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { GreeterClient } from "../lib/client.ts";
+import { GreeterClient } from "../lib/client/client.ts";
 import { RpcError } from "../lib/errors.ts";
-import { Metrics } from "../lib/metrics.ts";
-import { startTestServer, waitFor } from "./_support/server.ts";
+import { Metrics } from "../lib/grpc/metrics.ts";
+import { startTestServer, waitFor } from "../testing/server.ts";
 
 /** Parses the text exposition format: series value by `name{labels}`, and each family's type. */
 function parse(text: string) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { buf, BUF_MISSING } from "./_support/buf.ts";
+import { buf, BUF_MISSING } from "../testing/buf.ts";
 
 if (BUF_MISSING) console.warn(`proto_test.ts ignored: ${BUF_MISSING}`);
 

@@ -1,8 +1,8 @@
-// The seed's own Python code is the foreign peer (see _support/python.ts).
+// The seed's own Python code is the foreign peer (see testing/python.ts).
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { LineProcess, runClient, spawnServer } from "./_support/process.ts";
-import { PYTHON, pythonGrpcMissing, seedProgram } from "./_support/python.ts";
+import { LineProcess, runClient, spawnServer } from "../testing/process.ts";
+import { PYTHON, pythonGrpcMissing, seedProgram } from "../testing/python.ts";
 
 const missing = pythonGrpcMissing();
 if (missing) {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { GreeterClient } from "../lib/client.ts";
+import { GreeterClient } from "../lib/client/client.ts";
 import { setTimeout as delay } from "node:timers/promises";
-import { spawnServer, spawnSubscriberPool } from "./_support/process.ts";
+import { spawnServer, spawnSubscriberPool } from "../testing/process.ts";
 
 // Deno 2.9.4 to 2.9.6 abort the whole server process inside nghttp2 when a
 // client closes its channel after a few hundred calls (denoland/deno#36788).

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ReplayLog } from "../lib/replay_log.ts";
+import { ReplayLog } from "../lib/bus/replay_log.ts";
 
 const event = (seq: number, data: string, time = 0) => ({
   kind: "event" as const,

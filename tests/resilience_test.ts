@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { GreeterClient } from "../lib/client.ts";
+import { GreeterClient } from "../lib/client/client.ts";
 import {
   LineProcess,
   runClient,
   spawnServer,
   taskArgs,
-} from "./_support/process.ts";
-import { stalledSubscriber } from "./_support/server.ts";
+} from "../testing/process.ts";
+import { stalledSubscriber } from "../testing/server.ts";
 
 const text = new TextEncoder();
 

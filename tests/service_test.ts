@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
-import { GreeterClient } from "../lib/client.ts";
+import { GreeterClient } from "../lib/client/client.ts";
 import { RpcError } from "../lib/errors.ts";
 import { formatLocalTime } from "../lib/greetings.ts";
 import { Logger } from "../lib/log.ts";
-import { startServer } from "../lib/server.ts";
-import { ManualClock } from "./_support/manual_clock.ts";
+import { startServer } from "../lib/grpc/server.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
 import {
   stalledSubscriber,
   startTestServer,
   waitFor,
-} from "./_support/server.ts";
+} from "../testing/server.ts";
 
 Deno.test("SayHello replies Hello, NAME!", async () => {
   await using t = await startTestServer();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { runTicker } from "../lib/ticker.ts";
-import { ManualClock } from "./_support/manual_clock.ts";
+import { runTicker } from "../lib/bus/ticker.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
 
 Deno.test("runTicker() ticks once per interval and clears its timer on abort", async () => {
   const clock = new ManualClock();

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { GreeterClient } from "../lib/client.ts";
+import { GreeterClient } from "../lib/client/client.ts";
 import { ConfigError, RpcError } from "../lib/errors.ts";
-import { startServer } from "../lib/server.ts";
-import { runClient, spawnServer } from "./_support/process.ts";
-import { startTestServer } from "./_support/server.ts";
-import { makeTestPki, OPENSSL_MISSING } from "./_support/tls.ts";
+import { startServer } from "../lib/grpc/server.ts";
+import { runClient, spawnServer } from "../testing/process.ts";
+import { startTestServer } from "../testing/server.ts";
+import { makeTestPki, OPENSSL_MISSING } from "../testing/tls.ts";
 
 if (OPENSSL_MISSING) console.warn(`tls_test.ts ignored: ${OPENSSL_MISSING}`);
 const ignore = OPENSSL_MISSING !== undefined;

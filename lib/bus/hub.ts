@@ -14,13 +14,13 @@ import {
   InvalidArgumentError,
   SlowConsumerError,
   UnavailableError,
-} from "./errors.ts";
+} from "../errors.ts";
 import {
   DEFAULT_BUFFER_SIZE,
   DEFAULT_REPLAY_AGE_MS,
   DEFAULT_REPLAY_SIZE,
   type SlowConsumerPolicy,
-} from "./defaults.ts";
+} from "../defaults.ts";
 import { ReplayLog } from "./replay_log.ts";
 
 export type { BusEvent } from "./broker.ts";

@@ -6,8 +6,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { ConfigError } from "./errors.ts";
-import { LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+import { ConfigError } from "../errors.ts";
+import { LOG_LEVELS, type LogFormat, type LogLevel } from "../log.ts";
 import {
   DEFAULT_BUFFER_SIZE,
   DEFAULT_GRACE_MS,
@@ -25,7 +25,7 @@ import {
   DEFAULT_REPLAY_SIZE,
   SLOW_CONSUMER_POLICIES,
   type SlowConsumerPolicy,
-} from "./defaults.ts";
+} from "../defaults.ts";
 
 /** Environment variables by name. */
 export type Env = Record<string, string | undefined>;

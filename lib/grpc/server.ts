@@ -9,7 +9,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { type CallWriterOptions, chargingInterceptor } from "./call_writer.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "../bus/clock.ts";
 import {
   DEFAULT_GRACE_MS,
   DEFAULT_HEARTBEAT_MS,
@@ -17,11 +17,11 @@ import {
   DEFAULT_KEEPALIVE_TIMEOUT_MS,
   DEFAULT_REPLAY_BYTES,
   type SlowConsumerPolicy,
-} from "./defaults.ts";
-import { GreeterError, UnavailableError } from "./errors.ts";
-import type { Broker } from "./broker.ts";
-import { Hub, type PresenceChange } from "./hub.ts";
-import { Logger } from "./log.ts";
+} from "../defaults.ts";
+import { GreeterError, UnavailableError } from "../errors.ts";
+import type { Broker } from "../bus/broker.ts";
+import { Hub, type PresenceChange } from "../bus/hub.ts";
+import { Logger } from "../log.ts";
 import { Metrics } from "./metrics.ts";
 import { loadGreeterProto, loadServedDefinition } from "./proto.ts";
 import {
@@ -30,7 +30,7 @@ import {
   TICK_TOPIC,
 } from "./service.ts";
 import { BearerTokens } from "./auth.ts";
-import { runTicker } from "./ticker.ts";
+import { runTicker } from "../bus/ticker.ts";
 import { serverCredentials, type ServerTls } from "./tls.ts";
 
 /** The services health reports on: the server as a whole ("") and the Greeter. */

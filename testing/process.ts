@@ -8,7 +8,7 @@
 import { join } from "node:path";
 
 /** The project root. */
-export const ROOT: string = join(import.meta.dirname!, "..", "..");
+export const ROOT: string = join(import.meta.dirname!, "..");
 
 const tasks: Record<string, string> = JSON.parse(
   Deno.readTextFileSync(join(ROOT, "deno.json")),

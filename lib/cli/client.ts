@@ -6,9 +6,9 @@
  */
 
 import { Buffer } from "node:buffer";
-import { type ClientCursor, GreeterClient } from "../client.ts";
-import type { ClientConfig } from "../config.ts";
-import { follow, type FollowMessage } from "../follow.ts";
+import { type ClientCursor, GreeterClient } from "../client/client.ts";
+import type { ClientConfig } from "./config.ts";
+import { follow, type FollowMessage } from "../client/follow.ts";
 import { formatLocalTime } from "../greetings.ts";
 import { readOptionalFile, readTokenFile } from "./files.ts";
 

@@ -12,7 +12,12 @@ import { Buffer } from "node:buffer";
 import { join } from "node:path";
 
 /** Directory holding the `.proto` files. */
-export const PROTO_DIR: string = join(import.meta.dirname!, "..", "protos");
+export const PROTO_DIR: string = join(
+  import.meta.dirname!,
+  "..",
+  "..",
+  "protos",
+);
 
 /** The proto-loader options every part of the greeter uses. */
 export const LOADER_OPTIONS: protoLoader.Options = {

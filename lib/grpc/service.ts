@@ -9,7 +9,7 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "../bus/clock.ts";
 import {
   CallWriter,
   type CallWriterOptions,
@@ -22,12 +22,12 @@ import {
   SlowConsumerError,
   UnauthenticatedError,
   UnavailableError,
-} from "./errors.ts";
+} from "../errors.ts";
 import {
   DEFAULT_MAX_PUBLISH_BYTES,
   DEFAULT_RECONNECT_JITTER_MS,
-} from "./defaults.ts";
-import { helloMessage, validateName } from "./greetings.ts";
+} from "../defaults.ts";
+import { helloMessage, validateName } from "../greetings.ts";
 import { namePart, type TickPart, tickPart, tickReply } from "./tick_reply.ts";
 import {
   type BusEvent,
@@ -40,8 +40,8 @@ import {
   type SubscriptionInfo,
   validateFilterTopic,
   validateTopic,
-} from "./hub.ts";
-import type { Logger } from "./log.ts";
+} from "../bus/hub.ts";
+import type { Logger } from "../log.ts";
 import {
   type CursorMessage,
   encodeGreeting,
@@ -165,7 +165,7 @@ function subscriberMessage(info: SubscriptionInfo) {
  * @example
  * ```ts
  * import { toServiceError } from "./service.ts";
- * import { InvalidArgumentError } from "./errors.ts";
+ * import { InvalidArgumentError } from "../errors.ts";
  * toServiceError(new InvalidArgumentError("Name must not be empty")).code; // 3
  * ```
  */

@@ -10,7 +10,7 @@
  */
 
 import { Buffer } from "node:buffer";
-import { formatLocalTime, tickPrefix } from "./greetings.ts";
+import { formatLocalTime, tickPrefix } from "../greetings.ts";
 
 const encoder = new TextEncoder();
 

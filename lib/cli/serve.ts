@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { ServeConfig } from "../config.ts";
+import type { ServeConfig } from "./config.ts";
 import { Logger } from "../log.ts";
-import { startServer } from "../server.ts";
+import { startServer } from "../grpc/server.ts";
 import { readOptionalFile, readTokenFile } from "./files.ts";
 
 /**

@@ -7,12 +7,12 @@
 
 import http2 from "node:http2";
 import { setTimeout as delay } from "node:timers/promises";
-import { Logger } from "../../lib/log.ts";
+import { Logger } from "../lib/log.ts";
 import {
   type GreeterServer,
   type ServerOptions,
   startServer,
-} from "../../lib/server.ts";
+} from "../lib/grpc/server.ts";
 
 /** A running test server; dispose of it to shut it down. */
 export interface TestServer extends AsyncDisposable {

@@ -5,7 +5,7 @@
  */
 
 import { setTimeout as macrotask } from "node:timers/promises";
-import type { Clock } from "../../lib/clock.ts";
+import type { Clock } from "../lib/bus/clock.ts";
 
 interface Sleeper {
   at: number;

@@ -6,8 +6,8 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import { RpcError } from "./errors.ts";
-import { channelCredentials, type ClientTls } from "./tls.ts";
+import { RpcError } from "../errors.ts";
+import { channelCredentials, type ClientTls } from "../grpc/tls.ts";
 import {
   type CursorMessage,
   type GreetingKind,
@@ -17,7 +17,7 @@ import {
   type ListSubscribersReply,
   loadGreeterProto,
   type PublishReply,
-} from "./proto.ts";
+} from "../grpc/proto.ts";
 
 /** Default deadline of a unary call, in milliseconds. */
 export const DEFAULT_UNARY_TIMEOUT_MS = 10_000;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseTokens } from "../auth.ts";
+import { parseTokens } from "../grpc/auth.ts";
 import { ConfigError } from "../errors.ts";
 
 /**

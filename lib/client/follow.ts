@@ -15,8 +15,8 @@ import type {
   GreeterClient,
   SubscriptionMessage,
 } from "./client.ts";
-import { type Clock, systemClock } from "./clock.ts";
-import { RpcError } from "./errors.ts";
+import { type Clock, systemClock } from "../bus/clock.ts";
+import { RpcError } from "../errors.ts";
 
 /** What {@linkcode follow} yields: the stream's messages, and its reconnects. */
 export type FollowMessage =
