@@ -1,6 +1,6 @@
 /**
  * Typed errors of the greeter domain. Library code throws these; the service
- * adapter maps them to gRPC statuses in one place (`lib/grpc/service.ts`), and the
+ * adapter maps them to gRPC statuses in one place (`lib/grpc/status.ts`), and the
  * CLI edge prints them (`main.ts`).
  *
  * @module

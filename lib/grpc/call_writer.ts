@@ -264,13 +264,27 @@ export class CallWriter<M> {
     message: M | Buffer | FramedMessage,
     signal: AbortSignal,
   ): Promise<void> {
+    this.#put(message);
+    while (this.#blocked()) await this.#wait(signal);
+  }
+
+  /**
+   * Writes `message`, the call's last, without waiting for room, and ends
+   * the call with OK: its trailers follow what the stream holds.
+   */
+  end(message: M | Buffer | FramedMessage): void {
+    this.#put(message);
+    this.#call.end();
+  }
+
+  /** Encodes `message` unless it is already, and sends it. */
+  #put(message: M | Buffer | FramedMessage): void {
     if (message instanceof FramedMessage) this.#send(message.body, message);
     else {
       this.#send(
         Buffer.isBuffer(message) ? message : this.#serialize(message as M),
       );
     }
-    while (this.#blocked()) await this.#wait(signal);
   }
 
   /**

@@ -1,0 +1,133 @@
+/**
+ * One `AbortSignal` per call, the handler's context (connect-es's handler
+ * context is the model): it aborts when the caller leaves (`'cancelled'`:
+ * a cancel, a reset, a closed connection), when the call's deadline passes,
+ * and when the server shuts down, with a reason that says which.
+ *
+ * A shutdown has two moments, and each call says which one it stops at: the
+ * drain (`"drain"`: the server starts shutting down, and a call that can
+ * finish early, like `SayHelloStream2`, says goodbye), or the end of the
+ * grace period (`"grace"`: calls still open are cancelled). Subscriptions
+ * stop at the grace: during the drain the hub ends their streams, and they
+ * still deliver what they hold.
+ *
+ * @module
+ */
+
+import type { StreamingCall } from "./status.ts";
+import type { Logger } from "../log.ts";
+import { UnavailableError } from "../errors.ts";
+
+/** When a server shutdown reaches a call: its drain, or the end of its grace. */
+export type ShutdownStage = "drain" | "grace";
+
+/** The reason a call's signal carries when the server's drain reached it. */
+export class DrainingError extends UnavailableError {}
+
+/** Options of {@linkcode CallSignals.open}. */
+export interface CallSignalOptions {
+  /** The caller's name: its leaving is logged (`client NAME disconnected.`). */
+  name?: string;
+  /** When a shutdown aborts the signal. Default `"grace"`. */
+  shutdown?: ShutdownStage;
+}
+
+/**
+ * Aborts the controllers that follow `source` when it aborts, with one
+ * listener on it for them all: an `AbortSignal` with thousands of listeners
+ * makes each add and remove cost as much as their number (measured: 13% of
+ * the server's CPU while 10,000 subscribed). `follow()` aborts a controller
+ * at once if `source` already has; it returns the function that lets go.
+ */
+function fanOut(source: AbortSignal) {
+  const followers = new Set<AbortController>();
+  source.addEventListener("abort", () => {
+    for (const controller of followers) controller.abort(source.reason);
+    followers.clear();
+  }, { once: true });
+  return {
+    follow(controller: AbortController): () => void {
+      if (source.aborted) controller.abort(source.reason);
+      else followers.add(controller);
+      return () => followers.delete(controller);
+    },
+  };
+}
+
+/** The reason a call's signal aborts when grpc-js says it was cancelled. */
+function cancelReason(call: StreamingCall): Error {
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return ms <= Date.now()
+    ? new Error("The call's deadline passed")
+    : new Error("The client cancelled the call");
+}
+
+/**
+ * Makes each call's one signal. A server has one; its two shutdown signals
+ * each have one listener, however many calls follow them.
+ *
+ * @example
+ * ```ts ignore
+ * const signals = new CallSignals({ draining, stopped, log });
+ * const signal = signals.open(call, { name }); // aborts on leave, deadline, forced shutdown
+ * ```
+ */
+export class CallSignals {
+  #log: Logger;
+  #drain: ReturnType<typeof fanOut>;
+  #grace: ReturnType<typeof fanOut>;
+
+  /**
+   * `draining` aborts when the server starts shutting down (its reason is
+   * replaced by a {@linkcode DrainingError}); `stopped` when it cancels
+   * what is left, at the end of the grace period.
+   */
+  constructor(options: {
+    draining: AbortSignal;
+    stopped: AbortSignal;
+    log: Logger;
+  }) {
+    this.#log = options.log;
+    const drain = new AbortController();
+    const draining = options.draining;
+    if (draining.aborted) {
+      drain.abort(new DrainingError("The server is shutting down"));
+    } else {
+      draining.addEventListener("abort", () => {
+        drain.abort(new DrainingError("The server is shutting down"));
+      }, { once: true });
+    }
+    this.#drain = fanOut(drain.signal);
+    this.#grace = fanOut(options.stopped);
+  }
+
+  /**
+   * The signal of `call`: aborts when the caller leaves or its deadline
+   * passes, or when the server's shutdown reaches the call's
+   * {@linkcode ShutdownStage}. Its listeners go when the call finishes (a
+   * late `RST_STREAM` then is no disconnect).
+   */
+  open(call: StreamingCall, options: CallSignalOptions = {}): AbortSignal {
+    const { name } = options;
+    const controller = new AbortController();
+    const log = this.#log;
+    const onCancel = () => {
+      if (name !== undefined) log.info(`client ${name} disconnected.`);
+      controller.abort(cancelReason(call));
+    };
+    // A forced shutdown may leave a connection open on Deno 2.9.3, with no
+    // 'cancelled': the grace's end stops the call all the same.
+    const unfollow = (options.shutdown === "drain" ? this.#drain : this.#grace)
+      .follow(controller);
+    if (call.cancelled) onCancel();
+    else call.once("cancelled", onCancel);
+    const release = () => {
+      call.off("cancelled", onCancel);
+      unfollow();
+    };
+    call.once("finish", release);
+    call.once("close", release);
+    return controller.signal;
+  }
+}

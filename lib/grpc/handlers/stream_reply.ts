@@ -1,0 +1,42 @@
+/**
+ * `SayHelloStreamReply`: a hub subscription to the clock's ticks, each
+ * written as `hello NAME, it's TIME` with its cursor.
+ *
+ * @module
+ */
+
+import type * as grpc from "@grpc/grpc-js";
+import { type GreeterContext, TICK_TOPIC } from "../service_context.ts";
+import type { HelloReply, HelloRequest } from "../proto.ts";
+import { readAll } from "../subscription_call.ts";
+import { namePart, tickReply } from "../tick_reply.ts";
+
+/**
+ * The `SayHelloStreamReply` handler.
+ *
+ * @example
+ * ```ts ignore
+ * const implementation = { SayHelloStreamReply: sayHelloStreamReply(context) };
+ * ```
+ */
+export function sayHelloStreamReply(
+  context: GreeterContext,
+): grpc.handleServerStreamingCall<HelloRequest, HelloReply> {
+  const { subscriptions, encoded } = context;
+  const serialize = context.methods.SayHelloStreamReply.responseSerialize;
+  return (call) =>
+    subscriptions.serve<HelloReply>(call, {
+      name: call.request.name,
+      subscribe: { topics: [TICK_TOPIC] },
+      serialize,
+      body: async ({ name, readable }, writer, signal) => {
+        const prefix = namePart(name);
+        await readAll(readable, signal, async (item) => {
+          // This seed message has no room for gaps or heartbeats.
+          if (item.kind !== "event") return;
+          await writer.write(tickReply(prefix, encoded.tick(item)), signal);
+        });
+        if (!call.cancelled) call.end();
+      },
+    });
+}

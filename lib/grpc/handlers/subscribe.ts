@@ -1,0 +1,87 @@
+/**
+ * `Subscribe`: the event bus on a call: a first message (where the stream
+ * starts, whether it recovered), then events, gaps and heartbeats in
+ * sequence order, and a goodbye when it ends.
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import type { GreeterContext } from "../service_context.ts";
+import type { Cursor } from "../../bus/hub.ts";
+import { SlowConsumerError } from "../../errors.ts";
+import { goodbye } from "../goodbye.ts";
+import type {
+  CursorMessage,
+  GreetingMessage,
+  SubscribeRequest,
+} from "../proto.ts";
+import { readAll } from "../subscription_call.ts";
+
+/** The `SubscribeRequest.after` cursor, if one was sent. */
+function parseCursor(after?: CursorMessage | null): Cursor | undefined {
+  if (!after || (after.epoch === "" && Number(after.seq) === 0)) {
+    return undefined;
+  }
+  return { epoch: after.epoch, seq: Number(after.seq) };
+}
+
+/**
+ * The `Subscribe` handler.
+ *
+ * @example
+ * ```ts ignore
+ * const implementation = { Subscribe: subscribe(context) };
+ * ```
+ */
+export function subscribe(
+  context: GreeterContext,
+): grpc.handleServerStreamingCall<SubscribeRequest, GreetingMessage> {
+  const { subscriptions, encoded, heartbeatIntervalMs, reconnectJitterMs } =
+    context;
+  const serialize = context.methods.Subscribe.responseSerialize;
+  return (call) => {
+    const { request } = call;
+    return subscriptions.serve<GreetingMessage>(call, {
+      name: request.name,
+      subscribe: { topics: request.topics, after: parseCursor(request.after) },
+      serialize,
+      body: async (subscription, writer, signal) => {
+        await writer.write({
+          firstGreetingMessage: {
+            subscription_id: subscription.id,
+            cursor: subscription.cursor,
+            recovered: subscription.recovered,
+            reason: subscription.reason ?? "",
+            heartbeat_interval_ms: heartbeatIntervalMs,
+          },
+        }, signal);
+        await readAll(
+          subscription.readable,
+          signal,
+          (item) => writer.write(encoded.greeting(item), signal),
+        );
+        // The hub closed: the server is draining.
+        await writer.write(
+          goodbye(
+            grpc.status.UNAVAILABLE,
+            "The server is shutting down; resume from your last cursor",
+            { reconnectJitterMs },
+          ),
+          signal,
+        );
+        call.end();
+      },
+      lastWord: (error) => {
+        if (error instanceof SlowConsumerError) {
+          // Queued without waiting: this reader is known to be slow.
+          call.write(
+            goodbye(grpc.status.RESOURCE_EXHAUSTED, error.message, {
+              reconnectJitterMs,
+            }),
+          );
+        }
+      },
+    });
+  };
+}

@@ -1,0 +1,133 @@
+/**
+ * A subscription's life on a call: admitted against its connection, a hub
+ * subscription whose stream goes to a {@linkcode CallWriter}, left when the
+ * caller goes, a status when it fails.
+ *
+ * @module
+ */
+
+import type { Buffer } from "node:buffer";
+import { CallWriter, type CallWriterOptions } from "./call_writer.ts";
+import type { Admission } from "./admission.ts";
+import type { CallSignals } from "./call_signal.ts";
+import { failCall, type StreamingCall } from "./status.ts";
+import type { Hub, SubscribeOptions, Subscription } from "../bus/hub.ts";
+import { validateName } from "../greetings.ts";
+import type { Logger } from "../log.ts";
+
+/** What one subscription call does, for {@linkcode SubscriptionCalls.serve}. */
+export interface SubscriptionCallOptions<M> {
+  /** The name the caller sent (validated here). */
+  name: string;
+  /** The topics and resume cursor of the hub subscription. */
+  subscribe: Pick<SubscribeOptions, "topics" | "after">;
+  /** Encodes the method's replies. */
+  serialize: (message: M) => Buffer;
+  /** Writes the subscription to the call (the signal aborts when the call must stop). */
+  body: (
+    subscription: Subscription<Uint8Array>,
+    writer: CallWriter<M>,
+    signal: AbortSignal,
+  ) => Promise<void>;
+  /** Called with the error before a failure ends the call (unless the caller is gone). */
+  lastWord?: (error: unknown) => void;
+}
+
+/**
+ * Reads `readable` to its end, handing each item to `write`; cancels it
+ * when leaving early (unless `signal`, which already removed it, aborted).
+ *
+ * @example
+ * ```ts ignore
+ * await readAll(subscription.readable, signal, (item) => writer.write(item, signal));
+ * ```
+ */
+export async function readAll<T>(
+  readable: ReadableStream<T>,
+  signal: AbortSignal,
+  write: (item: T) => Promise<void>,
+): Promise<void> {
+  const reader = readable.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      await write(value);
+    }
+  } finally {
+    if (!signal.aborted) await reader.cancel();
+    reader.releaseLock();
+  }
+}
+
+/**
+ * Serves hub subscriptions on calls (`Subscribe`, `SayHelloStreamReply`).
+ *
+ * @example
+ * ```ts ignore
+ * await subscriptions.serve(call, { name, subscribe: { topics }, serialize, body });
+ * ```
+ */
+export class SubscriptionCalls {
+  #hub: Hub<Uint8Array>;
+  #admission: Admission;
+  #signals: CallSignals;
+  #log: Logger;
+  #writer: CallWriterOptions | undefined;
+
+  /** Subscribes on `hub`, admitted by `admission`, each call with its signal from `signals`. */
+  constructor(options: {
+    hub: Hub<Uint8Array>;
+    admission: Admission;
+    signals: CallSignals;
+    log: Logger;
+    writer?: CallWriterOptions;
+  }) {
+    this.#hub = options.hub;
+    this.#admission = options.admission;
+    this.#signals = options.signals;
+    this.#log = options.log;
+    this.#writer = options.writer;
+  }
+
+  /**
+   * Serves one hub subscription on `call`: validates the name, counts it
+   * against its connection's limit, subscribes (the call's signal removes
+   * it), and hands `body` the subscription and a writer. The subscription's
+   * stream is cancelled if `body` leaves it unread; a failure ends the call
+   * with its status, after `lastWord` (unless the caller is gone); the
+   * connection's count is always released.
+   */
+  async serve<M>(
+    call: StreamingCall,
+    options: SubscriptionCallOptions<M>,
+  ): Promise<void> {
+    let release: (() => void) | undefined;
+    try {
+      const name = validateName(options.name);
+      const peer = call.getPeer();
+      release = this.#admission.admit(peer, name);
+      const signal = this.#signals.open(call, { name });
+      const subscription = this.#hub.subscribe(name, {
+        ...options.subscribe,
+        signal,
+        labels: { peer },
+      });
+      const writer = new CallWriter<M>(call, options.serialize, this.#writer);
+      try {
+        await options.body(subscription, writer, signal);
+      } finally {
+        // Unread (the body failed early): leave the hub now. Read to its
+        // end or errored: cancelling is a no-op.
+        if (!signal.aborted && !subscription.readable.locked) {
+          await subscription.readable.cancel().catch(() => {});
+        }
+      }
+    } catch (error) {
+      if (!call.cancelled) options.lastWord?.(error);
+      failCall(call, error, this.#log);
+    } finally {
+      release?.();
+    }
+  }
+}
