@@ -1,0 +1,171 @@
+/**
+ * The server's hub and its clocks: the hub with its join, gap and leave
+ * lines, `$presence` payloads, and the tickers that publish the clock's
+ * ticks and the heartbeats.
+ *
+ * @module
+ */
+
+import { type Clock, systemClock } from "../bus/clock.ts";
+import type { Broker } from "../bus/broker.ts";
+import { Hub, type LeaveReason, type PresenceChange } from "../bus/hub.ts";
+import { runTicker } from "../bus/ticker.ts";
+import { DEFAULT_REPLAY_BYTES, type SlowConsumerPolicy } from "../defaults.ts";
+import type { Logger } from "../log.ts";
+import { TICK_TOPIC } from "./service_context.ts";
+
+/** What an event weighs besides its payload (object, topic), roughly. */
+const EVENT_OVERHEAD_BYTES = 128;
+
+/** Shortest time between two "missed events" lines for one subscription. */
+const GAP_LOG_INTERVAL_MS = 10_000;
+
+const encoder = new TextEncoder();
+
+/**
+ * A join or leave as the `$presence` payload: JSON.
+ *
+ * @example
+ * ```ts ignore
+ * presencePayload(change); // {"action":"join","subscription_id":3,"name":"ann","topics":["*"]}
+ * ```
+ */
+export function presencePayload(change: PresenceChange): Uint8Array {
+  const { action, subscription, reason } = change;
+  return encoder.encode(JSON.stringify({
+    action,
+    subscription_id: subscription.id,
+    name: subscription.name,
+    topics: subscription.topics,
+    reason,
+  }));
+}
+
+/** Options of {@linkcode createServerHub}: the hub settings of `ServerOptions`. */
+export interface ServerHubOptions {
+  /** Where events are sequenced. Default: in memory, a new epoch per start. */
+  broker?: Broker<Uint8Array>;
+  /** Events each subscription may hold unread. */
+  bufferSize?: number;
+  /** What the hub does when that buffer is full. */
+  policy?: SlowConsumerPolicy;
+  /** Most hub subscriptions at once. */
+  maxSubscribers?: number;
+  /** Events kept for resume. */
+  replaySize?: number;
+  /** Age beyond which events are not replayed (ms). */
+  replayAgeMs?: number;
+  /** Most bytes of events kept for resume. Default {@linkcode DEFAULT_REPLAY_BYTES}. */
+  replayBytes?: number;
+}
+
+/**
+ * The server's hub: each join, leave and (at most once per subscription per
+ * 10 s) gap logged; each leave handed to `onLeave` (the metrics).
+ *
+ * @example
+ * ```ts ignore
+ * const hub = createServerHub(options, { log, clock, onLeave: (reason) => leaves.inc({ reason }) });
+ * ```
+ */
+export function createServerHub(
+  options: ServerHubOptions,
+  wiring: { log: Logger; clock: Clock; onLeave: (reason: LeaveReason) => void },
+): Hub<Uint8Array> {
+  const { log, clock } = wiring;
+  /** Per subscription: when its last gap was logged, and what came since. */
+  const gapLogs = new Map<
+    number,
+    { at: number; gaps: number; missed: number }
+  >();
+  return new Hub<Uint8Array>({
+    broker: options.broker,
+    bufferSize: options.bufferSize,
+    policy: options.policy,
+    maxSubscribers: options.maxSubscribers,
+    replaySize: options.replaySize,
+    replayAgeMs: options.replayAgeMs,
+    replayBytes: options.replayBytes ?? DEFAULT_REPLAY_BYTES,
+    sizeOf: (payload) => payload.length + EVENT_OVERHEAD_BYTES,
+    presence: presencePayload,
+    now: () => clock.now(),
+    onJoin: (info) => {
+      log.info(`client ${info.name} subscribed.`, {
+        subscription: info.id,
+        peer: info.labels.peer,
+        topics: info.topics.join(","),
+      });
+    },
+    onGap: (info, gap) => {
+      // Once per subscriber per GAP_LOG_INTERVAL_MS: a subscriber that stays
+      // behind reports a gap after every few events, and a line each made
+      // the log the costliest part of an overloaded server.
+      const now = clock.now();
+      const last = gapLogs.get(info.id);
+      if (last && now - last.at < GAP_LOG_INTERVAL_MS) {
+        last.gaps++;
+        last.missed += gap.missed;
+        return;
+      }
+      gapLogs.set(info.id, { at: now, gaps: 0, missed: 0 });
+      log.warn(`client ${info.name} missed events.`, {
+        subscription: info.id,
+        peer: info.labels.peer,
+        reason: gap.reason,
+        from: gap.from,
+        to: gap.to,
+        missed: gap.missed || undefined,
+        gapsSinceLastLine: last?.gaps || undefined,
+        missedSinceLastLine: last?.missed || undefined,
+      });
+    },
+    onLeave: (info, reason) => {
+      gapLogs.delete(info.id);
+      wiring.onLeave(reason);
+      log.info(`client ${info.name} is leaving.`, {
+        subscription: info.id,
+        peer: info.labels.peer,
+        reason,
+        dropped: info.dropped || undefined,
+      });
+    },
+  });
+}
+
+/**
+ * Runs the hub's two clocks until `signal` aborts: a tick on `tick` every
+ * `intervalMs`, a heartbeat every `heartbeatMs`. Resolves once both stopped;
+ * a failure is logged, never thrown.
+ *
+ * @example
+ * ```ts ignore
+ * const tickers = startTickers(hub, { intervalMs: 1000, heartbeatMs: 15000, log, signal });
+ * ```
+ */
+export function startTickers(
+  hub: Hub<Uint8Array>,
+  options: {
+    intervalMs: number;
+    heartbeatMs: number;
+    signal: AbortSignal;
+    log: Logger;
+    clock?: Clock;
+  },
+): Promise<void> {
+  const { log, signal, clock = systemClock } = options;
+  const tick = new Uint8Array(0);
+  return Promise.all([
+    runTicker(() => {
+      hub.publish(TICK_TOPIC, tick).catch((error) => {
+        log.warn("Could not publish a tick", { error: String(error) });
+      });
+    }, { intervalMs: options.intervalMs, clock, signal }),
+    runTicker(() => hub.heartbeat(), {
+      intervalMs: options.heartbeatMs,
+      clock,
+      signal,
+    }),
+  ]).then(() => {}, (error) => {
+    log.error("A hub ticker stopped", { error: String(error) });
+  });
+}

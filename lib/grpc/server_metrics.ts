@@ -1,0 +1,141 @@
+/**
+ * The server's metric families: what the hub counts, calls by method and
+ * status, the process's memory; fed by the hub and by an interceptor.
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import type { Hub } from "../bus/hub.ts";
+import { type Counter, Metrics } from "./metrics.ts";
+
+/** The server's metric families, and the counters the server feeds itself. */
+export interface ServerMetrics {
+  /** Every family, for rendering. */
+  metrics: Metrics;
+  /** `greeter_subscriptions_ended_total{reason}`. */
+  leaves: Counter;
+  /** `greeter_rpcs_total{method,code}`. */
+  rpcs: Counter;
+}
+
+/**
+ * The server's metric families over `hub`.
+ *
+ * @example
+ * ```ts ignore
+ * const { metrics, leaves, rpcs } = serverMetrics(hub);
+ * ```
+ */
+export function serverMetrics(hub: Hub<Uint8Array>): ServerMetrics {
+  const metrics = new Metrics();
+  const stat = (
+    name: string,
+    help: string,
+    read: (stats: Hub<Uint8Array>["stats"]) => number,
+  ) => metrics.collected(name, help, "counter", () => [[{}, read(hub.stats)]]);
+  metrics.collected(
+    "greeter_subscribers",
+    "Live hub subscriptions.",
+    "gauge",
+    () => [[{}, hub.size]],
+  );
+  stat(
+    "greeter_events_published_total",
+    "Events published on the bus (all topics, ticks and presence included).",
+    (s) => s.published,
+  );
+  stat(
+    "greeter_events_delivered_total",
+    "Events handed to subscribers (each subscriber counts).",
+    (s) => s.delivered,
+  );
+  stat(
+    "greeter_events_dropped_total",
+    "Events dropped for slow subscribers under the drop-oldest policy.",
+    (s) => s.dropped,
+  );
+  metrics.collected(
+    "greeter_resumes_total",
+    "Subscriptions that asked to resume, by outcome.",
+    "counter",
+    () => [
+      [{ outcome: "recovered" }, hub.stats.resumesRecovered],
+      [{ outcome: "missed" }, hub.stats.resumesMissed],
+    ],
+  );
+  const leaves = metrics.counter(
+    "greeter_subscriptions_ended_total",
+    "Subscriptions ended, by reason (slow-consumer is a disconnect by policy).",
+  );
+  const rpcs = metrics.counter(
+    "greeter_rpcs_total",
+    "Calls handled, by method and final status.",
+  );
+  processMetrics(metrics);
+  return { metrics, leaves, rpcs };
+}
+
+/** The process's own families: memory and start time. */
+function processMetrics(metrics: Metrics): void {
+  metrics.collected(
+    "process_resident_memory_bytes",
+    "Resident memory size in bytes.",
+    "gauge",
+    () => [[{}, Deno.memoryUsage().rss]],
+  );
+  metrics.collected(
+    "deno_heap_used_bytes",
+    "V8 heap in use, in bytes (the rest of the resident memory is native: buffers, the runtime).",
+    "gauge",
+    () => [[{}, Deno.memoryUsage().heapUsed]],
+  );
+  const started = performance.timeOrigin / 1000;
+  metrics.collected(
+    "process_start_time_seconds",
+    "Start time of the process since the Unix epoch, in seconds.",
+    "gauge",
+    () => [[{}, started]],
+  );
+}
+
+/**
+ * A grpc-js server interceptor counting every call once by method and final
+ * status (`CANCELLED` when the client went away first, `DEADLINE_EXCEEDED`
+ * when its deadline passed). A call grpc-js refuses before its handler sees
+ * it (a message over the size limit) is counted under the status the
+ * handler then gives.
+ *
+ * @example
+ * ```ts ignore
+ * new grpc.Server({ interceptors: [countingInterceptor((method, code) => rpcs.inc({ method, code }))] });
+ * ```
+ */
+export function countingInterceptor(
+  count: (method: string, code: string) => void,
+): grpc.ServerInterceptor {
+  return (method, call) => {
+    let counted = false;
+    const once = (code: string) => {
+      if (counted) return;
+      counted = true;
+      count(method.path, code);
+    };
+    return new grpc.ServerInterceptingCall(call, {
+      start(next) {
+        // grpc-js ends a call past its deadline itself, then cancels it.
+        next({
+          onCancel: () => {
+            const deadline = call.getDeadline();
+            const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+            once(ms <= Date.now() ? "DEADLINE_EXCEEDED" : "CANCELLED");
+          },
+        });
+      },
+      sendStatus(status, next) {
+        once(grpc.status[status.code] ?? String(status.code));
+        next(status);
+      },
+    });
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * A server's shutdown, step by step: health first, then the tickers, the
+ * hub's drain and health watches, a graceful wait for calls, and what is
+ * left cancelled when the grace runs out.
+ *
+ * @module
+ */
+
+import type * as grpc from "@grpc/grpc-js";
+import { systemClock } from "../bus/clock.ts";
+import type { Hub } from "../bus/hub.ts";
+import { UnavailableError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { ServedHealth } from "./health.ts";
+import type { MetricsEndpoint } from "./metrics_endpoint.ts";
+
+/** Milliseconds a forced shutdown waits for connections to close. */
+const FORCE_WAIT_MS = 1_000;
+
+/** What a shutdown stops, as `startServer` assembled it. */
+export interface RunningParts {
+  /** The grpc-js server. */
+  server: grpc.Server;
+  /** Its health service. */
+  health: ServedHealth;
+  /** The hub, closed by the drain. */
+  hub: Hub<Uint8Array>;
+  /** The hub's tickers, stopped by `draining`. */
+  tickers: Promise<void>;
+  /** Aborted when the drain starts (tickers stop, `SayHelloStream2` says goodbye). */
+  draining: AbortController;
+  /** Aborted when the grace runs out: every call's signal aborts. */
+  stopped: AbortController;
+  /** The metrics endpoint, stopped last. */
+  metrics?: MetricsEndpoint;
+  /** Where the forced end is logged. */
+  log: Logger;
+}
+
+/** Resolves true when `promise` settles within `ms`, false otherwise. */
+async function within(promise: Promise<unknown>, ms: number) {
+  // Real time, whatever clock drives the hub: a shutdown must end.
+  const timer = new AbortController();
+  const expired = systemClock.sleep(ms, timer.signal).then(
+    () => false,
+    () => true,
+  );
+  try {
+    return await Promise.race([promise.then(() => true), expired]);
+  } finally {
+    timer.abort();
+    await expired;
+  }
+}
+
+/**
+ * Drains `parts` and stops them: health turns NOT_SERVING, tickers stop, the
+ * hub closes (its subscriptions end after what they hold), health watches
+ * end; calls get `graceMs` to finish, then what is left is cancelled.
+ *
+ * @example
+ * ```ts ignore
+ * await stopServer(parts, 5000);
+ * ```
+ */
+export async function stopServer(
+  parts: RunningParts,
+  graceMs: number,
+): Promise<void> {
+  const { server, health, log } = parts;
+  // Probes and load balancers learn first, before anything is refused.
+  health.notServing();
+  parts.draining.abort();
+  await parts.tickers;
+  parts.hub.close();
+  health.endWatches(); // after NOT_SERVING was sent
+  const graceful = new Promise<void>((resolve) =>
+    server.tryShutdown(() => resolve())
+  );
+  if (await within(graceful, graceMs)) return await parts.metrics?.stop();
+  log.warn(`Grace period of ${graceMs} ms over: cancelling open calls`);
+  server.forceShutdown();
+  parts.stopped.abort(new UnavailableError("The server shut down"));
+  // Deno 2.9.3 may keep a connection whose peer stays silent open even
+  // after forceShutdown(): give up waiting rather than hang the shutdown.
+  if (!await within(graceful, FORCE_WAIT_MS)) {
+    log.warn(
+      "Some connections did not close; leaving them to the process exit",
+    );
+  }
+  await parts.metrics?.stop();
+}
