@@ -7,6 +7,7 @@
 
 import { parseArgs } from "node:util";
 import { ConfigError } from "../errors.ts";
+import { MAX_SEQ, parseSeq } from "../bus/seq.ts";
 import { LOG_LEVELS, type LogFormat, type LogLevel } from "../log.ts";
 import {
   DEFAULT_BUFFER_SIZE,
@@ -592,13 +593,21 @@ export function parseClientArgs(
   const topics = (values.topic ?? []) as string[];
   let after: ClientConfig["after"];
   if (v.after !== undefined) {
-    const match = v.after.match(/^([^:\s]+):(\d{1,15})$/);
+    const match = v.after.match(/^([^:\s]+):(\d+)$/);
     if (!match) {
       throw new ConfigError(
         `Invalid cursor "${v.after}": expected EPOCH:SEQ as printed by the subscribe mode, e.g. 3f2a9c0d11e4b7a6:42`,
       );
     }
-    after = { epoch: match[1], seq: Number(match[2]) };
+    const seq = parseSeq(match[2]);
+    if (seq === undefined) {
+      throw new ConfigError(
+        `Invalid cursor "${v.after}": seq ${
+          match[2]
+        } is out of range, at most ${MAX_SEQ}`,
+      );
+    }
+    after = { epoch: match[1], seq };
   }
   const mode = oneOf("mode", v.mode, CLIENT_MODES, "stream2");
   const only = (flag: string, given: boolean, modes: ClientMode[]) => {

@@ -19,8 +19,8 @@ import type { Logger } from "../log.ts";
 export interface SubscriptionCallOptions<M> {
   /** The name the caller sent (validated here). */
   name: string;
-  /** The topics and resume cursor of the hub subscription. */
-  subscribe: Pick<SubscribeOptions, "topics" | "after">;
+  /** The topics and resume cursor of the hub subscription (read from the request here: a bad one fails the call). */
+  subscribe: () => Pick<SubscribeOptions, "topics" | "after">;
   /** Encodes the method's replies. */
   serialize: (message: M) => Buffer;
   /** Writes the subscription to the call (the signal aborts when the call must stop). */
@@ -105,11 +105,12 @@ export class SubscriptionCalls {
     let release: (() => void) | undefined;
     try {
       const name = validateName(options.name);
+      const subscribe = options.subscribe();
       const peer = call.getPeer();
       release = this.#admission.admit(peer, name);
       const signal = this.#signals.open(call, { name });
       const subscription = this.#hub.subscribe(name, {
-        ...options.subscribe,
+        ...subscribe,
         signal,
         labels: { peer },
       });

@@ -27,7 +27,7 @@ export function sayHelloStreamReply(
   return (call) =>
     subscriptions.serve<HelloReply>(call, {
       name: call.request.name,
-      subscribe: { topics: [TICK_TOPIC] },
+      subscribe: () => ({ topics: [TICK_TOPIC] }),
       serialize,
       body: async ({ name, readable }, writer, signal) => {
         const prefix = namePart(name);

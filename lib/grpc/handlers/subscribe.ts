@@ -9,7 +9,8 @@
 import * as grpc from "@grpc/grpc-js";
 import type { GreeterContext } from "../service_context.ts";
 import type { Cursor } from "../../bus/hub.ts";
-import { SlowConsumerError } from "../../errors.ts";
+import { InvalidArgumentError, SlowConsumerError } from "../../errors.ts";
+import { MAX_SEQ, parseSeq } from "../../bus/seq.ts";
 import { goodbye } from "../goodbye.ts";
 import type {
   CursorMessage,
@@ -18,12 +19,22 @@ import type {
 } from "../proto.ts";
 import { readAll } from "../subscription_call.ts";
 
-/** The `SubscribeRequest.after` cursor, if one was sent. */
+/**
+ * The `SubscribeRequest.after` cursor, if one was sent. Its uint64 `seq`
+ * arrives as a decimal string: parsed exactly, and refused past what the
+ * hub can hold rather than rounded.
+ */
 function parseCursor(after?: CursorMessage | null): Cursor | undefined {
-  if (!after || (after.epoch === "" && Number(after.seq) === 0)) {
-    return undefined;
+  if (!after) return undefined;
+  const seq = parseSeq(after.seq);
+  if (seq === undefined) {
+    throw new InvalidArgumentError(
+      `Cursor seq ${after.seq} is out of range: a seq is at most ${MAX_SEQ}; resume from a cursor the server sent`,
+    );
   }
-  return { epoch: after.epoch, seq: Number(after.seq) };
+  return after.epoch === "" && seq === 0
+    ? undefined
+    : { epoch: after.epoch, seq };
 }
 
 /**
@@ -44,7 +55,10 @@ export function subscribe(
     const { request } = call;
     return subscriptions.serve<GreetingMessage>(call, {
       name: request.name,
-      subscribe: { topics: request.topics, after: parseCursor(request.after) },
+      subscribe: () => ({
+        topics: request.topics,
+        after: parseCursor(request.after),
+      }),
       serialize,
       body: async (subscription, writer, signal) => {
         await writer.write({

@@ -1,0 +1,99 @@
+/**
+ * Hostile clients (issue #13, the low items): each test does what the
+ * attacker did, against a real server on loopback, bounded in count and
+ * time.
+ */
+
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { loadGreeterProto } from "../lib/grpc/proto.ts";
+import type { GreetingMessage, SubscribeRequest } from "../lib/grpc/proto.ts";
+import { settles, startTestServer } from "../testing/server.ts";
+import { runClient } from "../testing/process.ts";
+
+const HOUR = 3_600_000;
+
+/** A raw grpc-js Greeter client: requests go out exactly as written here. */
+function rawClient(target: string) {
+  const { Client } = loadGreeterProto();
+  return new Client(target, grpc.credentials.createInsecure(), {
+    "grpc.use_local_subchannel_pool": 1,
+  });
+}
+
+/** What a `Subscribe` call yields before it ends: its messages and its status. */
+function subscribeOutcome(
+  client: grpc.Client,
+  request: SubscribeRequest,
+): Promise<{ messages: GreetingMessage[]; error?: grpc.ServiceError }> {
+  const call = (client as unknown as {
+    Subscribe(request: SubscribeRequest): grpc.ClientReadableStream<
+      GreetingMessage
+    >;
+  }).Subscribe(request);
+  const messages: GreetingMessage[] = [];
+  return new Promise((resolve) => {
+    call.on("data", (message: GreetingMessage) => {
+      messages.push(message);
+      // A subscription that started is not what these tests expect: end it.
+      if (message.firstGreetingMessage) call.cancel();
+    });
+    call.on(
+      "error",
+      (error: grpc.ServiceError) => resolve({ messages, error }),
+    );
+    call.on("end", () => resolve({ messages }));
+  });
+}
+
+Deno.test("Subscribe refuses a cursor seq of 2^64-1 with INVALID_ARGUMENT naming it, not rounded", async () => {
+  await using t = await startTestServer({
+    intervalMs: HOUR,
+    heartbeatMs: HOUR,
+  });
+  const client = rawClient(t.target);
+  try {
+    const huge = "18446744073709551615";
+    const refused = await settles(
+      "the refusal",
+      subscribeOutcome(client, {
+        name: "mallory",
+        after: { epoch: t.server.hub.epoch, seq: huge },
+      }),
+    );
+    assert.equal(refused.error?.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(
+      refused.error.details,
+      new RegExp(`seq ${huge} is out of range`),
+    );
+    assert.equal(refused.messages.length, 0);
+    // The largest seq the hub holds exactly is still a cursor (ahead of it).
+    const edge = await settles(
+      "the first message",
+      subscribeOutcome(client, {
+        name: "edge",
+        after: { epoch: t.server.hub.epoch, seq: "9007199254740991" },
+      }),
+    );
+    const first = edge.messages[0]?.firstGreetingMessage;
+    assert.equal(first?.recovered, false);
+    assert.match(first?.reason ?? "", /seq 9007199254740991 is ahead/);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("client --after refuses a seq past 2^53-1 naming it", async () => {
+  const result = await runClient([
+    "--mode",
+    "subscribe",
+    "--after",
+    "3f2a9c0d11e4b7a6:18446744073709551615",
+  ]);
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(
+    result.stderr,
+    /seq 18446744073709551615 is out of range, at most 9007199254740991/,
+  );
+  assert.equal(result.stdout, "");
+});
