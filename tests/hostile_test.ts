@@ -97,3 +97,32 @@ Deno.test("client --after refuses a seq past 2^53-1 naming it", async () => {
   );
   assert.equal(result.stdout, "");
 });
+
+Deno.test("a streamed message over --max-message-size fails the call with RESOURCE_EXHAUSTED instead of going out", async () => {
+  await using t = await startTestServer({
+    intervalMs: HOUR,
+    heartbeatMs: HOUR,
+    maxMessageBytes: 1024,
+  });
+  const client = rawClient(t.target);
+  try {
+    // The first message echoes the cursor's epoch in its reason: a request
+    // under the limit makes a reply over it.
+    const outcome = await settles(
+      "the refusal",
+      subscribeOutcome(client, {
+        name: "mallory",
+        after: { epoch: "e".repeat(1000), seq: 1 },
+      }),
+    );
+    assert.equal(outcome.messages.length, 0);
+    assert.equal(outcome.error?.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.match(
+      outcome.error.details,
+      /message of \d+ bytes: the server's limit is 1024 bytes/,
+    );
+    assert.equal(t.server.hub.size, 0);
+  } finally {
+    client.close();
+  }
+});

@@ -56,6 +56,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
+import { CapacityError } from "../errors.ts";
 
 /** Bytes an HTTP/2 frame header costs. */
 const HTTP2_FRAME_HEADER = 9;
@@ -166,6 +167,13 @@ export interface CallWriterOptions {
   connectionHighWater?: number;
   /** Milliseconds between looks at the queue while waiting. */
   pollMs?: number;
+  /**
+   * Largest message written, in bytes (the server's `--max-message-size`):
+   * a larger one fails the write with a {@linkcode CapacityError}
+   * (`RESOURCE_EXHAUSTED`), as grpc-js fails a call whose message it
+   * would frame over its limit. Default: no limit.
+   */
+  maxMessageBytes?: number;
 }
 
 /** Any server-streaming or bidi call: a `CallWriter` writes it encoded bytes. */
@@ -190,6 +198,7 @@ export class CallWriter<M> {
   #highWater: number;
   #connectionHighWater: number;
   #pollMs: number;
+  #maxMessageBytes: number;
   /** Bytes this stream has put into the bucket since it was last empty. */
   #counted = 0;
   /** The bucket's `emptied` count when `#counted` started. */
@@ -216,6 +225,7 @@ export class CallWriter<M> {
     this.#connectionHighWater = options.connectionHighWater ??
       DEFAULT_CONNECTION_HIGH_WATER;
     this.#pollMs = options.pollMs ?? DEFAULT_STALL_POLL_MS;
+    this.#maxMessageBytes = options.maxMessageBytes ?? Infinity;
     const stream = http2StreamOf(call);
     this.#stream = stream;
     if (!stream || !UNRELIABLE_BUFFER_SIZE || !stream.session) return;
@@ -277,14 +287,24 @@ export class CallWriter<M> {
     this.#call.end();
   }
 
-  /** Encodes `message` unless it is already, and sends it. */
+  /**
+   * Encodes `message` unless it is already, and sends it; throws a
+   * {@linkcode CapacityError} for a message over `maxMessageBytes`.
+   * (Messages are framed here, where grpc-js's own check never sees them.)
+   */
   #put(message: M | Buffer | FramedMessage): void {
-    if (message instanceof FramedMessage) this.#send(message.body, message);
-    else {
-      this.#send(
-        Buffer.isBuffer(message) ? message : this.#serialize(message as M),
+    const framed = message instanceof FramedMessage ? message : undefined;
+    const body = framed
+      ? framed.body
+      : Buffer.isBuffer(message)
+      ? message
+      : this.#serialize(message as M);
+    if (body.length > this.#maxMessageBytes) {
+      throw new CapacityError(
+        `Cannot send a message of ${body.length} bytes: the server's limit is ${this.#maxMessageBytes} bytes (--max-message-size)`,
       );
     }
+    this.#send(body, framed);
   }
 
   /**

@@ -221,7 +221,7 @@ export async function startServer(
       clock,
       shutdown: draining.signal,
       forced: stopped.signal,
-      writer: options.writer,
+      writer: { maxMessageBytes: options.maxMessageBytes, ...options.writer },
       maxSubscribersPerConnection: options.maxSubscribersPerConnection,
       heartbeatIntervalMs: heartbeatMs,
       maxPublishBytes: options.maxPublishBytes,
