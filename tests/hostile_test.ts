@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { loadGreeterProto } from "../lib/grpc/proto.ts";
 import type { GreetingMessage, SubscribeRequest } from "../lib/grpc/proto.ts";
 import { settles, startTestServer } from "../testing/server.ts";
-import { runClient } from "../testing/process.ts";
+import { runClient, spawnServer } from "../testing/process.ts";
 
 const HOUR = 3_600_000;
 
@@ -124,5 +124,33 @@ Deno.test("a streamed message over --max-message-size fails the call with RESOUR
     assert.equal(t.server.hub.size, 0);
   } finally {
     client.close();
+  }
+});
+
+Deno.test("serve --token-file under GRPC_TRACE=server_call GRPC_VERBOSITY=DEBUG logs headers without the token", async () => {
+  const token = "tok-trace-" + crypto.randomUUID();
+  const file = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(file, `${token}\n`);
+    const { process: server, target } = await spawnServer(
+      ["--token-file", file],
+      { GRPC_TRACE: "server_call", GRPC_VERBOSITY: "DEBUG" },
+    );
+    await using _ = server;
+    const hello = await runClient(
+      ["you", "--target", target, "--mode", "hello"],
+      20_000,
+      { GREETER_TOKEN: token },
+    );
+    assert.equal(hello.code, 0, hello.stderr);
+    // Tracing is on (the headers are logged), the credential is not.
+    const { input: line } = await server.waitForLine(
+      "stderr",
+      /SayHello received headers .*"authorization"/,
+    );
+    assert.match(line ?? "", /"authorization":\["<redacted>"\]/);
+    assert.ok(!server.stderr.some((l) => l.includes(token)));
+  } finally {
+    await Deno.remove(file);
   }
 });

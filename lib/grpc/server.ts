@@ -35,6 +35,7 @@ import {
   startTickers,
 } from "./server_hub.ts";
 import { stopServer } from "./shutdown.ts";
+import { redactGrpcLogs } from "./log_redaction.ts";
 
 export { HEALTH_SERVICES } from "./health.ts";
 export { presencePayload } from "./server_hub.ts";
@@ -190,6 +191,7 @@ export async function startServer(
     );
   }
   const credentials = serverCredentials(options.tls); // checked before anything starts
+  redactGrpcLogs(); // GRPC_TRACE would log bearer tokens otherwise
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const hub = createServerHub(options, {
     log,

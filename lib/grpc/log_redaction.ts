@@ -1,0 +1,61 @@
+/**
+ * grpc-js's own log lines without credentials. With `GRPC_TRACE=server_call`
+ * (or `all`) and `GRPC_VERBOSITY=DEBUG`, grpc-js logs every request's
+ * headers, `authorization` included; the serve task allows `GRPC_*` for
+ * such debugging. Its logger is replaced by one that writes the same lines
+ * with the credentials taken out, so tracing stays usable and tokens stay
+ * out of the log.
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+
+const REDACTED = "<redacted>";
+
+/** `"authorization":[...]` in a metadata dump (JSON), any case. */
+const AUTHORIZATION_JSON = /("authorization"\s*:\s*)(\[[^\]]*\]|"[^"]*")/gi;
+/** A bearer credential anywhere else (`Bearer xyz`, `authorization: xyz`). */
+const BEARER = /(\bbearer\s+)[^\s"',\]]+/gi;
+const AUTHORIZATION_HEADER =
+  /(\bauthorization\s*[:=]\s*)(?!["[<]|bearer\b)[^\s"',\]]+/gi;
+
+/**
+ * `text` with every authorization value and bearer token replaced by
+ * `<redacted>`.
+ *
+ * @example
+ * ```ts
+ * import { redactCredentials } from "./log_redaction.ts";
+ * redactCredentials('{"authorization":["Bearer s3cret"]}'); // '{"authorization":["<redacted>"]}'
+ * ```
+ */
+export function redactCredentials(text: string): string {
+  return text
+    .replace(AUTHORIZATION_JSON, `$1["${REDACTED}"]`)
+    .replace(BEARER, `$1${REDACTED}`)
+    .replace(AUTHORIZATION_HEADER, `$1${REDACTED}`);
+}
+
+const redactArgument = (value: unknown) =>
+  typeof value === "string" ? redactCredentials(value) : value;
+
+/**
+ * Makes grpc-js log through {@linkcode redactCredentials}: the same lines,
+ * prefixes and stream (stderr) as its default logger. Process-wide and
+ * idempotent.
+ *
+ * @example
+ * ```ts ignore
+ * redactGrpcLogs(); // before the server takes calls
+ * ```
+ */
+export function redactGrpcLogs(): void {
+  const line = (prefix: string) => (message: unknown, ...rest: unknown[]) => {
+    console.error(
+      prefix + redactCredentials(String(message)),
+      ...rest.map(redactArgument),
+    );
+  };
+  grpc.setLogger({ error: line("E "), info: line("I "), debug: line("D ") });
+}
