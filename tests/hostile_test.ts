@@ -8,7 +8,12 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { loadGreeterProto } from "../lib/grpc/proto.ts";
 import type { GreetingMessage, SubscribeRequest } from "../lib/grpc/proto.ts";
-import { settles, startTestServer } from "../testing/server.ts";
+import {
+  helloRequestFrame,
+  settles,
+  startTestServer,
+} from "../testing/server.ts";
+import { RawH2 } from "../testing/raw_h2.ts";
 import { runClient, spawnServer } from "../testing/process.ts";
 
 const HOUR = 3_600_000;
@@ -153,4 +158,39 @@ Deno.test("serve --token-file under GRPC_TRACE=server_call GRPC_VERBOSITY=DEBUG 
   } finally {
     await Deno.remove(file);
   }
+});
+
+Deno.test("serve stops within --grace even when a peer keeps a stream stuck open (SIGTERM to exit)", async () => {
+  const graceMs = 1500;
+  const { process: server, port } = await spawnServer([
+    "--interval",
+    "20",
+    "--grace",
+    String(graceMs),
+  ]);
+  await using _ = server;
+  // A peer that never opens a stream window and never closes: the shutdown
+  // must cancel its call, and cannot wait for its connection to close.
+  await using peer = await RawH2.connect(port, { initialWindowSize: 0 });
+  await peer.call(
+    1,
+    "/helloworld.Greeter/SayHelloStreamReply",
+    helloRequestFrame("p"),
+  );
+  await server.waitForLine("stderr", /client p subscribed\./);
+  const started = performance.now();
+  server.child.kill("SIGTERM");
+  const status = await server.exit(10_000);
+  const elapsed = performance.now() - started;
+  assert.equal(status.code, 0, server.stderr.join("\n"));
+  assert.ok(
+    server.stderr.some((l) => l.includes(`Grace period of ${graceMs} ms over`)),
+    server.stderr.join("\n"),
+  );
+  // The whole shutdown fits in the grace; the margin is the process's own
+  // exit (it overran by the 1 s force wait before).
+  assert.ok(
+    elapsed < graceMs + 500,
+    `exited ${Math.round(elapsed)} ms after SIGTERM`,
+  );
 });

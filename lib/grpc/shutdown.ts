@@ -14,7 +14,10 @@ import type { Logger } from "../log.ts";
 import type { ServedHealth } from "./health.ts";
 import type { MetricsEndpoint } from "./metrics_endpoint.ts";
 
-/** Milliseconds a forced shutdown waits for connections to close. */
+/**
+ * Most milliseconds of the grace kept for the forced end (cancelling what is
+ * left and waiting for its connections to close); at most half the grace.
+ */
 const FORCE_WAIT_MS = 1_000;
 
 /** What a shutdown stops, as `startServer` assembled it. */
@@ -54,9 +57,11 @@ async function within(promise: Promise<unknown>, ms: number) {
 }
 
 /**
- * Drains `parts` and stops them: health turns NOT_SERVING, tickers stop, the
- * hub closes (its subscriptions end after what they hold), health watches
- * end; calls get `graceMs` to finish, then what is left is cancelled.
+ * Drains `parts` and stops them, all within `graceMs`: health turns
+ * NOT_SERVING, tickers stop, the hub closes (its subscriptions end after
+ * what they hold), health watches end; calls get the grace less its last
+ * second (less its second half, when shorter) to finish, then what is left
+ * is cancelled and its connections get the rest of the grace to close.
  *
  * @example
  * ```ts ignore
@@ -68,6 +73,9 @@ export async function stopServer(
   graceMs: number,
 ): Promise<void> {
   const { server, health, log } = parts;
+  // Real time, whatever clock drives the hub: a shutdown must end.
+  const deadline = performance.now() + graceMs;
+  const left = () => Math.max(0, deadline - performance.now());
   // Probes and load balancers learn first, before anything is refused.
   health.notServing();
   parts.draining.abort();
@@ -77,13 +85,16 @@ export async function stopServer(
   const graceful = new Promise<void>((resolve) =>
     server.tryShutdown(() => resolve())
   );
-  if (await within(graceful, graceMs)) return await parts.metrics?.stop();
+  const forceWaitMs = Math.min(FORCE_WAIT_MS, graceMs / 2);
+  if (await within(graceful, left() - forceWaitMs)) {
+    return await parts.metrics?.stop();
+  }
   log.warn(`Grace period of ${graceMs} ms over: cancelling open calls`);
   server.forceShutdown();
   parts.stopped.abort(new UnavailableError("The server shut down"));
   // Deno 2.9.3 may keep a connection whose peer stays silent open even
-  // after forceShutdown(): give up waiting rather than hang the shutdown.
-  if (!await within(graceful, FORCE_WAIT_MS)) {
+  // after forceShutdown(): give up waiting rather than overrun the grace.
+  if (!await within(graceful, left())) {
     log.warn(
       "Some connections did not close; leaving them to the process exit",
     );
