@@ -312,7 +312,14 @@ async function counters(metricsPort?: number) {
 
 /** Starts the greeter with metrics on; returns it with its metrics port. */
 async function spawnGreeter(args: string[]) {
-  const spawned = await spawnServer([...args, "--metrics-port", "0"]);
+  const spawned = await spawnServer([
+    ...args,
+    "--metrics-port",
+    "0",
+    // Every pool connects from 127.0.0.1: one peer.
+    "--max-subscribers-per-peer",
+    "10000000",
+  ]);
   const [, metricsPort] = await spawned.process.waitForLine(
     "stderr",
     /Metrics on http:\/\/\S+:(\d+)\/metrics/,
@@ -503,6 +510,8 @@ async function idleMemory() {
     "--interval",
     "3600000",
     "--max-subscribers",
+    String(Math.max(IDLE, 20_000)),
+    "--max-subscribers-per-peer",
     String(Math.max(IDLE, 20_000)),
   ]);
   await using _ = server;

@@ -51,6 +51,13 @@ export const DEFAULT_MAX_SUBSCRIBERS = 20_000;
 /** Default most hub subscriptions per connection. */
 export const DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION = 100;
 
+/**
+ * Default most hub subscriptions per peer (remote address, all its
+ * connections): a quarter of the default total, so one peer cannot take
+ * every slot, while one multiplexing gateway still gets thousands.
+ */
+export const DEFAULT_MAX_SUBSCRIBERS_PER_PEER = 5_000;
+
 /** Default most concurrent calls per connection. */
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 1000;
 

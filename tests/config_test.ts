@@ -33,6 +33,7 @@ Deno.test("parseServeArgs() defaults to the seed's [::]:50051 and a 1 s tick", (
     maxConnectionAgeGraceMs: undefined,
     maxSubscribers: 20000,
     maxSubscribersPerConnection: 100,
+    maxSubscribersPerPeer: 5000,
     maxConcurrentStreams: 1000,
     maxMessageBytes: 65536,
     tokenFile: undefined,

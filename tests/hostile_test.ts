@@ -12,8 +12,12 @@ import {
   helloRequestFrame,
   settles,
   startTestServer,
+  waitFor,
 } from "../testing/server.ts";
 import { RawH2 } from "../testing/raw_h2.ts";
+import { GreeterClient } from "../lib/client/client.ts";
+import { parseServeArgs } from "../lib/cli/config.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
 import { runClient, spawnServer } from "../testing/process.ts";
 
 const HOUR = 3_600_000;
@@ -192,5 +196,75 @@ Deno.test("serve stops within --grace even when a peer keeps a stream stuck open
   assert.ok(
     elapsed < graceMs + 500,
     `exited ${Math.round(elapsed)} ms after SIGTERM`,
+  );
+});
+
+Deno.test("one peer cannot take every subscription slot over many connections: RESOURCE_EXHAUSTED names the per-peer limit", async () => {
+  await using t = await startTestServer({
+    clock: new ManualClock(),
+    maxSubscribers: 100,
+    maxSubscribersPerConnection: 2,
+    maxSubscribersPerPeer: 5,
+  });
+  // The attacker opens connection after connection, each under its own limit.
+  const clients = Array.from({ length: 4 }, () =>
+    new GreeterClient(t.target, {
+      channelOptions: { "grpc.use_local_subchannel_pool": 1 },
+    }));
+  const controllers: AbortController[] = [];
+  const open = (client: GreeterClient, name: string) => {
+    const controller = new AbortController();
+    controllers.push(controller);
+    return client.streamReply(name, { signal: controller.signal }).next();
+  };
+  const pending: Promise<unknown>[] = [];
+  try {
+    for (let i = 0; i < 5; i++) {
+      pending.push(open(clients[Math.floor(i / 2)], `m${i}`));
+    }
+    await waitFor("five subscriptions", () => t.server.hub.size === 5);
+    // A sixth, on a fresh connection with room of its own, is refused.
+    await assert.rejects(
+      settles("the refusal", open(clients[3], "m5")),
+      (error: Error & { code?: string }) =>
+        error.code === "RESOURCE_EXHAUSTED" &&
+        /peer 127\.0\.0\.1 holds 5 subscriptions, the per-peer limit of 5 \(--max-subscribers-per-peer\)/
+          .test(error.message),
+    );
+    assert.equal(t.server.hub.size, 5);
+    // One leaves: the peer may subscribe again.
+    controllers[0].abort();
+    await waitFor("a slot freed", () => t.server.hub.size === 4);
+    pending.push(open(clients[3], "m6"));
+    await waitFor("the slot taken again", () => t.server.hub.size === 5);
+  } finally {
+    for (const controller of controllers) controller.abort();
+    await Promise.allSettled(pending);
+    for (const client of clients) client.close();
+  }
+});
+
+Deno.test("serve --max-subscribers-per-peer defaults to a quarter of the default total and reads GREETER_MAX_SUBSCRIBERS_PER_PEER", () => {
+  const config = (args: string[], env = {}) => {
+    const parsed = parseServeArgs(args, env);
+    assert.ok(!parsed.help);
+    return parsed.config;
+  };
+  assert.equal(config([]).maxSubscribersPerPeer, 5000);
+  assert.equal(config([]).maxSubscribers, 20000);
+  assert.equal(
+    config([], { GREETER_MAX_SUBSCRIBERS_PER_PEER: "40" })
+      .maxSubscribersPerPeer,
+    40,
+  );
+  assert.equal(
+    config(["--max-subscribers-per-peer", "7"], {
+      GREETER_MAX_SUBSCRIBERS_PER_PEER: "40",
+    }).maxSubscribersPerPeer,
+    7,
+  );
+  assert.throws(
+    () => config(["--max-subscribers-per-peer", "0"]),
+    /max subscribers per peer/i,
   );
 });

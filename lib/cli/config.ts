@@ -20,6 +20,7 @@ import {
   DEFAULT_MAX_PUBLISH_BYTES,
   DEFAULT_MAX_SUBSCRIBERS,
   DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION,
+  DEFAULT_MAX_SUBSCRIBERS_PER_PEER,
   DEFAULT_RECONNECT_JITTER_MS,
   DEFAULT_REPLAY_AGE_MS,
   DEFAULT_REPLAY_BYTES,
@@ -52,6 +53,7 @@ export const ENV_VARS: readonly string[] = [
   "GREETER_MAX_CONNECTION_AGE_GRACE_MS",
   "GREETER_MAX_SUBSCRIBERS",
   "GREETER_MAX_SUBSCRIBERS_PER_CONNECTION",
+  "GREETER_MAX_SUBSCRIBERS_PER_PEER",
   "GREETER_MAX_CONCURRENT_STREAMS",
   "GREETER_MAX_MESSAGE_SIZE",
   "GREETER_METRICS_PORT",
@@ -108,6 +110,8 @@ export interface ServeConfig {
   maxSubscribers: number;
   /** Most hub subscriptions per connection. */
   maxSubscribersPerConnection: number;
+  /** Most hub subscriptions per peer (remote address). */
+  maxSubscribersPerPeer: number;
   /** Most concurrent calls per connection. */
   maxConcurrentStreams: number;
   /** Largest message accepted or sent, in bytes. */
@@ -213,6 +217,9 @@ Options (environment variable in brackets):
   --max-subscribers N  most subscriptions at once [GREETER_MAX_SUBSCRIBERS] (default ${DEFAULT_MAX_SUBSCRIBERS})
   --max-subscribers-per-connection N
                        most subscriptions per connection [GREETER_MAX_SUBSCRIBERS_PER_CONNECTION] (default ${DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION})
+  --max-subscribers-per-peer N
+                       most subscriptions per peer address, all its
+                       connections [GREETER_MAX_SUBSCRIBERS_PER_PEER] (default ${DEFAULT_MAX_SUBSCRIBERS_PER_PEER})
   --max-concurrent-streams N
                        most calls at once per connection [GREETER_MAX_CONCURRENT_STREAMS] (default ${DEFAULT_MAX_CONCURRENT_STREAMS})
   --max-message-size BYTES
@@ -359,6 +366,7 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
     "max-connection-age-grace": { type: "string" },
     "max-subscribers": { type: "string" },
     "max-subscribers-per-connection": { type: "string" },
+    "max-subscribers-per-peer": { type: "string" },
     "max-concurrent-streams": { type: "string" },
     "max-message-size": { type: "string" },
     "token-file": { type: "string" },
@@ -503,6 +511,13 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
       v["max-subscribers-per-connection"] ??
         env.GREETER_MAX_SUBSCRIBERS_PER_CONNECTION,
       DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION,
+      1,
+      10_000_000,
+    ),
+    maxSubscribersPerPeer: integer(
+      "max subscribers per peer",
+      v["max-subscribers-per-peer"] ?? env.GREETER_MAX_SUBSCRIBERS_PER_PEER,
+      DEFAULT_MAX_SUBSCRIBERS_PER_PEER,
       1,
       10_000_000,
     ),

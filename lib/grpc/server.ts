@@ -86,6 +86,8 @@ export interface ServerOptions
   metricsPort?: number;
   /** Most hub subscriptions per connection (RESOURCE_EXHAUSTED beyond). */
   maxSubscribersPerConnection?: number;
+  /** Most hub subscriptions per peer, its remote address (RESOURCE_EXHAUSTED beyond). Default: no limit. */
+  maxSubscribersPerPeer?: number;
   /** Transport backpressure settings for every stream. */
   writer?: CallWriterOptions;
   /** Default {@linkcode systemClock}. */
@@ -225,6 +227,7 @@ export async function startServer(
       forced: stopped.signal,
       writer: { maxMessageBytes: options.maxMessageBytes, ...options.writer },
       maxSubscribersPerConnection: options.maxSubscribersPerConnection,
+      maxSubscribersPerPeer: options.maxSubscribersPerPeer,
       heartbeatIntervalMs: heartbeatMs,
       maxPublishBytes: options.maxPublishBytes,
       reconnectJitterMs: options.reconnectJitterMs,

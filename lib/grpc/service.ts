@@ -56,6 +56,8 @@ export interface GreeterServiceOptions {
   writer?: CallWriterOptions;
   /** Most hub subscriptions one connection may hold. Default: no limit. */
   maxSubscribersPerConnection?: number;
+  /** Most hub subscriptions one peer (remote address) may hold. Default: no limit. */
+  maxSubscribersPerPeer?: number;
   /** Heartbeat cadence announced to subscribers (ms); 0 when there are none. */
   heartbeatIntervalMs?: number;
   /** Largest payload `Publish` accepts. Default {@linkcode DEFAULT_MAX_PUBLISH_BYTES}. */
@@ -91,6 +93,7 @@ export function createGreeterService(
       hub,
       admission: new Admission({
         perConnection: options.maxSubscribersPerConnection,
+        perPeer: options.maxSubscribersPerPeer,
       }),
       signals,
       log,
