@@ -10,8 +10,8 @@
 const encoder = new TextEncoder();
 
 const DATA = 0, HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, PING = 6;
-const GOAWAY = 7, WINDOW_UPDATE = 8;
-const END_HEADERS = 4, ACK = 1;
+const GOAWAY = 7, WINDOW_UPDATE = 8, CONTINUATION = 9;
+const END_STREAM = 1, END_HEADERS = 4, ACK = 1;
 const MAX_FRAME = 16_384;
 
 function frame(
@@ -42,11 +42,22 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   }
 }
 
+/** An HPACK string length (7-bit prefix, no Huffman). */
+function hpackLength(length: number): number[] {
+  if (length < 127) return [length];
+  const out = [127];
+  for (length -= 127; length >= 128; length = Math.floor(length / 128)) {
+    out.push((length % 128) | 128);
+  }
+  out.push(length);
+  return out;
+}
+
 /** HPACK "literal without indexing, new name" for each header. */
 function headerBlock(headers: Record<string, string>): Uint8Array {
   const parts = Object.entries(headers).flatMap(([name, value]) => {
     const n = encoder.encode(name), v = encoder.encode(value);
-    return [0, n.length, ...n, v.length, ...v];
+    return [0, ...hpackLength(n.length), ...n, ...hpackLength(v.length), ...v];
   });
   return new Uint8Array(parts);
 }
@@ -55,6 +66,8 @@ function headerBlock(headers: Record<string, string>): Uint8Array {
 export interface RawH2Options {
   /** SETTINGS_INITIAL_WINDOW_SIZE the client announces. Default 65535. */
   initialWindowSize?: number;
+  /** Whether the server's SETTINGS are acknowledged (until they are, they do not bind). Default true. */
+  ackSettings?: boolean;
 }
 
 /** One HTTP/2 connection driven frame by frame. */
@@ -64,13 +77,21 @@ export class RawH2 implements AsyncDisposable {
   #autoGrant = new Set<number>();
   /** DATA bytes received per stream. */
   readonly received = new Map<number, number>();
+  /** RST_STREAM error codes received, per stream. */
+  readonly resets = new Map<number, number>();
+  /** Streams the server ended (a HEADERS frame with END_STREAM: trailers). */
+  readonly ended = new Set<number>();
+  /** Whether the server's SETTINGS arrived (and were acknowledged). */
+  settled = false;
   /** Set when the server sent GOAWAY or the connection ended. */
   closed?: string;
 
   #writing: Promise<void> = Promise.resolve();
+  #ackSettings: boolean;
 
-  private constructor(conn: Deno.TcpConn) {
+  private constructor(conn: Deno.TcpConn, ackSettings: boolean) {
     this.#conn = conn;
+    this.#ackSettings = ackSettings;
     this.#reading = this.#read();
   }
 
@@ -92,7 +113,7 @@ export class RawH2 implements AsyncDisposable {
       frame(WINDOW_UPDATE, 0, 0, u32(1 << 30)),
     ];
     for (const bytes of preface) await writeAll(conn, bytes);
-    return new RawH2(conn);
+    return new RawH2(conn, options.ackSettings ?? true);
   }
 
   /**
@@ -104,8 +125,17 @@ export class RawH2 implements AsyncDisposable {
     return this.#writing;
   }
 
-  /** Opens a gRPC call on odd `stream` id and sends `body` (ends the request). */
-  async call(stream: number, path: string, body: Uint8Array): Promise<void> {
+  /**
+   * Opens a gRPC call on odd `stream` id and sends `body` (ends the
+   * request); `metadata` adds headers (a block over 16 KiB goes out as
+   * HEADERS and CONTINUATION frames).
+   */
+  async call(
+    stream: number,
+    path: string,
+    body: Uint8Array,
+    metadata: Record<string, string> = {},
+  ): Promise<void> {
     const block = headerBlock({
       ":method": "POST",
       ":scheme": "http",
@@ -113,8 +143,17 @@ export class RawH2 implements AsyncDisposable {
       ":authority": "localhost",
       "content-type": "application/grpc",
       te: "trailers",
+      ...metadata,
     });
-    await this.send(frame(HEADERS, END_HEADERS, stream, block));
+    for (let at = 0; at < block.length || at === 0; at += MAX_FRAME) {
+      const last = at + MAX_FRAME >= block.length;
+      await this.send(frame(
+        at === 0 ? HEADERS : CONTINUATION,
+        last ? END_HEADERS : 0,
+        stream,
+        block.subarray(at, at + MAX_FRAME),
+      ));
+    }
     // DATA frames of at most 16 KiB, the default SETTINGS_MAX_FRAME_SIZE.
     for (let offset = 0; offset < body.length || offset === 0;) {
       const end = Math.min(body.length, offset + MAX_FRAME);
@@ -174,7 +213,9 @@ export class RawH2 implements AsyncDisposable {
     payload: Uint8Array,
   ) {
     if (type === SETTINGS && !(flags & ACK)) {
+      if (!this.#ackSettings) return;
       await this.send(frame(SETTINGS, ACK, 0, new Uint8Array(0)));
+      this.settled = true;
     } else if (type === PING && !(flags & ACK)) {
       await this.send(frame(PING, ACK, 0, payload));
     } else if (type === DATA && payload.length > 0) {
@@ -186,7 +227,12 @@ export class RawH2 implements AsyncDisposable {
         await this.send(frame(WINDOW_UPDATE, 0, stream, u32(payload.length)));
         await this.send(frame(WINDOW_UPDATE, 0, 0, u32(payload.length)));
       }
+    } else if (type === HEADERS && flags & END_STREAM) {
+      this.ended.add(stream);
     } else if (type === GOAWAY || type === RST_STREAM) {
+      if (type === RST_STREAM) {
+        this.resets.set(stream, new DataView(payload.buffer).getUint32(0));
+      }
       if (type === GOAWAY) {
         const view = new DataView(payload.buffer, payload.byteOffset);
         const debug = new TextDecoder().decode(payload.subarray(8));

@@ -268,3 +268,56 @@ Deno.test("serve --max-subscribers-per-peer defaults to a quarter of the default
     /max subscribers per peer/i,
   );
 });
+
+Deno.test("a header list over 16 KiB is refused on its own stream; the connection and its other calls go on", async () => {
+  await using t = await startTestServer({
+    intervalMs: HOUR,
+    heartbeatMs: HOUR,
+  });
+  await using peer = await RawH2.connect(t.server.port);
+  await waitFor("the server's SETTINGS acknowledged", () => peer.settled);
+  const sayHello = "/helloworld.Greeter/SayHello";
+  // 24 KB of metadata in three headers: over the limit, under nghttp2's
+  // CONTINUATION guard (8 frames).
+  const big = Object.fromEntries(
+    [0, 1, 2].map((i) => [`x-big-${i}`, "a".repeat(8000)]),
+  );
+  await peer.call(1, sayHello, helloRequestFrame("big"), big);
+  await peer.call(3, sayHello, helloRequestFrame("next"));
+  await peer.read(3);
+  await waitFor("the next call answered", () => peer.ended.has(3));
+  assert.equal(peer.resets.get(1), 11); // ENHANCE_YOUR_CALM
+  assert.ok(!peer.ended.has(1), "the oversized call was served");
+  assert.equal(peer.closed, undefined);
+});
+
+Deno.test("a peer that never acknowledges the server's SETTINGS still gets RESOURCE_EXHAUSTED for metadata over 16 KiB", async () => {
+  await using t = await startTestServer({
+    intervalMs: HOUR,
+    heartbeatMs: HOUR,
+  });
+  // Unacknowledged, the advertised header list limit does not bind it.
+  await using peer = await RawH2.connect(t.server.port, { ackSettings: false });
+  const big = Object.fromEntries(
+    [0, 1, 2].map((i) => [`x-big-${i}`, "a".repeat(8000)]),
+  );
+  await peer.call(
+    1,
+    "/helloworld.Greeter/SayHello",
+    helloRequestFrame("big"),
+    big,
+  );
+  await peer.read(1);
+  await waitFor(
+    "the call ended",
+    () => peer.ended.has(1) || peer.resets.has(1),
+  );
+  await waitFor(
+    "the refusal counted",
+    () =>
+      t.server.metrics.render().includes(
+        'greeter_rpcs_total{method="/helloworld.Greeter/SayHello",code="RESOURCE_EXHAUSTED"} 1',
+      ),
+  );
+  assert.equal(peer.closed, undefined);
+});

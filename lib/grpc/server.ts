@@ -36,6 +36,7 @@ import {
 } from "./server_hub.ts";
 import { stopServer } from "./shutdown.ts";
 import { redactGrpcLogs } from "./log_redaction.ts";
+import { metadataLimitInterceptor } from "./metadata_limit.ts";
 
 export { HEALTH_SERVICES } from "./health.ts";
 export { presencePayload } from "./server_hub.ts";
@@ -122,6 +123,40 @@ export interface GreeterServer extends AsyncDisposable {
    * the same promise.
    */
   shutdown(options?: ShutdownOptions): Promise<void>;
+}
+
+/**
+ * Most bytes of headers (metadata) a call may send: 16 KiB, grpc core's
+ * absolute default. Without it, Deno's `node:http2` took header lists up to
+ * what nghttp2's CONTINUATION guard allows (~144 KiB, 8 CONTINUATION frames:
+ * held per stream, a connection's 1,000 streams ~144 MB).
+ */
+const MAX_HEADER_LIST_BYTES = 16 * 1024;
+
+/**
+ * Advertises {@linkcode MAX_HEADER_LIST_BYTES} (SETTINGS_MAX_HEADER_LIST_SIZE):
+ * Deno's `node:http2` then refuses a longer header list on its stream alone
+ * (RST_STREAM ENHANCE_YOUR_CALM, which a grpc-js client reports as
+ * RESOURCE_EXHAUSTED), and compliant clients learn the limit; a peer that
+ * never acknowledges the SETTINGS is not bound by it, and meets
+ * {@linkcode metadataLimitInterceptor} instead. grpc-js 1.14
+ * has no option for it: its HTTP/2 server options are a private field, read
+ * when it binds.
+ */
+function limitHeaderList(server: grpc.Server): void {
+  const internals = server as unknown as {
+    commonServerOptions?: { settings?: Record<string, unknown> };
+  };
+  const common = internals.commonServerOptions;
+  if (!common) {
+    throw new Error(
+      "Cannot limit header lists: grpc-js no longer has commonServerOptions",
+    );
+  }
+  common.settings = {
+    ...common.settings,
+    maxHeaderListSize: MAX_HEADER_LIST_BYTES,
+  };
 }
 
 /** The grpc-js server options for `options`: lifetimes set, channelz off. */
@@ -213,8 +248,11 @@ export async function startServer(
       ...(options.tokens
         ? [createAuthInterceptor(new BearerTokens(options.tokens))]
         : []),
+      // Outermost: an oversized header list is refused before anything else.
+      metadataLimitInterceptor(MAX_HEADER_LIST_BYTES),
     ],
   });
+  limitHeaderList(server);
   const health = await addHealthAndReflection(server);
   server.addService(
     loadGreeterProto().service,
