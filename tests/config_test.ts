@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
 import {
+  CLIENT_USAGE,
   parseClientArgs,
   parseServeArgs,
   SERVE_USAGE,
 } from "../lib/cli/config.ts";
+import type { Setting } from "../lib/cli/setting.ts";
+import { CLIENT_SETTINGS, SERVE_SETTINGS } from "../lib/cli/settings.ts";
+import { markdownRows } from "../lib/cli/usage.ts";
 import { ConfigError } from "../lib/errors.ts";
 
 function serve(args: string[], env = {}) {
@@ -108,6 +112,8 @@ Deno.test("parseClientArgs() defaults to world at localhost:50051 in stream2 mod
     tlsCa: undefined,
     tlsCert: undefined,
     tlsKey: undefined,
+    verbose: false,
+    output: "text",
   };
   assert.deepEqual(parsed.config, {
     target: "localhost:50051",
@@ -218,22 +224,52 @@ Deno.test("parseClientArgs() rejects a target that is not HOST:PORT", () => {
   );
 });
 
-Deno.test("SERVE_USAGE documents every serve flag", () => {
-  const source = Deno.readTextFileSync(
-    new URL("../lib/cli/config.ts", import.meta.url),
+Deno.test("--help lists every flag and environment variable of the table", () => {
+  for (
+    const [usage, table] of [
+      [SERVE_USAGE, SERVE_SETTINGS],
+      [CLIENT_USAGE, CLIENT_SETTINGS],
+    ] as const
+  ) {
+    const settings: Setting<unknown>[] = Object.values(table);
+    assert.ok(settings.length > 10, `found ${settings.length} settings`);
+    for (const { flag, env } of settings) {
+      if (flag) {
+        assert.match(usage, new RegExp(`^  --${flag}\\b`, "m"), `--${flag}`);
+      }
+      if (env) assert.ok(usage.includes(env), `${env} is not in the help`);
+    }
+  }
+});
+
+/** The cells of the first Markdown table after `heading` in README.md. */
+function readmeRows(heading: string): string[][] {
+  const readme = Deno.readTextFileSync(
+    new URL("../README.md", import.meta.url),
   );
-  const body = source.slice(
-    source.indexOf("export function parseServeArgs"),
-    source.indexOf("export function parseClientArgs"),
+  const section = readme.slice(readme.indexOf(heading));
+  const lines = section.split("\n");
+  const start = lines.findIndex((l) => l.startsWith("|"));
+  const end = lines.findIndex((l, i) => i > start && !l.startsWith("|"));
+  return lines.slice(start + 2, end).map((line) =>
+    line.slice(1, -1).split(/(?<!\\)\|/).map((cell) => cell.trim())
   );
-  const flags = [...body.matchAll(/^ {4}"?([a-z-]+)"?: \{ type:/gm)].map((m) =>
-    m[1]
-  );
-  assert.ok(flags.length > 20, `found ${flags.length} flags`);
-  for (const flag of flags) {
-    assert.ok(
-      SERVE_USAGE.includes(`--${flag}`),
-      `--${flag} is not in the help`,
+}
+
+Deno.test("README's settings tables say what the settings table says", () => {
+  for (
+    const [heading, table] of [
+      ["### `greeter serve`", SERVE_SETTINGS],
+      ["### `greeter client`", CLIENT_SETTINGS],
+    ] as const
+  ) {
+    const expected = markdownRows(table);
+    assert.deepEqual(
+      readmeRows(heading),
+      expected,
+      `README.md's table under ${heading} should read:\n${
+        expected.map((row) => `| ${row.join(" | ")} |`).join("\n")
+      }`,
     );
   }
 });

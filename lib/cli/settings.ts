@@ -1,0 +1,424 @@
+/**
+ * Every setting of `greeter serve` and `greeter client`, each declared once:
+ * its flag, kind and bounds, default, environment variable (derived from the
+ * flag unless stated), help line and, for the client, the modes it applies
+ * to. Parsing, the environment read, validation, `--help` and the README's
+ * settings tables (held to these by a test) all come from here; adding a
+ * setting means adding one entry.
+ *
+ * @module
+ */
+
+import { ConfigError } from "../errors.ts";
+import { MAX_SEQ, parseSeq } from "../bus/seq.ts";
+import { LOG_LEVELS, type LogFormat } from "../log.ts";
+import {
+  DEFAULT_BUFFER_SIZE,
+  DEFAULT_GRACE_MS,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_KEEPALIVE_TIME_MS,
+  DEFAULT_KEEPALIVE_TIMEOUT_MS,
+  DEFAULT_MAX_CONCURRENT_STREAMS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_PUBLISH_BYTES,
+  DEFAULT_MAX_SUBSCRIBERS,
+  DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION,
+  DEFAULT_MAX_SUBSCRIBERS_PER_PEER,
+  DEFAULT_RECONNECT_JITTER_MS,
+  DEFAULT_REPLAY_AGE_MS,
+  DEFAULT_REPLAY_BYTES,
+  DEFAULT_REPLAY_SIZE,
+  SLOW_CONSUMER_POLICIES,
+} from "../defaults.ts";
+import {
+  boolean,
+  choice,
+  duration,
+  integer,
+  list,
+  optionalDuration,
+  optionalInteger,
+  path,
+  text,
+} from "./setting.ts";
+
+const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
+
+/** The settings of `greeter serve`, by `ServeConfig` field. */
+export const SERVE_SETTINGS = {
+  host: text({
+    flag: "host",
+    arg: "HOST",
+    help: "interface to bind",
+    default: "::",
+    shownDefault: "::, every interface",
+    read: (value) => {
+      if (value.trim() === "") {
+        throw new ConfigError("Invalid host: it is empty");
+      }
+      return value;
+    },
+  }),
+  port: integer({
+    flag: "port",
+    arg: "PORT",
+    help: "port to bind, 0 for any free one",
+    min: 0,
+    max: 65535,
+    default: 50051,
+  }),
+  intervalMs: duration({
+    flag: "interval",
+    arg: "MS",
+    help: "milliseconds between the clock's ticks",
+    min: 1,
+    default: 1000,
+  }),
+  bufferSize: integer({
+    flag: "buffer-size",
+    arg: "N",
+    help: "events a subscriber may hold unread",
+    min: 1,
+    max: 1_000_000,
+    default: DEFAULT_BUFFER_SIZE,
+  }),
+  policy: choice({
+    flag: "policy",
+    arg: "P",
+    help: "when that buffer is full",
+    values: SLOW_CONSUMER_POLICIES,
+    default: "drop-oldest",
+  }),
+  replaySize: integer({
+    flag: "replay-size",
+    arg: "N",
+    help: "events kept for resume",
+    min: 1,
+    max: 10_000_000,
+    default: DEFAULT_REPLAY_SIZE,
+  }),
+  replayAgeMs: duration({
+    flag: "replay-age",
+    arg: "MS",
+    help: "oldest event replayed",
+    min: 1,
+    default: DEFAULT_REPLAY_AGE_MS,
+  }),
+  replayBytes: integer({
+    flag: "replay-bytes",
+    arg: "N",
+    help: "most bytes of events kept for resume",
+    min: 1024,
+    default: DEFAULT_REPLAY_BYTES,
+  }),
+  heartbeatMs: duration({
+    flag: "heartbeat",
+    arg: "MS",
+    help: "heartbeat to idle subscribers",
+    min: 10,
+    default: DEFAULT_HEARTBEAT_MS,
+  }),
+  maxPublishBytes: integer({
+    flag: "max-publish-size",
+    arg: "BYTES",
+    help: "largest Publish payload",
+    min: 0,
+    max: 64 * 1024 * 1024,
+    default: DEFAULT_MAX_PUBLISH_BYTES,
+  }),
+  reconnectJitterMs: duration({
+    flag: "reconnect-jitter",
+    arg: "MS",
+    help: "goodbyes advise reconnecting after a random delay below this",
+    min: 0,
+    max: 3_600_000,
+    default: DEFAULT_RECONNECT_JITTER_MS,
+  }),
+  graceMs: duration({
+    flag: "grace",
+    arg: "MS",
+    help: "shutdown grace period",
+    min: 0,
+    max: 3_600_000,
+    default: DEFAULT_GRACE_MS,
+  }),
+  keepaliveTimeMs: duration({
+    flag: "keepalive-time",
+    arg: "MS",
+    help: "ping each peer this often",
+    min: 1,
+    default: DEFAULT_KEEPALIVE_TIME_MS,
+  }),
+  keepaliveTimeoutMs: duration({
+    flag: "keepalive-timeout",
+    arg: "MS",
+    help: "drop a peer silent this long after a ping",
+    min: 1,
+    default: DEFAULT_KEEPALIVE_TIMEOUT_MS,
+  }),
+  maxConnectionIdleMs: optionalDuration({
+    flag: "max-connection-idle",
+    arg: "MS",
+    help: "close connections with no call this long",
+    shownDefault: "off",
+  }),
+  maxConnectionAgeMs: optionalDuration({
+    flag: "max-connection-age",
+    arg: "MS",
+    help:
+      "ask connections to reconnect after this long; with --max-connection-age-grace, cut their streams after that too",
+    shownDefault: "off",
+  }),
+  maxConnectionAgeGraceMs: optionalDuration({
+    flag: "max-connection-age-grace",
+    arg: "MS",
+    help: "time calls get after that",
+    shownDefault: "off: unlimited",
+  }),
+  maxSubscribers: integer({
+    flag: "max-subscribers",
+    arg: "N",
+    help: "most subscriptions at once",
+    min: 1,
+    max: 10_000_000,
+    default: DEFAULT_MAX_SUBSCRIBERS,
+  }),
+  maxSubscribersPerConnection: integer({
+    flag: "max-subscribers-per-connection",
+    arg: "N",
+    help: "most subscriptions per connection",
+    min: 1,
+    max: 10_000_000,
+    default: DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION,
+  }),
+  maxSubscribersPerPeer: integer({
+    flag: "max-subscribers-per-peer",
+    arg: "N",
+    help: "most subscriptions per peer address, all its connections",
+    min: 1,
+    max: 10_000_000,
+    default: DEFAULT_MAX_SUBSCRIBERS_PER_PEER,
+  }),
+  maxConcurrentStreams: integer({
+    flag: "max-concurrent-streams",
+    arg: "N",
+    help: "most calls at once per connection",
+    min: 1,
+    max: 2 ** 31 - 1,
+    default: DEFAULT_MAX_CONCURRENT_STREAMS,
+  }),
+  maxMessageBytes: integer({
+    flag: "max-message-size",
+    arg: "BYTES",
+    help: "largest message either way",
+    min: 1024,
+    max: 64 * 1024 * 1024,
+    default: DEFAULT_MAX_MESSAGE_BYTES,
+  }),
+  tokenFile: path({
+    flag: "token-file",
+    arg: "PATH",
+    help: "require a bearer token from this file (one per line)",
+    shownDefault: "none",
+  }),
+  tlsCert: path({
+    flag: "tls-cert",
+    arg: "PATH",
+    help: "serve TLS with this certificate chain (PEM)",
+    shownDefault: "plaintext",
+  }),
+  tlsKey: path({
+    flag: "tls-key",
+    arg: "PATH",
+    help: "and this private key (PEM)",
+  }),
+  tlsClientCa: path({
+    flag: "tls-client-ca",
+    arg: "PATH",
+    help: "require client certificates signed by this CA (mTLS)",
+  }),
+  metricsPort: optionalInteger({
+    flag: "metrics-port",
+    arg: "PORT",
+    help: "serve Prometheus metrics on http://HOST:PORT/metrics",
+    min: 0,
+    max: 65535,
+    shownDefault: "off",
+  }),
+  logLevel: choice({
+    flag: "log-level",
+    arg: "L",
+    help: "least severe level logged",
+    values: LOG_LEVELS,
+    default: "info",
+  }),
+  logFormat: choice({
+    flag: "log-format",
+    arg: "F",
+    help: "log line format",
+    values: LOG_FORMATS,
+    default: "text",
+  }),
+};
+
+/** What `greeter client` does. */
+export type ClientMode =
+  | "stream2"
+  | "stream"
+  | "hello"
+  | "bidi"
+  | "subscribe"
+  | "publish"
+  | "presence";
+
+/** Every {@linkcode ClientMode}. */
+export const CLIENT_MODES: readonly ClientMode[] = [
+  "stream2",
+  "stream",
+  "hello",
+  "bidi",
+  "subscribe",
+  "publish",
+  "presence",
+];
+
+/** How the client prints what it receives. */
+export type ClientOutput = "text" | "json";
+
+/** A cursor as the subscribe mode prints it: `EPOCH:SEQ`. */
+function readCursor(value: string): { epoch: string; seq: number } {
+  const match = value.match(/^([^:\s]+):(\d+)$/);
+  if (!match) {
+    throw new ConfigError(
+      `Invalid cursor "${value}": expected EPOCH:SEQ as printed by the subscribe mode, e.g. 3f2a9c0d11e4b7a6:42`,
+    );
+  }
+  const seq = parseSeq(match[2]);
+  if (seq === undefined) {
+    throw new ConfigError(
+      `Invalid cursor "${value}": seq ${
+        match[2]
+      } is out of range, at most ${MAX_SEQ}`,
+    );
+  }
+  return { epoch: match[1], seq };
+}
+
+function readTarget(value: string): string {
+  const port = value.match(/^(?:\[[0-9a-fA-F:.]+\]|[^\s:/]+):(\d{1,5})$/)?.[1];
+  if (port === undefined || Number(port) < 1 || Number(port) > 65535) {
+    throw new ConfigError(
+      `Invalid target "${value}": expected HOST:PORT with a port from 1 to 65535, e.g. localhost:50051`,
+    );
+  }
+  return value;
+}
+
+/** The settings of `greeter client` (NAME… aside), by `ClientConfig` field. */
+export const CLIENT_SETTINGS = {
+  target: text({
+    flag: "target",
+    arg: "HOST:PORT",
+    help: "server address",
+    default: "localhost:50051",
+    read: readTarget,
+  }),
+  mode: choice({
+    flag: "mode",
+    env: false,
+    arg: "M",
+    help: "what to do",
+    values: CLIENT_MODES,
+    default: "stream2",
+    details: [
+      "stream2: SayHello, then SayHelloStream2",
+      "stream: SayHello, then SayHelloStreamReply (until --count or Ctrl-C)",
+      "hello: SayHello only",
+      "bidi: SayHelloBidiStream with every NAME given",
+      "subscribe: Subscribe to the event bus, reconnecting and resuming",
+      "  (until --count or Ctrl-C)",
+      "publish: Publish --payload on --topic",
+      "presence: list subscribers (of --topic, if given)",
+    ],
+  }),
+  count: optionalInteger({
+    flag: "count",
+    env: false,
+    arg: "N",
+    help: "stop after N stream messages (events, in subscribe)",
+    min: 1,
+  }),
+  topics: list({
+    flag: "topic",
+    env: false,
+    arg: "T",
+    help:
+      'subscribe: a topic to receive, repeatable (none: all but "$" ones); publish, presence: the one topic',
+    modes: ["subscribe", "publish", "presence"],
+  }),
+  after: text<{ epoch: string; seq: number } | undefined>({
+    flag: "after",
+    env: false,
+    arg: "EPOCH:SEQ",
+    help: "resume after this cursor",
+    default: undefined,
+    read: readCursor,
+    modes: ["subscribe"],
+  }),
+  payload: text({
+    flag: "payload",
+    env: false,
+    arg: "TEXT",
+    help: "what to publish",
+    default: "",
+    shownDefault: "empty",
+    modes: ["publish"],
+  }),
+  verbose: boolean({
+    flag: "verbose",
+    env: false,
+    help: "print heartbeats too",
+    modes: ["subscribe"],
+  }),
+  output: choice<ClientOutput>({
+    flag: "output",
+    env: false,
+    arg: "FORMAT",
+    help: "print each message as a line of text, or as one JSON object",
+    values: ["text", "json"],
+    default: "text",
+  }),
+  tokenFile: path({
+    flag: "token-file",
+    arg: "PATH",
+    help: "send the bearer token in this file",
+  }),
+  token: text<string | undefined>({
+    env: "GREETER_TOKEN",
+    help:
+      "the bearer token itself (never a flag, which ps would show); not with GREETER_TOKEN_FILE",
+    default: undefined,
+  }),
+  tls: boolean({
+    flag: "tls",
+    env: false,
+    help: "connect with TLS, trusting the system's CAs",
+  }),
+  tlsCa: path({
+    flag: "tls-ca",
+    arg: "PATH",
+    help: "connect with TLS, trusting this CA (PEM)",
+  }),
+  tlsCert: path({
+    flag: "tls-cert",
+    env: "GREETER_CLIENT_TLS_CERT",
+    arg: "PATH",
+    help: "present this client certificate (PEM, mTLS)",
+  }),
+  tlsKey: path({
+    flag: "tls-key",
+    env: "GREETER_CLIENT_TLS_KEY",
+    arg: "PATH",
+    help: "and its key (PEM)",
+  }),
+};
