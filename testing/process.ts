@@ -227,3 +227,54 @@ export async function spawnSubscriberPool(
   await pool.waitForLine("stdout", /^ready$/, 60_000);
   return pool;
 }
+
+/** Options of {@linkcode runTask}. */
+export interface RunTaskOptions {
+  /** Where the task is started (`deno task` runs it in the project root and passes this as `INIT_CWD`). Default: the project root. */
+  cwd?: string;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Kill it past this (ms). Default 20 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs `deno task TASK ARGS…` itself (not its command line), as a person
+ * types it, to the end: for what only `deno task` does (`INIT_CWD`).
+ */
+export async function runTask(
+  task: "serve" | "client",
+  args: string[],
+  options: RunTaskOptions = {},
+): Promise<ClientResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "task",
+      "--quiet",
+      "--config",
+      join(ROOT, "deno.json"),
+      task,
+      ...args,
+    ],
+    cwd: options.cwd ?? ROOT,
+    env: cleanEnv(options.env),
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).spawn();
+  const timer = setTimeout(
+    () => child.kill("SIGKILL"),
+    options.timeoutMs ?? 20_000,
+  );
+  try {
+    const out = await child.output();
+    const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+    return {
+      code: out.code,
+      stdout: decode(out.stdout),
+      stderr: decode(out.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}

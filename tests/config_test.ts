@@ -84,7 +84,7 @@ Deno.test("parseServeArgs() names the setting and the value it rejects", () => {
         /Invalid policy "lossy": expected one of drop-oldest, disconnect/,
       ],
       [["--buffer-size", "-1"], /ambiguous|Invalid buffer size/],
-      [["--nope"], /Unknown option '--nope'/],
+      [["--nope"], /^Unknown option "--nope"$/],
       [["extra"], /Unexpected argument "extra"/],
     ] as const
   ) {

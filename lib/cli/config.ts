@@ -93,6 +93,7 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
   const { values, positionals, help } = splitArgs(
     args,
     SERVE_SETTINGS,
+    { command: "client", table: CLIENT_SETTINGS },
   );
   if (help) return { help: true };
   if (positionals.length > 0) {
@@ -143,6 +144,7 @@ export function parseClientArgs(
   const { values, positionals, help } = splitArgs(
     args,
     CLIENT_SETTINGS,
+    { command: "serve", table: SERVE_SETTINGS },
   );
   if (help) return { help: true };
   const settings = readSettings(CLIENT_SETTINGS, values, env);
