@@ -13,6 +13,7 @@ import {
   parseServeArgs,
   SERVE_USAGE,
 } from "./lib/cli/config.ts";
+import { versionLine } from "./lib/cli/version.ts";
 import { ConfigError } from "./lib/errors.ts";
 
 const USAGE = `Usage: greeter <command> [options]
@@ -21,7 +22,8 @@ Commands:
   serve    run the Greeter gRPC server
   client   call a Greeter server and print what it sends
 
-Run "greeter <command> --help" for a command's options.
+Run "greeter <command> --help" for a command's options, and
+"greeter --version" for the version.
 `;
 
 /**
@@ -69,7 +71,10 @@ async function main(args: string[]): Promise<number> {
   switch (command) {
     case "serve": {
       const parsed = parseServeArgs(rest, env);
-      if (parsed.help) return void console.log(SERVE_USAGE), 0;
+      if (parsed.help) {
+        console.log(parsed.version ? versionLine() : SERVE_USAGE);
+        return 0;
+      }
       Error.stackTraceLimit = SERVE_STACK_TRACE_LIMIT;
       // Each subcommand loads only its own code (the client no server parts).
       const { serve } = await import("./lib/cli/serve.ts");
@@ -78,7 +83,10 @@ async function main(args: string[]): Promise<number> {
     }
     case "client": {
       const parsed = parseClientArgs(rest, env);
-      if (parsed.help) return void console.log(CLIENT_USAGE), 0;
+      if (parsed.help) {
+        console.log(parsed.version ? versionLine() : CLIENT_USAGE);
+        return 0;
+      }
       const { client } = await import("./lib/cli/client.ts");
       await untilInterrupted((signal) =>
         client(parsed.config, (line) => console.log(line), signal)
@@ -90,6 +98,9 @@ async function main(args: string[]): Promise<number> {
     case "-h":
     case "--help":
       console.log(USAGE);
+      return 0;
+    case "--version":
+      console.log(versionLine());
       return 0;
     default:
       throw new ConfigError(

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseClientArgs, parseServeArgs } from "../lib/cli/config.ts";
 import { nearest } from "../lib/cli/args.ts";
-import { runTask } from "../testing/process.ts";
+import { ROOT, runTask, taskArgs } from "../testing/process.ts";
 
 Deno.test("an unknown option names the nearest flag, when one is close", () => {
   for (
@@ -70,4 +70,27 @@ Deno.test("deno task serve/client with a mistyped flag exit 2 with the hint", as
     /^error: Unknown option "--targte"; did you mean "--target"\?\n/,
   );
   assert.equal(client.stdout, "");
+});
+
+Deno.test("--version on greeter and both subcommands prints the project's and Deno's versions", async () => {
+  const { version } = JSON.parse(
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+  );
+  const line = `greeter ${version} (deno ${Deno.version.deno})\n`;
+  for (const task of ["serve", "client"] as const) {
+    const result = await runTask(task, ["--version"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, line);
+  }
+  const top = await new Deno.Command(Deno.execPath(), {
+    args: [...taskArgs("serve").slice(0, -1), "--version"],
+    cwd: ROOT,
+    stdin: "null",
+  }).output();
+  assert.equal(top.code, 0);
+  assert.equal(new TextDecoder().decode(top.stdout), line);
+  assert.deepEqual(parseClientArgs(["--version"], {}), {
+    help: true,
+    version: true,
+  });
 });

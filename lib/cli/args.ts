@@ -1,7 +1,7 @@
 /**
  * Splitting a command line into flags and positionals with `node:util`
- * `parseArgs`, by a table of settings, with `-h/--help` added, and an
- * unknown option answered with the nearest flag.
+ * `parseArgs`, by a table of settings, with `-h/--help` and `--version`
+ * added, and an unknown option answered with the nearest flag.
  *
  * @module
  */
@@ -18,6 +18,8 @@ export interface SplitArgs {
   positionals: string[];
   /** `-h` or `--help` was given. */
   help: boolean;
+  /** `--version` was given. */
+  version: boolean;
 }
 
 type ParseOptions = Record<
@@ -28,6 +30,7 @@ type ParseOptions = Record<
 function parseOptions(table: SettingTable): ParseOptions {
   const options: ParseOptions = {
     help: { type: "boolean", short: "h" },
+    version: { type: "boolean" },
   };
   for (const setting of Object.values(table)) {
     if (setting.flag === undefined) continue;
@@ -152,10 +155,11 @@ export function splitArgs(
       cause: error,
     });
   }
-  const { help, ...values } = parsed.values;
+  const { help, version, ...values } = parsed.values;
   return {
     values: values as SplitArgs["values"],
     positionals: parsed.positionals,
     help: help === true,
+    version: version === true,
   };
 }

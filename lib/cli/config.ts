@@ -48,8 +48,13 @@ export const CLIENT_USAGE: string = renderUsage(
   CLIENT_SETTINGS,
 );
 
-/** The result of parsing: settings, or a request for help. */
-export type Parsed<T> = { help: true } | { help: false; config: T };
+/**
+ * The result of parsing: settings, or a request to print something instead
+ * of running (the usage, or with `version` the version).
+ */
+export type Parsed<T> =
+  | { help: true; version?: true }
+  | { help: false; config: T };
 
 /** The checks that span several serve settings. */
 function checkServe(config: ServeConfig): void {
@@ -90,12 +95,13 @@ function checkServe(config: ServeConfig): void {
  * ```
  */
 export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
-  const { values, positionals, help } = splitArgs(
+  const { values, positionals, help, version } = splitArgs(
     args,
     SERVE_SETTINGS,
     { command: "client", table: CLIENT_SETTINGS },
   );
   if (help) return { help: true };
+  if (version) return { help: true, version: true };
   if (positionals.length > 0) {
     throw new ConfigError(
       `Unexpected argument "${positionals[0]}": serve takes options only`,
@@ -141,12 +147,13 @@ export function parseClientArgs(
   args: string[],
   env: Env,
 ): Parsed<ClientConfig> {
-  const { values, positionals, help } = splitArgs(
+  const { values, positionals, help, version } = splitArgs(
     args,
     CLIENT_SETTINGS,
     { command: "serve", table: SERVE_SETTINGS },
   );
   if (help) return { help: true };
+  if (version) return { help: true, version: true };
   const settings = readSettings(CLIENT_SETTINGS, values, env);
   const given = givenFlags(CLIENT_SETTINGS, values);
   checkModes({ ...settings, names: positionals }, given);

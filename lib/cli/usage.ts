@@ -91,6 +91,7 @@ export function renderUsage(head: string, table: SettingTable): string {
     }
   }
   lines.push(...entry("  -h, --help", "show this help"));
+  lines.push(...entry("  --version", "print the version"));
   if (envOnly.length > 0) {
     lines.push("", "Environment only:", ...envOnly);
   }
