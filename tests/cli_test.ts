@@ -94,3 +94,64 @@ Deno.test("--version on greeter and both subcommands prints the project's and De
     version: true,
   });
 });
+
+Deno.test("parseClientArgs() refuses, by one rule, every argument the chosen mode would ignore", () => {
+  const cases: [string[], string][] = [
+    [
+      ["--mode", "hello", "--count", "2"],
+      "--count applies to --mode stream2 or stream or bidi or subscribe, not hello",
+    ],
+    [
+      ["--mode", "publish", "--count", "1"],
+      "--count applies to --mode stream2 or stream or bidi or subscribe, not publish",
+    ],
+    [
+      ["--mode", "presence", "--count", "1"],
+      "--count applies to --mode stream2 or stream or bidi or subscribe, not presence",
+    ],
+    [
+      ["--mode", "stream", "--verbose"],
+      "--verbose applies to --mode subscribe, not stream",
+    ],
+    [
+      ["you", "--mode", "publish", "--topic", "t"],
+      'A NAME ("you") applies to --mode stream2 or stream or hello or bidi or subscribe, not publish',
+    ],
+    [
+      ["a", "b", "--mode", "hello"],
+      "--mode hello takes one NAME, got 2; --mode bidi sends several",
+    ],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseClientArgs(args, {}), (e: Error) => {
+      assert.equal(e.message, message);
+      return true;
+    });
+  }
+  for (
+    const args of [
+      ["--mode", "stream", "--count", "2"],
+      ["--mode", "bidi", "a", "b", "--count", "1"],
+      ["--mode", "subscribe", "--count", "1", "--verbose", "--output", "json"],
+      ["--mode", "presence", "--output", "json"],
+    ]
+  ) {
+    assert.equal(parseClientArgs(args, {}).help, false);
+  }
+});
+
+Deno.test("deno task client --mode hello --count 2 exits 2 instead of ignoring --count", async () => {
+  const result = await runTask("client", [
+    "you",
+    "--mode",
+    "hello",
+    "--count",
+    "2",
+  ]);
+  assert.equal(result.code, 2);
+  assert.equal(result.stdout, "");
+  assert.match(
+    result.stderr,
+    /^error: --count applies to --mode stream2 or stream or bidi or subscribe, not hello\n/,
+  );
+});

@@ -16,11 +16,15 @@ import {
   readSettings,
   type SettingValues,
 } from "./setting.ts";
-import { CLIENT_SETTINGS, SERVE_SETTINGS } from "./settings.ts";
+import { CLIENT_SETTINGS, NAMED_MODES, SERVE_SETTINGS } from "./settings.ts";
 import { renderUsage } from "./usage.ts";
 
 export type { Env } from "./setting.ts";
-export { CLIENT_MODES, type ClientOutput } from "./settings.ts";
+export {
+  CLIENT_MODES,
+  type ClientMode,
+  type ClientOutput,
+} from "./settings.ts";
 
 /** Every environment variable the greeter reads (for least-privilege reads). */
 export const ENV_VARS: readonly string[] = [
@@ -117,7 +121,7 @@ function checkModes(
   config: ClientConfig,
   given: Set<keyof typeof CLIENT_SETTINGS>,
 ): void {
-  const { mode, topics } = config;
+  const { mode, names, topics } = config;
   for (const key of given) {
     const { flag, modes } = CLIENT_SETTINGS[key];
     if (modes && !(modes as readonly string[]).includes(mode)) {
@@ -125,6 +129,18 @@ function checkModes(
         `--${flag} applies to --mode ${modes.join(" or ")}, not ${mode}`,
       );
     }
+  }
+  if (names.length > 0 && !NAMED_MODES.includes(mode)) {
+    throw new ConfigError(
+      `A NAME ("${names[0]}") applies to --mode ${
+        NAMED_MODES.join(" or ")
+      }, not ${mode}`,
+    );
+  }
+  if (names.length > 1 && mode !== "bidi") {
+    throw new ConfigError(
+      `--mode ${mode} takes one NAME, got ${names.length}; --mode bidi sends several`,
+    );
   }
   if (mode !== "subscribe" && topics.length > 1) {
     throw new ConfigError(

@@ -282,6 +282,15 @@ export const CLIENT_MODES: readonly ClientMode[] = [
   "presence",
 ];
 
+/** The modes that send a NAME (all but `publish` and `presence`). */
+export const NAMED_MODES: readonly ClientMode[] = [
+  "stream2",
+  "stream",
+  "hello",
+  "bidi",
+  "subscribe",
+];
+
 /** How the client prints what it receives. */
 export type ClientOutput = "text" | "json";
 
@@ -347,6 +356,7 @@ export const CLIENT_SETTINGS = {
     arg: "N",
     help: "stop after N stream messages (events, in subscribe)",
     min: 1,
+    modes: ["stream2", "stream", "bidi", "subscribe"],
   }),
   topics: list({
     flag: "topic",
