@@ -155,3 +155,23 @@ Deno.test("deno task client --mode hello --count 2 exits 2 instead of ignoring -
     /^error: --count applies to --mode stream2 or stream or bidi or subscribe, not hello\n/,
   );
 });
+
+Deno.test("GREETER_TOKEN_FILE and GREETER_TOKEN both set: an error naming both; --token-file wins over GREETER_TOKEN", async () => {
+  const message =
+    "GREETER_TOKEN and GREETER_TOKEN_FILE are both set: unset one (GREETER_TOKEN holds the token itself, GREETER_TOKEN_FILE names a file that holds it)";
+  const env = { GREETER_TOKEN: "t".repeat(32), GREETER_TOKEN_FILE: "/x" };
+  assert.throws(() => parseClientArgs([], env), (e: Error) => {
+    assert.equal(e.message, message);
+    return true;
+  });
+  const flag = parseClientArgs(["--token-file", "/y"], env);
+  assert.ok(!flag.help);
+  assert.equal(flag.config.tokenFile, "/y");
+  assert.equal(flag.config.token, undefined);
+  const result = await runTask("client", ["--mode", "hello"], { env });
+  assert.equal(result.code, 2);
+  assert.equal(
+    result.stderr,
+    `error: ${message}\nRun with --help for usage.\n`,
+  );
+});

@@ -173,6 +173,14 @@ export function parseClientArgs(
   const settings = readSettings(CLIENT_SETTINGS, values, env);
   const given = givenFlags(CLIENT_SETTINGS, values);
   checkModes({ ...settings, names: positionals }, given);
+  if (
+    !given.has("tokenFile") && settings.tokenFile !== undefined &&
+    settings.token !== undefined
+  ) {
+    throw new ConfigError(
+      "GREETER_TOKEN and GREETER_TOKEN_FILE are both set: unset one (GREETER_TOKEN holds the token itself, GREETER_TOKEN_FILE names a file that holds it)",
+    );
+  }
   if ((settings.tlsCert === undefined) !== (settings.tlsKey === undefined)) {
     throw new ConfigError(
       "A client certificate needs both --tls-cert and --tls-key",
@@ -183,6 +191,8 @@ export function parseClientArgs(
     config: {
       ...settings,
       names: positionals.length > 0 ? positionals : ["world"],
+      // --token-file wins over GREETER_TOKEN as every flag wins over the environment.
+      token: given.has("tokenFile") ? undefined : settings.token,
       tls: settings.tls || settings.tlsCa !== undefined ||
         settings.tlsCert !== undefined,
     },
