@@ -33,11 +33,14 @@ export function scriptArgs(
   return [...taskArgs(task).slice(0, -2), script, ...args]; // not main.ts <task>
 }
 
-/** Environment for child processes: no inherited `GREETER_*` settings. */
+/**
+ * Environment for child processes: no inherited `GREETER_*` settings, and
+ * no `INIT_CWD` (that of a `deno task test` would move relative paths).
+ */
 function cleanEnv(env: Record<string, string> = {}): Record<string, string> {
   const base = Deno.env.toObject();
   for (const key of Object.keys(base)) {
-    if (key.startsWith("GREETER_")) delete base[key];
+    if (key.startsWith("GREETER_") || key === "INIT_CWD") delete base[key];
   }
   return { ...base, NO_COLOR: "1", ...env };
 }

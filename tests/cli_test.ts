@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { parseClientArgs, parseServeArgs } from "../lib/cli/config.ts";
+import { join } from "node:path";
 import { nearest } from "../lib/cli/args.ts";
+import { startTestServer } from "../testing/server.ts";
 import { ROOT, runTask, taskArgs } from "../testing/process.ts";
 
 Deno.test("an unknown option names the nearest flag, when one is close", () => {
@@ -174,4 +176,54 @@ Deno.test("GREETER_TOKEN_FILE and GREETER_TOKEN both set: an error naming both; 
     result.stderr,
     `error: ${message}\nRun with --help for usage.\n`,
   );
+});
+
+Deno.test("relative --token-file and --tls-* paths are read from where deno task was started, and errors name the path tried", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const token = "relative-path-token-0123456789abcdef";
+    await Deno.writeTextFile(join(dir, "tokens.txt"), `${token}\n`);
+    await using t = await startTestServer({ tokens: [token] });
+    const hello = await runTask(
+      "client",
+      [
+        "you",
+        "--target",
+        t.target,
+        "--mode",
+        "hello",
+        "--token-file",
+        "tokens.txt",
+      ],
+      { cwd: dir },
+    );
+    assert.equal(hello.code, 0, hello.stderr);
+    assert.equal(hello.stdout, "Greeter client received: Hello, you!\n");
+    const missing = await runTask(
+      "client",
+      ["--tls-ca", "nope/ca.pem", "--target", t.target],
+      { cwd: dir },
+    );
+    assert.equal(missing.code, 2);
+    assert.match(
+      missing.stderr,
+      new RegExp(
+        `^error: Cannot read TLS CA file "${join(dir, "nope/ca.pem")}": `,
+      ),
+    );
+    const serve = await runTask(
+      "serve",
+      ["--host", "127.0.0.1", "--port", "0", "--token-file", "absent.txt"],
+      { cwd: dir },
+    );
+    assert.equal(serve.code, 2);
+    assert.match(
+      serve.stderr,
+      new RegExp(
+        `^error: Cannot read token file "${join(dir, "absent.txt")}": `,
+      ),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

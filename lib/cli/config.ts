@@ -26,9 +26,17 @@ export {
   type ClientOutput,
 } from "./settings.ts";
 
-/** Every environment variable the greeter reads (for least-privilege reads). */
+/**
+ * Every environment variable the greeter reads (for least-privilege reads):
+ * the settings', and `INIT_CWD`, where `deno task` was started (relative
+ * paths are read from there).
+ */
 export const ENV_VARS: readonly string[] = [
-  ...new Set([...envNames(SERVE_SETTINGS), ...envNames(CLIENT_SETTINGS)]),
+  ...new Set([
+    ...envNames(SERVE_SETTINGS),
+    ...envNames(CLIENT_SETTINGS),
+    "INIT_CWD",
+  ]),
 ];
 
 /** Settings of `greeter serve` (see `SERVE_SETTINGS` for each). */

@@ -5,8 +5,14 @@
  * @module
  */
 
+import { isAbsolute, resolve } from "node:path";
 import { parseTokens } from "../grpc/auth.ts";
 import { ConfigError } from "../errors.ts";
+
+/** `path` as tried: a relative one is named in full, from the working directory. */
+function tried(path: string): string {
+  return isAbsolute(path) ? `"${path}"` : `"${resolve(path)}"`;
+}
 
 /**
  * Reads the tokens in `path` (see {@linkcode parseTokens}); throws
@@ -23,7 +29,7 @@ export async function readTokenFile(path: string): Promise<string[]> {
     text = await Deno.readTextFile(path);
   } catch (error) {
     throw new ConfigError(
-      `Cannot read token file "${path}": ${(error as Error).message}`,
+      `Cannot read token file ${tried(path)}: ${(error as Error).message}`,
       { cause: error },
     );
   }
@@ -51,7 +57,7 @@ export async function readConfigFile(
     return await Deno.readFile(path);
   } catch (error) {
     throw new ConfigError(
-      `Cannot read ${what} file "${path}": ${(error as Error).message}`,
+      `Cannot read ${what} file ${tried(path)}: ${(error as Error).message}`,
       { cause: error },
     );
   }

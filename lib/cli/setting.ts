@@ -7,6 +7,7 @@
  * @module
  */
 
+import { isAbsolute, join } from "node:path";
 import { ConfigError } from "../errors.ts";
 
 /** Environment variables by name. */
@@ -202,7 +203,9 @@ export function text<T = string>(
 }
 
 /**
- * A file; unset by default.
+ * A file; unset by default. A relative path is read from the caller's
+ * directory: `deno task` runs in the project root and says where it was
+ * started in `INIT_CWD` (see {@linkcode readSettings}).
  */
 export function path(options: SettingOptions): Setting<string | undefined> {
   return make({ type: "path" }, options, undefined, (t) => t);
@@ -238,7 +241,8 @@ export function labelOf(setting: Setting<unknown>, key: string): string {
 
 /**
  * The values of `table` from flag `values` (as `node:util` `parseArgs`
- * gives them), then `env`, then defaults; validated in table order.
+ * gives them), then `env`, then defaults; validated in table order. A
+ * relative path is resolved against `env.INIT_CWD` when it is set.
  *
  * @example
  * ```ts
@@ -266,7 +270,13 @@ export function readSettings<S extends SettingTable>(
     }
     const text = (given as string | undefined) ??
       (setting.env === undefined ? undefined : env[setting.env]);
-    out[key] = text === undefined ? setting.default : setting.read(text, label);
+    const value = text === undefined
+      ? setting.default
+      : setting.read(text, label);
+    out[key] = setting.kind.type === "path" && env.INIT_CWD &&
+        typeof value === "string" && !isAbsolute(value)
+      ? join(env.INIT_CWD, value)
+      : value;
   }
   return out as SettingValues<S>;
 }
