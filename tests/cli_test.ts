@@ -227,3 +227,21 @@ Deno.test("relative --token-file and --tls-* paths are read from where deno task
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("deno task serve on a busy port says so once, without grpc-js's stray E line", async () => {
+  using busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = busy.addr;
+  const result = await runTask("serve", [
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+  ]);
+  assert.equal(result.code, 1);
+  const lines = result.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(
+    lines[0],
+    new RegExp(`^error: Cannot bind "127\\.0\\.0\\.1:${port}": .*EADDRINUSE`),
+  );
+});
