@@ -49,7 +49,7 @@ const PUBLISH_MS = env("BENCH_PUBLISH_MS", 10);
 /** Sections to run (`BENCH_ONLY=tick,death`); all by default. */
 const ONLY = Deno.env.get("BENCH_ONLY")?.split(",");
 const section = (name: string) => !ONLY || ONLY.includes(name);
-/** Subscriptions per connection the generator opens (the server's default limit). */
+/** Subscriptions per connection the generator opens. */
 const PER_CONNECTION = 100;
 
 interface Row {

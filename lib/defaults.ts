@@ -48,9 +48,6 @@ export const DEFAULT_REPLAY_BYTES = 64 * 1024 * 1024;
 /** Default most hub subscriptions at once. */
 export const DEFAULT_MAX_SUBSCRIBERS = 20_000;
 
-/** Default most hub subscriptions per connection. */
-export const DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION = 100;
-
 /**
  * Default most hub subscriptions per peer (remote address, all its
  * connections): a quarter of the default total, so one peer cannot take

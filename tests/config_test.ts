@@ -36,7 +36,7 @@ Deno.test("parseServeArgs() defaults to the seed's [::]:50051 and a 1 s tick", (
     maxConnectionAgeMs: undefined,
     maxConnectionAgeGraceMs: undefined,
     maxSubscribers: 20000,
-    maxSubscribersPerConnection: 100,
+    maxSubscribersPerConnection: undefined,
     maxSubscribersPerPeer: 5000,
     maxConcurrentStreams: 1000,
     maxMessageBytes: 65536,

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { GreeterClient } from "../lib/client/client.ts";
 import type { RpcError } from "../lib/errors.ts";
+import { parseServeArgs } from "../lib/cli/config.ts";
 import { ManualClock } from "../testing/manual_clock.ts";
 import { settles, startTestServer, waitFor } from "../testing/server.ts";
 
@@ -153,4 +154,45 @@ Deno.test("garbage on the port never crashes the server nor leaks a subscription
 
   assert.equal(await client.sayHello("after"), "Hello, after!");
   assert.equal(t.server.hub.size, 0);
+});
+
+Deno.test("with the command line's defaults, 1,000 subscriptions over one connection are all admitted", async () => {
+  const parsed = parseServeArgs([], {});
+  assert.ok(!parsed.help);
+  await using t = await startTestServer({
+    ...parsed.config,
+    host: "127.0.0.1",
+    port: 0,
+    clock: new ManualClock(),
+  });
+  using client = ownConnection(t.target); // one channel: one HTTP/2 connection
+  const controller = new AbortController();
+  const streams = Array.from(
+    { length: 1000 },
+    (_, i) =>
+      client.subscribe(`s${i}`, {
+        topics: ["news"],
+        signal: controller.signal,
+      }),
+  );
+  try {
+    const firsts = await settles(
+      "1,000 first messages",
+      Promise.all(streams.map((s) => s.next())),
+      60_000,
+    );
+    assert.deepEqual(
+      new Set(firsts.map((r) => r.value?.kind)),
+      new Set(["subscribed"]),
+    );
+    assert.equal(t.server.hub.size, 1000);
+  } finally {
+    controller.abort();
+    await Promise.allSettled(streams.map((s) => s.return(undefined)));
+  }
+  await waitFor(
+    "every subscription gone",
+    () => t.server.hub.size === 0,
+    20_000,
+  );
 });

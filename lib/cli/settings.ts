@@ -22,7 +22,6 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_PUBLISH_BYTES,
   DEFAULT_MAX_SUBSCRIBERS,
-  DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION,
   DEFAULT_MAX_SUBSCRIBERS_PER_PEER,
   DEFAULT_RECONNECT_JITTER_MS,
   DEFAULT_REPLAY_AGE_MS,
@@ -183,13 +182,17 @@ export const SERVE_SETTINGS = {
     max: 10_000_000,
     default: DEFAULT_MAX_SUBSCRIBERS,
   }),
-  maxSubscribersPerConnection: integer({
+  // Off by default: gRPC clients multiplex (grpc-go runs a ClientConn's
+  // calls over one connection, grpc-js every client of a target), and a
+  // connection already carries at most --max-concurrent-streams calls, the
+  // rest waiting for a stream rather than failing.
+  maxSubscribersPerConnection: optionalInteger({
     flag: "max-subscribers-per-connection",
     arg: "N",
     help: "most subscriptions per connection",
     min: 1,
     max: 10_000_000,
-    default: DEFAULT_MAX_SUBSCRIBERS_PER_CONNECTION,
+    shownDefault: "off",
   }),
   maxSubscribersPerPeer: integer({
     flag: "max-subscribers-per-peer",
