@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
-import { parseClientArgs, parseServeArgs } from "../lib/cli/config.ts";
 import { join } from "node:path";
+import {
+  ENV_VARS,
+  parseClientArgs,
+  parseServeArgs,
+} from "../lib/cli/config.ts";
 import { nearest } from "../lib/cli/args.ts";
 import { startTestServer } from "../testing/server.ts";
 import { ROOT, runTask, taskArgs } from "../testing/process.ts";
@@ -244,4 +248,29 @@ Deno.test("deno task serve on a busy port says so once, without grpc-js's stray 
     lines[0],
     new RegExp(`^error: Cannot bind "127\\.0\\.0\\.1:${port}": .*EADDRINUSE`),
   );
+});
+
+Deno.test("the serve and client tasks may read every environment variable the settings name, and main.ts reads no other", async () => {
+  const tasks = JSON.parse(
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+  ).tasks as Record<string, string>;
+  for (const task of ["serve", "client", "compile"]) {
+    const allowed = tasks[task].match(/--allow-env=(\S+)/)?.[1].split(",");
+    assert.ok(allowed, `${task} has no --allow-env list`);
+    const patterns = allowed.map((name) =>
+      new RegExp(`^${name.replaceAll("*", ".*")}$`)
+    );
+    for (const name of ENV_VARS) {
+      assert.ok(
+        patterns.some((p) => p.test(name)),
+        `${task} may not read ${name}`,
+      );
+    }
+  }
+  const main = await Deno.readTextFile(new URL("../main.ts", import.meta.url));
+  assert.deepEqual(
+    [...main.matchAll(/Deno\.env\.(\w+)\(/g)].map((m) => m[0]),
+    ["Deno.env.get("],
+  );
+  assert.match(main, /ENV_VARS\.map\(\(n\) => \[n, Deno\.env\.get\(n\)\]\)/);
 });
