@@ -34,8 +34,9 @@ export function scriptArgs(
 }
 
 /**
- * Environment for child processes: no inherited `GREETER_*` settings, and
- * no `INIT_CWD` (that of a `deno task test` would move relative paths).
+ * Environment for child processes (spawned with `clearEnv`: Deno adds the
+ * parent's variables otherwise): no inherited `GREETER_*` settings, and no
+ * `INIT_CWD` (`deno task test` sets one, and `deno task` keeps one it finds).
  */
 function cleanEnv(env: Record<string, string> = {}): Record<string, string> {
   const base = Deno.env.toObject();
@@ -62,6 +63,7 @@ export async function runClient(
     args: [...taskArgs("client"), ...args],
     cwd: ROOT,
     env: cleanEnv(env),
+    clearEnv: true, // else the parent's variables come back
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
@@ -109,6 +111,7 @@ export class LineProcess implements AsyncDisposable {
       args,
       cwd: options.cwd ?? ROOT,
       env: cleanEnv(options.env),
+      clearEnv: true, // else the parent's variables come back
       stdout: "piped",
       stderr: "piped",
       stdin: "null",
@@ -261,6 +264,7 @@ export async function runTask(
     ],
     cwd: options.cwd ?? ROOT,
     env: cleanEnv(options.env),
+    clearEnv: true, // else the parent's variables come back
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
