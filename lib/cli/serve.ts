@@ -8,7 +8,6 @@
 import type { ServeConfig } from "./config.ts";
 import { Logger } from "../log.ts";
 import { startServer } from "../grpc/server.ts";
-import { dropRestatedErrors } from "../grpc/grpc_logger.ts";
 import { readOptionalFile, readTokenFile } from "./files.ts";
 
 /**
@@ -25,7 +24,6 @@ export async function serve(
   signal: AbortSignal,
 ): Promise<void> {
   const log = new Logger({ level: config.logLevel, format: config.logFormat });
-  dropRestatedErrors();
   const tokens = config.tokenFile
     ? await readTokenFile(config.tokenFile)
     : undefined;

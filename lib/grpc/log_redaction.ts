@@ -4,7 +4,8 @@
  * headers, `authorization` included; the serve task allows `GRPC_*` for
  * such debugging. Its logger is replaced by one that writes the same lines
  * with the credentials taken out, so tracing stays usable and tokens stay
- * out of the log.
+ * out of the log; and without the lines that restate an error the greeter
+ * reports itself, so a person reads each failure once.
  *
  * @module
  */
@@ -37,13 +38,21 @@ export function redactCredentials(text: string): string {
     .replace(AUTHORIZATION_HEADER, `$1${REDACTED}`);
 }
 
+/**
+ * Lines grpc-js logs at ERROR just before it throws the same words: on a
+ * busy port, `E No address added out of total 1 resolved`, then the bind
+ * error, which the greeter reports as `Cannot bind "HOST:PORT": …`.
+ */
+const RESTATED = [/^No address added out of total \d+ resolved$/];
+
 const redactArgument = (value: unknown) =>
   typeof value === "string" ? redactCredentials(value) : value;
 
 /**
  * Makes grpc-js log through {@linkcode redactCredentials}: the same lines,
- * prefixes and stream (stderr) as its default logger. Process-wide and
- * idempotent.
+ * prefixes and stream (stderr) as its default logger (at `GRPC_VERBOSITY`,
+ * which grpc-js checks before it calls the logger), but none of the
+ * {@linkcode RESTATED} ones. Process-wide and idempotent.
  *
  * @example
  * ```ts ignore
@@ -52,6 +61,7 @@ const redactArgument = (value: unknown) =>
  */
 export function redactGrpcLogs(): void {
   const line = (prefix: string) => (message: unknown, ...rest: unknown[]) => {
+    if (RESTATED.some((pattern) => pattern.test(String(message)))) return;
     console.error(
       prefix + redactCredentials(String(message)),
       ...rest.map(redactArgument),
