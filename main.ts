@@ -27,17 +27,32 @@ Run "greeter <command> --help" for a command's options, and
 `;
 
 /**
- * Runs `task` with a signal that aborts on the first SIGINT/SIGTERM (a
- * second one exits at once); the listeners are removed when it settles.
+ * Signals within this many milliseconds of the first are that signal
+ * delivered twice, not a second request. A terminal sends Ctrl-C to the
+ * whole foreground process group and `deno task` forwards it to its child
+ * again (so do `timeout` and systemd's `KillMode=control-group` with
+ * SIGTERM): both copies arrive within milliseconds, while a person who wants
+ * to cut a drain short presses again after seeing it take its time.
+ */
+const REPEAT_SIGNAL_WINDOW_MS = 1000;
+
+/**
+ * Runs `task` with a signal that aborts on the first SIGINT/SIGTERM; another
+ * one at least {@linkcode REPEAT_SIGNAL_WINDOW_MS} later exits at once (130).
+ * The listeners are removed when it settles.
  */
 async function untilInterrupted(
   task: (signal: AbortSignal) => Promise<void>,
 ): Promise<void> {
   const controller = new AbortController();
   const signals = ["SIGINT", "SIGTERM"] as const;
+  let firstAt: number | undefined;
   const onSignal = () => {
-    if (controller.signal.aborted) Deno.exit(130);
-    controller.abort();
+    const now = performance.now();
+    if (firstAt === undefined) {
+      firstAt = now;
+      controller.abort();
+    } else if (now - firstAt >= REPEAT_SIGNAL_WINDOW_MS) Deno.exit(130);
   };
   for (const name of signals) Deno.addSignalListener(name, onSignal);
   try {

@@ -90,6 +90,12 @@ export interface LineProcessOptions {
   cwd?: string;
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /**
+   * Run it in a process group (and session) of its own, as a shell runs a
+   * foreground job, so {@linkcode LineProcess.signalGroup} reaches it and
+   * every process it starts, as a terminal's Ctrl-C does.
+   */
+  group?: boolean;
 }
 
 /**
@@ -104,6 +110,7 @@ export class LineProcess implements AsyncDisposable {
   readonly stderr: string[] = [];
   #reading: Promise<void>;
   #waiters = new Set<() => void>();
+  #group: boolean;
 
   /** Spawns `deno ARGS…` (or `options.command ARGS…`) in the project root. */
   constructor(args: string[], options: LineProcessOptions = {}) {
@@ -115,7 +122,9 @@ export class LineProcess implements AsyncDisposable {
       stdout: "piped",
       stderr: "piped",
       stdin: "null",
+      detached: options.group ?? false,
     }).spawn();
+    this.#group = options.group ?? false;
     this.#reading = Promise.all([
       this.#collect(this.child.stdout, this.stdout),
       this.#collect(this.child.stderr, this.stderr),
@@ -173,9 +182,27 @@ export class LineProcess implements AsyncDisposable {
     }
   }
 
+  /**
+   * Sends `signal` to the whole process group (a process started with
+   * `group: true`), as a terminal or `kill -- -PGID` does.
+   */
+  signalGroup(signal: Deno.Signal): void {
+    if (!this.#group) throw new Error("Not started with group: true");
+    Deno.kill(-this.child.pid, signal);
+  }
+
+  #kill(): void {
+    try {
+      if (this.#group) Deno.kill(-this.child.pid, "SIGKILL");
+      else this.child.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+  }
+
   /** Waits for the exit (bounded); kills with SIGKILL past `timeoutMs`. */
   async exit(timeoutMs = 20_000): Promise<Deno.CommandStatus> {
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs);
+    const timer = setTimeout(() => this.#kill(), timeoutMs);
     try {
       const status = await this.child.status;
       await this.#reading;
@@ -187,24 +214,36 @@ export class LineProcess implements AsyncDisposable {
 
   /** Kills the process if it still runs, and waits for it and its pipes. */
   async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
+    this.#kill();
     await this.exit();
   }
 }
 
-/** Starts `main.ts serve` on 127.0.0.1 and an ephemeral port. */
+/**
+ * `deno task TASK ARGS…` as a person types it, in a process group of its own
+ * (`deno task` and the `deno run` it starts share it, as in a terminal).
+ */
+export function spawnTask(
+  task: "serve" | "client",
+  args: string[],
+  env?: Record<string, string>,
+): LineProcess {
+  return new LineProcess(["task", task, ...args], { env, group: true });
+}
+
+/**
+ * Starts `main.ts serve` on 127.0.0.1 and an ephemeral port; with
+ * `viaTask`, through `deno task serve` in a process group of its own.
+ */
 export async function spawnServer(
   args: string[] = [],
   env?: Record<string, string>,
+  viaTask = false,
 ): Promise<{ process: LineProcess; port: number; target: string }> {
-  const process = new LineProcess(
-    [...taskArgs("serve"), "--host", "127.0.0.1", "--port", "0", ...args],
-    { env },
-  );
+  const serveArgs = ["--host", "127.0.0.1", "--port", "0", ...args];
+  const process = viaTask
+    ? spawnTask("serve", serveArgs, env)
+    : new LineProcess([...taskArgs("serve"), ...serveArgs], { env });
   const [, port] = await process.waitForLine(
     "stderr",
     /Starting server on 127\.0\.0\.1:(\d+)/,
