@@ -33,9 +33,9 @@ function quietServer(options: ServerOptions = {}) {
 }
 
 /** Reads the next message of `stream`, failing if it has ended. */
-async function next(
-  stream: AsyncIterator<SubscriptionMessage>,
-): Promise<SubscriptionMessage> {
+async function next<T extends SubscriptionMessage | FollowMessage>(
+  stream: AsyncIterator<T>,
+): Promise<T> {
   const { done, value } = await stream.next();
   assert.ok(!done, "the stream ended");
   return value;
@@ -463,6 +463,33 @@ Deno.test("follow() gives up on a status not worth retrying", async () => {
     },
     (e: RpcError) => e.code === "INVALID_ARGUMENT",
   );
+});
+
+Deno.test("follow() after a cursor ahead of the server takes the server's cursor and misses nothing after it", async () => {
+  await using t = await quietServer();
+  using client = new GreeterClient(t.target);
+  const { cursor } = await client.publish("news", text.encode("one"));
+  const controller = new AbortController();
+  const messages = follow(client, "ahead", {
+    topics: ["news"],
+    after: { epoch: cursor.epoch, seq: 99_999 },
+    signal: controller.signal,
+  });
+  try {
+    const first = await next(messages);
+    assert.equal(first.kind, "subscribed");
+    assert.equal(first.recovered, false);
+    assert.match(first.reason, /ahead/);
+    await client.publish("news", text.encode("two"));
+    await client.publish("news", text.encode("three"));
+    for (const payload of ["two", "three"]) {
+      const event = await settles(`event "${payload}"`, next(messages));
+      assert.equal(payloadOf(event), payload);
+    }
+  } finally {
+    controller.abort(); // ends a next() still waiting, then the iteration
+    await messages.return(undefined);
+  }
 });
 
 Deno.test("backoffDelay() grows exponentially to its cap, with full jitter", () => {

@@ -135,9 +135,13 @@ export async function* follow(
         switch (message.kind) {
           case "subscribed":
             subscribedAt = clock.now();
-            // Never backwards in one epoch (a lagging server may start
-            // before a cursor it has not reached): what was seen stays seen.
-            cursor = later(cursor, message.cursor);
+            // Not recovered: the server did not start at our cursor (another
+            // epoch, past its window, or ahead of it, as with a lagging
+            // instance), so its start is where events now come from; keeping
+            // a bigger cursor would drop every one of them as already seen.
+            cursor = message.recovered
+              ? later(cursor, message.cursor)
+              : message.cursor;
             watchdog.arm(
               message.heartbeatIntervalMs > 0
                 ? 2 * message.heartbeatIntervalMs + silenceSlackMs
