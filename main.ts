@@ -103,8 +103,15 @@ async function main(args: string[]): Promise<number> {
         return 0;
       }
       const { client } = await import("./lib/cli/client.ts");
+      const { LineWriter } = await import("./lib/cli/stdout.ts");
+      const out = new LineWriter(Deno.stdout);
+      // A reader that has gone (`| head -2`) ends the client as Ctrl-C does.
       await untilInterrupted((signal) =>
-        client(parsed.config, (line) => console.log(line), signal)
+        client(
+          parsed.config,
+          (line) => out.write(line),
+          AbortSignal.any([signal, out.closed]),
+        )
       );
       return 0;
     }

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { GreeterClient } from "../lib/client/client.ts";
-import { spawnTask } from "../testing/process.ts";
+import { LineProcess, spawnTask } from "../testing/process.ts";
 import { startTestServer, waitFor } from "../testing/server.ts";
 
 const text = new TextEncoder();
@@ -34,6 +34,23 @@ Deno.test("deno task client --after a cursor ahead of the server prints the even
   await publisher.publish("news", text.encode("two"));
   await cli.waitForLine("stdout", /^event: .*payload="two"/);
   assert.equal((await cli.exit()).code, 0, cli.stderr.join("\n"));
+  await waitFor(
+    "the subscription to leave",
+    () => t.logs.some((l) => l.includes("is leaving.")),
+  );
+});
+
+Deno.test("deno task client … | head -2 ends once head has gone: exit 0, the server sees the subscription leave", async () => {
+  await using t = await startTestServer({ intervalMs: 50 });
+  const deno = JSON.stringify(Deno.execPath());
+  await using shell = new LineProcess([
+    "-c",
+    `set -o pipefail; ${deno} task client --target ${t.target} --mode subscribe --topic tick | head -2`,
+  ], { command: "bash", group: true });
+  const status = await shell.exit(20_000);
+  assert.equal(status.code, 0, shell.stderr.join("\n")); // the client's, too
+  assert.equal(shell.stdout.length, 2);
+  assert.match(shell.stdout[0], /^subscribed: /);
   await waitFor(
     "the subscription to leave",
     () => t.logs.some((l) => l.includes("is leaving.")),
