@@ -146,3 +146,42 @@ Deno.test({
     assert.match(missing.stderr, /Cannot read TLS CA file ".*absent\.pem"/);
   },
 });
+
+Deno.test({
+  name:
+    "TLS to an IP target: the certificate's IP name is checked, and a certificate without it is refused",
+  ignore,
+  async fn() {
+    await using pki = await makeTestPki();
+    await using t = await startTestServer({
+      tls: { cert: pki.read("serverCert"), key: pki.read("serverKey") },
+    });
+    using client = new GreeterClient(t.target, {
+      tls: { ca: pki.read("ca") },
+    });
+    assert.equal(await client.sayHello("ip"), "Hello, ip!");
+    // Trusted (it is its own CA), but it names neither 127.0.0.1 nor anything.
+    await using nameless = await startTestServer({
+      tls: { cert: pki.read("otherCert"), key: pki.read("otherKey") },
+    });
+    using wary = new GreeterClient(nameless.target, {
+      tls: { ca: pki.read("otherCert") },
+    });
+    await assert.rejects(
+      wary.sayHello("x", { timeoutMs: 3000 }),
+      (e: RpcError) =>
+        e.code === "UNAVAILABLE" && /IP: 127\.0\.0\.1/.test(e.message),
+    );
+    const cli = await runClient([
+      "you",
+      "--mode",
+      "hello",
+      "--target",
+      t.target,
+      "--tls-ca",
+      pki.files.ca,
+    ]);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.equal(cli.stdout, "Greeter client received: Hello, you!\n");
+  },
+});

@@ -111,6 +111,12 @@ export interface SubscriberSummary {
   readonly dropped: number;
 }
 
+/** The host of `host:port` or `[v6]:port`, without brackets. */
+function hostOf(target: string): string {
+  const match = target.match(/^\[([^\]]+)\](?::\d+)?$|^([^:]+)(?::\d+)?$/);
+  return match?.[1] ?? match?.[2] ?? target;
+}
+
 function cursorOf(message?: CursorMessage | null): ClientCursor {
   return { epoch: message?.epoch ?? "", seq: Number(message?.seq ?? 0) };
 }
@@ -214,14 +220,18 @@ export class GreeterClient implements Disposable {
     this.target = target;
     this.#token = options.token;
     const { Client } = loadGreeterProto();
-    this.#stub = new Client(target, channelCredentials(options.tls), {
-      "grpc.enable_channelz": 0,
-      // A connection that dies silently fails its calls within 40 s, instead
-      // of holding them (and every retry on it) until TCP gives up.
-      "grpc.keepalive_time_ms": 30_000,
-      "grpc.keepalive_timeout_ms": 10_000,
-      ...options.channelOptions,
-    });
+    this.#stub = new Client(
+      target,
+      channelCredentials(options.tls, hostOf(target)),
+      {
+        "grpc.enable_channelz": 0,
+        // A connection that dies silently fails its calls within 40 s, instead
+        // of holding them (and every retry on it) until TCP gives up.
+        "grpc.keepalive_time_ms": 30_000,
+        "grpc.keepalive_timeout_ms": 10_000,
+        ...options.channelOptions,
+      },
+    );
   }
 
   /** Unary `SayHello`: resolves to the reply message. */

@@ -8,6 +8,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { createPrivateKey, X509Certificate } from "node:crypto";
+import { isIP, type Socket } from "node:net";
+import { connect, createSecureContext, type SecureContext } from "node:tls";
 import { ConfigError } from "../errors.ts";
 
 /** The server's TLS material, PEM-encoded. */
@@ -90,7 +92,60 @@ export function serverCredentials(tls?: ServerTls): grpc.ServerCredentials {
 }
 
 /**
- * Channel credentials: TLS with `tls`, plaintext without.
+ * TLS to a server named by its IP address. grpc-js hands `tls.connect` the
+ * target host as `servername` (SNI), and Deno 2.9.3's node:tls refuses an IP
+ * there (`options.servername must not be an IP address`; Node only warns,
+ * and RFC 6066 keeps IPs out of SNI). Without `servername`, node:tls sends
+ * no SNI and checks the certificate against the IP (its `IP:` subject
+ * alternative names), so this connects as grpc-js does, minus that option.
+ */
+class IpTargetCredentials extends grpc.ChannelCredentials {
+  #context: SecureContext;
+  #host: string;
+
+  constructor(context: SecureContext, host: string) {
+    super();
+    this.#context = context;
+    this.#host = host;
+  }
+
+  _isSecure(): boolean {
+    return true;
+  }
+
+  _equals(other: grpc.ChannelCredentials): boolean {
+    return other === this;
+  }
+
+  _createSecureConnector(
+    _target: unknown,
+    _options: grpc.ChannelOptions,
+    callCredentials: grpc.CallCredentials = grpc.credentials.createEmpty(),
+  ): grpc.experimental.SecureConnector {
+    const secureContext = this.#context;
+    const host = this.#host;
+    return {
+      connect: (socket: Socket) =>
+        new Promise((resolve, reject) => {
+          const tlsSocket = connect(
+            { socket, host, secureContext, ALPNProtocols: ["h2"] },
+            () => {
+              if (!tlsSocket.authorized) {
+                reject(tlsSocket.authorizationError);
+              } else resolve({ socket: tlsSocket, secure: true });
+            },
+          );
+          tlsSocket.on("error", reject);
+        }),
+      waitForReady: () => Promise.resolve(),
+      getCallCredentials: () => callCredentials,
+      destroy: () => {},
+    };
+  }
+}
+
+/**
+ * Channel credentials for `host`: TLS with `tls`, plaintext without.
  *
  * @example
  * ```ts ignore
@@ -99,6 +154,7 @@ export function serverCredentials(tls?: ServerTls): grpc.ServerCredentials {
  */
 export function channelCredentials(
   tls?: ClientTls,
+  host?: string,
 ): grpc.ChannelCredentials {
   if (!tls) return grpc.credentials.createInsecure();
   if ((tls.cert === undefined) !== (tls.key === undefined)) {
@@ -106,9 +162,14 @@ export function channelCredentials(
       "A client certificate needs its key, and a key its certificate",
     );
   }
-  return grpc.credentials.createSsl(
-    tls.ca && pem(tls.ca, "The TLS CA"),
-    tls.key && pem(tls.key, "The client TLS key"),
-    tls.cert && pem(tls.cert, "The client TLS certificate"),
-  );
+  const ca = tls.ca && pem(tls.ca, "The TLS CA");
+  const key = tls.key && pem(tls.key, "The client TLS key");
+  const cert = tls.cert && pem(tls.cert, "The client TLS certificate");
+  if (host !== undefined && isIP(host) !== 0) {
+    return new IpTargetCredentials(
+      createSecureContext({ ca, key, cert }),
+      host,
+    );
+  }
+  return grpc.credentials.createSsl(ca, key, cert);
 }
