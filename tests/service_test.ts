@@ -26,6 +26,8 @@ Deno.test("SayHello answers a bad name with INVALID_ARGUMENT and a reason", asyn
       ["", /must not be empty/],
       ["x".repeat(257), /257 characters long: at most 256/],
       ["evil\nINFO forged", /control character/],
+      ["an\u200bn", /"an\\u200bn" contains U\+200B, an invisible/],
+      ["eve\u202e", /contains U\+202E, an invisible or text-direction/],
     ] as const
   ) {
     await assert.rejects(
