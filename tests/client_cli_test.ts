@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { GreeterClient } from "../lib/client/client.ts";
-import { LineProcess, spawnTask } from "../testing/process.ts";
+import { LineProcess, runClient, spawnTask } from "../testing/process.ts";
 import { startTestServer, waitFor } from "../testing/server.ts";
 
 const text = new TextEncoder();
@@ -55,4 +55,184 @@ Deno.test("deno task client … | head -2 ends once head has gone: exit 0, the s
     "the subscription to leave",
     () => t.logs.some((l) => l.includes("is leaving.")),
   );
+});
+
+const ZONED = /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d/;
+
+Deno.test("deno task client --mode subscribe: full cursors, zoned times, $presence as JSON, heartbeats only with --verbose, the last cursor on Ctrl-C", async () => {
+  await using t = await startTestServer({
+    intervalMs: HOUR,
+    heartbeatMs: 100,
+  });
+  const args = [
+    "--target",
+    t.target,
+    "--mode",
+    "subscribe",
+    "--topic",
+    "news",
+    "--topic",
+    "$presence",
+  ];
+  await using quiet = spawnTask("client", args);
+  await using verbose = spawnTask("client", [...args, "--verbose"]);
+  // A fresh subscription says nothing about resuming.
+  const [subscribed] = await quiet.waitForLine("stdout", /^subscribed: .*/);
+  assert.match(subscribed, /^subscribed: id=\d+ cursor=\w+:\d+$/);
+  await verbose.waitForLine("stdout", /^subscribed: /);
+  using publisher = new GreeterClient(t.target);
+  const { cursor } = await publisher.publish("news", text.encode("first"));
+  const [event] = await quiet.waitForLine("stdout", /^event: .*"first"$/);
+  assert.match(
+    event,
+    new RegExp(
+      `^event: cursor=${cursor.epoch}:${cursor.seq} topic=news time=${ZONED.source} latency=\\d+ms payload="first"$`,
+    ),
+  );
+  const [heartbeat] = await verbose.waitForLine("stdout", /^heartbeat: .*/);
+  assert.match(heartbeat, /^heartbeat: cursor=\w+:\d+ time=/);
+  {
+    await using _joiner = spawnTask("client", [
+      "bob",
+      "--target",
+      t.target,
+      "--mode",
+      "subscribe",
+      "--topic",
+      "news",
+    ]);
+    const [join] = await quiet.waitForLine(
+      "stdout",
+      /^event: .* topic=\$presence .*"bob".*/,
+    );
+    const payload = JSON.parse(join.slice(join.indexOf("payload=") + 8));
+    assert.equal(payload.action, "join");
+    assert.equal(payload.name, "bob");
+  }
+  assert.ok(!quiet.stdout.some((l) => l.startsWith("heartbeat")));
+  const lastEvent = quiet.stdout.findLast((l) => l.startsWith("event: "))!;
+  quiet.signalGroup("SIGINT");
+  assert.equal((await quiet.exit()).code, 0, quiet.stderr.join("\n"));
+  // The last event's cursor, or a later heartbeat's (also a safe resume point).
+  const [, epoch, seq] = lastEvent.match(/cursor=(\w+):(\d+)/)!;
+  const [, lastEpoch, lastSeq] = await quiet.waitForLine(
+    "stderr",
+    /^last cursor: (\w+):(\d+)$/,
+  );
+  assert.equal(lastEpoch, epoch);
+  assert.ok(Number(lastSeq) >= Number(seq), `${lastSeq} < ${seq}`);
+  assert.deepEqual(
+    quiet.stdout.filter((l) => l.startsWith("reconnecting")),
+    [],
+  );
+});
+
+Deno.test("deno task client --after says resumed, or not resumed and why, only when a resume was asked", async () => {
+  await using t = await startTestServer({ intervalMs: HOUR });
+  using publisher = new GreeterClient(t.target);
+  const { cursor } = await publisher.publish("news", text.encode("one"));
+  await publisher.publish("news", text.encode("two"));
+  const resume = (after: string) =>
+    runClient([
+      "--target",
+      t.target,
+      "--mode",
+      "subscribe",
+      "--topic",
+      "news",
+      "--after",
+      after,
+      "--count",
+      "1",
+    ]);
+  const resumed = await resume(`${cursor.epoch}:${cursor.seq}`);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  const lines = resumed.stdout.trim().split("\n");
+  assert.match(lines[0], /^subscribed: id=\d+ cursor=\w+:1 resumed$/);
+  assert.match(lines[1], /^event: cursor=\w+:2 .*payload="two"$/);
+  await using elsewhere = spawnTask("client", [
+    "--target",
+    t.target,
+    "--mode",
+    "subscribe",
+    "--after",
+    "0123456789abcdef:1",
+  ]);
+  await elsewhere.waitForLine(
+    "stdout",
+    /^subscribed: id=\d+ cursor=\w+:\d+ not resumed \(cursor epoch "0123456789abcdef" is not the server's.*\)$/,
+  );
+});
+
+Deno.test("deno task client --output json prints one JSON object per message", async () => {
+  await using t = await startTestServer({ intervalMs: HOUR });
+  await using cli = spawnTask("client", [
+    "--target",
+    t.target,
+    "--mode",
+    "subscribe",
+    "--topic",
+    "news",
+    "--count",
+    "2",
+    "--output",
+    "json",
+  ]);
+  await cli.waitForLine("stdout", /"kind":"subscribed"/);
+  using publisher = new GreeterClient(t.target);
+  const { cursor } = await publisher.publish("news", text.encode("one"));
+  await publisher.publish("news", new Uint8Array([0xff, 0]));
+  assert.equal((await cli.exit()).code, 0, cli.stderr.join("\n"));
+  const objects = cli.stdout.filter((l) => l).map((l) => JSON.parse(l));
+  assert.deepEqual(objects.map((o) => o.kind), [
+    "subscribed",
+    "event",
+    "event",
+  ]);
+  assert.equal(objects[0].resumed, undefined); // none was asked
+  assert.equal(objects[1].cursor, `${cursor.epoch}:${cursor.seq}`);
+  assert.equal(objects[1].topic, "news");
+  assert.equal(objects[1].payload, "one");
+  assert.match(objects[1].time, ZONED);
+  assert.deepEqual(objects[2].payload, { base64: "/wA=" });
+  const presence = await runClient([
+    "--target",
+    t.target,
+    "--mode",
+    "presence",
+    "--output",
+    "json",
+  ]);
+  assert.equal(presence.code, 0, presence.stderr);
+  assert.deepEqual(JSON.parse(presence.stdout), { kind: "total", total: 0 });
+});
+
+Deno.test("deno task client escapes C1 controls, bidi overrides and invisible characters from payloads", async () => {
+  await using t = await startTestServer({ intervalMs: HOUR });
+  await using cli = spawnTask("client", [
+    "--target",
+    t.target,
+    "--mode",
+    "subscribe",
+    "--topic",
+    "news",
+    "--count",
+    "1",
+  ]);
+  await cli.waitForLine("stdout", /^subscribed: /);
+  using publisher = new GreeterClient(t.target);
+  await publisher.publish(
+    "news",
+    text.encode("a\u009b31mb\u202ec\u200bd\u2066e\u001b[2Jf\u007f"),
+  );
+  assert.equal((await cli.exit()).code, 0, cli.stderr.join("\n"));
+  const [event] = cli.stdout.filter((l) => l.startsWith("event: "));
+  assert.ok(
+    event.endsWith(
+      String.raw`payload="a\u009b31mb\u202ec\u200bd\u2066e\u001b[2Jf\u007f"`,
+    ),
+    event,
+  );
+  // deno-lint-ignore no-control-regex
+  assert.doesNotMatch(event, /[\u0000-\u001f\u007f-\u009f\u200b\u202e\u2066]/);
 });

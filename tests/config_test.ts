@@ -171,6 +171,8 @@ Deno.test("parseClientArgs() refuses flags the chosen mode would ignore", () => 
       ["--mode", "publish", "--topic", "a", "--topic", "b"],
       /takes one --topic, got 2/,
     ],
+    [["--verbose"], /--verbose applies to --mode subscribe, not stream2/],
+    [["--output", "yaml"], /Invalid output "yaml": expected one of text, json/],
   ];
   for (const [args, message] of cases) {
     assert.throws(() => parseClientArgs(args, {}), message);

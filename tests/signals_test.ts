@@ -55,6 +55,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
       cli.signalGroup(signal);
       const status = await cli.exit(15_000);
       assert.equal(status.code, 0, cli.stderr.join("\n"));
+      assert.ok(
+        cli.stderr.some((l) => /^last cursor: \w+:\d+$/.test(l)),
+        cli.stderr.join("\n"),
+      );
     }
   });
 }

@@ -1,71 +1,52 @@
 /**
  * `greeter client`: makes the calls of the chosen mode and prints, one line
- * per message, exactly what the seed's Python client prints.
+ * per message, exactly what the seed's Python client prints (or, with
+ * `--output json`, one JSON object per message).
  *
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import { type ClientCursor, GreeterClient } from "../client/client.ts";
 import type { ClientConfig } from "./config.ts";
 import { follow, type FollowMessage } from "../client/follow.ts";
-import { formatLocalTime } from "../greetings.ts";
 import { readOptionalFile, readTokenFile } from "./files.ts";
+import {
+  escapeTerminal,
+  renderCursor,
+  renderFollow,
+  renderLine,
+  renderSubscriber,
+} from "./render.ts";
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
 
-/** A payload as one safe token: quoted text, or base64 when not UTF-8. */
-function renderPayload(payload: Uint8Array): string {
-  try {
-    return JSON.stringify(utf8.decode(payload));
-  } catch {
-    return `base64:${Buffer.from(payload).toString("base64")}`;
-  }
-}
-
-function renderCursor(cursor: ClientCursor): string {
-  return `${cursor.epoch}:${cursor.seq}`;
-}
-
 /**
- * One line for each message of the `subscribe` mode; what a person needs to
- * trust the stream: cursors to resume from, recovered or not, every gap.
+ * The cursor to resume from after `message`: where the stream has got to,
+ * as far as what was printed goes.
  */
-export function renderFollow(message: FollowMessage, now = Date.now()): string {
+function advance(
+  last: ClientCursor | undefined,
+  message: FollowMessage,
+): ClientCursor | undefined {
   switch (message.kind) {
     case "subscribed":
-      return `subscribed: id=${message.subscriptionId} cursor=${
-        renderCursor(message.cursor)
-      } recovered=${message.recovered}${
-        message.reason ? `: ${message.reason}` : ""
-      }`;
     case "event":
-      return `event: seq=${message.cursor.seq} topic=${message.topic} time=${
-        formatLocalTime(message.timeMs)
-      } latency=${Math.max(0, now - message.timeMs)}ms payload=${
-        renderPayload(message.payload)
-      }`;
     case "heartbeat":
-      return `heartbeat: cursor=${renderCursor(message.cursor)}`;
+      return message.cursor;
     case "gap":
-      return `gap: missed ${
-        message.missed || "some"
-      } events in seq ${message.fromSeq}-${message.toSeq} (${message.reason})`;
-    case "goodbye":
-      return `goodbye: code=${message.code} ${JSON.stringify(message.reason)}${
-        message.reconnect
-          ? `, reconnect after ${message.reconnectAfterMs} ms`
-          : ""
-      }`;
-    case "reconnecting":
-      return `reconnecting in ${message.delayMs} ms (attempt ${message.attempt}): ${message.reason}`;
+      return last && message.toSeq > last.seq
+        ? { epoch: last.epoch, seq: message.toSeq }
+        : last;
+    default:
+      return last;
   }
 }
 
 /**
  * Runs the client until its calls end, `config.count` stream messages were
- * printed, or `signal` aborts (all three return normally). Throws
+ * printed, or `signal` aborts (all three return normally). Messages go to
+ * `print`; what is about the client itself (reconnects, the last cursor when
+ * interrupted) goes to `notify`, stderr by default. Throws
  * {@linkcode RpcError} when a call fails.
  *
  * @example
@@ -77,6 +58,7 @@ export async function client(
   config: ClientConfig,
   print: (line: string) => void,
   signal: AbortSignal,
+  notify: (line: string) => void = (line) => console.error(line),
 ): Promise<void> {
   const token = config.tokenFile
     ? (await readTokenFile(config.tokenFile))[0]
@@ -90,6 +72,7 @@ export async function client(
     token,
     tls: config.tls ? { ca, cert, key } : undefined,
   });
+  const format = config.output;
   const [name] = config.names;
   const limit = config.count ?? Infinity;
   const take = async <T>(
@@ -102,17 +85,35 @@ export async function client(
       if (++n >= limit) break;
     }
   };
+  const reply = (method: string) => (message: string) =>
+    renderLine(format, `Greeter client received: ${message}`, {
+      kind: "reply",
+      method,
+      message,
+    });
 
   if (config.mode === "subscribe") {
     let events = 0;
+    let last: ClientCursor | undefined = config.after;
     const messages = follow(greeter, name, {
       topics: config.topics,
       after: config.after,
       signal,
     });
     for await (const message of messages) {
-      print(renderFollow(message));
+      if (message.kind === "reconnecting") {
+        notify(renderFollow(message));
+        continue;
+      }
+      if (message.kind !== "heartbeat" || config.verbose) {
+        print(renderFollow(message, { format }));
+        if (signal.aborted) break; // that line may not have reached anyone
+      }
+      last = advance(last, message);
       if (message.kind === "event" && ++events >= limit) break;
+    }
+    if (signal.aborted && last) {
+      notify(`last cursor: ${escapeTerminal(renderCursor(last))}`);
     }
     return;
   }
@@ -123,7 +124,11 @@ export async function client(
       encoder.encode(config.payload),
       { signal },
     );
-    print(`published: topic=${topic} cursor=${renderCursor(cursor)}`);
+    print(renderLine(
+      format,
+      `published: topic=${topic} cursor=${renderCursor(cursor)}`,
+      { kind: "published", topic, cursor: renderCursor(cursor) },
+    ));
     return;
   }
   if (config.mode === "presence") {
@@ -131,28 +136,23 @@ export async function client(
       topic: config.topics[0],
       signal,
     });
-    for (const s of subscribers) {
-      print(
-        `subscriber: id=${s.subscriptionId} name=${
-          JSON.stringify(s.name)
-        } topics=${s.topics.join(",")} since=${
-          formatLocalTime(s.sinceMs)
-        } delivered=${s.delivered} dropped=${s.dropped}`,
-      );
-    }
-    print(`${total} subscribers`);
+    for (const s of subscribers) print(renderSubscriber(format, s));
+    print(renderLine(
+      format,
+      `${total} ${total === 1 ? "subscriber" : "subscribers"}`,
+      { kind: "total", total },
+    ));
     return;
   }
   if (config.mode === "bidi") {
     await take(
       greeter.bidi(config.names, { signal }),
-      (reply) => `Greeter client received: ${reply}`,
+      reply("SayHelloBidiStream"),
     );
     return;
   }
   try {
-    const reply = await greeter.sayHello(name, { signal });
-    print(`Greeter client received: ${reply}`);
+    print(reply("SayHello")(await greeter.sayHello(name, { signal })));
   } catch (error) {
     if (signal.aborted) return;
     throw error;
@@ -160,13 +160,19 @@ export async function client(
   if (config.mode === "stream") {
     await take(
       greeter.streamReply(name, { signal }),
-      (message) => `Greeter client received: ${message}`,
+      reply("SayHelloStreamReply"),
     );
   } else if (config.mode === "stream2") {
     await take(
       greeter.stream2(name, { signal }),
       (kind) =>
-        kind === "unknown" ? "unknown message received." : `${kind} received:`,
+        renderLine(
+          format,
+          kind === "unknown"
+            ? "unknown message received."
+            : `${kind} received:`,
+          { kind: "greeting", shape: kind },
+        ),
     );
   }
 }

@@ -111,8 +111,16 @@ export interface SubscriberSummary {
   readonly dropped: number;
 }
 
-/** The host of `host:port` or `[v6]:port`, without brackets. */
-function hostOf(target: string): string {
+/**
+ * The host of a `host:port` or `[v6]:port` target, without brackets.
+ *
+ * @example
+ * ```ts
+ * import { targetHost } from "./client.ts";
+ * targetHost("[::1]:50051"); // "::1"
+ * ```
+ */
+export function targetHost(target: string): string {
   const match = target.match(/^\[([^\]]+)\](?::\d+)?$|^([^:]+)(?::\d+)?$/);
   return match?.[1] ?? match?.[2] ?? target;
 }
@@ -222,7 +230,7 @@ export class GreeterClient implements Disposable {
     const { Client } = loadGreeterProto();
     this.#stub = new Client(
       target,
-      channelCredentials(options.tls, hostOf(target)),
+      channelCredentials(options.tls, targetHost(target)),
       {
         "grpc.enable_channelz": 0,
         // A connection that dies silently fails its calls within 40 s, instead

@@ -20,7 +20,11 @@ import { RpcError } from "../errors.ts";
 
 /** What {@linkcode follow} yields: the stream's messages, and its reconnects. */
 export type FollowMessage =
-  | SubscriptionMessage
+  | Exclude<SubscriptionMessage, { kind: "subscribed" }>
+  | Extract<SubscriptionMessage, { kind: "subscribed" }> & {
+    /** The cursor this subscription asked to resume after; none: fresh. */
+    readonly after?: ClientCursor;
+  }
   | {
     /** The stream ended or failed; the next subscription starts after `delayMs`. */
     readonly kind: "reconnecting";
@@ -123,10 +127,11 @@ export async function* follow(
     // Until the first message, the call itself may be stuck (a dead
     // connection that has not failed yet): bound the wait for it too.
     watchdog.arm(firstMessageMs);
+    const asked = cursor;
     try {
       const messages = client.subscribe(name, {
         topics: options.topics,
-        after: cursor,
+        after: asked,
         signal: signal ? AbortSignal.any([signal, silence.signal]) : silence
           .signal,
       });
@@ -174,7 +179,9 @@ export async function* follow(
         }
         // Time the consumer takes is not the server's silence.
         watchdog.pause();
-        yield message;
+        yield message.kind === "subscribed" && asked
+          ? { ...message, after: asked }
+          : message;
         watchdog.resume();
       }
       if (silence.signal.aborted) {

@@ -1,0 +1,265 @@
+/**
+ * How `greeter client` shows what it received: one line per message, as text
+ * for people or as one JSON object for scripts (`--output json`), never with
+ * raw terminal controls from the server or its publishers.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import type { ClientCursor, SubscriberSummary } from "../client/client.ts";
+import type { FollowMessage } from "../client/follow.ts";
+import { formatLocalTime } from "../greetings.ts";
+
+/** `text` for people, `json` for scripts (one object per line). */
+export type OutputFormat = "text" | "json";
+
+/** Every {@linkcode OutputFormat}. */
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ["text", "json"];
+
+// Characters a terminal acts on or that change how text around them reads:
+// C0 and C1 controls (U+009B is CSI, as ESC [ is), DEL, line and paragraph
+// separators, bidirectional controls, and invisible characters.
+const TERMINAL_UNSAFE =
+  // deno-lint-ignore no-control-regex
+  /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+
+/**
+ * `text` with every terminal control, bidirectional control and invisible
+ * character written as `\uXXXX`, as JSON escapes C0: what a publisher sends
+ * can neither drive the terminal nor reorder or hide what is printed.
+ * Inside a JSON string the result is still the same JSON.
+ *
+ * @example
+ * ```ts
+ * import { escapeTerminal } from "./render.ts";
+ * escapeTerminal("a\u202eb"); // "a\\u202eb"
+ * ```
+ */
+export function escapeTerminal(text: string): string {
+  return text.replace(
+    TERMINAL_UNSAFE,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/**
+ * A time as `YYYY-MM-DD HH:MM:SS+HH:MM`: the local time, with its offset
+ * from UTC so that it means the same anywhere.
+ *
+ * @example
+ * ```ts ignore
+ * formatZonedTime(Date.UTC(2026, 10, 24, 4, 6, 8)); // "2026-11-24 04:06:08+00:00" in UTC
+ * ```
+ */
+export function formatZonedTime(ms: number): string {
+  const offset = -new Date(ms).getTimezoneOffset();
+  const abs = Math.abs(offset);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${formatLocalTime(ms)}${offset < 0 ? "-" : "+"}${
+    p(Math.floor(abs / 60))
+  }:${p(abs % 60)}`;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A cursor as `--after` takes it: `EPOCH:SEQ`. */
+export function renderCursor(cursor: ClientCursor): string {
+  return `${cursor.epoch}:${cursor.seq}`;
+}
+
+/**
+ * A payload as a value: the JSON it holds on `$presence`, else its text,
+ * else (not UTF-8) `{ base64 }`.
+ */
+function payloadValue(
+  topic: string,
+  payload: Uint8Array,
+): unknown {
+  let text: string;
+  try {
+    text = utf8.decode(payload);
+  } catch {
+    return { base64: Buffer.from(payload).toString("base64") };
+  }
+  if (topic.startsWith("$")) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      // Not JSON after all: shown as text.
+    }
+  }
+  return text;
+}
+
+function renderPayload(topic: string, payload: Uint8Array): string {
+  const value = payloadValue(topic, payload);
+  if (typeof value === "object" && value !== null && "base64" in value) {
+    return `base64:${value.base64}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Options of {@linkcode renderFollow}. */
+export interface RenderOptions {
+  /** Default `text`. */
+  format?: OutputFormat;
+  /** Now, for the latency of events (ms since the Unix epoch). */
+  now?: number;
+}
+
+/**
+ * One line for a message of the `subscribe` mode, or undefined for one that
+ * is not printed (heartbeats, unless `verbose`; reconnects, which go to
+ * stderr). What a person needs to trust the stream: cursors to resume from,
+ * whether a resume worked, every gap.
+ *
+ * @example
+ * ```ts ignore
+ * renderFollow({ kind: "heartbeat", cursor, timeMs }); // "heartbeat: cursor=…"
+ * ```
+ */
+export function renderFollow(
+  message: FollowMessage,
+  options: RenderOptions = {},
+): string {
+  const { format = "text", now = Date.now() } = options;
+  return format === "json"
+    ? escapeTerminal(JSON.stringify(followObject(message, now)))
+    : escapeTerminal(followText(message, now));
+}
+
+function followText(message: FollowMessage, now: number): string {
+  switch (message.kind) {
+    case "subscribed": {
+      let resume = "";
+      if (message.after) {
+        resume = message.recovered
+          ? " resumed"
+          : ` not resumed (${message.reason || "no reason given"})`;
+      }
+      return `subscribed: id=${message.subscriptionId} cursor=${
+        renderCursor(message.cursor)
+      }${resume}`;
+    }
+    case "event":
+      return `event: cursor=${
+        renderCursor(message.cursor)
+      } topic=${message.topic} time=${
+        formatZonedTime(message.timeMs)
+      } latency=${Math.max(0, now - message.timeMs)}ms payload=${
+        renderPayload(message.topic, message.payload)
+      }`;
+    case "heartbeat":
+      return `heartbeat: cursor=${renderCursor(message.cursor)} time=${
+        formatZonedTime(message.timeMs)
+      }`;
+    case "gap":
+      return `gap: missed ${
+        message.missed || "some"
+      } events in seq ${message.fromSeq}-${message.toSeq} (${message.reason})`;
+    case "goodbye":
+      return `goodbye: code=${message.code} ${JSON.stringify(message.reason)}${
+        message.reconnect
+          ? `, reconnect after ${message.reconnectAfterMs} ms`
+          : ""
+      }`;
+    case "reconnecting":
+      return `reconnecting in ${message.delayMs} ms (attempt ${message.attempt}): ${message.reason}`;
+  }
+}
+
+function followObject(message: FollowMessage, now: number): object {
+  switch (message.kind) {
+    case "subscribed":
+      return {
+        kind: message.kind,
+        subscription_id: message.subscriptionId,
+        cursor: renderCursor(message.cursor),
+        ...(message.after
+          ? {
+            resume_after: renderCursor(message.after),
+            resumed: message.recovered,
+            ...(message.recovered ? {} : { reason: message.reason }),
+          }
+          : {}),
+        heartbeat_interval_ms: message.heartbeatIntervalMs,
+      };
+    case "event":
+      return {
+        kind: message.kind,
+        cursor: renderCursor(message.cursor),
+        topic: message.topic,
+        time: formatZonedTime(message.timeMs),
+        time_ms: message.timeMs,
+        latency_ms: Math.max(0, now - message.timeMs),
+        payload: payloadValue(message.topic, message.payload),
+      };
+    case "heartbeat":
+      return {
+        kind: message.kind,
+        cursor: renderCursor(message.cursor),
+        time_ms: message.timeMs,
+      };
+    case "gap":
+      return {
+        kind: message.kind,
+        from_seq: message.fromSeq,
+        to_seq: message.toSeq,
+        missed: message.missed,
+        reason: message.reason,
+      };
+    case "goodbye":
+      return {
+        kind: message.kind,
+        code: message.code,
+        reason: message.reason,
+        reconnect: message.reconnect,
+        reconnect_after_ms: message.reconnectAfterMs,
+      };
+    case "reconnecting":
+      return {
+        kind: message.kind,
+        attempt: message.attempt,
+        delay_ms: message.delayMs,
+        reason: message.reason,
+      };
+  }
+}
+
+/**
+ * One line per other message: `object` as JSON, or `text` for people; both
+ * escaped for the terminal.
+ */
+export function renderLine(
+  format: OutputFormat,
+  text: string,
+  object: object,
+): string {
+  return escapeTerminal(format === "json" ? JSON.stringify(object) : text);
+}
+
+/** A `presence` line for one subscription. */
+export function renderSubscriber(
+  format: OutputFormat,
+  s: SubscriberSummary,
+): string {
+  return renderLine(
+    format,
+    `subscriber: id=${s.subscriptionId} name=${JSON.stringify(s.name)} topics=${
+      s.topics.join(",")
+    } since=${
+      formatZonedTime(s.sinceMs)
+    } delivered=${s.delivered} dropped=${s.dropped}`,
+    {
+      kind: "subscriber",
+      subscription_id: s.subscriptionId,
+      name: s.name,
+      topics: s.topics,
+      since: formatZonedTime(s.sinceMs),
+      since_ms: s.sinceMs,
+      delivered: s.delivered,
+      dropped: s.dropped,
+    },
+  );
+}
