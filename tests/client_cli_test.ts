@@ -236,3 +236,25 @@ Deno.test("deno task client escapes C1 controls, bidi overrides and invisible ch
   // deno-lint-ignore no-control-regex
   assert.doesNotMatch(event, /[\u0000-\u001f\u007f-\u009f\u200b\u202e\u2066]/);
 });
+
+Deno.test("deno task client refuses to send a token in plaintext beyond loopback, unless told to", async () => {
+  const env = { GREETER_TOKEN: "secret-token-1234" };
+  const args = ["--mode", "hello", "--target", "greeter.invalid:50051"];
+  const refused = await runClient(args, 20_000, env);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(
+    refused.stderr,
+    /^error: Refusing to send the bearer token in plaintext to "greeter\.invalid:50051": .*--allow-plaintext-token/,
+  );
+  // Allowed, it goes on to the call (which finds no such host).
+  const allowed = await runClient(
+    [...args, "--allow-plaintext-token"],
+    20_000,
+    env,
+  );
+  assert.equal(allowed.code, 1, allowed.stderr);
+  assert.match(allowed.stderr, /^error: greeter\.invalid:50051: UNAVAILABLE/);
+  // No token, nothing to protect.
+  const tokenless = await runClient(args);
+  assert.equal(tokenless.code, 1, tokenless.stderr);
+});

@@ -114,6 +114,7 @@ Deno.test("parseClientArgs() defaults to world at localhost:50051 in stream2 mod
     tlsKey: undefined,
     verbose: false,
     output: "text",
+    allowPlaintextToken: false,
   };
   assert.deepEqual(parsed.config, {
     target: "localhost:50051",

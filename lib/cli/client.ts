@@ -6,9 +6,14 @@
  * @module
  */
 
-import { type ClientCursor, GreeterClient } from "../client/client.ts";
+import {
+  type ClientCursor,
+  GreeterClient,
+  targetHost,
+} from "../client/client.ts";
 import type { ClientConfig } from "./config.ts";
 import { follow, type FollowMessage } from "../client/follow.ts";
+import { ConfigError } from "../errors.ts";
 import { readOptionalFile, readTokenFile } from "./files.ts";
 import {
   escapeTerminal,
@@ -19,6 +24,28 @@ import {
 } from "./render.ts";
 
 const encoder = new TextEncoder();
+
+/** Whether `host` is this machine: a token sent there stays on it. */
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" ||
+    /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(host);
+}
+
+/**
+ * Throws {@linkcode ConfigError} when a token would cross a network in
+ * plaintext without the user having said so.
+ */
+function checkTokenTransport(config: ClientConfig): void {
+  const hasToken = config.tokenFile !== undefined ||
+    config.token !== undefined;
+  if (
+    !hasToken || config.tls || config.allowPlaintextToken ||
+    isLoopback(targetHost(config.target))
+  ) return;
+  throw new ConfigError(
+    `Refusing to send the bearer token in plaintext to "${config.target}": anyone on the network path could read and reuse it; connect with TLS (--tls or --tls-ca), or pass --allow-plaintext-token to send it anyway`,
+  );
+}
 
 /**
  * The cursor to resume from after `message`: where the stream has got to,
@@ -47,7 +74,8 @@ function advance(
  * printed, or `signal` aborts (all three return normally). Messages go to
  * `print`; what is about the client itself (reconnects, the last cursor when
  * interrupted) goes to `notify`, stderr by default. Throws
- * {@linkcode RpcError} when a call fails.
+ * {@linkcode RpcError} when a call fails, {@linkcode ConfigError} when the
+ * settings cannot be used.
  *
  * @example
  * ```ts ignore
@@ -60,6 +88,7 @@ export async function client(
   signal: AbortSignal,
   notify: (line: string) => void = (line) => console.error(line),
 ): Promise<void> {
+  checkTokenTransport(config);
   const token = config.tokenFile
     ? (await readTokenFile(config.tokenFile))[0]
     : config.token;

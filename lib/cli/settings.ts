@@ -393,6 +393,12 @@ export const CLIENT_SETTINGS = {
     help: "print heartbeats too",
     modes: ["subscribe"],
   }),
+  allowPlaintextToken: boolean({
+    flag: "allow-plaintext-token",
+    env: false,
+    help:
+      "send the token without TLS to a target that is not loopback (refused otherwise: anyone on the path reads it)",
+  }),
   output: choice<ClientOutput>({
     flag: "output",
     env: false,
