@@ -109,10 +109,9 @@ export interface RenderOptions {
 }
 
 /**
- * One line for a message of the `subscribe` mode, or undefined for one that
- * is not printed (heartbeats, unless `verbose`; reconnects, which go to
- * stderr). What a person needs to trust the stream: cursors to resume from,
- * whether a resume worked, every gap.
+ * One line for a message of the `subscribe` mode (the caller decides which
+ * are printed, and where): what a person needs to trust the stream, cursors
+ * to resume from, whether a resume worked, every gap.
  *
  * @example
  * ```ts ignore
