@@ -270,7 +270,7 @@ Deno.test("README's settings tables say what the settings table says", () => {
     assert.deepEqual(
       readmeRows(heading),
       expected,
-      `README.md's table under ${heading} should read:\n${
+      `README.md's table under ${heading} should read (deno run --allow-read --allow-write testing/readme_settings.ts rewrites it):\n${
         expected.map((row) => `| ${row.join(" | ")} |`).join("\n")
       }`,
     );
