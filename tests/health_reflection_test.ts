@@ -3,6 +3,8 @@ import { buf, BUF_MISSING } from "../testing/buf.ts";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import { ManualClock } from "../testing/manual_clock.ts";
+import { setTimeout as delay } from "node:timers/promises";
+import { heapAfterGc } from "../testing/heap.ts";
 import { startTestServer, waitFor } from "../testing/server.ts";
 
 const HealthClient = grpc.makeGenericClientConstructor(healthService, "Health");
@@ -118,4 +120,106 @@ Deno.test({
       { status: "SERVING" },
     );
   },
+});
+
+/** Opens a Watch on `service` and resolves with the call once its first status came. */
+function watchFirst(
+  // deno-lint-ignore no-explicit-any
+  client: any,
+  service: string,
+): Promise<{ call: grpc.ClientReadableStream<HealthReply>; status: string }> {
+  return new Promise((resolve, reject) => {
+    const call = client.Watch({ service });
+    call.once("data", (reply: HealthReply) => {
+      resolve({ call, status: reply.status });
+    });
+    call.once("error", reject);
+  });
+}
+
+Deno.test("Health.Watch on unique 30 KB names, cancelled, leaves nothing behind", async () => {
+  await using t = await startTestServer({ clock: new ManualClock() });
+  /**
+   * 1,000 watches on 30 KB names each, cancelled: 30 MB if kept (the
+   * library kept them all). A connection per 50, since more resets than
+   * nghttp2's burst allowance on one connection earn a GOAWAY.
+   */
+  const attack = async (round: number) => {
+    for (let batch = 0; batch < 20; batch++) {
+      const client = new HealthClient(
+        t.target,
+        grpc.credentials.createInsecure(),
+        { "grpc.use_local_subchannel_pool": 1 },
+      );
+      try {
+        const watches = await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            watchFirst(
+              client,
+              `${round}.${batch}.${i}.`.padEnd(30_000, "x"),
+            )),
+        );
+        for (const { call, status } of watches) {
+          assert.equal(status, "SERVICE_UNKNOWN");
+          call.on("error", () => {}); // CANCELLED, as asked
+          call.cancel();
+        }
+      } finally {
+        client.close();
+      }
+    }
+  };
+  await attack(0); // warms up what any run allocates once
+  const before = heapAfterGc();
+  await attack(1);
+  // The server lets go of a cancelled call once it sees the reset: give
+  // the resets up to 5 s to arrive.
+  let grown = heapAfterGc() - before;
+  for (let i = 0; i < 50 && grown >= 8 * 2 ** 20; i++) {
+    await delay(100);
+    grown = heapAfterGc() - before;
+  }
+  assert.ok(
+    grown < 8 * 2 ** 20,
+    `the heap grew by ${
+      (grown / 2 ** 20).toFixed(1)
+    } MiB after 1,000 cancelled watches`,
+  );
+});
+
+Deno.test("Health.Watch is capped at --max-subscribers: RESOURCE_EXHAUSTED beyond, room again after a cancel", async () => {
+  await using t = await startTestServer({
+    clock: new ManualClock(),
+    maxSubscribers: 20,
+  });
+  const client = new HealthClient(t.target, grpc.credentials.createInsecure());
+  const open: grpc.ClientReadableStream<HealthReply>[] = [];
+  try {
+    for (let i = 0; i < 20; i++) {
+      const { call, status } = await watchFirst(client, i % 2 ? "" : `x${i}`);
+      assert.equal(status, i % 2 ? "SERVING" : "SERVICE_UNKNOWN");
+      call.on("error", () => {});
+      open.push(call);
+    }
+    await assert.rejects(
+      watchFirst(client, ""),
+      (error: grpc.ServiceError) =>
+        error.code === grpc.status.RESOURCE_EXHAUSTED &&
+        /20 watches are open/.test(error.details),
+    );
+    open.pop()!.cancel();
+    let admitted: string | undefined;
+    for (let i = 0; i < 50 && admitted === undefined; i++) {
+      if (i > 0) await delay(100); // until the server has seen the cancel
+      admitted = await watchFirst(client, "").then(({ call, status }) => {
+        call.on("error", () => {});
+        open.push(call);
+        return status;
+      }, () => undefined);
+    }
+    assert.equal(admitted, "SERVING");
+  } finally {
+    for (const call of open) call.cancel();
+    client.close();
+  }
 });

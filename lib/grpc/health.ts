@@ -1,12 +1,16 @@
 /**
- * The standard services beside the Greeter: `grpc.health.v1.Health` (Check
- * and Watch, `""` and `helloworld.Greeter`) and server reflection (v1 and
- * v1alpha, describing the Greeter and health).
+ * The standard services beside the Greeter: `grpc.health.v1.Health` (Check,
+ * Watch and List, `""` and `helloworld.Greeter`, with a bound on open
+ * watches) and server reflection (v1 and v1alpha, describing the Greeter and
+ * health). Health is served here rather than by grpc-health-check's
+ * implementation: that one keys its watchers by whatever name a caller sends
+ * and never deletes an emptied key, so cancelled watches on unique names
+ * leaked for good (issue 13), and it caps nothing.
  *
  * @module
  */
 
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { loadServedDefinition } from "./proto.ts";
 
 /** The services health reports on: the server as a whole ("") and the Greeter. */
@@ -21,45 +25,28 @@ export interface ServedHealth {
 }
 
 /**
- * Adds health (every service `SERVING`) and reflection to `server`.
+ * Adds health (every service `SERVING`, at most `maxWatches` open `Watch`
+ * calls) and reflection to `server`.
  *
  * @example
  * ```ts ignore
- * const health = await addHealthAndReflection(server);
+ * const health = await addHealthAndReflection(server, { maxWatches: 1000 });
  * health.notServing(); // at shutdown
  * ```
  */
 export async function addHealthAndReflection(
   server: grpc.Server,
+  options: HealthServiceOptions = {},
 ): Promise<ServedHealth> {
   // Loaded here, not at import: grpc-health-check reads its proto file when
   // imported, which a process that only imports this module (the client,
   // via config defaults) must not need permission for.
-  const [{ HealthImplementation }, { ReflectionService }] = await Promise.all([
+  const [{ service: definition }, { ReflectionService }] = await Promise.all([
     import("grpc-health-check"),
     import("@grpc/reflection"),
   ]);
-  const health = new HealthImplementation(
-    Object.fromEntries(HEALTH_SERVICES.map((name) => [name, "SERVING"])),
-  );
-  /** Open Health.Watch calls: a drain ends them, or they would hold the shutdown. */
-  const watches = new Set<grpc.ServerWritableStream<unknown, unknown>>();
-  health.addToServer({
-    addService(definition, implementation) {
-      const { watch } = implementation as {
-        watch: (call: grpc.ServerWritableStream<unknown, unknown>) => void;
-      };
-      server.addService(definition, {
-        ...implementation,
-        watch(call: grpc.ServerWritableStream<unknown, unknown>) {
-          watches.add(call);
-          call.once("close", () => watches.delete(call));
-          call.once("cancelled", () => watches.delete(call));
-          watch(call);
-        },
-      });
-    },
-  } as grpc.Server);
+  const health = new HealthService(HEALTH_SERVICES, options);
+  server.addService(definition, health.implementation());
   new ReflectionService(loadServedDefinition()).addToServer(server);
   return {
     notServing() {
@@ -67,9 +54,132 @@ export async function addHealthAndReflection(
         health.setStatus(name, "NOT_SERVING");
       }
     },
-    endWatches() {
-      for (const call of watches) call.end();
-      watches.clear();
-    },
+    endWatches: () => health.endWatches(),
   };
+}
+
+/** A serving status as the health proto names it. */
+export type ServingStatus = "SERVING" | "NOT_SERVING";
+
+/** Options of {@linkcode HealthService}. */
+export interface HealthServiceOptions {
+  /** Most `Watch` calls open at once (RESOURCE_EXHAUSTED beyond). Default 1,000. */
+  maxWatches?: number;
+}
+
+/** Default most open `Watch` calls. */
+export const DEFAULT_MAX_HEALTH_WATCHES = 1_000;
+
+type WatchCall = grpc.ServerWritableStream<{ service: string }, unknown>;
+
+/**
+ * Health of a fixed set of services. `Watch` on a name outside that set is
+ * answered `SERVICE_UNKNOWN` (the call stays open, as the health protocol
+ * asks, and counts against the bound) without the name being stored: the
+ * set never grows, so an unknown name never becomes known.
+ *
+ * @example
+ * ```ts ignore
+ * const health = new HealthService(["", "helloworld.Greeter"]);
+ * server.addService(healthDefinition, health.implementation());
+ * health.setStatus("", "NOT_SERVING");
+ * health.endWatches();
+ * ```
+ */
+export class HealthService {
+  #status = new Map<string, ServingStatus>();
+  /** Open watches of known services, by name (the keys never change). */
+  #watchers = new Map<string, Set<WatchCall>>();
+  /** Open watches of unknown names: only the calls, never the names. */
+  #unknown = new Set<WatchCall>();
+  #maxWatches: number;
+
+  /** Reports every one of `services` SERVING. */
+  constructor(
+    services: readonly string[],
+    options: HealthServiceOptions = {},
+  ) {
+    for (const name of services) {
+      this.#status.set(name, "SERVING");
+      this.#watchers.set(name, new Set());
+    }
+    this.#maxWatches = options.maxWatches ?? DEFAULT_MAX_HEALTH_WATCHES;
+  }
+
+  /** Open `Watch` calls now. */
+  get watching(): number {
+    let open = this.#unknown.size;
+    for (const set of this.#watchers.values()) open += set.size;
+    return open;
+  }
+
+  /** Sets a known service's status and tells its watchers; unknown names are ignored. */
+  setStatus(service: string, status: ServingStatus): void {
+    if (!this.#status.has(service)) return;
+    this.#status.set(service, status);
+    for (const call of this.#watchers.get(service)!) call.write({ status });
+  }
+
+  /** Ends every open watch with OK (after the last status written). */
+  endWatches(): void {
+    for (const call of this.#unknown) call.end();
+    this.#unknown.clear();
+    for (const set of this.#watchers.values()) {
+      for (const call of set) call.end();
+      set.clear();
+    }
+  }
+
+  /** The handlers, for `grpc.Server.addService` with the health definition. */
+  implementation(): grpc.UntypedServiceImplementation {
+    return {
+      check: (
+        call: grpc.ServerUnaryCall<{ service: string }, unknown>,
+        callback: grpc.sendUnaryData<unknown>,
+      ) => {
+        const status = this.#status.get(call.request.service);
+        if (status) callback(null, { status });
+        else {
+          callback({
+            code: grpc.status.NOT_FOUND,
+            details: `Health status unknown for service "${
+              call.request.service.slice(0, 256)
+            }": known are ${
+              [...this.#status.keys()].map((name) => `"${name}"`).join(", ")
+            }`,
+          });
+        }
+      },
+      watch: (call: WatchCall) => this.#watch(call),
+      list: (
+        _call: grpc.ServerUnaryCall<unknown, unknown>,
+        callback: grpc.sendUnaryData<unknown>,
+      ) => {
+        const statuses: Record<string, { status: ServingStatus }> = {};
+        for (const [name, status] of this.#status) statuses[name] = { status };
+        callback(null, { statuses });
+      },
+    };
+  }
+
+  #watch(call: WatchCall): void {
+    if (this.watching >= this.#maxWatches) {
+      call.emit("error", {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details:
+          `Cannot watch health: ${this.#maxWatches} watches are open, the limit; use Check, or retry later`,
+      });
+      return;
+    }
+    const status = this.#status.get(call.request.service);
+    const set = status
+      ? this.#watchers.get(call.request.service)!
+      : this.#unknown;
+    set.add(call);
+    const forget = () => set.delete(call);
+    call.once("cancelled", forget);
+    call.once("close", forget);
+    call.once("finish", forget);
+    call.write({ status: status ?? "SERVICE_UNKNOWN" });
+  }
 }

@@ -26,7 +26,10 @@ import { createAuthInterceptor } from "./auth_interceptor.ts";
 import { BearerTokens } from "./auth.ts";
 import { serverCredentials, type ServerTls } from "./tls.ts";
 import { formatAddress } from "./address.ts";
-import { addHealthAndReflection } from "./health.ts";
+import {
+  addHealthAndReflection,
+  DEFAULT_MAX_HEALTH_WATCHES,
+} from "./health.ts";
 import { type MetricsEndpoint, serveMetrics } from "./metrics_endpoint.ts";
 import { countingInterceptor, serverMetrics } from "./server_metrics.ts";
 import {
@@ -253,7 +256,12 @@ export async function startServer(
     ],
   });
   limitHeaderList(server);
-  const health = await addHealthAndReflection(server);
+  const health = await addHealthAndReflection(server, {
+    maxWatches: Math.min(
+      options.maxSubscribers ?? Infinity,
+      DEFAULT_MAX_HEALTH_WATCHES,
+    ),
+  });
   server.addService(
     loadGreeterProto().service,
     createGreeterService({
