@@ -33,7 +33,9 @@ export function publish(
           `Payload is ${payload.length} bytes: at most ${maxPublishBytes} are accepted; publish a reference to large data instead`,
         );
       }
-      const event = await hub.publish(topic, payload);
+      // A copy: protobufjs decodes bytes as a view into the whole request
+      // buffer, which the replay window would keep alive uncharged.
+      const event = await hub.publish(topic, new Uint8Array(payload));
       callback(null, {
         cursor: { epoch: hub.epoch, seq: event.seq },
         time_ms: event.time,
