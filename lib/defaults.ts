@@ -45,6 +45,12 @@ export const DEFAULT_REPLAY_AGE_MS = 300_000;
 /** Default bound of the bytes the replay window holds. */
 export const DEFAULT_REPLAY_BYTES = 64 * 1024 * 1024;
 
+/** Default milliseconds a connection with no call open is kept (a peer that only answers pings holds a descriptor). */
+export const DEFAULT_MAX_CONNECTION_IDLE_MS = 300_000;
+
+/** Default most connections open at once (lowered at run time if descriptors run out first). */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+
 /** Default most hub subscriptions at once. */
 export const DEFAULT_MAX_SUBSCRIBERS = 20_000;
 

@@ -251,6 +251,47 @@ export async function spawnServer(
   return { process, port: Number(port), target: `127.0.0.1:${port}` };
 }
 
+/** Where `prlimit` is, if installed (to start a server under a descriptor limit). */
+export const PRLIMIT: string | undefined = ["/usr/bin/prlimit", "/bin/prlimit"]
+  .find((path) => {
+    try {
+      return Deno.statSync(path).isFile;
+    } catch {
+      return false;
+    }
+  });
+
+/**
+ * `deno task serve` on 127.0.0.1 and an ephemeral port under at most
+ * `maxOpenFiles` descriptors (soft and hard: `prlimit`, as `ulimit -n` in
+ * the shell before it), in a process group of its own.
+ */
+export async function spawnLimitedServer(
+  maxOpenFiles: number,
+  args: string[] = [],
+): Promise<{ process: LineProcess; port: number; target: string }> {
+  if (!PRLIMIT) {
+    throw new Error("Cannot limit descriptors: prlimit is not installed");
+  }
+  const process = new LineProcess([
+    `--nofile=${maxOpenFiles}:${maxOpenFiles}`,
+    "--",
+    Deno.execPath(),
+    "task",
+    "serve",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    ...args,
+  ], { command: PRLIMIT, group: true });
+  const [, port] = await process.waitForLine(
+    "stderr",
+    /Starting server on 127\.0\.0\.1:(\d+)/,
+  );
+  return { process, port: Number(port), target: `127.0.0.1:${port}` };
+}
+
 /**
  * Starts `bench/pool.ts` holding `subscribers` clock subscriptions over
  * `connections` connections to `target`; resolves once all are live.

@@ -19,6 +19,8 @@ import {
   DEFAULT_KEEPALIVE_TIME_MS,
   DEFAULT_KEEPALIVE_TIMEOUT_MS,
   DEFAULT_MAX_CONCURRENT_STREAMS,
+  DEFAULT_MAX_CONNECTION_IDLE_MS,
+  DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_PUBLISH_BYTES,
   DEFAULT_MAX_SUBSCRIBERS,
@@ -155,11 +157,22 @@ export const SERVE_SETTINGS = {
     min: 1,
     default: DEFAULT_KEEPALIVE_TIMEOUT_MS,
   }),
-  maxConnectionIdleMs: optionalDuration({
+  maxConnectionIdleMs: duration({
     flag: "max-connection-idle",
     arg: "MS",
-    help: "close connections with no call this long",
-    shownDefault: "off",
+    help:
+      "close connections with no call this long (a peer that only answers pings holds a descriptor)",
+    min: 1,
+    default: DEFAULT_MAX_CONNECTION_IDLE_MS,
+  }),
+  maxConnections: integer({
+    flag: "max-connections",
+    arg: "N",
+    help:
+      "most connections at once; beyond, new ones are closed; lowered at run time if open files run out first",
+    min: 1,
+    max: 10_000_000,
+    default: DEFAULT_MAX_CONNECTIONS,
   }),
   maxConnectionAgeMs: optionalDuration({
     flag: "max-connection-age",

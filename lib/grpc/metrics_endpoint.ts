@@ -1,11 +1,12 @@
 /**
- * The Prometheus endpoint: metrics served over plain HTTP at `/metrics`.
+ * The Prometheus endpoint: metrics served over plain HTTP at `/metrics`, by
+ * the bounded server of `metrics_server.ts`.
  *
  * @module
  */
 
-import { GreeterError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { serveMetricsHttp } from "./metrics_server.ts";
 import { formatAddress } from "./address.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -13,13 +14,13 @@ import type { Metrics } from "./metrics.ts";
 export interface MetricsEndpoint {
   /** The bound port. */
   port: number;
-  /** Stops serving; resolves once the HTTP server has finished. */
+  /** Stops serving; resolves once every connection is closed. */
   stop(): Promise<void>;
 }
 
 /**
  * Serves `metrics` at `http://HOST:PORT/metrics` until `stop()`. Throws a
- * {@linkcode GreeterError} naming the address when it cannot bind.
+ * `GreeterError` naming the address when it cannot bind.
  *
  * @example
  * ```ts ignore
@@ -33,45 +34,14 @@ export function serveMetrics(
   port: number,
   log: Logger,
 ): MetricsEndpoint {
-  const controller = new AbortController();
-  let server: Deno.HttpServer<Deno.NetAddr>;
-  try {
-    server = Deno.serve({
-      hostname: host,
-      port,
-      signal: controller.signal,
-      onListen: () => {},
-    }, (request) => {
-      const { pathname } = new URL(request.url);
-      if (pathname !== "/metrics") {
-        return new Response("Not found: metrics are at /metrics\n", {
-          status: 404,
-        });
-      }
-      if (request.method !== "GET" && request.method !== "HEAD") {
-        return new Response("Use GET\n", { status: 405 });
-      }
-      return new Response(metrics.render(), {
-        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
-      });
-    });
-  } catch (error) {
-    throw new GreeterError(
-      `Cannot serve metrics on "${formatAddress(host, port)}": ${
-        (error as Error).message
-      }`,
-      { cause: error },
-    );
-  }
-  const bound = server.addr.port;
-  log.info(`Metrics on http://${formatAddress(host, bound)}/metrics`, {
-    metricsPort: bound,
+  const server = serveMetricsHttp({
+    host,
+    port,
+    render: () => metrics.render(),
+    log,
   });
-  return {
-    port: bound,
-    async stop() {
-      controller.abort();
-      await server.finished;
-    },
-  };
+  log.info(`Metrics on http://${formatAddress(host, server.port)}/metrics`, {
+    metricsPort: server.port,
+  });
+  return { port: server.port, stop: () => server.stop() };
 }

@@ -16,7 +16,6 @@ import {
   DEFAULT_KEEPALIVE_TIME_MS,
   DEFAULT_KEEPALIVE_TIMEOUT_MS,
 } from "../defaults.ts";
-import { GreeterError } from "../errors.ts";
 import type { Hub } from "../bus/hub.ts";
 import { Logger } from "../log.ts";
 import type { Metrics } from "./metrics.ts";
@@ -38,6 +37,7 @@ import {
   startTickers,
 } from "./server_hub.ts";
 import { stopServer } from "./shutdown.ts";
+import { DEFAULT_MAX_CONNECTIONS, listenForConnections } from "./listener.ts";
 import { redactGrpcLogs } from "./log_redaction.ts";
 import { metadataLimitInterceptor } from "./metadata_limit.ts";
 
@@ -57,6 +57,8 @@ export interface ConnectionOptions {
   maxConnectionAgeMs?: number;
   /** After that request, how long (ms) its calls may still run; set it too, or long streams never rebalance. */
   maxConnectionAgeGraceMs?: number;
+  /** Most connections open at once (closed at once beyond). Default {@linkcode DEFAULT_MAX_CONNECTIONS}. */
+  maxConnections?: number;
   /** Most concurrent calls (HTTP/2 streams) per connection. */
   maxConcurrentStreams?: number;
   /** Largest message accepted or sent, in bytes (grpc-js default: 4 MiB in, unlimited out). */
@@ -182,30 +184,9 @@ function channelOptions(options: ConnectionOptions): grpc.ServerOptions {
   );
 }
 
-/** Binds `server` to `host:port`; resolves the bound port. */
-function bind(
-  server: grpc.Server,
-  host: string,
-  port: number,
-  credentials: grpc.ServerCredentials,
-): Promise<number> {
-  const requested = formatAddress(host, port);
-  return new Promise<number>((resolve, reject) => {
-    server.bindAsync(requested, credentials, (error, bound) => {
-      if (error) {
-        reject(
-          new GreeterError(`Cannot bind "${requested}": ${error.message}`, {
-            cause: error,
-          }),
-        );
-      } else resolve(bound);
-    });
-  });
-}
-
 /**
  * Starts a greeter server and resolves once it is bound and serving.
- * Rejects with a {@linkcode GreeterError} naming the address when it cannot
+ * Rejects with a `GreeterError` naming the address when it cannot
  * bind.
  *
  * @example
@@ -280,7 +261,17 @@ export async function startServer(
     }),
   );
 
-  const boundPort = await bind(server, host, port, credentials);
+  // Our own listener: it caps connections and survives running out of
+  // descriptors, which grpc-js's bindAsync listener does not on Deno.
+  const injector = server.createConnectionInjector(credentials);
+  const listener = await listenForConnections({
+    host,
+    port,
+    maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    log,
+    onConnection: (socket) => injector.injectConnection(socket),
+  });
+  const boundPort = listener.port;
   const address = formatAddress(host, boundPort);
   log.info(`Starting server on ${address}`, { port: boundPort });
   let exporter: MetricsEndpoint | undefined;
@@ -288,6 +279,7 @@ export async function startServer(
     try {
       exporter = serveMetrics(metrics, host, options.metricsPort, log);
     } catch (error) {
+      void listener.close();
       server.forceShutdown();
       throw error;
     }
@@ -304,6 +296,7 @@ export async function startServer(
   const shutdown = (shutdownOptions: ShutdownOptions = {}) =>
     stopping ??= stopServer({
       server,
+      listener,
       health,
       hub,
       tickers,

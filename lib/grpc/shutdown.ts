@@ -13,6 +13,7 @@ import { UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { ServedHealth } from "./health.ts";
 import type { MetricsEndpoint } from "./metrics_endpoint.ts";
+import type { ConnectionListener } from "./listener.ts";
 
 /**
  * Most milliseconds of the grace kept for the forced end (cancelling what is
@@ -24,6 +25,8 @@ const FORCE_WAIT_MS = 1_000;
 export interface RunningParts {
   /** The grpc-js server. */
   server: grpc.Server;
+  /** The listener that hands it connections. */
+  listener: ConnectionListener;
   /** Its health service. */
   health: ServedHealth;
   /** The hub, closed by the drain. */
@@ -82,9 +85,12 @@ export async function stopServer(
   await parts.tickers;
   parts.hub.close();
   health.endWatches(); // after NOT_SERVING was sent
-  const graceful = new Promise<void>((resolve) =>
-    server.tryShutdown(() => resolve())
-  );
+  // Done when grpc-js says so and every socket has closed: on Deno a
+  // session may report itself closed before its last frames are out.
+  const graceful = Promise.all([
+    parts.listener.close(),
+    new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+  ]);
   const forceWaitMs = Math.min(FORCE_WAIT_MS, graceMs / 2);
   if (await within(graceful, left() - forceWaitMs)) {
     return await parts.metrics?.stop();

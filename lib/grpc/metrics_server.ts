@@ -1,0 +1,262 @@
+/**
+ * The metrics endpoint's HTTP/1.1 server: `GET /metrics`, one request per
+ * connection, with a bound on connections and on the time each may take.
+ *
+ * Why not `Deno.serve`: it has no header or idle timeout, so silent and
+ * half-sent requests were kept forever, and when descriptors ran out its
+ * `finished` promise rejected unhandled and the process exited 1 (issue 13).
+ * `Deno.listen`'s `accept()` reports running out as an error and works again
+ * afterwards, so this loop logs it once, backs off and carries on.
+ *
+ * @module
+ */
+
+import { GreeterError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { formatAddress } from "./address.ts";
+
+/** Default most metrics connections open at once. */
+export const DEFAULT_MAX_METRICS_CONNECTIONS = 32;
+
+/** Default milliseconds a metrics connection has to send its request and take the reply. */
+export const DEFAULT_METRICS_TIMEOUT_MS = 10_000;
+
+/** Largest request head read (a scrape needs a few hundred bytes). */
+const MAX_HEAD_BYTES = 8 * 1024;
+
+/** Longest back-off between failed accepts (ms). */
+const MAX_ACCEPT_BACKOFF_MS = 1_000;
+
+/** Options of {@linkcode serveMetricsHttp}. */
+export interface MetricsServerOptions {
+  /** Interface to bind. */
+  host: string;
+  /** Port to bind; 0 picks a free one. */
+  port: number;
+  /** The exposition text, rendered per request. */
+  render: () => string;
+  /** Where running out of descriptors is said. */
+  log: Logger;
+  /** Most connections at once; beyond, new ones are closed at once. Default {@linkcode DEFAULT_MAX_METRICS_CONNECTIONS}. */
+  maxConnections?: number;
+  /** Each connection is closed after this long (ms), done or not. Default {@linkcode DEFAULT_METRICS_TIMEOUT_MS}. */
+  timeoutMs?: number;
+}
+
+/** A running metrics server. */
+export interface MetricsServer {
+  /** The bound port. */
+  readonly port: number;
+  /** Connections open now. */
+  readonly connections: number;
+  /** Stops accepting, closes every connection, and resolves once all are gone. */
+  stop(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+const HEAD_END = encoder.encode("\r\n\r\n");
+
+/** Where `\r\n\r\n` starts in the first `length` bytes of `bytes`; -1 if not there. */
+function headEnd(bytes: Uint8Array, length: number): number {
+  outer: for (let i = 0; i + 4 <= length; i++) {
+    for (let j = 0; j < 4; j++) {
+      if (bytes[i + j] !== HEAD_END[j]) continue outer;
+    }
+    return i;
+  }
+  return -1;
+}
+
+/** A complete HTTP/1.1 response that closes the connection. */
+function response(
+  status: string,
+  body: string,
+  head: boolean,
+  contentType = "text/plain; charset=utf-8",
+): Uint8Array {
+  const payload = encoder.encode(body);
+  const header = encoder.encode(
+    `HTTP/1.1 ${status}\r\ncontent-type: ${contentType}\r\ncontent-length: ${payload.length}\r\nconnection: close\r\n\r\n`,
+  );
+  if (head) return header;
+  const out = new Uint8Array(header.length + payload.length);
+  out.set(header);
+  out.set(payload, header.length);
+  return out;
+}
+
+/** Closes `conn`, which may be closed already (by the deadline or a stop). */
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Closed already.
+  }
+}
+
+/** Writes all of `bytes`. */
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) {
+    at += await conn.write(bytes.subarray(at));
+  }
+}
+
+/**
+ * Serves `render()` at `http://HOST:PORT/metrics` until `stop()`. Throws a
+ * {@linkcode GreeterError} naming the address when it cannot bind.
+ *
+ * @example
+ * ```ts ignore
+ * const server = serveMetricsHttp({ host: "127.0.0.1", port: 0, render: () => "up 1\n", log });
+ * await server.stop();
+ * ```
+ */
+export function serveMetricsHttp(options: MetricsServerOptions): MetricsServer {
+  const { host, port, render, log } = options;
+  const maxConnections = options.maxConnections ??
+    DEFAULT_MAX_METRICS_CONNECTIONS;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_METRICS_TIMEOUT_MS;
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({ hostname: host, port });
+  } catch (error) {
+    throw new GreeterError(
+      `Cannot serve metrics on "${formatAddress(host, port)}": ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  }
+  const open = new Map<Deno.Conn, Promise<void>>();
+  let stopped = false;
+  /** Wakes the accept loop's back-off early on stop. */
+  let wake: (() => void) | undefined;
+
+  /** Answers one request on `conn`, then closes it; never throws. */
+  async function exchange(conn: Deno.Conn): Promise<void> {
+    // One deadline for the whole exchange: a peer that sends half a
+    // request, or reads the reply slowly, is cut off.
+    const timer = setTimeout(() => closeQuietly(conn), timeoutMs);
+    try {
+      const buffer = new Uint8Array(MAX_HEAD_BYTES);
+      let length = 0;
+      let end = -1;
+      while (end < 0) {
+        if (length === buffer.length) {
+          await writeAll(
+            conn,
+            response(
+              "431 Request Header Fields Too Large",
+              "Request head over 8 KiB\n",
+              false,
+            ),
+          );
+          return;
+        }
+        const n = await conn.read(buffer.subarray(length));
+        if (n === null) return; // the peer left
+        length += n;
+        end = headEnd(buffer, length);
+      }
+      const line =
+        new TextDecoder().decode(buffer.subarray(0, end)).split("\r\n", 1)[0];
+      const [method, target, version] = line.split(" ");
+      const isHead = method === "HEAD";
+      let reply: Uint8Array;
+      if (!target || !version?.startsWith("HTTP/1.")) {
+        reply = response(
+          "400 Bad Request",
+          "Bad request: expected GET /metrics HTTP/1.1\n",
+          false,
+        );
+      } else if (target.split("?", 1)[0] !== "/metrics") {
+        reply = response(
+          "404 Not Found",
+          "Not found: metrics are at /metrics\n",
+          isHead,
+        );
+      } else if (method !== "GET" && !isHead) {
+        reply = response("405 Method Not Allowed", "Use GET\n", false);
+      } else {
+        reply = response(
+          "200 OK",
+          render(),
+          isHead,
+          "text/plain; version=0.0.4; charset=utf-8",
+        );
+      }
+      await writeAll(conn, reply);
+    } catch {
+      // Reset, timed out or closed by stop(): nothing to answer.
+    } finally {
+      clearTimeout(timer);
+      closeQuietly(conn);
+    }
+  }
+
+  const accepting = (async () => {
+    let backoffMs = 0;
+    let exhausted = false;
+    let lastRefusalLine = -Infinity;
+    while (!stopped) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (stopped) return;
+        backoffMs = Math.min(
+          MAX_ACCEPT_BACKOFF_MS,
+          Math.max(10, backoffMs * 2),
+        );
+        if (!exhausted) {
+          exhausted = true;
+          log.error("The metrics listener cannot accept: backing off", {
+            error: String(error),
+            connections: open.size,
+          });
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, backoffMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = undefined;
+        continue;
+      }
+      if (exhausted) {
+        exhausted = false;
+        backoffMs = 0;
+        log.info("The metrics listener accepts again");
+      }
+      if (open.size >= maxConnections) {
+        conn.close();
+        if (Date.now() - lastRefusalLine >= 10_000) {
+          lastRefusalLine = Date.now();
+          log.warn(
+            `Metrics connection limit of ${maxConnections} reached: refusing new connections`,
+          );
+        }
+        continue;
+      }
+      open.set(conn, exchange(conn).finally(() => open.delete(conn)));
+    }
+  })();
+
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    get connections() {
+      return open.size;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      listener.close();
+      wake?.();
+      for (const conn of open.keys()) closeQuietly(conn);
+      await accepting;
+      await Promise.all(open.values());
+    },
+  };
+}
