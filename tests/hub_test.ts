@@ -429,3 +429,35 @@ Deno.test("Hub rejects a buffer size that is not a positive integer", () => {
   assert.throws(() => new Hub({ bufferSize: 0 }), /positive integer, got 0/);
   assert.throws(() => new Hub({ bufferSize: 1.5 }), RangeError);
 });
+
+Deno.test("Hub.listed() pages after an id, named and * subscribers merged in id order; count() agrees", async () => {
+  const hub = new Hub<string>();
+  const controller = new AbortController();
+  const { signal } = controller;
+  const topics = (i: number) =>
+    i % 3 === 0 ? ["*"] : i % 3 === 1 ? ["news"] : ["news", "$presence"];
+  const subs = Array.from(
+    { length: 300 },
+    (_, i) => hub.subscribe(`s${i}`, { topics: topics(i), signal }),
+  );
+  // Leaving ones make holes in the index (and compact it).
+  for (const sub of subs.filter((_, i) => i % 5 === 0)) {
+    await sub.readable.cancel();
+  }
+  for (const topic of [undefined, "*", "news", "$presence", "other"]) {
+    const all = hub.subscriptions(topic).map((s) => s.id);
+    assert.equal(hub.count(topic), all.length, `count of ${topic}`);
+    const paged: number[] = [];
+    for (let after = 0, i = 0; i < 1000; i++) {
+      const page = [...hub.listed(topic, after)].slice(0, 7);
+      if (page.length === 0) break;
+      paged.push(...page.map((s) => s.id));
+      after = page.at(-1)!.id;
+    }
+    assert.deepEqual(paged, all, `pages of ${topic}`);
+    assert.deepEqual(all, [...all].sort((a, b) => a - b));
+  }
+  assert.equal(hub.count("news"), 240); // all 240 left: "news" or "*"
+  controller.abort();
+  hub.close();
+});

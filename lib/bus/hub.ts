@@ -21,6 +21,7 @@ import {
   DEFAULT_REPLAY_SIZE,
   type SlowConsumerPolicy,
 } from "../defaults.ts";
+import { IdIndex } from "./id_index.ts";
 import { ReplayLog } from "./replay_log.ts";
 
 export type { BusEvent } from "./broker.ts";
@@ -287,6 +288,12 @@ export class Hub<T> {
   #everything = new Set<Subscriber<T>>();
   /** Subscribers by named topic. */
   #byTopic = new Map<string, Set<Subscriber<T>>>();
+  /** The same three, in id order, for listings that page (fan-out uses the sets). */
+  #listed = {
+    all: new IdIndex<Subscriber<T>>(),
+    everything: new IdIndex<Subscriber<T>>(),
+    byTopic: new Map<string, IdIndex<Subscriber<T>>>(),
+  };
   #bufferSize: number;
   #policy: SlowConsumerPolicy;
   #maxSubscribers: number;
@@ -392,12 +399,18 @@ export class Hub<T> {
       replayFrom: start < this.#log.last ? start : undefined,
     });
     this.#subscribers.set(subscriber.id, subscriber);
+    this.#listed.all.add(subscriber);
     for (const topic of topics) {
-      if (topic === ALL_TOPICS) this.#everything.add(subscriber);
-      else {
+      if (topic === ALL_TOPICS) {
+        this.#everything.add(subscriber);
+        this.#listed.everything.add(subscriber);
+      } else {
         let set = this.#byTopic.get(topic);
         if (!set) this.#byTopic.set(topic, set = new Set());
         set.add(subscriber);
+        let index = this.#listed.byTopic.get(topic);
+        if (!index) this.#listed.byTopic.set(topic, index = new IdIndex());
+        index.add(subscriber);
       }
     }
     if (signal) {
@@ -457,29 +470,41 @@ export class Hub<T> {
    */
   subscriptions(topic?: string, limit = Infinity): SubscriptionInfo[] {
     const infos: SubscriptionInfo[] = [];
-    for (const subscriber of this.#chosen(topic)) {
+    for (const info of this.listed(topic)) {
       if (infos.length >= limit) break;
-      infos.push(subscriber.info());
+      infos.push(info);
     }
     return infos;
   }
 
-  /** How many live subscriptions {@linkcode Hub.subscriptions} would list without a limit. */
-  count(topic?: string): number {
-    let n = 0;
-    for (const _ of this.#chosen(topic)) n++;
-    return n;
+  /**
+   * The live subscriptions with an id above `afterId`, oldest first, as
+   * {@linkcode Hub.subscriptions} filters them, read lazily from an index
+   * kept in id order: a page costs its own length, not a scan of every
+   * subscription. Read it to its end or leave it before the hub changes.
+   */
+  *listed(topic?: string, afterId = 0): Generator<SubscriptionInfo> {
+    const { all, everything, byTopic } = this.#listed;
+    if (topic === undefined) {
+      yield* infos(all.after(afterId));
+    } else if (topic === ALL_TOPICS) {
+      yield* infos(everything.after(afterId));
+    } else if (topic.startsWith("$")) {
+      yield* infos(byTopic.get(topic)?.after(afterId) ?? []);
+    } else {
+      // Named subscribers and those of every ordinary topic: two id orders.
+      const named = byTopic.get(topic)?.after(afterId);
+      yield* infos(merged(named, everything.after(afterId)));
+    }
   }
 
-  *#chosen(topic?: string): Generator<Subscriber<T>> {
-    for (const subscriber of this.#subscribers.values()) {
-      if (
-        topic === undefined ||
-        (topic === ALL_TOPICS
-          ? subscriber.topics.includes(ALL_TOPICS)
-          : subscriber.matches(topic))
-      ) yield subscriber;
-    }
+  /** How many live subscriptions {@linkcode Hub.subscriptions} would list without a limit; O(1). */
+  count(topic?: string): number {
+    const { all, everything, byTopic } = this.#listed;
+    if (topic === undefined) return all.size;
+    if (topic === ALL_TOPICS) return everything.size;
+    const named = byTopic.get(topic)?.size ?? 0;
+    return topic.startsWith("$") ? named : named + everything.size;
   }
 
   /**
@@ -523,10 +548,15 @@ export class Hub<T> {
   remove(subscriber: Subscriber<T>, reason: LeaveReason, error?: unknown) {
     this.#subscribers.delete(subscriber.id);
     this.#everything.delete(subscriber);
+    this.#listed.all.delete(subscriber);
+    this.#listed.everything.delete(subscriber);
     for (const topic of subscriber.topics) {
       const set = this.#byTopic.get(topic);
       set?.delete(subscriber);
       if (set?.size === 0) this.#byTopic.delete(topic);
+      const index = this.#listed.byTopic.get(topic);
+      index?.delete(subscriber);
+      if (index?.size === 0) this.#listed.byTopic.delete(topic);
     }
     subscriber.dispose?.();
     subscriber.dispose = undefined;
@@ -595,6 +625,33 @@ export class Hub<T> {
       ),
     );
   }
+}
+
+/** Each subscriber's snapshot. */
+function* infos<T>(
+  subscribers: Iterable<Subscriber<T>>,
+): Generator<SubscriptionInfo> {
+  for (const subscriber of subscribers) yield subscriber.info();
+}
+
+/** Two id-ordered sequences as one, in id order. */
+function* merged<T extends { readonly id: number }>(
+  a: Iterator<T> | undefined,
+  b: Iterator<T>,
+): Generator<T> {
+  let x = a?.next();
+  let y = b.next();
+  while (x && !x.done && !y.done) {
+    if (x.value.id < y.value.id) {
+      yield x.value;
+      x = a!.next();
+    } else {
+      yield y.value;
+      y = b.next();
+    }
+  }
+  for (; x && !x.done; x = a!.next()) yield x.value;
+  for (; !y.done; y = b.next()) yield y.value;
 }
 
 type Offer = "queued" | "dropped" | "overflow" | "skipped";
