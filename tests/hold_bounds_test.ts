@@ -7,7 +7,10 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
+import { GreeterClient } from "../lib/client/client.ts";
+import type { RpcError } from "../lib/errors.ts";
 import { ManualClock } from "../testing/manual_clock.ts";
+import { runClient, spawnServer } from "../testing/process.ts";
 import { settles, startTestServer } from "../testing/server.ts";
 
 /** Protobuf varint bytes of `n`. */
@@ -111,4 +114,155 @@ Deno.test("Publish: a 1-byte payload padded with a 60 KB unknown field keeps 1 b
     bytes <= 64 * 1024,
     `${events} held events of 1 byte keep ${bytes} bytes of buffers alive, over --replay-bytes 65536`,
   );
+});
+
+/** `count` subscriptions over `client`, each to `topics(i)`, named `name(i)`; abort `signal` to end them. */
+async function subscribeMany(
+  client: GreeterClient,
+  count: number,
+  name: (i: number) => string,
+  topics: (i: number) => string[],
+  signal: AbortSignal,
+): Promise<void> {
+  await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const stream = client.subscribe(name(i), { topics: topics(i), signal });
+      const first = await settles("a subscription", stream.next());
+      assert.equal(first.value?.kind, "subscribed");
+      // Read on, so that the stream ends when the signal aborts.
+      (async () => {
+        try {
+          for await (const _ of stream);
+        } catch {
+          // Aborted.
+        }
+      })();
+    }),
+  );
+}
+
+/** Every page of a listing, followed by its tokens (bounded). */
+async function allPages(client: GreeterClient, topic?: string) {
+  const pages: Awaited<ReturnType<GreeterClient["listSubscribers"]>>[] = [];
+  let pageToken = "";
+  for (let i = 0; i < 1000; i++) {
+    const page = await client.listSubscribers({ topic, pageToken });
+    pages.push(page);
+    pageToken = page.nextPageToken;
+    if (!pageToken) return pages;
+  }
+  throw new Error("Listing did not end within 1,000 pages");
+}
+
+const longTopics = (prefix: string, count: number) =>
+  Array.from(
+    { length: count },
+    (_, t) => `${prefix}.${t}.`.padEnd(128, "t"),
+  );
+
+Deno.test("ListSubscribers: ten subscriptions of 64 topics of 128 characters no longer break the listing; topics are shortened", async () => {
+  await using t = await startTestServer({
+    clock: new ManualClock(),
+    maxMessageBytes: 64 * 1024,
+  });
+  using client = new GreeterClient(t.target);
+  const controller = new AbortController();
+  try {
+    await subscribeMany(
+      client,
+      10,
+      (i) => `wide${i}`,
+      (i) => longTopics(`w${i}`, 64),
+      controller.signal,
+    );
+    const { subscribers, total, nextPageToken } = await client
+      .listSubscribers();
+    assert.equal(total, 10);
+    assert.equal(nextPageToken, "");
+    assert.equal(subscribers.length, 10);
+    for (const s of subscribers) {
+      assert.equal(s.topics.length, 8);
+      assert.equal(s.topicCount, 64);
+    }
+  } finally {
+    controller.abort();
+  }
+});
+
+Deno.test("ListSubscribers: 100 subscribers with long names are listed in pages under the size limit, each once, in order", async () => {
+  await using t = await startTestServer({
+    clock: new ManualClock(),
+    maxMessageBytes: 64 * 1024,
+  });
+  using client = new GreeterClient(t.target);
+  const controller = new AbortController();
+  try {
+    await subscribeMany(
+      client,
+      100,
+      (i) => `${i}.`.padEnd(256, "n"),
+      (i) => i % 3 ? longTopics(`n${i}`, 8) : ["*"],
+      controller.signal,
+    );
+    for (const topic of [undefined, "*", "n4.".padEnd(128, "t")]) {
+      const pages = await allPages(client, topic);
+      const ids = pages.flatMap((p) =>
+        p.subscribers.map((s) => s.subscriptionId)
+      );
+      const expected = t.server.hub.subscriptions(topic).map((s) => s.id);
+      assert.deepEqual(ids, expected, `listing of ${topic ?? "all"}`);
+      for (const page of pages) assert.equal(page.total, expected.length);
+      if (topic === undefined) assert.ok(pages.length > 1, "one page only");
+    }
+    await assert.rejects(
+      client.listSubscribers({ pageToken: "x" }),
+      (error: RpcError) =>
+        error.code === "INVALID_ARGUMENT" &&
+        /Invalid page token "x"/.test(error.message),
+    );
+  } finally {
+    controller.abort();
+  }
+});
+
+Deno.test("greeter client --mode presence follows every page and says how many topics it left out", async () => {
+  const { process: server, target } = await spawnServer();
+  await using _ = server;
+  const controller = new AbortController();
+  // Two connections: the server takes 100 subscriptions per connection.
+  using one = new GreeterClient(target, {
+    channelOptions: { "grpc.use_local_subchannel_pool": 1 },
+  });
+  using two = new GreeterClient(target, {
+    channelOptions: { "grpc.use_local_subchannel_pool": 1 },
+  });
+  try {
+    await subscribeMany(
+      one,
+      75,
+      (i) => `a${i}`,
+      (i) => i === 0 ? longTopics("a", 64) : ["news"],
+      controller.signal,
+    );
+    await subscribeMany(
+      two,
+      75,
+      (i) => `b${i}`,
+      () => ["*"],
+      controller.signal,
+    );
+    const { code, stdout, stderr } = await runClient([
+      "--target",
+      target,
+      "--mode",
+      "presence",
+    ]);
+    assert.equal(code, 0, stderr);
+    const lines = stdout.trim().split("\n");
+    assert.equal(lines.filter((l) => l.startsWith("subscriber: ")).length, 150);
+    assert.equal(lines.at(-1), "150 subscribers");
+    assert.match(lines[0], /name="a0" topics=a\.0\.t+,.*,…\(56 more\) since=/);
+  } finally {
+    controller.abort();
+  }
 });

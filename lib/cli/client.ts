@@ -161,11 +161,20 @@ export async function client(
     return;
   }
   if (config.mode === "presence") {
-    const { subscribers, total } = await greeter.listSubscribers({
-      topic: config.topics[0],
-      signal,
-    });
-    for (const s of subscribers) print(renderSubscriber(format, s));
+    // Page by page; bounded, since every page lists at least one.
+    let pageToken = "";
+    let total = 0;
+    for (let page = 0; page < 100_000; page++) {
+      const reply = await greeter.listSubscribers({
+        topic: config.topics[0],
+        pageToken,
+        signal,
+      });
+      for (const s of reply.subscribers) print(renderSubscriber(format, s));
+      total = reply.total;
+      pageToken = reply.nextPageToken;
+      if (!pageToken) break;
+    }
     print(renderLine(
       format,
       `${total} ${total === 1 ? "subscriber" : "subscribers"}`,

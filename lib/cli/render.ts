@@ -238,16 +238,17 @@ export function renderLine(
   return escapeTerminal(format === "json" ? JSON.stringify(object) : text);
 }
 
-/** A `presence` line for one subscription. */
+/** A `presence` line for one subscription: its first topics, and how many more it has. */
 export function renderSubscriber(
   format: OutputFormat,
   s: SubscriberSummary,
 ): string {
+  const more = s.topicCount - s.topics.length;
   return renderLine(
     format,
     `subscriber: id=${s.subscriptionId} name=${JSON.stringify(s.name)} topics=${
       s.topics.join(",")
-    } since=${
+    }${more > 0 ? `,…(${more} more)` : ""} since=${
       formatZonedTime(s.sinceMs)
     } delivered=${s.delivered} dropped=${s.dropped}`,
     {
@@ -255,6 +256,7 @@ export function renderSubscriber(
       subscription_id: s.subscriptionId,
       name: s.name,
       topics: s.topics,
+      topic_count: s.topicCount,
       since: formatZonedTime(s.sinceMs),
       since_ms: s.sinceMs,
       delivered: s.delivered,

@@ -106,7 +106,10 @@ export interface SubscriberSummary {
   readonly name: string;
   /** When it joined, ms since the Unix epoch. */
   readonly sinceMs: number;
+  /** Its first topics (at most 8 are listed). */
   readonly topics: readonly string[];
+  /** How many topics it has. */
+  readonly topicCount: number;
   readonly delivered: number;
   readonly dropped: number;
 }
@@ -305,23 +308,35 @@ export class GreeterClient implements Disposable {
     return { cursor: cursorOf(reply.cursor), timeMs: Number(reply.time_ms) };
   }
 
-  /** `ListSubscribers`: who is subscribed (to `topic`, when given). */
+  /**
+   * `ListSubscribers`: who is subscribed (to `topic`, when given), one page:
+   * pass a reply's `nextPageToken` as `pageToken` for the next (empty on
+   * the last page).
+   */
   async listSubscribers(
-    options: UnaryOptions & { topic?: string; limit?: number } = {},
-  ): Promise<{ subscribers: SubscriberSummary[]; total: number }> {
-    const { topic = "", limit = 0 } = options;
+    options: UnaryOptions & {
+      topic?: string;
+      limit?: number;
+      pageToken?: string;
+    } = {},
+  ): Promise<
+    { subscribers: SubscriberSummary[]; total: number; nextPageToken: string }
+  > {
+    const { topic = "", limit = 0, pageToken = "" } = options;
     const reply = await this.#unary<ListSubscribersReply>(
       "ListSubscribers",
-      { topic, limit },
+      { topic, limit, page_token: pageToken },
       options,
     );
     return {
       total: reply.total,
+      nextPageToken: reply.next_page_token ?? "",
       subscribers: reply.subscribers.map((s) => ({
         subscriptionId: Number(s.subscription_id),
         name: s.name,
         sinceMs: Number(s.since_ms),
         topics: s.topics,
+        topicCount: s.topic_count || s.topics.length,
         delivered: Number(s.delivered),
         dropped: Number(s.dropped),
       })),

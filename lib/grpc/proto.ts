@@ -135,18 +135,21 @@ export interface SubscriberMessage {
   topics: string[];
   delivered: number | string;
   dropped: number | string;
+  topic_count: number;
 }
 
 /** `helloworld.ListSubscribersRequest`. */
 export interface ListSubscribersRequest {
   topic: string;
   limit: number;
+  page_token: string;
 }
 
 /** `helloworld.ListSubscribersReply`. */
 export interface ListSubscribersReply {
   subscribers: SubscriberMessage[];
   total: number;
+  next_page_token: string;
 }
 
 /** The loaded `helloworld.Greeter` service: its definition and client class. */
