@@ -11,7 +11,7 @@ import { GreeterClient } from "../lib/client/client.ts";
 import type { RpcError } from "../lib/errors.ts";
 import { ManualClock } from "../testing/manual_clock.ts";
 import { runClient, spawnServer } from "../testing/process.ts";
-import { settles, startTestServer } from "../testing/server.ts";
+import { settles, startTestServer, waitFor } from "../testing/server.ts";
 
 /** Protobuf varint bytes of `n`. */
 function varint(n: number): number[] {
@@ -262,6 +262,70 @@ Deno.test("greeter client --mode presence follows every page and says how many t
     assert.equal(lines.filter((l) => l.startsWith("subscriber: ")).length, 150);
     assert.equal(lines.at(-1), "150 subscribers");
     assert.match(lines[0], /name="a0" topics=a\.0\.t+,.*,…\(56 more\) since=/);
+  } finally {
+    controller.abort();
+  }
+});
+
+Deno.test("Subscribe/cancel churn that publishes nothing leaves a real event resumable, even with a $presence listener; its join lines are bounded", async () => {
+  await using t = await startTestServer({
+    clock: new ManualClock(),
+    replaySize: 100,
+  });
+  using client = new GreeterClient(t.target);
+  const controller = new AbortController();
+  try {
+    // A presence listener: joins and leaves are published and kept.
+    await subscribeMany(
+      client,
+      1,
+      () => "watcher",
+      () => ["$presence"],
+      controller.signal,
+    );
+    const { cursor } = await client.publish(
+      "news",
+      new TextEncoder().encode("real"),
+    );
+    // 300 joins and 300 leaves: six times the replay window.
+    const wide = longTopics("c", 64);
+    for (let i = 0; i < 300; i++) {
+      const churn = new AbortController();
+      const stream = client.subscribe("churn", {
+        topics: wide,
+        signal: churn.signal,
+      });
+      assert.equal(
+        (await settles("a churn", stream.next())).value?.kind,
+        "subscribed",
+      );
+      churn.abort();
+      await stream.next().catch(() => {});
+    }
+    await waitFor("the churn to leave", () => t.server.hub.size === 1);
+    const resumed = client.subscribe("back", {
+      topics: ["news"],
+      after: { epoch: cursor.epoch, seq: cursor.seq - 1 },
+      signal: controller.signal,
+    });
+    const first = (await settles("the resume", resumed.next())).value;
+    assert.equal(first?.kind, "subscribed");
+    assert.ok(first.recovered, `not recovered: ${first.reason}`);
+    const event = (await settles("the real event", resumed.next())).value;
+    assert.equal(event?.kind, "event");
+    assert.equal(new TextDecoder().decode(event.payload), "real");
+    // Bounded lines, and a bounded number of them for this peer.
+    const joins = t.logs.filter((line) =>
+      line.includes("client churn subscribed.")
+    );
+    assert.ok(joins.length <= 20, `${joins.length} join lines`);
+    for (const line of joins) {
+      assert.ok(
+        line.length < 1_500,
+        `a join line of ${line.length} characters`,
+      );
+      assert.match(line, /…\(56 more\)/);
+    }
   } finally {
     controller.abort();
   }

@@ -15,7 +15,18 @@ Deno.test("ReplayLog keeps the last `size` events, by seq", () => {
   assert.deepEqual([log.first, log.last, log.length], [3, 5, 3]);
   assert.equal(log.get(2), undefined);
   assert.equal(log.get(4)?.data, "4");
-  assert.throws(() => log.append(event(7, "x"), 0), /out of order/);
+  assert.throws(() => log.append(event(5, "x"), 0), /out of order/);
+});
+
+Deno.test("ReplayLog holds numbers with holes, finds by seq, and says what it let go", () => {
+  const log = new ReplayLog<string>({ size: 3, maxAgeMs: 1000 });
+  for (const seq of [2, 5, 6, 9]) log.append(event(seq, `${seq}`), 0);
+  assert.deepEqual([log.first, log.last, log.lost, log.length], [5, 9, 2, 3]);
+  assert.equal(log.get(5)?.data, "5");
+  assert.equal(log.get(7), undefined);
+  assert.equal(log.next(6)?.seq, 9);
+  assert.equal(log.next(2)?.seq, 5);
+  assert.equal(log.next(9), undefined);
 });
 
 Deno.test("ReplayLog holds at most maxBytes, the newest event always", () => {

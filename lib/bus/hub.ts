@@ -32,6 +32,12 @@ export const ALL_TOPICS = "*";
 /** The topic of join and leave events. */
 export const PRESENCE_TOPIC = "$presence";
 
+/** Default events of the server's own (`$`) topics kept for resume. */
+export const DEFAULT_SERVER_REPLAY_SIZE = 1_000;
+
+/** Most bytes of the server's own (`$`) topics kept for resume. */
+export const SERVER_REPLAY_BYTES = 4 * 1024 * 1024;
+
 /** A position in the event sequence. */
 export interface Cursor {
   /** Names the sequence (changes when the server restarts). */
@@ -163,6 +169,13 @@ export interface HubOptions<T> {
   replayAgeMs?: number;
   /** Most bytes the replay window holds, as `sizeOf` counts them. Default: no bound. */
   replayBytes?: number;
+  /**
+   * Events of the server's own topics (`$presence`) kept for resume, in a
+   * window of their own so that joins and leaves never push other events
+   * out. Default {@linkcode DEFAULT_SERVER_REPLAY_SIZE}; at most
+   * {@linkcode SERVER_REPLAY_BYTES} bytes (or `replayBytes`, if less).
+   */
+  serverReplaySize?: number;
   /** What one event's data weighs, for `replayBytes`. */
   sizeOf?: (data: T) => number;
   /** Time source for join, heartbeat and expiry times. Default `Date.now`. */
@@ -257,6 +270,8 @@ export function normalizeTopics(topics: readonly string[] = []): string[] {
  * - **Resume.** Subscribing `after` a cursor of this epoch replays the held
  *   events after it (read straight from the replay window, not buffered),
  *   then continues live, with no duplicate and no hole; `recovered` says so.
+ *   The server's own topics (`$presence`) have a window of their own, so
+ *   joins and leaves never push other events out of theirs.
  *   Otherwise the subscription starts live and `recovered` is false with a
  *   `reason`.
  * - **Heartbeats.** {@linkcode Hub.heartbeat} hands each idle subscription
@@ -282,7 +297,12 @@ export function normalizeTopics(topics: readonly string[] = []): string[] {
 export class Hub<T> {
   #broker: Broker<T>;
   #detach: () => void;
+  /** The replay window of ordinary topics. */
   #log: ReplayLog<T>;
+  /** The replay window of the server's own (`$`) topics. */
+  #serverLog: ReplayLog<T>;
+  /** Sequence number of the last event fanned out. */
+  #seq: number;
   #subscribers = new Map<number, Subscriber<T>>();
   /** Subscribers of {@linkcode ALL_TOPICS}. */
   #everything = new Set<Subscriber<T>>();
@@ -337,6 +357,17 @@ export class Hub<T> {
       sizeOf: options.sizeOf,
       after: this.#broker.seq,
     });
+    this.#serverLog = new ReplayLog<T>({
+      size: options.serverReplaySize ?? DEFAULT_SERVER_REPLAY_SIZE,
+      maxAgeMs: options.replayAgeMs ?? DEFAULT_REPLAY_AGE_MS,
+      maxBytes: Math.min(
+        options.replayBytes ?? Infinity,
+        SERVER_REPLAY_BYTES,
+      ),
+      sizeOf: options.sizeOf,
+      after: this.#broker.seq,
+    });
+    this.#seq = this.#broker.seq;
     this.#detach = this.#broker.listen((event) => this.#fanOut(event));
   }
 
@@ -352,7 +383,7 @@ export class Hub<T> {
 
   /** Sequence number of the last event fanned out (0 before the first). */
   get seq(): number {
-    return this.#log.last;
+    return this.#seq;
   }
 
   /** Counters over the hub's life. */
@@ -387,8 +418,8 @@ export class Hub<T> {
         `Cannot subscribe "${name}": the server is at its limit of ${this.#maxSubscribers} subscribers; retry later`,
       );
     }
-    const resume = after ? this.#resumeFrom(after) : undefined;
-    const start = resume?.recovered ? after!.seq : this.#log.last;
+    const resume = after ? this.#resumeFrom(after, topics) : undefined;
+    const start = resume?.recovered ? after!.seq : this.#seq;
     const subscriber = new Subscriber<T>(this, {
       id: this.#nextId++,
       name,
@@ -396,7 +427,7 @@ export class Hub<T> {
       since: this.#now(),
       capacity: this.#bufferSize,
       labels: options.labels ?? {},
-      replayFrom: start < this.#log.last ? start : undefined,
+      replayFrom: start < this.#seq ? start : undefined,
     });
     this.#subscribers.set(subscriber.id, subscriber);
     this.#listed.all.add(subscriber);
@@ -452,10 +483,12 @@ export class Hub<T> {
    * carrying the current seq. Busy ones need none: they are receiving.
    */
   heartbeat(): void {
-    this.#log.expire(this.#now()); // an idle window lets old events go too
+    // An idle window lets old events go too.
+    this.#log.expire(this.#now());
+    this.#serverLog.expire(this.#now());
     const beat: Heartbeat = {
       kind: "heartbeat",
-      seq: this.#log.last,
+      seq: this.#seq,
       time: this.#now(),
     };
     for (const subscriber of this.#subscribers.values()) {
@@ -523,10 +556,17 @@ export class Hub<T> {
 
   // Internal API of Subscriber.
 
-  /** @internal The replay window, its expired events evicted. */
-  get log(): ReplayLog<T> {
-    this.#log.expire(this.#now());
-    return this.#log;
+  /**
+   * @internal The replay windows a subscriber reads: of ordinary topics,
+   * of the server's own, or both; their expired events evicted.
+   */
+  windows(ordinary: boolean, own: boolean): ReplayLog<T>[] {
+    const now = this.#now();
+    const windows: ReplayLog<T>[] = [];
+    if (ordinary) windows.push(this.#log);
+    if (own) windows.push(this.#serverLog);
+    for (const window of windows) window.expire(now);
+    return windows;
   }
 
   /** @internal The slow-consumer policy. */
@@ -576,22 +616,27 @@ export class Hub<T> {
     );
   }
 
-  #resumeFrom(after: Cursor): { recovered: boolean; reason?: string } {
-    const log = this.#log;
-    log.expire(this.#now());
+  #resumeFrom(
+    after: Cursor,
+    topics: readonly string[],
+  ): { recovered: boolean; reason?: string } {
+    const windows = this.windows(...wants(topics));
     let reason: string | undefined;
     if (after.epoch !== this.epoch) {
       reason =
         `cursor epoch "${after.epoch}" is not the server's "${this.epoch}": the server restarted`;
     } else if (!Number.isSafeInteger(after.seq) || after.seq < 0) {
       reason = `cursor seq ${after.seq} is not a valid position`;
-    } else if (after.seq > log.last) {
+    } else if (after.seq > this.#seq) {
       reason =
-        `cursor seq ${after.seq} is ahead of the last event (${log.last})`;
-    } else if (after.seq < log.last && after.seq + 1 < log.first) {
-      reason = `events after seq ${after.seq} are no longer held (oldest: ${
-        log.first > log.last ? "none" : log.first
-      })`;
+        `cursor seq ${after.seq} is ahead of the last event (${this.#seq})`;
+    } else {
+      const gone = windows.find((window) => window.lost > after.seq);
+      if (gone) {
+        reason = `events after seq ${after.seq} are no longer held (oldest: ${
+          gone.length === 0 ? "none" : gone.first
+        })`;
+      }
     }
     if (reason) this.#stats.resumesMissed++;
     else this.#stats.resumesRecovered++;
@@ -599,7 +644,11 @@ export class Hub<T> {
   }
 
   #fanOut(event: BusEvent<T>): void {
-    this.#log.append(event, this.#now());
+    // The server's own events have a window of their own: joins and leaves
+    // must not push other events out (churn evicted everyone's history).
+    const window = event.topic.startsWith("$") ? this.#serverLog : this.#log;
+    window.append(event, this.#now());
+    this.#seq = event.seq;
     this.#stats.published++;
     const named = this.#byTopic.get(event.topic);
     if (named) { for (const s of named) this.#offer(s, event); }
@@ -625,6 +674,30 @@ export class Hub<T> {
       ),
     );
   }
+}
+
+/** Whether `topics` receive ordinary topics, and the server's own. */
+function wants(topics: Iterable<string>): [boolean, boolean] {
+  let ordinary = false;
+  let own = false;
+  for (const topic of topics) {
+    if (topic.startsWith("$")) own = true;
+    else ordinary = true; // a named topic or "*"
+  }
+  return [ordinary, own];
+}
+
+/** The oldest event held in any of `windows` after `seq`. */
+function next<T>(
+  windows: readonly ReplayLog<T>[],
+  seq: number,
+): BusEvent<T> | undefined {
+  let first: BusEvent<T> | undefined;
+  for (const window of windows) {
+    const event = window.next(seq);
+    if (event && (!first || event.seq < first.seq)) first = event;
+  }
+  return first;
 }
 
 /** Each subscriber's snapshot. */
@@ -823,10 +896,11 @@ class Subscriber<T> {
 
   /** Hands over the next held event after `#replayed`, or goes live. */
   #replay(): void {
-    const log = this.#hub.log;
-    let seq = this.#replayed!;
-    if (seq + 1 < log.first) {
-      // The window moved past this reader while it was replaying.
+    const windows = this.#hub.windows(...wants(this.topics));
+    const seq = this.#replayed!;
+    const lost = Math.max(...windows.map((window) => window.lost));
+    if (seq < lost) {
+      // A window moved past this reader while it was replaying.
       if (this.#hub.policy === "disconnect") {
         this.#hub.overflow(this, "fell behind the replay window");
         return;
@@ -834,18 +908,21 @@ class Subscriber<T> {
       const gap: Gap = {
         kind: "gap",
         from: seq + 1,
-        to: log.first - 1,
+        to: lost,
         missed: 0,
         reason: "expired",
       };
-      this.#replayed = log.first - 1;
+      this.#replayed = lost;
       this.#handOver(gap);
       return;
     }
-    while (++seq <= log.last) {
-      const event = log.get(seq)!;
+    for (
+      let event = next(windows, seq);
+      event;
+      event = next(windows, event.seq)
+    ) {
       if (this.matches(event.topic)) {
-        this.#replayed = seq;
+        this.#replayed = event.seq;
         this.#deliver(event);
         return;
       }

@@ -23,8 +23,10 @@ export interface ReplayLogOptions<T> {
 
 /**
  * A ring of the last `size` events, none older than `maxAgeMs`, together
- * weighing at most `maxBytes`. Events must be appended with consecutive
- * sequence numbers.
+ * weighing at most `maxBytes`. Events are appended in ascending sequence
+ * order; numbers may be skipped (events held elsewhere: the hub keeps
+ * presence in a ring of its own), and `lost` says up to where events were
+ * let go.
  *
  * @example
  * ```ts
@@ -34,6 +36,7 @@ export interface ReplayLogOptions<T> {
  *   log.append({ kind: "event", seq, time: 0, topic: "t", data: "x" }, 0);
  * }
  * log.first; // 2
+ * log.lost; // 1
  * log.get(1); // undefined: evicted
  * ```
  */
@@ -43,9 +46,13 @@ export class ReplayLog<T> {
   #maxBytes: number;
   #sizeOf: (data: T) => number;
   #bytes = 0;
-  /** Sequence number of the oldest event held (`last + 1` when empty). */
-  #first: number;
+  /** Ring slot of the oldest event held. */
+  #head = 0;
+  #count = 0;
+  /** Sequence number of the newest event appended (`after` before any). */
   #last: number;
+  /** Sequence number of the newest event evicted (`after` before any). */
+  #lost: number;
 
   /** Creates an empty log. */
   constructor(options: ReplayLogOptions<T>) {
@@ -60,8 +67,8 @@ export class ReplayLog<T> {
         `Cannot create replay log: max age must be positive, got ${maxAgeMs}`,
       );
     }
-    this.#first = after + 1;
     this.#last = after;
+    this.#lost = after;
     this.#ring = new Array(size);
     this.#maxAgeMs = maxAgeMs;
     this.#maxBytes = options.maxBytes ?? Infinity;
@@ -75,7 +82,7 @@ export class ReplayLog<T> {
 
   /** Sequence number of the oldest event held; `last + 1` when none is. */
   get first(): number {
-    return this.#first;
+    return this.#count === 0 ? this.#last + 1 : this.#at(0).seq;
   }
 
   /** Sequence number of the newest event appended (0 before any). */
@@ -83,53 +90,72 @@ export class ReplayLog<T> {
     return this.#last;
   }
 
+  /** Sequence number of the newest event let go: events after it are all held. */
+  get lost(): number {
+    return this.#lost;
+  }
+
   /** Events held now. */
   get length(): number {
-    return this.#last - this.#first + 1;
+    return this.#count;
   }
 
   /**
-   * Appends `event`, whose seq must follow the last one, evicting the oldest
-   * event when full and whatever is older than the maximum age at `now`.
+   * Appends `event`, whose seq must be above the last one, evicting the
+   * oldest event when full and whatever is older than the maximum age at
+   * `now`.
    */
   append(event: BusEvent<T>, now: number): void {
-    if (event.seq !== this.#last + 1) {
+    if (event.seq <= this.#last) {
       throw new RangeError(
         `Replay log out of order: got seq ${event.seq} after ${this.#last}`,
       );
     }
-    const size = this.#ring.length;
-    if (this.length === size) this.#evict(); // its slot is the one reused
-    this.#ring[event.seq % size] = event;
+    if (this.#count === this.#ring.length) this.#evict();
+    this.#ring[(this.#head + this.#count) % this.#ring.length] = event;
+    this.#count++;
     this.#last = event.seq;
     this.#bytes += this.#sizeOf(event.data);
     // Over the byte bound: the oldest go (the newest stays, whatever it weighs).
-    while (this.#bytes > this.#maxBytes && this.#first < this.#last) {
-      this.#evict();
-    }
+    while (this.#bytes > this.#maxBytes && this.#count > 1) this.#evict();
     this.expire(now);
   }
 
   /** Evicts the events older than the maximum age at `now`. */
   expire(now: number): void {
     const cutoff = now - this.#maxAgeMs;
-    while (this.#first <= this.#last) {
-      const oldest = this.#ring[this.#first % this.#ring.length]!;
-      if (oldest.time >= cutoff) break;
-      this.#evict();
-    }
+    while (this.#count > 0 && this.#at(0).time < cutoff) this.#evict();
   }
 
-  /** The event numbered `seq`, if still held. */
+  /** The event numbered `seq`, if held here. */
   get(seq: number): BusEvent<T> | undefined {
-    if (seq < this.#first || seq > this.#last) return undefined;
-    return this.#ring[seq % this.#ring.length];
+    const event = this.next(seq - 1);
+    return event?.seq === seq ? event : undefined;
+  }
+
+  /** The oldest event held with a seq above `seq`. */
+  next(seq: number): BusEvent<T> | undefined {
+    let low = 0;
+    let high = this.#count;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.#at(middle).seq <= seq) low = middle + 1;
+      else high = middle;
+    }
+    return low < this.#count ? this.#at(low) : undefined;
+  }
+
+  /** The `i`th oldest event held. */
+  #at(i: number): BusEvent<T> {
+    return this.#ring[(this.#head + i) % this.#ring.length]!;
   }
 
   #evict(): void {
-    const slot = this.#first % this.#ring.length;
-    this.#bytes -= this.#sizeOf(this.#ring[slot]!.data);
-    this.#ring[slot] = undefined;
-    this.#first++;
+    const event = this.#ring[this.#head]!;
+    this.#bytes -= this.#sizeOf(event.data);
+    this.#lost = event.seq;
+    this.#ring[this.#head] = undefined;
+    this.#head = (this.#head + 1) % this.#ring.length;
+    this.#count--;
   }
 }

@@ -13,6 +13,7 @@ import { runTicker } from "../bus/ticker.ts";
 import { DEFAULT_REPLAY_BYTES, type SlowConsumerPolicy } from "../defaults.ts";
 import type { Logger } from "../log.ts";
 import { TICK_TOPIC } from "./service_context.ts";
+import { PeerLineBudget, topicsForLog } from "./join_log.ts";
 
 /** What an event weighs besides its payload (object, topic), roughly. */
 const EVENT_OVERHEAD_BYTES = 128;
@@ -60,8 +61,9 @@ export interface ServerHubOptions {
 }
 
 /**
- * The server's hub: each join, leave and (at most once per subscription per
- * 10 s) gap logged; each leave handed to `onLeave` (the metrics).
+ * The server's hub: each join and leave logged (at most 20 lines per peer
+ * address per 10 s, topics shortened), each gap at most once per
+ * subscription per 10 s; each leave handed to `onLeave` (the metrics).
  *
  * @example
  * ```ts ignore
@@ -78,6 +80,8 @@ export function createServerHub(
     number,
     { at: number; gaps: number; missed: number }
   >();
+  /** Join and leave lines per peer: churn must not flood the log. */
+  const joinLines = new PeerLineBudget();
   return new Hub<Uint8Array>({
     broker: options.broker,
     bufferSize: options.bufferSize,
@@ -90,10 +94,13 @@ export function createServerHub(
     presence: presencePayload,
     now: () => clock.now(),
     onJoin: (info) => {
+      const held = joinLines.take(info.labels.peer ?? "");
+      if (held === undefined) return; // this peer's budget of lines is spent
       log.info(`client ${info.name} subscribed.`, {
         subscription: info.id,
         peer: info.labels.peer,
-        topics: info.topics.join(","),
+        topics: topicsForLog(info.topics),
+        joinsAndLeavesNotLogged: held || undefined,
       });
     },
     onGap: (info, gap) => {
@@ -122,11 +129,14 @@ export function createServerHub(
     onLeave: (info, reason) => {
       gapLogs.delete(info.id);
       wiring.onLeave(reason);
+      const held = joinLines.take(info.labels.peer ?? "");
+      if (held === undefined) return;
       log.info(`client ${info.name} is leaving.`, {
         subscription: info.id,
         peer: info.labels.peer,
         reason,
         dropped: info.dropped || undefined,
+        joinsAndLeavesNotLogged: held || undefined,
       });
     },
   });

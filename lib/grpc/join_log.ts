@@ -1,0 +1,108 @@
+/**
+ * What joins and leaves may cost the log: lines of a bounded size (a join
+ * logged all 64 topics of 128 characters, 8 KB a line) and a budget of
+ * lines per peer address (5 s of one client's churn wrote 85 MB; issue 13).
+ *
+ * @module
+ */
+
+/** Topics a join line names; the rest are counted. */
+export const LOGGED_TOPICS = 8;
+
+/** Join and leave lines per peer address per interval. */
+export const DEFAULT_PEER_LINES = 20;
+
+/** The interval of that budget (ms). */
+export const DEFAULT_PEER_INTERVAL_MS = 10_000;
+
+/** Peers tracked before the stale ones are swept. */
+const SWEEP_AT = 1_024;
+
+/**
+ * A subscription's topics for a log line: the first
+ * {@linkcode LOGGED_TOPICS}, then how many more.
+ *
+ * @example
+ * ```ts
+ * import { topicsForLog } from "./join_log.ts";
+ * topicsForLog(["a", "b"]); // "a,b"
+ * ```
+ */
+export function topicsForLog(topics: readonly string[]): string {
+  const shown = topics.slice(0, LOGGED_TOPICS).join(",");
+  const more = topics.length - LOGGED_TOPICS;
+  return more > 0 ? `${shown},…(${more} more)` : shown;
+}
+
+/** The peer's address without its port: one budget per host, however many connections. */
+function address(peer: string): string {
+  const colon = peer.lastIndexOf(":");
+  return colon > 0 ? peer.slice(0, colon) : peer;
+}
+
+/** Options of {@linkcode PeerLineBudget}. */
+export interface PeerLineBudgetOptions {
+  /** Lines per peer address per interval. Default {@linkcode DEFAULT_PEER_LINES}. */
+  lines?: number;
+  /** Default {@linkcode DEFAULT_PEER_INTERVAL_MS}. */
+  intervalMs?: number;
+  /** Default `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * A budget of log lines per peer address and interval. `take(peer)` says
+ * whether a line may be written, and how many were held back since the
+ * last one written (so that line can say so).
+ *
+ * @example
+ * ```ts
+ * import { PeerLineBudget } from "./join_log.ts";
+ * const budget = new PeerLineBudget({ lines: 1 });
+ * budget.take("10.0.0.1:5000"); // 0: write it
+ * budget.take("10.0.0.1:5001"); // undefined: hold it back
+ * ```
+ */
+export class PeerLineBudget {
+  #lines: number;
+  #intervalMs: number;
+  #now: () => number;
+  #peers = new Map<
+    string,
+    { since: number; written: number; held: number }
+  >();
+
+  /** An empty budget. */
+  constructor(options: PeerLineBudgetOptions = {}) {
+    this.#lines = options.lines ?? DEFAULT_PEER_LINES;
+    this.#intervalMs = options.intervalMs ?? DEFAULT_PEER_INTERVAL_MS;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Lines held back since the last one written, if a line may be written now; undefined if not. */
+  take(peer: string): number | undefined {
+    const key = address(peer);
+    const now = this.#now();
+    let entry = this.#peers.get(key);
+    if (!entry || now - entry.since >= this.#intervalMs) {
+      if (!entry && this.#peers.size >= SWEEP_AT) this.#sweep(now);
+      entry = { since: now, written: 0, held: entry?.held ?? 0 };
+      this.#peers.set(key, entry);
+    }
+    if (entry.written >= this.#lines) {
+      entry.held++;
+      return undefined;
+    }
+    entry.written++;
+    const held = entry.held;
+    entry.held = 0;
+    return held;
+  }
+
+  /** Forgets peers whose interval is over (what they held back goes unsaid). */
+  #sweep(now: number): void {
+    for (const [key, entry] of this.#peers) {
+      if (now - entry.since >= this.#intervalMs) this.#peers.delete(key);
+    }
+  }
+}
