@@ -17,6 +17,7 @@
 import type { StreamingCall } from "./status.ts";
 import type { Logger } from "../log.ts";
 import { UnavailableError } from "../errors.ts";
+import type { PeerLineBudget } from "./join_log.ts";
 
 /** When a server shutdown reaches a call: its drain, or the end of its grace. */
 export type ShutdownStage = "drain" | "grace";
@@ -75,6 +76,7 @@ function cancelReason(call: StreamingCall): Error {
  */
 export class CallSignals {
   #log: Logger;
+  #peerLines?: PeerLineBudget;
   #drain: ReturnType<typeof fanOut>;
   #grace: ReturnType<typeof fanOut>;
 
@@ -87,8 +89,11 @@ export class CallSignals {
     draining: AbortSignal;
     stopped: AbortSignal;
     log: Logger;
+    /** Budgets `disconnected.` lines per peer; every one is written when unset. */
+    peerLines?: PeerLineBudget;
   }) {
     this.#log = options.log;
+    this.#peerLines = options.peerLines;
     const drain = new AbortController();
     const draining = options.draining;
     if (draining.aborted) {
@@ -112,8 +117,19 @@ export class CallSignals {
     const { name } = options;
     const controller = new AbortController();
     const log = this.#log;
+    const lines = this.#peerLines;
+    // Read now: once the call is cancelled its peer may be gone ("unknown").
+    const peer = name !== undefined && lines ? call.getPeer() : "";
     const onCancel = () => {
-      if (name !== undefined) log.info(`client ${name} disconnected.`);
+      if (name !== undefined) {
+        // Churn must not flood the log: a budget of lines per peer.
+        const held = lines ? lines.take(peer) : 0;
+        if (held !== undefined) {
+          log.info(`client ${name} disconnected.`, {
+            joinsAndLeavesNotLogged: held || undefined,
+          });
+        }
+      }
       controller.abort(cancelReason(call));
     };
     // A forced shutdown may leave a connection open on Deno 2.9.3, with no

@@ -37,6 +37,7 @@ import {
   startTickers,
 } from "./server_hub.ts";
 import { stopServer } from "./shutdown.ts";
+import { PeerLineBudget } from "./join_log.ts";
 import { DEFAULT_MAX_CONNECTIONS, listenForConnections } from "./listener.ts";
 import { redactGrpcLogs } from "./log_redaction.ts";
 import { metadataLimitInterceptor } from "./metadata_limit.ts";
@@ -214,9 +215,12 @@ export async function startServer(
   const credentials = serverCredentials(options.tls); // checked before anything starts
   redactGrpcLogs(); // GRPC_TRACE would log bearer tokens otherwise
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  /** Join, leave and disconnect lines per peer: churn must not flood the log. */
+  const peerLines = new PeerLineBudget();
   const hub = createServerHub(options, {
     log,
     clock,
+    peerLines,
     onLeave: (reason) => leaves.inc({ reason }),
   });
   const { metrics, leaves, rpcs } = serverMetrics(hub);
@@ -258,6 +262,7 @@ export async function startServer(
       heartbeatIntervalMs: heartbeatMs,
       maxPublishBytes: options.maxPublishBytes,
       reconnectJitterMs: options.reconnectJitterMs,
+      peerLines,
     }),
   );
 

@@ -72,16 +72,21 @@ export interface ServerHubOptions {
  */
 export function createServerHub(
   options: ServerHubOptions,
-  wiring: { log: Logger; clock: Clock; onLeave: (reason: LeaveReason) => void },
+  wiring: {
+    log: Logger;
+    clock: Clock;
+    onLeave: (reason: LeaveReason) => void;
+    /** The budget of join and leave lines per peer. Default: a new one. */
+    peerLines?: PeerLineBudget;
+  },
 ): Hub<Uint8Array> {
   const { log, clock } = wiring;
+  const joinLines = wiring.peerLines ?? new PeerLineBudget();
   /** Per subscription: when its last gap was logged, and what came since. */
   const gapLogs = new Map<
     number,
     { at: number; gaps: number; missed: number }
   >();
-  /** Join and leave lines per peer: churn must not flood the log. */
-  const joinLines = new PeerLineBudget();
   return new Hub<Uint8Array>({
     broker: options.broker,
     bufferSize: options.bufferSize,

@@ -19,6 +19,7 @@ import {
   DEFAULT_RECONNECT_JITTER_MS,
 } from "../defaults.ts";
 import { Admission } from "./admission.ts";
+import type { PeerLineBudget } from "./join_log.ts";
 import { CallSignals } from "./call_signal.ts";
 import { EncodedEvents } from "./encoded_events.ts";
 import { loadGreeterProto } from "./proto.ts";
@@ -64,6 +65,8 @@ export interface GreeterServiceOptions {
   maxPublishBytes?: number;
   /** Goodbyes advise reconnecting after a random delay below this (ms). Default {@linkcode DEFAULT_RECONNECT_JITTER_MS}. */
   reconnectJitterMs?: number;
+  /** The budget of `disconnected.` lines per peer (shared with the join and leave lines). Default: none. */
+  peerLines?: PeerLineBudget;
 }
 
 /**
@@ -82,6 +85,7 @@ export function createGreeterService(
     draining: options.shutdown,
     stopped: options.forced ?? new AbortController().signal,
     log,
+    peerLines: options.peerLines,
   });
   const context: GreeterContext = {
     hub,
