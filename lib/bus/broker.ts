@@ -35,16 +35,50 @@ export interface Broker<T> {
   /** Sequence number of the last event published (0 before any). */
   readonly seq: number;
   /**
-   * Appends an event to the sequence and resolves to it once every listener
-   * was handed it.
+   * The newest seq known to exist in the sequence, which listeners may not
+   * have been handed yet (a shared log read with some lag). Default: `seq`.
+   * A cursor up to here is not ahead of the sequence: it is waited for.
    */
-  publish(topic: string, data: T): Promise<BusEvent<T>>;
+  readonly head?: number;
+  /**
+   * Appends an event to the sequence and resolves to it once every listener
+   * was handed it (or, for a shared log, once the log acknowledged it).
+   * Events published with the same `options.id` within the broker's
+   * duplicate window are one event (an embedded broker ignores it).
+   */
+  publish(
+    topic: string,
+    data: T,
+    options?: PublishOptions,
+  ): Promise<BusEvent<T>>;
   /**
    * Calls `listener` with every event from now on, in sequence order, each
-   * exactly once; returns the function that detaches it.
+   * at most once; returns the function that detaches it. A shared log may
+   * skip seqs it no longer holds: listeners see the jump.
    */
   listen(listener: (event: BusEvent<T>) => void): () => void;
+  /**
+   * Calls `listener` when the sequence itself changes (a new epoch) or the
+   * broker loses or regains its engine; returns the function that detaches
+   * it. Absent on brokers where neither can happen.
+   */
+  watch?(listener: (change: BrokerChange) => void): () => void;
 }
+
+/** Options of {@linkcode Broker.publish}. */
+export interface PublishOptions {
+  /** Deduplication key: one event per key within the broker's window. */
+  id?: string;
+}
+
+/**
+ * What a broker tells its watchers: the sequence was replaced (`reset`: a new
+ * epoch, listeners continue after `seq`), or its engine was lost or regained
+ * (`engine`).
+ */
+export type BrokerChange =
+  | { kind: "reset"; epoch: string; seq: number; reason: string }
+  | { kind: "engine"; up: boolean; reason: string };
 
 /** Options of {@linkcode MemoryBroker}. */
 export interface MemoryBrokerOptions {
@@ -96,8 +130,15 @@ export class MemoryBroker<T> implements Broker<T> {
     return this.#seq;
   }
 
-  /** Stamps the event and hands it to every listener before resolving. */
-  publish(topic: string, data: T): Promise<BusEvent<T>> {
+  /**
+   * Stamps the event and hands it to every listener before resolving. One
+   * process has no duplicates to fold: `options.id` is ignored.
+   */
+  publish(
+    topic: string,
+    data: T,
+    _options?: PublishOptions,
+  ): Promise<BusEvent<T>> {
     const event: BusEvent<T> = {
       kind: "event",
       seq: ++this.#seq,

@@ -8,7 +8,13 @@
  * @module
  */
 
-import { type Broker, type BusEvent, MemoryBroker } from "./broker.ts";
+import {
+  type Broker,
+  type BrokerChange,
+  type BusEvent,
+  MemoryBroker,
+  type PublishOptions,
+} from "./broker.ts";
 import {
   CapacityError,
   InvalidArgumentError,
@@ -298,11 +304,13 @@ export class Hub<T> {
   #broker: Broker<T>;
   #detach: () => void;
   /** The replay window of ordinary topics. */
-  #log: ReplayLog<T>;
+  #log!: ReplayLog<T>;
   /** The replay window of the server's own (`$`) topics. */
-  #serverLog: ReplayLog<T>;
+  #serverLog!: ReplayLog<T>;
   /** Sequence number of the last event fanned out. */
-  #seq: number;
+  #seq!: number;
+  /** Makes both windows anew, empty after `seq` (a broker's skip or reset). */
+  #restart: (seq: number) => void;
   #subscribers = new Map<number, Subscriber<T>>();
   /** Subscribers of {@linkcode ALL_TOPICS}. */
   #everything = new Set<Subscriber<T>>();
@@ -350,25 +358,33 @@ export class Hub<T> {
     this.#onLeave = options.onLeave;
     this.#onGap = options.onGap;
     this.#broker = options.broker ?? new MemoryBroker<T>({ now: this.#now });
-    this.#log = new ReplayLog<T>({
-      size: options.replaySize ?? DEFAULT_REPLAY_SIZE,
-      maxAgeMs: options.replayAgeMs ?? DEFAULT_REPLAY_AGE_MS,
-      maxBytes: options.replayBytes,
-      sizeOf: options.sizeOf,
-      after: this.#broker.seq,
-    });
-    this.#serverLog = new ReplayLog<T>({
-      size: options.serverReplaySize ?? DEFAULT_SERVER_REPLAY_SIZE,
-      maxAgeMs: options.replayAgeMs ?? DEFAULT_REPLAY_AGE_MS,
-      maxBytes: Math.min(
-        options.replayBytes ?? Infinity,
-        SERVER_REPLAY_BYTES,
-      ),
-      sizeOf: options.sizeOf,
-      after: this.#broker.seq,
-    });
-    this.#seq = this.#broker.seq;
-    this.#detach = this.#broker.listen((event) => this.#fanOut(event));
+    this.#restart = (after) => {
+      this.#log = new ReplayLog<T>({
+        size: options.replaySize ?? DEFAULT_REPLAY_SIZE,
+        maxAgeMs: options.replayAgeMs ?? DEFAULT_REPLAY_AGE_MS,
+        maxBytes: options.replayBytes,
+        sizeOf: options.sizeOf,
+        after,
+      });
+      this.#serverLog = new ReplayLog<T>({
+        size: options.serverReplaySize ?? DEFAULT_SERVER_REPLAY_SIZE,
+        maxAgeMs: options.replayAgeMs ?? DEFAULT_REPLAY_AGE_MS,
+        maxBytes: Math.min(
+          options.replayBytes ?? Infinity,
+          SERVER_REPLAY_BYTES,
+        ),
+        sizeOf: options.sizeOf,
+        after,
+      });
+      this.#seq = after;
+    };
+    this.#restart(this.#broker.seq);
+    const unlisten = this.#broker.listen((event) => this.#fanOut(event));
+    const unwatch = this.#broker.watch?.((change) => this.#changed(change));
+    this.#detach = () => {
+      unlisten();
+      unwatch?.();
+    };
   }
 
   /** Names the event sequence; cursors from another epoch are not resumed. */
@@ -419,6 +435,7 @@ export class Hub<T> {
       );
     }
     const resume = after ? this.#resumeFrom(after, topics) : undefined;
+    // A cursor the broker has stored but this hub not read yet is waited for.
     const start = resume?.recovered ? after!.seq : this.#seq;
     const subscriber = new Subscriber<T>(this, {
       id: this.#nextId++,
@@ -428,6 +445,7 @@ export class Hub<T> {
       capacity: this.#bufferSize,
       labels: options.labels ?? {},
       replayFrom: start < this.#seq ? start : undefined,
+      after: start,
     });
     this.#subscribers.set(subscriber.id, subscriber);
     this.#listed.all.add(subscriber);
@@ -467,7 +485,11 @@ export class Hub<T> {
    * once it was fanned out. Rejects with {@linkcode UnavailableError} once the
    * hub is closed.
    */
-  publish(topic: string, data: T): Promise<BusEvent<T>> {
+  publish(
+    topic: string,
+    data: T,
+    options?: PublishOptions,
+  ): Promise<BusEvent<T>> {
     if (this.#closed) {
       return Promise.reject(
         new UnavailableError(
@@ -475,7 +497,7 @@ export class Hub<T> {
         ),
       );
     }
-    return this.#broker.publish(topic, data);
+    return this.#broker.publish(topic, data, options);
   }
 
   /**
@@ -627,9 +649,10 @@ export class Hub<T> {
         `cursor epoch "${after.epoch}" is not the server's "${this.epoch}": the server restarted`;
     } else if (!Number.isSafeInteger(after.seq) || after.seq < 0) {
       reason = `cursor seq ${after.seq} is not a valid position`;
-    } else if (after.seq > this.#seq) {
-      reason =
-        `cursor seq ${after.seq} is ahead of the last event (${this.#seq})`;
+    } else if (after.seq > Math.max(this.#seq, this.#broker.head ?? 0)) {
+      reason = `cursor seq ${after.seq} is ahead of the last event (${
+        Math.max(this.#seq, this.#broker.head ?? 0)
+      })`;
     } else {
       const gone = windows.find((window) => window.lost > after.seq);
       if (gone) {
@@ -644,6 +667,10 @@ export class Hub<T> {
   }
 
   #fanOut(event: BusEvent<T>): void {
+    if (event.seq !== this.#seq + 1) {
+      if (event.seq <= this.#seq) return; // a shared log's repeat
+      this.#skip(event.seq);
+    }
     // The server's own events have a window of their own: joins and leaves
     // must not push other events out (churn evicted everyone's history).
     const window = event.topic.startsWith("$") ? this.#serverLog : this.#log;
@@ -654,6 +681,32 @@ export class Hub<T> {
     if (named) { for (const s of named) this.#offer(s, event); }
     if (!event.topic.startsWith("$")) {
       for (const s of this.#everything) this.#offer(s, event);
+    }
+  }
+
+  /**
+   * The broker skipped to `seq` (a shared log dropped what lay between before
+   * this hub read it): the window restarts there, and every live subscriber
+   * is told of the hole before the next event.
+   */
+  #skip(seq: number): void {
+    const from = this.#seq + 1;
+    this.#restart(seq - 1);
+    for (const subscriber of this.#subscribers.values()) {
+      subscriber.missed(from, seq - 1);
+    }
+  }
+
+  /**
+   * The broker's sequence was replaced (a new epoch): no cursor of the old
+   * one means anything now, so the window restarts empty and every stream
+   * ends, its subscriber told to come back (and then hear `recovered=false`).
+   */
+  #changed(change: BrokerChange): void {
+    if (change.kind !== "reset") return;
+    this.#restart(change.seq);
+    for (const subscriber of [...this.#subscribers.values()]) {
+      subscriber.end();
     }
   }
 
@@ -759,8 +812,10 @@ class Subscriber<T> {
   #capacity: number;
   #head = 0;
   #count = 0;
-  /** Dropped events not yet reported: [from, to], how many. */
-  #gap?: { from: number; to: number; missed: number };
+  /** Events up to here are not this subscriber's (its start, maybe ahead). */
+  #after: number;
+  /** Events not delivered and not yet reported: [from, to], how many, why. */
+  #gap?: { from: number; to: number; missed: number; reason: Gap["reason"] };
   /** A read is pending and nothing is held: hand the next item over. */
   #waiting = false;
   #left = false;
@@ -773,6 +828,7 @@ class Subscriber<T> {
     capacity: number;
     labels: Readonly<Record<string, string>>;
     replayFrom?: number;
+    after: number;
   }) {
     this.#hub = hub;
     this.id = init.id;
@@ -783,6 +839,7 @@ class Subscriber<T> {
     this.#everything = init.topics.includes(ALL_TOPICS);
     this.#named = new Set(init.topics);
     this.#replayed = init.replayFrom;
+    this.#after = init.after;
     this.#capacity = init.capacity;
     this.readable = new ReadableStream<HubItem<T>>({
       start: (controller) => {
@@ -801,6 +858,7 @@ class Subscriber<T> {
   offer(event: BusEvent<T>, policy: SlowConsumerPolicy): Offer {
     // Replaying subscribers read the replay window, which holds this event.
     if (this.#replayed !== undefined || this.#ending) return "skipped";
+    if (event.seq <= this.#after) return "skipped"; // waiting for its cursor
     if (this.#waiting) {
       this.#waiting = false;
       this.#deliver(event);
@@ -819,7 +877,14 @@ class Subscriber<T> {
       if (this.#gap) {
         this.#gap.to = oldest.seq;
         this.#gap.missed++;
-      } else this.#gap = { from: oldest.seq, to: oldest.seq, missed: 1 };
+      } else {
+        this.#gap = {
+          from: oldest.seq,
+          to: oldest.seq,
+          missed: 1,
+          reason: "slow-consumer",
+        };
+      }
       outcome = "dropped";
     }
     ring[(this.#head + this.#count) % capacity] = event;
@@ -830,7 +895,25 @@ class Subscriber<T> {
   offerHeartbeat(beat: Heartbeat): void {
     if (!this.#waiting || this.#ending) return;
     this.#waiting = false;
-    this.controller.enqueue(beat);
+    // A subscriber waiting for its cursor must not be sent back before it.
+    this.controller.enqueue(
+      beat.seq < this.#after ? { ...beat, seq: this.#after } : beat,
+    );
+  }
+
+  /** Seqs `from` to `to` will never come: report them before what follows. */
+  missed(from: number, to: number): void {
+    if (this.#ending || to <= this.#after) return;
+    from = Math.max(from, this.#after + 1);
+    if (this.#replayed !== undefined) this.#replayed = to;
+    if (this.#gap) {
+      this.#gap.to = to;
+      this.#gap.reason = "expired";
+    } else this.#gap = { from, to, missed: 0, reason: "expired" };
+    if (this.#waiting) {
+      this.#waiting = false;
+      this.#pull();
+    }
   }
 
   end(): void {
@@ -868,16 +951,12 @@ class Subscriber<T> {
   }
 
   #pull(): void {
-    if (this.#gap) {
-      const { from, to, missed } = this.#gap;
+    // A gap goes before the events after it: dropped ones are older than all
+    // held, a broker's skip newer (held events before it go first).
+    if (this.#gap && !(this.#count > 0 && this.#heldSeq() < this.#gap.from)) {
+      const { from, to, missed, reason } = this.#gap;
       this.#gap = undefined;
-      this.#handOver({
-        kind: "gap",
-        from,
-        to,
-        missed,
-        reason: "slow-consumer",
-      });
+      this.#handOver({ kind: "gap", from, to, missed, reason });
     } else if (this.#replayed !== undefined) {
       this.#replay();
     } else if (this.#count > 0) {
@@ -892,6 +971,10 @@ class Subscriber<T> {
     } else {
       this.#waiting = true;
     }
+  }
+
+  #heldSeq(): number {
+    return this.#ring![this.#head]!.seq;
   }
 
   /** Hands over the next held event after `#replayed`, or goes live. */

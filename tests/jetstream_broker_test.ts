@@ -1,0 +1,361 @@
+// The JetStream broker against real nats-servers (Debian's, with -js), each on
+// a free loopback port with its store in a temporary directory.
+import assert from "node:assert/strict";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { BrokerChange, BusEvent } from "../lib/bus/broker.ts";
+import { Hub, type HubItem } from "../lib/bus/hub.ts";
+import {
+  JetStreamBroker,
+  type JetStreamBrokerOptions,
+  streamEpoch,
+} from "../lib/bus/jetstream_broker.ts";
+import { UnavailableError } from "../lib/errors.ts";
+import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
+
+const ignore = natsServerMissing() !== undefined;
+if (ignore) console.warn(`JetStream tests ignored: ${natsServerMissing()}`);
+
+const text = new TextEncoder();
+const decode = (data: Uint8Array) => new TextDecoder().decode(data);
+
+function options(
+  url: string,
+  extra: Partial<JetStreamBrokerOptions> = {},
+): JetStreamBrokerOptions {
+  return {
+    servers: [url],
+    maxEvents: 1_000,
+    maxBytes: 1 << 20,
+    maxAgeMs: 60_000,
+    preload: 1_000,
+    ...extra,
+  };
+}
+
+/** A hub on its own connection to the stream: one server instance. */
+async function instance(url: string, extra?: Partial<JetStreamBrokerOptions>) {
+  const broker = await JetStreamBroker.connect(options(url, extra));
+  const hub = new Hub<Uint8Array>({ broker });
+  await broker.ready;
+  return {
+    broker,
+    hub,
+    async [Symbol.asyncDispose]() {
+      hub.close();
+      await broker.close();
+    },
+  };
+}
+
+/** Reads `n` items, events as `seq:topic:payload`, others by kind. */
+async function take(
+  readable: ReadableStream<HubItem<Uint8Array>>,
+  n: number,
+): Promise<string[]> {
+  const reader = readable.getReader();
+  const out: string[] = [];
+  try {
+    while (out.length < n) {
+      const { done, value } = await reader.read();
+      if (done) {
+        out.push("end");
+        break;
+      }
+      out.push(
+        value.kind === "event"
+          ? `${value.seq}:${value.topic}:${decode(value.data)}`
+          : value.kind === "gap"
+          ? `gap ${value.from}-${value.to}`
+          : `heartbeat ${value.seq}`,
+      );
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return out;
+}
+
+async function until(check: () => boolean, what: string, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+Deno.test({
+  name: "streamEpoch() is the creation time in ns, as 16 hex digits",
+  fn() {
+    assert.equal(
+      streamEpoch("2026-11-30T20:45:12.123456789Z"),
+      (1796071512123456789n).toString(16).padStart(16, "0"),
+    );
+    assert.equal(
+      streamEpoch("2026-11-30T20:45:12Z"),
+      (1796071512000000000n).toString(16).padStart(16, "0"),
+    );
+    assert.throws(() => streamEpoch("yesterday"), RangeError);
+  },
+});
+
+Deno.test({
+  name:
+    "JetStreamBroker: two instances share one sequence; a publish on either reaches both in order",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    await using a = await instance(nats.url);
+    await using b = await instance(nats.url);
+    assert.equal(a.broker.epoch, b.broker.epoch);
+    const onA = a.hub.subscribe("ann", { topics: ["news"] });
+    const onB = b.hub.subscribe("bob", { topics: ["news"] });
+    const first = await a.hub.publish("news", text.encode("one"));
+    const second = await b.hub.publish("news", text.encode("two"));
+    await a.hub.publish("other", text.encode("skip"));
+    const third = await a.hub.publish("news", text.encode("three"));
+    assert.deepEqual(
+      [first.seq, second.seq, third.seq],
+      [1, 2, 4],
+      "the stream's sequence numbers, shared by both",
+    );
+    const expected = ["1:news:one", "2:news:two", "4:news:three"];
+    assert.deepEqual(await take(onA.readable, 3), expected);
+    assert.deepEqual(await take(onB.readable, 3), expected);
+    assert.ok(first.time > 0 && third.time >= first.time);
+  },
+});
+
+Deno.test({
+  name:
+    "Hub on JetStream: a cursor minted on one instance resumes exactly on another, even one started later",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    await using a = await instance(nats.url);
+    for (const word of ["a", "b", "c", "d"]) {
+      await a.hub.publish("t", text.encode(word));
+    }
+    // Started after the events: it reads them back from the stream.
+    await using b = await instance(nats.url);
+    const resumed = b.hub.subscribe("r", {
+      topics: ["t"],
+      after: { epoch: a.broker.epoch, seq: 2 },
+    });
+    assert.equal(resumed.recovered, true, resumed.reason ?? "");
+    assert.deepEqual(resumed.cursor, { epoch: a.broker.epoch, seq: 2 });
+    await a.hub.publish("t", text.encode("e"));
+    assert.deepEqual(await take(resumed.readable, 3), [
+      "3:t:c",
+      "4:t:d",
+      "5:t:e",
+    ]);
+  },
+});
+
+Deno.test({
+  name:
+    "Hub: a cursor the broker has stored but the hub not read yet is waited for, not refused",
+  async fn() {
+    // A broker whose reader lags: it knows seq 10 exists, has handed out 5.
+    const listeners = new Set<(event: BusEvent<string>) => void>();
+    const lagging = {
+      epoch: "e",
+      seq: 5,
+      head: 10,
+      publish: () => Promise.reject(new Error("not used")),
+      listen(listener: (event: BusEvent<string>) => void) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    };
+    const hub = new Hub<string>({ broker: lagging });
+    const ahead = hub.subscribe("a", { after: { epoch: "e", seq: 8 } });
+    assert.equal(ahead.recovered, true, ahead.reason ?? "");
+    assert.deepEqual(ahead.cursor, { epoch: "e", seq: 8 });
+    const beyond = hub.subscribe("b", { after: { epoch: "e", seq: 11 } });
+    assert.equal(beyond.recovered, false);
+    assert.match(beyond.reason!, /ahead of the last event \(10\)/);
+    const reader = ahead.readable.getReader();
+    const first = reader.read();
+    await new Promise((resolve) => setTimeout(resolve, 0)); // pull: waiting
+    hub.heartbeat();
+    for (let seq = 6; seq <= 10; seq++) {
+      for (const l of listeners) {
+        l({ kind: "event", seq, time: 0, topic: "t", data: `e${seq}` });
+      }
+    }
+    const seen: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { value } = i === 0 ? await first : await reader.read();
+      seen.push(
+        value!.kind === "event"
+          ? value!.data
+          : value!.kind === "heartbeat"
+          ? `heartbeat ${value!.seq}`
+          : "gap",
+      );
+    }
+    // The heartbeat never sends it back before its own cursor.
+    assert.deepEqual(seen, ["heartbeat 8", "e9", "e10"]);
+    reader.releaseLock();
+    hub.close();
+  },
+});
+
+Deno.test({
+  name:
+    "JetStreamBroker: publishes with one id are one event (one tick for N instances)",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    await using a = await instance(nats.url);
+    await using b = await instance(nats.url);
+    const [x, y] = await Promise.all([
+      a.hub.publish("tick", text.encode("t"), { id: "tick:42" }),
+      b.hub.publish("tick", text.encode("t"), { id: "tick:42" }),
+    ]);
+    assert.equal(x.seq, y.seq);
+    const next = await a.hub.publish("tick", text.encode("t"), {
+      id: "tick:43",
+    });
+    assert.equal(next.seq, x.seq + 1);
+    assert.equal(b.broker.head, next.seq);
+  },
+});
+
+Deno.test({
+  name:
+    "JetStreamBroker: a nats-server restart (file storage) keeps the epoch and leaves no hole; publishes fail cleanly while it is down",
+  ignore,
+  async fn() {
+    const storeDir = await Deno.makeTempDir({ prefix: "greeter-nats-" });
+    try {
+      let nats = await startNatsServer({ storeDir });
+      const port = nats.port;
+      await using a = await instance(nats.url);
+      const changes: BrokerChange[] = [];
+      a.broker.watch((change) => changes.push(change));
+      const epoch = a.broker.epoch;
+      const sub = a.hub.subscribe("s", { topics: ["t"] });
+      await a.hub.publish("t", text.encode("before"));
+      await nats.stop();
+      await until(() => !a.broker.stats.up, "the engine to be seen lost");
+      await assert.rejects(
+        a.hub.publish("t", text.encode("lost?")),
+        UnavailableError,
+      );
+      nats = await startNatsServer({ storeDir, port });
+      try {
+        await until(() => a.broker.stats.up, "the engine to be regained");
+        // The first publish after a reconnect may race the stream's recovery.
+        let after: BusEvent<Uint8Array> | undefined;
+        for (let i = 0; i < 50 && !after; i++) {
+          after = await a.hub.publish("t", text.encode("after")).catch(
+            () => undefined,
+          );
+          if (!after) await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.ok(after, "a publish succeeds once the engine is back");
+        assert.equal(a.broker.epoch, epoch, "same stream, same epoch");
+        assert.deepEqual(await take(sub.readable, 2), [
+          "1:t:before",
+          "2:t:after",
+        ]);
+        assert.deepEqual(
+          changes.filter((c) => c.kind === "engine").map((c) =>
+            c.kind === "engine" && c.up
+          ),
+          [false, true],
+        );
+        assert.ok(a.broker.stats.reconnects >= 1);
+      } finally {
+        await nats.stop();
+      }
+    } finally {
+      await Deno.remove(storeDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "JetStreamBroker: a deleted stream is a new epoch: streams end, old cursors are not recovered",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    await using a = await instance(nats.url);
+    await a.hub.publish("t", text.encode("old"));
+    const oldEpoch = a.broker.epoch;
+    const sub = a.hub.subscribe("s", { topics: ["t"] });
+    // An operator deletes the stream under the running instance.
+    const operator = await connect({ servers: [nats.url] });
+    try {
+      await (await jetstreamManager(operator)).streams.delete("greeter");
+    } finally {
+      await operator.close();
+    }
+    await until(() => a.broker.epoch !== oldEpoch, "the new epoch", 15_000);
+    assert.deepEqual(await take(sub.readable, 1), ["end"]);
+    const back = a.hub.subscribe("s", {
+      topics: ["t"],
+      after: { epoch: oldEpoch, seq: 1 },
+    });
+    assert.equal(back.recovered, false);
+    assert.match(back.reason!, /epoch/);
+    const next = await a.hub.publish("t", text.encode("new"));
+    assert.equal(next.seq, 1, "the new stream starts again");
+    assert.deepEqual(await take(back.readable, 1), ["1:t:new"]);
+  },
+});
+
+Deno.test({
+  name:
+    "Hub: a broker that skips seqs (dropped by a shared log before it was read) is reported as a gap, and the window restarts",
+  async fn() {
+    const listeners = new Set<(event: BusEvent<string>) => void>();
+    const skipping = {
+      epoch: "e",
+      seq: 0,
+      publish: () => Promise.reject(new Error("not used")),
+      listen(listener: (event: BusEvent<string>) => void) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    };
+    const hub = new Hub<string>({ broker: skipping });
+    const live = hub.subscribe("l", { topics: ["t"] });
+    const hand = (seq: number) => {
+      for (const l of listeners) {
+        l({
+          kind: "event",
+          seq,
+          time: Date.now(),
+          topic: "t",
+          data: `e${seq}`,
+        });
+      }
+    };
+    hand(1);
+    hand(2);
+    hand(2); // a repeat is ignored
+    hand(6);
+    const reader = live.readable.getReader();
+    const seen: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const { value } = await reader.read();
+      seen.push(
+        value!.kind === "event"
+          ? value!.data
+          : value!.kind === "gap"
+          ? `gap ${value!.from}-${value!.to} (${value!.reason})`
+          : "heartbeat",
+      );
+    }
+    assert.deepEqual(seen, ["e1", "e2", "gap 3-5 (expired)", "e6"]);
+    reader.releaseLock();
+    const resumed = hub.subscribe("r", { after: { epoch: "e", seq: 2 } });
+    assert.equal(resumed.recovered, false, "seqs 3-5 are not held");
+    hub.close();
+  },
+});
