@@ -68,3 +68,24 @@ Deno.test("runTicker() rejects a non-positive interval", async () => {
     /interval must be positive, got 0/,
   );
 });
+
+Deno.test("runTicker() aligned ticks on the wall clock's multiples of the interval, named by them", async () => {
+  const clock = new ManualClock();
+  await clock.advance(1234 - clock.now() % 1000); // mid-interval: …234
+  const controller = new AbortController();
+  const scheduled: number[] = [];
+  const done = runTicker((_, at) => scheduled.push(at), {
+    intervalMs: 1000,
+    clock,
+    signal: controller.signal,
+    aligned: true,
+  });
+  await clock.advance(2000);
+  controller.abort();
+  await done;
+  assert.equal(scheduled.length, 2);
+  for (const at of scheduled) {
+    assert.equal(at % 1000, 0, `${at} is on the grid`);
+  }
+  assert.equal(scheduled[1] - scheduled[0], 1000);
+});

@@ -20,12 +20,19 @@ export interface TickerOptions {
   signal: AbortSignal;
   /** Default {@linkcode systemClock}. */
   clock?: Clock;
+  /**
+   * Tick on the wall clock's multiples of `intervalMs`, so that every
+   * process with this interval ticks at the same instants (and can name its
+   * tick by them). Default: one interval after the start.
+   */
+  aligned?: boolean;
 }
 
 const TICK: Tick = Object.freeze({ kind: "tick" });
 
 /**
- * Calls `onTick` every `intervalMs`, scheduled from a fixed origin so that
+ * Calls `onTick` every `intervalMs` (with the time it was scheduled for),
+ * scheduled from a fixed origin so that
  * timer lateness does not accumulate. A tick that is already late by a whole
  * period is skipped rather than fired in a burst. Resolves when `signal`
  * aborts; its one timer is cleared then.
@@ -39,7 +46,7 @@ const TICK: Tick = Object.freeze({ kind: "tick" });
  * ```
  */
 export async function runTicker(
-  onTick: (tick: Tick) => void,
+  onTick: (tick: Tick, scheduledAt: number) => void,
   options: TickerOptions,
 ): Promise<void> {
   const { intervalMs, signal, clock = systemClock } = options;
@@ -48,7 +55,9 @@ export async function runTicker(
       `Cannot start ticker: interval must be positive, got ${intervalMs}`,
     );
   }
-  let next = clock.now() + intervalMs;
+  let next = options.aligned
+    ? (Math.floor(clock.now() / intervalMs) + 1) * intervalMs
+    : clock.now() + intervalMs;
   while (!signal.aborted) {
     try {
       await clock.sleep(next - clock.now(), signal);
@@ -56,7 +65,7 @@ export async function runTicker(
       if (signal.aborted) return;
       throw error;
     }
-    onTick(TICK);
+    onTick(TICK, next);
     next += intervalMs;
     const now = clock.now();
     if (now >= next) next = now + intervalMs - ((now - next) % intervalMs);
