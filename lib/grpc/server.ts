@@ -295,6 +295,7 @@ export async function startServer(
     clock,
     log,
     signal: draining.signal,
+    shared: options.broker?.watch !== undefined,
   });
 
   let stopping: Promise<void> | undefined;

@@ -165,16 +165,28 @@ export function startTickers(
     signal: AbortSignal;
     log: Logger;
     clock?: Clock;
+    /**
+     * The stream is shared with other instances: tick on the wall clock's
+     * grid, each tick named by its instant, so the broker keeps one per
+     * interval however many instances publish it.
+     */
+    shared?: boolean;
   },
 ): Promise<void> {
   const { log, signal, clock = systemClock } = options;
   const tick = new Uint8Array(0);
   return Promise.all([
-    runTicker(() => {
-      hub.publish(TICK_TOPIC, tick).catch((error) => {
+    runTicker((_, at) => {
+      const id = options.shared ? `${TICK_TOPIC}:${at}` : undefined;
+      hub.publish(TICK_TOPIC, tick, { id }).catch((error) => {
         log.warn("Could not publish a tick", { error: String(error) });
       });
-    }, { intervalMs: options.intervalMs, clock, signal }),
+    }, {
+      intervalMs: options.intervalMs,
+      clock,
+      signal,
+      aligned: options.shared,
+    }),
     runTicker(() => hub.heartbeat(), {
       intervalMs: options.heartbeatMs,
       clock,

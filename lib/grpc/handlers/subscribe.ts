@@ -75,11 +75,16 @@ export function subscribe(
           signal,
           (item) => writer.write(encoded.greeting(item), signal),
         );
-        // The hub closed: the server is draining.
+        // The hub ended the stream: the server is draining, or the event
+        // stream itself was replaced (a new epoch: no cursor of the old one
+        // can be resumed, which the client hears when it comes back).
+        const epoch = context.hub.epoch;
         await writer.write(
           goodbye(
             grpc.status.UNAVAILABLE,
-            "The server is shutting down; resume from your last cursor",
+            epoch === subscription.cursor.epoch
+              ? "The server is shutting down; resume from your last cursor"
+              : `The event stream was recreated (epoch ${epoch}); resubscribe and reload your state: events of epoch ${subscription.cursor.epoch} are gone`,
             { reconnectJitterMs },
           ),
           signal,
