@@ -45,6 +45,13 @@ Deno.test("parseServeArgs() defaults to the seed's [::]:50051 and a 1 s tick", (
     tlsCert: undefined,
     tlsKey: undefined,
     tlsClientCa: undefined,
+    broker: { kind: "memory" },
+    natsStream: "greeter",
+    natsUser: undefined,
+    natsPasswordFile: undefined,
+    natsTokenFile: undefined,
+    natsReplicas: 1,
+    natsStorage: "file",
     metricsPort: undefined,
     logLevel: "info",
     logFormat: "text",
@@ -276,4 +283,38 @@ Deno.test("README's settings tables say what the settings table says", () => {
       }`,
     );
   }
+});
+
+Deno.test("parseServeArgs() reads --broker: memory, or NATS servers; NATS settings need NATS", () => {
+  assert.deepEqual(
+    serve(["--broker", "nats://127.0.0.1:4222,nats-2:4222"]).broker,
+    {
+      kind: "nats",
+      servers: ["127.0.0.1:4222", "nats-2:4222"],
+    },
+  );
+  assert.deepEqual(serve([], { GREETER_BROKER: "nats://[::1]:4222" }).broker, {
+    kind: "nats",
+    servers: ["[::1]:4222"],
+  });
+  for (const bad of ["redis://x:1", "nats://", "nats://host", "nats://a:1,"]) {
+    assert.throws(
+      () => serve(["--broker", bad]),
+      /Invalid broker .*expected memory or nats:\/\/HOST:PORT/,
+      bad,
+    );
+  }
+  assert.throws(
+    () => serve(["--nats-stream", "s"]),
+    /--nats-stream applies to --broker nats:\/\/HOST:PORT/,
+  );
+  const nats = ["--broker", "nats://127.0.0.1:4222"];
+  assert.throws(
+    () => serve([...nats, "--nats-user", "u"]),
+    /needs both --nats-user and --nats-password-file/,
+  );
+  assert.throws(
+    () => serve([...nats, "--nats-stream", "a.b"]),
+    /Invalid nats stream "a.b"/,
+  );
 });

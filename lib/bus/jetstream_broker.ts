@@ -79,7 +79,7 @@ export interface JetStreamBrokerOptions {
   onNotice?: (
     level: "info" | "warn",
     message: string,
-    fields?: Record<string, unknown>,
+    fields?: Record<string, string | number | boolean | undefined>,
   ) => void;
 }
 
@@ -491,9 +491,10 @@ async function ensureStream(
         "warn",
         "Event stream exists with other limits; using them as they are",
         Object.fromEntries(
-          differs.map((
+          differs.map((key) => [
             key,
-          ) => [key, { stream: info.config[key], asked: wanted[key] }]),
+            `${info.config[key]} (asked ${wanted[key]})`,
+          ]),
         ),
       );
     }

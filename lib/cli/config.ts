@@ -68,8 +68,41 @@ export type Parsed<T> =
   | { help: true; version?: true }
   | { help: false; config: T };
 
+/** The NATS settings, which mean nothing to the memory broker. */
+const NATS_SETTINGS = [
+  "natsStream",
+  "natsUser",
+  "natsPasswordFile",
+  "natsTokenFile",
+  "natsReplicas",
+  "natsStorage",
+] as const;
+
 /** The checks that span several serve settings. */
-function checkServe(config: ServeConfig): void {
+function checkServe(
+  config: ServeConfig,
+  given: Set<keyof typeof SERVE_SETTINGS>,
+): void {
+  const nats = NATS_SETTINGS.find((key) => given.has(key));
+  if (config.broker.kind === "memory" && nats) {
+    throw new ConfigError(
+      `--${
+        SERVE_SETTINGS[nats].flag
+      } applies to --broker nats://HOST:PORT, not the memory broker`,
+    );
+  }
+  if (
+    (config.natsUser === undefined) !== (config.natsPasswordFile === undefined)
+  ) {
+    throw new ConfigError(
+      "NATS user authentication needs both --nats-user and --nats-password-file",
+    );
+  }
+  if (config.natsUser !== undefined && config.natsTokenFile !== undefined) {
+    throw new ConfigError(
+      "Give NATS either a user and password or a token, not both",
+    );
+  }
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new ConfigError(
       "TLS needs both --tls-cert and --tls-key (or neither, for plaintext)",
@@ -120,7 +153,7 @@ export function parseServeArgs(args: string[], env: Env): Parsed<ServeConfig> {
     );
   }
   const config = readSettings(SERVE_SETTINGS, values, env);
-  checkServe(config);
+  checkServe(config, givenFlags(SERVE_SETTINGS, values));
   return { help: false, config };
 }
 

@@ -9,6 +9,7 @@ import type { ServeConfig } from "./config.ts";
 import { Logger } from "../log.ts";
 import { startServer } from "../grpc/server.ts";
 import { readOptionalFile, readTokenFile } from "./files.ts";
+import { openBroker } from "./broker.ts";
 
 /**
  * Serves until `signal` aborts; resolves once the server has stopped.
@@ -33,7 +34,20 @@ export async function serve(
     readOptionalFile(config.tlsClientCa, "TLS client CA"),
   ]);
   const tls = cert && key ? { cert, key, clientCa } : undefined;
-  const server = await startServer({ ...config, tokens, tls, log });
+  const opened = await openBroker(config, log);
+  let server;
+  try {
+    server = await startServer({
+      ...config,
+      broker: opened.broker,
+      tokens,
+      tls,
+      log,
+    });
+  } catch (error) {
+    await opened.close();
+    throw error;
+  }
   if (tls) {
     log.info(clientCa ? "TLS on, client certificates required" : "TLS on");
   }
@@ -47,5 +61,6 @@ export async function serve(
   }
   log.info("Shutting down", { graceMs: config.graceMs });
   await server.shutdown({ graceMs: config.graceMs });
+  await opened.close();
   log.info("Server stopped", { ...server.hub.stats });
 }

@@ -45,6 +45,28 @@ import {
 
 const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
 
+/** Where `greeter serve` sequences events. */
+export type BrokerSetting =
+  | { kind: "memory" }
+  | { kind: "nats"; servers: string[] };
+
+/** `memory`, or `nats://HOST:PORT[,HOST:PORT…]` (each may repeat `nats://`). */
+function readBroker(value: string, label: string): BrokerSetting {
+  if (value === "memory") return { kind: "memory" };
+  const servers = value.startsWith("nats://")
+    ? value.slice("nats://".length).split(",").map((s) =>
+      s.replace(/^nats:\/\//, "")
+    )
+    : [];
+  const address = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+  if (servers.length === 0 || !servers.every((s) => address.test(s))) {
+    throw new ConfigError(
+      `Invalid ${label} "${value}": expected memory or nats://HOST:PORT[,HOST:PORT…], e.g. nats://127.0.0.1:4222`,
+    );
+  }
+  return { kind: "nats", servers };
+}
+
 /** The settings of `greeter serve`, by `ServeConfig` field. */
 export const SERVE_SETTINGS = {
   host: text({
@@ -252,6 +274,63 @@ export const SERVE_SETTINGS = {
     flag: "tls-client-ca",
     arg: "PATH",
     help: "require client certificates signed by this CA (mTLS)",
+  }),
+  broker: text<BrokerSetting>({
+    flag: "broker",
+    arg: "URL",
+    help:
+      "where events are sequenced: memory (this process), or a NATS JetStream stream every instance shares",
+    details: ["nats://HOST:PORT[,HOST:PORT…]"],
+    default: { kind: "memory" },
+    shownDefault: "memory",
+    read: readBroker,
+  }),
+  natsStream: text({
+    flag: "nats-stream",
+    arg: "NAME",
+    help:
+      "the JetStream stream (created if missing; its subject is NAME.events)",
+    default: "greeter",
+    read: (value, label) => {
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) {
+        throw new ConfigError(
+          `Invalid ${label} "${value}": expected 1 to 64 letters, digits, _ or -`,
+        );
+      }
+      return value;
+    },
+  }),
+  natsUser: text<string | undefined>({
+    flag: "nats-user",
+    arg: "NAME",
+    help: "NATS user, with --nats-password-file",
+    default: undefined,
+    shownDefault: "none",
+  }),
+  natsPasswordFile: path({
+    flag: "nats-password-file",
+    arg: "PATH",
+    help: "file holding the NATS user's password",
+  }),
+  natsTokenFile: path({
+    flag: "nats-token-file",
+    arg: "PATH",
+    help: "file holding a NATS authentication token",
+  }),
+  natsReplicas: integer({
+    flag: "nats-replicas",
+    arg: "N",
+    help: "copies of a new stream in a NATS cluster",
+    min: 1,
+    max: 5,
+    default: 1,
+  }),
+  natsStorage: choice({
+    flag: "nats-storage",
+    arg: "S",
+    help: "a new stream's storage (file survives a nats-server restart)",
+    values: ["file", "memory"] as const,
+    default: "file",
   }),
   metricsPort: optionalInteger({
     flag: "metrics-port",

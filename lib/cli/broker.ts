@@ -1,0 +1,78 @@
+/**
+ * The broker `greeter serve` runs on: the embedded memory broker, or a NATS
+ * JetStream stream shared by every instance that names it.
+ *
+ * @module
+ */
+
+import type { Broker } from "../bus/broker.ts";
+import { JetStreamBroker } from "../bus/jetstream_broker.ts";
+import type { Logger } from "../log.ts";
+import type { ServeConfig } from "./config.ts";
+import { readConfigFile } from "./files.ts";
+
+/** A broker the server may use, and how to let go of it. */
+export interface OpenBroker {
+  /** Undefined for the memory broker, which the server makes itself. */
+  broker?: Broker<Uint8Array>;
+  /** Closes the broker's connections. */
+  close(): Promise<void>;
+}
+
+const decoder = new TextDecoder();
+
+/** The first line of a secret file, its surrounding space trimmed. */
+async function readSecret(path: string, what: string): Promise<string> {
+  return decoder.decode(await readConfigFile(path, what)).split("\n")[0]
+    .trim();
+}
+
+/**
+ * Opens the broker of `config.broker`: for NATS, connects, makes or adopts
+ * the stream (its limits from the replay settings), and reads back the
+ * window's worth of events before resolving, so the instance can resume
+ * cursors from the start. Throws `UnavailableError` when NATS cannot be used.
+ *
+ * @example
+ * ```ts ignore
+ * const { broker, close } = await openBroker(config, log);
+ * ```
+ */
+export async function openBroker(
+  config: ServeConfig,
+  log: Logger,
+): Promise<OpenBroker> {
+  if (config.broker.kind === "memory") {
+    return { close: () => Promise.resolve() };
+  }
+  const [password, token] = await Promise.all([
+    config.natsPasswordFile === undefined
+      ? undefined
+      : readSecret(config.natsPasswordFile, "NATS password"),
+    config.natsTokenFile === undefined
+      ? undefined
+      : readSecret(config.natsTokenFile, "NATS token"),
+  ]);
+  const broker = await JetStreamBroker.connect({
+    servers: config.broker.servers,
+    stream: config.natsStream,
+    user: config.natsUser,
+    password,
+    token,
+    replicas: config.natsReplicas,
+    storage: config.natsStorage,
+    maxEvents: config.replaySize,
+    maxBytes: config.replayBytes,
+    maxAgeMs: config.replayAgeMs,
+    preload: config.replaySize,
+    onNotice: (level, message, fields) => log[level](message, fields),
+  });
+  await broker.ready;
+  log.info("Event stream on NATS JetStream", {
+    stream: config.natsStream,
+    servers: config.broker.servers.join(","),
+    epoch: broker.epoch,
+    seq: broker.seq,
+  });
+  return { broker, close: () => broker.close() };
+}
