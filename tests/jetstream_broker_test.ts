@@ -240,14 +240,14 @@ Deno.test({
       const sub = a.hub.subscribe("s", { topics: ["t"] });
       await a.hub.publish("t", text.encode("before"));
       await nats.stop();
-      await until(() => !a.broker.stats.up, "the engine to be seen lost");
+      await until(() => !a.broker.engine.up, "the engine to be seen lost");
       await assert.rejects(
         a.hub.publish("t", text.encode("lost?")),
         UnavailableError,
       );
       nats = await startNatsServer({ storeDir, port });
       try {
-        await until(() => a.broker.stats.up, "the engine to be regained");
+        await until(() => a.broker.engine.up, "the engine to be regained");
         // The first publish after a reconnect may race the stream's recovery.
         let after: BusEvent<Uint8Array> | undefined;
         for (let i = 0; i < 50 && !after; i++) {
@@ -268,7 +268,7 @@ Deno.test({
           ),
           [false, true],
         );
-        assert.ok(a.broker.stats.reconnects >= 1);
+        assert.ok(a.broker.engine.reconnects >= 1);
       } finally {
         await nats.stop();
       }

@@ -63,6 +63,22 @@ export interface Broker<T> {
    * it. Absent on brokers where neither can happen.
    */
   watch?(listener: (change: BrokerChange) => void): () => void;
+  /** A shared log's engine, for metrics; absent on an embedded broker. */
+  readonly engine?: EngineStats;
+}
+
+/** What a broker on an external engine reports about it. */
+export interface EngineStats {
+  /** Whether the engine is reachable now. */
+  readonly up: boolean;
+  /** Events the engine holds that this instance has not read yet. */
+  readonly lag: number;
+  /** Times the connection to the engine was regained. */
+  readonly reconnects: number;
+  /** Publishes the engine acknowledged. */
+  readonly published: number;
+  /** Their summed acknowledgement times, in seconds. */
+  readonly publishSeconds: number;
 }
 
 /** Options of {@linkcode Broker.publish}. */

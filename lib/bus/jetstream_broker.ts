@@ -29,6 +29,7 @@ import type {
   Broker,
   BrokerChange,
   BusEvent,
+  EngineStats,
   PublishOptions,
 } from "./broker.ts";
 import { UnavailableError } from "../errors.ts";
@@ -81,20 +82,6 @@ export interface JetStreamBrokerOptions {
     message: string,
     fields?: Record<string, string | number | boolean | undefined>,
   ) => void;
-}
-
-/** Counters and gauges an operator watches. */
-export interface JetStreamBrokerStats {
-  /** Events the stream holds beyond what this instance has read. */
-  lag: number;
-  /** Times the connection to the engine was regained. */
-  reconnects: number;
-  /** Publishes acknowledged, and their total acknowledgement time (ms). */
-  published: number;
-  /** Sum of acknowledgement times (ms). */
-  publishMs: number;
-  /** Whether the engine is reachable now. */
-  up: boolean;
 }
 
 /**
@@ -151,7 +138,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
   #reading?: Promise<void>;
   #closed = new AbortController();
   #up = true;
-  #stats = { reconnects: 0, published: 0, publishMs: 0 };
+  #stats = { reconnects: 0, published: 0, publishSeconds: 0 };
   #ready: PromiseWithResolvers<void> = Promise.withResolvers();
   #readyAt: number;
 
@@ -241,7 +228,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
   }
 
   /** Lag, reconnects, publish latency, and whether the engine is up. */
-  get stats(): JetStreamBrokerStats {
+  get engine(): EngineStats {
     return { ...this.#stats, lag: this.head - this.#seq, up: this.#up };
   }
 
@@ -281,7 +268,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
       );
     }
     this.#stats.published++;
-    this.#stats.publishMs += performance.now() - started;
+    this.#stats.publishSeconds += (performance.now() - started) / 1000;
     if (seq > this.#head) this.#head = seq;
     return await this.#readBackEvent(seq) ??
       { kind: "event", seq, time: Date.now(), topic, data };

@@ -223,7 +223,7 @@ export async function startServer(
     peerLines,
     onLeave: (reason) => leaves.inc({ reason }),
   });
-  const { metrics, leaves, rpcs } = serverMetrics(hub);
+  const { metrics, leaves, rpcs } = serverMetrics(hub, options.broker);
   const draining = new AbortController();
   /** Aborts once calls are forcibly cancelled: writers stuck on a connection Deno keeps open give up. */
   const stopped = new AbortController();

@@ -6,6 +6,7 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
+import type { Broker } from "../bus/broker.ts";
 import type { Hub } from "../bus/hub.ts";
 import { type Counter, Metrics } from "./metrics.ts";
 
@@ -27,7 +28,10 @@ export interface ServerMetrics {
  * const { metrics, leaves, rpcs } = serverMetrics(hub);
  * ```
  */
-export function serverMetrics(hub: Hub<Uint8Array>): ServerMetrics {
+export function serverMetrics(
+  hub: Hub<Uint8Array>,
+  broker?: Broker<Uint8Array>,
+): ServerMetrics {
   const metrics = new Metrics();
   const stat = (
     name: string,
@@ -72,8 +76,49 @@ export function serverMetrics(hub: Hub<Uint8Array>): ServerMetrics {
     "greeter_rpcs_total",
     "Calls handled, by method and final status.",
   );
+  if (broker?.engine) engineMetrics(metrics, broker);
   processMetrics(metrics);
   return { metrics, leaves, rpcs };
+}
+
+/** A shared log's families: reachable, lag, reconnects, publish latency. */
+function engineMetrics(metrics: Metrics, broker: Broker<Uint8Array>): void {
+  const read = (
+    name: string,
+    help: string,
+    type: "gauge" | "counter",
+    value: (e: NonNullable<Broker<Uint8Array>["engine"]>) => number,
+  ) => metrics.collected(name, help, type, () => [[{}, value(broker.engine!)]]);
+  read(
+    "greeter_broker_up",
+    "1 while the event stream's engine is reachable.",
+    "gauge",
+    (e) => e.up ? 1 : 0,
+  );
+  read(
+    "greeter_broker_lag_events",
+    "Events in the stream this instance has not read yet.",
+    "gauge",
+    (e) => e.lag,
+  );
+  read(
+    "greeter_broker_reconnects_total",
+    "Times the connection to the engine was regained.",
+    "counter",
+    (e) => e.reconnects,
+  );
+  read(
+    "greeter_broker_publishes_total",
+    "Publishes the engine acknowledged.",
+    "counter",
+    (e) => e.published,
+  );
+  read(
+    "greeter_broker_publish_seconds_total",
+    "Summed acknowledgement times (divided by publishes: mean publish latency).",
+    "counter",
+    (e) => e.publishSeconds,
+  );
 }
 
 /** The process's own families: memory and start time. */
