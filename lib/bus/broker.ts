@@ -63,6 +63,11 @@ export interface Broker<T> {
    * it. Absent on brokers where neither can happen.
    */
   watch?(listener: (change: BrokerChange) => void): () => void;
+  /**
+   * Resolves once the first listener was handed what the sequence held at
+   * start (a shared log reads its recent past back). Absent: nothing to read.
+   */
+  readonly ready?: Promise<void>;
   /** A shared log's engine, for metrics; absent on an embedded broker. */
   readonly engine?: EngineStats;
 }

@@ -29,9 +29,9 @@ async function readSecret(path: string, what: string): Promise<string> {
 
 /**
  * Opens the broker of `config.broker`: for NATS, connects, makes or adopts
- * the stream (its limits from the replay settings), and reads back the
- * window's worth of events before resolving, so the instance can resume
- * cursors from the start. Throws `UnavailableError` when NATS cannot be used.
+ * the stream (its limits from the replay settings); the server reads the
+ * window's worth of events back before it listens. Throws
+ * `UnavailableError` when NATS cannot be used.
  *
  * @example
  * ```ts ignore
@@ -67,12 +67,11 @@ export async function openBroker(
     preload: config.replaySize,
     onNotice: (level, message, fields) => log[level](message, fields),
   });
-  await broker.ready;
   log.info("Event stream on NATS JetStream", {
     stream: config.natsStream,
     servers: config.broker.servers.join(","),
     epoch: broker.epoch,
-    seq: broker.seq,
+    head: broker.head,
   });
   return { broker, close: () => broker.close() };
 }

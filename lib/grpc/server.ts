@@ -224,6 +224,9 @@ export async function startServer(
     onLeave: (reason) => leaves.inc({ reason }),
   });
   const { metrics, leaves, rpcs } = serverMetrics(hub, options.broker);
+  // A shared log's recent past is read back first, so that cursors from
+  // before this instance started resume here.
+  await options.broker?.ready;
   const draining = new AbortController();
   /** Aborts once calls are forcibly cancelled: writers stuck on a connection Deno keeps open give up. */
   const stopped = new AbortController();

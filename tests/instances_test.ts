@@ -1,0 +1,195 @@
+// Several `greeter serve` instances on one NATS JetStream stream, run and
+// signalled as an operator runs them (deno task, its own process group), with
+// the CLI subscriber a user runs.
+import assert from "node:assert/strict";
+import { GreeterClient } from "../lib/client/client.ts";
+import {
+  type LineProcess,
+  runClient,
+  spawnServer,
+  spawnTask,
+} from "../testing/process.ts";
+import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
+
+const ignore = natsServerMissing() !== undefined;
+const text = new TextEncoder();
+
+/** `deno task serve` on the stream at `url`, in its own process group. */
+async function instance(url: string, port = 0) {
+  const server = await spawnServer(
+    ["--broker", url, "--port", String(port), "--grace", "2000"],
+    undefined,
+    true,
+  );
+  return {
+    ...server,
+    [Symbol.asyncDispose]: () => server.process[Symbol.asyncDispose](),
+  };
+}
+
+/** SIGTERM to the instance's process group, as systemd or `timeout` sends it. */
+async function stop(server: { process: LineProcess }) {
+  server.process.signalGroup("SIGTERM");
+  const status = await server.process.exit(10_000);
+  assert.equal(status.code, 0, server.process.stderr.join("\n"));
+}
+
+/** Publishes `payloads` on `topic` through `target`, one after the other. */
+async function publish(target: string, topic: string, ...payloads: string[]) {
+  using client = new GreeterClient(target);
+  const cursors: string[] = [];
+  for (const payload of payloads) {
+    const { cursor } = await client.publish(topic, text.encode(payload));
+    cursors.push(`${cursor.epoch}:${cursor.seq}`);
+  }
+  return cursors;
+}
+
+/** The payloads of the event lines printed so far, in order. */
+function payloads(subscriber: LineProcess): string[] {
+  return subscriber.stdout.flatMap((line) => {
+    const match = line.match(/^event: .* payload="(.*)"$/);
+    return match ? [match[1]] : [];
+  });
+}
+
+Deno.test({
+  name:
+    "two instances on one stream: publish on either, a cursor from one resumes exactly on the other, one tick per interval",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    await using a = await instance(nats.url);
+    await using b = await instance(nats.url);
+    const [first] = await publish(b.target, "news", "one");
+    await publish(a.target, "news", "two", "three");
+    // A subscriber that read "one" on A moves to B with its cursor.
+    const moved = await runClient([
+      "mover",
+      "--target",
+      b.target,
+      "--mode",
+      "subscribe",
+      "--topic",
+      "news",
+      "--after",
+      first,
+      "--count",
+      "2",
+    ]);
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.match(moved.stdout, /^subscribed: .* resumed$/m);
+    assert.deepEqual(
+      moved.stdout.split("\n").filter((l) => l.startsWith("event:")).map((
+        l,
+      ) => l.match(/payload="(.*)"/)![1]),
+      ["two", "three"],
+    );
+    // Both instances tick; the stream holds one tick per interval.
+    const ticks = await runClient([
+      "t",
+      "--target",
+      a.target,
+      "--mode",
+      "subscribe",
+      "--topic",
+      "tick",
+      "--count",
+      "3",
+      "--output",
+      "json",
+    ]);
+    assert.equal(ticks.code, 0, ticks.stderr);
+    const seqs = ticks.stdout.trim().split("\n").map((l) => JSON.parse(l))
+      .filter((m) => m.kind === "event").map((m) =>
+        Number(m.cursor.split(":")[1])
+      );
+    assert.equal(seqs.length, 3);
+    assert.deepEqual(
+      seqs.slice(1).map((seq, i) => seq - seqs[i]),
+      [1, 1],
+      `one tick per interval in the stream, not one per instance: ${seqs}`,
+    );
+    await stop(a);
+    await stop(b);
+  },
+});
+
+Deno.test({
+  name:
+    "a rolling restart of both instances under a CLI subscriber: resumed each time, nothing missed, nothing twice",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    let a = await instance(nats.url);
+    let b = await instance(nats.url);
+    await using subscriber = spawnTask("client", [
+      "sub",
+      "--target",
+      a.target,
+      "--mode",
+      "subscribe",
+      "--topic",
+      "news",
+    ]);
+    try {
+      await subscriber.waitForLine("stdout", /^subscribed: /);
+      await publish(b.target, "news", "p1", "p2");
+      // A (the subscriber's) restarts while B takes publishes.
+      await stop(a);
+      await publish(b.target, "news", "p3", "p4");
+      a = await instance(nats.url, a.port);
+      await subscriber.waitForLine("stdout", /resumed$/, 20_000);
+      await publish(b.target, "news", "p5");
+      // Then B restarts while A takes publishes.
+      await stop(b);
+      await publish(a.target, "news", "p6");
+      b = await instance(nats.url, b.port);
+      await publish(b.target, "news", "p7");
+      await subscriber.waitForLine("stdout", /payload="p7"$/, 20_000);
+      assert.deepEqual(payloads(subscriber), [
+        "p1",
+        "p2",
+        "p3",
+        "p4",
+        "p5",
+        "p6",
+        "p7",
+      ]);
+      assert.ok(
+        !subscriber.stdout.some((l) => / not resumed/.test(l)),
+        subscriber.stdout.join("\n"),
+      );
+      subscriber.signalGroup("SIGINT");
+      assert.equal((await subscriber.exit()).code, 0);
+    } finally {
+      await a[Symbol.asyncDispose]();
+      await b[Symbol.asyncDispose]();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "serve --broker with no nats-server there fails at start with the reason (exit 1); NATS flags without it exit 2",
+  async fn() {
+    await using refused = spawnTask("serve", [
+      "--port",
+      "0",
+      "--broker",
+      "nats://127.0.0.1:1",
+    ]);
+    const status = await refused.exit(20_000);
+    assert.equal(status.code, 1);
+    assert.match(
+      refused.stderr.join("\n"),
+      /^error: Cannot connect to NATS at 127\.0\.0\.1:1: /m,
+    );
+    await using typo = spawnTask("serve", ["--nats-stream", "s"]);
+    assert.equal((await typo.exit(20_000)).code, 2);
+    assert.match(
+      typo.stderr.join("\n"),
+      /--nats-stream applies to --broker nats:\/\/HOST:PORT/,
+    );
+  },
+});
