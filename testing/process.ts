@@ -244,11 +244,16 @@ export async function spawnServer(
   const process = viaTask
     ? spawnTask("serve", serveArgs, env)
     : new LineProcess([...taskArgs("serve"), ...serveArgs], { env });
-  const [, port] = await process.waitForLine(
-    "stderr",
-    /Starting server on 127\.0\.0\.1:(\d+)/,
-  );
-  return { process, port: Number(port), target: `127.0.0.1:${port}` };
+  try {
+    const [, port] = await process.waitForLine(
+      "stderr",
+      /Starting server on 127\.0\.0\.1:(\d+)/,
+    );
+    return { process, port: Number(port), target: `127.0.0.1:${port}` };
+  } catch (error) {
+    await process[Symbol.asyncDispose](); // a server that did not start is not left running
+    throw error;
+  }
 }
 
 /** Where `prlimit` is, if installed (to start a server under a descriptor limit). */
