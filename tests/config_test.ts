@@ -45,7 +45,7 @@ Deno.test("parseServeArgs() defaults to the seed's [::]:50051 and a 1 s tick", (
     tlsCert: undefined,
     tlsKey: undefined,
     tlsClientCa: undefined,
-    broker: { kind: "memory" },
+    brokerUrl: { kind: "memory" },
     natsStream: "greeter",
     natsUser: undefined,
     natsPasswordFile: undefined,
@@ -287,16 +287,19 @@ Deno.test("README's settings tables say what the settings table says", () => {
 
 Deno.test("parseServeArgs() reads --broker: memory, or NATS servers; NATS settings need NATS", () => {
   assert.deepEqual(
-    serve(["--broker", "nats://127.0.0.1:4222,nats-2:4222"]).broker,
+    serve(["--broker", "nats://127.0.0.1:4222,nats-2:4222"]).brokerUrl,
     {
       kind: "nats",
       servers: ["127.0.0.1:4222", "nats-2:4222"],
     },
   );
-  assert.deepEqual(serve([], { GREETER_BROKER: "nats://[::1]:4222" }).broker, {
-    kind: "nats",
-    servers: ["[::1]:4222"],
-  });
+  assert.deepEqual(
+    serve([], { GREETER_BROKER: "nats://[::1]:4222" }).brokerUrl,
+    {
+      kind: "nats",
+      servers: ["[::1]:4222"],
+    },
+  );
   for (const bad of ["redis://x:1", "nats://", "nats://host", "nats://a:1,"]) {
     assert.throws(
       () => serve(["--broker", bad]),

@@ -42,7 +42,7 @@ export async function openBroker(
   config: ServeConfig,
   log: Logger,
 ): Promise<OpenBroker> {
-  if (config.broker.kind === "memory") {
+  if (config.brokerUrl.kind === "memory") {
     return { close: () => Promise.resolve() };
   }
   const [password, token] = await Promise.all([
@@ -54,7 +54,7 @@ export async function openBroker(
       : readSecret(config.natsTokenFile, "NATS token"),
   ]);
   const broker = await JetStreamBroker.connect({
-    servers: config.broker.servers,
+    servers: config.brokerUrl.servers,
     stream: config.natsStream,
     user: config.natsUser,
     password,
@@ -69,7 +69,7 @@ export async function openBroker(
   });
   log.info("Event stream on NATS JetStream", {
     stream: config.natsStream,
-    servers: config.broker.servers.join(","),
+    servers: config.brokerUrl.servers.join(","),
     epoch: broker.epoch,
     head: broker.head,
   });

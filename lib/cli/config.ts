@@ -84,7 +84,7 @@ function checkServe(
   given: Set<keyof typeof SERVE_SETTINGS>,
 ): void {
   const nats = NATS_SETTINGS.find((key) => given.has(key));
-  if (config.broker.kind === "memory" && nats) {
+  if (config.brokerUrl.kind === "memory" && nats) {
     throw new ConfigError(
       `--${
         SERVE_SETTINGS[nats].flag

@@ -275,7 +275,7 @@ export const SERVE_SETTINGS = {
     arg: "PATH",
     help: "require client certificates signed by this CA (mTLS)",
   }),
-  broker: text<BrokerSetting>({
+  brokerUrl: text<BrokerSetting>({
     flag: "broker",
     arg: "URL",
     help:
