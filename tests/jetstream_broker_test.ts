@@ -220,6 +220,7 @@ Deno.test({
       id: "tick:43",
     });
     assert.equal(next.seq, x.seq + 1);
+    await until(() => b.broker.seq === next.seq, "b to read the next tick");
     assert.equal(b.broker.head, next.seq);
   },
 });
