@@ -52,6 +52,7 @@ Deno.test("parseServeArgs() defaults to the seed's [::]:50051 and a 1 s tick", (
     natsTokenFile: undefined,
     natsReplicas: 1,
     natsStorage: "file",
+    reusePort: false,
     metricsPort: undefined,
     logLevel: "info",
     logFormat: "text",
@@ -307,6 +308,10 @@ Deno.test("parseServeArgs() reads --broker: memory, or NATS servers; NATS settin
       bad,
     );
   }
+  assert.throws(
+    () => serve(["--reuse-port"]),
+    /--reuse-port needs --broker nats:\/\/HOST:PORT/,
+  );
   assert.throws(
     () => serve(["--nats-stream", "s"]),
     /--nats-stream applies to --broker nats:\/\/HOST:PORT/,

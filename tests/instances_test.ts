@@ -2,6 +2,8 @@
 // signalled as an operator runs them (deno task, its own process group), with
 // the CLI subscriber a user runs.
 import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { service as healthService } from "grpc-health-check";
 import { GreeterClient } from "../lib/client/client.ts";
 import {
   type LineProcess,
@@ -15,9 +17,9 @@ const ignore = natsServerMissing() !== undefined;
 const text = new TextEncoder();
 
 /** `deno task serve` on the stream at `url`, in its own process group. */
-async function instance(url: string, port = 0) {
+async function instance(url: string, port = 0, extra: string[] = []) {
   const server = await spawnServer(
-    ["--broker", url, "--port", String(port), "--grace", "2000"],
+    ["--broker", url, "--port", String(port), "--grace", "2000", ...extra],
     undefined,
     true,
   );
@@ -191,5 +193,103 @@ Deno.test({
       typo.stderr.join("\n"),
       /--nats-stream applies to --broker nats:\/\/HOST:PORT/,
     );
+  },
+});
+
+const HealthClient = grpc.makeGenericClientConstructor(healthService, "Health");
+
+/** The server's overall health, as a load balancer's probe asks it. */
+function healthOf(target: string): Promise<string> {
+  const client = new HealthClient(target, grpc.credentials.createInsecure());
+  return new Promise<string>((resolve, reject) =>
+    client.Check(
+      { service: "" },
+      (error: Error | null, reply: { status: string }) =>
+        error ? reject(error) : resolve(reply.status),
+    )
+  ).finally(() => client.close());
+}
+
+async function until(what: string, check: () => Promise<boolean>) {
+  const deadline = Date.now() + 15_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+Deno.test({
+  name:
+    "health is NOT_SERVING while the event stream's engine is away and SERVING again after; publishes fail with UNAVAILABLE meanwhile",
+  ignore,
+  async fn() {
+    const storeDir = await Deno.makeTempDir({ prefix: "greeter-nats-" });
+    let nats = await startNatsServer({ storeDir });
+    const port = nats.port;
+    try {
+      await using server = await instance(nats.url);
+      assert.equal(await healthOf(server.target), "SERVING");
+      await nats.stop();
+      await until(
+        "NOT_SERVING",
+        async () => await healthOf(server.target) === "NOT_SERVING",
+      );
+      await server.process.waitForLine("stderr", /WARN Event stream lost/);
+      await assert.rejects(
+        publish(server.target, "news", "lost?"),
+        /UNAVAILABLE: Cannot publish on "news": the event stream \(NATS\)/,
+      );
+      nats = await startNatsServer({ storeDir, port });
+      await until(
+        "SERVING",
+        async () => await healthOf(server.target) === "SERVING",
+      );
+      await server.process.waitForLine("stderr", /INFO Event stream regained/);
+      await until(
+        "a publish to be taken",
+        () =>
+          publish(server.target, "news", "back").then(() => true, () => false),
+      );
+      await stop(server);
+    } finally {
+      await nats.stop();
+      await Deno.remove(storeDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "serve --reuse-port: two processes share one port, connections spread over both, one stream behind them",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    await using a = await instance(nats.url, 0, ["--reuse-port"]);
+    await using b = await instance(nats.url, a.port, ["--reuse-port"]);
+    assert.equal(b.port, a.port);
+    // Separate connections, as separate clients make them.
+    const names = Array.from({ length: 16 }, (_, i) => `c${i}`);
+    const subscribed = await Promise.all(names.map(async (name) => {
+      using client = new GreeterClient(a.target, {
+        channelOptions: { "grpc.use_local_subchannel_pool": 1 },
+      });
+      const stream = client.subscribe(name, { topics: ["news"] });
+      const first = await stream.next();
+      await stream.return(undefined);
+      return first.value;
+    }));
+    assert.equal(subscribed.length, 16);
+    const served = (server: { process: LineProcess }) =>
+      server.process.stderr.filter((l) => / subscribed\./.test(l)).length;
+    await until(
+      "both to log their subscribers",
+      () => Promise.resolve(served(a) + served(b) === 16),
+    );
+    assert.ok(
+      served(a) > 0 && served(b) > 0,
+      `both processes took connections: ${served(a)} and ${served(b)}`,
+    );
+    await stop(a);
+    await stop(b);
   },
 });

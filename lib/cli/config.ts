@@ -91,6 +91,11 @@ function checkServe(
       } applies to --broker nats://HOST:PORT, not the memory broker`,
     );
   }
+  if (config.reusePort && config.brokerUrl.kind === "memory") {
+    throw new ConfigError(
+      "--reuse-port needs --broker nats://HOST:PORT: processes sharing a port must share one event stream, and the memory broker is one process's",
+    );
+  }
   if (
     (config.natsUser === undefined) !== (config.natsPasswordFile === undefined)
   ) {

@@ -332,6 +332,11 @@ export const SERVE_SETTINGS = {
     values: ["file", "memory"] as const,
     default: "file",
   }),
+  reusePort: boolean({
+    flag: "reuse-port",
+    help:
+      "share the port with other greeter processes on this machine (one per core), all on one --broker nats:// stream",
+  }),
   metricsPort: optionalInteger({
     flag: "metrics-port",
     arg: "PORT",

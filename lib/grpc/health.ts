@@ -18,8 +18,13 @@ export const HEALTH_SERVICES: readonly string[] = ["", "helloworld.Greeter"];
 
 /** Health as the server's shutdown drives it. */
 export interface ServedHealth {
-  /** Reports `NOT_SERVING` for every service (open watches are told). */
+  /** Reports `NOT_SERVING` for every service (open watches are told); final. */
   notServing(): void;
+  /**
+   * Reports every service `SERVING` or `NOT_SERVING` as a dependency comes
+   * and goes (the event stream's engine); no effect after `notServing()`.
+   */
+  serving(up: boolean): void;
   /** Ends the open `Watch` calls (after `notServing()`, so they hear it). */
   endWatches(): void;
 }
@@ -48,11 +53,17 @@ export async function addHealthAndReflection(
   const health = new HealthService(HEALTH_SERVICES, options);
   server.addService(definition, health.implementation());
   new ReflectionService(loadServedDefinition()).addToServer(server);
+  let stopped = false;
+  const report = (status: ServingStatus) => {
+    for (const name of HEALTH_SERVICES) health.setStatus(name, status);
+  };
   return {
     notServing() {
-      for (const name of HEALTH_SERVICES) {
-        health.setStatus(name, "NOT_SERVING");
-      }
+      stopped = true;
+      report("NOT_SERVING");
+    },
+    serving(up) {
+      if (!stopped) report(up ? "SERVING" : "NOT_SERVING");
     },
     endWatches: () => health.endWatches(),
   };

@@ -51,6 +51,11 @@ export interface ConnectionListenerOptions {
   log: Logger;
   /** How often (ms) the listener is woken and descriptors checked. Default 1000. */
   checkIntervalMs?: number;
+  /**
+   * Share the port with other processes that ask the same (SO_REUSEPORT):
+   * the kernel spreads new connections over them.
+   */
+  reusePort?: boolean;
 }
 
 /** A listening socket, as returned by {@linkcode listenForConnections}. */
@@ -146,7 +151,12 @@ export async function listenForConnections(
       );
     };
     server.once("error", onError);
-    server.listen({ host, port, backlog: BACKLOG }, () => {
+    server.listen({
+      host,
+      port,
+      backlog: BACKLOG,
+      reusePort: options.reusePort,
+    }, () => {
       server.off("error", onError);
       resolve((server.address() as net.AddressInfo).port);
     });

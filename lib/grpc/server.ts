@@ -60,6 +60,8 @@ export interface ConnectionOptions {
   maxConnectionAgeGraceMs?: number;
   /** Most connections open at once (closed at once beyond). Default {@linkcode DEFAULT_MAX_CONNECTIONS}. */
   maxConnections?: number;
+  /** Share the port with other processes (SO_REUSEPORT); only with a shared broker. */
+  reusePort?: boolean;
   /** Most concurrent calls (HTTP/2 streams) per connection. */
   maxConcurrentStreams?: number;
   /** Largest message accepted or sent, in bytes (grpc-js default: 4 MiB in, unlimited out). */
@@ -250,6 +252,14 @@ export async function startServer(
       DEFAULT_MAX_HEALTH_WATCHES,
     ),
   });
+  // Health follows the event stream's engine, while there is one.
+  const unwatchEngine = options.broker?.watch?.((change) => {
+    if (change.kind === "engine") health.serving(change.up);
+  });
+  draining.signal.addEventListener("abort", () => unwatchEngine?.(), {
+    once: true,
+  });
+  if (options.broker?.engine?.up === false) health.serving(false);
   server.addService(
     loadGreeterProto().service,
     createGreeterService({
@@ -276,6 +286,7 @@ export async function startServer(
     host,
     port,
     maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    reusePort: options.reusePort,
     log,
     onConnection: (socket) => injector.injectConnection(socket),
   });
