@@ -293,3 +293,67 @@ Deno.test({
     await stop(b);
   },
 });
+
+Deno.test({
+  name:
+    "presence covers every instance (ids unique across them), and an instance that dies drops out of it at once",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    await using a = await instance(nats.url);
+    await using b = await instance(nats.url);
+    await using onA = spawnTask("client", [
+      "ann",
+      "--target",
+      a.target,
+      "--mode",
+      "subscribe",
+      "--topic",
+      "news",
+    ]);
+    await using onB = spawnTask("client", [
+      "bob",
+      "--target",
+      b.target,
+      "--mode",
+      "subscribe",
+      "--topic",
+      "news",
+    ]);
+    await onA.waitForLine("stdout", /^subscribed: /);
+    await onB.waitForLine("stdout", /^subscribed: /);
+    const listed = await runClient([
+      "--target",
+      a.target,
+      "--mode",
+      "presence",
+      "--topic",
+      "news",
+    ]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const names = [...listed.stdout.matchAll(/name="(\w+)"/g)].map((m) => m[1]);
+    assert.deepEqual(names.sort(), ["ann", "bob"]);
+    const ids = [...listed.stdout.matchAll(/id=(\d+)/g)].map((m) => m[1]);
+    assert.equal(new Set(ids).size, 2, `ids are unique: ${ids}`);
+    assert.match(listed.stdout, /^2 subscribers$/m);
+    // B dies without a word: its subscribers are not listed any more.
+    b.process.signalGroup("SIGKILL");
+    await b.process.exit();
+    const after = await runClient([
+      "--target",
+      a.target,
+      "--mode",
+      "presence",
+      "--topic",
+      "news",
+    ]);
+    assert.equal(after.code, 0, after.stderr);
+    assert.deepEqual(
+      [...after.stdout.matchAll(/name="(\w+)"/g)].map((m) => m[1]),
+      ["ann"],
+    );
+    onA.signalGroup("SIGINT");
+    await onA.exit();
+    await stop(a);
+  },
+});

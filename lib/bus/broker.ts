@@ -68,6 +68,20 @@ export interface Broker<T> {
    * start (a shared log reads its recent past back). Absent: nothing to read.
    */
   readonly ready?: Promise<void>;
+  /**
+   * True when other instances share this sequence: their subscribers are
+   * listed through {@linkcode Broker.directory}, their subscription ids must
+   * not collide with this one's, and their ticks are one per interval.
+   */
+  readonly shared?: boolean;
+  /**
+   * Lists entries (subscriptions) of every instance on this sequence:
+   * `local` answers for this one, for every instance that asks. Absent on a
+   * broker that is one process.
+   */
+  directory?<E extends DirectoryEntry>(
+    local: (query: DirectoryQuery) => DirectoryPage<E>,
+  ): Directory<E>;
   /** A shared log's engine, for metrics; absent on an embedded broker. */
   readonly engine?: EngineStats;
 }
@@ -84,6 +98,40 @@ export interface EngineStats {
   readonly published: number;
   /** Their summed acknowledgement times, in seconds. */
   readonly publishSeconds: number;
+}
+
+/** What {@linkcode Directory.list} asks each instance. */
+export interface DirectoryQuery {
+  /** Only entries of this topic filter; all when absent. */
+  topic?: string;
+  /** Only entries with a greater id (a page's continuation). */
+  after: number;
+  /** At most this many entries from each instance. */
+  limit: number;
+}
+
+/** An entry a directory lists: anything with an id unique across instances. */
+export interface DirectoryEntry {
+  /** Orders the listing and continues it. */
+  readonly id: number;
+}
+
+/** One instance's answer, or the merged answer of all. */
+export interface DirectoryPage<E extends DirectoryEntry> {
+  /** Entries in id order, after the query's `after`. */
+  entries: E[];
+  /** How many entries match in all (not just after `after`). */
+  total: number;
+  /** Whether entries beyond these match. */
+  more: boolean;
+}
+
+/** Lists entries of every instance sharing a sequence. */
+export interface Directory<E extends DirectoryEntry> {
+  /** Asks every instance and merges their answers in id order. */
+  list(query: DirectoryQuery): Promise<DirectoryPage<E>>;
+  /** Stops answering other instances. */
+  close(): void;
 }
 
 /** Options of {@linkcode Broker.publish}. */

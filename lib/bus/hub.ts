@@ -12,6 +12,8 @@ import {
   type Broker,
   type BrokerChange,
   type BusEvent,
+  type DirectoryPage,
+  type DirectoryQuery,
   MemoryBroker,
   type PublishOptions,
 } from "./broker.ts";
@@ -169,6 +171,11 @@ export interface HubOptions<T> {
   policy?: SlowConsumerPolicy;
   /** Most live subscriptions at once. Default: no limit. */
   maxSubscribers?: number;
+  /**
+   * The first subscription's id (then one more each). Default 1. Instances
+   * sharing a sequence start far apart, so that ids are unique across them.
+   */
+  firstId?: number;
   /** Events kept for resume. Default {@linkcode DEFAULT_REPLAY_SIZE}. */
   replaySize?: number;
   /** Age beyond which events are not replayed (ms). Default {@linkcode DEFAULT_REPLAY_AGE_MS}. */
@@ -352,6 +359,7 @@ export class Hub<T> {
     this.#bufferSize = bufferSize;
     this.#policy = options.policy ?? "drop-oldest";
     this.#maxSubscribers = options.maxSubscribers ?? Infinity;
+    this.#nextId = options.firstId ?? 1;
     this.#now = options.now ?? Date.now;
     this.#presence = options.presence;
     this.#onJoin = options.onJoin;
@@ -551,6 +559,24 @@ export class Hub<T> {
       const named = byTopic.get(topic)?.after(afterId);
       yield* infos(merged(named, everything.after(afterId)));
     }
+  }
+
+  /**
+   * One page of this hub's subscriptions for a directory query: at most
+   * `limit` after `after`, whether more follow, and the total; it costs its
+   * own length.
+   */
+  page(query: DirectoryQuery): DirectoryPage<SubscriptionInfo> {
+    const entries: SubscriptionInfo[] = [];
+    let more = false;
+    for (const info of this.listed(query.topic, query.after)) {
+      if (entries.length === query.limit) {
+        more = true;
+        break;
+      }
+      entries.push(info);
+    }
+    return { entries, total: this.count(query.topic), more };
   }
 
   /** How many live subscriptions {@linkcode Hub.subscriptions} would list without a limit; O(1). */

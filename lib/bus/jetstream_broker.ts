@@ -29,6 +29,10 @@ import type {
   Broker,
   BrokerChange,
   BusEvent,
+  Directory,
+  DirectoryEntry,
+  DirectoryPage,
+  DirectoryQuery,
   EngineStats,
   PublishOptions,
 } from "./broker.ts";
@@ -42,6 +46,16 @@ const PUBLISH_TIMEOUT_MS = 5_000;
 
 /** How long a publish waits for this instance to read back its event (ms). */
 const READ_BACK_MS = 2_000;
+
+/**
+ * A directory listing waits this long (ms) for the first instance's answer,
+ * and then until no other answer came for {@linkcode DIRECTORY_STALL_MS}: a
+ * dead instance is never waited for, so it drops out of listings at once.
+ */
+const DIRECTORY_WAIT_MS = 2_000;
+
+/** See {@linkcode DIRECTORY_WAIT_MS}. */
+const DIRECTORY_STALL_MS = 250;
 
 /**
  * Idle heartbeat of the reader's consumer (ms): with the default 15 s, a
@@ -205,6 +219,56 @@ export class JetStreamBroker implements Broker<Uint8Array> {
         { cause: error },
       );
     }
+  }
+
+  /** Other instances share this stream. */
+  get shared(): boolean {
+    return true;
+  }
+
+  /**
+   * Answers listings of other instances with `local` (on core NATS subject
+   * `STREAM.directory`, outside the stream) and asks every instance,
+   * itself included, for each listing.
+   */
+  directory<E extends DirectoryEntry>(
+    local: (query: DirectoryQuery) => DirectoryPage<E>,
+  ): Directory<E> {
+    const subject = `${this.#stream}.directory`;
+    const nc = this.#nc;
+    const subscription = nc.subscribe(subject, {
+      callback: (error, message) => {
+        if (error) return;
+        try {
+          message.respond(
+            JSON.stringify(local(message.json<DirectoryQuery>())),
+          );
+        } catch {
+          message.respond(
+            JSON.stringify({ entries: [], total: 0, more: false }),
+          );
+        }
+      },
+    });
+    return {
+      async list(query) {
+        const answers = await nc.requestMany(subject, JSON.stringify(query), {
+          strategy: "stall",
+          stall: DIRECTORY_STALL_MS,
+          maxWait: DIRECTORY_WAIT_MS,
+        });
+        const pages: DirectoryPage<E>[] = [];
+        for await (const answer of answers) {
+          try {
+            pages.push(answer.json<DirectoryPage<E>>());
+          } catch {
+            // An answer that is not one: that instance is left out.
+          }
+        }
+        return mergePages(pages, query.limit);
+      },
+      close: () => subscription.unsubscribe(),
+    };
   }
 
   /** The stream's incarnation: its creation time. */
@@ -446,6 +510,22 @@ export class JetStreamBroker implements Broker<Uint8Array> {
       }
     }
   }
+}
+
+/**
+ * Instances' pages as one, in id order: at most `limit` entries, `more` when
+ * any instance has entries beyond those.
+ */
+export function mergePages<E extends DirectoryEntry>(
+  pages: DirectoryPage<E>[],
+  limit: number,
+): DirectoryPage<E> {
+  const all = pages.flatMap((page) => page.entries).sort((a, b) => a.id - b.id);
+  return {
+    entries: all.slice(0, limit),
+    total: pages.reduce((sum, page) => sum + page.total, 0),
+    more: all.length > limit || pages.some((page) => page.more),
+  };
 }
 
 /** The stream as configured, created if missing; warns on other limits. */

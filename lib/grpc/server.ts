@@ -252,6 +252,11 @@ export async function startServer(
       DEFAULT_MAX_HEALTH_WATCHES,
     ),
   });
+  // On a shared stream, presence lists every instance's subscribers.
+  const directory = options.broker?.directory?.((query) => hub.page(query));
+  draining.signal.addEventListener("abort", () => directory?.close(), {
+    once: true,
+  });
   // Health follows the event stream's engine, while there is one.
   const unwatchEngine = options.broker?.watch?.((change) => {
     if (change.kind === "engine") health.serving(change.up);
@@ -264,6 +269,7 @@ export async function startServer(
     loadGreeterProto().service,
     createGreeterService({
       hub,
+      directory,
       log,
       intervalMs,
       clock,
@@ -309,7 +315,7 @@ export async function startServer(
     clock,
     log,
     signal: draining.signal,
-    shared: options.broker?.watch !== undefined,
+    shared: options.broker?.shared,
   });
 
   let stopping: Promise<void> | undefined;

@@ -42,6 +42,20 @@ export function presencePayload(change: PresenceChange): Uint8Array {
   }));
 }
 
+/**
+ * Ids per instance on a shared stream: each instance numbers its
+ * subscriptions from a random multiple of this, so that ids (in presence
+ * listings, `$presence` events and page tokens) are unique across instances
+ * and still safe integers: 2^20 instance slots of 2^32 subscriptions.
+ */
+const INSTANCE_ID_SPAN = 2 ** 32;
+
+/** A random first subscription id for an instance on a shared stream. */
+function instanceFirstId(): number {
+  const [slot] = crypto.getRandomValues(new Uint32Array(1));
+  return ((slot % (2 ** 20 - 1)) + 1) * INSTANCE_ID_SPAN + 1;
+}
+
 /** Options of {@linkcode createServerHub}: the hub settings of `ServerOptions`. */
 export interface ServerHubOptions {
   /** Where events are sequenced. Default: in memory, a new epoch per start. */
@@ -89,6 +103,7 @@ export function createServerHub(
   >();
   return new Hub<Uint8Array>({
     broker: options.broker,
+    firstId: options.broker?.shared ? instanceFirstId() : 1,
     bufferSize: options.bufferSize,
     policy: options.policy,
     maxSubscribers: options.maxSubscribers,

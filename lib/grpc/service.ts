@@ -12,7 +12,8 @@
 import type * as grpc from "@grpc/grpc-js";
 import { type Clock, systemClock } from "../bus/clock.ts";
 import type { CallWriterOptions } from "./call_writer.ts";
-import type { Hub } from "../bus/hub.ts";
+import type { Directory } from "../bus/broker.ts";
+import type { Hub, SubscriptionInfo } from "../bus/hub.ts";
 import type { Logger } from "../log.ts";
 import {
   DEFAULT_MAX_PUBLISH_BYTES,
@@ -43,6 +44,8 @@ export { MAX_LIST_SUBSCRIBERS } from "./handlers/list_subscribers.ts";
 export interface GreeterServiceOptions {
   /** The event bus behind `Subscribe`, `Publish` and `SayHelloStreamReply`. */
   hub: Hub<Uint8Array>;
+  /** Every instance's subscriptions, on a shared stream. Default: the hub's. */
+  directory?: Directory<SubscriptionInfo>;
   /** Where connection events are logged. */
   log: Logger;
   /** Milliseconds between `SayHelloStream2` timers. */
@@ -104,6 +107,7 @@ export function createGreeterService(
       writer: options.writer,
     }),
     encoded: new EncodedEvents(hub),
+    directory: options.directory,
     writer: options.writer,
     intervalMs: options.intervalMs,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 0,

@@ -12,7 +12,8 @@ import type { CallSignals } from "./call_signal.ts";
 import type { EncodedEvents } from "./encoded_events.ts";
 import type { SubscriptionCalls } from "./subscription_call.ts";
 import type { Clock } from "../bus/clock.ts";
-import type { Hub } from "../bus/hub.ts";
+import type { Directory } from "../bus/broker.ts";
+import type { Hub, SubscriptionInfo } from "../bus/hub.ts";
 import type { Logger } from "../log.ts";
 
 /** The topic of the hub's clock ticks. */
@@ -22,6 +23,8 @@ export const TICK_TOPIC = "tick";
 export interface GreeterContext {
   /** The event bus behind `Subscribe`, `Publish` and `SayHelloStreamReply`. */
   readonly hub: Hub<Uint8Array>;
+  /** Every instance's subscriptions, on a shared stream; this hub's otherwise. */
+  readonly directory?: Directory<SubscriptionInfo>;
   /** Where calls' failures and leaves are logged. */
   readonly log: Logger;
   /** What `SayHelloStream2` waits on. */

@@ -10,8 +10,9 @@
 
 import type * as grpc from "@grpc/grpc-js";
 import type { GreeterContext } from "../service_context.ts";
+import type { Directory } from "../../bus/broker.ts";
 import {
-  type Hub,
+  Hub,
   type SubscriptionInfo,
   validateFilterTopic,
 } from "../../bus/hub.ts";
@@ -60,7 +61,7 @@ function encodedBound(message: SubscriberMessage): number {
 /** The subscription id a page token continues after. */
 function parsePageToken(token: string): number {
   if (token === "") return 0;
-  const id = /^\d{1,15}$/.test(token) ? Number(token) : NaN;
+  const id = /^\d{1,16}$/.test(token) ? Number(token) : NaN;
   if (!Number.isSafeInteger(id)) {
     throw new InvalidArgumentError(
       `Invalid page token "${
@@ -72,21 +73,22 @@ function parsePageToken(token: string): number {
 }
 
 /**
- * One page of `hub`'s subscriptions for `request`: at most `limit` (default
+ * One page of subscriptions for `request`, from `source` (this hub, or a
+ * directory of every instance on a shared stream): at most `limit` (default
  * {@linkcode DEFAULT_LIST_SUBSCRIBERS}), and no more than fit in
  * `maxReplyBytes`; `next_page_token` is set when more follow. Throws
  * {@linkcode InvalidArgumentError} for a bad topic, limit or token.
  *
  * @example
  * ```ts ignore
- * listSubscribersPage(hub, { topic: "", limit: 0, page_token: "" }, 64 * 1024);
+ * await listSubscribersPage(hub, { topic: "", limit: 0, page_token: "" }, 64 * 1024);
  * ```
  */
-export function listSubscribersPage(
-  hub: Hub<Uint8Array>,
+export async function listSubscribersPage(
+  source: Hub<Uint8Array> | Directory<SubscriptionInfo>,
   request: ListSubscribersRequest,
   maxReplyBytes: number,
-): ListSubscribersReply {
+): Promise<ListSubscribersReply> {
   const { topic, limit } = request;
   if (topic !== "") validateFilterTopic(topic);
   if (limit > MAX_LIST_SUBSCRIBERS) {
@@ -94,28 +96,29 @@ export function listSubscribersPage(
       `Limit ${limit} is over ${MAX_LIST_SUBSCRIBERS}: ask for fewer`,
     );
   }
-  const after = parsePageToken(request.page_token ?? "");
-  const chosen = topic || undefined;
-  const most = limit || DEFAULT_LIST_SUBSCRIBERS;
+  const query = {
+    topic: topic || undefined,
+    after: parsePageToken(request.page_token ?? ""),
+    limit: limit || DEFAULT_LIST_SUBSCRIBERS,
+  };
+  const page = source instanceof Hub
+    ? source.page(query)
+    : await source.list(query);
   const budget = maxReplyBytes - REPLY_MARGIN_BYTES;
   const subscribers: SubscriberMessage[] = [];
   let bytes = 0;
-  let next = "";
-  for (const info of hub.listed(chosen, after)) {
+  for (const info of page.entries) {
     const message = subscriberMessage(info);
     const size = encodedBound(message);
-    // One more follows: stop here, and say where to go on.
-    if (
-      subscribers.length === most ||
-      (subscribers.length > 0 && bytes + size > budget)
-    ) {
-      next = String(subscribers.at(-1)!.subscription_id);
-      break;
-    }
+    if (subscribers.length > 0 && bytes + size > budget) break;
     subscribers.push(message);
     bytes += size;
   }
-  return { subscribers, total: hub.count(chosen), next_page_token: next };
+  // More follow: say where to go on.
+  const next = page.more || subscribers.length < page.entries.length
+    ? String(subscribers.at(-1)!.subscription_id)
+    : "";
+  return { subscribers, total: page.total, next_page_token: next };
 }
 
 /** What grpc-js clients take by default, when the server sets no limit. */
@@ -137,11 +140,11 @@ export function listSubscribers(
     context.writer?.maxMessageBytes ?? Infinity,
     DEFAULT_MAX_REPLY_BYTES,
   );
+  const source = context.directory ?? hub;
   return (call, callback) => {
-    try {
-      callback(null, listSubscribersPage(hub, call.request, maxReplyBytes));
-    } catch (error) {
-      callback(toServiceError(error));
-    }
+    listSubscribersPage(source, call.request, maxReplyBytes).then(
+      (reply) => callback(null, reply),
+      (error) => callback(toServiceError(error)),
+    );
   };
 }
