@@ -6,6 +6,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { BrokerChange, BusEvent } from "../lib/bus/broker.ts";
 import { Hub, type HubItem } from "../lib/bus/hub.ts";
 import {
+  guardNatsTransport,
   JetStreamBroker,
   type JetStreamBrokerOptions,
   streamEpoch,
@@ -358,5 +359,33 @@ Deno.test({
     const resumed = hub.subscribe("r", { after: { epoch: "e", seq: 2 } });
     assert.equal(resumed.recovered, false, "seqs 3-5 are not held");
     hub.close();
+  },
+});
+
+Deno.test({
+  name:
+    "guardNatsTransport() keeps nats.js's write-after-end from ending the process, and nothing else",
+  async fn() {
+    guardNatsTransport();
+    const afterEnd = Object.assign(new Error("write after end"), {
+      code: "ERR_STREAM_WRITE_AFTER_END",
+    });
+    afterEnd.stack =
+      `Error: write after end\n    at NodeTransport._send (file:///x/node_modules/.deno/@nats-io+transport-node@3.4.0/node_modules/@nats-io/transport-node/lib/node_transport.js:372:25)`;
+    let seen = 0;
+    const count = () => seen++;
+    globalThis.addEventListener("error", count);
+    try {
+      // Thrown outside any promise, as the transport's socket does it.
+      await new Promise<void>((resolve) =>
+        setTimeout(() => {
+          setTimeout(resolve, 10);
+          throw afterEnd;
+        }, 0)
+      );
+    } finally {
+      globalThis.removeEventListener("error", count);
+    }
+    assert.equal(seen, 1, "the error was raised and survived");
   },
 });
