@@ -37,12 +37,14 @@ Run "greeter <command> --help" for a command's options, and
 const REPEAT_SIGNAL_WINDOW_MS = 1000;
 
 /**
- * Runs `task` with a signal that aborts on the first SIGINT/SIGTERM; another
- * one at least {@linkcode REPEAT_SIGNAL_WINDOW_MS} later exits at once (130).
- * The listeners are removed when it settles.
+ * Runs `task` with a signal that aborts on the first SIGINT/SIGTERM; with
+ * `force`, another one at least {@linkcode REPEAT_SIGNAL_WINDOW_MS} later
+ * exits at once (130), else repeats are ignored. The listeners are removed
+ * when it settles.
  */
 async function untilInterrupted(
   task: (signal: AbortSignal) => Promise<void>,
+  { force }: { force: boolean },
 ): Promise<void> {
   const controller = new AbortController();
   const signals = ["SIGINT", "SIGTERM"] as const;
@@ -52,7 +54,9 @@ async function untilInterrupted(
     if (firstAt === undefined) {
       firstAt = now;
       controller.abort();
-    } else if (now - firstAt >= REPEAT_SIGNAL_WINDOW_MS) Deno.exit(130);
+    } else if (force && now - firstAt >= REPEAT_SIGNAL_WINDOW_MS) {
+      Deno.exit(130);
+    }
   };
   for (const name of signals) Deno.addSignalListener(name, onSignal);
   try {
@@ -93,7 +97,9 @@ async function main(args: string[]): Promise<number> {
       Error.stackTraceLimit = SERVE_STACK_TRACE_LIMIT;
       // Each subcommand loads only its own code (the client no server parts).
       const { serve } = await import("./lib/cli/serve.ts");
-      await untilInterrupted((signal) => serve(parsed.config, signal));
+      await untilInterrupted((signal) => serve(parsed.config, signal), {
+        force: true, // a drain can take --grace: a second Ctrl-C cuts it short
+      });
       return 0;
     }
     case "client": {
@@ -106,13 +112,15 @@ async function main(args: string[]): Promise<number> {
       const { LineWriter } = await import("./lib/cli/stdout.ts");
       const out = new LineWriter(Deno.stdout);
       // A reader that has gone (`| head -2`) ends the client as Ctrl-C does.
+      // Its calls are cancelled at once: nothing for a second signal to cut
+      // short, and a copy of the first one that a loaded machine delivers
+      // late (deno task forwards it) must not turn exit 0 into 130.
       await untilInterrupted((signal) =>
         client(
           parsed.config,
           (line) => out.write(line),
           AbortSignal.any([signal, out.closed]),
-        )
-      );
+        ), { force: false });
       return 0;
     }
     case undefined:
