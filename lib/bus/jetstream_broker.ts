@@ -523,7 +523,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
       seq,
       time: Math.floor(Number(message.info.timestampNanos) / 1e6),
       topic: message.headers?.get(TOPIC_HEADER) ?? "",
-      data: message.data,
+      data: ownBytes(message.data),
     };
     this.#seq = seq;
     if (seq > this.#head) this.#head = seq;
@@ -555,6 +555,14 @@ export function mergePages<E extends DirectoryEntry>(
     total: pages.reduce((sum, page) => sum + page.total, 0),
     more: all.length > limit || pages.some((page) => page.more),
   };
+}
+
+/**
+ * `data` in a buffer of its own: a view into a larger receive buffer would
+ * keep all of it alive in the replay window, which charges only the view.
+ */
+function ownBytes(data: Uint8Array): Uint8Array {
+  return data.byteLength === data.buffer.byteLength ? data : data.slice();
 }
 
 /** The stream as configured, created if missing; warns on other limits. */

@@ -253,7 +253,12 @@ export async function startServer(
     ),
   });
   // On a shared stream, presence lists every instance's subscribers.
-  const directory = options.broker?.directory?.((query) => hub.page(query));
+  const directory = options.broker?.directory?.((query) => {
+    const page = hub.page(query);
+    // Peers' addresses stay on the instance that has them.
+    const entries = page.entries.map((info) => ({ ...info, labels: {} }));
+    return { ...page, entries };
+  });
   draining.signal.addEventListener("abort", () => directory?.close(), {
     once: true,
   });
