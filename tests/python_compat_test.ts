@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LineProcess, runClient, spawnServer } from "../testing/process.ts";
 import { PYTHON, pythonGrpcMissing, seedProgram } from "../testing/python.ts";
+import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
 
 const missing = pythonGrpcMissing();
 if (missing) {
@@ -11,35 +12,58 @@ if (missing) {
   );
 }
 
+/** Runs the seed's client against `target` and checks every line it prints. */
+async function seedClientAgainst(target: string): Promise<void> {
+  const dir = await seedProgram(
+    "async_greeter_client.py",
+    "localhost:50051",
+    target,
+  );
+  try {
+    const out = await new Deno.Command(PYTHON, {
+      args: [join(dir, "async_greeter_client.py"), "hello"],
+      cwd: dir,
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    // Python's print(label, empty_message) leaves a trailing space.
+    assert.deepEqual(stdout.split("\n").map((l) => l.trimEnd()), [
+      "Greeter client received: Hello, hello!",
+      "firstGreetingMessage received:",
+      ...Array(5).fill("timerGreetingMessage received:"),
+      "goodbyeGreetingMessage received:",
+      "",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 Deno.test({
   name: "the seed's Python client works unchanged against our server",
   ignore: missing !== undefined,
   async fn() {
     const { process: server, target } = await spawnServer(["--interval", "50"]);
     await using _ = server;
-    const dir = await seedProgram(
-      "async_greeter_client.py",
-      "localhost:50051",
-      target,
-    );
-    try {
-      const out = await new Deno.Command(PYTHON, {
-        args: [join(dir, "async_greeter_client.py"), "hello"],
-        cwd: dir,
-      }).output();
-      const stdout = new TextDecoder().decode(out.stdout);
-      assert.ok(out.success, new TextDecoder().decode(out.stderr));
-      // Python's print(label, empty_message) leaves a trailing space.
-      assert.deepEqual(stdout.split("\n").map((l) => l.trimEnd()), [
-        "Greeter client received: Hello, hello!",
-        "firstGreetingMessage received:",
-        ...Array(5).fill("timerGreetingMessage received:"),
-        "goodbyeGreetingMessage received:",
-        "",
-      ]);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    await seedClientAgainst(target);
+  },
+});
+
+Deno.test({
+  name:
+    "the seed's Python client works unchanged against either of two instances on one NATS stream",
+  ignore: missing !== undefined || natsServerMissing() !== undefined,
+  async fn() {
+    await using nats = await startNatsServer();
+    const args = ["--interval", "50", "--broker", nats.url];
+    const a = await spawnServer(args);
+    await using _a = a.process;
+    const b = await spawnServer(args);
+    await using _b = b.process;
+    await Promise.all([
+      seedClientAgainst(a.target),
+      seedClientAgainst(b.target),
+    ]);
   },
 });
 
