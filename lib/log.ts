@@ -34,15 +34,44 @@ export interface LoggerOptions {
   now?: () => number;
 }
 
+/**
+ * Characters escaped wherever text logs show a value: C0 and C1 controls,
+ * line and paragraph separators, bidi overrides and isolates, zero-width
+ * characters. Each could end a line or reorder what a terminal shows.
+ */
+const UNSAFE =
+  // deno-lint-ignore no-control-regex
+  /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/gu;
+
+const escapeChar = (char: string) =>
+  "\\u" + char.charCodeAt(0).toString(16).padStart(4, "0");
+
+/**
+ * Quotes a value a client supplied (a name, a topic, a peer) for a text log
+ * line, JSON-style: `eve is leaving. x=` becomes `"eve is leaving. x="`, so
+ * it can never pass for the line's own words or fields. Controls, bidi and
+ * zero-width characters are escaped as `\uXXXX`.
+ *
+ * @example
+ * ```ts
+ * import { quote } from "./log.ts";
+ * quote('eve" x=1'); // '"eve\\" x=1"'
+ * ```
+ */
+export function quote(value: string): string {
+  return JSON.stringify(value).replace(UNSAFE, escapeChar);
+}
+
 const encoder = new TextEncoder();
 const toStderr = (line: string) => {
   Deno.stderr.writeSync(encoder.encode(line + "\n"));
 };
 
 /**
- * A levelled logger. Text lines read `TIME LEVEL message key=value…`; JSON
- * lines hold `time`, `level`, `msg` and the fields. Logging never throws: a
- * line the sink cannot take is dropped.
+ * A levelled logger. Text lines read `TIME LEVEL message key=value…`, every
+ * string value quoted and escaped by {@linkcode quote} (numbers and booleans
+ * bare); JSON lines hold `time`, `level`, `msg` and the fields. Logging
+ * never throws: a line the sink cannot take is dropped.
  *
  * @example
  * ```ts
@@ -63,6 +92,11 @@ export class Logger {
     this.#format = options.format ?? "text";
     this.#write = options.write ?? toStderr;
     this.#now = options.now ?? Date.now;
+  }
+
+  /** Whether a record at `level` would be written (to skip building it). */
+  enabled(level: LogLevel): boolean {
+    return LOG_LEVELS.indexOf(level) >= this.#min;
   }
 
   /** Logs at `debug`. */
@@ -98,9 +132,14 @@ export class Logger {
       this.#write(JSON.stringify({ time, level, msg, ...fields }));
       return;
     }
-    let line = `${time} ${level.toUpperCase()} ${msg}`;
+    // The message is the server's own words (client values in it are
+    // quoted by the caller); escaping what remains keeps it on one line.
+    let line = `${time} ${level.toUpperCase()} ${
+      msg.replace(UNSAFE, escapeChar)
+    }`;
     for (const [key, value] of Object.entries(fields)) {
-      if (value !== undefined) line += ` ${key}=${JSON.stringify(value)}`;
+      if (value === undefined) continue;
+      line += ` ${key}=${typeof value === "string" ? quote(value) : value}`;
     }
     this.#write(line);
   }

@@ -77,7 +77,7 @@ Deno.test("a stalled subscriber under the disconnect policy gets RESOURCE_EXHAUS
   assert.equal(hub.size, 0);
   assert.ok(
     t.logs.some((l) =>
-      l.includes("client stalled is leaving.") &&
+      l.includes('client "stalled" is leaving.') &&
       l.includes('reason="slow-consumer"')
     ),
   );

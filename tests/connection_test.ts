@@ -28,7 +28,7 @@ Deno.test("keepalive drops a client process frozen with SIGSTOP, and its subscri
       () => t.server.hub.size === 0,
       5000,
     );
-    assert.ok(t.logs.some((l) => l.includes("client frozen is leaving.")));
+    assert.ok(t.logs.some((l) => l.includes('client "frozen" is leaving.')));
   } finally {
     client.child.kill("SIGCONT");
   }

@@ -59,14 +59,43 @@ Deno.test("greeter client --mode stream --count N leaves cleanly and the server 
       /^Greeter client received: hello alice, it's \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/,
     );
   }
-  await server.waitForLine("stderr", /client alice is leaving\./);
-  const disconnected = server.stderr.findIndex((l) =>
-    l.includes("client alice disconnected.")
+  await server.waitForLine(
+    "stderr",
+    /client "alice" is leaving\. subscription=1 peer="[^"]+" reason="aborted"/,
   );
-  const leaving = server.stderr.findIndex((l) =>
-    l.includes("client alice is leaving.")
+  // One line per leave: no separate "disconnected." line.
+  assert.ok(!server.stderr.some((l) => l.includes("disconnected.")));
+});
+
+Deno.test("a client's name cannot forge fields in the server's log", async () => {
+  const { process: server, target } = await spawnServer(["--interval", "50"]);
+  await using _ = server;
+  const forged = 'eve is leaving. subscription=1 reason="closed" x=';
+  const result = await runClient([
+    forged,
+    "--target",
+    target,
+    "--mode",
+    "stream",
+    "--count",
+    "1",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  await server.waitForLine("stderr", /is leaving\. subscription=\d/);
+  const leaves = server.stderr.filter((l) =>
+    /is leaving\. subscription=\d+ peer=/.test(l)
   );
-  assert.ok(disconnected >= 0 && disconnected < leaving);
+  assert.equal(leaves.length, 1, leaves.join("\n"));
+  // The name stays one quoted value; the fields after it are the server's.
+  const quoted = JSON.stringify(forged);
+  assert.ok(
+    leaves[0].includes(
+      `INFO client ${quoted} is leaving. subscription=1 peer="`,
+    ),
+    leaves[0],
+  );
+  assert.match(leaves[0], /reason="aborted"$/);
+  assert.ok(!server.stderr.some((l) => l.includes("INFO client eve ")));
 });
 
 Deno.test("greeter client --mode hello and --mode bidi", async () => {
@@ -101,7 +130,7 @@ Deno.test("greeter client exits 0 on SIGINT mid-stream and the server sees it le
   const status = await client.exit();
   assert.equal(status.code, 0, client.stderr.join("\n"));
   assert.deepEqual(client.stderr, []);
-  await server.waitForLine("stderr", /client carol is leaving\./);
+  await server.waitForLine("stderr", /client "carol" is leaving\./);
 });
 
 Deno.test("a killed client's subscription is removed by the server", async () => {
@@ -111,8 +140,10 @@ Deno.test("a killed client's subscription is removed by the server", async () =>
   await client.waitForLine("stdout", /hello dave, it's/);
   client.child.kill("SIGKILL");
   await client.exit();
-  await server.waitForLine("stderr", /client dave disconnected\./);
-  await server.waitForLine("stderr", /client dave is leaving\./);
+  await server.waitForLine(
+    "stderr",
+    /client "dave" is leaving\. subscription=1 peer="[^"]+" reason="aborted"/,
+  );
 });
 
 Deno.test("greeter client reports an unreachable server in one line and exits 1", async () => {
@@ -212,7 +243,7 @@ Deno.test("greeter serve exits 0 on SIGTERM even when a peer keeps a stream stuc
     helloRequestFrame("p"),
   );
   // Signalling before the call reaches the hub would test an empty drain.
-  await server.waitForLine("stderr", /client p subscribed\./);
+  await server.waitForLine("stderr", /client "p" subscribed\./);
   await delay(200); // a few ticks queue up behind the shut window
   server.child.kill("SIGTERM");
   const status = await server.exit(10_000); // SIGKILL (137) past the bound

@@ -181,7 +181,7 @@ Deno.test("serve stops within --grace even when a peer keeps a stream stuck open
     "/helloworld.Greeter/SayHelloStreamReply",
     helloRequestFrame("p"),
   );
-  await server.waitForLine("stderr", /client p subscribed\./);
+  await server.waitForLine("stderr", /client "p" subscribed\./);
   const started = performance.now();
   server.child.kill("SIGTERM");
   const status = await server.exit(10_000);

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
-import { Logger } from "../lib/log.ts";
+import { Logger, quote } from "../lib/log.ts";
 
 Deno.test("Logger writes text and JSON lines at or above its level", () => {
   const lines: string[] = [];
   const now = () => Date.UTC(2024, 0, 2, 3, 4, 5);
   const text = new Logger({ level: "info", write: (l) => lines.push(l), now });
   text.debug("hidden");
-  text.info("client you is leaving.", { subscription: 3, reason: "aborted" });
+  text.info('client "you" is leaving.', { subscription: 3, reason: "aborted" });
   assert.deepEqual(lines, [
-    '2024-01-02T03:04:05.000Z INFO client you is leaving. subscription=3 reason="aborted"',
+    '2024-01-02T03:04:05.000Z INFO client "you" is leaving. subscription=3 reason="aborted"',
   ]);
   const json = new Logger({ format: "json", write: (l) => lines.push(l), now });
   json.warn("careful", { n: 1 });
@@ -28,4 +28,22 @@ Deno.test("Logger drops a line its sink cannot take instead of throwing", () => 
   });
   log.info("nobody hears this");
   log.error("nor this");
+});
+
+Deno.test("quote() keeps a client's value from passing for the line's own words", () => {
+  assert.equal(
+    quote('eve is leaving. subscription=1 reason="closed" x='),
+    '"eve is leaving. subscription=1 reason=\\"closed\\" x="',
+  );
+  // Line breaks, C1 controls, bidi overrides and zero-width characters.
+  assert.equal(
+    quote("a\nb\u009bc\u202ed\u200be"),
+    '"a\\nb\\u009bc\\u202ed\\u200be"',
+  );
+  const lines: string[] = [];
+  const log = new Logger({ write: (l) => lines.push(l), now: () => 0 });
+  log.info("message\nforged", { peer: "x\u2028y", n: 2, ok: true });
+  assert.deepEqual(lines, [
+    '1970-01-01T00:00:00.000Z INFO message\\u000aforged peer="x\\u2028y" n=2 ok=true',
+  ]);
 });

@@ -15,7 +15,7 @@
  */
 
 import type { StreamingCall } from "./status.ts";
-import type { Logger } from "../log.ts";
+import { type Logger, quote } from "../log.ts";
 import { UnavailableError } from "../errors.ts";
 import type { PeerLineBudget } from "./join_log.ts";
 
@@ -27,7 +27,11 @@ export class DrainingError extends UnavailableError {}
 
 /** Options of {@linkcode CallSignals.open}. */
 export interface CallSignalOptions {
-  /** The caller's name: its leaving is logged (`client NAME disconnected.`). */
+  /**
+   * The caller's name: its leaving is logged (`client "NAME" disconnected.`
+   * with the peer). Not for hub subscriptions: the hub logs their leave
+   * once, with the subscription.
+   */
   name?: string;
   /** When a shutdown aborts the signal. Default `"grace"`. */
   shutdown?: ShutdownStage;
@@ -119,13 +123,14 @@ export class CallSignals {
     const log = this.#log;
     const lines = this.#peerLines;
     // Read now: once the call is cancelled its peer may be gone ("unknown").
-    const peer = name !== undefined && lines ? call.getPeer() : "";
+    const peer = name === undefined ? "" : call.getPeer();
     const onCancel = () => {
       if (name !== undefined) {
         // Churn must not flood the log: a budget of lines per peer.
         const held = lines ? lines.take(peer) : 0;
         if (held !== undefined) {
-          log.info(`client ${name} disconnected.`, {
+          log.info(`client ${quote(name)} disconnected.`, {
+            peer,
             joinsAndLeavesNotLogged: held || undefined,
           });
         }

@@ -11,7 +11,7 @@ import type { Broker } from "../bus/broker.ts";
 import { Hub, type LeaveReason, type PresenceChange } from "../bus/hub.ts";
 import { runTicker } from "../bus/ticker.ts";
 import { DEFAULT_REPLAY_BYTES, type SlowConsumerPolicy } from "../defaults.ts";
-import type { Logger } from "../log.ts";
+import { type Logger, quote } from "../log.ts";
 import { TICK_TOPIC } from "./service_context.ts";
 import { PeerLineBudget, topicsForLog } from "./join_log.ts";
 
@@ -116,7 +116,7 @@ export function createServerHub(
     onJoin: (info) => {
       const held = joinLines.take(info.labels.peer ?? "");
       if (held === undefined) return; // this peer's budget of lines is spent
-      log.info(`client ${info.name} subscribed.`, {
+      log.info(`client ${quote(info.name)} subscribed.`, {
         subscription: info.id,
         peer: info.labels.peer,
         topics: topicsForLog(info.topics),
@@ -135,7 +135,7 @@ export function createServerHub(
         return;
       }
       gapLogs.set(info.id, { at: now, gaps: 0, missed: 0 });
-      log.warn(`client ${info.name} missed events.`, {
+      log.warn(`client ${quote(info.name)} missed events.`, {
         subscription: info.id,
         peer: info.labels.peer,
         reason: gap.reason,
@@ -151,7 +151,7 @@ export function createServerHub(
       wiring.onLeave(reason);
       const held = joinLines.take(info.labels.peer ?? "");
       if (held === undefined) return;
-      log.info(`client ${info.name} is leaving.`, {
+      log.info(`client ${quote(info.name)} is leaving.`, {
         subscription: info.id,
         peer: info.labels.peer,
         reason,

@@ -108,7 +108,7 @@ export class SubscriptionCalls {
       const subscribe = options.subscribe();
       const peer = call.getPeer();
       release = this.#admission.admit(peer, name);
-      const signal = this.#signals.open(call, { name });
+      const signal = this.#signals.open(call); // the hub logs the leave
       const subscription = this.#hub.subscribe(name, {
         ...subscribe,
         signal,
