@@ -82,6 +82,13 @@ Deno.test("Publish refuses bad topics and oversized payloads with INVALID_ARGUME
     ["", new Uint8Array(), /Invalid topic ""/],
     ["has space", new Uint8Array(), /Invalid topic "has space"/],
     ["$presence", new Uint8Array(), /reserved/],
+    // The clock's topic is the server's own too: a fake tick would reach
+    // every SayHelloStreamReply subscriber.
+    [
+      "tick",
+      new Uint8Array(),
+      /Cannot publish on "tick": it is the server's clock/,
+    ],
     ["news", new Uint8Array(9), /Payload is 9 bytes: at most 8/],
   ];
   for (const [topic, payload, message] of cases) {

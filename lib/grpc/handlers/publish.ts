@@ -6,7 +6,7 @@
  */
 
 import type * as grpc from "@grpc/grpc-js";
-import type { GreeterContext } from "../service_context.ts";
+import { type GreeterContext, TICK_TOPIC } from "../service_context.ts";
 import { validateTopic } from "../../bus/hub.ts";
 import { InvalidArgumentError } from "../../errors.ts";
 import type { PublishReply, PublishRequest } from "../proto.ts";
@@ -27,6 +27,11 @@ export function publish(
   return async (call, callback) => {
     try {
       const topic = validateTopic(call.request.topic); // never a "$" one
+      if (topic === TICK_TOPIC) {
+        throw new InvalidArgumentError(
+          `Cannot publish on "${TICK_TOPIC}": it is the server's clock; publish on another topic`,
+        );
+      }
       const { payload } = call.request;
       if (payload.length > maxPublishBytes) {
         throw new InvalidArgumentError(
