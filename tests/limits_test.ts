@@ -88,6 +88,15 @@ Deno.test("messages beyond --max-message-size get RESOURCE_EXHAUSTED", async () 
     (error: RpcError) => error.code === "RESOURCE_EXHAUSTED",
   );
   assert.equal(await client.sayHello("small"), "Hello, small!");
+  // Counted as what the client got (grpc-js refuses it below the
+  // interceptors, which saw only the call's end: it was CANCELLED).
+  const counted = (code: string) =>
+    t.server.metrics.render().includes(
+      `greeter_rpcs_total{method="/helloworld.Greeter/SayHello",code="${code}"} 1`,
+    );
+  await waitFor("the refusal counted", () => counted("RESOURCE_EXHAUSTED"));
+  assert.ok(counted("OK"));
+  assert.ok(!t.server.metrics.render().includes('code="CANCELLED"'));
 });
 
 /** Writes `bytes` on a raw TCP connection and waits (bounded) for the server to close it. */

@@ -96,8 +96,8 @@ type Session = object & {
   };
 };
 
-/** What a writer needs of an HTTP/2 stream. */
-interface Http2StreamLike {
+/** What `CallWriter` (and the call counting) use of an HTTP/2 stream. */
+export interface Http2StreamLike {
   readonly bufferSize: number;
   readonly session?: Session;
   /** Node's and Deno's `Http2Stream` have these; a test double may not. */
@@ -105,6 +105,10 @@ interface Http2StreamLike {
   readonly destroyed?: boolean;
   readonly writableEnded?: boolean;
   readonly writableNeedDrain?: boolean;
+  /** The headers sent (a trailers-only response's status is here). */
+  readonly sentHeaders?: Record<string, unknown>;
+  /** The trailers sent, once they were. */
+  readonly sentTrailers?: Record<string, unknown>;
   write?(chunk: Buffer): boolean;
   once(event: "close" | "drain", listener: () => void): unknown;
   off?(event: "close" | "drain", listener: () => void): unknown;
@@ -529,10 +533,12 @@ function flushedBytes(session: Session): number {
 
 /**
  * The HTTP/2 stream under a grpc-js server call (or intercepting call).
+ * Exported for the call counting (`sent_status.ts`), which reads the status
+ * grpc-js sent without telling the interceptors.
  * grpc-js keeps it private (1.14: `call.call[.nextCall…].stream`);
  * `undefined` when it moves, and the `'drain'` signal is then the only one.
  */
-function http2StreamOf(call: object): Http2StreamLike | undefined {
+export function http2StreamOf(call: object): Http2StreamLike | undefined {
   // deno-lint-ignore no-explicit-any
   let inner: any = call;
   for (let depth = 0; inner && depth < 10; depth++) {

@@ -9,6 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Broker } from "../bus/broker.ts";
 import type { Hub } from "../bus/hub.ts";
 import { type Counter, Metrics } from "./metrics.ts";
+import { sentStatus } from "./sent_status.ts";
 
 /** The server's metric families, and the counters the server feeds itself. */
 export interface ServerMetrics {
@@ -147,9 +148,8 @@ function processMetrics(metrics: Metrics): void {
 /**
  * A grpc-js server interceptor counting every call once by method and final
  * status (`CANCELLED` when the client went away first, `DEADLINE_EXCEEDED`
- * when its deadline passed). A call grpc-js refuses before its handler sees
- * it (a message over the size limit) is counted under the status the
- * handler then gives.
+ * when its deadline passed). A call grpc-js ends itself (a message over the
+ * size limit) is counted under the status it sent ({@linkcode sentStatus}).
  *
  * @example
  * ```ts ignore
@@ -173,12 +173,21 @@ export function countingInterceptor(
           onCancel: () => {
             const deadline = call.getDeadline();
             const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-            once(ms <= Date.now() ? "DEADLINE_EXCEEDED" : "CANCELLED");
+            // A status grpc-js sent itself (over-size message) is what the
+            // client got, not a cancel.
+            once(
+              sentStatus(call) ??
+                (ms <= Date.now() ? "DEADLINE_EXCEEDED" : "CANCELLED"),
+            );
           },
         });
       },
       sendStatus(status, next) {
-        once(grpc.status[status.code] ?? String(status.code));
+        // grpc-js may have ended the call already (an over-size request,
+        // after which the handler answers UNIMPLEMENTED to no one).
+        once(
+          sentStatus(call) ?? grpc.status[status.code] ?? String(status.code),
+        );
         next(status);
       },
     });

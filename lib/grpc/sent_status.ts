@@ -1,0 +1,32 @@
+/**
+ * The status a grpc-js server call really sent. grpc-js ends some calls
+ * itself, below the interceptors (a request over
+ * `grpc.max_receive_message_length`, a reply over the send limit, a bad
+ * `grpc-timeout`): the interceptors then see only the call's end, as if the
+ * client had cancelled, while the client got `RESOURCE_EXHAUSTED` or
+ * `INTERNAL`. The HTTP/2 stream still holds what went out.
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import { http2StreamOf } from "./call_writer.ts";
+
+/**
+ * The name of the `grpc-status` the call's HTTP/2 stream sent (in its
+ * trailers, or in a trailers-only response's headers), or `undefined` when
+ * it sent none (the client went away first) or the stream cannot be found.
+ *
+ * @example
+ * ```ts ignore
+ * sentStatus(call) ?? "CANCELLED";
+ * ```
+ */
+export function sentStatus(call: object): string | undefined {
+  const stream = http2StreamOf(call);
+  const value = stream?.sentTrailers?.["grpc-status"] ??
+    stream?.sentHeaders?.["grpc-status"];
+  if (value === undefined) return undefined;
+  const code = Number(value);
+  return grpc.status[code] ?? String(value);
+}
