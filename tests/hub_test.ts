@@ -461,3 +461,66 @@ Deno.test("Hub.listed() pages after an id, named and * subscribers merged in id 
   controller.abort();
   hub.close();
 });
+
+Deno.test("Hub.subscribe() takes NATS-style patterns: * one token, > one or more, never $ topics", async () => {
+  const hub = new Hub<string>({ presence: () => "presence" });
+  const one = hub.subscribe("one", { topics: ["news.*"] }).readable
+    .getReader();
+  const many = hub.subscribe("many", { topics: ["news.>", "news.a"] })
+    .readable.getReader();
+  const all = hub.subscribe("all", { topics: [">"] }).readable.getReader();
+  for (const topic of ["news", "news.a", "news.a.b", "other", "news.b"]) {
+    await hub.publish(topic, topic);
+  }
+  assert.deepEqual(await take(one, 2), ["news.a", "news.b"]);
+  // In both its plain topic and its pattern, news.a comes once.
+  assert.deepEqual(await take(many, 3), ["news.a", "news.a.b", "news.b"]);
+  // ">" never takes the server's "$presence" (joins were published there).
+  assert.deepEqual(await take(all, 5), [
+    "news",
+    "news.a",
+    "news.a.b",
+    "other",
+    "news.b",
+  ]);
+  // Listings of a topic include those that get it through a pattern.
+  assert.deepEqual(hub.subscriptions("news.a.b").map((s) => s.name), [
+    "many",
+    "all",
+  ]);
+  assert.equal(hub.count("news.a.b"), 2);
+  assert.deepEqual(hub.subscriptions("news.a").map((s) => s.name), [
+    "one",
+    "many",
+    "all",
+  ]);
+  assert.equal(hub.count("news.a"), 3);
+  assert.deepEqual([...hub.listed("news.a", 1)].map((s) => s.name), [
+    "many",
+    "all",
+  ]);
+  assert.throws(
+    () => hub.subscribe("bad", { topics: ["news.>.x"] }),
+    InvalidArgumentError,
+  );
+  hub.close();
+  for (const reader of [one, many, all]) {
+    assert.deepEqual(await reader.read(), { done: true, value: undefined });
+  }
+});
+
+Deno.test("Hub replays a resume through a pattern filter", async () => {
+  const hub = new Hub<string>();
+  for (const topic of ["news.a", "x", "news.b"]) {
+    await hub.publish(topic, topic);
+  }
+  const { readable, recovered } = hub.subscribe("late", {
+    topics: ["news.*"],
+    after: { epoch: hub.epoch, seq: 0 },
+  });
+  assert.equal(recovered, true);
+  const reader = readable.getReader();
+  assert.deepEqual(await take(reader, 2), ["news.a", "news.b"]);
+  hub.close();
+  assert.deepEqual(await reader.read(), { done: true, value: undefined });
+});

@@ -31,6 +31,7 @@ import {
 } from "../defaults.ts";
 import { IdIndex } from "./id_index.ts";
 import { ReplayLog } from "./replay_log.ts";
+import { isPattern, TopicPattern } from "./topic_pattern.ts";
 
 export type { BusEvent } from "./broker.ts";
 
@@ -235,13 +236,14 @@ export function validateTopic(topic: string): string {
 
 /**
  * Checks one entry of a topic filter: {@linkcode ALL_TOPICS},
- * {@linkcode PRESENCE_TOPIC} or a valid topic. Throws
+ * {@linkcode PRESENCE_TOPIC}, a valid topic or a pattern
+ * ({@linkcode TopicPattern}: `news.*`, `news.>`). Throws
  * {@linkcode InvalidArgumentError} on anything else.
  */
 export function validateFilterTopic(topic: string): string {
-  return topic === ALL_TOPICS || topic === PRESENCE_TOPIC
-    ? topic
-    : validateTopic(topic);
+  if (topic === ALL_TOPICS || topic === PRESENCE_TOPIC) return topic;
+  if (isPattern(topic)) return new TopicPattern(topic).text;
+  return validateTopic(topic);
 }
 
 /**
@@ -328,7 +330,10 @@ export class Hub<T> {
     all: new IdIndex<Subscriber<T>>(),
     everything: new IdIndex<Subscriber<T>>(),
     byTopic: new Map<string, IdIndex<Subscriber<T>>>(),
+    patterned: new IdIndex<Subscriber<T>>(),
   };
+  /** Subscribers with patterns (`news.*`), matched against each event. */
+  #patterned = new Set<Subscriber<T>>();
   #bufferSize: number;
   #policy: SlowConsumerPolicy;
   #maxSubscribers: number;
@@ -457,11 +462,16 @@ export class Hub<T> {
     });
     this.#subscribers.set(subscriber.id, subscriber);
     this.#listed.all.add(subscriber);
+    if (subscriber.patterned) {
+      this.#patterned.add(subscriber);
+      this.#listed.patterned.add(subscriber);
+    }
     for (const topic of topics) {
       if (topic === ALL_TOPICS) {
         this.#everything.add(subscriber);
         this.#listed.everything.add(subscriber);
-      } else {
+      } else if (isPattern(topic)) continue;
+      else {
         let set = this.#byTopic.get(topic);
         if (!set) this.#byTopic.set(topic, set = new Set());
         set.add(subscriber);
@@ -555,9 +565,13 @@ export class Hub<T> {
     } else if (topic.startsWith("$")) {
       yield* infos(byTopic.get(topic)?.after(afterId) ?? []);
     } else {
-      // Named subscribers and those of every ordinary topic: two id orders.
+      // Named subscribers, those of every ordinary topic and those of a
+      // pattern that matches it: three id orders.
       const named = byTopic.get(topic)?.after(afterId);
-      yield* infos(merged(named, everything.after(afterId)));
+      yield* infos(merged(
+        merged(named, everything.after(afterId)),
+        this.#byPattern(topic, afterId),
+      ));
     }
   }
 
@@ -579,13 +593,34 @@ export class Hub<T> {
     return { entries, total: this.count(query.topic), more };
   }
 
-  /** How many live subscriptions {@linkcode Hub.subscriptions} would list without a limit; O(1). */
+  /**
+   * Subscribers (id above `afterId`, in id order) that receive `topic`
+   * through a pattern only. Patterns are not indexed: this reads every
+   * patterned subscriber.
+   */
+  *#byPattern(topic: string, afterId = 0): Generator<Subscriber<T>> {
+    if (this.#patterned.size === 0) return;
+    const named = this.#byTopic.get(topic);
+    const tokens = topic.split(".");
+    for (const s of this.#listed.patterned.after(afterId)) {
+      if (!named?.has(s) && s.matchesPattern(tokens)) yield s;
+    }
+  }
+
+  /**
+   * How many live subscriptions {@linkcode Hub.subscriptions} would list
+   * without a limit: O(1), plus the patterned subscribers for an ordinary
+   * topic.
+   */
   count(topic?: string): number {
     const { all, everything, byTopic } = this.#listed;
     if (topic === undefined) return all.size;
     if (topic === ALL_TOPICS) return everything.size;
     const named = byTopic.get(topic)?.size ?? 0;
-    return topic.startsWith("$") ? named : named + everything.size;
+    if (topic.startsWith("$")) return named;
+    let patterned = 0;
+    for (const _ of this.#byPattern(topic)) patterned++;
+    return named + everything.size + patterned;
   }
 
   /**
@@ -638,6 +673,8 @@ export class Hub<T> {
     this.#everything.delete(subscriber);
     this.#listed.all.delete(subscriber);
     this.#listed.everything.delete(subscriber);
+    this.#listed.patterned.delete(subscriber);
+    this.#patterned.delete(subscriber);
     for (const topic of subscriber.topics) {
       const set = this.#byTopic.get(topic);
       set?.delete(subscriber);
@@ -707,6 +744,13 @@ export class Hub<T> {
     if (named) { for (const s of named) this.#offer(s, event); }
     if (!event.topic.startsWith("$")) {
       for (const s of this.#everything) this.#offer(s, event);
+    }
+    if (this.#patterned.size > 0) {
+      // Plain topics stay indexed; patterns are tried per event, once each.
+      const tokens = event.topic.split(".");
+      for (const s of this.#patterned) {
+        if (!named?.has(s) && s.matchesPattern(tokens)) this.#offer(s, event);
+      }
     }
   }
 
@@ -826,6 +870,7 @@ class Subscriber<T> {
   #hub: Hub<T>;
   #everything: boolean;
   #named: ReadonlySet<string>;
+  #patterns: readonly TopicPattern[];
   /** Replaying: the last seq read from the replay window; live when undefined. */
   #replayed?: number;
   /** The hub closed: end the stream once the buffer is empty. */
@@ -864,6 +909,8 @@ class Subscriber<T> {
     this.labels = init.labels;
     this.#everything = init.topics.includes(ALL_TOPICS);
     this.#named = new Set(init.topics);
+    this.#patterns = init.topics.filter((t) => t !== ALL_TOPICS && isPattern(t))
+      .map((t) => new TopicPattern(t));
     this.#replayed = init.replayFrom;
     this.#after = init.after;
     this.#capacity = init.capacity;
@@ -876,9 +923,23 @@ class Subscriber<T> {
     }, { highWaterMark: 0 });
   }
 
+  /** Whether its filter holds a pattern (`news.*`). */
+  get patterned(): boolean {
+    return this.#patterns.length > 0;
+  }
+
   matches(topic: string): boolean {
     return this.#named.has(topic) ||
-      (this.#everything && !topic.startsWith("$"));
+      (this.#everything && !topic.startsWith("$")) ||
+      (this.#patterns.length > 0 && this.matchesPattern(topic.split(".")));
+  }
+
+  /** Whether one of its patterns matches a topic split at `.`. */
+  matchesPattern(tokens: readonly string[]): boolean {
+    for (const pattern of this.#patterns) {
+      if (pattern.matchesTokens(tokens)) return true;
+    }
+    return false;
   }
 
   offer(event: BusEvent<T>, policy: SlowConsumerPolicy): Offer {

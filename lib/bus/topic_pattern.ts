@@ -1,0 +1,125 @@
+/**
+ * Topic patterns, NATS-style: topics are `.`-separated tokens; in a pattern
+ * `*` stands for exactly one token and `>` (last only) for one or more.
+ * `news.*` matches `news.sport` but not `news` nor `news.sport.today`;
+ * `news.>` matches both of the latter. One matcher serves the hub's topic
+ * filters and the server's permissions.
+ *
+ * Two rules keep the server's own topics its own: a pattern with a wildcard
+ * never matches a topic starting with `$` (name `$presence` to get it), and
+ * the pattern `*` alone keeps its older meaning, every ordinary topic
+ * (the same as `>`).
+ *
+ * @module
+ */
+
+import { InvalidArgumentError } from "../errors.ts";
+
+/** Longest topic or pattern accepted, in characters. */
+export const MAX_TOPIC_LENGTH = 128;
+
+/** One or more of the characters a topic or pattern may hold. */
+const CHARACTERS = /^[A-Za-z0-9._\-/:*>]+$/;
+
+/**
+ * Whether `filter` holds a wildcard token (`*` or `>`), as opposed to
+ * naming one topic.
+ *
+ * @example
+ * ```ts
+ * import { isPattern } from "./topic_pattern.ts";
+ * isPattern("news.*"); // true
+ * isPattern("news"); // false
+ * ```
+ */
+export function isPattern(filter: string): boolean {
+  return filter.split(".").some((token) => token === "*" || token === ">");
+}
+
+/**
+ * A compiled pattern (or plain topic). {@linkcode TopicPattern.matches}
+ * tells whether a topic is one it stands for;
+ * {@linkcode TopicPattern.covers} whether every topic another pattern
+ * stands for is one of its own.
+ *
+ * @example
+ * ```ts
+ * import { TopicPattern } from "./topic_pattern.ts";
+ * const news = new TopicPattern("news.>");
+ * news.matches("news.sport.today"); // true
+ * news.matches("news"); // false
+ * news.covers(new TopicPattern("news.*")); // true
+ * ```
+ */
+export class TopicPattern {
+  /** The pattern as written. */
+  readonly text: string;
+  /** Whether it holds a wildcard. */
+  readonly wild: boolean;
+  #tokens: readonly string[];
+
+  /**
+   * Compiles `text`; throws {@linkcode InvalidArgumentError} naming what is
+   * wrong when it is not a valid pattern: 1 to 128 letters, digits or
+   * `. _ - / : * >`, where `*` and `>` are whole tokens and `>` comes last
+   * (or `$presence`-style server topics, taken literally).
+   */
+  constructor(text: string) {
+    this.text = text;
+    // "*" alone: every ordinary topic, as ">".
+    this.#tokens = text === "*" ? [">"] : text.split(".");
+    this.wild = isPattern(text);
+    if (text.startsWith("$") && !this.wild) return; // the server's topics
+    const bad = text.length > MAX_TOPIC_LENGTH || !CHARACTERS.test(text) ||
+      this.#tokens.some((token, i) =>
+        (token.includes("*") && token !== "*") ||
+        (token.includes(">") && (token !== ">" || i < this.#tokens.length - 1))
+      );
+    if (bad) {
+      throw new InvalidArgumentError(
+        `Invalid topic pattern "${
+          text.slice(0, MAX_TOPIC_LENGTH + 12)
+        }": use 1 to ${MAX_TOPIC_LENGTH} letters, digits or . _ - / : with "*" for one "."-separated token and a final ">" for one or more`,
+      );
+    }
+  }
+
+  /** Whether `topic` is one this pattern stands for. */
+  matches(topic: string): boolean {
+    if (!this.wild) return topic === this.text;
+    return this.matchesTokens(topic.split("."));
+  }
+
+  /**
+   * {@linkcode TopicPattern.matches} on a topic already split at `.` (the
+   * hub splits each event's topic once for all its patterns).
+   */
+  matchesTokens(topic: readonly string[]): boolean {
+    if (!this.wild) return topic.join(".") === this.text;
+    if (topic[0]?.startsWith("$")) return false;
+    const tokens = this.#tokens;
+    for (let i = 0; i < tokens.length; i++) {
+      if (tokens[i] === ">") return topic.length > i;
+      if (i >= topic.length) return false;
+      if (tokens[i] !== "*" && tokens[i] !== topic[i]) return false;
+    }
+    return topic.length === tokens.length;
+  }
+
+  /**
+   * Whether every topic `other` matches is one this pattern matches too
+   * (a permission `news.>` covers a subscription to `news.*`).
+   */
+  covers(other: TopicPattern): boolean {
+    if (!other.wild) return this.matches(other.text);
+    if (!this.wild) return false; // one topic cannot cover many
+    const mine = this.#tokens;
+    const theirs = other.#tokens;
+    for (let i = 0; i < mine.length; i++) {
+      if (mine[i] === ">") return theirs.length > i;
+      if (i >= theirs.length || theirs[i] === ">") return false;
+      if (mine[i] !== "*" && mine[i] !== theirs[i]) return false;
+    }
+    return theirs.length === mine.length;
+  }
+}
