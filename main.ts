@@ -1,7 +1,8 @@
 /**
  * The greeter command line: `greeter serve` or `greeter client`. Parses,
- * dispatches, turns signals into aborts, prints `error: …` once, and sets the
- * exit code. Nothing else in the project exits or handles signals.
+ * dispatches, turns signals into aborts (and SIGHUP into the server's
+ * reload), prints `error: …` once, and sets the exit code. Nothing else in
+ * the project exits or handles signals.
  *
  * @module
  */
@@ -66,6 +67,15 @@ async function untilInterrupted(
   }
 }
 
+/**
+ * Calls `listener` on each SIGHUP (the serve command reloads its token file)
+ * until the returned function is called.
+ */
+function onHangup(listener: () => void): () => void {
+  Deno.addSignalListener("SIGHUP", listener);
+  return () => Deno.removeSignalListener("SIGHUP", listener);
+}
+
 /** Prints `error: message` on stderr, with a usage hint for a bad command line. */
 function printError(error: unknown): void {
   let text = `error: ${error instanceof Error ? error.message : String(error)}`;
@@ -97,9 +107,10 @@ async function main(args: string[]): Promise<number> {
       Error.stackTraceLimit = SERVE_STACK_TRACE_LIMIT;
       // Each subcommand loads only its own code (the client no server parts).
       const { serve } = await import("./lib/cli/serve.ts");
-      await untilInterrupted((signal) => serve(parsed.config, signal), {
-        force: true, // a drain can take --grace: a second Ctrl-C cuts it short
-      });
+      await untilInterrupted(
+        (signal) => serve(parsed.config, signal, { onReload: onHangup }),
+        { force: true }, // a drain can take --grace: a second Ctrl-C cuts it short
+      );
       return 0;
     }
     case "client": {

@@ -35,6 +35,9 @@ export class SlowConsumerError extends GreeterError {}
 /** The caller did not present an accepted bearer token. */
 export class UnauthenticatedError extends GreeterError {}
 
+/** The caller's token does not grant what the call needs. */
+export class PermissionDeniedError extends GreeterError {}
+
 /** A configured limit (subscribers, per connection…) is reached. */
 export class CapacityError extends GreeterError {}
 

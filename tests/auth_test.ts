@@ -11,10 +11,10 @@ import { startTestServer, waitFor } from "../testing/server.ts";
 const TOKENS = ["tok-alpha-1", "tok-bravo-2"];
 
 Deno.test("parseTokens() keeps one token per line, skipping blanks and comments", () => {
-  assert.deepEqual(parseTokens("# team a\n tok-1 \n\r\n#x\ntok-2\n"), [
-    "tok-1",
-    "tok-2",
-  ]);
+  assert.deepEqual(
+    parseTokens("# team a\n tok-1 \n\r\n#x\ntok-2\ntok-3  publish:news.>\n"),
+    ["tok-1", "tok-2", "tok-3"],
+  );
 });
 
 Deno.test("BearerTokens.accepts() takes exactly a listed token after Bearer", () => {
@@ -35,6 +35,8 @@ Deno.test("BearerTokens.accepts() takes exactly a listed token after Bearer", ()
   ) {
     assert.equal(tokens.accepts(bad), false, String(bad));
   }
+  assert.equal(tokens.find("Bearer tok-bravo-2"), 1);
+  assert.equal(tokens.find("Bearer tok-bravo-3"), -1);
   assert.throws(() => new BearerTokens([]), /token list is empty/);
 });
 

@@ -223,3 +223,68 @@ Deno.test("Health.Watch is capped at --max-subscribers: RESOURCE_EXHAUSTED beyon
     client.close();
   }
 });
+
+Deno.test({
+  name:
+    "with --token-file, buf curl -H reaches the Greeter as the README writes it; health and reflection need no token",
+  ignore: BUF_MISSING !== undefined,
+  async fn() {
+    const token = "0123456789abcdef0123456789abcdef";
+    await using t = await startTestServer({
+      clock: new ManualClock(),
+      tokens: [token],
+    });
+    const url = `http://${t.target}`;
+    // Reflection is open: buf reads the contract before any call, and its
+    // -H headers are not sent on reflection requests.
+    assert.ok(
+      (await bufCurl(["--list-methods", url])).includes(
+        "helloworld.Greeter/Publish",
+      ),
+    );
+    assert.deepEqual(
+      JSON.parse(
+        await bufCurl([
+          "-d",
+          '{"service":""}',
+          `${url}/grpc.health.v1.Health/Check`,
+        ]),
+      ),
+      { status: "SERVING" },
+    );
+    assert.deepEqual(
+      JSON.parse(
+        await bufCurl([
+          "-H",
+          `authorization: Bearer ${token}`,
+          "-d",
+          '{"name":"you"}',
+          `${url}/helloworld.Greeter/SayHello`,
+        ]),
+      ),
+      { message: "Hello, you!" },
+    );
+    // payload is bytes: base64 in buf's JSON ("aGk=" is "hi").
+    const published = JSON.parse(
+      await bufCurl([
+        "-H",
+        `authorization: Bearer ${token}`,
+        "-d",
+        '{"topic":"news","payload":"aGk="}',
+        `${url}/helloworld.Greeter/Publish`,
+      ]),
+    );
+    assert.equal(published.cursor.epoch, t.server.hub.epoch);
+    const anonymous = await buf([
+      "curl",
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
+      "-d",
+      '{"name":"you"}',
+      `${url}/helloworld.Greeter/SayHello`,
+    ]);
+    assert.equal(anonymous.success, false);
+    assert.match(anonymous.stderr, /unauthenticated/i);
+  },
+});

@@ -23,8 +23,10 @@ function parse(text: string) {
   return { values, types };
 }
 
-async function scrape(port: number) {
-  const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+async function scrape(port: number, token = "secret") {
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   assert.equal(response.status, 200);
   assert.match(
     response.headers.get("content-type")!,
@@ -100,9 +102,43 @@ Deno.test("the metrics page parses, and its counters move with the traffic", asy
   );
   assert.ok(v("greeter_events_delivered_total") >= 1);
 
-  const missing = await fetch(`http://127.0.0.1:${port}/other`);
+  const missing = await fetch(`http://127.0.0.1:${port}/other`, {
+    headers: { authorization: "Bearer secret" },
+  });
   assert.equal(missing.status, 404);
   await missing.body?.cancel();
+});
+
+Deno.test("with tokens, /metrics needs one that grants metrics", async () => {
+  await using t = await startTestServer({
+    metricsPort: 0,
+    intervalMs: 3_600_000,
+    heartbeatMs: 3_600_000,
+    tokens: [
+      "full-token-0123456789",
+      "reader-token-0123456789 subscribe:news",
+      "scraper-token-0123456789 metrics",
+    ],
+  });
+  const url = `http://127.0.0.1:${t.server.metricsPort}/metrics`;
+  const status = async (token?: string) => {
+    const response = await fetch(url, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+    });
+    const text = await response.text();
+    return [response.status, text] as const;
+  };
+  const [anonymous, why] = await status();
+  assert.equal(anonymous, 401);
+  assert.match(why, /Missing or invalid bearer token for \/metrics/);
+  assert.equal((await status("wrong"))[0], 401);
+  assert.deepEqual(await status("reader-token-0123456789"), [
+    403,
+    'Permission denied for /metrics: this token lacks "metrics"\n',
+  ]);
+  assert.equal((await status("scraper-token-0123456789"))[0], 200);
+  assert.equal((await status("full-token-0123456789"))[0], 200);
+  assert.ok(!t.logs.some((l) => l.includes("-token-0123456789")));
 });
 
 Deno.test("Metrics renders HELP, TYPE and escaped label values", () => {

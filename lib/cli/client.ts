@@ -22,6 +22,7 @@ import {
   renderLine,
   renderSubscriber,
 } from "./render.ts";
+import { tokenOf } from "../grpc/auth.ts";
 
 const encoder = new TextEncoder();
 
@@ -90,7 +91,7 @@ export async function client(
 ): Promise<void> {
   checkTokenTransport(config);
   const token = config.tokenFile
-    ? (await readTokenFile(config.tokenFile))[0]
+    ? tokenOf((await readTokenFile(config.tokenFile))[0])
     : config.token;
   const [ca, cert, key] = await Promise.all([
     readOptionalFile(config.tlsCa, "TLS CA"),

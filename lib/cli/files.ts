@@ -6,7 +6,7 @@
  */
 
 import { isAbsolute, resolve } from "node:path";
-import { parseTokens } from "../grpc/auth.ts";
+import { parseTokenLines } from "../grpc/auth.ts";
 import { ConfigError } from "../errors.ts";
 
 /** `path` as tried: a relative one is named in full, from the working directory. */
@@ -15,8 +15,9 @@ function tried(path: string): string {
 }
 
 /**
- * Reads the tokens in `path` (see {@linkcode parseTokens}); throws
- * {@linkcode ConfigError} when it cannot be read or holds none.
+ * Reads the token lines in `path` (see {@linkcode parseTokenLines}: a
+ * token, then what it grants); throws {@linkcode ConfigError} when it cannot
+ * be read or holds none.
  *
  * @example
  * ```ts ignore
@@ -33,7 +34,7 @@ export async function readTokenFile(path: string): Promise<string[]> {
       { cause: error },
     );
   }
-  const tokens = parseTokens(text);
+  const tokens = parseTokenLines(text);
   if (tokens.length === 0) {
     throw new ConfigError(`Token file "${path}" holds no token`);
   }

@@ -1,6 +1,7 @@
 /**
  * `greeter serve`: runs the server until the signal aborts, then shuts it
- * down gracefully.
+ * down gracefully; reloads the token file when asked (SIGHUP, which
+ * `main.ts` turns into a callback).
  *
  * @module
  */
@@ -8,8 +9,32 @@
 import type { ServeConfig } from "./config.ts";
 import { Logger } from "../log.ts";
 import { startServer } from "../grpc/server.ts";
+import { AccessControl } from "../grpc/access.ts";
+import { ConfigError } from "../errors.ts";
 import { readOptionalFile, readTokenFile } from "./files.ts";
 import { openBroker } from "./broker.ts";
+
+/** Options of {@linkcode serve}. */
+export interface ServeOptions {
+  /**
+   * Registers a listener called on each reload request (SIGHUP); returns
+   * the function that unregisters it.
+   */
+  onReload?: (listener: () => void) => () => void;
+}
+
+/** The token file's lines as an access list; the file's path prefixes a bad line's error. */
+async function readAccess(path: string, log: Logger, current?: AccessControl) {
+  const lines = await readTokenFile(path);
+  try {
+    if (current) current.replace(lines);
+    return current ?? new AccessControl(lines, { log });
+  } catch (error) {
+    throw new ConfigError(`Token file "${path}": ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
 
 /**
  * Serves until `signal` aborts; resolves once the server has stopped.
@@ -23,11 +48,11 @@ import { openBroker } from "./broker.ts";
 export async function serve(
   config: ServeConfig,
   signal: AbortSignal,
+  options: ServeOptions = {},
 ): Promise<void> {
   const log = new Logger({ level: config.logLevel, format: config.logFormat });
-  const tokens = config.tokenFile
-    ? await readTokenFile(config.tokenFile)
-    : undefined;
+  const tokenFile = config.tokenFile;
+  const access = tokenFile ? await readAccess(tokenFile, log) : undefined;
   const [cert, key, clientCa] = await Promise.all([
     readOptionalFile(config.tlsCert, "TLS certificate"),
     readOptionalFile(config.tlsKey, "TLS key"),
@@ -40,7 +65,7 @@ export async function serve(
     server = await startServer({
       ...config,
       broker: opened.broker,
-      tokens,
+      access,
       tls,
       log,
     });
@@ -51,13 +76,32 @@ export async function serve(
   if (tls) {
     log.info(clientCa ? "TLS on, client certificates required" : "TLS on");
   }
-  if (tokens) {
-    log.info(`Bearer tokens required (${tokens.length} accepted)`);
+  if (access) {
+    log.info(`Bearer tokens required (${access.list.size} accepted)`);
   }
-  if (!signal.aborted) {
-    await new Promise((resolve) =>
-      signal.addEventListener("abort", resolve, { once: true })
-    );
+  const reload = async () => {
+    if (!access) {
+      return log.info("Reload asked: nothing to reload (no --token-file)");
+    }
+    try {
+      await readAccess(tokenFile!, log, access);
+      log.info(`Token file reloaded (${access.list.size} accepted)`);
+    } catch (error) {
+      log.warn(
+        `Token file not reloaded: the ${access.list.size} tokens read before stay in force`,
+        { error: (error as Error).message },
+      );
+    }
+  };
+  const stopReloads = options.onReload?.(() => void reload());
+  try {
+    if (!signal.aborted) {
+      await new Promise((resolve) =>
+        signal.addEventListener("abort", resolve, { once: true })
+      );
+    }
+  } finally {
+    stopReloads?.();
   }
   log.info("Shutting down", { graceMs: config.graceMs });
   await server.shutdown({ graceMs: config.graceMs });

@@ -1,6 +1,7 @@
 /**
  * Bearer tokens: reading a token list and checking a presented token against
- * it in constant time. Knows nothing of gRPC (the service adapter applies it).
+ * it in constant time. Knows nothing of gRPC (the access control applies it;
+ * `permissions.ts` reads what each line grants).
  *
  * @module
  */
@@ -8,25 +9,53 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 
 /**
- * Parses a token file: one token per line; blank lines and lines starting
- * with `#` are skipped; surrounding white space is trimmed.
+ * Splits a token file into its token lines: blank lines and lines starting
+ * with `#` are skipped; surrounding white space is trimmed. Each line is a
+ * token, then optionally what it grants (see `permissions.ts`).
  *
  * @example
  * ```ts
- * import { parseTokens } from "./auth.ts";
- * parseTokens("# ops\ns3cret\n\nother\n"); // ["s3cret", "other"]
+ * import { parseTokenLines } from "./auth.ts";
+ * parseTokenLines("# ops\ns3cret\n\nother publish:news.>\n"); // ["s3cret", "other publish:news.>"]
  * ```
  */
-export function parseTokens(text: string): string[] {
+export function parseTokenLines(text: string): string[] {
   return text.split(/\r?\n/).map((line) => line.trim()).filter((line) =>
     line !== "" && !line.startsWith("#")
   );
 }
 
+/**
+ * The token of a token line: its first word.
+ *
+ * @example
+ * ```ts
+ * import { tokenOf } from "./auth.ts";
+ * tokenOf("s3cret publish:news.>"); // "s3cret"
+ * ```
+ */
+export function tokenOf(line: string): string {
+  return line.split(/\s+/, 1)[0];
+}
+
+/**
+ * The tokens of a token file, one per token line (see
+ * {@linkcode parseTokenLines}).
+ *
+ * @example
+ * ```ts
+ * import { parseTokens } from "./auth.ts";
+ * parseTokens("# ops\ns3cret\n\nother subscribe:news.*\n"); // ["s3cret", "other"]
+ * ```
+ */
+export function parseTokens(text: string): string[] {
+  return parseTokenLines(text).map(tokenOf);
+}
+
 const digest = (value: string) => createHash("sha256").update(value).digest();
 
 /**
- * A set of accepted bearer tokens. {@linkcode BearerTokens.accepts} takes the
+ * A set of accepted bearer tokens. {@linkcode BearerTokens.find} takes the
  * same time whichever token matches, if any: every token is compared, each
  * through fixed-length SHA-256 digests.
  *
@@ -51,14 +80,29 @@ export class BearerTokens {
     this.#digests = tokens.map(digest);
   }
 
+  /** How many tokens are accepted. */
+  get size(): number {
+    return this.#digests.length;
+  }
+
   /** Whether an `authorization` header value carries an accepted token. */
   accepts(authorization: string | undefined): boolean {
+    return this.find(authorization) >= 0;
+  }
+
+  /**
+   * The index (in the constructor's list) of the token an `authorization`
+   * header value carries, or -1 when it carries none that is accepted.
+   */
+  find(authorization: string | undefined): number {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
     const presented = digest(match?.[1] ?? "");
-    let ok = false;
-    for (const accepted of this.#digests) {
-      ok = timingSafeEqual(presented, accepted) || ok;
+    let found = -1;
+    for (let i = 0; i < this.#digests.length; i++) {
+      // No early exit and no branch on the secret: the same work each time.
+      const equal = timingSafeEqual(presented, this.#digests[i]);
+      found = equal && found < 0 ? i : found;
     }
-    return ok && match !== null;
+    return match === null ? -1 : found;
   }
 }

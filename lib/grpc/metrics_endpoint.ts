@@ -1,6 +1,7 @@
 /**
  * The Prometheus endpoint: metrics served over plain HTTP at `/metrics`, by
- * the bounded server of `metrics_server.ts`.
+ * the bounded server of `metrics_server.ts`; with tokens, only to a token
+ * granting `metrics` (they count refused calls, among others).
  *
  * @module
  */
@@ -9,6 +10,7 @@ import type { Logger } from "../log.ts";
 import { serveMetricsHttp } from "./metrics_server.ts";
 import { formatAddress } from "./address.ts";
 import type { Metrics } from "./metrics.ts";
+import type { AccessControl } from "./access.ts";
 
 /** A running metrics endpoint. */
 export interface MetricsEndpoint {
@@ -33,12 +35,15 @@ export function serveMetrics(
   host: string,
   port: number,
   log: Logger,
+  access?: AccessControl,
 ): MetricsEndpoint {
   const server = serveMetricsHttp({
     host,
     port,
     render: () => metrics.render(),
     log,
+    authorize: access &&
+      ((authorization, peer) => access.checkMetrics(authorization, peer)),
   });
   log.info(`Metrics on http://${formatAddress(host, server.port)}/metrics`, {
     metricsPort: server.port,

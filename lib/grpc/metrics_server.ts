@@ -41,6 +41,32 @@ export interface MetricsServerOptions {
   maxConnections?: number;
   /** Each connection is closed after this long (ms), done or not. Default {@linkcode DEFAULT_METRICS_TIMEOUT_MS}. */
   timeoutMs?: number;
+  /**
+   * Checks a request's `authorization` header from `peer` (`HOST:PORT`):
+   * `undefined` lets it through, else the HTTP status and text that refuse
+   * it. Default: everyone may read.
+   */
+  authorize?: (
+    authorization: string | undefined,
+    peer: string,
+  ) => { status: number; text: string } | undefined;
+}
+
+/** Reason phrases of the refusals `authorize` may give. */
+const REFUSALS: Record<number, string> = {
+  401: "401 Unauthorized",
+  403: "403 Forbidden",
+};
+
+/** The `authorization` header of a request head, if any. */
+function authorizationOf(head: string): string | undefined {
+  for (const line of head.split("\r\n").slice(1)) {
+    const colon = line.indexOf(":");
+    if (line.slice(0, colon).trim().toLowerCase() === "authorization") {
+      return line.slice(colon + 1).trim();
+    }
+  }
+  return undefined;
 }
 
 /** A running metrics server. */
@@ -73,10 +99,11 @@ function response(
   body: string,
   head: boolean,
   contentType = "text/plain; charset=utf-8",
+  extraHeaders = "",
 ): Uint8Array {
   const payload = encoder.encode(body);
   const header = encoder.encode(
-    `HTTP/1.1 ${status}\r\ncontent-type: ${contentType}\r\ncontent-length: ${payload.length}\r\nconnection: close\r\n\r\n`,
+    `HTTP/1.1 ${status}\r\ncontent-type: ${contentType}\r\ncontent-length: ${payload.length}\r\n${extraHeaders}connection: close\r\n\r\n`,
   );
   if (head) return header;
   const out = new Uint8Array(header.length + payload.length);
@@ -158,16 +185,33 @@ export function serveMetricsHttp(options: MetricsServerOptions): MetricsServer {
         length += n;
         end = headEnd(buffer, length);
       }
-      const line =
-        new TextDecoder().decode(buffer.subarray(0, end)).split("\r\n", 1)[0];
+      const text = new TextDecoder().decode(buffer.subarray(0, end));
+      const line = text.split("\r\n", 1)[0];
       const [method, target, version] = line.split(" ");
       const isHead = method === "HEAD";
+      const remote = conn.remoteAddr as Deno.NetAddr;
+      const refused = target && version?.startsWith("HTTP/1.")
+        ? options.authorize?.(
+          authorizationOf(text),
+          formatAddress(remote.hostname, remote.port),
+        )
+        : undefined;
       let reply: Uint8Array;
       if (!target || !version?.startsWith("HTTP/1.")) {
         reply = response(
           "400 Bad Request",
           "Bad request: expected GET /metrics HTTP/1.1\n",
           false,
+        );
+      } else if (refused) {
+        reply = response(
+          REFUSALS[refused.status] ?? `${refused.status} Refused`,
+          refused.text + "\n",
+          isHead,
+          undefined,
+          refused.status === 401
+            ? 'www-authenticate: Bearer realm="greeter"\r\n'
+            : "",
         );
       } else if (target.split("?", 1)[0] !== "/metrics") {
         reply = response(

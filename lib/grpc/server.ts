@@ -21,8 +21,7 @@ import { Logger } from "../log.ts";
 import type { Metrics } from "./metrics.ts";
 import { loadGreeterProto } from "./proto.ts";
 import { createGreeterService } from "./service.ts";
-import { createAuthInterceptor } from "./auth_interceptor.ts";
-import { BearerTokens } from "./auth.ts";
+import { AccessControl } from "./access.ts";
 import { serverCredentials, type ServerTls } from "./tls.ts";
 import { formatAddress } from "./address.ts";
 import {
@@ -72,8 +71,14 @@ export interface ConnectionOptions {
 export interface AccessOptions {
   /** Serve TLS (mTLS with `clientCa`); plaintext when unset. */
   tls?: ServerTls;
-  /** Accepted bearer tokens; when set, every call but health needs one. */
+  /**
+   * Accepted bearer tokens, as token file lines (a token, then what it
+   * grants: see `permissions.ts`); when set, every call but health and
+   * reflection needs one, and so does `/metrics`.
+   */
   tokens?: readonly string[];
+  /** The same as a replaceable list (the serve command reloads it); wins over `tokens`. */
+  access?: AccessControl;
 }
 
 /** Options of {@linkcode startServer}. */
@@ -229,6 +234,8 @@ export async function startServer(
   // A shared log's recent past is read back first, so that cursors from
   // before this instance started resume here.
   await options.broker?.ready;
+  const access = options.access ??
+    (options.tokens ? new AccessControl(options.tokens, { log }) : undefined);
   const draining = new AbortController();
   /** Aborts once calls are forcibly cancelled: writers stuck on a connection Deno keeps open give up. */
   const stopped = new AbortController();
@@ -238,9 +245,7 @@ export async function startServer(
     interceptors: [
       chargingInterceptor(),
       countingInterceptor((method, code) => rpcs.inc({ method, code })),
-      ...(options.tokens
-        ? [createAuthInterceptor(new BearerTokens(options.tokens))]
-        : []),
+      ...(access ? [access.interceptor()] : []),
       // Outermost: an oversized header list is refused before anything else.
       metadataLimitInterceptor(MAX_HEADER_LIST_BYTES),
     ],
@@ -307,7 +312,7 @@ export async function startServer(
   let exporter: MetricsEndpoint | undefined;
   if (options.metricsPort !== undefined) {
     try {
-      exporter = serveMetrics(metrics, host, options.metricsPort, log);
+      exporter = serveMetrics(metrics, host, options.metricsPort, log, access);
     } catch (error) {
       void listener.close();
       server.forceShutdown();

@@ -35,7 +35,6 @@ import { publish } from "./handlers/publish.ts";
 import { listSubscribers } from "./handlers/list_subscribers.ts";
 
 export { toServiceError } from "./status.ts";
-export { createAuthInterceptor } from "./auth_interceptor.ts";
 export { TICK_TOPIC } from "./service_context.ts";
 export { STREAM2_TIMERS } from "./handlers/stream2.ts";
 export { MAX_LIST_SUBSCRIBERS } from "./handlers/list_subscribers.ts";

@@ -9,6 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import {
   CapacityError,
   InvalidArgumentError,
+  PermissionDeniedError,
   SlowConsumerError,
   UnauthenticatedError,
   UnavailableError,
@@ -36,6 +37,8 @@ export function toServiceError(error: unknown): grpc.ServiceError {
     ? grpc.status.UNAVAILABLE
     : error instanceof UnauthenticatedError
     ? grpc.status.UNAUTHENTICATED
+    : error instanceof PermissionDeniedError
+    ? grpc.status.PERMISSION_DENIED
     : grpc.status.INTERNAL;
   const details = code === grpc.status.INTERNAL
     ? "Internal error: the server could not complete the call"

@@ -1,0 +1,241 @@
+import assert from "node:assert/strict";
+import { GreeterClient } from "../lib/client/client.ts";
+import { ConfigError, type RpcError } from "../lib/errors.ts";
+import { AccessControl } from "../lib/grpc/access.ts";
+import { PeerGuard } from "../lib/grpc/peer_guard.ts";
+import { AccessList, Permissions } from "../lib/grpc/permissions.ts";
+import { Logger } from "../lib/log.ts";
+import { runClient } from "../testing/process.ts";
+import { spawnServeGroup } from "../testing/process_group.ts";
+import { startTestServer, waitFor } from "../testing/server.ts";
+
+const FULL = "full-0123456789abcdef";
+const PUBLISHER = "publisher-0123456789abcdef";
+const READER = "reader-0123456789abcdef";
+const LINES = [
+  FULL,
+  `${PUBLISHER} publish:news.>`,
+  `${READER} subscribe:news.* subscribe:$presence`,
+];
+
+const denied = (topic: string, needs: string) => (error: RpcError) =>
+  error.code === "PERMISSION_DENIED" &&
+  error.message.includes(`on topic "${topic}": this token lacks "${needs}"`);
+
+Deno.test("Permissions.parse() reads publish:, subscribe: and metrics grants", () => {
+  const p = Permissions.parse(["publish:news.>", "subscribe:a.*", "metrics"]);
+  assert.equal(p.all, false);
+  assert.equal(p.mayPublish("news.x"), true);
+  assert.equal(p.mayPublish("news"), false);
+  assert.equal(p.maySubscribe("a.b"), true);
+  assert.equal(p.maySubscribe("a.*"), true);
+  assert.equal(p.maySubscribe("a.>"), false);
+  assert.equal(p.maySubscribe("*"), false);
+  assert.equal(p.metrics, true);
+  assert.equal(Permissions.parse([]).all, true);
+  assert.equal(Permissions.parse(["subscribe:>"]).maySubscribe("*"), true);
+  assert.equal(
+    Permissions.parse(["subscribe:>"]).maySubscribe("$presence"),
+    false,
+  );
+});
+
+Deno.test("AccessList names a bad grant's line and word, never its token", () => {
+  for (
+    const [line, message] of [
+      [
+        "s3cret-token pub:news",
+        /Token line 2: Invalid permission "pub:news": expected publish:PATTERN, subscribe:PATTERN or metrics/,
+      ],
+      [
+        "s3cret-token publish:news.>.x",
+        /Token line 2: Invalid permission "publish:news\.>\.x": Invalid topic pattern/,
+      ],
+    ] as const
+  ) {
+    assert.throws(
+      () => new AccessList(["ok", line]),
+      (e: Error) =>
+        e instanceof ConfigError && message.test(e.message) &&
+        !e.message.includes("s3cret"),
+    );
+  }
+});
+
+Deno.test("a token's grants decide its calls: PERMISSION_DENIED names the topic and the missing grant", async () => {
+  await using t = await startTestServer({
+    intervalMs: 3_600_000,
+    heartbeatMs: 3_600_000,
+    tokens: LINES,
+  });
+  using full = new GreeterClient(t.target, { token: FULL });
+  using publisher = new GreeterClient(t.target, { token: PUBLISHER });
+  using reader = new GreeterClient(t.target, { token: READER });
+
+  // Calls that touch no topic: any accepted token.
+  assert.equal(await publisher.sayHello("p"), "Hello, p!");
+  assert.equal(await reader.sayHello("r"), "Hello, r!");
+
+  // The reader may subscribe to what its grants cover, and list presence.
+  const stream = reader.subscribe("r", { topics: ["news.*"] });
+  assert.equal((await stream.next()).value?.kind, "subscribed");
+  assert.equal((await reader.listSubscribers()).total, 1);
+  await assert.rejects(
+    reader.subscribe("r", { topics: ["news.>"] }).next(),
+    denied("news.>", "subscribe:news.>"),
+  );
+  await assert.rejects(
+    reader.subscribe("r").next(),
+    denied("*", "subscribe:*"),
+  );
+  await assert.rejects(
+    reader.streamReply("r").next(),
+    denied("tick", "subscribe:tick"),
+  );
+  await assert.rejects(
+    reader.publish("news.a", new Uint8Array([1])),
+    denied("news.a", "publish:news.a"),
+  );
+
+  // The publisher publishes under news. only, and cannot read.
+  await publisher.publish("news.a", new TextEncoder().encode("x"));
+  const event = (await stream.next()).value;
+  assert.equal(event?.kind === "event" && event.topic, "news.a");
+  await assert.rejects(
+    publisher.publish("weather", new Uint8Array()),
+    denied("weather", "publish:weather"),
+  );
+  await assert.rejects(
+    publisher.listSubscribers(),
+    denied("$presence", "subscribe:$presence"),
+  );
+  await assert.rejects(
+    publisher.subscribe("p", { topics: ["news.a"] }).next(),
+    denied("news.a", "subscribe:news.a"),
+  );
+  assert.equal(t.server.hub.size, 1); // no refused subscription got in
+
+  // A token alone may do everything.
+  await full.publish("weather", new Uint8Array());
+  assert.equal((await full.listSubscribers()).total, 1);
+  await stream.return(undefined);
+
+  // Refusals: logged at warn, at most once per peer per 10 s, no token.
+  const refusals = t.logs.filter((l) => l.includes("Refused a call"));
+  assert.equal(refusals.length, 1, refusals.join("\n"));
+  assert.match(
+    refusals[0],
+    /WARN Refused a call: permission denied method="\/helloworld\.Greeter\/Subscribe" peer="127\.0\.0\.1:\d+" topic="news\.>" needs="subscribe:news\.>"/,
+  );
+  for (const token of [FULL, PUBLISHER, READER]) {
+    assert.ok(!t.logs.some((l) => l.includes(token)));
+  }
+  assert.match(
+    t.server.metrics.render(),
+    /greeter_rpcs_total\{method="\/helloworld\.Greeter\/Publish",code="PERMISSION_DENIED"\} 2/,
+  );
+});
+
+Deno.test("a peer that keeps failing authentication is refused without checking for a while", async () => {
+  const logs: string[] = [];
+  const time = { now: 1_000_000 };
+  const access = new AccessControl([FULL], {
+    log: new Logger({ write: (l) => logs.push(l) }),
+    guard: new PeerGuard({ now: () => time.now }),
+  });
+  await using t = await startTestServer({ access });
+  using wrong = new GreeterClient(t.target, { token: "guess" });
+  using right = new GreeterClient(t.target, { token: FULL });
+  for (let i = 0; i < 11; i++) {
+    await assert.rejects(
+      wrong.sayHello("x"),
+      (e: RpcError) =>
+        e.code === "UNAUTHENTICATED" && /Missing or invalid/.test(e.message),
+    );
+  }
+  // Blocked: even the right token is refused, unchecked, from this address.
+  await assert.rejects(
+    right.sayHello("x"),
+    (e: RpcError) =>
+      e.code === "UNAUTHENTICATED" &&
+      /Too many failed authentications from 127\.0\.0\.1: refused without checking for 10 s more/
+        .test(e.message),
+  );
+  assert.equal(
+    logs.filter((l) =>
+      l.includes("WARN Too many failed authentications") &&
+      l.includes('peer="127.0.0.1"')
+    ).length,
+    1,
+  );
+  assert.equal(logs.filter((l) => l.includes("Refused a call")).length, 1);
+  time.now += 10_001;
+  assert.equal(await right.sayHello("x"), "Hello, x!");
+  await waitFor(
+    "nothing logged with a token",
+    () => !logs.some((l) => l.includes(FULL) || l.includes("guess")),
+  );
+});
+
+Deno.test("AccessControl.replace() puts a new list in force and keeps the old one when the new is bad", async () => {
+  const access = new AccessControl([FULL], {
+    log: new Logger({ write: () => {} }),
+  });
+  await using t = await startTestServer({ access });
+  using old = new GreeterClient(t.target, { token: FULL });
+  using next = new GreeterClient(t.target, { token: READER });
+  assert.equal(await old.sayHello("x"), "Hello, x!");
+  assert.throws(() => access.replace([`${READER} nonsense`]), ConfigError);
+  assert.equal(await old.sayHello("x"), "Hello, x!");
+  access.replace([READER]);
+  assert.equal(await next.sayHello("x"), "Hello, x!");
+  await assert.rejects(
+    old.sayHello("x"),
+    (e: RpcError) => e.code === "UNAUTHENTICATED",
+  );
+});
+
+Deno.test("SIGHUP to deno task serve's process group reloads the token file; a bad file keeps the old tokens", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/tokens.txt`;
+  try {
+    await Deno.writeTextFile(file, `${FULL}\n`, { mode: 0o600 });
+    const { group, target } = await spawnServeGroup(["--token-file", file]);
+    await using _ = group;
+    const server = group.process;
+    const hello = (token: string) =>
+      runClient(["x", "--target", target, "--mode", "hello"], 20_000, {
+        GREETER_TOKEN: token,
+      });
+    assert.equal((await hello(FULL)).code, 0);
+    assert.equal((await hello(READER)).code, 1);
+
+    // Rotation: the new token works, the old one no longer does.
+    await Deno.writeTextFile(file, `${READER} subscribe:news.*\n`);
+    group.signal("SIGHUP");
+    await server.waitForLine(
+      "stderr",
+      /INFO Token file reloaded \(1 accepted\)/,
+    );
+    assert.equal((await hello(READER)).code, 0);
+    const old = await hello(FULL);
+    assert.equal(old.code, 1);
+    assert.match(old.stderr, /UNAUTHENTICATED/);
+
+    // A bad file: the tokens in force stay, and the log says why.
+    await Deno.writeTextFile(file, `${FULL} publish\n`);
+    group.signal("SIGHUP");
+    await server.waitForLine(
+      "stderr",
+      /WARN Token file not reloaded: the 1 tokens read before stay in force error=".*Token line 1: Invalid permission \\"publish\\"/,
+    );
+    assert.equal((await hello(READER)).code, 0);
+    assert.ok(
+      !server.stderr.some((l) => l.includes(FULL) || l.includes(READER)),
+    );
+    // SIGHUP no longer ends the server (it exited 129, without a drain).
+    assert.ok(!server.stderr.some((l) => l.includes("Shutting down")));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
