@@ -10,9 +10,11 @@ import type { ServeConfig } from "./config.ts";
 import { Logger } from "../log.ts";
 import { startServer } from "../grpc/server.ts";
 import { AccessControl } from "../grpc/access.ts";
+import { MIN_TOKEN_BYTES } from "../grpc/permissions.ts";
 import { ConfigError } from "../errors.ts";
 import { readOptionalFile, readTokenFile } from "./files.ts";
 import { openBroker } from "./broker.ts";
+import { startupWarnings, tokenFileWarnings } from "./startup_warnings.ts";
 
 /** Options of {@linkcode serve}. */
 export interface ServeOptions {
@@ -34,6 +36,12 @@ async function readAccess(path: string, log: Logger, current?: AccessControl) {
       cause: error,
     });
   }
+}
+
+/** What the token file looks like: its mode, and its short tokens. */
+async function tokenFileFacts(path: string, access: AccessControl) {
+  const { mode } = await Deno.stat(path).catch(() => ({ mode: null }));
+  return { path, mode, short: access.list.short, minBytes: MIN_TOKEN_BYTES };
 }
 
 /**
@@ -59,6 +67,15 @@ export async function serve(
     readOptionalFile(config.tlsClientCa, "TLS client CA"),
   ]);
   const tls = cert && key ? { cert, key, clientCa } : undefined;
+  // Before the start line: once it is out, so is every warning.
+  for (
+    const warning of startupWarnings({
+      host: config.host,
+      tls: tls !== undefined,
+      tokenFile: access && await tokenFileFacts(tokenFile!, access),
+      denoVersion: Deno.version.deno,
+    })
+  ) log.warn(warning);
   const opened = await openBroker(config, log);
   let server;
   try {
@@ -86,6 +103,8 @@ export async function serve(
     try {
       await readAccess(tokenFile!, log, access);
       log.info(`Token file reloaded (${access.list.size} accepted)`);
+      const facts = await tokenFileFacts(tokenFile!, access);
+      for (const warning of tokenFileWarnings(facts)) log.warn(warning);
     } catch (error) {
       log.warn(
         `Token file not reloaded: the ${access.list.size} tokens read before stay in force`,
