@@ -98,6 +98,23 @@ Deno.test("a client's name cannot forge fields in the server's log", async () =>
   assert.ok(!server.stderr.some((l) => l.includes("INFO client eve ")));
 });
 
+Deno.test("greeter client --mode presence counts in good English", async () => {
+  const { process: server, target } = await spawnServer(["--interval", "50"]);
+  await using _ = server;
+  const presence = () => runClient(["--target", target, "--mode", "presence"]);
+  const none = await presence();
+  assert.equal(none.code, 0, none.stderr);
+  assert.equal(none.stdout, "0 subscribers\n");
+  await using client = streamingClient(target, "ann");
+  await client.waitForLine("stdout", /hello ann, it's/);
+  const one = await presence();
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(
+    one.stdout,
+    /^subscriber: id=1 name="ann" topics=tick since=[^\n]+\n1 subscriber\n$/,
+  );
+});
+
 Deno.test("greeter client --mode hello and --mode bidi", async () => {
   const { process: server, target } = await spawnServer();
   await using _ = server;
