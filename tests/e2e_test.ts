@@ -115,6 +115,47 @@ Deno.test("greeter client --mode presence counts in good English", async () => {
   );
 });
 
+Deno.test("greeter serve --log-level debug logs each call: method, peer, status, duration", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/tokens.txt`;
+    await Deno.writeTextFile(file, "0123456789abcdef0123\n", { mode: 0o600 });
+    const { process: server, target } = await spawnServer([
+      "--log-level",
+      "debug",
+      "--token-file",
+      file,
+    ]);
+    await using _ = server;
+    const hello = ["you", "--target", target, "--mode", "hello"];
+    assert.equal(
+      (await runClient(hello, 20_000, { GREETER_TOKEN_FILE: file })).code,
+      0,
+    );
+    assert.equal((await runClient(hello)).code, 1);
+    const line = (code: string) =>
+      new RegExp(
+        `DEBUG Call ended method="/helloworld\\.Greeter/SayHello" peer="127\\.0\\.0\\.1:\\d+" code="${code}" ms=\\d`,
+      );
+    await server.waitForLine("stderr", line("OK"));
+    await server.waitForLine("stderr", line("UNAUTHENTICATED"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  // At info (the default), none.
+  const { process: quiet, target } = await spawnServer();
+  await using _ = quiet;
+  const result = await runClient([
+    "you",
+    "--target",
+    target,
+    "--mode",
+    "hello",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.ok(!quiet.stderr.some((l) => l.includes("Call ended")));
+});
+
 Deno.test("greeter client --mode hello and --mode bidi", async () => {
   const { process: server, target } = await spawnServer();
   await using _ = server;

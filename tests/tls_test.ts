@@ -3,7 +3,7 @@ import { GreeterClient } from "../lib/client/client.ts";
 import { ConfigError, RpcError } from "../lib/errors.ts";
 import { startServer } from "../lib/grpc/server.ts";
 import { runClient, spawnServer } from "../testing/process.ts";
-import { startTestServer } from "../testing/server.ts";
+import { startTestServer, waitFor } from "../testing/server.ts";
 import { makeTestPki, OPENSSL_MISSING } from "../testing/tls.ts";
 
 if (OPENSSL_MISSING) console.warn(`tls_test.ts ignored: ${OPENSSL_MISSING}`);
@@ -68,6 +68,17 @@ Deno.test({
       impostor.sayHello("x", { timeoutMs: 3000 }),
       unavailable,
     );
+    // Refused handshakes: a warn line per address per 10 s, each at debug.
+    const refused = () =>
+      t.logs.filter((l) => l.includes("Refused a TLS handshake"));
+    await waitFor("both refusals logged", () => refused().length >= 2);
+    const warns = refused().filter((l) => l.includes(" WARN "));
+    assert.equal(warns.length, 1, refused().join("\n"));
+    assert.match(
+      warns[0],
+      /WARN Refused a TLS handshake peer="127\.0\.0\.1:\d+" reason="[^"]*certificate/,
+    );
+    assert.ok(refused().slice(1).every((l) => l.includes(" DEBUG ")));
   },
 });
 

@@ -22,6 +22,8 @@ import type { Metrics } from "./metrics.ts";
 import { loadGreeterProto } from "./proto.ts";
 import { createGreeterService } from "./service.ts";
 import { AccessControl } from "./access.ts";
+import { logHandshakeFailures } from "./handshakes.ts";
+import { callLogInterceptor } from "./call_log.ts";
 import { serverCredentials, type ServerTls } from "./tls.ts";
 import { formatAddress } from "./address.ts";
 import {
@@ -245,6 +247,7 @@ export async function startServer(
     interceptors: [
       chargingInterceptor(),
       countingInterceptor((method, code) => rpcs.inc({ method, code })),
+      ...(log.enabled("debug") ? [callLogInterceptor(log)] : []),
       ...(access ? [access.interceptor()] : []),
       // Outermost: an oversized header list is refused before anything else.
       metadataLimitInterceptor(MAX_HEADER_LIST_BYTES),
@@ -307,6 +310,7 @@ export async function startServer(
     onConnection: (socket) => injector.injectConnection(socket),
   });
   const boundPort = listener.port;
+  if (options.tls) logHandshakeFailures(server, log);
   const address = formatAddress(host, boundPort);
   log.info(`Starting server on ${address}`, { port: boundPort });
   let exporter: MetricsEndpoint | undefined;
