@@ -256,7 +256,8 @@ export const SERVE_SETTINGS = {
   tokenFile: path({
     flag: "token-file",
     arg: "PATH",
-    help: "require a bearer token from this file (one per line)",
+    help:
+      "require a bearer token from this file (one per line, optionally with grants; SIGHUP reloads it)",
     shownDefault: "none",
   }),
   tlsCert: path({
