@@ -35,9 +35,13 @@ function options(
 }
 
 /** A hub on its own connection to the stream: one server instance. */
-async function instance(url: string, extra?: Partial<JetStreamBrokerOptions>) {
+async function instance(
+  url: string,
+  extra?: Partial<JetStreamBrokerOptions>,
+  replaySize?: number,
+) {
   const broker = await JetStreamBroker.connect(options(url, extra));
-  const hub = new Hub<Uint8Array>({ broker });
+  const hub = new Hub<Uint8Array>({ broker, replaySize });
   await broker.ready;
   return {
     broker,
@@ -387,5 +391,63 @@ Deno.test({
       globalThis.removeEventListener("error", count);
     }
     assert.equal(seen, 1, "the error was raised and survived");
+  },
+});
+
+Deno.test({
+  name:
+    "Hub on JetStream: a cursor older than the instance's window but still in the stream is read from the stream, then the window, then live",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    await using a = await instance(nats.url);
+    // B keeps 5 events in memory; the stream (made by A) keeps 1,000.
+    await using b = await instance(nats.url, { preload: 5 }, 5);
+    for (let i = 1; i <= 20; i++) {
+      await a.hub.publish(i % 2 ? "t" : "other", text.encode(`e${i}`));
+    }
+    await until(() => b.broker.seq === 20, "B to read every event");
+    const resumed = b.hub.subscribe("r", {
+      topics: ["t"],
+      after: { epoch: b.broker.epoch, seq: 2 },
+    });
+    assert.equal(resumed.recovered, true, resumed.reason ?? "");
+    const published = b.hub.publish("t", text.encode("e21"));
+    const expected = [3, 5, 7, 9, 11, 13, 15, 17, 19, 21].map((seq) =>
+      `${seq}:t:e${seq}`
+    );
+    assert.deepEqual(await take(resumed.readable, 10), expected);
+    await published;
+    // A cursor the stream no longer holds either is not recovered.
+    const memory = new Hub<Uint8Array>({ replaySize: 5 });
+    for (let i = 1; i <= 20; i++) await memory.publish("t", text.encode("x"));
+    const gone = memory.subscribe("g", {
+      after: { epoch: memory.epoch, seq: 2 },
+    });
+    assert.equal(gone.recovered, false);
+    memory.close();
+  },
+});
+
+Deno.test({
+  name:
+    "Hub on JetStream: a subscriber that leaves while being replayed from the stream stops its consumer",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    await using a = await instance(nats.url);
+    await using b = await instance(nats.url, { preload: 5 }, 5);
+    for (let i = 1; i <= 50; i++) await a.hub.publish("t", text.encode("x"));
+    await until(() => b.broker.seq === 50, "B to read every event");
+    const controller = new AbortController();
+    const resumed = b.hub.subscribe("r", {
+      after: { epoch: b.broker.epoch, seq: 1 },
+      signal: controller.signal,
+    });
+    const reader = resumed.readable.getReader();
+    assert.equal((await reader.read()).value?.kind, "event");
+    controller.abort();
+    await assert.rejects(reader.read());
+    assert.equal(b.hub.size, 0);
   },
 });

@@ -69,6 +69,22 @@ export interface Broker<T> {
    */
   readonly ready?: Promise<void>;
   /**
+   * The oldest seq the shared log still holds, as last seen: a cursor from
+   * there on can be resumed through {@linkcode Broker.replay} even when the
+   * hub's own window no longer holds it.
+   */
+  readonly first?: number;
+  /**
+   * Reads the stored events after `after` through `through`, in order, from
+   * the shared log (ending early at whatever it no longer holds); aborting
+   * `signal` stops it. Absent on a broker with no log of its own.
+   */
+  replay?(
+    after: number,
+    through: number,
+    signal: AbortSignal,
+  ): AsyncIterable<BusEvent<T>>;
+  /**
    * True when other instances share this sequence: their subscribers are
    * listed through {@linkcode Broker.directory}, their subscription ids must
    * not collide with this one's, and their ticks are one per interval.

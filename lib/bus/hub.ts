@@ -459,6 +459,7 @@ export class Hub<T> {
       labels: options.labels ?? {},
       replayFrom: start < this.#seq ? start : undefined,
       after: start,
+      fromBrokerThrough: resume?.fromBroker,
     });
     this.#subscribers.set(subscriber.id, subscriber);
     this.#listed.all.add(subscriber);
@@ -652,6 +653,15 @@ export class Hub<T> {
     return windows;
   }
 
+  /** @internal Events after `after` through `through`, from the broker's log. */
+  brokerReplay(
+    after: number,
+    through: number,
+    signal: AbortSignal,
+  ): AsyncIterable<BusEvent<T>> {
+    return this.#broker.replay!(after, through, signal);
+  }
+
   /** @internal The slow-consumer policy. */
   get policy(): SlowConsumerPolicy {
     return this.#policy;
@@ -704,8 +714,9 @@ export class Hub<T> {
   #resumeFrom(
     after: Cursor,
     topics: readonly string[],
-  ): { recovered: boolean; reason?: string } {
+  ): { recovered: boolean; reason?: string; fromBroker?: number } {
     const windows = this.windows(...wants(topics));
+    let fromBroker: number | undefined;
     let reason: string | undefined;
     if (after.epoch !== this.epoch) {
       reason =
@@ -718,7 +729,13 @@ export class Hub<T> {
       })`;
     } else {
       const gone = windows.find((window) => window.lost > after.seq);
-      if (gone) {
+      const logged = this.#broker.replay !== undefined &&
+        after.seq + 1 >= (this.#broker.first ?? Infinity);
+      if (gone && logged) {
+        // Older than this hub's window, still in the broker's log: read
+        // from there up to where the window takes over.
+        fromBroker = Math.max(...windows.map((window) => window.lost));
+      } else if (gone) {
         reason = `events after seq ${after.seq} are no longer held (oldest: ${
           gone.length === 0 ? "none" : gone.first
         })`;
@@ -726,7 +743,7 @@ export class Hub<T> {
     }
     if (reason) this.#stats.resumesMissed++;
     else this.#stats.resumesRecovered++;
-    return { recovered: reason === undefined, reason };
+    return { recovered: reason === undefined, reason, fromBroker };
   }
 
   #fanOut(event: BusEvent<T>): void {
@@ -852,6 +869,16 @@ function* merged<T extends { readonly id: number }>(
 
 type Offer = "queued" | "dropped" | "overflow" | "skipped";
 
+/** A subscriber's read from the broker's log, below the hub's window. */
+interface BrokerReplay<T> {
+  /** Read through this seq (where the window began). */
+  through: number;
+  /** Stops the broker's read. */
+  stop: AbortController;
+  /** The read, once started. */
+  events?: AsyncIterator<BusEvent<T>>;
+}
+
 /**
  * One subscription's state: a ring buffer feeding a pull-driven stream, or,
  * while resuming, a position in the replay window.
@@ -885,6 +912,11 @@ class Subscriber<T> {
   #count = 0;
   /** Events up to here are not this subscriber's (its start, maybe ahead). */
   #after: number;
+  /**
+   * Resuming below the hub's window: read from the broker's log through
+   * `through` first (then from the window, as any replay).
+   */
+  #fromBroker?: BrokerReplay<T>;
   /** Events not delivered and not yet reported: [from, to], how many, why. */
   #gap?: { from: number; to: number; missed: number; reason: Gap["reason"] };
   /** A read is pending and nothing is held: hand the next item over. */
@@ -900,6 +932,7 @@ class Subscriber<T> {
     labels: Readonly<Record<string, string>>;
     replayFrom?: number;
     after: number;
+    fromBrokerThrough?: number;
   }) {
     this.#hub = hub;
     this.id = init.id;
@@ -913,6 +946,12 @@ class Subscriber<T> {
       .map((t) => new TopicPattern(t));
     this.#replayed = init.replayFrom;
     this.#after = init.after;
+    if (init.fromBrokerThrough !== undefined) {
+      this.#fromBroker = {
+        through: init.fromBrokerThrough,
+        stop: new AbortController(),
+      };
+    }
     this.#capacity = init.capacity;
     this.readable = new ReadableStream<HubItem<T>>({
       start: (controller) => {
@@ -1005,6 +1044,7 @@ class Subscriber<T> {
 
   end(): void {
     this.#ending = true;
+    this.#stopBrokerReplay();
     this.#replayed = undefined; // the client resumes from its cursor later
     if (this.#waiting) this.#finish();
   }
@@ -1013,6 +1053,7 @@ class Subscriber<T> {
     if (this.#left) return;
     this.#left = true;
     this.#waiting = false;
+    this.#stopBrokerReplay();
     this.#ring = undefined;
     this.#count = 0;
     this.#hub.remove(this, reason, error);
@@ -1037,13 +1078,15 @@ class Subscriber<T> {
     this.controller.enqueue(event);
   }
 
-  #pull(): void {
+  #pull(): void | Promise<void> {
     // A gap goes before the events after it: dropped ones are older than all
     // held, a broker's skip newer (held events before it go first).
     if (this.#gap && !(this.#count > 0 && this.#heldSeq() < this.#gap.from)) {
       const { from, to, missed, reason } = this.#gap;
       this.#gap = undefined;
       this.#handOver({ kind: "gap", from, to, missed, reason });
+    } else if (this.#fromBroker) {
+      return this.#replayFromBroker();
     } else if (this.#replayed !== undefined) {
       this.#replay();
     } else if (this.#count > 0) {
@@ -1058,6 +1101,82 @@ class Subscriber<T> {
     } else {
       this.#waiting = true;
     }
+  }
+
+  /**
+   * Hands over the next event of this subscription's topics from the
+   * broker's log (a gap first where the log no longer held some), or, past
+   * `through`, goes on from the hub's window.
+   */
+  async #replayFromBroker(): Promise<void> {
+    const replay = this.#fromBroker!;
+    replay.events ??= this.#hub.brokerReplay(
+      this.#replayed!,
+      replay.through,
+      replay.stop.signal,
+    )[Symbol.asyncIterator]();
+    for (;;) {
+      let result: IteratorResult<BusEvent<T>>;
+      try {
+        result = await replay.events.next();
+      } catch (error) {
+        this.leave(
+          "aborted",
+          new UnavailableError(
+            `Could not read the events after seq ${this.#replayed} from the event stream (${
+              (error as Error).message
+            }); resubscribe from your cursor`,
+            { cause: error },
+          ),
+        );
+        return;
+      }
+      if (this.#fromBroker !== replay) return; // left or ended meanwhile
+      const event = result.value;
+      if (result.done || event.seq > replay.through) break;
+      if (event.seq <= this.#replayed!) continue;
+      if (event.seq > this.#replayed! + 1) {
+        this.#handOver({
+          kind: "gap",
+          from: this.#replayed! + 1,
+          to: event.seq - 1,
+          missed: 0,
+          reason: "expired",
+        });
+      }
+      this.#replayed = event.seq;
+      if (this.matches(event.topic)) {
+        this.#deliver(event);
+        if (event.seq >= replay.through) this.#brokerReplayDone(replay);
+        return;
+      }
+      if (event.seq >= replay.through) break;
+    }
+    this.#brokerReplayDone(replay);
+    return this.#pull();
+  }
+
+  /**
+   * The broker's log was read through where the window began; the window
+   * may have moved on meanwhile: then read on from the log, else hand over
+   * to the window.
+   */
+  #brokerReplayDone(replay: BrokerReplay<T>): void {
+    const windows = this.#hub.windows(...wants(this.topics));
+    const lost = Math.max(...windows.map((window) => window.lost));
+    if (lost > this.#replayed! && replay.through < lost) {
+      void replay.events?.return?.(undefined)?.catch?.(() => {});
+      replay.events = undefined;
+      replay.through = lost;
+    } else this.#stopBrokerReplay();
+  }
+
+  #stopBrokerReplay(): void {
+    const replay = this.#fromBroker;
+    if (!replay) return;
+    this.#fromBroker = undefined;
+    replay.stop.abort();
+    void replay.events?.return?.(undefined)?.catch?.(() => {});
   }
 
   #heldSeq(): number {

@@ -57,6 +57,9 @@ const DIRECTORY_WAIT_MS = 2_000;
 /** See {@linkcode DIRECTORY_WAIT_MS}. */
 const DIRECTORY_STALL_MS = 250;
 
+/** A replay from the stream ends after this long (ms) without an event. */
+const REPLAY_IDLE_MS = 5_000;
+
 /**
  * Idle heartbeat of the reader's consumer (ms): with the default 15 s, a
  * reader took over 8 s to resume after a stream leader was killed; 1 s
@@ -172,6 +175,8 @@ export class JetStreamBroker implements Broker<Uint8Array> {
   #seq: number;
   /** The newest seq known to be in the stream. */
   #head: number;
+  /** The oldest seq the stream held when last asked. */
+  #first: number;
   #listeners = new Set<(event: BusEvent<Uint8Array>) => void>();
   #watchers = new Set<(change: BrokerChange) => void>();
   /** Publishes waiting to read their event back, by seq. */
@@ -199,6 +204,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     this.#epoch = streamEpoch(info.created);
     const { first_seq: first, last_seq: last } = info.state;
     this.#head = last;
+    this.#first = Math.max(first, 1);
     this.#readyAt = last;
     this.#seq = Math.max(first, 1, last - options.preload + 1) - 1;
     if (this.#seq >= last) this.#ready.resolve();
@@ -313,6 +319,52 @@ export class JetStreamBroker implements Broker<Uint8Array> {
   /** The newest seq known to be in the stream. */
   get head(): number {
     return Math.max(this.#head, this.#seq);
+  }
+
+  /** The oldest seq the stream held when last asked. */
+  get first(): number {
+    return this.#first;
+  }
+
+  /**
+   * Reads the stored events after `after` through `through` with a consumer
+   * of its own (a resume older than an instance's window); ends at
+   * `through`, at the stream's end, or after 5 s without an event.
+   */
+  async *replay(
+    after: number,
+    through: number,
+    signal: AbortSignal,
+  ): AsyncIterable<BusEvent<Uint8Array>> {
+    if (through <= after || signal.aborted) return;
+    const consumer = await this.#js.consumers.get(this.#stream, {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: after + 1,
+    });
+    const messages = await consumer.consume({
+      max_messages: 256,
+      idle_heartbeat: READER_HEARTBEAT_MS,
+      expires: 5_000,
+    });
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    const stop = () => messages.stop();
+    const quiet = () => {
+      clearTimeout(idle);
+      idle = setTimeout(stop, REPLAY_IDLE_MS);
+    };
+    signal.addEventListener("abort", stop, { once: true });
+    quiet();
+    try {
+      for await (const message of messages) {
+        quiet();
+        yield this.#event(message);
+        if (message.seq >= through || message.info.pending === 0) break;
+      }
+    } finally {
+      clearTimeout(idle);
+      signal.removeEventListener("abort", stop);
+      messages.stop();
+    }
   }
 
   /** Resolves once the events that were in the stream at start were read. */
@@ -499,6 +551,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
   async #checkStream(): Promise<void> {
     const info = await ensureStream(this.#jsm, this.#options);
     if (info.state.last_seq > this.#head) this.#head = info.state.last_seq;
+    this.#first = Math.max(info.state.first_seq, 1);
     const epoch = streamEpoch(info.created);
     if (epoch === this.#epoch) return;
     const previous = this.#epoch;
@@ -515,16 +568,20 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     this.#tell({ kind: "reset", epoch, seq: this.#seq, reason });
   }
 
-  #receive(message: JsMsg): void {
-    const seq = message.seq;
-    if (seq <= this.#seq) return; // read again after a reconsume
-    const event: BusEvent<Uint8Array> = {
+  #event(message: JsMsg): BusEvent<Uint8Array> {
+    return {
       kind: "event",
-      seq,
+      seq: message.seq,
       time: Math.floor(Number(message.info.timestampNanos) / 1e6),
       topic: message.headers?.get(TOPIC_HEADER) ?? "",
       data: ownBytes(message.data),
     };
+  }
+
+  #receive(message: JsMsg): void {
+    const seq = message.seq;
+    if (seq <= this.#seq) return; // read again after a reconsume
+    const event = this.#event(message);
     this.#seq = seq;
     if (seq > this.#head) this.#head = seq;
     for (const listener of this.#listeners) listener(event);
