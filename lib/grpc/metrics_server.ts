@@ -128,6 +128,98 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   }
 }
 
+/** The reply to a request whose head is `text`. */
+function replyTo(
+  text: string,
+  conn: Deno.Conn,
+  options: MetricsServerOptions,
+): Uint8Array {
+  const line = text.split("\r\n", 1)[0];
+  const [method, target, version] = line.split(" ");
+  const isHead = method === "HEAD";
+  const remote = conn.remoteAddr as Deno.NetAddr;
+  const refused = target && version?.startsWith("HTTP/1.")
+    ? options.authorize?.(
+      authorizationOf(text),
+      formatAddress(remote.hostname, remote.port),
+    )
+    : undefined;
+  let reply: Uint8Array;
+  if (!target || !version?.startsWith("HTTP/1.")) {
+    reply = response(
+      "400 Bad Request",
+      "Bad request: expected GET /metrics HTTP/1.1\n",
+      false,
+    );
+  } else if (refused) {
+    reply = response(
+      REFUSALS[refused.status] ?? `${refused.status} Refused`,
+      refused.text + "\n",
+      isHead,
+      undefined,
+      refused.status === 401
+        ? 'www-authenticate: Bearer realm="greeter"\r\n'
+        : "",
+    );
+  } else if (target.split("?", 1)[0] !== "/metrics") {
+    reply = response(
+      "404 Not Found",
+      "Not found: metrics are at /metrics\n",
+      isHead,
+    );
+  } else if (method !== "GET" && !isHead) {
+    reply = response("405 Method Not Allowed", "Use GET\n", false);
+  } else {
+    reply = response(
+      "200 OK",
+      options.render(),
+      isHead,
+      "text/plain; version=0.0.4; charset=utf-8",
+    );
+  }
+  return reply;
+}
+
+/** Answers one request on `conn`, then closes it; never throws. */
+async function exchange(
+  conn: Deno.Conn,
+  options: MetricsServerOptions,
+  timeoutMs: number,
+): Promise<void> {
+  // One deadline for the whole exchange: a peer that sends half a
+  // request, or reads the reply slowly, is cut off.
+  const timer = setTimeout(() => closeQuietly(conn), timeoutMs);
+  try {
+    const buffer = new Uint8Array(MAX_HEAD_BYTES);
+    let length = 0;
+    let end = -1;
+    while (end < 0) {
+      if (length === buffer.length) {
+        await writeAll(
+          conn,
+          response(
+            "431 Request Header Fields Too Large",
+            "Request head over 8 KiB\n",
+            false,
+          ),
+        );
+        return;
+      }
+      const n = await conn.read(buffer.subarray(length));
+      if (n === null) return; // the peer left
+      length += n;
+      end = headEnd(buffer, length);
+    }
+    const head = new TextDecoder().decode(buffer.subarray(0, end));
+    await writeAll(conn, replyTo(head, conn, options));
+  } catch {
+    // Reset, timed out or closed by stop(): nothing to answer.
+  } finally {
+    clearTimeout(timer);
+    closeQuietly(conn);
+  }
+}
+
 /**
  * Serves `render()` at `http://HOST:PORT/metrics` until `stop()`. Throws a
  * {@linkcode GreeterError} naming the address when it cannot bind.
@@ -139,7 +231,7 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
  * ```
  */
 export function serveMetricsHttp(options: MetricsServerOptions): MetricsServer {
-  const { host, port, render, log } = options;
+  const { host, port, log } = options;
   const maxConnections = options.maxConnections ??
     DEFAULT_MAX_METRICS_CONNECTIONS;
   const timeoutMs = options.timeoutMs ?? DEFAULT_METRICS_TIMEOUT_MS;
@@ -158,85 +250,6 @@ export function serveMetricsHttp(options: MetricsServerOptions): MetricsServer {
   let stopped = false;
   /** Wakes the accept loop's back-off early on stop. */
   let wake: (() => void) | undefined;
-
-  /** Answers one request on `conn`, then closes it; never throws. */
-  async function exchange(conn: Deno.Conn): Promise<void> {
-    // One deadline for the whole exchange: a peer that sends half a
-    // request, or reads the reply slowly, is cut off.
-    const timer = setTimeout(() => closeQuietly(conn), timeoutMs);
-    try {
-      const buffer = new Uint8Array(MAX_HEAD_BYTES);
-      let length = 0;
-      let end = -1;
-      while (end < 0) {
-        if (length === buffer.length) {
-          await writeAll(
-            conn,
-            response(
-              "431 Request Header Fields Too Large",
-              "Request head over 8 KiB\n",
-              false,
-            ),
-          );
-          return;
-        }
-        const n = await conn.read(buffer.subarray(length));
-        if (n === null) return; // the peer left
-        length += n;
-        end = headEnd(buffer, length);
-      }
-      const text = new TextDecoder().decode(buffer.subarray(0, end));
-      const line = text.split("\r\n", 1)[0];
-      const [method, target, version] = line.split(" ");
-      const isHead = method === "HEAD";
-      const remote = conn.remoteAddr as Deno.NetAddr;
-      const refused = target && version?.startsWith("HTTP/1.")
-        ? options.authorize?.(
-          authorizationOf(text),
-          formatAddress(remote.hostname, remote.port),
-        )
-        : undefined;
-      let reply: Uint8Array;
-      if (!target || !version?.startsWith("HTTP/1.")) {
-        reply = response(
-          "400 Bad Request",
-          "Bad request: expected GET /metrics HTTP/1.1\n",
-          false,
-        );
-      } else if (refused) {
-        reply = response(
-          REFUSALS[refused.status] ?? `${refused.status} Refused`,
-          refused.text + "\n",
-          isHead,
-          undefined,
-          refused.status === 401
-            ? 'www-authenticate: Bearer realm="greeter"\r\n'
-            : "",
-        );
-      } else if (target.split("?", 1)[0] !== "/metrics") {
-        reply = response(
-          "404 Not Found",
-          "Not found: metrics are at /metrics\n",
-          isHead,
-        );
-      } else if (method !== "GET" && !isHead) {
-        reply = response("405 Method Not Allowed", "Use GET\n", false);
-      } else {
-        reply = response(
-          "200 OK",
-          render(),
-          isHead,
-          "text/plain; version=0.0.4; charset=utf-8",
-        );
-      }
-      await writeAll(conn, reply);
-    } catch {
-      // Reset, timed out or closed by stop(): nothing to answer.
-    } finally {
-      clearTimeout(timer);
-      closeQuietly(conn);
-    }
-  }
 
   const accepting = (async () => {
     let backoffMs = 0;
@@ -284,7 +297,10 @@ export function serveMetricsHttp(options: MetricsServerOptions): MetricsServer {
         }
         continue;
       }
-      open.set(conn, exchange(conn).finally(() => open.delete(conn)));
+      open.set(
+        conn,
+        exchange(conn, options, timeoutMs).finally(() => open.delete(conn)),
+      );
     }
   })();
 
