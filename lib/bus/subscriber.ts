@@ -1,0 +1,415 @@
+/**
+ * One hub subscription: a bounded ring buffer feeding a pull-driven
+ * `ReadableStream`, or, while resuming, a position in the replay windows (or
+ * in the broker's log below them). The hub creates and drives it; nothing
+ * else does.
+ *
+ * @module
+ */
+
+import type { BusEvent } from "./broker.ts";
+import { UnavailableError } from "../errors.ts";
+import type { SlowConsumerPolicy } from "../defaults.ts";
+import type { Hub } from "./hub.ts";
+import {
+  ALL_TOPICS,
+  type Gap,
+  type Heartbeat,
+  type HubItem,
+  type LeaveReason,
+  type SubscriptionInfo,
+} from "./hub_items.ts";
+import type { ReplayLog } from "./replay_log.ts";
+import { isPattern, TopicPattern } from "./topic_pattern.ts";
+
+/** Whether `topics` receive ordinary topics, and the server's own. */
+export function wants(topics: Iterable<string>): [boolean, boolean] {
+  let ordinary = false;
+  let own = false;
+  for (const topic of topics) {
+    if (topic.startsWith("$")) own = true;
+    else ordinary = true; // a named topic or "*"
+  }
+  return [ordinary, own];
+}
+
+/** The oldest event held in any of `windows` after `seq`. */
+function next<T>(
+  windows: readonly ReplayLog<T>[],
+  seq: number,
+): BusEvent<T> | undefined {
+  let first: BusEvent<T> | undefined;
+  for (const window of windows) {
+    const event = window.next(seq);
+    if (event && (!first || event.seq < first.seq)) first = event;
+  }
+  return first;
+}
+
+/** What became of an event offered to a subscriber. */
+export type Offer = "queued" | "dropped" | "overflow" | "skipped";
+
+/** A subscriber's read from the broker's log, below the hub's window. */
+interface BrokerReplay<T> {
+  /** Read through this seq (where the window began). */
+  through: number;
+  /** Stops the broker's read. */
+  stop: AbortController;
+  /** The read, once started. */
+  events?: AsyncIterator<BusEvent<T>>;
+}
+
+/**
+ * One subscription's state: a ring buffer feeding a pull-driven stream, or,
+ * while resuming, a position in the replay window.
+ *
+ * @internal The hub's: made and driven by {@linkcode Hub} only.
+ */
+export class Subscriber<T> {
+  readonly id: number;
+  readonly name: string;
+  readonly topics: readonly string[];
+  readonly since: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly readable: ReadableStream<HubItem<T>>;
+  controller!: ReadableStreamDefaultController<HubItem<T>>;
+  dispose?: () => void;
+  delivered = 0;
+  dropped = 0;
+  #hub: Hub<T>;
+  #everything: boolean;
+  #named: ReadonlySet<string>;
+  #patterns: readonly TopicPattern[];
+  /** Replaying: the last seq read from the replay window; live when undefined. */
+  #replayed?: number;
+  /** The hub closed: end the stream once the buffer is empty. */
+  #ending = false;
+  /**
+   * The buffer, made on the first event it has to hold: a subscriber that
+   * is always waiting (or idle) never needs one.
+   */
+  #ring?: (BusEvent<T> | undefined)[];
+  #capacity: number;
+  #head = 0;
+  #count = 0;
+  /** Events up to here are not this subscriber's (its start, maybe ahead). */
+  #after: number;
+  /**
+   * Resuming below the hub's window: read from the broker's log through
+   * `through` first (then from the window, as any replay).
+   */
+  #fromBroker?: BrokerReplay<T>;
+  /** Events not delivered and not yet reported: [from, to], how many, why. */
+  #gap?: { from: number; to: number; missed: number; reason: Gap["reason"] };
+  /** A read is pending and nothing is held: hand the next item over. */
+  #waiting = false;
+  #left = false;
+
+  constructor(hub: Hub<T>, init: {
+    id: number;
+    name: string;
+    topics: readonly string[];
+    since: number;
+    capacity: number;
+    labels: Readonly<Record<string, string>>;
+    replayFrom?: number;
+    after: number;
+    fromBrokerThrough?: number;
+  }) {
+    this.#hub = hub;
+    this.id = init.id;
+    this.name = init.name;
+    this.topics = init.topics;
+    this.since = init.since;
+    this.labels = init.labels;
+    this.#everything = init.topics.includes(ALL_TOPICS);
+    this.#named = new Set(init.topics);
+    this.#patterns = init.topics.filter((t) => t !== ALL_TOPICS && isPattern(t))
+      .map((t) => new TopicPattern(t));
+    this.#replayed = init.replayFrom;
+    this.#after = init.after;
+    if (init.fromBrokerThrough !== undefined) {
+      this.#fromBroker = {
+        through: init.fromBrokerThrough,
+        stop: new AbortController(),
+      };
+    }
+    this.#capacity = init.capacity;
+    this.readable = new ReadableStream<HubItem<T>>({
+      start: (controller) => {
+        this.controller = controller;
+      },
+      pull: () => this.#pull(),
+      cancel: () => this.leave("cancelled"),
+    }, { highWaterMark: 0 });
+  }
+
+  /** Whether its filter holds a pattern (`news.*`). */
+  get patterned(): boolean {
+    return this.#patterns.length > 0;
+  }
+
+  matches(topic: string): boolean {
+    return this.#named.has(topic) ||
+      (this.#everything && !topic.startsWith("$")) ||
+      (this.#patterns.length > 0 && this.matchesPattern(topic.split(".")));
+  }
+
+  /** Whether one of its patterns matches a topic split at `.`. */
+  matchesPattern(tokens: readonly string[]): boolean {
+    for (const pattern of this.#patterns) {
+      if (pattern.matchesTokens(tokens)) return true;
+    }
+    return false;
+  }
+
+  offer(event: BusEvent<T>, policy: SlowConsumerPolicy): Offer {
+    // Replaying subscribers read the replay window, which holds this event.
+    if (this.#replayed !== undefined || this.#ending) return "skipped";
+    if (event.seq <= this.#after) return "skipped"; // waiting for its cursor
+    if (this.#waiting) {
+      this.#waiting = false;
+      this.#deliver(event);
+      return "queued";
+    }
+    const capacity = this.#capacity;
+    const ring = this.#ring ??= new Array(capacity);
+    let outcome: Offer = "queued";
+    if (this.#count === capacity) {
+      if (policy === "disconnect") return "overflow";
+      const oldest = ring[this.#head]!;
+      ring[this.#head] = undefined;
+      this.#head = (this.#head + 1) % capacity;
+      this.#count--;
+      this.dropped++;
+      if (this.#gap) {
+        this.#gap.to = oldest.seq;
+        this.#gap.missed++;
+      } else {
+        this.#gap = {
+          from: oldest.seq,
+          to: oldest.seq,
+          missed: 1,
+          reason: "slow-consumer",
+        };
+      }
+      outcome = "dropped";
+    }
+    ring[(this.#head + this.#count) % capacity] = event;
+    this.#count++;
+    return outcome;
+  }
+
+  offerHeartbeat(beat: Heartbeat): void {
+    if (!this.#waiting || this.#ending) return;
+    this.#waiting = false;
+    // A subscriber waiting for its cursor must not be sent back before it.
+    this.controller.enqueue(
+      beat.seq < this.#after ? { ...beat, seq: this.#after } : beat,
+    );
+  }
+
+  /** Seqs `from` to `to` will never come: report them before what follows. */
+  missed(from: number, to: number): void {
+    if (this.#ending || to <= this.#after) return;
+    from = Math.max(from, this.#after + 1);
+    if (this.#replayed !== undefined) this.#replayed = to;
+    if (this.#gap) {
+      this.#gap.to = to;
+      this.#gap.reason = "expired";
+    } else this.#gap = { from, to, missed: 0, reason: "expired" };
+    if (this.#waiting) {
+      this.#waiting = false;
+      this.#pull();
+    }
+  }
+
+  end(): void {
+    this.#ending = true;
+    this.#stopBrokerReplay();
+    this.#replayed = undefined; // the client resumes from its cursor later
+    if (this.#waiting) this.#finish();
+  }
+
+  leave(reason: LeaveReason, error?: unknown): void {
+    if (this.#left) return;
+    this.#left = true;
+    this.#waiting = false;
+    this.#stopBrokerReplay();
+    this.#ring = undefined;
+    this.#count = 0;
+    this.#hub.remove(this, reason, error);
+  }
+
+  info(): SubscriptionInfo {
+    return {
+      id: this.id,
+      name: this.name,
+      topics: this.topics,
+      since: this.since,
+      delivered: this.delivered,
+      dropped: this.dropped,
+      buffered: this.#count,
+      labels: this.labels,
+    };
+  }
+
+  #deliver(event: BusEvent<T>): void {
+    this.delivered++;
+    this.#hub.countDelivered();
+    this.controller.enqueue(event);
+  }
+
+  #pull(): void | Promise<void> {
+    // A gap goes before the events after it: dropped ones are older than all
+    // held, a broker's skip newer (held events before it go first).
+    if (this.#gap && !(this.#count > 0 && this.#heldSeq() < this.#gap.from)) {
+      const { from, to, missed, reason } = this.#gap;
+      this.#gap = undefined;
+      this.#handOver({ kind: "gap", from, to, missed, reason });
+    } else if (this.#fromBroker) {
+      return this.#replayFromBroker();
+    } else if (this.#replayed !== undefined) {
+      this.#replay();
+    } else if (this.#count > 0) {
+      const ring = this.#ring!;
+      const event = ring[this.#head]!;
+      ring[this.#head] = undefined;
+      this.#head = (this.#head + 1) % this.#capacity;
+      this.#count--;
+      this.#deliver(event);
+    } else if (this.#ending) {
+      this.#finish();
+    } else {
+      this.#waiting = true;
+    }
+  }
+
+  /**
+   * Hands over the next event of this subscription's topics from the
+   * broker's log (a gap first where the log no longer held some), or, past
+   * `through`, goes on from the hub's window.
+   */
+  async #replayFromBroker(): Promise<void> {
+    const replay = this.#fromBroker!;
+    replay.events ??= this.#hub.brokerReplay(
+      this.#replayed!,
+      replay.through,
+      replay.stop.signal,
+    )[Symbol.asyncIterator]();
+    for (;;) {
+      let result: IteratorResult<BusEvent<T>>;
+      try {
+        result = await replay.events.next();
+      } catch (error) {
+        this.leave(
+          "aborted",
+          new UnavailableError(
+            `Could not read the events after seq ${this.#replayed} from the event stream (${
+              (error as Error).message
+            }); resubscribe from your cursor`,
+            { cause: error },
+          ),
+        );
+        return;
+      }
+      if (this.#fromBroker !== replay) return; // left or ended meanwhile
+      const event = result.value;
+      if (result.done || event.seq > replay.through) break;
+      if (event.seq <= this.#replayed!) continue;
+      if (event.seq > this.#replayed! + 1) {
+        this.#handOver({
+          kind: "gap",
+          from: this.#replayed! + 1,
+          to: event.seq - 1,
+          missed: 0,
+          reason: "expired",
+        });
+      }
+      this.#replayed = event.seq;
+      if (this.matches(event.topic)) {
+        this.#deliver(event);
+        if (event.seq >= replay.through) this.#brokerReplayDone(replay);
+        return;
+      }
+      if (event.seq >= replay.through) break;
+    }
+    this.#brokerReplayDone(replay);
+    return this.#pull();
+  }
+
+  /**
+   * The broker's log was read through where the window began; the window
+   * may have moved on meanwhile: then read on from the log, else hand over
+   * to the window.
+   */
+  #brokerReplayDone(replay: BrokerReplay<T>): void {
+    const windows = this.#hub.windows(...wants(this.topics));
+    const lost = Math.max(...windows.map((window) => window.lost));
+    if (lost > this.#replayed! && replay.through < lost) {
+      void replay.events?.return?.(undefined)?.catch?.(() => {});
+      replay.events = undefined;
+      replay.through = lost;
+    } else this.#stopBrokerReplay();
+  }
+
+  #stopBrokerReplay(): void {
+    const replay = this.#fromBroker;
+    if (!replay) return;
+    this.#fromBroker = undefined;
+    replay.stop.abort();
+    void replay.events?.return?.(undefined)?.catch?.(() => {});
+  }
+
+  #heldSeq(): number {
+    return this.#ring![this.#head]!.seq;
+  }
+
+  /** Hands over the next held event after `#replayed`, or goes live. */
+  #replay(): void {
+    const windows = this.#hub.windows(...wants(this.topics));
+    const seq = this.#replayed!;
+    const lost = Math.max(...windows.map((window) => window.lost));
+    if (seq < lost) {
+      // A window moved past this reader while it was replaying.
+      if (this.#hub.policy === "disconnect") {
+        this.#hub.overflow(this, "fell behind the replay window");
+        return;
+      }
+      const gap: Gap = {
+        kind: "gap",
+        from: seq + 1,
+        to: lost,
+        missed: 0,
+        reason: "expired",
+      };
+      this.#replayed = lost;
+      this.#handOver(gap);
+      return;
+    }
+    for (
+      let event = next(windows, seq);
+      event;
+      event = next(windows, event.seq)
+    ) {
+      if (this.matches(event.topic)) {
+        this.#replayed = event.seq;
+        this.#deliver(event);
+        return;
+      }
+    }
+    this.#replayed = undefined; // caught up: live from here
+    this.#pull();
+  }
+
+  #handOver(gap: Gap): void {
+    this.controller.enqueue(gap);
+    this.#hub.gapped(this, gap);
+  }
+
+  #finish(): void {
+    this.#waiting = false;
+    this.controller.close();
+    this.leave("closed");
+  }
+}
