@@ -62,32 +62,50 @@ export interface NatsServer extends AsyncDisposable {
 export async function startNatsServer(
   options: NatsServerOptions = {},
 ): Promise<NatsServer> {
-  const command = natsServerPath();
-  if (!command) throw new Error(natsServerMissing());
   const ownStore = options.storeDir === undefined;
   const storeDir = options.storeDir ??
     await Deno.makeTempDir({ prefix: "greeter-nats-" });
-  const process = new LineProcess([
-    "-js",
-    "-sd",
-    storeDir,
-    "-a",
-    "127.0.0.1",
-    "-p",
-    String(options.port ?? -1),
-  ], { command });
+  try {
+    return await spawnNatsServer(
+      [
+        "-js",
+        "-sd",
+        storeDir,
+        "-a",
+        "127.0.0.1",
+        "-p",
+        String(options.port ?? -1),
+      ],
+      storeDir,
+      ownStore ? [storeDir] : [],
+    );
+  } catch (error) {
+    if (ownStore) await Deno.remove(storeDir, { recursive: true });
+    throw error;
+  }
+}
+
+/** Runs nats-server with `args`; disposing of it also removes `owned`. */
+async function spawnNatsServer(
+  args: string[],
+  storeDir: string,
+  owned: string[],
+  readyMs = 10_000,
+): Promise<NatsServer> {
+  const command = natsServerPath();
+  if (!command) throw new Error(natsServerMissing());
+  const process = new LineProcess(args, { command });
   let port: number;
   try {
     const [, found] = await process.waitForLine(
       "stderr",
       /Listening for client connections on 127\.0\.0\.1:(\d+)/,
-      10_000,
+      readyMs,
     );
     port = Number(found);
-    await process.waitForLine("stderr", /Server is ready/, 10_000);
+    await process.waitForLine("stderr", /Server is ready/, readyMs);
   } catch (error) {
     await process[Symbol.asyncDispose]();
-    if (ownStore) await Deno.remove(storeDir, { recursive: true });
     throw error;
   }
   let stopped = false;
@@ -109,7 +127,108 @@ export async function startNatsServer(
     stop,
     async [Symbol.asyncDispose]() {
       await stop();
-      if (ownStore) await Deno.remove(storeDir, { recursive: true });
+      for (const path of owned) await Deno.remove(path, { recursive: true });
+    },
+  };
+}
+
+/** A JetStream cluster of nats-servers; dispose of it to stop them all. */
+export interface NatsCluster extends AsyncDisposable {
+  /** The nodes, by name `n1`, `n2`, … in order. */
+  readonly nodes: readonly NatsServer[];
+  /** Every node's client address, `127.0.0.1:PORT`, comma-separated. */
+  readonly servers: string;
+  /** The node named `name` (as `StreamInfo.cluster.leader` names it). */
+  node(name: string): NatsServer;
+}
+
+/** A free TCP port on 127.0.0.1 (free when asked; good enough on loopback). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/**
+ * Starts `size` nats-servers (default 3) routed into one JetStream cluster
+ * on 127.0.0.1, nodes `n1`…, each with a config file and a store of its own in
+ * one temporary directory, and waits until the cluster elected its
+ * metadata leader (before that, creating a stream fails).
+ *
+ * @example
+ * ```ts ignore
+ * await using cluster = await startNatsCluster();
+ * cluster.servers; // "127.0.0.1:4xxxx,127.0.0.1:4yyyy,127.0.0.1:4zzzz"
+ * ```
+ */
+export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  if (natsServerMissing()) throw new Error(natsServerMissing());
+  const dir = await Deno.makeTempDir({ prefix: "greeter-nats-cluster-" });
+  const routePorts = Array.from({ length: size }, freePort);
+  const nodes: NatsServer[] = [];
+  const stopAll = async () => {
+    await Promise.all(nodes.map((node) => node.stop()));
+  };
+  try {
+    const starting = routePorts.map((routePort, i) => {
+      const name = `n${i + 1}`;
+      const storeDir = `${dir}/${name}`;
+      const routes = routePorts.filter((_, j) => j !== i)
+        .map((port) => `"nats://127.0.0.1:${port}"`).join(", ");
+      const config = `${dir}/${name}.conf`;
+      Deno.writeTextFileSync(
+        config,
+        [
+          `server_name: ${name}`,
+          `host: "127.0.0.1"`,
+          `port: -1`,
+          `jetstream { store_dir: "${storeDir}" }`,
+          `cluster {`,
+          `  name: greeter`,
+          `  listen: "127.0.0.1:${routePort}"`,
+          `  routes: [${routes}]`,
+          `}`,
+          "",
+        ].join("\n"),
+      );
+      return spawnNatsServer(["-c", config], storeDir, [], 20_000);
+    });
+    const started = await Promise.allSettled(starting);
+    for (const result of started) {
+      if (result.status === "fulfilled") nodes.push(result.value);
+    }
+    const failed = started.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    // Some node logs the election of the metadata leader once they formed
+    // a quorum; streams can be made from then on.
+    const elected =
+      /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/;
+    const deadline = Date.now() + 20_000;
+    while (
+      !nodes.some((node) => node.process.stderr.some((l) => elected.test(l)))
+    ) {
+      if (Date.now() > deadline) {
+        throw new Error("The NATS cluster elected no metadata leader in 20 s");
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } catch (error) {
+    await stopAll();
+    await Deno.remove(dir, { recursive: true });
+    throw error;
+  }
+  return {
+    nodes,
+    servers: nodes.map((node) => `127.0.0.1:${node.port}`).join(","),
+    node(name: string): NatsServer {
+      const node = nodes[Number(name.replace(/^n/, "")) - 1];
+      if (!node) throw new Error(`No node named "${name}" in the cluster`);
+      return node;
+    },
+    async [Symbol.asyncDispose]() {
+      await stopAll();
+      await Deno.remove(dir, { recursive: true });
     },
   };
 }

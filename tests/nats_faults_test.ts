@@ -1,0 +1,211 @@
+// Faults of the engine under live `greeter serve` instances (deno task, their
+// own process groups): a JetStream cluster's stream leader killed, the link
+// between an instance and nats-server cut or frozen, and the reconnecting
+// CLI subscriber moved between instances by killing the one it is on.
+import assert from "node:assert/strict";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import {
+  GreeterClient,
+  type SubscriptionMessage,
+} from "../lib/client/client.ts";
+import { RpcError } from "../lib/errors.ts";
+import { type LineProcess, spawnServer } from "../testing/process.ts";
+import { natsServerMissing, startNatsCluster } from "../testing/nats.ts";
+
+const ignore = natsServerMissing() !== undefined;
+const text = new TextEncoder();
+const decode = (data: Uint8Array) => new TextDecoder().decode(data);
+
+/** `deno task serve` on the stream at `url`, in its own process group. */
+async function instance(url: string, extra: string[] = []) {
+  const server = await spawnServer(
+    ["--broker", url, "--grace", "2000", ...extra],
+    undefined,
+    true,
+  );
+  return {
+    ...server,
+    [Symbol.asyncDispose]: () => server.process[Symbol.asyncDispose](),
+  };
+}
+
+/** SIGTERM to the instance's process group; it must exit 0. */
+async function stop(server: { process: LineProcess }) {
+  server.process.signalGroup("SIGTERM");
+  const status = await server.process.exit(10_000);
+  assert.equal(status.code, 0, server.process.stderr.join("\n"));
+}
+
+/**
+ * One `Subscribe` stream (no reconnect) on `target`, recording every event
+ * as `seq:payload` and every gap as `gap FROM-TO`.
+ */
+function record(target: string, topic: string) {
+  const client = new GreeterClient(target, {
+    channelOptions: { "grpc.use_local_subchannel_pool": 1 },
+  });
+  const abort = new AbortController();
+  const seen: string[] = [];
+  const seqs = new Set<number>();
+  const gaps: Array<[number, number]> = [];
+  let subscribed: PromiseWithResolvers<void> | undefined = Promise
+    .withResolvers();
+  const done = (async () => {
+    for await (
+      const message of client.subscribe("rec", {
+        topics: [topic],
+        signal: abort.signal,
+      }) as AsyncIterable<SubscriptionMessage>
+    ) {
+      if (message.kind === "subscribed") subscribed?.resolve();
+      if (message.kind === "event") {
+        seen.push(`${message.cursor.seq}:${decode(message.payload)}`);
+        seqs.add(message.cursor.seq);
+      } else if (message.kind === "gap") {
+        seen.push(`gap ${message.fromSeq}-${message.toSeq}`);
+        gaps.push([message.fromSeq, message.toSeq]);
+      }
+    }
+  })().catch((error) => {
+    subscribed?.reject(error);
+    if (!abort.signal.aborted) seen.push(`error ${error.message}`);
+  });
+  const ready = subscribed.promise.finally(() => subscribed = undefined);
+  return {
+    seen,
+    seqs,
+    gaps,
+    ready,
+    /** Whether `seq` was delivered or reported inside a gap. */
+    accounted(seq: number): boolean {
+      return seqs.has(seq) ||
+        gaps.some(([from, to]) => from <= seq && seq <= to);
+    },
+    async [Symbol.asyncDispose]() {
+      abort.abort();
+      await done;
+      client.close();
+    },
+  };
+}
+
+async function until(what: string, check: () => boolean, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Outcome of one `Publish`: the acknowledged seq, or the failure's code. */
+type Outcome = { payload: string; seq?: number; code?: string; ms: number };
+
+/** Publishes `payload`, recording the outcome instead of throwing. */
+async function tryPublish(
+  client: GreeterClient,
+  topic: string,
+  payload: string,
+): Promise<Outcome> {
+  const started = Date.now();
+  try {
+    const { cursor } = await client.publish(topic, text.encode(payload));
+    return { payload, seq: cursor.seq, ms: Date.now() - started };
+  } catch (error) {
+    return {
+      payload,
+      code: error instanceof RpcError ? error.code : String(error),
+      ms: Date.now() - started,
+    };
+  }
+}
+
+Deno.test({
+  name:
+    "a 3-node JetStream cluster's stream leader killed under publishers and subscribers: no acknowledged event lost, no silent hole, publishes fail with UNAVAILABLE meanwhile",
+  ignore,
+  async fn() {
+    await using cluster = await startNatsCluster();
+    const url = `nats://${cluster.servers}`;
+    await using a = await instance(url, ["--nats-replicas", "3"]);
+    await using b = await instance(url, ["--nats-replicas", "3"]);
+    await using onA = record(a.target, "news");
+    await using onB = record(b.target, "news");
+    await Promise.all([onA.ready, onB.ready]);
+    using toA = new GreeterClient(a.target);
+    using toB = new GreeterClient(b.target);
+    const outcomes: Outcome[] = [];
+    let n = 0;
+    const publishSome = async (count: number) => {
+      for (let i = 0; i < count; i++, n++) {
+        outcomes.push(
+          await tryPublish(n % 2 === 0 ? toA : toB, "news", `p${n}`),
+        );
+      }
+    };
+    await publishSome(10);
+    assert.ok(outcomes.every((o) => o.seq !== undefined), "all taken before");
+
+    const operator = await connect({ servers: cluster.servers.split(",") });
+    let leader: string;
+    try {
+      const info = await (await jetstreamManager(operator)).streams.info(
+        "greeter",
+      );
+      assert.equal(info.config.num_replicas, 3);
+      leader = info.cluster!.leader!;
+    } finally {
+      await operator.close();
+    }
+    cluster.node(leader).process.child.kill("SIGKILL");
+    const killedAt = Date.now();
+    // Publish on until both instances take publishes again (the election),
+    // bounded in count and time.
+    let failedUntil = 0;
+    for (let round = 0; round < 400; round++) {
+      const before = outcomes.length;
+      await publishSome(2);
+      const last = outcomes.slice(before);
+      if (last.some((o) => o.code)) failedUntil = Date.now() - killedAt;
+      if (last.every((o) => o.seq !== undefined) && round > 0) {
+        if (failedUntil > 0 || Date.now() - killedAt > 12_000) break;
+      }
+      if (Date.now() - killedAt > 25_000) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await publishSome(10);
+    const failed = outcomes.filter((o) => o.code);
+    const acked = outcomes.filter((o) => o.seq !== undefined);
+    assert.ok(failed.length > 0, "the election was published through");
+    assert.ok(outcomes.slice(-10).every((o) => o.seq !== undefined));
+    assert.deepEqual(
+      [...new Set(failed.map((o) => o.code))].filter((c) =>
+        c !== "UNAVAILABLE"
+      ),
+      [],
+      "publishes during the election fail with UNAVAILABLE only",
+    );
+    const lastSeq = Math.max(...acked.map((o) => o.seq!));
+    for (const sub of [onA, onB]) {
+      await until("every acknowledged event", () => sub.seqs.has(lastSeq));
+      const lost = acked.filter((o) => !sub.accounted(o.seq!));
+      assert.deepEqual(lost, [], `no acknowledged event lost:\n${sub.seen}`);
+      // Each acknowledged payload arrives once, at its seq.
+      for (const o of acked) {
+        if (sub.seqs.has(o.seq!)) {
+          assert.ok(sub.seen.includes(`${o.seq}:${o.payload}`), o.payload);
+        }
+      }
+      const order = [...sub.seqs];
+      assert.deepEqual(order, [...order].sort((x, y) => x - y), "in order");
+      assert.equal(order.length, new Set(order).size, "none twice");
+    }
+    console.log(
+      `leader ${leader} killed: ${failed.length} of ${outcomes.length} publishes failed (UNAVAILABLE) for ${failedUntil} ms; gaps told: ${
+        onA.gaps.length + onB.gaps.length
+      }`,
+    );
+    await stop(a);
+    await stop(b);
+  },
+});
