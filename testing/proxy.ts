@@ -1,7 +1,7 @@
 /**
- * A TCP proxy on 127.0.0.1 whose connections can be cut, or frozen (bytes
- * swallowed, nothing closed: a dead network path), at will: the network
- * failing between a client and a server that both stay up.
+ * A TCP proxy on 127.0.0.1 whose connections can be cut, refused, or frozen
+ * (bytes swallowed, nothing closed: a dead network path), at will: the
+ * network failing between a client and a server that both stay up.
  *
  * @module
  */
@@ -14,6 +14,8 @@ export class CuttableProxy implements AsyncDisposable {
   accepted = 0;
   /** While true, bytes are swallowed in both directions and nothing closes. */
   frozen = false;
+  /** While true, new connections are closed at once (the path is down). */
+  refusing = false;
   #listener: Deno.Listener;
   #open = new Set<Deno.Conn>();
   #pipes = new Set<Promise<void>>();
@@ -29,6 +31,10 @@ export class CuttableProxy implements AsyncDisposable {
   async #accept(upstream: { hostname: string; port: number }) {
     for await (const client of this.#listener) {
       this.accepted++;
+      if (this.refusing) {
+        client.close();
+        continue;
+      }
       let server: Deno.Conn;
       try {
         server = await Deno.connect(upstream);
