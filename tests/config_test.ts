@@ -236,6 +236,29 @@ Deno.test("parseClientArgs() rejects a target that is not HOST:PORT", () => {
   );
 });
 
+Deno.test("parseClientArgs() takes several targets, comma-separated, to subscribe only", () => {
+  const parsed = parseClientArgs([
+    "--mode",
+    "subscribe",
+    "--target",
+    "127.0.0.1:1,[::1]:2,localhost:3",
+  ], {});
+  assert.ok(!parsed.help);
+  assert.equal(parsed.config.target, "127.0.0.1:1,[::1]:2,localhost:3");
+  assert.throws(
+    () => parseClientArgs(["--mode", "subscribe", "--target", "a:1,b"], {}),
+    /Invalid target "b": expected HOST:PORT/,
+  );
+  assert.throws(
+    () => parseClientArgs(["--mode", "subscribe", "--target", "a:1,"], {}),
+    /Invalid target "": expected HOST:PORT/,
+  );
+  assert.throws(
+    () => parseClientArgs(["--mode", "publish", "--target", "a:1,b:2"], {}),
+    /Several targets \("a:1,b:2"\) apply to --mode subscribe, not publish/,
+  );
+});
+
 Deno.test("--help lists every flag and environment variable of the table", () => {
   for (
     const [usage, table] of [

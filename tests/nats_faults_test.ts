@@ -10,7 +10,11 @@ import {
   type SubscriptionMessage,
 } from "../lib/client/client.ts";
 import { RpcError } from "../lib/errors.ts";
-import { type LineProcess, spawnServer } from "../testing/process.ts";
+import {
+  type LineProcess,
+  spawnServer,
+  spawnTask,
+} from "../testing/process.ts";
 import {
   natsServerMissing,
   startNatsCluster,
@@ -299,6 +303,60 @@ Deno.test({
       `cut: publish failed in ${whileCut.ms} ms; frozen: publish failed in ${whileFrozen.ms} ms, loss seen after ${detectedMs} ms, regained ${regainedMs} ms after the thaw`,
     );
     await stop(a);
+    await stop(b);
+  },
+});
+
+/** The payloads of the event lines a CLI subscriber printed so far. */
+function payloads(subscriber: LineProcess): string[] {
+  return subscriber.stdout.flatMap((line) => {
+    const match = line.match(/^event: .* payload="(.*)"$/);
+    return match ? [match[1]] : [];
+  });
+}
+
+Deno.test({
+  name:
+    "client --mode subscribe --target A,B: killing the instance it is on (SIGKILL) moves it to the other with its cursor: resumed, nothing missed, nothing twice",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    await using a = await instance(nats.url);
+    await using b = await instance(nats.url);
+    await using subscriber = spawnTask("client", [
+      "mover",
+      "--target",
+      `${a.target},${b.target}`,
+      "--mode",
+      "subscribe",
+      "--topic",
+      "news",
+    ]);
+    await subscriber.waitForLine("stdout", /^subscribed: /);
+    using toB = new GreeterClient(b.target);
+    for (const word of ["p1", "p2"]) {
+      await publishUntilTaken(toB, "news", word);
+    }
+    await subscriber.waitForLine("stdout", /payload="p2"$/);
+    a.process.signalGroup("SIGKILL");
+    await a.process.exit();
+    for (const word of ["p3", "p4"]) {
+      await publishUntilTaken(toB, "news", word);
+    }
+    await subscriber.waitForLine(
+      "stderr",
+      new RegExp(`^reconnecting to ${b.target} in \\d+ ms \\(attempt 1\\)`),
+    );
+    await subscriber.waitForLine("stdout", /^subscribed: .* resumed$/);
+    await publishUntilTaken(toB, "news", "p5");
+    await subscriber.waitForLine("stdout", /payload="p5"$/);
+    assert.deepEqual(payloads(subscriber), ["p1", "p2", "p3", "p4", "p5"]);
+    assert.ok(
+      !subscriber.stdout.some((l) => /not resumed|^gap:/.test(l)),
+      subscriber.stdout.join("\n"),
+    );
+    subscriber.signalGroup("SIGINT");
+    assert.equal((await subscriber.exit()).code, 0);
     await stop(b);
   },
 });

@@ -39,12 +39,15 @@ function isLoopback(host: string): boolean {
 function checkTokenTransport(config: ClientConfig): void {
   const hasToken = config.tokenFile !== undefined ||
     config.token !== undefined;
+  const remote = config.target.split(",").find((target) =>
+    !isLoopback(targetHost(target))
+  );
   if (
     !hasToken || config.tls || config.allowPlaintextToken ||
-    isLoopback(targetHost(config.target))
+    remote === undefined
   ) return;
   throw new ConfigError(
-    `Refusing to send the bearer token in plaintext to "${config.target}": anyone on the network path could read and reuse it; connect with TLS (--tls or --tls-ca), or pass --allow-plaintext-token to send it anyway`,
+    `Refusing to send the bearer token in plaintext to "${remote}": anyone on the network path could read and reuse it; connect with TLS (--tls or --tls-ca), or pass --allow-plaintext-token to send it anyway`,
   );
 }
 
@@ -98,10 +101,29 @@ export async function client(
     readOptionalFile(config.tlsCert, "client TLS certificate"),
     readOptionalFile(config.tlsKey, "client TLS key"),
   ]);
-  using greeter = new GreeterClient(config.target, {
-    token,
-    tls: config.tls ? { ca, cert, key } : undefined,
-  });
+  // Several targets only in subscribe mode (checked with the settings).
+  const greeters = config.target.split(",").map((target) =>
+    new GreeterClient(target, {
+      token,
+      tls: config.tls ? { ca, cert, key } : undefined,
+    })
+  );
+  try {
+    await run(config, greeters, print, signal, notify);
+  } finally {
+    for (const greeter of greeters) greeter.close();
+  }
+}
+
+/** The calls of `config.mode`, on `greeters` (one, except to subscribe). */
+async function run(
+  config: ClientConfig,
+  greeters: GreeterClient[],
+  print: (line: string) => void,
+  signal: AbortSignal,
+  notify: (line: string) => void,
+): Promise<void> {
+  const [greeter] = greeters;
   const format = config.output;
   const [name] = config.names;
   const limit = config.count ?? Infinity;
@@ -125,7 +147,7 @@ export async function client(
   if (config.mode === "subscribe") {
     let events = 0;
     let last: ClientCursor | undefined = config.after;
-    const messages = follow(greeter, name, {
+    const messages = follow(greeters, name, {
       topics: config.topics,
       after: config.after,
       signal,

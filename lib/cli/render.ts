@@ -164,7 +164,9 @@ function followText(message: FollowMessage, now: number): string {
           : ""
       }`;
     case "reconnecting":
-      return `reconnecting in ${message.delayMs} ms (attempt ${message.attempt}): ${message.reason}`;
+      return `reconnecting${
+        message.target === undefined ? "" : ` to ${message.target}`
+      } in ${message.delayMs} ms (attempt ${message.attempt}): ${message.reason}`;
   }
 }
 
@@ -222,6 +224,7 @@ function followObject(message: FollowMessage, now: number): object {
         attempt: message.attempt,
         delay_ms: message.delayMs,
         reason: message.reason,
+        target: message.target,
       };
   }
 }

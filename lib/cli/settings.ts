@@ -414,12 +414,16 @@ function readCursor(value: string): { epoch: string; seq: number } {
   return { epoch: match[1], seq };
 }
 
+/** One `HOST:PORT`, or several separated by commas (as given). */
 function readTarget(value: string): string {
-  const port = value.match(/^(?:\[[0-9a-fA-F:.]+\]|[^\s:/]+):(\d{1,5})$/)?.[1];
-  if (port === undefined || Number(port) < 1 || Number(port) > 65535) {
-    throw new ConfigError(
-      `Invalid target "${value}": expected HOST:PORT with a port from 1 to 65535, e.g. localhost:50051`,
-    );
+  for (const one of value.split(",")) {
+    const port = one.match(/^(?:\[[0-9a-fA-F:.]+\]|[^\s:/]+):(\d{1,5})$/)
+      ?.[1];
+    if (port === undefined || Number(port) < 1 || Number(port) > 65535) {
+      throw new ConfigError(
+        `Invalid target "${one}": expected HOST:PORT with a port from 1 to 65535, e.g. localhost:50051`,
+      );
+    }
   }
   return value;
 }
@@ -428,8 +432,9 @@ function readTarget(value: string): string {
 export const CLIENT_SETTINGS = {
   target: text({
     flag: "target",
-    arg: "HOST:PORT",
-    help: "server address",
+    arg: "HOST:PORT[,…]",
+    help:
+      "server address; in subscribe mode, several instances of one NATS stream, comma-separated (it moves to the next when one fails)",
     default: "localhost:50051",
     read: readTarget,
   }),

@@ -4,7 +4,8 @@
  * the server falls silent for longer than its heartbeat promises, and when a
  * subscription gets no answer at all, with capped exponential backoff and
  * full jitter (never shorter than a Goodbye's advice); it resumes from the
- * last cursor and never yields an event twice. Whether each (re)subscription recovered everything, and
+ * last cursor and never yields an event twice. Given several servers of one
+ * shared stream, it moves to the next at each reconnect. Whether each (re)subscription recovered everything, and
  * every gap, is yielded for the caller to act on.
  *
  * @module
@@ -32,6 +33,8 @@ export type FollowMessage =
     readonly attempt: number;
     readonly delayMs: number;
     readonly reason: string;
+    /** The server it goes to next, when it follows several. */
+    readonly target?: string;
   };
 
 /** Capped exponential backoff settings. */
@@ -92,7 +95,11 @@ export function backoffDelay(
 
 /**
  * Follows `name`'s subscription across reconnects until `signal` aborts or
- * the server ends it without advising a reconnect. Throws
+ * the server ends it without advising a reconnect. With several clients
+ * (instances on one shared event stream, where a cursor from one resumes on
+ * another) it starts on the first and, whenever the stream must be made
+ * again, moves on to the next, round the list: the instance it was on may be
+ * gone for good, and a dead one costs one failed attempt. Throws
  * {@linkcode RpcError} on a status that is not worth retrying (e.g.
  * `INVALID_ARGUMENT`, `UNAUTHENTICATED`).
  *
@@ -101,10 +108,12 @@ export function backoffDelay(
  * for await (const message of follow(client, "you", { topics: ["news"] })) {
  *   if (message.kind === "event") console.log(message.cursor.seq);
  * }
+ * // Moving between two instances of one stream:
+ * follow([clientA, clientB], "you", { topics: ["news"] });
  * ```
  */
 export async function* follow(
-  client: GreeterClient,
+  clients: GreeterClient | readonly GreeterClient[],
   name: string,
   options: FollowOptions = {},
 ): AsyncGenerator<FollowMessage> {
@@ -115,9 +124,13 @@ export async function* follow(
     silenceSlackMs = 5_000,
     firstMessageMs = 20_000,
   } = options;
+  const servers = Array.isArray(clients) ? clients : [clients];
+  if (servers.length === 0) throw new RangeError("follow() needs a client");
+  let on = 0;
   let cursor = options.after;
   let attempt = 0;
   while (!signal?.aborted) {
+    const client = servers[on];
     let advisedDelay: number | undefined;
     let advisedStop = false;
     let subscribedAt: number | undefined;
@@ -155,7 +168,7 @@ export async function* follow(
             break;
           case "event":
             if (
-              cursor?.epoch === message.cursor.epoch &&
+              cursor !== undefined && cursor.epoch === message.cursor.epoch &&
               message.cursor.seq <= cursor.seq
             ) continue; // already yielded
             cursor = message.cursor;
@@ -210,7 +223,16 @@ export async function* follow(
       advisedDelay ?? 0,
       backoffDelay(attempt, options, random),
     );
-    yield { kind: "reconnecting", attempt, delayMs, reason };
+    on = (on + 1) % servers.length;
+    yield servers.length > 1
+      ? {
+        kind: "reconnecting",
+        attempt,
+        delayMs,
+        reason,
+        target: servers[on].target,
+      }
+      : { kind: "reconnecting", attempt, delayMs, reason };
     try {
       await clock.sleep(delayMs, signal);
     } catch {
