@@ -13,6 +13,7 @@ import {
 } from "../lib/bus/jetstream_broker.ts";
 import { UnavailableError } from "../lib/errors.ts";
 import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
+import { CuttableProxy } from "../testing/proxy.ts";
 
 const ignore = natsServerMissing() !== undefined;
 if (ignore) console.warn(`JetStream tests ignored: ${natsServerMissing()}`);
@@ -449,5 +450,38 @@ Deno.test({
     controller.abort();
     await assert.rejects(reader.read());
     assert.equal(b.hub.size, 0);
+  },
+});
+
+Deno.test({
+  name:
+    "JetStreamBroker.close() does not wait for the reader's request to an engine that is away",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    await using proxy = new CuttableProxy({
+      hostname: "127.0.0.1",
+      port: nats.port,
+    });
+    const broker = await JetStreamBroker.connect(options(proxy.target));
+    let closed = false;
+    try {
+      broker.listen(() => {});
+      await broker.ready;
+      proxy.refusing = true;
+      await proxy.cut();
+      // The reader's consumer ends with the link, and it asks for the
+      // stream's state again: a request that waits for its 5 s timeout.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const started = Date.now();
+      await broker.close();
+      closed = true;
+      const ms = Date.now() - started;
+      // It took 3.5 to 5 s (the request's timeout) before close() stopped
+      // waiting for it; a server's shutdown waited as long, beyond --grace.
+      assert.ok(ms < 1_500, `close() took ${ms} ms`);
+    } finally {
+      if (!closed) await broker.close();
+    }
   },
 });

@@ -513,15 +513,23 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     let backoffMs = 250;
     while (!signal.aborted) {
       try {
-        await this.#checkStream();
-        const consumer = await this.#js.consumers.get(this.#stream, {
-          deliver_policy: DeliverPolicy.StartSequence,
-          opt_start_seq: this.#seq + 1,
-        });
-        const messages = await consumer.consume({
-          idle_heartbeat: READER_HEARTBEAT_MS,
-          expires: 5_000,
-        });
+        // close() must not wait for a request to an engine that is away
+        // (up to its 5 s timeout): these waits end when it is called.
+        await unlessAborted(this.#checkStream(), signal);
+        const consumer = await unlessAborted(
+          this.#js.consumers.get(this.#stream, {
+            deliver_policy: DeliverPolicy.StartSequence,
+            opt_start_seq: this.#seq + 1,
+          }),
+          signal,
+        );
+        const messages = await unlessAborted(
+          consumer.consume({
+            idle_heartbeat: READER_HEARTBEAT_MS,
+            expires: 5_000,
+          }),
+          signal,
+        );
         this.#messages = messages;
         if (signal.aborted) messages.stop();
         this.#superviseConsumer(messages);
@@ -685,6 +693,27 @@ function isStreamNotFound(error: unknown): boolean {
   const e = error as { code?: number; api_error?: { err_code?: number } };
   return /stream not found/i.test(String((error as Error)?.message)) ||
     e?.api_error?.err_code === 10059;
+}
+
+/**
+ * `promise`, or a rejection as soon as `signal` aborts (`promise` is left
+ * to settle on its own; its outcome is then ignored).
+ */
+function unlessAborted<T>(
+  promise: Promise<T>,
+  signal: AbortSignal,
+): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener("abort", abort, { once: true });
+    promise.then(resolve, reject).finally(() =>
+      signal.removeEventListener("abort", abort)
+    );
+  });
 }
 
 function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
