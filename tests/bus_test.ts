@@ -404,6 +404,60 @@ Deno.test("follow() survives a network cut and resumes exactly where it left off
   assert.equal((await iterator.next()).done, true);
 });
 
+Deno.test("follow() with several clients moves to the next at each reconnect, round the list, resuming from its cursor", async () => {
+  await using t = await quietServer();
+  const upstream = { hostname: "127.0.0.1", port: t.server.port };
+  await using pathA = new CuttableProxy(upstream);
+  await using pathB = new CuttableProxy(upstream);
+  using publisher = new GreeterClient(t.target);
+  using viaA = new GreeterClient(pathA.target);
+  using viaB = new GreeterClient(pathB.target);
+  const controller = new AbortController();
+  const iterator = follow([viaA, viaB], "mover", {
+    topics: ["news"],
+    initialMs: 10,
+    signal: controller.signal,
+  })[Symbol.asyncIterator]();
+  assert.equal((await iterator.next()).value?.kind, "subscribed");
+  const seen: string[] = [];
+  const moves: string[] = [];
+  /** Reads until the event `payload`, noting where it reconnected to. */
+  const readUntil = async (payload: string) => {
+    for (let i = 0; i < 20; i++) {
+      const { value } = await iterator.next();
+      if (value!.kind === "reconnecting") moves.push(value!.target!);
+      if (value!.kind === "subscribed") {
+        assert.equal(value!.recovered, true, value!.reason);
+      }
+      if (value!.kind !== "event") continue;
+      seen.push(payloadOf(value!));
+      if (seen.at(-1) === payload) return;
+    }
+    throw new Error(`No event ${payload}`);
+  };
+  await publisher.publish("news", text.encode("1"));
+  await readUntil("1");
+  pathA.refusing = true; // the server it is on goes away for good
+  await pathA.cut();
+  await publisher.publish("news", text.encode("2"));
+  await readUntil("2");
+  pathA.refusing = false;
+  pathB.refusing = true;
+  await pathB.cut();
+  await publisher.publish("news", text.encode("3"));
+  await readUntil("3");
+  assert.deepEqual(seen, ["1", "2", "3"]);
+  // To B when A went; back to A when B went (a failed attempt on the way
+  // would add a round, never skip a server).
+  assert.equal(moves[0], pathB.target);
+  assert.equal(moves.at(-1), pathA.target);
+  moves.forEach((target, i) =>
+    assert.equal(target, i % 2 === 0 ? pathB.target : pathA.target)
+  );
+  controller.abort();
+  assert.equal((await iterator.next()).done, true);
+});
+
 Deno.test("follow() gets out of a dead network path, even while resubscribing on it", async () => {
   await using t = await quietServer({ heartbeatMs: 50 });
   await using proxy = new CuttableProxy({
