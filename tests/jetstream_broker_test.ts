@@ -7,11 +7,11 @@ import type { Socket } from "node:net";
 import type { BrokerChange, BusEvent } from "../lib/bus/broker.ts";
 import { Hub, type HubItem } from "../lib/bus/hub.ts";
 import {
-  guardNatsTransport,
   JetStreamBroker,
   type JetStreamBrokerOptions,
-  streamEpoch,
 } from "../lib/bus/jetstream_broker.ts";
+import { streamEpoch } from "../lib/bus/jetstream_stream.ts";
+import { guardNatsTransport } from "../lib/bus/nats_transport_guard.ts";
 import { UnavailableError } from "../lib/errors.ts";
 import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
 import { CuttableProxy } from "../testing/proxy.ts";

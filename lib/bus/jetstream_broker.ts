@@ -10,7 +10,6 @@
 import { connect } from "@nats-io/transport-node";
 import {
   headers as natsHeaders,
-  nanos,
   type NatsConnection,
 } from "@nats-io/nats-core";
 import {
@@ -21,8 +20,6 @@ import {
   type JetStreamManager,
   jetstreamManager,
   type JsMsg,
-  StorageType,
-  type StreamConfig,
   type StreamInfo,
 } from "@nats-io/jetstream";
 import type {
@@ -37,6 +34,14 @@ import type {
   PublishOptions,
 } from "./broker.ts";
 import { UnavailableError } from "../errors.ts";
+import { systemClock } from "./clock.ts";
+import { natsDirectory } from "./nats_directory.ts";
+import { guardNatsTransport } from "./nats_transport_guard.ts";
+import {
+  ensureStream,
+  streamEpoch,
+  type StreamSettings,
+} from "./jetstream_stream.ts";
 
 /** The header that carries an event's topic. */
 const TOPIC_HEADER = "Greeter-Topic";
@@ -47,16 +52,6 @@ const PUBLISH_TIMEOUT_MS = 5_000;
 /** How long a publish waits for this instance to read back its event (ms). */
 const READ_BACK_MS = 2_000;
 
-/**
- * A directory listing waits this long (ms) for the first instance's answer,
- * and then until no other answer came for {@linkcode DIRECTORY_STALL_MS}: a
- * dead instance is never waited for, so it drops out of listings at once.
- */
-const DIRECTORY_WAIT_MS = 2_000;
-
-/** See {@linkcode DIRECTORY_WAIT_MS}. */
-const DIRECTORY_STALL_MS = 250;
-
 /** A replay from the stream ends after this long (ms) without an event. */
 const REPLAY_IDLE_MS = 5_000;
 
@@ -66,34 +61,6 @@ const REPLAY_IDLE_MS = 5_000;
  * resumed at once (measured on 2.9.10).
  */
 const READER_HEARTBEAT_MS = 1_000;
-
-let transportGuarded = false;
-
-/**
- * Keeps one known error of nats.js 3.4.0's Node transport from ending the
- * process. When a nats-server goes away mid-flush, the transport writes to
- * the socket it has just ended, after removing that socket's error
- * listeners; under Deno that `write after end` is an uncaught error (seen in
- * the nats-server restart test under load). The client notices the lost
- * connection by itself and reconnects; only this error, from that
- * transport, is dropped. Installed once, with the first connection.
- */
-export function guardNatsTransport(): void {
-  if (transportGuarded) return;
-  transportGuarded = true;
-  globalThis.addEventListener("error", (event) => {
-    const error = event.error as {
-      code?: string;
-      message?: string;
-      stack?: string;
-    } | undefined;
-    const afterEnd = error?.code === "ERR_STREAM_WRITE_AFTER_END" ||
-      error?.message === "write after end";
-    if (afterEnd && /@nats-io[+/]transport-node/.test(error?.stack ?? "")) {
-      event.preventDefault();
-    }
-  });
-}
 
 /**
  * How often the connection pings nats-server (ms). Two unanswered pings end
@@ -110,52 +77,17 @@ const PING_INTERVAL_MS = 2_000;
 const CONNECT_TIMEOUT_MS = 5_000;
 
 /** Where the engine is, who we are to it, and how the stream is kept. */
-export interface JetStreamBrokerOptions {
+export interface JetStreamBrokerOptions extends StreamSettings {
   /** NATS servers, `host:port` or `nats://host:port`. */
   servers: string[];
-  /** The stream's name; its subject is `NAME.events`. Default `greeter`. */
-  stream?: string;
   /** User name, with `password`. */
   user?: string;
   /** Password of `user`. */
   password?: string;
   /** Authentication token (instead of user and password). */
   token?: string;
-  /** Copies of the stream in a cluster. Default 1. */
-  replicas?: number;
-  /** `file` (survives a nats-server restart) or `memory`. Default `file`. */
-  storage?: "file" | "memory";
-  /** Most events the stream keeps. */
-  maxEvents: number;
-  /** Most bytes the stream keeps. */
-  maxBytes: number;
-  /** Oldest event the stream keeps (ms). */
-  maxAgeMs: number;
   /** Events read back at start, so this instance can replay them. */
   preload: number;
-  /** Duplicate window for {@linkcode PublishOptions.id} (ms). Default 2 min. */
-  duplicateWindowMs?: number;
-  /** Told of what an operator should know: lost, regained, adopted limits. */
-  onNotice?: (
-    level: "info" | "warn",
-    message: string,
-    fields?: Record<string, string | number | boolean | undefined>,
-  ) => void;
-}
-
-/**
- * The epoch of a stream: its creation time in nanoseconds, as 16 hex digits
- * (the width of the embedded broker's random epochs).
- */
-export function streamEpoch(created: string): string {
-  const match = created.match(/^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-].*)$/);
-  const ms = Date.parse(match ? `${match[1]}${match[3]}` : created);
-  if (Number.isNaN(ms)) {
-    throw new RangeError(`Cannot read the stream's creation time "${created}"`);
-  }
-  const fraction = (match?.[2] ?? "").padEnd(9, "0").slice(0, 9);
-  const ns = BigInt(ms) * 1_000_000n + BigInt(fraction);
-  return ns.toString(16).padStart(16, "0");
 }
 
 /**
@@ -284,41 +216,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
   directory<E extends DirectoryEntry>(
     local: (query: DirectoryQuery) => DirectoryPage<E>,
   ): Directory<E> {
-    const subject = `${this.#stream}.directory`;
-    const nc = this.#nc;
-    const subscription = nc.subscribe(subject, {
-      callback: (error, message) => {
-        if (error) return;
-        try {
-          message.respond(
-            JSON.stringify(local(message.json<DirectoryQuery>())),
-          );
-        } catch {
-          message.respond(
-            JSON.stringify({ entries: [], total: 0, more: false }),
-          );
-        }
-      },
-    });
-    return {
-      async list(query) {
-        const answers = await nc.requestMany(subject, JSON.stringify(query), {
-          strategy: "stall",
-          stall: DIRECTORY_STALL_MS,
-          maxWait: DIRECTORY_WAIT_MS,
-        });
-        const pages: DirectoryPage<E>[] = [];
-        for await (const answer of answers) {
-          try {
-            pages.push(answer.json<DirectoryPage<E>>());
-          } catch {
-            // An answer that is not one: that instance is left out.
-          }
-        }
-        return mergePages(pages, query.limit);
-      },
-      close: () => subscription.unsubscribe(),
-    };
+    return natsDirectory(this.#nc, `${this.#stream}.directory`, local);
   }
 
   /** The stream's incarnation: its creation time. */
@@ -549,7 +447,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
         this.#messages = undefined;
       }
       if (signal.aborted) break;
-      await abortableDelay(backoffMs, signal);
+      await systemClock.sleep(backoffMs, signal).catch(() => {});
       backoffMs = Math.min(backoffMs * 2, 5_000);
     }
   }
@@ -622,77 +520,11 @@ export class JetStreamBroker implements Broker<Uint8Array> {
 }
 
 /**
- * Instances' pages as one, in id order: at most `limit` entries, `more` when
- * any instance has entries beyond those.
- */
-export function mergePages<E extends DirectoryEntry>(
-  pages: DirectoryPage<E>[],
-  limit: number,
-): DirectoryPage<E> {
-  const all = pages.flatMap((page) => page.entries).sort((a, b) => a.id - b.id);
-  return {
-    entries: all.slice(0, limit),
-    total: pages.reduce((sum, page) => sum + page.total, 0),
-    more: all.length > limit || pages.some((page) => page.more),
-  };
-}
-
-/**
  * `data` in a buffer of its own: a view into a larger receive buffer would
  * keep all of it alive in the replay window, which charges only the view.
  */
 function ownBytes(data: Uint8Array): Uint8Array {
   return data.byteLength === data.buffer.byteLength ? data : data.slice();
-}
-
-/** The stream as configured, created if missing; warns on other limits. */
-async function ensureStream(
-  jsm: JetStreamManager,
-  options: JetStreamBrokerOptions,
-): Promise<StreamInfo> {
-  const name = options.stream ?? "greeter";
-  const wanted: Partial<StreamConfig> & { name: string } = {
-    name,
-    subjects: [`${name}.events`],
-    storage: options.storage === "memory"
-      ? StorageType.Memory
-      : StorageType.File,
-    num_replicas: options.replicas ?? 1,
-    max_msgs: options.maxEvents,
-    max_bytes: options.maxBytes,
-    max_age: nanos(options.maxAgeMs),
-    duplicate_window: nanos(
-      Math.min(options.duplicateWindowMs ?? 120_000, options.maxAgeMs),
-    ),
-  };
-  try {
-    const info = await jsm.streams.info(name);
-    const differs =
-      (["max_msgs", "max_bytes", "max_age", "num_replicas"] as const)
-        .filter((key) => info.config[key] !== wanted[key]);
-    if (differs.length > 0) {
-      options.onNotice?.(
-        "warn",
-        "Event stream exists with other limits; using them as they are",
-        Object.fromEntries(
-          differs.map((key) => [
-            key,
-            `${info.config[key]} (asked ${wanted[key]})`,
-          ]),
-        ),
-      );
-    }
-    return info;
-  } catch (error) {
-    if (!isStreamNotFound(error)) throw error;
-    return await jsm.streams.add(wanted);
-  }
-}
-
-function isStreamNotFound(error: unknown): boolean {
-  const e = error as { code?: number; api_error?: { err_code?: number } };
-  return /stream not found/i.test(String((error as Error)?.message)) ||
-    e?.api_error?.err_code === 10059;
 }
 
 /**
@@ -713,17 +545,5 @@ function unlessAborted<T>(
     promise.then(resolve, reject).finally(() =>
       signal.removeEventListener("abort", abort)
     );
-  });
-}
-
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
   });
 }

@@ -1,0 +1,95 @@
+/**
+ * Listings across every instance on one stream, over core NATS: each
+ * instance answers for itself on one subject, and a listing asks them all
+ * and merges their pages in id order.
+ *
+ * @module
+ */
+
+import type { NatsConnection } from "@nats-io/nats-core";
+import type {
+  Directory,
+  DirectoryEntry,
+  DirectoryPage,
+  DirectoryQuery,
+} from "./broker.ts";
+
+/**
+ * A directory listing waits this long (ms) for the first instance's answer,
+ * and then until no other answer came for {@linkcode DIRECTORY_STALL_MS}: a
+ * dead instance is never waited for, so it drops out of listings at once.
+ */
+const DIRECTORY_WAIT_MS = 2_000;
+
+/** See {@linkcode DIRECTORY_WAIT_MS}. */
+const DIRECTORY_STALL_MS = 250;
+
+/**
+ * Answers queries on `subject` with `local`, and lists through every
+ * instance that answers there.
+ *
+ * @example
+ * ```ts ignore
+ * const directory = natsDirectory(nc, "greeter.directory", (query) => hub.page(query));
+ * const page = await directory.list({ after: 0, limit: 100 });
+ * directory.close();
+ * ```
+ */
+export function natsDirectory<E extends DirectoryEntry>(
+  nc: NatsConnection,
+  subject: string,
+  local: (query: DirectoryQuery) => DirectoryPage<E>,
+): Directory<E> {
+  const subscription = nc.subscribe(subject, {
+    callback: (error, message) => {
+      if (error) return;
+      try {
+        message.respond(JSON.stringify(local(message.json<DirectoryQuery>())));
+      } catch {
+        message.respond(JSON.stringify({ entries: [], total: 0, more: false }));
+      }
+    },
+  });
+  return {
+    async list(query) {
+      const answers = await nc.requestMany(subject, JSON.stringify(query), {
+        strategy: "stall",
+        stall: DIRECTORY_STALL_MS,
+        maxWait: DIRECTORY_WAIT_MS,
+      });
+      const pages: DirectoryPage<E>[] = [];
+      for await (const answer of answers) {
+        try {
+          pages.push(answer.json<DirectoryPage<E>>());
+        } catch {
+          // An answer that is not one: that instance is left out.
+        }
+      }
+      return mergePages(pages, query.limit);
+    },
+    close: () => subscription.unsubscribe(),
+  };
+}
+
+/**
+ * Instances' pages as one, in id order: at most `limit` entries, `more` when
+ * any instance has entries beyond those.
+ *
+ * @example
+ * ```ts
+ * import { mergePages } from "./nats_directory.ts";
+ * mergePages([{ entries: [{ id: 2 }], total: 1, more: false }, { entries: [{ id: 1 }], total: 1, more: false }], 1);
+ * // { entries: [{ id: 1 }], total: 2, more: true }
+ * ```
+ */
+export function mergePages<E extends DirectoryEntry>(
+  pages: DirectoryPage<E>[],
+  limit: number,
+): DirectoryPage<E> {
+  const all = pages.flatMap((page) => page.entries).sort((a, b) => a.id - b.id);
+  return {
+    entries: all.slice(0, limit),
+    total: pages.reduce((sum, page) => sum + page.total, 0),
+    more: all.length > limit || pages.some((page) => page.more),
+  };
+}
