@@ -68,6 +68,14 @@ export async function runClient(
     stderr: "piped",
     stdin: "null",
   }).spawn();
+  return await finished(child, timeoutMs);
+}
+
+/** `child`'s exit code and output, once it ends; killed past `timeoutMs`. */
+async function finished(
+  child: Deno.ChildProcess,
+  timeoutMs: number,
+): Promise<ClientResult> {
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   try {
     const out = await child.output();
@@ -354,19 +362,5 @@ export async function runTask(
     stderr: "piped",
     stdin: "null",
   }).spawn();
-  const timer = setTimeout(
-    () => child.kill("SIGKILL"),
-    options.timeoutMs ?? 20_000,
-  );
-  try {
-    const out = await child.output();
-    const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-    return {
-      code: out.code,
-      stdout: decode(out.stdout),
-      stderr: decode(out.stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
+  return await finished(child, options.timeoutMs ?? 20_000);
 }

@@ -5,55 +5,16 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import { GreeterClient } from "../lib/client/client.ts";
-import {
-  type LineProcess,
-  runClient,
-  spawnServer,
-  spawnTask,
-} from "../testing/process.ts";
+import { type LineProcess, runClient, spawnTask } from "../testing/process.ts";
 import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
+import {
+  printedPayloads,
+  publishTexts,
+  startInstance as instance,
+  stopInstance,
+} from "../testing/instances.ts";
 
 const ignore = natsServerMissing() !== undefined;
-const text = new TextEncoder();
-
-/** `deno task serve` on the stream at `url`, in its own process group. */
-async function instance(url: string, port = 0, extra: string[] = []) {
-  const server = await spawnServer(
-    ["--broker", url, "--port", String(port), "--grace", "2000", ...extra],
-    undefined,
-    true,
-  );
-  return {
-    ...server,
-    [Symbol.asyncDispose]: () => server.process[Symbol.asyncDispose](),
-  };
-}
-
-/** SIGTERM to the instance's process group, as systemd or `timeout` sends it. */
-async function stop(server: { process: LineProcess }) {
-  server.process.signalGroup("SIGTERM");
-  const status = await server.process.exit(10_000);
-  assert.equal(status.code, 0, server.process.stderr.join("\n"));
-}
-
-/** Publishes `payloads` on `topic` through `target`, one after the other. */
-async function publish(target: string, topic: string, ...payloads: string[]) {
-  using client = new GreeterClient(target);
-  const cursors: string[] = [];
-  for (const payload of payloads) {
-    const { cursor } = await client.publish(topic, text.encode(payload));
-    cursors.push(`${cursor.epoch}:${cursor.seq}`);
-  }
-  return cursors;
-}
-
-/** The payloads of the event lines printed so far, in order. */
-function payloads(subscriber: LineProcess): string[] {
-  return subscriber.stdout.flatMap((line) => {
-    const match = line.match(/^event: .* payload="(.*)"$/);
-    return match ? [match[1]] : [];
-  });
-}
 
 Deno.test({
   name:
@@ -63,8 +24,8 @@ Deno.test({
     await using nats = await startNatsServer();
     await using a = await instance(nats.url);
     await using b = await instance(nats.url);
-    const [first] = await publish(b.target, "news", "one");
-    await publish(a.target, "news", "two", "three");
+    const [first] = await publishTexts(b.target, "news", "one");
+    await publishTexts(a.target, "news", "two", "three");
     // A subscriber that read "one" on A moves to B with its cursor.
     const moved = await runClient([
       "mover",
@@ -112,8 +73,8 @@ Deno.test({
       [1, 1],
       `one tick per interval in the stream, not one per instance: ${seqs}`,
     );
-    await stop(a);
-    await stop(b);
+    await stopInstance(a);
+    await stopInstance(b);
   },
 });
 
@@ -136,20 +97,20 @@ Deno.test({
     ]);
     try {
       await subscriber.waitForLine("stdout", /^subscribed: /);
-      await publish(b.target, "news", "p1", "p2");
+      await publishTexts(b.target, "news", "p1", "p2");
       // A (the subscriber's) restarts while B takes publishes.
-      await stop(a);
-      await publish(b.target, "news", "p3", "p4");
-      a = await instance(nats.url, a.port);
+      await stopInstance(a);
+      await publishTexts(b.target, "news", "p3", "p4");
+      a = await instance(nats.url, { port: a.port });
       await subscriber.waitForLine("stdout", /resumed$/, 20_000);
-      await publish(b.target, "news", "p5");
+      await publishTexts(b.target, "news", "p5");
       // Then B restarts while A takes publishes.
-      await stop(b);
-      await publish(a.target, "news", "p6");
-      b = await instance(nats.url, b.port);
-      await publish(b.target, "news", "p7");
+      await stopInstance(b);
+      await publishTexts(a.target, "news", "p6");
+      b = await instance(nats.url, { port: b.port });
+      await publishTexts(b.target, "news", "p7");
       await subscriber.waitForLine("stdout", /payload="p7"$/, 20_000);
-      assert.deepEqual(payloads(subscriber), [
+      assert.deepEqual(printedPayloads(subscriber), [
         "p1",
         "p2",
         "p3",
@@ -236,7 +197,7 @@ Deno.test({
       );
       await server.process.waitForLine("stderr", /WARN Event stream lost/);
       await assert.rejects(
-        publish(server.target, "news", "lost?"),
+        publishTexts(server.target, "news", "lost?"),
         /UNAVAILABLE: Cannot publish on "news": the event stream \(NATS\)/,
       );
       nats = await startNatsServer({ storeDir, port });
@@ -248,9 +209,12 @@ Deno.test({
       await until(
         "a publish to be taken",
         () =>
-          publish(server.target, "news", "back").then(() => true, () => false),
+          publishTexts(server.target, "news", "back").then(
+            () => true,
+            () => false,
+          ),
       );
-      await stop(server);
+      await stopInstance(server);
     } finally {
       await nats.stop();
       await Deno.remove(storeDir, { recursive: true });
@@ -264,8 +228,11 @@ Deno.test({
   ignore,
   async fn() {
     await using nats = await startNatsServer();
-    await using a = await instance(nats.url, 0, ["--reuse-port"]);
-    await using b = await instance(nats.url, a.port, ["--reuse-port"]);
+    await using a = await instance(nats.url, { extra: ["--reuse-port"] });
+    await using b = await instance(nats.url, {
+      port: a.port,
+      extra: ["--reuse-port"],
+    });
     assert.equal(b.port, a.port);
     // Separate connections, as separate clients make them.
     const names = Array.from({ length: 16 }, (_, i) => `c${i}`);
@@ -289,8 +256,8 @@ Deno.test({
       served(a) > 0 && served(b) > 0,
       `both processes took connections: ${served(a)} and ${served(b)}`,
     );
-    await stop(a);
-    await stop(b);
+    await stopInstance(a);
+    await stopInstance(b);
   },
 });
 
@@ -354,6 +321,6 @@ Deno.test({
     );
     onA.signalGroup("SIGINT");
     await onA.exit();
-    await stop(a);
+    await stopInstance(a);
   },
 });

@@ -10,41 +10,22 @@ import {
   type SubscriptionMessage,
 } from "../lib/client/client.ts";
 import { RpcError } from "../lib/errors.ts";
-import {
-  type LineProcess,
-  spawnServer,
-  spawnTask,
-} from "../testing/process.ts";
+import { type LineProcess, spawnTask } from "../testing/process.ts";
 import {
   natsServerMissing,
   startNatsCluster,
   startNatsServer,
 } from "../testing/nats.ts";
 import { CuttableProxy } from "../testing/proxy.ts";
+import {
+  printedPayloads,
+  startInstance as instance,
+  stopInstance,
+} from "../testing/instances.ts";
 
 const ignore = natsServerMissing() !== undefined;
 const text = new TextEncoder();
 const decode = (data: Uint8Array) => new TextDecoder().decode(data);
-
-/** `deno task serve` on the stream at `url`, in its own process group. */
-async function instance(url: string, extra: string[] = []) {
-  const server = await spawnServer(
-    ["--broker", url, "--grace", "2000", ...extra],
-    undefined,
-    true,
-  );
-  return {
-    ...server,
-    [Symbol.asyncDispose]: () => server.process[Symbol.asyncDispose](),
-  };
-}
-
-/** SIGTERM to the instance's process group; it must exit 0. */
-async function stop(server: { process: LineProcess }) {
-  server.process.signalGroup("SIGTERM");
-  const status = await server.process.exit(10_000);
-  assert.equal(status.code, 0, server.process.stderr.join("\n"));
-}
 
 /**
  * One `Subscribe` stream (no reconnect) on `target`, recording every event
@@ -136,8 +117,8 @@ Deno.test({
   async fn() {
     await using cluster = await startNatsCluster();
     const url = `nats://${cluster.servers}`;
-    await using a = await instance(url, ["--nats-replicas", "3"]);
-    await using b = await instance(url, ["--nats-replicas", "3"]);
+    await using a = await instance(url, { extra: ["--nats-replicas", "3"] });
+    await using b = await instance(url, { extra: ["--nats-replicas", "3"] });
     await using onA = record(a.target, "news");
     await using onB = record(b.target, "news");
     await Promise.all([onA.ready, onB.ready]);
@@ -214,8 +195,8 @@ Deno.test({
         onA.gaps.length + onB.gaps.length
       }`,
     );
-    await stop(a);
-    await stop(b);
+    await stopInstance(a);
+    await stopInstance(b);
   },
 });
 
@@ -302,18 +283,10 @@ Deno.test({
     console.log(
       `cut: publish failed in ${whileCut.ms} ms; frozen: publish failed in ${whileFrozen.ms} ms, loss seen after ${detectedMs} ms, regained ${regainedMs} ms after the thaw`,
     );
-    await stop(a);
-    await stop(b);
+    await stopInstance(a);
+    await stopInstance(b);
   },
 });
-
-/** The payloads of the event lines a CLI subscriber printed so far. */
-function payloads(subscriber: LineProcess): string[] {
-  return subscriber.stdout.flatMap((line) => {
-    const match = line.match(/^event: .* payload="(.*)"$/);
-    return match ? [match[1]] : [];
-  });
-}
 
 Deno.test({
   name:
@@ -350,13 +323,19 @@ Deno.test({
     await subscriber.waitForLine("stdout", /^subscribed: .* resumed$/);
     await publishUntilTaken(toB, "news", "p5");
     await subscriber.waitForLine("stdout", /payload="p5"$/);
-    assert.deepEqual(payloads(subscriber), ["p1", "p2", "p3", "p4", "p5"]);
+    assert.deepEqual(printedPayloads(subscriber), [
+      "p1",
+      "p2",
+      "p3",
+      "p4",
+      "p5",
+    ]);
     assert.ok(
       !subscriber.stdout.some((l) => /not resumed|^gap:/.test(l)),
       subscriber.stdout.join("\n"),
     );
     subscriber.signalGroup("SIGINT");
     assert.equal((await subscriber.exit()).code, 0);
-    await stop(b);
+    await stopInstance(b);
   },
 });
