@@ -4,7 +4,8 @@
  * can be: gRPC spoken over `node:http2` directly (no grpc-js: its
  * per-message stream machinery cost the generator more than the server),
  * messages cut from the DATA and left undecoded but for the one field the
- * bench needs (the publish time, for delivery latency).
+ * bench needs (the publish time, or the send time a stamping publisher put
+ * in the payload, for delivery latency).
  *
  * Run as a program, it holds `N` subscriptions until killed:
  * `deno run … bench/pool.ts TARGET N CONNECTIONS` prints `ready` once all are
@@ -30,6 +31,15 @@ export interface PoolOptions {
   method: PoolMethod;
   /** `Subscribe`'s topics. Default `["bench"]`. */
   topics?: string[];
+  /** `Subscribe`'s resume cursor: every subscription resumes after it. */
+  after?: { epoch: string; seq: number };
+  /**
+   * Where an event's latency counts from: its `time_ms` (default; the
+   * server's publish time, whole ms), or the send time a stamping
+   * publisher (`bench/publisher.ts`) wrote at the start of its payload
+   * (sub-ms, and taken before the publish call: publish-to-delivery).
+   */
+  latencyFrom?: "time" | "payload";
 }
 
 /** HTTP/2 window the generator gives each stream. */
@@ -45,8 +55,11 @@ const STREAM_WINDOW = 1 << 20;
  */
 const CONNECTION_WINDOW = 8 << 20;
 
-/** Latency histogram: 1 ms buckets up to a minute. */
-const BUCKETS = 60_000;
+/** Latency histogram buckets per ms: 0.1 ms (JetStream delivers in ~1 ms). */
+const PER_MS = 10;
+
+/** Latency histogram: {@linkcode PER_MS} buckets per ms, up to a minute. */
+const BUCKETS = 60_000 * PER_MS;
 
 /** Reads a varint at `at`; returns it and the index after it. */
 function varint(bytes: Uint8Array, at: number): [number, number] {
@@ -60,14 +73,22 @@ function varint(bytes: Uint8Array, at: number): [number, number] {
   }
 }
 
-/** Field 3 (varint) of the message in `bytes[from, to)`: `time_ms` of Event and HelloReply. */
-function field3(bytes: Uint8Array, from: number, to: number): number {
+/**
+ * Where the value of the first field tagged `tag` (field number << 3 | wire
+ * type) starts in the message in `bytes[from, to)`; -1 when absent.
+ */
+function findField(
+  bytes: Uint8Array,
+  from: number,
+  to: number,
+  tag: number,
+): number {
   let at = from;
   while (at < to) {
-    let tag;
-    [tag, at] = varint(bytes, at);
-    const type = tag & 7;
-    if (tag === 0x18) return varint(bytes, at)[0];
+    let found;
+    [found, at] = varint(bytes, at);
+    const type = found & 7;
+    if (found === tag) return at;
     if (type === 0) at = varint(bytes, at)[1];
     else if (type === 2) {
       let length;
@@ -80,13 +101,46 @@ function field3(bytes: Uint8Array, from: number, to: number): number {
   return -1;
 }
 
+/** Field 3 (varint) of the message in `bytes[from, to)`: `time_ms` of Event and HelloReply. */
+function field3(bytes: Uint8Array, from: number, to: number): number {
+  const at = findField(bytes, from, to, 0x18);
+  return at < 0 ? -1 : varint(bytes, at)[0];
+}
+
+/** The `Event` inside a `GreetingMessage`, as `[from, to)`; undefined for other messages. */
+function eventRange(bytes: Uint8Array): [number, number] | undefined {
+  if (bytes[0] !== 0x22) return undefined; // not GreetingMessage.event (field 4)
+  const [length, at] = varint(bytes, 1);
+  return [at, at + length];
+}
+
 /** Publish time of a Subscribe event or a SayHelloStreamReply reply; -1 for other messages. */
 export function publishTime(method: PoolMethod, bytes: Uint8Array): number {
   if (method === "SayHelloStreamReply") return field3(bytes, 0, bytes.length);
-  if (bytes[0] !== 0x22) return -1; // not GreetingMessage.event (field 4)
-  const [length, at] = varint(bytes, 1);
-  return field3(bytes, at, at + length);
+  const range = eventRange(bytes);
+  return range ? field3(bytes, ...range) : -1;
 }
+
+/**
+ * The send time (ms since the Unix epoch, fractional) a stamping publisher
+ * wrote in the first 8 bytes of a Subscribe event's payload (float64,
+ * little-endian); -1 for other messages.
+ */
+export function stampedTime(bytes: Uint8Array): number {
+  const range = eventRange(bytes);
+  if (!range) return -1;
+  let at = findField(bytes, range[0], range[1], 0x2a); // Event.payload
+  if (at < 0) return -1;
+  let length;
+  [length, at] = varint(bytes, at);
+  if (length < 8) return -1;
+  return new DataView(bytes.buffer, bytes.byteOffset + at, 8)
+    .getFloat64(0, true);
+}
+
+/** Now, in ms since the Unix epoch with a fraction (comparable across processes). */
+export const preciseNow = (): number =>
+  performance.timeOrigin + performance.now();
 
 /** Many subscriptions, counted and timed as their messages arrive. */
 export class SubscriberPool {
@@ -96,7 +150,7 @@ export class SubscriberPool {
   events = 0;
   /** Subscriptions that have received their first message. */
   live = 0;
-  /** Delivery latency histogram (ms), events only. */
+  /** Delivery latency histogram ({@linkcode PER_MS} buckets per ms), events only. */
   readonly latency: Uint32Array = new Uint32Array(BUCKETS + 1);
   #sessions: http2.ClientHttp2Session[];
   #streams: http2.ClientHttp2Stream[] = [];
@@ -125,9 +179,14 @@ export class SubscriberPool {
   start(): Promise<void> {
     const definition = loadGreeterProto().service[this.#method];
     const done = new Promise<void>((resolve) => this.#allLive = resolve);
+    const stamped = this.#options.latencyFrom === "payload";
     for (let i = 0; i < this.#options.subscribers; i++) {
       const request = this.#method === "Subscribe"
-        ? { name: `b${i}`, topics: this.#options.topics ?? ["bench"] }
+        ? {
+          name: `b${i}`,
+          topics: this.#options.topics ?? ["bench"],
+          after: this.#options.after,
+        }
         : { name: `s${i}` };
       const stream = this.#sessions[i % this.#sessions.length].request({
         ":method": "POST",
@@ -147,10 +206,15 @@ export class SubscriberPool {
           first = false;
           if (++this.live === this.#options.subscribers) this.#allLive?.();
         }
-        const time = publishTime(this.#method, bytes.subarray(from, to));
+        const message = bytes.subarray(from, to);
+        const time = stamped
+          ? stampedTime(message)
+          : publishTime(this.#method, message);
         if (time >= 0) {
           this.events++;
-          this.latency[Math.min(BUCKETS, Math.max(0, Date.now() - time))]++;
+          const now = stamped ? preciseNow() : Date.now();
+          const bucket = Math.round((now - time) * PER_MS);
+          this.latency[Math.min(BUCKETS, Math.max(0, bucket))]++;
         }
       });
       stream.on("data", (chunk: Buffer) => messages.push(chunk));
@@ -170,16 +234,18 @@ export class SubscriberPool {
     let total = 0;
     for (const n of this.latency) total += n;
     let seen = 0;
-    for (let ms = 0; ms <= BUCKETS; ms++) {
-      seen += this.latency[ms];
-      if (seen > 0 && seen >= total * p) return ms;
+    for (let bucket = 0; bucket <= BUCKETS; bucket++) {
+      seen += this.latency[bucket];
+      if (seen > 0 && seen >= total * p) return bucket / PER_MS;
     }
     return NaN;
   }
 
   /** The largest recorded latency, in ms (a minute or more reads 60000). */
   max(): number {
-    for (let ms = BUCKETS; ms >= 0; ms--) if (this.latency[ms]) return ms;
+    for (let bucket = BUCKETS; bucket >= 0; bucket--) {
+      if (this.latency[bucket]) return bucket / PER_MS;
+    }
     return NaN;
   }
 
