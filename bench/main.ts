@@ -86,11 +86,15 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ
 }
 
-/** The machine's CPU counters (jiffies): all, and stolen by the hypervisor. */
-function cpuTimes(): { total: number; steal: number } {
+/** The machine's CPU counters (jiffies): all, idle (and waiting for I/O), and stolen by the hypervisor. */
+function cpuTimes(): { total: number; idle: number; steal: number } {
   const fields = proc("/proc/stat").split("\n")[0].trim().split(/\s+/)
     .slice(1).map(Number);
-  return { total: fields.reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
+  return {
+    total: fields.reduce((a, b) => a + b, 0),
+    idle: fields[3] + (fields[4] ?? 0),
+    steal: fields[7] ?? 0,
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -279,31 +283,42 @@ async function unaryH2load(peers: UnaryPeer[]): Promise<void> {
   }
 }
 
-/** One series of the greeter's metrics page (0 for the baseline, which has none). */
-async function metric(name: string, metricsPort?: number): Promise<number> {
-  return (await metrics([name], metricsPort))[0];
+/**
+ * One series of the greeter's metrics page, summed over the processes at
+ * `metricsPorts` (0 for the baseline, which has none).
+ */
+async function metric(name: string, metricsPorts: number[]): Promise<number> {
+  return (await metrics([name], metricsPorts))[0];
 }
 
-/** Several series of one reading of the metrics page (0s for the baseline). */
+/**
+ * Several series of one reading of each process's metrics page, summed over
+ * the processes (0s for the baseline, which has no page).
+ */
 async function metrics(
   names: string[],
-  metricsPort?: number,
+  metricsPorts: number[],
 ): Promise<number[]> {
-  if (metricsPort === undefined) return names.map(() => 0);
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`))
-    .text();
-  return names.map((name) =>
-    Number(text.match(new RegExp(`^${name} (\\S+)`, "m"))?.[1] ?? 0)
-  );
+  const sums = names.map(() => 0);
+  for (const port of metricsPorts) {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`))
+      .text();
+    names.forEach((name, i) => {
+      sums[i] += Number(
+        text.match(new RegExp(`^${name} (\\S+)`, "m"))?.[1] ?? 0,
+      );
+    });
+  }
+  return sums;
 }
 
 /** The greeter's event counters, and when they were read (0s for the baseline). */
-async function counters(metricsPort?: number) {
+async function counters(metricsPorts: number[]) {
   const [published, written, dropped] = await metrics([
     "greeter_events_published_total",
     "greeter_events_delivered_total",
     "greeter_events_dropped_total",
-  ], metricsPort);
+  ], metricsPorts);
   // A busy server renders its page late, then answers at once: the time of
   // the answer is the time of the figures.
   const at = performance.now();
@@ -353,17 +368,29 @@ async function subscribeAll(
   return pool;
 }
 
-/** What a measured window cost: server CPU, generator CPU, over wall seconds. */
-function measure(pid: number) {
-  const cpu = cpuSeconds(pid);
+/** CPU seconds the processes `pids` have used, together. */
+const cpuOf = (pids: number[]) =>
+  pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+
+/**
+ * What a measured window cost: server CPU (the processes `pids`, summed),
+ * generator CPU, over wall seconds.
+ */
+function measure(pids: number[]) {
+  const cpu = cpuOf(pids);
   const gen = process.cpuUsage();
+  const machine = cpuTimes();
   const start = performance.now();
   return () => {
     const wall = (performance.now() - start) / 1000;
     const g = process.cpuUsage(gen);
+    const now = cpuTimes();
+    const busy = (now.total - now.idle) - (machine.total - machine.idle);
     return {
       wall,
-      serverCpu: ((cpuSeconds(pid) - cpu) / wall) * 100,
+      // Every process's, the generator's and other users' of the machine.
+      machineCpu: (busy / 100 / wall) * 100, // USER_HZ
+      serverCpu: ((cpuOf(pids) - cpu) / wall) * 100,
       generatorCpu: ((g.user + g.system) / 1e6 / wall) * 100,
     };
   };
@@ -386,32 +413,49 @@ function reportCosts(
     "% of a core",
     "near 100%: the generator was the limit",
   );
+  reportMachine(label, costs);
+}
+
+/** The machine's busy CPU over a window: near all its cores, the figures are CPU-bound. */
+function reportMachine(
+  label: string,
+  costs: ReturnType<ReturnType<typeof measure>>,
+) {
+  report(
+    `${label} machine CPU busy`,
+    costs.machineCpu,
+    "% of a core",
+    `every process, ours and others', of ${navigator.hardwareConcurrency} cores`,
+  );
 }
 
 /**
  * Lets `pool` warm up, then measures one window of `BENCH_SECONDS`: reports
- * what was delivered (and dropped, from the greeter's metrics), the latency
- * and the CPU; returns the delivered rate.
+ * what was delivered (and dropped, from the greeter's metrics, summed over
+ * `metricsPorts`), the latency and the CPU of `pids`; returns the delivered
+ * rate (the client's count) and the written rate (the servers' count; NaN
+ * without metrics).
  */
 async function measureFanOut(
   pool: SubscriberPool,
-  pid: number,
+  pids: number[],
   name: string,
   offered: string,
-  metricsPort?: number,
-): Promise<number> {
+  metricsPorts: number[] = [],
+): Promise<{ delivered: number; written: number }> {
   await delay(WARM_UP_MS);
   pool.resetLatency();
   const before = pool.events;
-  const countersBefore = await counters(metricsPort);
-  const done = measure(pid);
+  const countersBefore = await counters(metricsPorts);
+  const done = measure(pids);
   await delay(SECONDS * 1000);
   const costs = done();
   const delivered = (pool.events - before) / costs.wall;
   report(`${name}: delivered`, delivered, "events/s", offered);
-  if (metricsPort !== undefined) {
+  let written = NaN;
+  if (metricsPorts.length > 0) {
     // The server's own counters, over the time between the two readings.
-    const after = await counters(metricsPort);
+    const after = await counters(metricsPorts);
     const rate = (key: "published" | "written" | "dropped") =>
       (after[key] - countersBefore[key]) /
       ((after.at - countersBefore.at) / 1000);
@@ -419,11 +463,16 @@ async function measureFanOut(
       `${name}: published`,
       rate("published"),
       "events/s",
-      "what the server took in (the tick counts too)",
+      `what the server took in (the tick counts too)${
+        metricsPorts.length > 1
+          ? "; summed over the processes, each takes in every event"
+          : ""
+      }`,
     );
+    written = rate("written");
     report(
       `${name}: written`,
-      rate("written"),
+      written,
       "msg/s",
       "what the server handed to the transport",
     );
@@ -436,7 +485,7 @@ async function measureFanOut(
   }
   reportLatency(name, pool);
   reportCosts(name, costs);
-  return delivered;
+  return { delivered, written };
 }
 
 /** The seed's personalised tick: every subscriber, every 10 ms. */
@@ -447,29 +496,49 @@ async function tickFanOut(
   metricsPort?: number,
 ) {
   const pool = await subscribeAll(target, FANOUT, "SayHelloStreamReply", label);
-  const delivered = await measureFanOut(
+  const { delivered } = await measureFanOut(
     pool,
-    pid,
+    [pid],
     `${label} tick fan-out ${FANOUT.toLocaleString("en-US")}`,
     `${FANOUT * 100} offered`,
-    metricsPort,
+    metricsPort === undefined ? [] : [metricsPort],
   );
   pool.close();
   return delivered;
 }
 
-/** One event published every `PUBLISH_MS` (10) to `n` subscribers of its topic. */
+/** RSS of the processes `pids`, together, in KB. */
+const rssOf = (pids: number[]) =>
+  pids.reduce((sum, pid) => sum + rssKb(pid), 0);
+
+/**
+ * One event published every `PUBLISH_MS` (10) to `n` subscribers of its
+ * topic, served by the processes `pids` (several when they share a port),
+ * with their metrics pages at `metricsPorts`.
+ */
 async function broadcast(
   target: string,
-  pid: number,
+  pids: number[],
   n: number,
   label: string,
-  metricsPort?: number,
+  metricsPorts: number[] = [],
 ) {
-  const rssBefore = rssKb(pid);
+  const rssBefore = rssOf(pids);
   const pool = await subscribeAll(target, n, "Subscribe", label);
   const name = `${label} broadcast ${n.toLocaleString("en-US")}`;
-  report(`${name}: KB per subscriber`, (rssKb(pid) - rssBefore) / n, "KB");
+  report(`${name}: KB per subscriber`, (rssOf(pids) - rssBefore) / n, "KB");
+  if (metricsPorts.length > 1) {
+    const split = [];
+    for (const port of metricsPorts) {
+      split.push(await metric("greeter_subscribers", [port]));
+    }
+    json[`${name}: subscribers per process`] = split;
+    rows.push({
+      name: `${name}: subscribers per process`,
+      value: split.join(" / "),
+      note: "as the kernel spread the connections",
+    });
+  }
   // Its own process: the subscribers' load here must not slow it.
   await using publisher = new LineProcess(
     scriptArgs(
@@ -482,26 +551,26 @@ async function broadcast(
     ),
   );
   await publisher.waitForLine("stdout", /^ready$/);
-  const delivered = await measureFanOut(
+  const rates = await measureFanOut(
     pool,
-    pid,
+    pids,
     name,
     `${Math.round((n * 1000) / PUBLISH_MS)} offered`,
-    metricsPort,
+    metricsPorts,
   );
   publisher.child.kill("SIGTERM");
-  report(`${name}: server RSS`, rssKb(pid) / 1024, "MB");
-  if (metricsPort !== undefined) {
+  report(`${name}: server RSS`, rssOf(pids) / 1024, "MB");
+  if (metricsPorts.length > 0) {
     report(
       `${name}: server V8 heap`,
-      (await metric("deno_heap_used_bytes", metricsPort)) / 2 ** 20,
+      (await metric("deno_heap_used_bytes", metricsPorts)) / 2 ** 20,
       "MB",
       "the rest of RSS is native",
     );
   }
   pool.close();
   await delay(500);
-  return delivered;
+  return rates;
 }
 
 /** RSS per idle subscription, `IDLE` of them: a server whose hub never ticks. */
@@ -684,15 +753,15 @@ async function main() {
     for (const n of BROADCAST) {
       const ours = await broadcast(
         target,
-        server.child.pid,
+        [server.child.pid],
         n,
         "greeter",
-        metricsPort,
+        [metricsPort],
       );
-      const base = await broadcast(baseTarget, basePid, n, "baseline");
+      const base = await broadcast(baseTarget, [basePid], n, "baseline");
       report(
         `broadcast ${n.toLocaleString("en-US")} greeter / baseline`,
-        ours / base,
+        ours.delivered / base.delivered,
         "x",
       );
     }
