@@ -4,8 +4,12 @@
  * 5,000 / 10,000 subscribers with delivery latency, subscribe rate, memory
  * per idle subscriber at 20,000, the time from subscribers' death to their
  * removal, and memory under stalled subscribers; each against a bare grpc-js
- * server where one applies. Prints a table, then the same figures as one JSON
- * line. Figures, never assertions: tests do not time anything.
+ * server where one applies. With nats-server installed, also several
+ * instances on one NATS JetStream stream against the memory broker:
+ * publish-to-delivery across two instances, resume from a fresh instance,
+ * and two `--reuse-port` processes against one. Prints a table, then the
+ * same figures as one JSON line. Figures, never assertions: tests do not
+ * time anything.
  *
  * @module
  */
@@ -22,7 +26,8 @@ import {
   helloRequestFrame,
   stalledCall,
 } from "../testing/server.ts";
-import { type PoolMethod, SubscriberPool } from "./pool.ts";
+import { type PoolMethod, preciseNow, SubscriberPool } from "./pool.ts";
+import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
 import { PYTHON, pythonGrpcMissing, seedProgram } from "../testing/python.ts";
 import { join } from "node:path";
 import {
@@ -704,6 +709,372 @@ async function stalled() {
   for (const peer of peers) peer.close();
 }
 
+/** Subscribers of the publish-to-delivery figure: few, so the broker, not the fan-out, is measured. */
+const INSTANCE_SUBSCRIBERS = env("BENCH_INSTANCE_SUBSCRIBERS", 10);
+/** Paces of the publish-to-delivery figure (see `bench/publisher.ts`). */
+const INSTANCE_PACES = (Deno.env.get("BENCH_INSTANCE_PACES") ??
+  "rate=1000,max=32").split(",");
+/** Events a resume reads back. */
+const RESUME_EVENTS = env("BENCH_RESUME_EVENTS", 10_000);
+/** Broadcast subscribers of the `--reuse-port` figure. */
+const REUSE_SUBSCRIBERS = env("BENCH_REUSE_SUBSCRIBERS", 5000);
+
+/** Publishes acknowledged and refused so far, their summed ack time, and when: a stamping publisher's last report. */
+function publisherCounts(publisher: LineProcess) {
+  for (let i = publisher.stdout.length - 1; i >= 0; i--) {
+    const match = publisher.stdout[i].match(
+      /^acked (\d+) (\S+) (\d+) (\S+)$/,
+    );
+    if (match) {
+      const [acked, ackMs, failed, at] = match.slice(1).map(Number);
+      return { acked, ackMs, failed, at };
+    }
+  }
+  return { acked: 0, ackMs: 0, failed: 0, at: preciseNow() };
+}
+
+/**
+ * Publish-to-delivery through one setup: a stamping publisher at `pace` on
+ * `publishTarget`, `INSTANCE_SUBSCRIBERS` subscribers on `subscribeTarget`.
+ * Reports the stream's rate as each subscriber sees it, what the publisher
+ * had acknowledged, the latency from each payload's send time, and the CPU
+ * of `pids` (the greeters and nats-server). Returns the rate and latency.
+ */
+async function deliveryRun(
+  name: string,
+  publishTarget: string,
+  subscribeTarget: string,
+  pids: number[],
+  pace: string,
+) {
+  const pool = new SubscriberPool(subscribeTarget, {
+    subscribers: INSTANCE_SUBSCRIBERS,
+    connections: 1,
+    method: "Subscribe",
+    topics: ["latency"],
+    latencyFrom: "payload",
+  });
+  try {
+    await pool.start();
+    // Its own process, as in the broadcast figure.
+    await using publisher = new LineProcess(
+      scriptArgs(
+        "client",
+        "bench/publisher.ts",
+        publishTarget,
+        "latency",
+        pace,
+        "32",
+      ),
+    );
+    await publisher.waitForLine("stdout", /^ready$/);
+    await delay(WARM_UP_MS);
+    pool.resetLatency();
+    const before = pool.events;
+    const published = publisherCounts(publisher);
+    const publisherCpu = cpuSeconds(publisher.child.pid);
+    const done = measure(pids);
+    await delay(SECONDS * 1000);
+    const costs = done();
+    const after = publisherCounts(publisher);
+    const acked = after.acked - published.acked;
+    const rate = (pool.events - before) / costs.wall / INSTANCE_SUBSCRIBERS;
+    report(
+      `${name}: delivered`,
+      rate,
+      "events/s",
+      `to each of ${INSTANCE_SUBSCRIBERS} subscribers`,
+    );
+    report(
+      `${name}: acknowledged`,
+      acked / ((after.at - published.at) / 1000),
+      "publishes/s",
+      `mean ack ${
+        (acked ? (after.ackMs - published.ackMs) / acked : NaN).toFixed(2)
+      } ms, ${after.failed - published.failed} refused`,
+    );
+    reportLatency(name, pool);
+    report(
+      `${name}: servers CPU`,
+      costs.serverCpu,
+      "% of a core",
+      "greeter(s) and nats-server",
+    );
+    report(
+      `${name}: subscribers' and publisher's CPU`,
+      costs.generatorCpu +
+        ((cpuSeconds(publisher.child.pid) - publisherCpu) / costs.wall) * 100,
+      "% of a core",
+    );
+    reportMachine(name, costs);
+    return {
+      rate,
+      p50: pool.percentile(0.5),
+      p99: pool.percentile(0.99),
+    };
+  } finally {
+    pool.close();
+  }
+}
+
+/** Flags of every greeter in the instances section: no clock traffic, a window that holds a resume. */
+const instanceFlags = () => [
+  "--interval",
+  "3600000",
+  "--replay-size",
+  String(Math.max(2 * RESUME_EVENTS, 10_000)),
+];
+
+/**
+ * Publish-to-delivery latency and throughput: publish on instance A,
+ * subscribers on instance B, one nats-server behind them, against the
+ * memory broker (publisher and subscribers on its one instance), at each
+ * of `INSTANCE_PACES`.
+ */
+async function instancesDelivery() {
+  const memory: Awaited<ReturnType<typeof deliveryRun>>[] = [];
+  {
+    const server = await spawnGreeter(instanceFlags());
+    await using _ = server.process;
+    for (const pace of INSTANCE_PACES) {
+      memory.push(
+        await deliveryRun(
+          `memory broker, 1 instance, ${pace}`,
+          server.target,
+          server.target,
+          [server.process.child.pid],
+          pace,
+        ),
+      );
+    }
+  }
+  await using nats = await startNatsServer();
+  const flags = ["--broker", nats.url, ...instanceFlags()];
+  const a = await spawnGreeter(flags);
+  await using _a = a.process;
+  const b = await spawnGreeter(flags);
+  await using _b = b.process;
+  for (const [i, pace] of INSTANCE_PACES.entries()) {
+    const name = `JetStream, publish on A, subscribers on B, ${pace}`;
+    const shared = await deliveryRun(name, a.target, b.target, [
+      a.process.child.pid,
+      b.process.child.pid,
+      nats.process.child.pid,
+    ], pace);
+    report(
+      `${pace}: JetStream / memory, delivered rate`,
+      shared.rate / memory[i].rate,
+      "x",
+    );
+    report(
+      `${pace}: JetStream / memory, latency p50`,
+      shared.p50 / memory[i].p50,
+      "x",
+      `${shared.p50} ms / ${memory[i].p50} ms`,
+    );
+    report(
+      `${pace}: JetStream / memory, latency p99`,
+      shared.p99 / memory[i].p99,
+      "x",
+      `${shared.p99} ms / ${memory[i].p99} ms`,
+    );
+  }
+}
+
+/**
+ * Publishes `n` events on topic `resume` through `target` (32 calls in
+ * flight); returns the cursor just before the first of them.
+ */
+async function fillStream(target: string, n: number, label: string) {
+  using client = new GreeterClient(target);
+  const payload = new Uint8Array(32);
+  let first = Infinity;
+  let epoch = "";
+  let sent = 0;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (sent < n) {
+      sent++;
+      const { cursor } = await client.publish("resume", payload);
+      epoch = cursor.epoch;
+      first = Math.min(first, Number(cursor.seq));
+    }
+  }));
+  report(
+    `${label}: ${n.toLocaleString("en-US")} published`,
+    n / ((performance.now() - start) / 1000),
+    "publishes/s",
+    "32 in flight, from the bench's process",
+  );
+  return { epoch, seq: first - 1 };
+}
+
+/**
+ * One subscriber resumes on `target` after `after` and reads until it has
+ * `n` events (bounded: 60 s); reports the time, and returns it.
+ */
+async function resumeOnce(
+  target: string,
+  after: { epoch: string; seq: number },
+  n: number,
+  label: string,
+): Promise<number> {
+  const pool = new SubscriberPool(target, {
+    subscribers: 1,
+    connections: 1,
+    method: "Subscribe",
+    topics: ["resume"],
+    after,
+  });
+  try {
+    const start = performance.now();
+    await pool.start();
+    const deadline = start + 60_000;
+    while (pool.events < n && performance.now() < deadline) await delay(1);
+    const ms = performance.now() - start;
+    report(
+      `${label}: resume of ${n.toLocaleString("en-US")}`,
+      ms,
+      "ms",
+      `${format(pool.events / (ms / 1000))} events/s; ${pool.events} events, ${
+        pool.received - pool.events - 1
+      } other messages (gaps, heartbeats)`,
+    );
+    return ms;
+  } finally {
+    pool.close();
+  }
+}
+
+/** Spawns a greeter; reports the time until it listened; returns it. */
+async function timedStart(args: string[], label: string) {
+  const start = performance.now();
+  const server = await spawnGreeter(args);
+  report(
+    `${label}: start until listening`,
+    performance.now() - start,
+    "ms",
+    "process start, connect, read the window back",
+  );
+  return server;
+}
+
+/**
+ * Resume of `RESUME_EVENTS`: from a long-running memory-broker instance,
+ * against a fresh JetStream instance that reads the window back from the
+ * stream at start (and the long-running JetStream instance that published
+ * them, which holds them in its window already).
+ */
+async function instancesResume() {
+  let fromMemory: number;
+  {
+    const server = await timedStart(instanceFlags(), "memory broker");
+    await using _ = server.process;
+    const after = await fillStream(server.target, RESUME_EVENTS, "memory");
+    fromMemory = await resumeOnce(
+      server.target,
+      after,
+      RESUME_EVENTS,
+      "memory broker, long-running",
+    );
+  }
+  await using nats = await startNatsServer();
+  const flags = ["--broker", nats.url, ...instanceFlags()];
+  const a = await timedStart(flags, "JetStream, empty stream");
+  await using _a = a.process;
+  const after = await fillStream(a.target, RESUME_EVENTS, "JetStream");
+  const fromWindow = await resumeOnce(
+    a.target,
+    after,
+    RESUME_EVENTS,
+    "JetStream, long-running instance",
+  );
+  const b = await timedStart(
+    flags,
+    `JetStream, fresh instance, ${
+      RESUME_EVENTS.toLocaleString("en-US")
+    } in the stream`,
+  );
+  await using _b = b.process;
+  const fromEngine = await resumeOnce(
+    b.target,
+    after,
+    RESUME_EVENTS,
+    "JetStream, fresh instance",
+  );
+  report("resume: JetStream fresh / memory", fromEngine / fromMemory, "x");
+  report(
+    "resume: JetStream long-running / memory",
+    fromWindow / fromMemory,
+    "x",
+  );
+}
+
+/**
+ * The broadcast fan-out (`REUSE_SUBSCRIBERS`, one publish every
+ * `PUBLISH_MS`) served by two processes sharing one port with
+ * `--reuse-port`, against one process; both on one nats-server.
+ */
+async function instancesReusePort() {
+  await using nats = await startNatsServer();
+  const flags = ["--broker", nats.url, "--interval", "3600000"];
+  let one: Awaited<ReturnType<typeof broadcast>>;
+  {
+    const server = await spawnGreeter(flags);
+    await using _ = server.process;
+    one = await broadcast(
+      server.target,
+      [server.process.child.pid],
+      REUSE_SUBSCRIBERS,
+      "JetStream, 1 process",
+      [server.metricsPort],
+    );
+  }
+  const a = await spawnGreeter([...flags, "--reuse-port"]);
+  await using _a = a.process;
+  const b = await spawnGreeter([
+    ...flags,
+    "--reuse-port",
+    "--port",
+    String(a.port),
+  ]);
+  await using _b = b.process;
+  const two = await broadcast(
+    a.target,
+    [a.process.child.pid, b.process.child.pid],
+    REUSE_SUBSCRIBERS,
+    "JetStream, 2 processes --reuse-port",
+    [a.metricsPort, b.metricsPort],
+  );
+  const label = `broadcast ${
+    REUSE_SUBSCRIBERS.toLocaleString("en-US")
+  }: 2 processes / 1 (--reuse-port)`;
+  report(
+    `${label}, delivered`,
+    two.delivered / one.delivered,
+    "x",
+    "the client's count: includes backlog caught in its window",
+  );
+  report(
+    `${label}, written`,
+    two.written / one.written,
+    "x",
+    "the servers' count: the conservative one",
+  );
+}
+
+/** The instances section: several greeters on one NATS JetStream stream. */
+async function instances() {
+  const missing = natsServerMissing();
+  if (missing) {
+    rows.push({ name: "instances", value: "skipped", note: missing });
+    return;
+  }
+  await instancesDelivery();
+  await instancesResume();
+  await instancesReusePort();
+}
+
 async function main() {
   const env = environment();
   console.log(
@@ -769,6 +1140,7 @@ async function main() {
   if (section("idle")) await idleMemory();
   if (section("death")) await deathToRemoval();
   if (section("stalled")) await stalled();
+  if (section("instances")) await instances();
   report("bench wall time", (performance.now() - started) / 1000, "s");
   const cpuAtEnd = cpuTimes();
   report(
