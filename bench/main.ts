@@ -438,8 +438,8 @@ function reportMachine(
  * Lets `pool` warm up, then measures one window of `BENCH_SECONDS`: reports
  * what was delivered (and dropped, from the greeter's metrics, summed over
  * `metricsPorts`), the latency and the CPU of `pids`; returns the delivered
- * rate (the client's count) and the written rate (the servers' count; NaN
- * without metrics).
+ * rate (the client's count), the written rate (the servers' count; NaN
+ * without metrics) and the servers' CPU (% of a core).
  */
 async function measureFanOut(
   pool: SubscriberPool,
@@ -447,7 +447,7 @@ async function measureFanOut(
   name: string,
   offered: string,
   metricsPorts: number[] = [],
-): Promise<{ delivered: number; written: number }> {
+): Promise<{ delivered: number; written: number; serverCpu: number }> {
   await delay(WARM_UP_MS);
   pool.resetLatency();
   const before = pool.events;
@@ -490,7 +490,7 @@ async function measureFanOut(
   }
   reportLatency(name, pool);
   reportCosts(name, costs);
-  return { delivered, written };
+  return { delivered, written, serverCpu: costs.serverCpu };
 }
 
 /** The seed's personalised tick: every subscriber, every 10 ms. */
@@ -566,6 +566,12 @@ async function broadcast(
   publisher.child.kill("SIGTERM");
   report(`${name}: server RSS`, rssOf(pids) / 1024, "MB");
   if (metricsPorts.length > 0) {
+    report(
+      `${name}: reader lag at the end`,
+      await metric("greeter_broker_lag_events", metricsPorts),
+      "events",
+      "a shared stream's events not read yet (summed; 0 with the memory broker)",
+    );
     report(
       `${name}: server V8 heap`,
       (await metric("deno_heap_used_bytes", metricsPorts)) / 2 ** 20,
@@ -1060,6 +1066,12 @@ async function instancesReusePort() {
     two.written / one.written,
     "x",
     "the servers' count: the conservative one",
+  );
+  report(
+    `${label}, written per server CPU`,
+    (two.written / two.serverCpu) / (one.written / one.serverCpu),
+    "x",
+    "near 1: a second process costs no more per message",
   );
 }
 
