@@ -332,19 +332,51 @@ async function counters(metricsPorts: number[]) {
 
 /** Starts the greeter with metrics on; returns it with its metrics port. */
 async function spawnGreeter(args: string[]) {
-  const spawned = await spawnServer([
+  const spawned = await started(spawnServer([
     ...args,
     "--metrics-port",
     "0",
     // Every pool connects from 127.0.0.1: one peer.
     "--max-subscribers-per-peer",
     "10000000",
-  ]);
+  ]));
   const [, metricsPort] = await spawned.process.waitForLine(
     "stderr",
     /Metrics on http:\/\/\S+:(\d+)\/metrics/,
   );
   return { ...spawned, metricsPort: Number(metricsPort) };
+}
+
+/** Every server the bench started, for {@linkcode diedOnTheirOwn}. */
+const servers: LineProcess[] = [];
+
+/** Keeps the server `spawning` resolves to in {@linkcode servers}. */
+async function started<T extends { process: LineProcess }>(
+  spawning: Promise<T>,
+): Promise<T> {
+  const spawned = await spawning;
+  servers.push(spawned.process);
+  return spawned;
+}
+
+/**
+ * Servers that ended other than by the bench's SIGKILL (which every
+ * disposal sends), with their last log lines: what to look at when a
+ * section fails.
+ */
+async function diedOnTheirOwn(): Promise<string[]> {
+  const found = [];
+  for (const server of servers) {
+    const status = await Promise.race([server.child.status, delay(100)]);
+    if (status && status.signal !== "SIGKILL") {
+      found.push(
+        `server ${server.child.pid} ended with code ${status.code} (signal ${status.signal}):\n${
+          server.stderr.slice(-20).join("\n")
+        }`,
+      );
+    }
+  }
+  return found;
 }
 
 /** Connections for `n` subscriptions at {@linkcode PER_CONNECTION} each. */
@@ -1082,9 +1114,16 @@ async function instances() {
     rows.push({ name: "instances", value: "skipped", note: missing });
     return;
   }
-  await instancesDelivery();
-  await instancesResume();
-  await instancesReusePort();
+  for (const part of [instancesDelivery, instancesResume, instancesReusePort]) {
+    try {
+      await part();
+    } catch (error) {
+      // A part that fails says why and lets the others run.
+      rows.push({ name: part.name, value: "failed", note: String(error) });
+      console.error(`${part.name} failed:`, error);
+      for (const died of await diedOnTheirOwn()) console.error(died);
+    }
+  }
 }
 
 async function main() {

@@ -175,10 +175,29 @@ export class SubscriberPool {
     });
   }
 
-  /** Subscribes everyone; resolves when each has received a first message. */
-  start(): Promise<void> {
+  /**
+   * Subscribes everyone; resolves when each has received a first message,
+   * rejects when they have not within `timeoutMs`.
+   */
+  start(timeoutMs = 120_000): Promise<void> {
     const definition = loadGreeterProto().service[this.#method];
-    const done = new Promise<void>((resolve) => this.#allLive = resolve);
+    const live = new Promise<void>((resolve) => this.#allLive = resolve);
+    // A server that dies or never answers must not hang the bench.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = Promise.race([
+      live,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `Cannot start the subscriber pool: ${this.live} of ${this.#options.subscribers} subscriptions live after ${timeoutMs} ms`,
+              ),
+            ),
+          timeoutMs,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
     const stamped = this.#options.latencyFrom === "payload";
     for (let i = 0; i < this.#options.subscribers; i++) {
       const request = this.#method === "Subscribe"
