@@ -1000,8 +1000,10 @@ async function timedStart(args: string[], label: string) {
 /**
  * Resume of `RESUME_EVENTS`: from a long-running memory-broker instance,
  * against a fresh JetStream instance that reads the window back from the
- * stream at start (and the long-running JetStream instance that published
- * them, which holds them in its window already).
+ * stream at start, a fresh one whose window holds a tenth of them (the rest
+ * is read from the stream itself, a consumer for that resume), and the
+ * long-running JetStream instance that published them, which holds them in
+ * its window already.
  */
 async function instancesResume() {
   let fromMemory: number;
@@ -1040,7 +1042,34 @@ async function instancesResume() {
     RESUME_EVENTS,
     "JetStream, fresh instance",
   );
+  const small = Math.max(1, Math.floor(RESUME_EVENTS / 10));
+  const c = await timedStart(
+    [
+      "--broker",
+      nats.url,
+      "--interval",
+      "3600000",
+      // The stream exists with larger limits, and keeps them.
+      "--replay-size",
+      String(small),
+    ],
+    `JetStream, fresh instance, window of ${small.toLocaleString("en-US")}`,
+  );
+  await using _c = c.process;
+  const fromStream = await resumeOnce(
+    c.target,
+    after,
+    RESUME_EVENTS,
+    `JetStream, beyond a window of ${
+      small.toLocaleString("en-US")
+    } (read from the stream)`,
+  );
   report("resume: JetStream fresh / memory", fromEngine / fromMemory, "x");
+  report(
+    "resume: JetStream beyond the window / memory",
+    fromStream / fromMemory,
+    "x",
+  );
   report(
     "resume: JetStream long-running / memory",
     fromWindow / fromMemory,
