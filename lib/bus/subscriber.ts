@@ -302,6 +302,7 @@ export class Subscriber<T> {
       try {
         result = await replay.events.next();
       } catch (error) {
+        if (this.#fromBroker !== replay) return this.#pullOn();
         this.leave(
           "aborted",
           new UnavailableError(
@@ -313,7 +314,7 @@ export class Subscriber<T> {
         );
         return;
       }
-      if (this.#fromBroker !== replay) return; // left or ended meanwhile
+      if (this.#fromBroker !== replay) return this.#pullOn(); // stopped meanwhile
       const event = result.value;
       if (result.done || event.seq > replay.through) break;
       if (event.seq <= this.#replayed!) continue;
@@ -351,6 +352,14 @@ export class Subscriber<T> {
       replay.events = undefined;
       replay.through = lost;
     } else this.#stopBrokerReplay();
+  }
+
+  /**
+   * Goes on after a broker replay stopped under a pending read (the hub
+   * closed, or skipped past it): that read still waits for an item.
+   */
+  #pullOn(): void | Promise<void> {
+    if (!this.#left) return this.#pull();
   }
 
   #stopBrokerReplay(): void {

@@ -1,0 +1,89 @@
+// The hub's resume paths over a shared log, with a scripted broker: what it
+// hands listeners (jumps included) and what its replay reads are the test's.
+import assert from "node:assert/strict";
+import type { BusEvent } from "../lib/bus/broker.ts";
+import { Hub, type HubItem } from "../lib/bus/hub.ts";
+
+/** A broker whose events and log reads the test hands over itself. */
+function scriptedBroker() {
+  const listeners = new Set<(event: BusEvent<string>) => void>();
+  const log: BusEvent<string>[] = [];
+  /** Replays in progress: each ends when its signal aborts. */
+  let replays = 0;
+  const broker = {
+    epoch: "e",
+    seq: 0,
+    first: 1,
+    publish: () => Promise.reject(new Error("not used")),
+    listen(listener: (event: BusEvent<string>) => void) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    /** Reads nothing until its signal aborts (an engine slow to answer). */
+    async *replay(_after: number, _through: number, signal: AbortSignal) {
+      replays++;
+      try {
+        await new Promise<void>((resolve) => {
+          if (signal.aborted) resolve();
+          signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+      } finally {
+        replays--;
+      }
+      yield* [] as BusEvent<string>[];
+    },
+  };
+  const hand = (seq: number) => {
+    const event: BusEvent<string> = {
+      kind: "event",
+      seq,
+      time: Date.now(),
+      topic: "t",
+      data: `e${seq}`,
+    };
+    log.push(event);
+    for (const listener of listeners) listener(event);
+  };
+  return { broker, hand, replays: () => replays };
+}
+
+function render(item: HubItem<string> | undefined): string {
+  if (!item) return "end";
+  if (item.kind === "event") return item.data;
+  if (item.kind === "gap") {
+    return `gap ${item.from}-${item.to} (${item.reason})`;
+  }
+  return "heartbeat";
+}
+
+/** The next item, or a failure after 2 s (a read that would hang). */
+async function next(
+  reader: ReadableStreamDefaultReader<HubItem<string>>,
+): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("the read hangs")), 2_000);
+  });
+  try {
+    const { value } = await Promise.race([reader.read(), late]);
+    return render(value);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("Hub.close() ends a stream whose read waits on the broker's replay", async () => {
+  const { broker, hand, replays } = scriptedBroker();
+  const hub = new Hub<string>({ broker, replaySize: 2 });
+  for (let seq = 1; seq <= 4; seq++) hand(seq);
+  const sub = hub.subscribe("r", { after: { epoch: "e", seq: 0 } });
+  assert.equal(sub.recovered, true, sub.reason ?? "");
+  const reader = sub.readable.getReader();
+  const read = next(reader); // waits on the broker's log
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(replays(), 1);
+  hub.close();
+  assert.equal(await read, "end");
+  assert.equal(replays(), 0);
+  assert.equal(hub.size, 0);
+});
