@@ -72,6 +72,24 @@ async function next(
   }
 }
 
+Deno.test("Hub: a broker's skip during a replay reports every seq the replay had not reached as a gap", async () => {
+  const { broker, hand } = scriptedBroker();
+  const hub = new Hub<string>({ broker });
+  for (let seq = 1; seq <= 4; seq++) hand(seq);
+  const sub = hub.subscribe("r", { after: { epoch: "e", seq: 1 } });
+  assert.equal(sub.recovered, true);
+  const reader = sub.readable.getReader();
+  assert.equal(await next(reader), "e2");
+  hand(8); // 5-7 are gone from the log; the window restarts after 7
+  // 3 and 4 were in the window the replay was reading: lost with it.
+  assert.deepEqual([await next(reader), await next(reader)], [
+    "gap 3-7 (expired)",
+    "e8",
+  ]);
+  await reader.cancel();
+  hub.close();
+});
+
 Deno.test("Hub.close() ends a stream whose read waits on the broker's replay", async () => {
   const { broker, hand, replays } = scriptedBroker();
   const hub = new Hub<string>({ broker, replaySize: 2 });
@@ -86,4 +104,22 @@ Deno.test("Hub.close() ends a stream whose read waits on the broker's replay", a
   assert.equal(await read, "end");
   assert.equal(replays(), 0);
   assert.equal(hub.size, 0);
+});
+
+Deno.test("Hub: a broker's skip during a replay from the broker's log stops that read and reports the gap", async () => {
+  const { broker, hand, replays } = scriptedBroker();
+  const hub = new Hub<string>({ broker, replaySize: 2 });
+  for (let seq = 1; seq <= 4; seq++) hand(seq);
+  const sub = hub.subscribe("r", { after: { epoch: "e", seq: 0 } });
+  const reader = sub.readable.getReader();
+  const read = next(reader); // waits on the broker's log
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  hand(8);
+  assert.deepEqual([await read, await next(reader)], [
+    "gap 1-7 (expired)",
+    "e8",
+  ]);
+  assert.equal(replays(), 0);
+  await reader.cancel();
+  hub.close();
 });

@@ -213,7 +213,12 @@ export class Subscriber<T> {
   missed(from: number, to: number): void {
     if (this.#ending || to <= this.#after) return;
     from = Math.max(from, this.#after + 1);
-    if (this.#replayed !== undefined) this.#replayed = to;
+    if (this.#replayed !== undefined) {
+      // The windows it was replaying are gone: so is what it had not read.
+      from = Math.min(from, this.#replayed + 1);
+      this.#replayed = to;
+      this.#stopBrokerReplay();
+    }
     if (this.#gap) {
       this.#gap.to = to;
       this.#gap.reason = "expired";
