@@ -44,7 +44,10 @@ export function natsDirectory<E extends DirectoryEntry>(
     callback: (error, message) => {
       if (error) return;
       try {
-        message.respond(JSON.stringify(local(message.json<DirectoryQuery>())));
+        // An answer over the server's max_payload could not be sent at all.
+        const max = (nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD) -
+          PAYLOAD_MARGIN_BYTES;
+        message.respond(fitPage(local(message.json<DirectoryQuery>()), max));
       } catch {
         message.respond(JSON.stringify({ entries: [], total: 0, more: false }));
       }
@@ -71,9 +74,49 @@ export function natsDirectory<E extends DirectoryEntry>(
   };
 }
 
+/** nats-server's default largest message (bytes), when the server did not say. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
+/** Room left in a message for what NATS adds around an answer (bytes). */
+const PAYLOAD_MARGIN_BYTES = 1024;
+
+/**
+ * `page` as JSON of at most `maxBytes` UTF-8 bytes: entries are left out
+ * from its end (and `more` set, so the asker pages on) until it fits; the
+ * first entry is always kept.
+ *
+ * @example
+ * ```ts
+ * import { fitPage } from "./nats_directory.ts";
+ * fitPage({ entries: [{ id: 1 }, { id: 2 }], total: 2, more: false }, 40);
+ * // '{"entries":[{"id":1}],"total":2,"more":true}'
+ * ```
+ */
+export function fitPage<E extends DirectoryEntry>(
+  page: DirectoryPage<E>,
+  maxBytes: number,
+): string {
+  const encoder = new TextEncoder();
+  let json = JSON.stringify(page);
+  let size = encoder.encode(json).length;
+  let kept = page.entries.length;
+  while (size > maxBytes && kept > 1) {
+    kept = Math.max(1, Math.min(kept - 1, Math.floor(kept * maxBytes / size)));
+    json = JSON.stringify({
+      ...page,
+      entries: page.entries.slice(0, kept),
+      more: true,
+    });
+    size = encoder.encode(json).length;
+  }
+  return json;
+}
+
 /**
  * Instances' pages as one, in id order: at most `limit` entries, `more` when
- * any instance has entries beyond those.
+ * any instance has entries beyond those. An instance that has more than it
+ * sent bounds the page at its last entry, so that paging on from there
+ * misses none of its entries.
  *
  * @example
  * ```ts
@@ -86,7 +129,14 @@ export function mergePages<E extends DirectoryEntry>(
   pages: DirectoryPage<E>[],
   limit: number,
 ): DirectoryPage<E> {
-  const all = pages.flatMap((page) => page.entries).sort((a, b) => a.id - b.id);
+  let cut = Infinity;
+  for (const page of pages) {
+    const last = page.entries.at(-1);
+    if (page.more && last && last.id < cut) cut = last.id;
+  }
+  const all = pages.flatMap((page) => page.entries).filter((entry) =>
+    entry.id <= cut
+  ).sort((a, b) => a.id - b.id);
   return {
     entries: all.slice(0, limit),
     total: pages.reduce((sum, page) => sum + page.total, 0),
