@@ -9,6 +9,7 @@ import {
   natsDirectory,
 } from "../lib/bus/nats_directory.ts";
 import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
+import { UnavailableError } from "../lib/errors.ts";
 
 const ignore = natsServerMissing() !== undefined;
 
@@ -101,6 +102,39 @@ Deno.test({
       small.close();
       await a.close();
       await b.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "natsDirectory() refuses a listing with UnavailableError when NATS is unreachable, rather than listing no one",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    const nc = await connect({
+      servers: [nats.url],
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
+    const directory = natsDirectory(
+      nc,
+      "g.directory",
+      lister([1, 2], "here"),
+    );
+    try {
+      const page = await directory.list({ after: 0, limit: 10 });
+      assert.equal(page.total, 2);
+      await nats.stop();
+      await assert.rejects(
+        directory.list({ after: 0, limit: 10 }),
+        (error) =>
+          error instanceof UnavailableError &&
+          /no instance answered/.test(error.message),
+      );
+    } finally {
+      directory.close();
+      await nc.close();
     }
   },
 });

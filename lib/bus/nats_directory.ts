@@ -13,6 +13,7 @@ import type {
   DirectoryPage,
   DirectoryQuery,
 } from "./broker.ts";
+import { UnavailableError } from "../errors.ts";
 
 /**
  * A directory listing waits this long (ms) for the first instance's answer,
@@ -26,7 +27,8 @@ const DIRECTORY_STALL_MS = 250;
 
 /**
  * Answers queries on `subject` with `local`, and lists through every
- * instance that answers there.
+ * instance that answers there; a listing that no instance answers (NATS
+ * unreachable) rejects with {@linkcode UnavailableError}.
  *
  * @example
  * ```ts ignore
@@ -67,6 +69,13 @@ export function natsDirectory<E extends DirectoryEntry>(
         } catch {
           // An answer that is not one: that instance is left out.
         }
+      }
+      // This instance answers too whenever NATS is reachable: no answer at
+      // all is not an empty listing.
+      if (pages.length === 0) {
+        throw new UnavailableError(
+          `Cannot list across instances: no instance answered on "${subject}" within ${DIRECTORY_WAIT_MS} ms (is NATS reachable?); retry later`,
+        );
       }
       return mergePages(pages, query.limit);
     },
