@@ -14,12 +14,22 @@ import * as grpc from "@grpc/grpc-js";
 
 const REDACTED = "<redacted>";
 
+/** A JSON string, escapes included (a token may hold `"` or `]`). */
+const JSON_STRING = String.raw`"(?:[^"\\]|\\.)*"`;
 /** `"authorization":[...]` in a metadata dump (JSON), any case. */
-const AUTHORIZATION_JSON = /("authorization"\s*:\s*)(\[[^\]]*\]|"[^"]*")/gi;
-/** A bearer credential anywhere else (`Bearer xyz`, `authorization: xyz`). */
-const BEARER = /(\bbearer\s+)[^\s"',\]]+/gi;
+const AUTHORIZATION_JSON = new RegExp(
+  String
+    .raw`("authorization"\s*:\s*)(\[\s*(?:${JSON_STRING}\s*,?\s*)*\]|${JSON_STRING})`,
+  "gi",
+);
+/**
+ * A bearer credential anywhere else (`Bearer xyz`, `authorization: xyz`):
+ * up to the next white space, which no token holds, so that no part of one
+ * is left whatever it holds.
+ */
+const BEARER = /(\bbearer\s+)(?!<redacted>)\S+/gi;
 const AUTHORIZATION_HEADER =
-  /(\bauthorization\s*[:=]\s*)(?!["[<]|bearer\b)[^\s"',\]]+/gi;
+  /(\bauthorization\s*[:=]\s*)(?!["[<]|bearer\b)\S+/gi;
 
 /**
  * `text` with every authorization value and bearer token replaced by
