@@ -535,3 +535,59 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "Hub on JetStream: a cursor the stream no longer holds either is not recovered, however long the instance has run",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    // The stream and the window both keep 5 events, as with the defaults
+    // (the stream's limits come from --replay-size).
+    await using a = await instance(nats.url, { maxEvents: 5, preload: 5 }, 5);
+    for (let i = 1; i <= 20; i++) await a.hub.publish("t", text.encode("x"));
+    await until(() => a.broker.seq === 20, "the instance to read every event");
+    const gone = a.hub.subscribe("g", {
+      after: { epoch: a.broker.epoch, seq: 2 },
+    });
+    try {
+      assert.equal(gone.recovered, false, "seqs 3-15 are in no log");
+      assert.match(gone.reason ?? "", /no longer held/);
+    } finally {
+      await gone.readable.cancel();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "Hub on JetStream: a cursor whose events aged out of the stream while the instance ran is not recovered",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    // The stream keeps events 1 s; the instance's window, 5 of them.
+    await using a = await instance(
+      nats.url,
+      { maxAgeMs: 1_000, preload: 5 },
+      5,
+    );
+    for (let i = 1; i <= 20; i++) await a.hub.publish("t", text.encode("x"));
+    await until(() => a.broker.seq === 20, "the instance to read every event");
+    // nats-server drops expired events within about a second of their age;
+    // the instance learns the stream's first seq within another.
+    await until(
+      () => a.broker.first > 20,
+      "the instance to learn that the stream aged out",
+      10_000,
+    );
+    const gone = a.hub.subscribe("g", {
+      after: { epoch: a.broker.epoch, seq: 2 },
+    });
+    try {
+      assert.equal(gone.recovered, false, "seqs 3-15 are in no log");
+      assert.match(gone.reason ?? "", /no longer held/);
+    } finally {
+      await gone.readable.cancel();
+    }
+  },
+});

@@ -56,6 +56,13 @@ const READ_BACK_MS = 2_000;
 const REPLAY_IDLE_MS = 5_000;
 
 /**
+ * How often (ms) the stream's first seq is asked again: events leave the
+ * stream by age and size while the reader runs, and a resume below the
+ * first must not be promised as recovered.
+ */
+const FIRST_REFRESH_MS = 1_000;
+
+/**
  * Idle heartbeat of the reader's consumer (ms): with the default 15 s, a
  * reader took over 8 s to resume after a stream leader was killed; 1 s
  * resumed at once (measured on 2.9.10).
@@ -123,6 +130,9 @@ export class JetStreamBroker implements Broker<Uint8Array> {
   #head: number;
   /** The oldest seq the stream held when last asked. */
   #first: number;
+  /** The stream's count limit (0: none): the first seq is at least head less it. */
+  #maxEvents: number;
+  #refreshing?: Promise<void>;
   #listeners = new Set<(event: BusEvent<Uint8Array>) => void>();
   #watchers = new Set<(change: BrokerChange) => void>();
   /** Publishes waiting to read their event back, by seq. */
@@ -151,6 +161,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     const { first_seq: first, last_seq: last } = info.state;
     this.#head = last;
     this.#first = Math.max(first, 1);
+    this.#maxEvents = Math.max(info.config.max_msgs, 0);
     this.#readyAt = last;
     this.#seq = Math.max(first, 1, last - options.preload + 1) - 1;
     if (this.#seq >= last) this.#ready.resolve();
@@ -191,6 +202,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
       const info = await ensureStream(jsm, options);
       const broker = new JetStreamBroker(nc, jsm, info, options);
       broker.#watchConnection();
+      broker.#refreshing = broker.#refreshFirst();
       return broker;
     } catch (error) {
       await nc.close();
@@ -234,9 +246,14 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     return Math.max(this.#head, this.#seq);
   }
 
-  /** The oldest seq the stream held when last asked. */
+  /**
+   * The oldest seq the stream holds, as last asked (at most
+   * {@linkcode FIRST_REFRESH_MS} ago), and never below what its count limit
+   * lets it keep behind the head.
+   */
   get first(): number {
-    return this.#first;
+    const byCount = this.#maxEvents > 0 ? this.head - this.#maxEvents + 1 : 1;
+    return Math.max(this.#first, byCount);
   }
 
   /**
@@ -351,6 +368,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     this.#closed.abort();
     this.#messages?.stop();
     await this.#reading;
+    await this.#refreshing;
     await this.#nc.close();
     this.#ready.resolve();
   }
@@ -382,6 +400,26 @@ export class JetStreamBroker implements Broker<Uint8Array> {
         this.#stats.reconnects++;
         this.#setUp(true, `reconnected to ${status.server}`);
         this.#messages?.stop(); // recreate the reader, recheck the stream
+      }
+    }
+  }
+
+  /** Asks the stream's first seq again every {@linkcode FIRST_REFRESH_MS}. */
+  async #refreshFirst(): Promise<void> {
+    const signal = this.#closed.signal;
+    while (!signal.aborted) {
+      try {
+        await systemClock.sleep(FIRST_REFRESH_MS, signal);
+        const info = await unlessAborted(
+          this.#jsm.streams.info(this.#stream),
+          signal,
+        );
+        // A stream made anew is the reader's to find (a reset).
+        if (streamEpoch(info.created) !== this.#epoch) continue;
+        this.#first = Math.max(info.state.first_seq, 1);
+        this.#maxEvents = Math.max(info.config.max_msgs, 0);
+      } catch {
+        // Closed, or the engine is away: the reader says so; ask again.
       }
     }
   }
@@ -473,6 +511,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     const info = await ensureStream(this.#jsm, this.#options);
     if (info.state.last_seq > this.#head) this.#head = info.state.last_seq;
     this.#first = Math.max(info.state.first_seq, 1);
+    this.#maxEvents = Math.max(info.config.max_msgs, 0);
     const epoch = streamEpoch(info.created);
     if (epoch === this.#epoch) return;
     const previous = this.#epoch;
