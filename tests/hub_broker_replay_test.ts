@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import type { BusEvent } from "../lib/bus/broker.ts";
 import { Hub, type HubItem } from "../lib/bus/hub.ts";
+import { UnavailableError } from "../lib/errors.ts";
 
 /** A broker whose events and log reads the test hands over itself. */
 function scriptedBroker() {
@@ -121,5 +122,27 @@ Deno.test("Hub: a broker's skip during a replay from the broker's log stops that
   ]);
   assert.equal(replays(), 0);
   await reader.cancel();
+  hub.close();
+});
+
+Deno.test("Hub: only so many resumes read from the broker's log at once; the next is refused as retryable, and admitted once one ends", () => {
+  const { broker, hand } = scriptedBroker();
+  const hub = new Hub<string>({ broker, replaySize: 2, maxBrokerReplays: 2 });
+  for (let seq = 1; seq <= 10; seq++) hand(seq);
+  const resume = (signal?: AbortSignal) =>
+    hub.subscribe("r", { after: { epoch: "e", seq: 1 }, signal });
+  const first = new AbortController();
+  resume(first.signal);
+  resume();
+  assert.throws(
+    () => resume(),
+    (error: Error) =>
+      error instanceof UnavailableError &&
+      /2 resumes are being read from the event stream; retry/.test(
+        error.message,
+      ),
+  );
+  first.abort();
+  assert.equal(resume().recovered, true);
   hub.close();
 });

@@ -56,6 +56,12 @@ export {
   type SubscriptionInfo,
 } from "./hub_items.ts";
 
+/**
+ * Default most subscriptions read from the broker's log at once: each holds
+ * a consumer on the engine and up to 16 events in flight.
+ */
+export const DEFAULT_MAX_BROKER_REPLAYS = 64;
+
 /** Default events of the server's own (`$`) topics kept for resume. */
 export const DEFAULT_SERVER_REPLAY_SIZE = 1_000;
 
@@ -114,6 +120,12 @@ export interface HubOptions<T> {
   policy?: SlowConsumerPolicy;
   /** Most live subscriptions at once. Default: no limit. */
   maxSubscribers?: number;
+  /**
+   * Most subscriptions read from the broker's log at once (resumes older
+   * than the window); beyond, a resume is refused with a retryable
+   * {@linkcode UnavailableError}. Default {@linkcode DEFAULT_MAX_BROKER_REPLAYS}.
+   */
+  maxBrokerReplays?: number;
   /**
    * The first subscription's id (then one more each). Default 1. Instances
    * sharing a sequence start far apart, so that ids are unique across them.
@@ -279,6 +291,9 @@ export class Hub<T> {
   #bufferSize: number;
   #policy: SlowConsumerPolicy;
   #maxSubscribers: number;
+  #maxBrokerReplays: number;
+  /** Subscriptions reading from the broker's log now. */
+  #brokerReplays = 0;
   #now: () => number;
   #presence?: (change: PresenceChange) => T;
   #onJoin?: (info: SubscriptionInfo) => void;
@@ -306,6 +321,8 @@ export class Hub<T> {
     this.#bufferSize = bufferSize;
     this.#policy = options.policy ?? "drop-oldest";
     this.#maxSubscribers = options.maxSubscribers ?? Infinity;
+    this.#maxBrokerReplays = options.maxBrokerReplays ??
+      DEFAULT_MAX_BROKER_REPLAYS;
     this.#nextId = options.firstId ?? 1;
     this.#now = options.now ?? Date.now;
     this.#presence = options.presence;
@@ -595,6 +612,11 @@ export class Hub<T> {
     return windows;
   }
 
+  /** @internal A subscription stopped reading from the broker's log. */
+  brokerReplayEnded(): void {
+    this.#brokerReplays--;
+  }
+
   /** @internal Events after `after` through `through`, from the broker's log. */
   brokerReplay(
     after: number,
@@ -675,7 +697,14 @@ export class Hub<T> {
         after.seq + 1 >= (this.#broker.first ?? Infinity);
       if (gone && logged) {
         // Older than this hub's window, still in the broker's log: read
-        // from there up to where the window takes over.
+        // from there up to where the window takes over; each such read
+        // holds a consumer and its buffer, so only so many at once.
+        if (this.#brokerReplays >= this.#maxBrokerReplays) {
+          throw new UnavailableError(
+            `Cannot resume after seq ${after.seq} now: ${this.#brokerReplays} resumes are being read from the event stream; retry in a moment`,
+          );
+        }
+        this.#brokerReplays++;
         fromBroker = Math.max(...windows.map((window) => window.lost));
       } else if (gone) {
         reason = `events after seq ${after.seq} are no longer held (oldest: ${

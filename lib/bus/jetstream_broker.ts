@@ -52,6 +52,9 @@ const PUBLISH_TIMEOUT_MS = 5_000;
 /** How long a publish waits for this instance to read back its event (ms). */
 const READ_BACK_MS = 2_000;
 
+/** Events a replay from the stream asks for at a time. */
+const REPLAY_BATCH = 16;
+
 /** A replay from the stream ends after this long (ms) without an event. */
 const REPLAY_IDLE_MS = 5_000;
 
@@ -272,7 +275,8 @@ export class JetStreamBroker implements Broker<Uint8Array> {
       opt_start_seq: after + 1,
     });
     const messages = await consumer.consume({
-      max_messages: 256,
+      // What a stalled reader makes this instance hold: a few events.
+      max_messages: REPLAY_BATCH,
       idle_heartbeat: READER_HEARTBEAT_MS,
       expires: 5_000,
     });
@@ -286,9 +290,12 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     quiet();
     try {
       for await (const message of messages) {
-        quiet();
+        // The idle bound is the engine's, not the reader's: paused while
+        // the reader takes its time over an event.
+        clearTimeout(idle);
         yield this.#event(message);
         if (message.seq >= through || message.info.pending === 0) break;
+        quiet();
       }
     } finally {
       clearTimeout(idle);

@@ -371,6 +371,7 @@ export class Subscriber<T> {
     const replay = this.#fromBroker;
     if (!replay) return;
     this.#fromBroker = undefined;
+    this.#hub.brokerReplayEnded();
     replay.stop.abort();
     void replay.events?.return?.(undefined)?.catch?.(() => {});
   }
