@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { isLoopback, startupWarnings } from "../lib/cli/startup_warnings.ts";
+import { startupWarnings } from "../lib/cli/startup_warnings.ts";
+import { isLoopback } from "../lib/grpc/address.ts";
 import {
   LineProcess,
   ROOT,

@@ -515,7 +515,11 @@ export class JetStreamBroker implements Broker<Uint8Array> {
    * and its seqs start again: listeners are told to reset.
    */
   async #checkStream(): Promise<void> {
-    const info = await ensureStream(this.#jsm, this.#options);
+    // Its limits were warned about at connect: not again at every restart.
+    const info = await ensureStream(this.#jsm, {
+      ...this.#options,
+      onNotice: undefined,
+    });
     if (info.state.last_seq > this.#head) this.#head = info.state.last_seq;
     this.#first = Math.max(info.state.first_seq, 1);
     this.#maxEvents = Math.max(info.config.max_msgs, 0);

@@ -14,6 +14,7 @@ import {
 import type { ClientConfig } from "./config.ts";
 import { follow, type FollowMessage } from "../client/follow.ts";
 import { ConfigError } from "../errors.ts";
+import { isLoopback } from "../grpc/address.ts";
 import { readOptionalFile, readTokenFile } from "./files.ts";
 import {
   escapeTerminal,
@@ -27,11 +28,6 @@ import { tokenOf } from "../grpc/auth.ts";
 const encoder = new TextEncoder();
 
 /** Whether `host` is this machine: a token sent there stays on it. */
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" ||
-    /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(host);
-}
-
 /**
  * Throws {@linkcode ConfigError} when a token would cross a network in
  * plaintext without the user having said so.

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { isLoopback } from "../grpc/address.ts";
+
 /** The Deno release the server is built and tested on. */
 export const TESTED_DENO = "2.9.3";
 
@@ -26,23 +28,6 @@ export interface StartupFacts {
   };
   /** `Deno.version.deno`. */
   denoVersion: string;
-}
-
-/**
- * Whether `host` is a loopback interface: `localhost`, `127.0.0.0/8`, `::1`
- * (or its IPv4-mapped form).
- *
- * @example
- * ```ts
- * import { isLoopback } from "./startup_warnings.ts";
- * isLoopback("127.0.0.1"); // true
- * isLoopback("::"); // false
- * ```
- */
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1");
-  return h === "localhost" || h === "::1" ||
-    /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(h);
 }
 
 /**

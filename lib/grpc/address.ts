@@ -1,5 +1,6 @@
 /**
- * Addresses as the server prints and binds them.
+ * Addresses as the server prints and binds them, and which stay on this
+ * machine.
  *
  * @module
  */
@@ -15,4 +16,21 @@
  */
 export function formatAddress(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Whether `host` is a loopback interface: `localhost`, `127.0.0.0/8`, `::1`
+ * (or its IPv4-mapped form).
+ *
+ * @example
+ * ```ts
+ * import { isLoopback } from "./address.ts";
+ * isLoopback("127.0.0.1"); // true
+ * isLoopback("::"); // false
+ * ```
+ */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  return h === "localhost" || h === "::1" ||
+    /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(h);
 }

@@ -190,11 +190,20 @@ export function startTickers(
 ): Promise<void> {
   const { log, signal, clock = systemClock } = options;
   const tick = new Uint8Array(0);
+  // One line when ticks start failing (the event stream away), one when they
+  // publish again: not a line a tick.
+  let failing = 0;
   return Promise.all([
     runTicker((_, at) => {
       const id = options.shared ? `${TICK_TOPIC}:${at}` : undefined;
-      hub.publish(TICK_TOPIC, tick, { id }).catch((error) => {
-        log.warn("Could not publish a tick", { error: String(error) });
+      hub.publish(TICK_TOPIC, tick, { id }).then(() => {
+        if (failing === 0) return;
+        log.info("Ticks publish again", { failed: failing });
+        failing = 0;
+      }, (error) => {
+        if (failing++ === 0) {
+          log.warn("Could not publish a tick", { error: String(error) });
+        }
       });
     }, {
       intervalMs: options.intervalMs,
