@@ -87,6 +87,12 @@ Deno.test({
       lister(Array.from({ length: 200 }, (_, i) => 2 * i + 2), "y"),
     );
     try {
+      // Instances learn of each other within a round trip of starting.
+      const deadline = Date.now() + 5_000;
+      while ((await small.list({ after: 0, limit: 1 })).total !== 400) {
+        if (Date.now() > deadline) throw new Error("B never heard of A");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
       const seen: number[] = [];
       let after = 0;
       for (let round = 0; round < 50; round++) {

@@ -16,14 +16,19 @@ import type {
 import { UnavailableError } from "../errors.ts";
 
 /**
- * A directory listing waits this long (ms) for the first instance's answer,
- * and then until no other answer came for {@linkcode DIRECTORY_STALL_MS}: a
- * dead instance is never waited for, so it drops out of listings at once.
+ * A listing waits at most this long (ms) for the instances it knows of: an
+ * instance slower than that is left out of that listing.
  */
 const DIRECTORY_WAIT_MS = 2_000;
 
-/** See {@linkcode DIRECTORY_WAIT_MS}. */
-const DIRECTORY_STALL_MS = 250;
+/** Each instance says it is alive this often (ms). */
+const ALIVE_INTERVAL_MS = 1_000;
+
+/**
+ * An instance not heard from for this long (ms) is no longer waited for: a
+ * dead instance drops out of listings within 3 s (at once when it closed).
+ */
+const ALIVE_TIMEOUT_MS = 3_000;
 
 /**
  * Answers queries on `subject` with `local`, and lists through every
@@ -42,6 +47,39 @@ export function natsDirectory<E extends DirectoryEntry>(
   subject: string,
   local: (query: DirectoryQuery) => DirectoryPage<E>,
 ): Directory<E> {
+  // Who is there: every instance says so every second (and once when it
+  // leaves), so a listing knows how many answers to wait for, however slow
+  // a loaded machine makes them, and stops as soon as it has them all.
+  const self = crypto.randomUUID();
+  const seen = new Map<string, number>();
+  const announce = (state: "here" | "gone") => {
+    try {
+      nc.publish(`${subject}.alive`, `${self} ${state}`);
+    } catch {
+      // Closed or reconnecting: the others stop waiting for us in 3 s.
+    }
+  };
+  const alive = nc.subscribe(`${subject}.alive`, {
+    callback: (error, message) => {
+      if (error) return;
+      const [id, state] = message.string().split(" ");
+      if (state === "gone") return void seen.delete(id);
+      // A newcomer hears from everyone at once, not within a second.
+      if (!seen.has(id) && id !== self) announce("here");
+      seen.set(id, Date.now());
+    },
+  });
+  announce("here");
+  const beat = setInterval(() => announce("here"), ALIVE_INTERVAL_MS);
+  const known = () => {
+    const now = Date.now();
+    let n = 0;
+    for (const [id, at] of seen) {
+      if (now - at <= ALIVE_TIMEOUT_MS) n++;
+      else seen.delete(id);
+    }
+    return Math.max(n, 1); // this instance, even before its first beat
+  };
   const subscription = nc.subscribe(subject, {
     callback: (error, message) => {
       if (error) return;
@@ -58,8 +96,8 @@ export function natsDirectory<E extends DirectoryEntry>(
   return {
     async list(query) {
       const answers = await nc.requestMany(subject, JSON.stringify(query), {
-        strategy: "stall",
-        stall: DIRECTORY_STALL_MS,
+        strategy: "count",
+        maxMessages: known(),
         maxWait: DIRECTORY_WAIT_MS,
       });
       const pages: DirectoryPage<E>[] = [];
@@ -79,7 +117,12 @@ export function natsDirectory<E extends DirectoryEntry>(
       }
       return mergePages(pages, query.limit);
     },
-    close: () => subscription.unsubscribe(),
+    close() {
+      clearInterval(beat);
+      announce("gone");
+      subscription.unsubscribe();
+      alive.unsubscribe();
+    },
   };
 }
 
