@@ -150,6 +150,14 @@ export class SubscriberPool {
   events = 0;
   /** Subscriptions that have received their first message. */
   live = 0;
+  /**
+   * Events received whose publish time (or stamped send time) falls in the
+   * window {@linkcode SubscriberPool.openWindow} opened: what was offered
+   * in it and delivered, whenever it arrives, never a backlog from before.
+   */
+  windowEvents = 0;
+  #windowFrom = Infinity;
+  #windowTo = Infinity;
   /** Delivery latency histogram ({@linkcode PER_MS} buckets per ms), events only. */
   readonly latency: Uint32Array = new Uint32Array(BUCKETS + 1);
   #sessions: http2.ClientHttp2Session[];
@@ -231,6 +239,9 @@ export class SubscriberPool {
           : publishTime(this.#method, message);
         if (time >= 0) {
           this.events++;
+          if (time >= this.#windowFrom && time < this.#windowTo) {
+            this.windowEvents++;
+          }
           const now = stamped ? preciseNow() : Date.now();
           const bucket = Math.round((now - time) * PER_MS);
           this.latency[Math.min(BUCKETS, Math.max(0, bucket))]++;
@@ -241,6 +252,21 @@ export class SubscriberPool {
       this.#streams.push(stream);
     }
     return done;
+  }
+
+  /**
+   * Starts counting {@linkcode SubscriberPool.windowEvents} from zero: events
+   * published from `fromMs` (ms since the Unix epoch) on.
+   */
+  openWindow(fromMs: number): void {
+    this.windowEvents = 0;
+    this.#windowFrom = fromMs;
+    this.#windowTo = Infinity;
+  }
+
+  /** Ends the window: events published from `toMs` on no longer count. */
+  closeWindow(toMs: number): void {
+    this.#windowTo = toMs;
   }
 
   /** Forgets the latencies recorded so far. */
