@@ -26,6 +26,7 @@ import {
   helloRequestFrame,
   stalledCall,
 } from "../testing/server.ts";
+import { buildGoServer } from "./go_server.ts";
 import { type PoolMethod, preciseNow, SubscriberPool } from "./pool.ts";
 import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
 import { PYTHON, pythonGrpcMissing, seedProgram } from "../testing/python.ts";
@@ -196,36 +197,17 @@ interface UnaryPeer {
 }
 
 /**
- * The issue's other yardsticks for unary calls, where this machine has them:
- * bare grpc-js on Node (`node`) and the seed's own Python server. Each is
- * stopped when `stack` is disposed; a missing one is reported as skipped.
+ * The seed's own Python server, the issue's other yardstick for unary
+ * calls, where this machine has it; stopped when `stack` is disposed; when
+ * missing, reported as skipped.
  */
-async function foreignUnaryPeers(
+async function pythonUnaryPeer(
   stack: AsyncDisposableStack,
 ): Promise<UnaryPeer[]> {
-  const peers: UnaryPeer[] = [];
-  try {
-    const node = stack.use(
-      new LineProcess(["bench/node_unary_server.mjs"], { command: "node" }),
-    );
-    const [, port] = await node.waitForLine("stderr", /listening on (\d+)/);
-    const version = new TextDecoder().decode(
-      new Deno.Command("node", { args: ["--version"] }).outputSync().stdout,
-    ).trim();
-    peers.push({ label: `grpc-js on Node ${version}`, port: Number(port) });
-  } catch (error) {
-    rows.push({
-      name: "unary grpc-js on Node",
-      value: "skipped",
-      note: `node did not start (${
-        error instanceof Error ? error.message.split("\n")[0] : error
-      })`,
-    });
-  }
   const missing = pythonGrpcMissing();
   if (missing) {
     rows.push({ name: "unary seed Python", value: "skipped", note: missing });
-    return peers;
+    return [];
   }
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr;
@@ -244,8 +226,7 @@ async function foreignUnaryPeers(
     }),
   );
   await seed.waitForLine("stderr", /Starting server on/);
-  peers.push({ label: "seed Python grpc.aio", port });
-  return peers;
+  return [{ label: "seed Python grpc.aio", port }];
 }
 
 /**
@@ -555,23 +536,187 @@ async function measureFanOut(
   return { delivered, written, serverCpu: costs.serverCpu };
 }
 
-/** The seed's personalised tick: every subscriber, every 10 ms. */
+/** A server a fan-out row measures: the greeter or one it is compared with. */
+interface FanOutPeer {
+  label: string;
+  target: string;
+  /** Its processes, for CPU and RSS. */
+  pids: number[];
+  /** The greeter's metrics pages; none for the others. */
+  metricsPorts?: number[];
+}
+
+/** One peer's figures in a fan-out row. */
+interface FanOutResult {
+  label: string;
+  delivered: number;
+}
+
+/**
+ * Reports the greeter's (the first result's) delivered rate against each
+ * other peer's in row `name`.
+ */
+function reportRatios(name: string, results: FanOutResult[]): void {
+  const [ours, ...others] = results;
+  for (const other of others) {
+    report(
+      `${name}: greeter / ${other.label}`,
+      ours.delivered / other.delivered,
+      "x",
+      "delivered, same run",
+    );
+  }
+}
+
+/**
+ * The seed's personalised tick, every 10 ms, to `n` subscribers over
+ * `connections`: delivered, and RSS per subscriber under that load (from
+ * before they subscribed to the end of the window).
+ */
 async function tickFanOut(
-  target: string,
-  pid: number,
-  label: string,
-  metricsPort?: number,
-) {
-  const pool = await subscribeAll(target, FANOUT, "SayHelloStreamReply", label);
-  const { delivered } = await measureFanOut(
-    pool,
-    [pid],
-    `${label} tick fan-out ${FANOUT.toLocaleString("en-US")}`,
-    `${FANOUT * 100} offered`,
-    metricsPort === undefined ? [] : [metricsPort],
+  peer: FanOutPeer,
+  n: number,
+  connections: number,
+): Promise<FanOutResult> {
+  const rssBefore = rssOf(peer.pids);
+  const name = `${peer.label} tick fan-out ${
+    n.toLocaleString("en-US")
+  } over ${connections} connections`;
+  const pool = new SubscriberPool(peer.target, {
+    subscribers: n,
+    connections,
+    method: "SayHelloStreamReply",
+  });
+  try {
+    const start = performance.now();
+    await pool.start();
+    report(
+      `${name}: subscribe rate`,
+      n / ((performance.now() - start) / 1000),
+      "subs/s",
+    );
+    const { delivered } = await measureFanOut(
+      pool,
+      peer.pids,
+      name,
+      `${n * 100} offered`,
+      peer.metricsPorts,
+    );
+    report(
+      `${name}: KB per subscriber`,
+      (rssOf(peer.pids) - rssBefore) / n,
+      "KB",
+      "RSS under this load, less the RSS before they subscribed",
+    );
+    return { label: peer.label, delivered };
+  } finally {
+    pool.close();
+    await delay(500);
+  }
+}
+
+/**
+ * The reference servers users would pick instead, where this machine has
+ * them: grpc-go (`bench/go_tick_server/`, built now) and bare grpc-js on
+ * Node (`bench/node_server.mjs`), both ticking every 10 ms. Each is stopped
+ * when `stack` is disposed; a missing one is reported as skipped.
+ */
+async function foreignPeers(
+  stack: AsyncDisposableStack,
+): Promise<(FanOutPeer & { port: number })[]> {
+  const peers: (FanOutPeer & { port: number })[] = [];
+  try {
+    const build = stack.use(await buildGoServer());
+    const { process: go, port } = await build.spawn(10);
+    stack.use(go);
+    peers.push({
+      label: "grpc-go",
+      target: `127.0.0.1:${port}`,
+      pids: [go.child.pid],
+      port,
+    });
+    json["grpc-go version"] = build.version;
+  } catch (error) {
+    rows.push({
+      name: "grpc-go",
+      value: "skipped",
+      note: error instanceof Error ? error.message.split("\n")[0] : `${error}`,
+    });
+  }
+  try {
+    const node = stack.use(
+      new LineProcess(["bench/node_server.mjs", "10"], { command: "node" }),
+    );
+    const [, port] = await node.waitForLine("stderr", /listening on (\d+)/);
+    peers.push({
+      label: "grpc-js on Node",
+      target: `127.0.0.1:${port}`,
+      pids: [node.child.pid],
+      port: Number(port),
+    });
+    json["node version"] = new TextDecoder().decode(
+      new Deno.Command("node", { args: ["--version"] }).outputSync().stdout,
+    ).trim();
+  } catch (error) {
+    rows.push({
+      name: "grpc-js on Node",
+      value: "skipped",
+      note: `node did not start (${
+        error instanceof Error ? error.message.split("\n")[0] : error
+      })`,
+    });
+  }
+  return peers;
+}
+
+/** Subscribers of the multiplexed figure (the issue's shape). */
+const MULTIPLEXED = env("BENCH_MULTIPLEXED_SUBSCRIBERS", 5000);
+/** Connections they share, as a gateway's few channels would. */
+const MULTIPLEXED_CONNECTIONS = env("BENCH_MULTIPLEXED_CONNECTIONS", 8);
+
+/**
+ * The multiplexed shape: `MULTIPLEXED` tick subscribers over
+ * `MULTIPLEXED_CONNECTIONS` at a 10 ms tick, against a fresh greeter (its
+ * defaults but the bench's), bare grpc-js on Deno, grpc-go and grpc-js on
+ * Node, each a fresh process so that RSS per subscriber starts clean.
+ */
+async function multiplexed(): Promise<void> {
+  await using stack = new AsyncDisposableStack();
+  const greeter = await spawnGreeter(["--interval", "10"]);
+  stack.use(greeter.process);
+  const baseline = stack.use(
+    new LineProcess(scriptArgs("serve", "bench/baseline_server.ts")),
   );
-  pool.close();
-  return delivered;
+  const [, basePort] = await baseline.waitForLine(
+    "stderr",
+    /listening on (\d+)/,
+  );
+  const peers: FanOutPeer[] = [
+    {
+      label: "greeter",
+      target: greeter.target,
+      pids: [greeter.process.child.pid],
+      metricsPorts: [greeter.metricsPort],
+    },
+    {
+      label: "baseline",
+      target: `127.0.0.1:${basePort}`,
+      pids: [baseline.child.pid],
+    },
+    ...await foreignPeers(stack),
+  ];
+  const results = [];
+  for (const peer of peers) {
+    results.push(
+      await tickFanOut(peer, MULTIPLEXED, MULTIPLEXED_CONNECTIONS),
+    );
+  }
+  reportRatios(
+    `tick fan-out ${
+      MULTIPLEXED.toLocaleString("en-US")
+    } over ${MULTIPLEXED_CONNECTIONS} connections`,
+    results,
+  );
 }
 
 /** RSS of the processes `pids`, together, in KB. */
@@ -1201,6 +1346,10 @@ async function main() {
   );
   const baseTarget = `127.0.0.1:${basePort}`;
   const basePid = baseline.child.pid;
+  await using foreign = new AsyncDisposableStack();
+  const others = ["unary", "tick", "broadcast"].some(section)
+    ? await foreignPeers(foreign)
+    : [];
   if (section("unary") || section("tick")) {
     const { process: server, target, port, metricsPort } = await spawnGreeter([
       "--interval",
@@ -1212,19 +1361,39 @@ async function main() {
       const ours = await unary(target, "greeter");
       const base = await unary(baseTarget, "baseline");
       report("unary greeter / baseline", ours / base, "x");
-      await using foreign = new AsyncDisposableStack();
+      await using python = new AsyncDisposableStack();
       await unaryH2load([
         { label: "greeter", port },
         { label: "baseline", port: Number(basePort) },
-        ...await foreignUnaryPeers(foreign),
+        ...others,
+        ...await pythonUnaryPeer(python),
       ]);
     }
     if (section("tick")) {
-      const oursTick = await tickFanOut(target, pid, "greeter", metricsPort);
-      const baseTick = await tickFanOut(baseTarget, basePid, "baseline");
-      report("tick fan-out greeter / baseline", oursTick / baseTick, "x");
+      const results = [];
+      for (
+        const peer of [
+          {
+            label: "greeter",
+            target,
+            pids: [pid],
+            metricsPorts: [metricsPort],
+          },
+          { label: "baseline", target: baseTarget, pids: [basePid] },
+          ...others,
+        ]
+      ) {
+        results.push(await tickFanOut(peer, FANOUT, connectionsFor(FANOUT)));
+      }
+      reportRatios(
+        `tick fan-out ${FANOUT.toLocaleString("en-US")} over ${
+          connectionsFor(FANOUT)
+        } connections`,
+        results,
+      );
     }
   }
+  if (section("multiplexed")) await multiplexed();
   if (section("broadcast")) {
     const { process: server, target, metricsPort } = await spawnGreeter([
       "--interval",
@@ -1232,19 +1401,28 @@ async function main() {
     ]);
     await using _ = server;
     for (const n of BROADCAST) {
-      const ours = await broadcast(
-        target,
-        [server.child.pid],
-        n,
-        "greeter",
-        [metricsPort],
-      );
-      const base = await broadcast(baseTarget, [basePid], n, "baseline");
-      report(
-        `broadcast ${n.toLocaleString("en-US")} greeter / baseline`,
-        ours.delivered / base.delivered,
-        "x",
-      );
+      const results = [{
+        label: "greeter",
+        ...await broadcast(
+          target,
+          [server.child.pid],
+          n,
+          "greeter",
+          [metricsPort],
+        ),
+      }];
+      for (
+        const peer of [
+          { label: "baseline", target: baseTarget, pids: [basePid] },
+          ...others,
+        ]
+      ) {
+        results.push({
+          label: peer.label,
+          ...await broadcast(peer.target, peer.pids, n, peer.label),
+        });
+      }
+      reportRatios(`broadcast ${n.toLocaleString("en-US")}`, results);
     }
   }
   if (section("idle")) await idleMemory();
