@@ -68,6 +68,8 @@ const json: Record<string, unknown> = {};
 function report(name: string, value: number, unit: string, note?: string) {
   json[name] = value;
   rows.push({ name, value: `${format(value)} ${unit}`, note });
+  // As it comes, so that a run that fails later still leaves its figures.
+  console.error(`${name}: ${format(value)} ${unit}`);
 }
 const format = (n: number) =>
   n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(2);
@@ -377,7 +379,12 @@ async function subscribeAll(
     method,
   });
   const start = performance.now();
-  await pool.start();
+  try {
+    await pool.start();
+  } catch (error) {
+    pool.close(); // its connections must not weigh on what runs next
+    throw error;
+  }
   report(
     `${label} subscribe rate (${n.toLocaleString("en-US")} until all live)`,
     n / ((performance.now() - start) / 1000),
@@ -447,19 +454,23 @@ function reportMachine(
   );
 }
 
-/** Most milliseconds a window's late events are waited for after it ends. */
-const SETTLE_MS = 10_000;
-
 /**
  * Waits until `pool` has stopped receiving events published inside its
- * window (no new one for 500 ms; at most {@linkcode SETTLE_MS}).
+ * window, which ended at `endMs` (ms since the Unix epoch): once an event
+ * published after it has arrived, and no event of the window for 1 s; at
+ * most one more window (`BENCH_SECONDS`). An event later than that does
+ * not count: a server that queues without bound must not score by
+ * delivering its window a minute late.
  */
-async function settle(pool: SubscriberPool): Promise<void> {
-  const deadline = performance.now() + SETTLE_MS;
+async function settle(pool: SubscriberPool, endMs: number): Promise<void> {
+  const deadline = performance.now() + SECONDS * 1000;
   let seen = -1;
-  while (pool.windowEvents !== seen && performance.now() < deadline) {
+  while (
+    (pool.windowEvents !== seen || pool.latestTime < endMs) &&
+    performance.now() < deadline
+  ) {
     seen = pool.windowEvents;
-    await delay(500);
+    await delay(1000);
   }
 }
 
@@ -487,21 +498,24 @@ async function measureFanOut(
   const done = measure(pids);
   pool.openWindow(Date.now());
   await delay(SECONDS * 1000);
-  pool.closeWindow(Date.now());
+  const end = Date.now();
+  pool.closeWindow(end);
+  const grace = performance.now();
   const costs = done();
   const received = (pool.events - before) / costs.wall;
+  reportLatency(name, pool); // over the window alone
   const countersAfter = await counters(metricsPorts);
   // What was published inside the window, whenever it arrives: a backlog
   // from before the window must not count (it once read 853k/s of 500k/s).
-  await settle(pool);
+  await settle(pool, end);
   const delivered = pool.windowEvents / costs.wall;
   report(
     `${name}: delivered`,
     delivered,
     "events/s",
-    `${offered}; published in the window; ${
-      format(received)
-    }/s arrived in it, backlog included`,
+    `${offered}; published in the window, arrived within ${
+      ((performance.now() - grace) / 1000).toFixed(1)
+    } s after it; ${format(received)}/s arrived in it, backlog included`,
   );
   let written = NaN;
   if (metricsPorts.length > 0) {
@@ -533,9 +547,31 @@ async function measureFanOut(
       "slow-consumer drops",
     );
   }
-  reportLatency(name, pool);
   reportCosts(name, costs);
   return { delivered, written, serverCpu: costs.serverCpu };
+}
+
+/**
+ * Waits until the processes `pids` use less than 10% of a core (over 500
+ * ms; at most 30 s): a server that queued without bound keeps writing to
+ * closed streams, and would take its CPU from the next row's server.
+ */
+async function quiesce(pids: number[], label: string): Promise<void> {
+  const deadline = performance.now() + 30_000;
+  for (;;) {
+    const before = cpuOf(pids);
+    await delay(500);
+    const busy = (cpuOf(pids) - before) / 0.5;
+    if (busy < 0.1) return;
+    if (performance.now() >= deadline) {
+      rows.push({
+        name: `${label}: still busy after its row`,
+        value: `${Math.round(busy * 100)} % of a core`,
+        note: "30 s after its subscribers left: the next rows share its CPU",
+      });
+      return;
+    }
+  }
 }
 
 /** A server a fan-out row measures: the greeter or one it is compared with. */
@@ -548,22 +584,46 @@ interface FanOutPeer {
   metricsPorts?: number[];
 }
 
-/** One peer's figures in a fan-out row. */
-interface FanOutResult {
-  label: string;
-  delivered: number;
-}
-
 /**
- * Reports the greeter's (the first result's) delivered rate against each
- * other peer's in row `name`.
+ * One fan-out row: `run` measures each of `peers` in turn (the greeter
+ * first) and returns its delivered rate; reports the greeter's against each
+ * other's. A peer whose run fails is reported as failed, with the servers
+ * that died, and the others still run.
  */
-function reportRatios(name: string, results: FanOutResult[]): void {
-  const [ours, ...others] = results;
-  for (const other of others) {
+async function fanOutRow(
+  name: string,
+  peers: FanOutPeer[],
+  run: (peer: FanOutPeer) => Promise<number>,
+): Promise<void> {
+  const delivered = new Map<string, number>();
+  for (const peer of peers) {
+    try {
+      delivered.set(peer.label, await run(peer));
+    } catch (error) {
+      rows.push({
+        name: `${peer.label} ${name}`,
+        value: "failed",
+        note: String(error).split("\n")[0],
+      });
+      console.error(`${peer.label} ${name} failed:`, error);
+      for (const died of await diedOnTheirOwn()) console.error(died);
+    }
+  }
+  const ours = delivered.get("greeter");
+  if (ours === undefined) return;
+  for (const [label, theirs] of delivered) {
+    if (label === "greeter") continue;
+    if (theirs === 0) {
+      rows.push({
+        name: `${name}: greeter / ${label}`,
+        value: "n/a",
+        note: `${label} delivered none of the window's events in time`,
+      });
+      continue;
+    }
     report(
-      `${name}: greeter / ${other.label}`,
-      ours.delivered / other.delivered,
+      `${name}: greeter / ${label}`,
+      ours / theirs,
       "x",
       "delivered, same run",
     );
@@ -579,7 +639,7 @@ async function tickFanOut(
   peer: FanOutPeer,
   n: number,
   connections: number,
-): Promise<FanOutResult> {
+): Promise<number> {
   const rssBefore = rssOf(peer.pids);
   const name = `${peer.label} tick fan-out ${
     n.toLocaleString("en-US")
@@ -610,10 +670,10 @@ async function tickFanOut(
       "KB",
       "RSS under this load, less the RSS before they subscribed",
     );
-    return { label: peer.label, delivered };
+    return delivered;
   } finally {
     pool.close();
-    await delay(500);
+    await quiesce(peer.pids, name);
   }
 }
 
@@ -707,17 +767,12 @@ async function multiplexed(): Promise<void> {
     },
     ...await foreignPeers(stack),
   ];
-  const results = [];
-  for (const peer of peers) {
-    results.push(
-      await tickFanOut(peer, MULTIPLEXED, MULTIPLEXED_CONNECTIONS),
-    );
-  }
-  reportRatios(
+  await fanOutRow(
     `tick fan-out ${
       MULTIPLEXED.toLocaleString("en-US")
     } over ${MULTIPLEXED_CONNECTIONS} connections`,
-    results,
+    peers,
+    (peer) => tickFanOut(peer, MULTIPLEXED, MULTIPLEXED_CONNECTIONS),
   );
 }
 
@@ -789,7 +844,7 @@ async function broadcast(
     );
   }
   pool.close();
-  await delay(500);
+  await quiesce(pids, name);
   return rates;
 }
 
@@ -1372,9 +1427,11 @@ async function main() {
       ]);
     }
     if (section("tick")) {
-      const results = [];
-      for (
-        const peer of [
+      await fanOutRow(
+        `tick fan-out ${FANOUT.toLocaleString("en-US")} over ${
+          connectionsFor(FANOUT)
+        } connections`,
+        [
           {
             label: "greeter",
             target,
@@ -1383,15 +1440,8 @@ async function main() {
           },
           { label: "baseline", target: baseTarget, pids: [basePid] },
           ...others,
-        ]
-      ) {
-        results.push(await tickFanOut(peer, FANOUT, connectionsFor(FANOUT)));
-      }
-      reportRatios(
-        `tick fan-out ${FANOUT.toLocaleString("en-US")} over ${
-          connectionsFor(FANOUT)
-        } connections`,
-        results,
+        ],
+        (peer) => tickFanOut(peer, FANOUT, connectionsFor(FANOUT)),
       );
     }
   }
@@ -1402,29 +1452,29 @@ async function main() {
       "3600000",
     ]);
     await using _ = server;
-    for (const n of BROADCAST) {
-      const results = [{
+    const peers: FanOutPeer[] = [
+      {
         label: "greeter",
-        ...await broadcast(
-          target,
-          [server.child.pid],
-          n,
-          "greeter",
-          [metricsPort],
-        ),
-      }];
-      for (
-        const peer of [
-          { label: "baseline", target: baseTarget, pids: [basePid] },
-          ...others,
-        ]
-      ) {
-        results.push({
-          label: peer.label,
-          ...await broadcast(peer.target, peer.pids, n, peer.label),
-        });
-      }
-      reportRatios(`broadcast ${n.toLocaleString("en-US")}`, results);
+        target,
+        pids: [server.child.pid],
+        metricsPorts: [metricsPort],
+      },
+      { label: "baseline", target: baseTarget, pids: [basePid] },
+      ...others,
+    ];
+    for (const n of BROADCAST) {
+      await fanOutRow(
+        `broadcast ${n.toLocaleString("en-US")}`,
+        peers,
+        async (peer) =>
+          (await broadcast(
+            peer.target,
+            peer.pids,
+            n,
+            peer.label,
+            peer.metricsPorts,
+          )).delivered,
+      );
     }
   }
   if (section("idle")) await idleMemory();

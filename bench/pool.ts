@@ -156,6 +156,8 @@ export class SubscriberPool {
    * in it and delivered, whenever it arrives, never a backlog from before.
    */
   windowEvents = 0;
+  /** The latest publish time (or stamped send time) received, ms since the Unix epoch. */
+  latestTime = -Infinity;
   #windowFrom = Infinity;
   #windowTo = Infinity;
   /** Delivery latency histogram ({@linkcode PER_MS} buckets per ms), events only. */
@@ -242,6 +244,7 @@ export class SubscriberPool {
           if (time >= this.#windowFrom && time < this.#windowTo) {
             this.windowEvents++;
           }
+          if (time > this.latestTime) this.latestTime = time;
           const now = stamped ? preciseNow() : Date.now();
           const bucket = Math.round((now - time) * PER_MS);
           this.latency[Math.min(BUCKETS, Math.max(0, bucket))]++;
