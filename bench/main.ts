@@ -677,27 +677,67 @@ async function tickFanOut(
   }
 }
 
-/**
- * The reference servers users would pick instead, where this machine has
- * them: grpc-go (`bench/go_tick_server/`, built now) and bare grpc-js on
- * Node (`bench/node_server.mjs`), both ticking every 10 ms. Each is stopped
- * when `stack` is disposed; a missing one is reported as skipped.
- */
-async function foreignPeers(
+/** A server the greeter is compared with, running, with its port. */
+type Peer = FanOutPeer & { port: number };
+
+/** Starts fresh processes of one server the greeter is compared with. */
+interface PeerStarter {
+  label: string;
+  /** Starts one; it is stopped when `stack` is disposed. */
+  start(stack: AsyncDisposableStack): Promise<Peer>;
+}
+
+/** A process that prints `listening on PORT` to stderr, as a {@linkcode Peer}. */
+async function listening(
   stack: AsyncDisposableStack,
-): Promise<(FanOutPeer & { port: number })[]> {
-  const peers: (FanOutPeer & { port: number })[] = [];
+  label: string,
+  process: LineProcess,
+): Promise<Peer> {
+  stack.use(process);
+  const [, port] = await process.waitForLine("stderr", /listening on (\d+)/);
+  return {
+    label,
+    target: `127.0.0.1:${port}`,
+    pids: [process.child.pid],
+    port: Number(port),
+  };
+}
+
+/**
+ * The servers the greeter is compared with, where this machine has them:
+ * the bare grpc-js baseline on Deno, grpc-go (`bench/go_tick_server/`,
+ * built now; the build is removed when `stack` is disposed) and bare
+ * grpc-js on Node (`bench/node_server.mjs`), all ticking every 10 ms. A
+ * missing one is reported as skipped.
+ */
+async function peerStarters(
+  stack: AsyncDisposableStack,
+): Promise<PeerStarter[]> {
+  const starters: PeerStarter[] = [{
+    label: "baseline",
+    start: (peers) =>
+      listening(
+        peers,
+        "baseline",
+        new LineProcess(scriptArgs("serve", "bench/baseline_server.ts")),
+      ),
+  }];
   try {
     const build = stack.use(await buildGoServer());
-    const { process: go, port } = await build.spawn(10);
-    stack.use(go);
-    peers.push({
-      label: "grpc-go",
-      target: `127.0.0.1:${port}`,
-      pids: [go.child.pid],
-      port,
-    });
     json["grpc-go version"] = build.version;
+    starters.push({
+      label: "grpc-go",
+      start: async (peers) => {
+        const { process, port } = await build.spawn(10);
+        peers.use(process);
+        return {
+          label: "grpc-go",
+          target: `127.0.0.1:${port}`,
+          pids: [process.child.pid],
+          port,
+        };
+      },
+    });
   } catch (error) {
     rows.push({
       name: "grpc-go",
@@ -706,27 +746,51 @@ async function foreignPeers(
     });
   }
   try {
-    const node = stack.use(
-      new LineProcess(["bench/node_server.mjs", "10"], { command: "node" }),
-    );
-    const [, port] = await node.waitForLine("stderr", /listening on (\d+)/);
-    peers.push({
-      label: "grpc-js on Node",
-      target: `127.0.0.1:${port}`,
-      pids: [node.child.pid],
-      port: Number(port),
-    });
     json["node version"] = new TextDecoder().decode(
       new Deno.Command("node", { args: ["--version"] }).outputSync().stdout,
     ).trim();
+    starters.push({
+      label: "grpc-js on Node",
+      start: (peers) =>
+        listening(
+          peers,
+          "grpc-js on Node",
+          new LineProcess(["bench/node_server.mjs", "10"], {
+            command: "node",
+          }),
+        ),
+    });
   } catch (error) {
     rows.push({
       name: "grpc-js on Node",
       value: "skipped",
-      note: `node did not start (${
+      note: `node is not installed (${
         error instanceof Error ? error.message.split("\n")[0] : error
       })`,
     });
+  }
+  return starters;
+}
+
+/**
+ * Starts a fresh process of each of `starters`, stopped when `stack` is
+ * disposed; one that does not start is reported as failed.
+ */
+async function startPeers(
+  starters: PeerStarter[],
+  stack: AsyncDisposableStack,
+): Promise<Peer[]> {
+  const peers = [];
+  for (const starter of starters) {
+    try {
+      peers.push(await starter.start(stack));
+    } catch (error) {
+      rows.push({
+        name: starter.label,
+        value: "failed",
+        note: `did not start: ${String(error).split("\n")[0]}`,
+      });
+    }
   }
   return peers;
 }
@@ -742,17 +806,10 @@ const MULTIPLEXED_CONNECTIONS = env("BENCH_MULTIPLEXED_CONNECTIONS", 8);
  * defaults but the bench's), bare grpc-js on Deno, grpc-go and grpc-js on
  * Node, each a fresh process so that RSS per subscriber starts clean.
  */
-async function multiplexed(): Promise<void> {
+async function multiplexed(starters: PeerStarter[]): Promise<void> {
   await using stack = new AsyncDisposableStack();
   const greeter = await spawnGreeter(["--interval", "10"]);
   stack.use(greeter.process);
-  const baseline = stack.use(
-    new LineProcess(scriptArgs("serve", "bench/baseline_server.ts")),
-  );
-  const [, basePort] = await baseline.waitForLine(
-    "stderr",
-    /listening on (\d+)/,
-  );
   const peers: FanOutPeer[] = [
     {
       label: "greeter",
@@ -760,12 +817,7 @@ async function multiplexed(): Promise<void> {
       pids: [greeter.process.child.pid],
       metricsPorts: [greeter.metricsPort],
     },
-    {
-      label: "baseline",
-      target: `127.0.0.1:${basePort}`,
-      pids: [baseline.child.pid],
-    },
-    ...await foreignPeers(stack),
+    ...await startPeers(starters, stack),
   ];
   await fanOutRow(
     `tick fan-out ${
@@ -1403,9 +1455,17 @@ async function main() {
   );
   const baseTarget = `127.0.0.1:${basePort}`;
   const basePid = baseline.child.pid;
-  await using foreign = new AsyncDisposableStack();
-  const others = ["unary", "tick", "broadcast"].some(section)
-    ? await foreignPeers(foreign)
+  await using references = new AsyncDisposableStack();
+  const starters = ["unary", "tick", "multiplexed", "broadcast"].some(section)
+    ? await peerStarters(references)
+    : [];
+  // The unary and 1,000-tick rows share one process of each, as the
+  // baseline always did.
+  const others = section("unary") || section("tick")
+    ? await startPeers(
+      starters.filter((starter) => starter.label !== "baseline"),
+      references,
+    )
     : [];
   if (section("unary") || section("tick")) {
     const { process: server, target, port, metricsPort } = await spawnGreeter([
@@ -1445,24 +1505,27 @@ async function main() {
       );
     }
   }
-  if (section("multiplexed")) await multiplexed();
+  if (section("multiplexed")) await multiplexed(starters);
   if (section("broadcast")) {
     const { process: server, target, metricsPort } = await spawnGreeter([
       "--interval",
       "3600000",
     ]);
     await using _ = server;
-    const peers: FanOutPeer[] = [
-      {
-        label: "greeter",
-        target,
-        pids: [server.child.pid],
-        metricsPorts: [metricsPort],
-      },
-      { label: "baseline", target: baseTarget, pids: [basePid] },
-      ...others,
-    ];
     for (const n of BROADCAST) {
+      // Fresh peers for each size: a naive server buried by the previous
+      // size kept writing to closed streams at 100% of a core for 30 s and
+      // more, and refused the next size's subscribers.
+      await using fresh = new AsyncDisposableStack();
+      const peers: FanOutPeer[] = [
+        {
+          label: "greeter",
+          target,
+          pids: [server.child.pid],
+          metricsPorts: [metricsPort],
+        },
+        ...await startPeers(starters, fresh),
+      ];
       await fanOutRow(
         `broadcast ${n.toLocaleString("en-US")}`,
         peers,
