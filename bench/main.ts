@@ -585,27 +585,36 @@ interface FanOutPeer {
 }
 
 /**
- * One fan-out row: `run` measures each of `peers` in turn (the greeter
- * first) and returns its delivered rate; reports the greeter's against each
- * other's. A peer whose run fails is reported as failed, with the servers
- * that died, and the others still run.
+ * One fan-out row: `run` measures the greeter, then a fresh process of each
+ * of `starters`, alone (it is stopped before the next starts: a naive
+ * server buried by its row kept writing to closed streams at 100% of a core
+ * for 30 s and more), and returns its delivered rate; reports the
+ * greeter's against each other's. A peer that fails is reported as
+ * failed, with the servers that died, and the others still run.
  */
 async function fanOutRow(
   name: string,
-  peers: FanOutPeer[],
+  greeter: FanOutPeer,
+  starters: PeerStarter[],
   run: (peer: FanOutPeer) => Promise<number>,
 ): Promise<void> {
   const delivered = new Map<string, number>();
-  for (const peer of peers) {
+  const peers = [
+    { label: greeter.label, start: () => Promise.resolve(greeter) },
+    ...starters,
+  ];
+  for (const starter of peers) {
     try {
+      await using stack = new AsyncDisposableStack();
+      const peer = await starter.start(stack);
       delivered.set(peer.label, await run(peer));
     } catch (error) {
       rows.push({
-        name: `${peer.label} ${name}`,
+        name: `${starter.label} ${name}`,
         value: "failed",
         note: String(error).split("\n")[0],
       });
-      console.error(`${peer.label} ${name} failed:`, error);
+      console.error(`${starter.label} ${name} failed:`, error);
       for (const died of await diedOnTheirOwn()) console.error(died);
     }
   }
@@ -810,20 +819,17 @@ async function multiplexed(starters: PeerStarter[]): Promise<void> {
   await using stack = new AsyncDisposableStack();
   const greeter = await spawnGreeter(["--interval", "10"]);
   stack.use(greeter.process);
-  const peers: FanOutPeer[] = [
+  await fanOutRow(
+    `tick fan-out ${
+      MULTIPLEXED.toLocaleString("en-US")
+    } over ${MULTIPLEXED_CONNECTIONS} connections`,
     {
       label: "greeter",
       target: greeter.target,
       pids: [greeter.process.child.pid],
       metricsPorts: [greeter.metricsPort],
     },
-    ...await startPeers(starters, stack),
-  ];
-  await fanOutRow(
-    `tick fan-out ${
-      MULTIPLEXED.toLocaleString("en-US")
-    } over ${MULTIPLEXED_CONNECTIONS} connections`,
-    peers,
+    starters,
     (peer) => tickFanOut(peer, MULTIPLEXED, MULTIPLEXED_CONNECTIONS),
   );
 }
@@ -1454,14 +1460,12 @@ async function main() {
     /listening on (\d+)/,
   );
   const baseTarget = `127.0.0.1:${basePort}`;
-  const basePid = baseline.child.pid;
   await using references = new AsyncDisposableStack();
   const starters = ["unary", "tick", "multiplexed", "broadcast"].some(section)
     ? await peerStarters(references)
     : [];
-  // The unary and 1,000-tick rows share one process of each, as the
-  // baseline always did.
-  const others = section("unary") || section("tick")
+  // The unary rounds are interleaved: one process of each.
+  const others = section("unary")
     ? await startPeers(
       starters.filter((starter) => starter.label !== "baseline"),
       references,
@@ -1491,16 +1495,8 @@ async function main() {
         `tick fan-out ${FANOUT.toLocaleString("en-US")} over ${
           connectionsFor(FANOUT)
         } connections`,
-        [
-          {
-            label: "greeter",
-            target,
-            pids: [pid],
-            metricsPorts: [metricsPort],
-          },
-          { label: "baseline", target: baseTarget, pids: [basePid] },
-          ...others,
-        ],
+        { label: "greeter", target, pids: [pid], metricsPorts: [metricsPort] },
+        starters,
         (peer) => tickFanOut(peer, FANOUT, connectionsFor(FANOUT)),
       );
     }
@@ -1513,22 +1509,15 @@ async function main() {
     ]);
     await using _ = server;
     for (const n of BROADCAST) {
-      // Fresh peers for each size: a naive server buried by the previous
-      // size kept writing to closed streams at 100% of a core for 30 s and
-      // more, and refused the next size's subscribers.
-      await using fresh = new AsyncDisposableStack();
-      const peers: FanOutPeer[] = [
+      await fanOutRow(
+        `broadcast ${n.toLocaleString("en-US")}`,
         {
           label: "greeter",
           target,
           pids: [server.child.pid],
           metricsPorts: [metricsPort],
         },
-        ...await startPeers(starters, fresh),
-      ];
-      await fanOutRow(
-        `broadcast ${n.toLocaleString("en-US")}`,
-        peers,
+        starters,
         async (peer) =>
           (await broadcast(
             peer.target,
