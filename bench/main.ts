@@ -567,7 +567,7 @@ async function quiesce(pids: number[], label: string): Promise<void> {
       rows.push({
         name: `${label}: still busy after its row`,
         value: `${Math.round(busy * 100)} % of a core`,
-        note: "30 s after its subscribers left: the next rows share its CPU",
+        note: "30 s after its subscribers left (a fresh peer is stopped here)",
       });
       return;
     }
