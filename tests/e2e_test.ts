@@ -81,7 +81,9 @@ Deno.test("a client's name cannot forge fields in the server's log", async () =>
     "1",
   ]);
   assert.equal(result.code, 0, result.stderr);
-  await server.waitForLine("stderr", /is leaving\. subscription=\d/);
+  // The forged name itself holds "is leaving. subscription=1": wait for the
+  // server's own leave line (its fields follow the quoted name), not the join.
+  await server.waitForLine("stderr", /is leaving\. subscription=\d+ peer=/);
   const leaves = server.stderr.filter((l) =>
     /is leaving\. subscription=\d+ peer=/.test(l)
   );
