@@ -1,52 +1,9 @@
 // The hub's resume paths over a shared log, with a scripted broker: what it
 // hands listeners (jumps included) and what its replay reads are the test's.
 import assert from "node:assert/strict";
-import type { BusEvent } from "../lib/bus/broker.ts";
 import { Hub, type HubItem } from "../lib/bus/hub.ts";
 import { UnavailableError } from "../lib/errors.ts";
-
-/** A broker whose events and log reads the test hands over itself. */
-function scriptedBroker() {
-  const listeners = new Set<(event: BusEvent<string>) => void>();
-  const log: BusEvent<string>[] = [];
-  /** Replays in progress: each ends when its signal aborts. */
-  let replays = 0;
-  const broker = {
-    epoch: "e",
-    seq: 0,
-    first: 1,
-    publish: () => Promise.reject(new Error("not used")),
-    listen(listener: (event: BusEvent<string>) => void) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    /** Reads nothing until its signal aborts (an engine slow to answer). */
-    async *replay(_after: number, _through: number, signal: AbortSignal) {
-      replays++;
-      try {
-        await new Promise<void>((resolve) => {
-          if (signal.aborted) resolve();
-          signal.addEventListener("abort", () => resolve(), { once: true });
-        });
-      } finally {
-        replays--;
-      }
-      yield* [] as BusEvent<string>[];
-    },
-  };
-  const hand = (seq: number) => {
-    const event: BusEvent<string> = {
-      kind: "event",
-      seq,
-      time: Date.now(),
-      topic: "t",
-      data: `e${seq}`,
-    };
-    log.push(event);
-    for (const listener of listeners) listener(event);
-  };
-  return { broker, hand, replays: () => replays };
-}
+import { scriptedBroker } from "../testing/scripted_broker.ts";
 
 function render(item: HubItem<string> | undefined): string {
   if (!item) return "end";

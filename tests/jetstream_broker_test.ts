@@ -14,6 +14,7 @@ import { streamEpoch } from "../lib/bus/jetstream_stream.ts";
 import { guardNatsTransport } from "../lib/bus/nats_transport_guard.ts";
 import { UnavailableError } from "../lib/errors.ts";
 import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
+import { scriptedBroker } from "../testing/scripted_broker.ts";
 import { CuttableProxy } from "../testing/proxy.ts";
 
 const ignore = natsServerMissing() !== undefined;
@@ -165,17 +166,11 @@ Deno.test({
     "Hub: a cursor the broker has stored but the hub not read yet is waited for, not refused",
   async fn() {
     // A broker whose reader lags: it knows seq 10 exists, has handed out 5.
-    const listeners = new Set<(event: BusEvent<string>) => void>();
-    const lagging = {
-      epoch: "e",
+    const { broker: lagging, hand } = scriptedBroker({
       seq: 5,
       head: 10,
-      publish: () => Promise.reject(new Error("not used")),
-      listen(listener: (event: BusEvent<string>) => void) {
-        listeners.add(listener);
-        return () => listeners.delete(listener);
-      },
-    };
+      log: false,
+    });
     const hub = new Hub<string>({ broker: lagging });
     const ahead = hub.subscribe("a", { after: { epoch: "e", seq: 8 } });
     assert.equal(ahead.recovered, true, ahead.reason ?? "");
@@ -187,11 +182,7 @@ Deno.test({
     const first = reader.read();
     await new Promise((resolve) => setTimeout(resolve, 0)); // pull: waiting
     hub.heartbeat();
-    for (let seq = 6; seq <= 10; seq++) {
-      for (const l of listeners) {
-        l({ kind: "event", seq, time: 0, topic: "t", data: `e${seq}` });
-      }
-    }
+    for (let seq = 6; seq <= 10; seq++) hand(seq);
     const seen: string[] = [];
     for (let i = 0; i < 3; i++) {
       const { value } = i === 0 ? await first : await reader.read();
@@ -321,29 +312,9 @@ Deno.test({
   name:
     "Hub: a broker that skips seqs (dropped by a shared log before it was read) is reported as a gap, and the window restarts",
   async fn() {
-    const listeners = new Set<(event: BusEvent<string>) => void>();
-    const skipping = {
-      epoch: "e",
-      seq: 0,
-      publish: () => Promise.reject(new Error("not used")),
-      listen(listener: (event: BusEvent<string>) => void) {
-        listeners.add(listener);
-        return () => listeners.delete(listener);
-      },
-    };
+    const { broker: skipping, hand } = scriptedBroker({ log: false });
     const hub = new Hub<string>({ broker: skipping });
     const live = hub.subscribe("l", { topics: ["t"] });
-    const hand = (seq: number) => {
-      for (const l of listeners) {
-        l({
-          kind: "event",
-          seq,
-          time: Date.now(),
-          topic: "t",
-          data: `e${seq}`,
-        });
-      }
-    };
     hand(1);
     hand(2);
     hand(2); // a repeat is ignored
