@@ -724,15 +724,13 @@ export class Hub<T> {
     }
     // The server's own events have a window of their own: joins and leaves
     // must not push other events out (churn evicted everyone's history).
-    const window = event.topic.startsWith("$") ? this.#serverLog : this.#log;
-    window.append(event, this.#now());
+    const own = event.topic.startsWith("$");
+    (own ? this.#serverLog : this.#log).append(event, this.#now());
     this.#seq = event.seq;
     this.#stats.published++;
     const named = this.#byTopic.get(event.topic);
     if (named) { for (const s of named) this.#offer(s, event); }
-    if (!event.topic.startsWith("$")) {
-      for (const s of this.#everything) this.#offer(s, event);
-    }
+    if (!own) { for (const s of this.#everything) this.#offer(s, event); }
     if (this.#patterned.size > 0) {
       // Plain topics stay indexed; patterns are tried per event, once each.
       const tokens = event.topic.split(".");
