@@ -21,7 +21,8 @@ import {
   type Permissions,
   refusal,
 } from "./permissions.ts";
-import { PeerGuard, peerHost } from "./peer_guard.ts";
+import { peerHost } from "./address.ts";
+import { PeerGuard } from "./peer_guard.ts";
 import { PermissionDeniedError, UnauthenticatedError } from "../errors.ts";
 import { toServiceError } from "./status.ts";
 import type { Logger } from "../log.ts";

@@ -34,3 +34,18 @@ export function isLoopback(host: string): boolean {
   return h === "localhost" || h === "::1" ||
     /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(h);
 }
+
+/**
+ * The host part of a grpc-js peer (`127.0.0.1:5000`, `::1:5000`,
+ * `[::1]:5000`): what a guard counts by, as a peer's port changes with each
+ * connection.
+ *
+ * @example
+ * ```ts
+ * import { peerHost } from "./address.ts";
+ * peerHost("127.0.0.1:5000"); // "127.0.0.1"
+ * ```
+ */
+export function peerHost(peer: string): string {
+  return peer.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+}

@@ -11,7 +11,8 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { EventEmitter } from "node:events";
 import type { Logger } from "../log.ts";
-import { PeerGuard, peerHost } from "./peer_guard.ts";
+import { peerHost } from "./address.ts";
+import { PeerGuard } from "./peer_guard.ts";
 
 interface SocketLike {
   remoteAddress?: string;

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { peerHost } from "./address.ts";
+
 /** Topics a join line names; the rest are counted. */
 export const LOGGED_TOPICS = 8;
 
@@ -15,7 +17,7 @@ export const DEFAULT_PEER_LINES = 20;
 /** The interval of that budget (ms). */
 export const DEFAULT_PEER_INTERVAL_MS = 10_000;
 
-/** Peers tracked before the stale ones are swept. */
+/** Peers tracked before the stale ones (then the oldest) are swept. */
 const SWEEP_AT = 1_024;
 
 /**
@@ -34,12 +36,6 @@ export function topicsForLog(topics: readonly string[]): string {
   return more > 0 ? `${shown},…(${more} more)` : shown;
 }
 
-/** The peer's address without its port: one budget per host, however many connections. */
-function address(peer: string): string {
-  const colon = peer.lastIndexOf(":");
-  return colon > 0 ? peer.slice(0, colon) : peer;
-}
-
 /** Options of {@linkcode PeerLineBudget}. */
 export interface PeerLineBudgetOptions {
   /** Lines per peer address per interval. Default {@linkcode DEFAULT_PEER_LINES}. */
@@ -48,6 +44,12 @@ export interface PeerLineBudgetOptions {
   intervalMs?: number;
   /** Default `Date.now`. */
   now?: () => number;
+  /**
+   * What a budget is kept per: by default the peer's host without its port
+   * (one budget however many connections); identity for callers that
+   * already hold a host.
+   */
+  keyOf?: (peer: string) => string;
 }
 
 /**
@@ -67,6 +69,7 @@ export class PeerLineBudget {
   #lines: number;
   #intervalMs: number;
   #now: () => number;
+  #keyOf: (peer: string) => string;
   #peers = new Map<
     string,
     { since: number; written: number; held: number }
@@ -77,11 +80,12 @@ export class PeerLineBudget {
     this.#lines = options.lines ?? DEFAULT_PEER_LINES;
     this.#intervalMs = options.intervalMs ?? DEFAULT_PEER_INTERVAL_MS;
     this.#now = options.now ?? Date.now;
+    this.#keyOf = options.keyOf ?? peerHost;
   }
 
   /** Lines held back since the last one written, if a line may be written now; undefined if not. */
   take(peer: string): number | undefined {
-    const key = address(peer);
+    const key = this.#keyOf(peer);
     const now = this.#now();
     let entry = this.#peers.get(key);
     if (!entry || now - entry.since >= this.#intervalMs) {
@@ -99,10 +103,18 @@ export class PeerLineBudget {
     return held;
   }
 
-  /** Forgets peers whose interval is over (what they held back goes unsaid). */
+  /**
+   * Forgets peers whose interval is over (what they held back goes unsaid),
+   * and, if as many are still within theirs, the oldest: bounded however
+   * many addresses a client speaks from.
+   */
   #sweep(now: number): void {
     for (const [key, entry] of this.#peers) {
       if (now - entry.since >= this.#intervalMs) this.#peers.delete(key);
+    }
+    for (const key of this.#peers.keys()) {
+      if (this.#peers.size < SWEEP_AT) break;
+      this.#peers.delete(key);
     }
   }
 }

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { PeerLineBudget } from "./join_log.ts";
+
 /** Failed authentications per peer per second before it is blocked. */
 export const MAX_FAILURES_PER_SECOND = 10;
 
@@ -36,24 +38,6 @@ interface PeerState {
   failures: number;
   /** Refused without checking until then. */
   blockedUntil: number;
-  /** When a refusal line was last written, and refusals since. */
-  loggedAt: number;
-  unlogged: number;
-}
-
-/**
- * The host part of a grpc-js peer (`127.0.0.1:5000`, `::1:5000`,
- * `[::1]:5000`): what a guard counts by, as a peer's port changes with each
- * connection.
- *
- * @example
- * ```ts
- * import { peerHost } from "./peer_guard.ts";
- * peerHost("127.0.0.1:5000"); // "127.0.0.1"
- * ```
- */
-export function peerHost(peer: string): string {
-  return peer.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
 }
 
 /**
@@ -70,6 +54,8 @@ export function peerHost(peer: string): string {
 export class PeerGuard {
   #peers = new Map<string, PeerState>();
   #now: () => number;
+  /** One refusal line per host per interval. */
+  #refusalLines: PeerLineBudget;
   #max: number;
   #blockMs: number;
 
@@ -78,6 +64,12 @@ export class PeerGuard {
     this.#now = options.now ?? Date.now;
     this.#max = options.maxFailuresPerSecond ?? MAX_FAILURES_PER_SECOND;
     this.#blockMs = options.blockMs ?? BLOCK_MS;
+    this.#refusalLines = new PeerLineBudget({
+      lines: 1,
+      intervalMs: REFUSAL_LOG_INTERVAL_MS,
+      now: this.#now,
+      keyOf: (host) => host,
+    });
   }
 
   /** Milliseconds `host` stays blocked (0: it may try). */
@@ -112,16 +104,7 @@ export class PeerGuard {
    * to be left out too.
    */
   shouldLog(host: string): number | undefined {
-    const state = this.#state(host);
-    const now = this.#now();
-    if (now - state.loggedAt < REFUSAL_LOG_INTERVAL_MS) {
-      state.unlogged++;
-      return undefined;
-    }
-    const unlogged = state.unlogged;
-    state.loggedAt = now;
-    state.unlogged = 0;
-    return unlogged;
+    return this.#refusalLines.take(host);
   }
 
   #state(host: string): PeerState {
@@ -134,8 +117,6 @@ export class PeerGuard {
         windowStart: -Infinity,
         failures: 0,
         blockedUntil: 0,
-        loggedAt: -Infinity,
-        unlogged: 0,
       };
       if (this.#peers.size >= MAX_PEERS_TRACKED) {
         this.#peers.delete(this.#peers.keys().next().value!);
