@@ -5,6 +5,8 @@
  * @module
  */
 
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { LineProcess } from "./process.ts";
 
 /** Where Debian installs it; `.ci/run` installs the package. */
@@ -200,19 +202,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     }
     const failed = started.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    // Some node logs the election of the metadata leader once they formed
-    // a quorum; streams can be made from then on.
-    const elected =
-      /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/;
-    const deadline = Date.now() + 20_000;
-    while (
-      !nodes.some((node) => node.process.stderr.some((l) => elected.test(l)))
-    ) {
-      if (Date.now() > deadline) {
-        throw new Error("The NATS cluster elected no metadata leader in 20 s");
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await untilPlaceable(nodes, size);
   } catch (error) {
     await stopAll();
     await Deno.remove(dir, { recursive: true });
@@ -231,4 +221,39 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
       await Deno.remove(dir, { recursive: true });
     },
   };
+}
+
+/**
+ * Waits until the cluster places a stream on all `size` nodes: a metadata
+ * leader alone is not enough (until every peer has joined the metadata
+ * group, an R3 stream gets "no suitable peers for placement"). Probes with
+ * a throwaway stream of that many replicas, bounded to 20 s.
+ */
+async function untilPlaceable(nodes: NatsServer[], size: number) {
+  const deadline = Date.now() + 20_000;
+  const servers = nodes.map((node) => `127.0.0.1:${node.port}`);
+  const nc = await connect({ servers, reconnectTimeWait: 100 });
+  try {
+    let last: unknown;
+    while (Date.now() < deadline) {
+      try {
+        const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+        await jsm.streams.add({
+          name: "cluster_ready_probe",
+          subjects: ["cluster_ready_probe"],
+          num_replicas: size,
+        });
+        await jsm.streams.delete("cluster_ready_probe");
+        return;
+      } catch (error) {
+        last = error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    throw new Error(
+      `The NATS cluster could not place a stream on ${size} nodes in 20 s: ${last}`,
+    );
+  } finally {
+    await nc.close();
+  }
 }

@@ -80,10 +80,17 @@ function record(target: string, topic: string) {
   };
 }
 
-async function until(what: string, check: () => boolean, ms = 15_000) {
+async function until(
+  what: string,
+  check: () => boolean,
+  ms = 15_000,
+  detail: () => string = () => "",
+) {
   const deadline = Date.now() + ms;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out waiting for ${what}. ${detail()}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -176,8 +183,18 @@ Deno.test({
       "publishes during the election fail with UNAVAILABLE only",
     );
     const lastSeq = Math.max(...acked.map((o) => o.seq!));
-    for (const sub of [onA, onB]) {
-      await until("every acknowledged event", () => sub.seqs.has(lastSeq));
+    const lastAcked = Date.now();
+    const caughtUp: number[] = [];
+    for (const [sub, on] of [[onA, a], [onB, b]] as const) {
+      await until(
+        "every acknowledged event",
+        () => sub.seqs.has(lastSeq),
+        15_000,
+        () =>
+          `last acknowledged ${lastSeq}; seen ${sub.seen.slice(-20)}; ` +
+          `its instance said:\n${on.process.stderr.slice(-30).join("\n")}`,
+      );
+      caughtUp.push(Date.now() - lastAcked);
       const lost = acked.filter((o) => !sub.accounted(o.seq!));
       assert.deepEqual(lost, [], `no acknowledged event lost:\n${sub.seen}`);
       // Each acknowledged payload arrives once, at its seq.
@@ -193,7 +210,9 @@ Deno.test({
     console.log(
       `leader ${leader} killed: ${failed.length} of ${outcomes.length} publishes failed (UNAVAILABLE) for ${failedUntil} ms; gaps told: ${
         onA.gaps.length + onB.gaps.length
-      }`,
+      }; subscribers had the last one ${
+        caughtUp.join(" and ")
+      } ms after it was acknowledged`,
     );
     await stopInstance(a);
     await stopInstance(b);

@@ -141,6 +141,8 @@ export class JetStreamBroker implements Broker<Uint8Array> {
   /** Publishes waiting to read their event back, by seq. */
   #readBack = new Map<number, Array<(event?: BusEvent<Uint8Array>) => void>>();
   #messages?: ConsumerMessages;
+  /** Ends the reader's wait between two attempts (see `#wakeReader`). */
+  #backoff?: AbortController;
   #reading?: Promise<void>;
   #closed = new AbortController();
   #up = true;
@@ -352,6 +354,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     this.#stats.published++;
     this.#stats.publishSeconds += (performance.now() - started) / 1000;
     if (seq > this.#head) this.#head = seq;
+    this.#wakeReader();
     return await this.#readBackEvent(seq) ??
       { kind: "event", seq, time: Date.now(), topic, data };
   }
@@ -407,6 +410,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
         this.#stats.reconnects++;
         this.#setUp(true, `reconnected to ${status.server}`);
         this.#messages?.stop(); // recreate the reader, recheck the stream
+        this.#wakeReader();
       }
     }
   }
@@ -492,9 +496,27 @@ export class JetStreamBroker implements Broker<Uint8Array> {
         this.#messages = undefined;
       }
       if (signal.aborted) break;
-      await systemClock.sleep(backoffMs, signal).catch(() => {});
+      const backoff = this.#backoff = new AbortController();
+      await systemClock.sleep(
+        backoffMs,
+        AbortSignal.any([signal, backoff.signal]),
+      )
+        .catch(() => {});
+      this.#backoff = undefined;
       backoffMs = Math.min(backoffMs * 2, 5_000);
     }
+  }
+
+  /**
+   * Ends the reader's wait between attempts once the engine shows it is
+   * back (a publish acknowledged: the stream has a leader again; a
+   * reconnect). Its backoff grows to 5 s while an election fails every
+   * attempt; without this, a reader that failed through a 6 s election of
+   * a new stream leader could wait up to 5 s more, plus a request timeout,
+   * while every publish was acknowledged again.
+   */
+  #wakeReader(): void {
+    this.#backoff?.abort();
   }
 
   async #superviseConsumer(messages: ConsumerMessages): Promise<void> {
