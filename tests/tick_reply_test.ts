@@ -19,7 +19,13 @@ Deno.test("tickReply() encodes exactly what protobufjs encodes, and decodes back
         cursor: { epoch, seq },
         time_ms: time,
       });
-      const bytes = tickReply(namePart(name), tickPart(epoch, seq, time));
+      const reply = tickReply(namePart(name), tickPart(epoch, seq, time));
+      const bytes = reply.body;
+      assert.deepEqual(
+        [...reply.frame.subarray(0, 5)],
+        [0, 0, 0, bytes.length >> 8, bytes.length & 0xff],
+        "the gRPC frame prefix",
+      );
       assert.deepEqual(new Uint8Array(bytes), new Uint8Array(expected));
       assert.deepEqual(responseDeserialize(bytes), {
         message: tickMessage(name, time),

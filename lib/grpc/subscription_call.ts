@@ -34,7 +34,8 @@ export interface SubscriptionCallOptions<M> {
 }
 
 /**
- * Reads `readable` to its end, handing each item to `write`; cancels it
+ * Reads `readable` to its end, handing each item to `write` (which returns a
+ * promise when the next must wait); cancels it
  * when leaving early (unless `signal`, which already removed it, aborted).
  *
  * @example
@@ -45,14 +46,15 @@ export interface SubscriptionCallOptions<M> {
 export async function readAll<T>(
   readable: ReadableStream<T>,
   signal: AbortSignal,
-  write: (item: T) => Promise<void>,
+  write: (item: T) => Promise<void> | undefined,
 ): Promise<void> {
   const reader = readable.getReader();
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) return;
-      await write(value);
+      const pending = write(value); // undefined: room for the next at once
+      if (pending) await pending;
     }
   } finally {
     if (!signal.aborted) await reader.cancel();

@@ -3,7 +3,8 @@
  * `helloworld.HelloReply{message, cursor, time_ms}` where the message is
  * `hello NAME, it's TIME`. What depends on the subscriber (the name) is
  * encoded once per subscription, what depends on the tick (its time, cursor
- * and time_ms) once per tick; a reply is then three copies. The bytes are
+ * and time_ms) once per tick; a reply is then three copies into one framed
+ * buffer. The bytes are
  * exactly protobufjs's (tested).
  *
  * @module
@@ -11,6 +12,7 @@
 
 import { Buffer } from "node:buffer";
 import { formatLocalTime, tickPrefix } from "../greetings.ts";
+import { FramedMessage, framePrefix } from "./call_writer.ts";
 
 const encoder = new TextEncoder();
 
@@ -61,22 +63,23 @@ export function namePart(name: string): Uint8Array {
 }
 
 /**
- * The encoded `HelloReply` for a subscriber (its {@linkcode namePart}) and a
- * tick (its {@linkcode tickPart}).
+ * The `HelloReply` for a subscriber (its {@linkcode namePart}) and a tick
+ * (its {@linkcode tickPart}), encoded and framed for gRPC in one buffer (one
+ * allocation per reply, the frame prefix included).
  *
  * @example
  * ```ts
  * import { namePart, tickPart, tickReply } from "./tick_reply.ts";
- * tickReply(namePart("you"), tickPart("e", 1, 0)).length > 0; // true
+ * tickReply(namePart("you"), tickPart("e", 1, 0)).body.length > 0; // true
  * ```
  */
-export function tickReply(name: Uint8Array, tick: TickPart): Buffer {
+export function tickReply(name: Uint8Array, tick: TickPart): FramedMessage {
   const messageLength = name.length + tick.time.length;
   const length = varint(messageLength);
   const out = Buffer.allocUnsafe(
-    1 + length.length + messageLength + tick.tail.length,
+    5 + 1 + length.length + messageLength + tick.tail.length,
   );
-  let at = 0;
+  let at = 5;
   out[at++] = 0x0a;
   for (const byte of length) out[at++] = byte;
   out.set(name, at);
@@ -84,5 +87,5 @@ export function tickReply(name: Uint8Array, tick: TickPart): Buffer {
   out.set(tick.time, at);
   at += tick.time.length;
   out.set(tick.tail, at);
-  return out;
+  return new FramedMessage(framePrefix(out), true);
 }

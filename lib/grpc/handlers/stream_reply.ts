@@ -31,11 +31,11 @@ export function sayHelloStreamReply(
       serialize,
       body: async ({ name, readable }, writer, signal) => {
         const prefix = namePart(name);
-        await readAll(readable, signal, async (item) => {
+        await readAll(readable, signal, (item) =>
           // This seed message has no room for gaps or heartbeats.
-          if (item.kind !== "event") return;
-          await writer.write(tickReply(prefix, encoded.tick(item)), signal);
-        });
+          item.kind === "event"
+            ? writer.write(tickReply(prefix, encoded.tick(item)), signal)
+            : undefined);
         if (!call.cancelled) call.end();
       },
     });
