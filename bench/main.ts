@@ -834,6 +834,58 @@ async function multiplexed(starters: PeerStarter[]): Promise<void> {
   );
 }
 
+/** Seconds the soak holds the multiplexed load (`BENCH_ONLY=soak`). */
+const SOAK_SECONDS = env("BENCH_SOAK_SECONDS", 60);
+
+/**
+ * The multiplexed shape held for `SOAK_SECONDS` against a fresh greeter:
+ * RSS per subscriber sampled every 10 s (is it flat?), the V8 heap at the
+ * end, and what was delivered over the whole time (the server's counter).
+ */
+async function soak(): Promise<void> {
+  await using stack = new AsyncDisposableStack();
+  const greeter = await spawnGreeter(["--interval", "10"]);
+  stack.use(greeter.process);
+  const pids = [greeter.process.child.pid];
+  const ports = [greeter.metricsPort];
+  const name = `soak: tick fan-out ${
+    MULTIPLEXED.toLocaleString("en-US")
+  } over ${MULTIPLEXED_CONNECTIONS} connections`;
+  const rssBefore = rssOf(pids);
+  const pool = new SubscriberPool(greeter.target, {
+    subscribers: MULTIPLEXED,
+    connections: MULTIPLEXED_CONNECTIONS,
+    method: "SayHelloStreamReply",
+  });
+  stack.defer(() => pool.close());
+  await pool.start();
+  const perSubscriber = () => (rssOf(pids) - rssBefore) / MULTIPLEXED;
+  const delivered = () => metric("greeter_events_delivered_total", ports);
+  const samples = [perSubscriber()];
+  const startedAt = performance.now();
+  const deliveredAtStart = await delivered();
+  for (let t = 10; t <= SOAK_SECONDS; t += 10) {
+    await delay(startedAt + t * 1000 - performance.now());
+    samples.push(perSubscriber());
+  }
+  const rate = ((await delivered()) - deliveredAtStart) * 1000 /
+    (performance.now() - startedAt);
+  const kb = samples.map((value) => value.toFixed(1));
+  json[`${name}: KB per subscriber every 10 s`] = samples;
+  rows.push({
+    name: `${name}: KB per subscriber every 10 s`,
+    value: kb.join(" / "),
+    note: "RSS under this load, less the RSS before they subscribed",
+  });
+  report(`${name}: KB per subscriber at the end`, samples.at(-1)!, "KB");
+  report(`${name}: delivered`, rate, "events/s", "the server's counter");
+  report(
+    `${name}: server V8 heap at the end`,
+    (await metric("deno_heap_used_bytes", ports)) / 2 ** 20,
+    "MB",
+  );
+}
+
 /** RSS of the processes `pids`, together, in KB. */
 const rssOf = (pids: number[]) =>
   pids.reduce((sum, pid) => sum + rssKb(pid), 0);
@@ -1529,6 +1581,7 @@ async function main() {
       );
     }
   }
+  if (section("soak") && ONLY) await soak(); // 60 s: only when asked for
   if (section("idle")) await idleMemory();
   if (section("death")) await deathToRemoval();
   if (section("stalled")) await stalled();
