@@ -274,16 +274,3 @@ Deno.test("the serve and client tasks may read every environment variable the se
   );
   assert.match(main, /ENV_VARS\.map\(\(n\) => \[n, Deno\.env\.get\(n\)\]\)/);
 });
-
-Deno.test("the executable is built with the serve task's V8 flags and permissions", async () => {
-  const tasks = JSON.parse(
-    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
-  ).tasks as Record<string, string>;
-  const flags = (task: string) =>
-    tasks[task].split(/\s+/).filter((arg) =>
-      arg.startsWith("--v8-flags=") || arg.startsWith("--allow-")
-    );
-  // The young generation's size keeps RSS flat under fan-out (see README).
-  assert.ok(flags("serve").includes("--v8-flags=--max-semi-space-size=32"));
-  assert.deepEqual(flags("compile"), flags("serve"));
-});
