@@ -41,7 +41,11 @@ const REPEAT_SIGNAL_WINDOW_MS = 1000;
  * Runs `task` with a signal that aborts on the first SIGINT/SIGTERM; with
  * `force`, another one at least {@linkcode REPEAT_SIGNAL_WINDOW_MS} later
  * exits at once (130), else repeats are ignored. The listeners are removed
- * when it settles.
+ * when it settles, unless a signal came: then a copy of it may still be on
+ * its way (a loaded machine delivered `deno task`'s forwarded SIGINT after
+ * the client had finished, and with no listener left it killed the process:
+ * exit 130 instead of 0), so they stay, ignoring it, until the exit that
+ * follows.
  */
 async function untilInterrupted(
   task: (signal: AbortSignal) => Promise<void>,
@@ -50,8 +54,10 @@ async function untilInterrupted(
   const controller = new AbortController();
   const signals = ["SIGINT", "SIGTERM"] as const;
   let firstAt: number | undefined;
+  let settled = false;
   const onSignal = () => {
     const now = performance.now();
+    if (settled) return;
     if (firstAt === undefined) {
       firstAt = now;
       controller.abort();
@@ -63,7 +69,10 @@ async function untilInterrupted(
   try {
     await task(controller.signal);
   } finally {
-    for (const name of signals) Deno.removeSignalListener(name, onSignal);
+    settled = true;
+    if (firstAt === undefined) {
+      for (const name of signals) Deno.removeSignalListener(name, onSignal);
+    }
   }
 }
 
