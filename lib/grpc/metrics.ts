@@ -85,9 +85,20 @@ export class Metrics {
       kind: "counter",
       series: new Map(),
     });
+    // Rendering a label set (entries, escapes, joins) cost ~4 us per
+    // increment, once per RPC and per leave: each set is rendered once, and
+    // found again by a plain concatenation of its keys and values. As many
+    // entries as series.
+    const rendered = new Map<string, string>();
     return {
       inc(labels: Labels = {}, by = 1) {
-        const key = renderLabels(labels);
+        let plain = "";
+        for (const k in labels) plain += `${k}\0${labels[k]}\0`;
+        let key = rendered.get(plain);
+        if (key === undefined) {
+          key = renderLabels(labels);
+          rendered.set(plain, key);
+        }
         family.series.set(key, (family.series.get(key) ?? 0) + by);
       },
     };
