@@ -258,3 +258,38 @@ Deno.test("deno task client refuses to send a token in plaintext beyond loopback
   const tokenless = await runClient(args);
   assert.equal(tokenless.code, 1, tokenless.stderr);
 });
+
+Deno.test("deno task client sends a token to a loopback target directly, never through a proxy named in its environment", async () => {
+  await using t = await startTestServer();
+  // A proxy that counts who comes to it (and sends them away).
+  const proxy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let proxied = 0;
+  const serving = (async () => {
+    for await (const conn of proxy) {
+      proxied++;
+      conn.close();
+    }
+  })();
+  try {
+    const url = `http://127.0.0.1:${proxy.addr.port}`;
+    for (const target of [t.target, `localhost:${t.server.port}`]) {
+      await using cli = spawnTask(
+        "client",
+        ["--mode", "hello", "--target", target, "you"],
+        {
+          GREETER_TOKEN: "secret-token-1234",
+          grpc_proxy: url,
+          https_proxy: url,
+          http_proxy: url,
+        },
+      );
+      const status = await cli.exit(20_000);
+      assert.equal(status.code, 0, cli.stderr.join("\n"));
+      assert.deepEqual(cli.stdout, ["Greeter client received: Hello, you!"]);
+    }
+    assert.equal(proxied, 0, "the token went to the proxy");
+  } finally {
+    proxy.close();
+    await serving.catch(() => {});
+  }
+});

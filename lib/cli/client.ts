@@ -27,7 +27,6 @@ import { tokenOf } from "../grpc/auth.ts";
 
 const encoder = new TextEncoder();
 
-/** Whether `host` is this machine: a token sent there stays on it. */
 /**
  * Throws {@linkcode ConfigError} when a token would cross a network in
  * plaintext without the user having said so.

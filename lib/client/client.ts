@@ -8,6 +8,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { RpcError } from "../errors.ts";
 import { channelCredentials, type ClientTls } from "../grpc/tls.ts";
+import { isLoopback } from "../grpc/address.ts";
 import {
   type CursorMessage,
   type GreetingKind,
@@ -240,6 +241,14 @@ export class GreeterClient implements Disposable {
         // of holding them (and every retry on it) until TCP gives up.
         "grpc.keepalive_time_ms": 30_000,
         "grpc.keepalive_timeout_ms": 10_000,
+        // grpc-js tunnels even a loopback target through a proxy named in
+        // the environment (grpc_proxy, https_proxy, http_proxy) unless
+        // no_proxy covers it: the proxy's own loopback is not this machine,
+        // and a token the CLI lets go in plaintext because the target is
+        // local would cross the network to it.
+        ...(isLoopback(targetHost(target))
+          ? { "grpc.enable_http_proxy": 0 }
+          : {}),
         ...options.channelOptions,
       },
     );
