@@ -36,6 +36,11 @@ export interface NatsServerOptions {
   port?: number;
   /** JetStream store directory. Default: a new temporary directory. */
   storeDir?: string;
+  /**
+   * Serve TLS (required of every client) with this certificate and key
+   * (PEM paths); with `verify`, require client certificates this CA signed.
+   */
+  tls?: { cert: string; key: string; verify?: string };
 }
 
 /** A running nats-server; dispose of it to stop it and remove its store. */
@@ -77,6 +82,18 @@ export async function startNatsServer(
         "127.0.0.1",
         "-p",
         String(options.port ?? -1),
+        ...(options.tls
+          ? [
+            "--tls",
+            "--tlscert",
+            options.tls.cert,
+            "--tlskey",
+            options.tls.key,
+          ]
+          : []),
+        ...(options.tls?.verify
+          ? ["--tlsverify", "--tlscacert", options.tls.verify]
+          : []),
       ],
       storeDir,
       ownStore ? [storeDir] : [],

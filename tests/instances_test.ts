@@ -7,6 +7,7 @@ import { service as healthService } from "grpc-health-check";
 import { GreeterClient } from "../lib/client/client.ts";
 import { type LineProcess, runClient, spawnTask } from "../testing/process.ts";
 import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
+import { makeTestPki, OPENSSL_MISSING } from "../testing/tls.ts";
 import {
   printedPayloads,
   publishTexts,
@@ -154,6 +155,66 @@ Deno.test({
       typo.stderr.join("\n"),
       /--nats-stream applies to --broker nats:\/\/HOST:PORT/,
     );
+  },
+});
+
+Deno.test({
+  name:
+    "serve --nats-tls-*: events go over TLS to a nats-server that requires it, with a client certificate where it verifies them; no TLS offered, an untrusted certificate or a missing client certificate is refused at start (exit 1)",
+  ignore: ignore || OPENSSL_MISSING !== undefined,
+  async fn() {
+    await using pki = await makeTestPki();
+    const tls = { cert: pki.files.serverCert, key: pki.files.serverKey };
+    await using secure = await startNatsServer({ tls });
+    await using a = await instance(secure.url, {
+      extra: ["--nats-tls-ca", pki.files.ca],
+    });
+    const [cursor] = await publishTexts(a.target, "news", "over tls");
+    assert.match(cursor, /^[0-9a-f]{16}:\d+$/); // the server refuses plaintext
+    await stopInstance(a);
+
+    // nats-server's verify: a client certificate its CA signed, or nothing.
+    await using verifying = await startNatsServer({
+      tls: { ...tls, verify: pki.files.ca },
+    });
+    await using b = await instance(verifying.url, {
+      extra: [
+        "--nats-tls-ca",
+        pki.files.ca,
+        "--nats-tls-cert",
+        pki.files.clientCert,
+        "--nats-tls-key",
+        pki.files.clientKey,
+      ],
+    });
+    await publishTexts(b.target, "news", "with a client certificate");
+    await stopInstance(b);
+
+    await using plain = await startNatsServer();
+    const refusals: Array<[string, string[], RegExp]> = [
+      // Plaintext only: refused before any credential is sent.
+      [
+        plain.url,
+        ["--nats-tls-ca", pki.files.ca],
+        /^error: Cannot connect to NATS at 127\.0\.0\.1:\d+: server does not support 'tls'$/m,
+      ],
+      // A certificate its CA did not sign.
+      [secure.url, ["--nats-tls-ca", pki.files.otherCert], /certificate/],
+      // No client certificate for a server that verifies them.
+      [verifying.url, ["--nats-tls-ca", pki.files.ca], /^error: Cannot /m],
+    ];
+    for (const [url, flags, reason] of refusals) {
+      await using refused = spawnTask("serve", [
+        "--port",
+        "0",
+        "--broker",
+        url,
+        ...flags,
+      ]);
+      const status = await refused.exit(20_000);
+      assert.equal(status.code, 1, refused.stderr.join("\n"));
+      assert.match(refused.stderr.join("\n"), reason);
+    }
   },
 });
 

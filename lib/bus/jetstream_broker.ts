@@ -96,6 +96,12 @@ export interface JetStreamBrokerOptions extends StreamSettings {
   password?: string;
   /** Authentication token (instead of user and password). */
   token?: string;
+  /**
+   * TLS to NATS, required (nats.js refuses a server that offers none, before
+   * it sends anything): PEM file paths of the CA to trust (else the
+   * system's) and of a client certificate and its key.
+   */
+  tls?: { ca?: string; cert?: string; key?: string };
   /** Events read back at start, so this instance can replay them. */
   preload: number;
 }
@@ -188,6 +194,11 @@ export class JetStreamBroker implements Broker<Uint8Array> {
         user: options.user,
         pass: options.password,
         token: options.token,
+        tls: options.tls && {
+          caFile: options.tls.ca,
+          certFile: options.tls.cert,
+          keyFile: options.tls.key,
+        },
         name: "greeter",
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,

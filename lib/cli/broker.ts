@@ -59,6 +59,13 @@ export async function openBroker(
     user: config.natsUser,
     password,
     token,
+    tls: config.natsTlsCa === undefined && config.natsTlsCert === undefined
+      ? undefined
+      : {
+        ca: config.natsTlsCa,
+        cert: config.natsTlsCert,
+        key: config.natsTlsKey,
+      },
     replicas: config.natsReplicas,
     storage: config.natsStorage,
     maxEvents: config.replaySize,

@@ -74,6 +74,9 @@ const NATS_SETTINGS = [
   "natsUser",
   "natsPasswordFile",
   "natsTokenFile",
+  "natsTlsCa",
+  "natsTlsCert",
+  "natsTlsKey",
   "natsReplicas",
   "natsStorage",
 ] as const;
@@ -111,6 +114,13 @@ function checkServe(
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new ConfigError(
       "TLS needs both --tls-cert and --tls-key (or neither, for plaintext)",
+    );
+  }
+  if (
+    (config.natsTlsCert === undefined) !== (config.natsTlsKey === undefined)
+  ) {
+    throw new ConfigError(
+      "A NATS client certificate needs both --nats-tls-cert and --nats-tls-key",
     );
   }
   if (config.tlsClientCa !== undefined && config.tlsCert === undefined) {

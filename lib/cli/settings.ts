@@ -318,6 +318,23 @@ export const SERVE_SETTINGS = {
     arg: "PATH",
     help: "file holding a NATS authentication token",
   }),
+  natsTlsCa: path({
+    flag: "nats-tls-ca",
+    arg: "PATH",
+    help:
+      "connect to NATS over TLS only, trusting the CA certificate(s) in this PEM file",
+  }),
+  natsTlsCert: path({
+    flag: "nats-tls-cert",
+    arg: "PATH",
+    help:
+      "connect to NATS over TLS only, with this client certificate chain (PEM), for nats-server's verify",
+  }),
+  natsTlsKey: path({
+    flag: "nats-tls-key",
+    arg: "PATH",
+    help: "the private key (PEM) of --nats-tls-cert",
+  }),
   natsReplicas: integer({
     flag: "nats-replicas",
     arg: "N",
