@@ -7,6 +7,7 @@
 
 import type { Broker } from "../bus/broker.ts";
 import { JetStreamBroker } from "../bus/jetstream_broker.ts";
+import { UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { ServeConfig } from "./config.ts";
 import { readConfigFile } from "./files.ts";
@@ -73,6 +74,19 @@ export async function openBroker(
     maxAgeMs: config.replayAgeMs,
     preload: config.replaySize,
     onNotice: (level, message, fields) => log[level](message, fields),
+  }).catch((error) => {
+    // nats-server drops a TLS client without the certificate its verify
+    // wants, and nats.js then says only "timeout".
+    if (
+      error instanceof UnavailableError && config.natsTlsCa !== undefined &&
+      config.natsTlsCert === undefined && /timeout/.test(error.message)
+    ) {
+      throw new UnavailableError(
+        `${error.message} (if nats-server verifies client certificates, give --nats-tls-cert and --nats-tls-key)`,
+        { cause: error },
+      );
+    }
+    throw error;
   });
   log.info("Event stream on NATS JetStream", {
     stream: config.natsStream,
