@@ -878,6 +878,7 @@ async function soak(): Promise<void> {
     note: "RSS under this load, less the RSS before they subscribed",
   });
   report(`${name}: KB per subscriber at the end`, samples.at(-1)!, "KB");
+  reportLatency(name, pool);
   report(`${name}: delivered`, rate, "events/s", "the server's counter");
   report(
     `${name}: server V8 heap at the end`,
