@@ -148,6 +148,63 @@ Deno.test({
 
 Deno.test({
   name:
+    "greeter serve raises its lowered connection cap once the open-file limit allows: shed under 256, limit raised to 1024 while it runs, then 300 idle connections are all kept",
+  ignore: NO_PRLIMIT !== undefined,
+  async fn() {
+    // Deno raises its soft limit to the hard one at start, and raising a
+    // hard limit needs a privilege a container may lack: so the server runs
+    // under 1024, is lowered to 256 while it runs, then given 1024 back,
+    // with `prlimit --pid` on deno task's child, as an operator would.
+    const { process: server, port } = await spawnLimitedServer(1024);
+    await using _ = server;
+    const children = new TextDecoder().decode(
+      (await new Deno.Command("pgrep", {
+        args: ["-P", String(server.child.pid)],
+      }).output()).stdout,
+    ).trim().split("\n");
+    assert.equal(children.length, 1, `deno task's children: ${children}`);
+    const limit = async (soft: number) => {
+      const done = await new Deno.Command(PRLIMIT!, {
+        args: ["--pid", children[0], `--nofile=${soft}:1024`],
+      }).output();
+      assert.ok(done.success, new TextDecoder().decode(done.stderr));
+    };
+    await limit(256);
+    const flood = await idleConnections(port);
+    try {
+      await server.waitForLine("stderr", /Out of file descriptors with/);
+    } finally {
+      flood.close();
+    }
+    await server.waitForLine("stderr", /File descriptors available again/);
+    await limit(1024);
+    await waitFor(
+      "the cap to be raised past 300",
+      () =>
+        server.stderr.some((line) =>
+          Number(line.match(/Connection cap raised to (\d+)/)?.[1]) > 300
+        ),
+      20_000,
+    );
+    const again = await idleConnections(port);
+    try {
+      await waitFor("all 300 to be kept", () => again.open === 300, 10_000);
+      await delay(1_500); // a check or more later: still all kept
+      assert.equal(again.open, 300);
+      assert.equal(
+        server.stderr.filter((l) => /Out of file descriptors/.test(l)).length,
+        1,
+        server.stderr.join("\n"),
+      );
+    } finally {
+      again.close();
+    }
+    await stopCleanly(server);
+  },
+});
+
+Deno.test({
+  name:
     "greeter serve under 256 descriptors survives 300 half-sent requests to its metrics port and serves metrics again",
   ignore: NO_PRLIMIT !== undefined,
   async fn() {

@@ -42,7 +42,9 @@ export interface ConnectionListenerOptions {
   /**
    * Most connections open at once; those beyond are closed at once. Lowered
    * to the connections open less a headroom of 32 if descriptors run out
-   * first (the newest beyond are then closed).
+   * first (the newest beyond are then closed); raised again, up to this, as
+   * far as free descriptors then allow (looked for each check while it is
+   * lower: a limit raised later, `prlimit --pid`, is seen).
    */
   maxConnections: number;
   /** Takes each admitted connection. */
@@ -84,6 +86,31 @@ function outOfDescriptors(): boolean | undefined {
     if (/os error 2[34]\b|EMFILE|ENFILE/.test(String(error))) return true;
     return undefined; // no /dev/null, or no permission: cannot tell
   }
+}
+
+/** Most descriptors one look for room opens (see `roomFor`). */
+const MOST_PROBED = 1024;
+
+/**
+ * How many of `wanted` more descriptors can be opened now, keeping
+ * `HEADROOM` free: opens up to `wanted + HEADROOM` handles of `/dev/null`,
+ * counts them, and closes them all. (Deno lets no program without every
+ * permission read its limits in `/proc`.) Undefined when it cannot tell.
+ */
+function roomFor(wanted: number): number | undefined {
+  const handles: Deno.FsFile[] = [];
+  try {
+    while (handles.length < wanted + HEADROOM) {
+      handles.push(Deno.openSync("/dev/null"));
+    }
+  } catch (error) {
+    if (!/os error 2[34]\b|EMFILE|ENFILE/.test(String(error))) {
+      return undefined;
+    }
+  } finally {
+    for (const handle of handles) handle.close();
+  }
+  return Math.max(0, handles.length - HEADROOM);
 }
 
 /**
@@ -191,6 +218,26 @@ export async function listenForConnections(
         connections: open.size,
       });
     }
+    if (out === false && cap < options.maxConnections) raise();
+  };
+  /**
+   * Back towards the cap as set, as far as descriptors allow: at most
+   * doubling each check, by what {@linkcode roomFor} finds.
+   */
+  const raise = () => {
+    const wanted = Math.min(
+      options.maxConnections - cap,
+      Math.max(cap, LEAST_CAP),
+      MOST_PROBED,
+    );
+    const room = roomFor(wanted);
+    if (!room) return;
+    const before = cap;
+    cap += room;
+    log.info(
+      `Connection cap raised to ${cap} (was ${before}): descriptors are free again`,
+      { connections: open.size, maxConnections: cap },
+    );
   };
   const timer = setInterval(check, options.checkIntervalMs ?? 1000);
   Deno.unrefTimer(timer);
