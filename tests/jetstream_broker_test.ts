@@ -12,6 +12,8 @@ import {
 } from "../lib/bus/jetstream_broker.ts";
 import { streamEpoch } from "../lib/bus/jetstream_stream.ts";
 import { guardNatsTransport } from "../lib/bus/nats_transport_guard.ts";
+import tls from "node:tls";
+import { makeTestPki, OPENSSL_MISSING, type TestPki } from "../testing/tls.ts";
 import { UnavailableError } from "../lib/errors.ts";
 import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
 import { scriptedBroker } from "../testing/scripted_broker.ts";
@@ -364,6 +366,60 @@ Deno.test({
       globalThis.removeEventListener("error", count);
     }
     assert.equal(seen, 1, "the error was raised and survived");
+  },
+});
+
+Deno.test({
+  name:
+    "guardNatsTransport() keeps a TLS alert that reaches a socket with no listener (a refused client certificate, as nats.js meets it) from ending the process",
+  ignore: OPENSSL_MISSING !== undefined,
+  async fn() {
+    guardNatsTransport();
+    await using pki = await makeTestPki();
+    const pem = (file: keyof TestPki["files"]) =>
+      new TextDecoder().decode(pki.read(file));
+    // A server that wants a client certificate, as nats-server's verify.
+    const server = tls.createServer({
+      cert: pem("serverCert"),
+      key: pem("serverKey"),
+      ca: pem("ca"),
+      requestCert: true,
+      rejectUnauthorized: true,
+    }, (socket) => {
+      socket.on("error", () => {});
+      socket.end();
+    });
+    server.on("tlsClientError", () => {});
+    await new Promise<void>((resolve) =>
+      server.listen(0, "127.0.0.1", resolve)
+    );
+    const alerts: string[] = [];
+    const count = (event: ErrorEvent) =>
+      alerts.push(String((event.error as Error)?.message));
+    globalThis.addEventListener("error", count);
+    try {
+      const closed = Promise.withResolvers<void>();
+      // No certificate; the handshake's listeners gone once it completes,
+      // as nats.js's transport leaves them before adding its own.
+      const socket = tls.connect({
+        port: (server.address() as { port: number }).port,
+        host: "127.0.0.1",
+        ca: pem("ca"),
+        servername: "localhost",
+      }, () => {
+        socket.removeAllListeners("error");
+        socket.on("close", () => closed.resolve());
+      });
+      socket.on("error", () => closed.resolve()); // refused before the end
+      await closed.promise;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      globalThis.removeEventListener("error", count);
+      await new Promise((resolve) => server.close(resolve));
+    }
+    assert.deepEqual(alerts, [
+      "received fatal alert: CertificateRequired",
+    ], "the alert was raised uncaught and survived");
   },
 });
 

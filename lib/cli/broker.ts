@@ -76,10 +76,12 @@ export async function openBroker(
     onNotice: (level, message, fields) => log[level](message, fields),
   }).catch((error) => {
     // nats-server drops a TLS client without the certificate its verify
-    // wants, and nats.js then says only "timeout".
+    // wants, and nats.js then says only "timeout" (or, when its TLS alert
+    // came at the wrong moment, that the connection closed).
     if (
       error instanceof UnavailableError && config.natsTlsCa !== undefined &&
-      config.natsTlsCert === undefined && /timeout/.test(error.message)
+      config.natsTlsCert === undefined &&
+      !/certificate|tls/i.test(error.message)
     ) {
       throw new UnavailableError(
         `${error.message} (if nats-server verifies client certificates, give --nats-tls-cert and --nats-tls-key)`,
