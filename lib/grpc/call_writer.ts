@@ -278,8 +278,8 @@ export class CallWriter<M> {
   /**
    * Writes `message` (or bytes already encoded); returns a promise that
    * resolves once the transport has room for the next one, or `undefined`
-   * when it has room now (a fan-out writes thousands of messages a tick: a
-   * promise each was a tenth of its cost). The promise rejects with the
+   * when it has room now (a fan-out writes thousands of messages a tick,
+   * nearly all with room: a promise each bought nothing). The promise rejects with the
    * signal's reason if it aborts while waiting (seen within `pollMs` when
    * the wait is on the connection's poll).
    */
