@@ -77,13 +77,18 @@ export interface ConnectionListener {
   close(): Promise<void>;
 }
 
+/** Whether `error` says the process (or the system) is out of descriptors. */
+function isExhaustion(error: unknown): boolean {
+  return /os error 2[34]\b|EMFILE|ENFILE/.test(String(error));
+}
+
 /** Whether opening one more descriptor fails for want of descriptors. */
 function outOfDescriptors(): boolean | undefined {
   try {
     Deno.openSync("/dev/null").close();
     return false;
   } catch (error) {
-    if (/os error 2[34]\b|EMFILE|ENFILE/.test(String(error))) return true;
+    if (isExhaustion(error)) return true;
     return undefined; // no /dev/null, or no permission: cannot tell
   }
 }
@@ -104,9 +109,7 @@ function roomFor(wanted: number): number | undefined {
       handles.push(Deno.openSync("/dev/null"));
     }
   } catch (error) {
-    if (!/os error 2[34]\b|EMFILE|ENFILE/.test(String(error))) {
-      return undefined;
-    }
+    if (!isExhaustion(error)) return undefined;
   } finally {
     for (const handle of handles) handle.close();
   }
