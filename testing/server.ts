@@ -44,18 +44,24 @@ export async function startTestServer(
 }
 
 /**
- * Polls `condition` every 10 ms until it holds; throws naming `what` after
- * `timeoutMs` (a bound on a wait, not a timed assertion).
+ * Polls `condition` (which may be async) every 10 ms until it holds; throws
+ * naming `what`, and what `detail` then says, after `timeoutMs` (a bound on
+ * a wait, not a timed assertion).
  */
 export async function waitFor(
   what: string,
-  condition: () => boolean,
+  condition: () => boolean | Promise<boolean>,
   timeoutMs = 5000,
+  detail?: () => string,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+      throw new Error(
+        `Timed out after ${timeoutMs} ms waiting for ${what}${
+          detail ? `. ${detail()}` : ""
+        }`,
+      );
     }
     await delay(10);
   }

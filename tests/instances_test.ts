@@ -2,6 +2,7 @@
 // signalled as an operator runs them (deno task, its own process group), with
 // the CLI subscriber a user runs.
 import assert from "node:assert/strict";
+import { waitFor } from "../testing/server.ts";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import { GreeterClient } from "../lib/client/client.ts";
@@ -236,13 +237,8 @@ function healthOf(target: string): Promise<string> {
   ).finally(() => client.close());
 }
 
-async function until(what: string, check: () => Promise<boolean>) {
-  const deadline = Date.now() + 15_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const until = (what: string, check: () => Promise<boolean>) =>
+  waitFor(what, check, 15_000);
 
 Deno.test({
   name:

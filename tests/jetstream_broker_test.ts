@@ -1,6 +1,7 @@
 // The JetStream broker against real nats-servers (Debian's, with -js), each on
 // a free loopback port with its store in a temporary directory.
 import assert from "node:assert/strict";
+import { waitFor } from "../testing/server.ts";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { Socket } from "node:net";
@@ -86,13 +87,8 @@ async function take(
   return out;
 }
 
-async function until(check: () => boolean, what: string, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const until = (check: () => boolean, what: string, ms = 10_000) =>
+  waitFor(what, check, ms);
 
 Deno.test({
   name: "streamEpoch() is the creation time in ns, as 16 hex digits",

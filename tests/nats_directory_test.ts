@@ -1,6 +1,7 @@
 // Listings across instances over core NATS (nats_directory.ts): pages that
 // must fit in one NATS message, merged so that paging misses no one.
 import assert from "node:assert/strict";
+import { waitFor } from "../testing/server.ts";
 import { connect } from "@nats-io/transport-node";
 import type { DirectoryPage, DirectoryQuery } from "../lib/bus/broker.ts";
 import {
@@ -88,11 +89,10 @@ Deno.test({
     );
     try {
       // Instances learn of each other within a round trip of starting.
-      const deadline = Date.now() + 5_000;
-      while ((await small.list({ after: 0, limit: 1 })).total !== 400) {
-        if (Date.now() > deadline) throw new Error("B never heard of A");
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await waitFor(
+        "B to hear of A",
+        async () => (await small.list({ after: 0, limit: 1 })).total === 400,
+      );
       const seen: number[] = [];
       let after = 0;
       for (let round = 0; round < 50; round++) {

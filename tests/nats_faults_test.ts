@@ -3,6 +3,7 @@
 // between an instance and nats-server cut or frozen, and the reconnecting
 // CLI subscriber moved between instances by killing the one it is on.
 import assert from "node:assert/strict";
+import { waitFor } from "../testing/server.ts";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import {
@@ -80,20 +81,12 @@ function record(target: string, topic: string) {
   };
 }
 
-async function until(
+const until = (
   what: string,
   check: () => boolean,
   ms = 15_000,
-  detail: () => string = () => "",
-) {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out waiting for ${what}. ${detail()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+  detail?: () => string,
+) => waitFor(what, check, ms, detail);
 
 /** Outcome of one `Publish`: the acknowledged seq, or the failure's code. */
 type Outcome = { payload: string; seq?: number; code?: string; ms: number };
