@@ -300,6 +300,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
       idle = setTimeout(stop, REPLAY_IDLE_MS);
     };
     signal.addEventListener("abort", stop, { once: true });
+    if (signal.aborted) stop(); // it left while the consumer was being made
     quiet();
     try {
       for await (const message of messages) {

@@ -232,9 +232,10 @@ export class GreeterClient implements Disposable {
     this.target = target;
     this.#token = options.token;
     const { Client } = loadGreeterProto();
+    const host = targetHost(target);
     this.#stub = new Client(
       target,
-      channelCredentials(options.tls, targetHost(target)),
+      channelCredentials(options.tls, host),
       {
         "grpc.enable_channelz": 0,
         // A connection that dies silently fails its calls within 40 s, instead
@@ -246,9 +247,7 @@ export class GreeterClient implements Disposable {
         // no_proxy covers it: the proxy's own loopback is not this machine,
         // and a token the CLI lets go in plaintext because the target is
         // local would cross the network to it.
-        ...(isLoopback(targetHost(target))
-          ? { "grpc.enable_http_proxy": 0 }
-          : {}),
+        ...(isLoopback(host) ? { "grpc.enable_http_proxy": 0 } : {}),
         ...options.channelOptions,
       },
     );

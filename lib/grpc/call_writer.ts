@@ -159,9 +159,9 @@ export class FramedMessage {
    * whole frame already (see {@linkcode framePrefix}): no copy.
    */
   constructor(body: Uint8Array, framed = false) {
-    this.frame = framed
-      ? Buffer.from(body.buffer, body.byteOffset, body.length)
-      : frame(body);
+    this.frame = !framed ? frame(body) : Buffer.isBuffer(body)
+      ? body // a tick reply: one object per reply, not two
+      : Buffer.from(body.buffer, body.byteOffset, body.length);
   }
 
   /** The encoded message, without its frame (a view, not a copy). */

@@ -267,16 +267,14 @@ export async function startServer(
     const entries = page.entries.map((info) => ({ ...info, labels: {} }));
     return { ...page, entries };
   });
-  draining.signal.addEventListener("abort", () => directory?.close(), {
-    once: true,
-  });
   // Health follows the event stream's engine, while there is one.
   const unwatchEngine = options.broker?.watch?.((change) => {
     if (change.kind === "engine") health.serving(change.up);
   });
-  draining.signal.addEventListener("abort", () => unwatchEngine?.(), {
-    once: true,
-  });
+  draining.signal.addEventListener("abort", () => {
+    directory?.close();
+    unwatchEngine?.();
+  }, { once: true });
   if (options.broker?.engine?.up === false) health.serving(false);
   server.addService(
     loadGreeterProto().service,
