@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
 import { GreeterClient } from "../lib/client/client.ts";
 import { RpcError } from "../lib/errors.ts";
 import { Metrics } from "../lib/grpc/metrics.ts";
+import { loadGreeterProto } from "../lib/grpc/proto.ts";
 import { startTestServer, waitFor } from "../testing/server.ts";
 
 /** Parses the text exposition format: series value by `name{labels}`, and each family's type. */
@@ -157,4 +159,52 @@ Deno.test("Metrics renders HELP, TYPE and escaped label values", () => {
   );
   assert.throws(() => metrics.counter("demo_total", "again"), /already/);
   assert.throws(() => metrics.counter("bad name", "x"), /Invalid metric name/);
+});
+
+Deno.test("a call its deadline ends is counted and logged as DEADLINE_EXCEEDED, one that is cancelled as CANCELLED", async () => {
+  await using t = await startTestServer({
+    metricsPort: 0,
+    intervalMs: 3_600_000,
+    heartbeatMs: 3_600_000,
+  });
+  const { Client } = loadGreeterProto();
+  const client = new Client(t.target, grpc.credentials.createInsecure());
+  try {
+    const ends = (call: grpc.ClientReadableStream<unknown>) =>
+      new Promise<grpc.StatusObject>((resolve) => {
+        call.on("data", () => {});
+        call.on("error", () => {});
+        call.on("status", resolve);
+      });
+    const late = client.SayHelloStreamReply(
+      { name: "late" },
+      { deadline: Date.now() + 300 },
+    );
+    assert.equal((await ends(late)).code, grpc.status.DEADLINE_EXCEEDED);
+    await waitFor("the late one's leave", () => t.server.hub.size === 0);
+    const left = client.SayHelloStreamReply({ name: "left" });
+    await waitFor("the subscription", () => t.server.hub.size === 1);
+    const leftEnd = ends(left);
+    left.cancel();
+    assert.equal((await leftEnd).code, grpc.status.CANCELLED);
+  } finally {
+    client.close();
+  }
+  const method = "/helloworld.Greeter/SayHelloStreamReply";
+  for (const code of ["DEADLINE_EXCEEDED", "CANCELLED"]) {
+    const key = `greeter_rpcs_total{method="${method}",code="${code}"}`;
+    await waitFor(`${code} counted`, async () => {
+      const { values } = await scrape(t.server.metricsPort!, "");
+      return values.get(key) === 1;
+    });
+    // The debug line says what the metrics count (it said CANCELLED for both).
+    await waitFor(
+      `the ${code} line`,
+      () =>
+        t.logs.some((line) =>
+          line.includes(`Call ended method="${method}"`) &&
+          line.includes(`code="${code}"`)
+        ),
+    );
+  }
 });

@@ -14,6 +14,7 @@
  * @module
  */
 
+import type * as grpc from "@grpc/grpc-js";
 import type { StreamingCall } from "./status.ts";
 import { type Logger, quote } from "../log.ts";
 import { UnavailableError } from "../errors.ts";
@@ -70,9 +71,20 @@ const CLIENT_CANCELLED = new Error("The client cancelled the call");
 
 /** The reason a call's signal aborts when grpc-js says it was cancelled. */
 function cancelReason(call: StreamingCall): Error {
+  return deadlinePassed(call) ? DEADLINE_PASSED : CLIENT_CANCELLED;
+}
+
+/**
+ * Whether `call`'s deadline has passed: when grpc-js cancels a call, the
+ * difference between its deadline and the client leaving (grpc-js ends a
+ * call past its deadline itself, then cancels it).
+ */
+export function deadlinePassed(
+  call: { getDeadline(): grpc.Deadline },
+): boolean {
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-  return ms <= Date.now() ? DEADLINE_PASSED : CLIENT_CANCELLED;
+  return ms <= Date.now();
 }
 
 /**

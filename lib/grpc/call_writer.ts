@@ -36,7 +36,8 @@
  *
  * What the connection sends besides `CallWriter` messages (unary replies,
  * other services' messages, headers, trailers) is flushed by the same socket,
- * so it is charged to the bucket too ({@linkcode chargingInterceptor}), at a
+ * so it is charged to the bucket too ({@linkcode chargeHeaders},
+ * {@linkcode chargeMessage}, called by the server's call interceptor), at a
  * lower bound: an overestimate would slowly fill a healthy connection's
  * bucket. What the lower bound leaves out (HPACK header bytes, a few to a few
  * dozen per call) still drains the bucket, so a peer that stalls a stream
@@ -466,44 +467,43 @@ export class CallWriter<M> {
 }
 
 /**
- * A grpc-js server interceptor that charges what calls send outside a
- * `CallWriter` to their connection's bucket: each message not already
- * encoded (a `CallWriter` counts its own), at its encoded size plus its frame
- * headers, and a frame header for the headers and for the trailers. Every
- * count is a lower bound (see the module doc).
- *
- * @example
- * ```ts ignore
- * new grpc.Server({ interceptors: [chargingInterceptor()] });
- * ```
+ * The HTTP/2 connection (session) of `stream`, the call's stream
+ * ({@linkcode http2StreamOf}): what {@linkcode chargeHeaders} and
+ * {@linkcode chargeMessage} charge.
  */
-export function chargingInterceptor(): grpc.ServerInterceptor {
-  return (method, call) => {
-    const session = http2StreamOf(call)?.session;
-    const charge = (bytes: number) => {
-      // Looked up each time: the first CallWriter on a connection makes it.
-      const ledger = session && ledgers.get(session);
-      if (ledger) ledger.bucket += bytes;
-    };
-    return new grpc.ServerInterceptingCall(call, {
-      sendMetadata(metadata, next) {
-        corkUntilImmediate(session);
-        charge(HTTP2_FRAME_HEADER);
-        next(metadata);
-      },
-      sendMessage(message, next) {
-        if (!Buffer.isBuffer(message)) {
-          charge(method.responseSerialize(message).length + FRAME_OVERHEAD);
-        }
-        next(message);
-      },
-      sendStatus(status, next) {
-        corkUntilImmediate(session);
-        charge(HTTP2_FRAME_HEADER);
-        next(status);
-      },
-    });
-  };
+export function connectionOf(
+  stream: Http2StreamLike | undefined,
+): object | undefined {
+  return stream?.session;
+}
+
+/**
+ * Charges headers or trailers a call is about to send to its `connection`'s
+ * bucket (a frame header: a lower bound, see the module doc), and corks the
+ * connection's socket until the next check phase, so that what its streams
+ * flush meanwhile leaves in one socket write.
+ */
+export function chargeHeaders(connection: object | undefined): void {
+  corkUntilImmediate(connection);
+  charge(connection, HTTP2_FRAME_HEADER);
+}
+
+/**
+ * Charges a message of `bytes` encoded that a call sends outside a
+ * `CallWriter` (which counts its own) to its `connection`'s bucket, with
+ * its frame prefix.
+ */
+export function chargeMessage(
+  connection: object | undefined,
+  bytes: number,
+): void {
+  charge(connection, bytes + FRAME_OVERHEAD);
+}
+
+function charge(connection: object | undefined, bytes: number): void {
+  // Looked up each time: the first CallWriter on a connection makes it.
+  const ledger = connection && ledgers.get(connection);
+  if (ledger) ledger.bucket += bytes;
 }
 
 /** `body` as one gRPC message frame: uncompressed flag, length, bytes. */

@@ -162,6 +162,23 @@ export interface GreeterProto {
 
 let cached: GreeterProto | undefined;
 
+/** The Greeter's response serializers: each passes a `Buffer` through. */
+const buffersPass = new WeakSet<object>();
+
+/**
+ * Whether `serialize` (a method's `responseSerialize`) passes a `Buffer`
+ * through as already encoded: the Greeter's do, other services' (health,
+ * reflection) encode whatever they get.
+ *
+ * @example
+ * ```ts ignore
+ * passesBuffers(loadGreeterProto().service.SayHello.responseSerialize); // true
+ * ```
+ */
+export function passesBuffers(serialize: object): boolean {
+  return buffersPass.has(serialize);
+}
+
 /**
  * Encodes a `helloworld.GreetingMessage` once, to be written as is to many
  * `Subscribe` calls.
@@ -202,11 +219,10 @@ export function loadGreeterProto(): GreeterProto {
   const service: grpc.ServiceDefinition = Object.fromEntries(
     Object.entries(Client.Greeter.service).map(([name, method]) => {
       const serialize = method.responseSerialize;
-      return [name, {
-        ...method,
-        responseSerialize: (value: unknown) =>
-          Buffer.isBuffer(value) ? value : serialize(value),
-      }];
+      const passing = (value: unknown) =>
+        Buffer.isBuffer(value) ? value : serialize(value);
+      buffersPass.add(passing);
+      return [name, { ...method, responseSerialize: passing }];
     }),
   );
   cached = { service, Client: Client.Greeter };

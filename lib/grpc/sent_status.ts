@@ -10,20 +10,21 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import { http2StreamOf } from "./call_writer.ts";
+import type { Http2StreamLike } from "./call_writer.ts";
 
 /**
- * The name of the `grpc-status` the call's HTTP/2 stream sent (in its
+ * The name of the `grpc-status` a call's HTTP/2 `stream` sent (in its
  * trailers, or in a trailers-only response's headers), or `undefined` when
- * it sent none (the client went away first) or the stream cannot be found.
+ * it sent none (the client went away first) or the stream is not known.
  *
  * @example
  * ```ts ignore
- * sentStatus(call) ?? "CANCELLED";
+ * sentStatus(http2StreamOf(call)) ?? "CANCELLED";
  * ```
  */
-export function sentStatus(call: object): string | undefined {
-  const stream = http2StreamOf(call);
+export function sentStatus(
+  stream: Http2StreamLike | undefined,
+): string | undefined {
   const value = stream?.sentTrailers?.["grpc-status"] ??
     stream?.sentHeaders?.["grpc-status"];
   if (value === undefined) return undefined;

@@ -8,7 +8,7 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import { type CallWriterOptions, chargingInterceptor } from "./call_writer.ts";
+import type { CallWriterOptions } from "./call_writer.ts";
 import { type Clock, systemClock } from "../bus/clock.ts";
 import {
   DEFAULT_GRACE_MS,
@@ -23,7 +23,7 @@ import { loadGreeterProto } from "./proto.ts";
 import { createGreeterService } from "./service.ts";
 import { AccessControl } from "./access.ts";
 import { logHandshakeFailures } from "./handshakes.ts";
-import { callLogInterceptor } from "./call_log.ts";
+import { callInterceptor } from "./call_interceptor.ts";
 import { serverCredentials, type ServerTls } from "./tls.ts";
 import { formatAddress } from "./address.ts";
 import {
@@ -31,7 +31,7 @@ import {
   DEFAULT_MAX_HEALTH_WATCHES,
 } from "./health.ts";
 import { type MetricsEndpoint, serveMetrics } from "./metrics_endpoint.ts";
-import { countingInterceptor, serverMetrics } from "./server_metrics.ts";
+import { serverMetrics } from "./server_metrics.ts";
 import {
   createServerHub,
   type ServerHubOptions,
@@ -241,13 +241,25 @@ export async function startServer(
   const draining = new AbortController();
   /** Aborts once calls are forcibly cancelled: writers stuck on a connection Deno keeps open give up. */
   const stopped = new AbortController();
+  const debug = log.enabled("debug");
   const server = new grpc.Server({
     ...channelOptions(options),
     // Innermost first: these then see what authentication refuses.
     interceptors: [
-      chargingInterceptor(),
-      countingInterceptor((method, code) => rpcs.inc({ method, code })),
-      ...(log.enabled("debug") ? [callLogInterceptor(log)] : []),
+      callInterceptor({
+        onEnd: ({ method, code, ms, peer }) => {
+          rpcs.inc({ method, code });
+          // --log-level debug: one line per call once it ends.
+          if (!debug) return;
+          log.debug("Call ended", {
+            method,
+            peer,
+            code,
+            ms: Math.round(ms * 10) / 10,
+          });
+        },
+        peers: debug,
+      }),
       ...(access ? [access.interceptor()] : []),
       // Outermost: an oversized header list is refused before anything else.
       metadataLimitInterceptor(MAX_HEADER_LIST_BYTES),

@@ -1,15 +1,13 @@
 /**
  * The server's metric families: what the hub counts, calls by method and
- * status, the process's memory; fed by the hub and by an interceptor.
+ * status, the process's memory; fed by the hub and by the call interceptor.
  *
  * @module
  */
 
-import * as grpc from "@grpc/grpc-js";
 import type { Broker } from "../bus/broker.ts";
 import type { Hub } from "../bus/hub.ts";
 import { type Counter, Metrics } from "./metrics.ts";
-import { sentStatus } from "./sent_status.ts";
 
 /** The server's metric families, and the counters the server feeds itself. */
 export interface ServerMetrics {
@@ -143,53 +141,4 @@ function processMetrics(metrics: Metrics): void {
     "gauge",
     () => [[{}, started]],
   );
-}
-
-/**
- * A grpc-js server interceptor counting every call once by method and final
- * status (`CANCELLED` when the client went away first, `DEADLINE_EXCEEDED`
- * when its deadline passed). A call grpc-js ends itself (a message over the
- * size limit) is counted under the status it sent ({@linkcode sentStatus}).
- *
- * @example
- * ```ts ignore
- * new grpc.Server({ interceptors: [countingInterceptor((method, code) => rpcs.inc({ method, code }))] });
- * ```
- */
-export function countingInterceptor(
-  count: (method: string, code: string) => void,
-): grpc.ServerInterceptor {
-  return (method, call) => {
-    let counted = false;
-    const once = (code: string) => {
-      if (counted) return;
-      counted = true;
-      count(method.path, code);
-    };
-    return new grpc.ServerInterceptingCall(call, {
-      start(next) {
-        // grpc-js ends a call past its deadline itself, then cancels it.
-        next({
-          onCancel: () => {
-            const deadline = call.getDeadline();
-            const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-            // A status grpc-js sent itself (over-size message) is what the
-            // client got, not a cancel.
-            once(
-              sentStatus(call) ??
-                (ms <= Date.now() ? "DEADLINE_EXCEEDED" : "CANCELLED"),
-            );
-          },
-        });
-      },
-      sendStatus(status, next) {
-        // grpc-js may have ended the call already (an over-size request,
-        // after which the handler answers UNIMPLEMENTED to no one).
-        once(
-          sentStatus(call) ?? grpc.status[status.code] ?? String(status.code),
-        );
-        next(status);
-      },
-    });
-  };
 }

@@ -1,0 +1,113 @@
+/**
+ * The server's own grpc-js interceptor, the innermost: it charges what each
+ * call sends outside a `CallWriter` to its connection (`call_writer.ts`),
+ * corking the connection's socket while headers and trailers go, and it
+ * reports each call's end once, with the status the client got: metrics
+ * count it, `--log-level debug` logs it. One interceptor for all of that:
+ * each grpc-js interceptor costs every call its own intercepting call and
+ * listener, and every message a closure per interceptor.
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+import {
+  chargeHeaders,
+  chargeMessage,
+  connectionOf,
+  http2StreamOf,
+} from "./call_writer.ts";
+import { deadlinePassed } from "./call_signal.ts";
+import { passesBuffers } from "./proto.ts";
+import { sentStatus } from "./sent_status.ts";
+
+/** A call that ended, as {@linkcode callInterceptor} reports it. */
+export interface CallEnd {
+  /** Its method's path: `/helloworld.Greeter/SayHello`. */
+  method: string;
+  /**
+   * The status the client got, by name: `CANCELLED` when it went away first,
+   * `DEADLINE_EXCEEDED` when its deadline passed, and the status grpc-js
+   * sent itself when it ended the call below the interceptors (a message
+   * over a size limit; {@linkcode sentStatus}).
+   */
+  code: string;
+  /** Milliseconds from the call's start to its end. */
+  ms: number;
+  /** The caller's address, when asked for (`peers`). */
+  peer?: string;
+}
+
+/** Options of {@linkcode callInterceptor}. */
+export interface CallInterceptorOptions {
+  /** Called once per call, when it ends. */
+  onEnd(end: CallEnd): void;
+  /**
+   * Report each call's peer (taken at its start: grpc-js forgets it once
+   * the stream closes). Default false: it costs a string per call.
+   */
+  peers?: boolean;
+}
+
+/**
+ * The interceptor: install it innermost, so that it sees what access
+ * control and the metadata limit refuse.
+ *
+ * @example
+ * ```ts ignore
+ * new grpc.Server({
+ *   interceptors: [callInterceptor({ onEnd: ({ method, code }) => rpcs.inc({ method, code }) })],
+ * });
+ * ```
+ */
+export function callInterceptor(
+  options: CallInterceptorOptions,
+): grpc.ServerInterceptor {
+  const { onEnd, peers = false } = options;
+  return (method, call) => {
+    const started = performance.now();
+    const peer = peers ? call.getPeer() : undefined;
+    const stream = http2StreamOf(call);
+    const connection = connectionOf(stream);
+    const encodedPasses = passesBuffers(method.responseSerialize);
+    let ended = false;
+    const end = (code: string) => {
+      if (ended) return;
+      ended = true;
+      onEnd({
+        method: method.path,
+        // A status grpc-js sent itself is what the client got.
+        code: sentStatus(stream) ?? code,
+        ms: performance.now() - started,
+        peer,
+      });
+    };
+    return new grpc.ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onCancel: () =>
+            end(deadlinePassed(call) ? "DEADLINE_EXCEEDED" : "CANCELLED"),
+        });
+      },
+      sendMetadata(metadata, next) {
+        chargeHeaders(connection);
+        next(metadata);
+      },
+      sendMessage(message, next) {
+        if (Buffer.isBuffer(message)) return next(message); // a CallWriter's
+        const encoded = method.responseSerialize(message);
+        chargeMessage(connection, encoded.length);
+        // Encoded once: grpc-js passes it on as it is where it can.
+        next(encodedPasses ? encoded : message);
+      },
+      sendStatus(status, next) {
+        chargeHeaders(connection);
+        // grpc-js may have ended the call already (an over-size request,
+        // after which the handler answers UNIMPLEMENTED to no one).
+        end(grpc.status[status.code] ?? String(status.code));
+        next(status);
+      },
+    });
+  };
+}
