@@ -5,6 +5,7 @@
  */
 
 import { InvalidArgumentError } from "./errors.ts";
+import { quote } from "./escape.ts";
 
 /** The longest name accepted, in characters (Unicode code points). */
 export const MAX_NAME_LENGTH = 256;
@@ -20,14 +21,6 @@ const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
 // scripts and emoji sequences need them between their own characters.
 const DECEPTIVE =
   /[\u00ad\u034f\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0]|^[\u200c\u200d]|[\u200c\u200d]$|[\u0020-\u007e][\u200c\u200d]|[\u200c\u200d][\u0020-\u007e]/u;
-
-/** `name` quoted, with what it must not contain written as `\uXXXX`. */
-function quoteName(name: string): string {
-  return JSON.stringify(name).replace(
-    /[\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
-}
 
 /**
  * Checks a caller's name and returns it; throws
@@ -53,14 +46,14 @@ export function validateName(name: string): string {
   }
   if (UNPRINTABLE.test(name)) {
     throw new InvalidArgumentError(
-      `Name ${quoteName(name)} contains a control character`,
+      `Name ${quote(name)} contains a control character`,
     );
   }
   const deceptive = name.match(DECEPTIVE)?.[0];
   if (deceptive !== undefined) {
     const c = [...deceptive].find((c) => !/^[\u0020-\u007e]$/.test(c))!;
     throw new InvalidArgumentError(
-      `Name ${quoteName(name)} contains U+${
+      `Name ${quote(name)} contains U+${
         c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")
       }, an invisible or text-direction character that would let it pass for another name: remove it`,
     );

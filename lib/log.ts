@@ -5,6 +5,8 @@
  * @module
  */
 
+import { escapeUnsafe, quote } from "./escape.ts";
+
 /** Severity of a log record, least to most severe. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -34,34 +36,6 @@ export interface LoggerOptions {
   now?: () => number;
 }
 
-/**
- * Characters escaped wherever text logs show a value: C0 and C1 controls,
- * line and paragraph separators, bidi overrides and isolates, zero-width
- * characters. Each could end a line or reorder what a terminal shows.
- */
-const UNSAFE =
-  // deno-lint-ignore no-control-regex
-  /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/gu;
-
-const escapeChar = (char: string) =>
-  "\\u" + char.charCodeAt(0).toString(16).padStart(4, "0");
-
-/**
- * Quotes a value a client supplied (a name, a topic, a peer) for a text log
- * line, JSON-style: `eve is leaving. x=` becomes `"eve is leaving. x="`, so
- * it can never pass for the line's own words or fields. Controls, bidi and
- * zero-width characters are escaped as `\uXXXX`.
- *
- * @example
- * ```ts
- * import { quote } from "./log.ts";
- * quote('eve" x=1'); // '"eve\\" x=1"'
- * ```
- */
-export function quote(value: string): string {
-  return JSON.stringify(value).replace(UNSAFE, escapeChar);
-}
-
 const encoder = new TextEncoder();
 const toStderr = (line: string) => {
   Deno.stderr.writeSync(encoder.encode(line + "\n"));
@@ -69,7 +43,7 @@ const toStderr = (line: string) => {
 
 /**
  * A levelled logger. Text lines read `TIME LEVEL message key=value…`, every
- * string value quoted and escaped by {@linkcode quote} (numbers and booleans
+ * string value quoted and escaped by `quote` (`escape.ts`) (numbers and booleans
  * bare); JSON lines hold `time`, `level`, `msg` and the fields. Logging
  * never throws: a line the sink cannot take is dropped.
  *
@@ -134,9 +108,7 @@ export class Logger {
     }
     // The message is the server's own words (client values in it are
     // quoted by the caller); escaping what remains keeps it on one line.
-    let line = `${time} ${level.toUpperCase()} ${
-      msg.replace(UNSAFE, escapeChar)
-    }`;
+    let line = `${time} ${level.toUpperCase()} ${escapeUnsafe(msg)}`;
     for (const [key, value] of Object.entries(fields)) {
       if (value === undefined) continue;
       line += ` ${key}=${typeof value === "string" ? quote(value) : value}`;

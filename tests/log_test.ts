@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { Logger, quote } from "../lib/log.ts";
+import { Logger } from "../lib/log.ts";
+import { quote } from "../lib/escape.ts";
+import { validateName } from "../lib/greetings.ts";
+import { renderFollow } from "../lib/cli/render.ts";
 
 Deno.test("Logger writes text and JSON lines at or above its level", () => {
   const lines: string[] = [];
@@ -46,4 +49,52 @@ Deno.test("quote() keeps a client's value from passing for the line's own words"
   assert.deepEqual(lines, [
     '1970-01-01T00:00:00.000Z INFO message\\u000aforged peer="x\\u2028y" n=2 ok=true',
   ]);
+});
+
+Deno.test("a log line, a refused name's error and the client's output escape the same characters", () => {
+  // One from each kind; the last five were escaped by only some of the three.
+  const unsafe = [
+    "\u0007", // C0 (BEL)
+    "\u009b", // C1 (CSI)
+    "\u2028", // line separator
+    "\u202e", // bidi override
+    "\u2067", // bidi isolate
+    "\u200b", // zero-width space
+    "\ufeff", // byte-order mark
+    "\u00ad", // soft hyphen
+    "\u061c", // Arabic letter mark
+    "\u180e", // Mongolian vowel separator
+    "\u034f", // combining grapheme joiner
+    "\u3164", // Hangul filler
+  ];
+  for (const c of unsafe) {
+    const escaped = `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+    const lines: string[] = [];
+    new Logger({ write: (l) => lines.push(l) }).info("a", { name: `x${c}y` });
+    let refusal = "";
+    try {
+      validateName(`x${c}y`);
+    } catch (error) {
+      refusal = (error as Error).message;
+    }
+    const printed = renderFollow({
+      kind: "event",
+      cursor: { epoch: "e", seq: 1 },
+      timeMs: 0,
+      topic: `x${c}y`,
+      payload: new TextEncoder().encode(`x${c}y`),
+    });
+    for (
+      const [where, text] of [["log", lines[0]], ["error", refusal], [
+        "client",
+        printed,
+      ]]
+    ) {
+      assert.ok(
+        text.includes(`x${escaped}y`),
+        `${where}: ${escaped} in ${text}`,
+      );
+      assert.ok(!text.includes(c), `${where}: raw ${escaped}`);
+    }
+  }
 });

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { escapeUnsafe } from "../escape.ts";
 import {
   type ClientCursor,
   GreeterClient,
@@ -17,7 +18,6 @@ import { ConfigError } from "../errors.ts";
 import { isLoopback } from "../grpc/address.ts";
 import { readOptionalFile, readTokenFile } from "./files.ts";
 import {
-  escapeTerminal,
   renderCursor,
   renderFollow,
   renderLine,
@@ -160,7 +160,7 @@ async function run(
       if (message.kind === "event" && ++events >= limit) break;
     }
     if (signal.aborted && last) {
-      notify(`last cursor: ${escapeTerminal(renderCursor(last))}`);
+      notify(`last cursor: ${escapeUnsafe(renderCursor(last))}`);
     }
     return;
   }

@@ -9,6 +9,7 @@
 import { Buffer } from "node:buffer";
 import type { ClientCursor, SubscriberSummary } from "../client/client.ts";
 import type { FollowMessage } from "../client/follow.ts";
+import { escapeUnsafe } from "../escape.ts";
 import { formatLocalTime } from "../greetings.ts";
 
 /** `text` for people, `json` for scripts (one object per line). */
@@ -16,32 +17,6 @@ export type OutputFormat = "text" | "json";
 
 /** Every {@linkcode OutputFormat}. */
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ["text", "json"];
-
-// Characters a terminal acts on or that change how text around them reads:
-// C0 and C1 controls (U+009B is CSI, as ESC [ is), DEL, line and paragraph
-// separators, bidirectional controls, and invisible characters.
-const TERMINAL_UNSAFE =
-  // deno-lint-ignore no-control-regex
-  /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
-
-/**
- * `text` with every terminal control, bidirectional control and invisible
- * character written as `\uXXXX`, as JSON escapes C0: what a publisher sends
- * can neither drive the terminal nor reorder or hide what is printed.
- * Inside a JSON string the result is still the same JSON.
- *
- * @example
- * ```ts
- * import { escapeTerminal } from "./render.ts";
- * escapeTerminal("a\u202eb"); // "a\\u202eb"
- * ```
- */
-export function escapeTerminal(text: string): string {
-  return text.replace(
-    TERMINAL_UNSAFE,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
-}
 
 /**
  * A time as `YYYY-MM-DD HH:MM:SS+HH:MM`: the local time, with its offset
@@ -124,8 +99,8 @@ export function renderFollow(
 ): string {
   const { format = "text", now = Date.now() } = options;
   return format === "json"
-    ? escapeTerminal(JSON.stringify(followObject(message, now)))
-    : escapeTerminal(followText(message, now));
+    ? escapeUnsafe(JSON.stringify(followObject(message, now)))
+    : escapeUnsafe(followText(message, now));
 }
 
 function followText(message: FollowMessage, now: number): string {
@@ -238,7 +213,7 @@ export function renderLine(
   text: string,
   object: object,
 ): string {
-  return escapeTerminal(format === "json" ? JSON.stringify(object) : text);
+  return escapeUnsafe(format === "json" ? JSON.stringify(object) : text);
 }
 
 /** A `presence` line for one subscription: its first topics, and how many more it has. */

@@ -16,7 +16,8 @@
 
 import type * as grpc from "@grpc/grpc-js";
 import type { StreamingCall } from "./status.ts";
-import { type Logger, quote } from "../log.ts";
+import type { Logger } from "../log.ts";
+import { quote } from "../escape.ts";
 import { UnavailableError } from "../errors.ts";
 import type { PeerLineBudget } from "./join_log.ts";
 

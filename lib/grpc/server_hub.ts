@@ -11,7 +11,8 @@ import type { Broker } from "../bus/broker.ts";
 import { Hub, type LeaveReason, type PresenceChange } from "../bus/hub.ts";
 import { runTicker } from "../bus/ticker.ts";
 import { DEFAULT_REPLAY_BYTES, type SlowConsumerPolicy } from "../defaults.ts";
-import { type Logger, quote } from "../log.ts";
+import type { Logger } from "../log.ts";
+import { quote } from "../escape.ts";
 import { TICK_TOPIC } from "./service_context.ts";
 import { PeerLineBudget, topicsForLog } from "./join_log.ts";
 
