@@ -31,7 +31,12 @@ import {
 } from "../defaults.ts";
 import { IdIndex } from "./id_index.ts";
 import { ReplayLog } from "./replay_log.ts";
-import { isPattern, TopicPattern } from "./topic_pattern.ts";
+import {
+  isPattern,
+  MAX_TOPIC_LENGTH,
+  TOPIC_CHARACTERS,
+  TopicPattern,
+} from "./topic_pattern.ts";
 import {
   ALL_TOPICS,
   type Cursor,
@@ -170,7 +175,7 @@ export interface SubscribeOptions {
   labels?: Record<string, string>;
 }
 
-const TOPIC = /^[A-Za-z0-9._\-/:]{1,128}$/;
+const TOPIC = new RegExp(`^[${TOPIC_CHARACTERS}]{1,${MAX_TOPIC_LENGTH}}$`);
 
 /**
  * Checks a topic a client may publish on: 1 to 128 letters, digits or
@@ -181,8 +186,8 @@ export function validateTopic(topic: string): string {
   if (!TOPIC.test(topic)) {
     throw new InvalidArgumentError(
       `Invalid topic "${
-        topic.slice(0, 140)
-      }": use 1 to 128 letters, digits or . _ - / : (topics starting with "$" are reserved)`,
+        topic.slice(0, MAX_TOPIC_LENGTH + 12)
+      }": use 1 to ${MAX_TOPIC_LENGTH} letters, digits or . _ - / : (topics starting with "$" are reserved)`,
     );
   }
   return topic;

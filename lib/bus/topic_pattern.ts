@@ -18,8 +18,14 @@ import { InvalidArgumentError } from "../errors.ts";
 /** Longest topic or pattern accepted, in characters. */
 export const MAX_TOPIC_LENGTH = 128;
 
+/**
+ * The characters a topic may hold, as a regular expression character class's
+ * inside: letters, digits and `. _ - / :`.
+ */
+export const TOPIC_CHARACTERS = "A-Za-z0-9._\\-/:";
+
 /** One or more of the characters a topic or pattern may hold. */
-const CHARACTERS = /^[A-Za-z0-9._\-/:*>]+$/;
+const CHARACTERS = new RegExp(`^[${TOPIC_CHARACTERS}*>]+$`);
 
 /**
  * Whether `filter` holds a wildcard token (`*` or `>`), as opposed to
