@@ -80,6 +80,9 @@ export class Subscriber<T> {
   #everything: boolean;
   #named: ReadonlySet<string>;
   #patterns: readonly TopicPattern[];
+  /** Whether its topics take ordinary topics, and the server's own ({@linkcode wants}). */
+  #ordinary: boolean;
+  #own: boolean;
   /** Replaying: the last seq read from the replay window; live when undefined. */
   #replayed?: number;
   /** The hub closed: end the stream once the buffer is empty. */
@@ -124,6 +127,7 @@ export class Subscriber<T> {
     this.labels = init.labels;
     this.#everything = init.topics.includes(ALL_TOPICS);
     this.#named = new Set(init.topics);
+    [this.#ordinary, this.#own] = wants(init.topics);
     this.#patterns = init.topics.filter((t) => t !== ALL_TOPICS && isPattern(t))
       .map((t) => new TopicPattern(t));
     this.#replayed = init.replayFrom;
@@ -350,7 +354,7 @@ export class Subscriber<T> {
    * to the window.
    */
   #brokerReplayDone(replay: BrokerReplay<T>): void {
-    const windows = this.#hub.windows(...wants(this.topics));
+    const windows = this.#hub.windows(this.#ordinary, this.#own);
     const lost = Math.max(...windows.map((window) => window.lost));
     if (lost > this.#replayed! && replay.through < lost) {
       void replay.events?.return?.(undefined)?.catch?.(() => {});
@@ -382,7 +386,7 @@ export class Subscriber<T> {
 
   /** Hands over the next held event after `#replayed`, or goes live. */
   #replay(): void {
-    const windows = this.#hub.windows(...wants(this.topics));
+    const windows = this.#hub.windows(this.#ordinary, this.#own);
     const seq = this.#replayed!;
     const lost = Math.max(...windows.map((window) => window.lost));
     if (seq < lost) {
