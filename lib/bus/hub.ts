@@ -519,7 +519,10 @@ export class Hub<T> {
    * The live subscriptions with an id above `afterId`, oldest first, as
    * {@linkcode Hub.subscriptions} filters them, read lazily from an index
    * kept in id order: a page costs its own length, not a scan of every
-   * subscription. Read it to its end or leave it before the hub changes.
+   * subscription, but for an ordinary `topic` while patterns are in use:
+   * patterned subscribers are not indexed, so those after `afterId` are read
+   * until the page is full. Read it to its end or leave it before the hub
+   * changes.
    */
   *listed(topic?: string, afterId = 0): Generator<SubscriptionInfo> {
     const { all, everything, byTopic } = this.#listed;
@@ -543,7 +546,8 @@ export class Hub<T> {
   /**
    * One page of this hub's subscriptions for a directory query: at most
    * `limit` after `after`, whether more follow, and the total; it costs its
-   * own length.
+   * own length, plus a read of every patterned subscriber for an ordinary
+   * `topic` (the total counts them: {@linkcode Hub.count}).
    */
   page(query: DirectoryQuery): DirectoryPage<SubscriptionInfo> {
     const entries: SubscriptionInfo[] = [];
