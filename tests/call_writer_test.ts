@@ -180,15 +180,18 @@ Deno.test("CallWriter has grpc-js send the headers, then frames messages straigh
   assert.deepEqual(viaStream, [framed("one"), framed("two")]);
 });
 
-Deno.test("CallWriter goes through grpc-js while grpc-js holds a message, so order is kept", async () => {
-  const { call, writer, viaGrpc, viaStream } = fakeCall();
+Deno.test("CallWriter goes through grpc-js while grpc-js holds one of its messages, so order is kept", async () => {
+  const { call, stream, writer, viaGrpc, viaStream } = fakeCall();
+  call.sendMetadata = () => {}; // the headers are not out: grpc-js takes it
   await writer.write("first", never);
-  call.writableLength = 1; // grpc-js has a message of its own queued
+  call.writableLength = 1; // and holds it
+  stream.headersSent = true;
   await writer.write("second", never);
   call.writableLength = 0;
   await writer.write("third", never);
-  assert.deepEqual(viaStream, [framed("first"), framed("third")]);
-  assert.deepEqual(viaGrpc, [Buffer.from("second")]);
+  await writer.write("fourth", never);
+  assert.deepEqual(viaGrpc, [Buffer.from("first"), Buffer.from("second")]);
+  assert.deepEqual(viaStream, [framed("third"), framed("fourth")]);
 });
 
 Deno.test("CallWriter goes through grpc-js when the headers could not be sent", async () => {

@@ -194,7 +194,10 @@ type WritableCall =
   | grpc.ServerDuplexStream<unknown, unknown>;
 
 /**
- * A writer over one server-streaming (or bidi) call.
+ * A writer over one server-streaming (or bidi) call, its only writer while
+ * it writes: it asks grpc-js whether it still holds a message only after
+ * one of its own went through grpc-js (a last word written to the call
+ * after the writer is done is fine).
  *
  * @example
  * ```ts ignore
@@ -219,6 +222,11 @@ export class CallWriter<M> {
   #askedHeaders = false;
   /** Whether the stream's response headers are out. */
   #headersSent = false;
+  /**
+   * A message went through grpc-js: it may still hold it, and direct writes
+   * wait until it has none (then never ask again: only this writer writes).
+   */
+  #callMayHold = false;
 
   /**
    * Wraps `call`, whose method must pass `Buffer`s through as they are (see
@@ -350,7 +358,10 @@ export class CallWriter<M> {
         stream.write(framed ? message.frame : frame(message));
         corkUntilImmediate(stream.session);
       }
-    } else this.#call.write(framed ? message.body : message);
+    } else {
+      this.#call.write(framed ? message.body : message);
+      this.#callMayHold = true;
+    }
     this.#count(
       framed ? message.frame.length : message.length + FRAME_OVERHEAD,
     );
@@ -366,7 +377,14 @@ export class CallWriter<M> {
       this.#askedHeaders = true;
       this.#headersSent = stream.headersSent === true;
     }
-    return this.#headersSent && this.#call.writableLength === 0;
+    if (!this.#headersSent) return false;
+    // A getter of Deno's Writable: 1.75% of the fan-out's CPU when asked
+    // for every message.
+    if (this.#callMayHold) {
+      if (this.#call.writableLength !== 0) return false;
+      this.#callMayHold = false;
+    }
+    return true;
   }
 
   /** Adds `n` written bytes to the connection's bucket. */
