@@ -13,7 +13,7 @@
 // word-joiner characters, the byte-order mark).
 const UNSAFE =
   // deno-lint-ignore no-control-regex
-  /[\u0000-\u001f\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0]/g;
+  /[\u0000-\u001f\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\u3164\ufeff\uffa0]/g;
 
 const escapeChar = (char: string) =>
   "\\u" + char.charCodeAt(0).toString(16).padStart(4, "0");
