@@ -6,7 +6,15 @@ import { namePart, tickPart, tickReply } from "../lib/grpc/tick_reply.ts";
 Deno.test("tickReply() encodes exactly what protobufjs encodes, and decodes back", () => {
   const { responseSerialize, responseDeserialize } =
     loadGreeterProto().service.SayHelloStreamReply;
-  const names = ["you", "Jürgen 王", "x".repeat(256), "🙂".repeat(200)];
+  // Lengths of one, two and three varint bytes (the last beyond any name
+  // the server accepts: the encoder does not depend on that limit).
+  const names = [
+    "you",
+    "Jürgen 王",
+    "x".repeat(256),
+    "🙂".repeat(200),
+    "y".repeat(20_000),
+  ];
   const ticks = [
     ["0123456789abcdef", 1, Date.UTC(2024, 0, 2, 3, 4, 5)],
     ["e", 2 ** 40 + 7, 1_800_000_000_123],
