@@ -96,7 +96,14 @@ export function callInterceptor(
       },
       sendMessage(message, next) {
         if (Buffer.isBuffer(message)) return next(message); // a CallWriter's
-        const encoded = method.responseSerialize(message);
+        let encoded: Buffer;
+        try {
+          encoded = method.responseSerialize(message);
+        } catch {
+          // grpc-js fails the call itself (INTERNAL, "Error serializing
+          // response") when it encodes it: a throw here would skip that.
+          return next(message);
+        }
         chargeMessage(connection, encoded.length);
         // Encoded once: grpc-js passes it on as it is where it can.
         next(encodedPasses ? encoded : message);
