@@ -274,3 +274,18 @@ Deno.test("the serve and client tasks may read every environment variable the se
   );
   assert.match(main, /ENV_VARS\.map\(\(n\) => \[n, Deno\.env\.get\(n\)\]\)/);
 });
+
+Deno.test("the executable is built with the serve task's V8 flags and permissions", async () => {
+  const tasks = JSON.parse(
+    await Deno.readTextFile(join(ROOT, "deno.json")),
+  ).tasks as Record<string, string>;
+  const flags = (task: string) =>
+    tasks[task].split(/\s+/).filter((arg) =>
+      arg.startsWith("--v8-flags=") || arg.startsWith("--allow-")
+    );
+  // Without pretenuring, RSS under a fan-out stays flat (see README).
+  assert.ok(
+    flags("serve").includes("--v8-flags=--no-allocation-site-pretenuring"),
+  );
+  assert.deepEqual(flags("compile"), flags("serve"));
+});
