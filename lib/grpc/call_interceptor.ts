@@ -12,12 +12,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import {
-  chargeHeaders,
-  chargeMessage,
-  connectionOf,
-  http2StreamOf,
-} from "./call_writer.ts";
+import { chargeHeaders, chargeMessage, http2StreamOf } from "./call_writer.ts";
 import { deadlinePassed } from "./call_signal.ts";
 import { passesBuffers } from "./proto.ts";
 import { sentStatus } from "./sent_status.ts";
@@ -69,7 +64,7 @@ export function callInterceptor(
     const started = performance.now();
     const peer = peers ? call.getPeer() : undefined;
     const stream = http2StreamOf(call);
-    const connection = connectionOf(stream);
+    const connection = stream?.session;
     const encodedPasses = passesBuffers(method.responseSerialize);
     let ended = false;
     const end = (code: string) => {

@@ -155,14 +155,15 @@ export class FramedMessage {
   /** The gRPC frame: uncompressed flag, big-endian length, the encoding. */
   readonly frame: Buffer;
 
+  /** Frames `body`, an encoded message. */
+  constructor(body: Uint8Array);
   /**
-   * Frames `body`, an encoded message; or, with `framed`, takes `body` as a
-   * whole frame already (see {@linkcode framePrefix}): no copy.
+   * Takes `frame` as a whole frame already (see {@linkcode framePrefix}):
+   * no copy, and no second object (a tick reply's).
    */
-  constructor(body: Uint8Array, framed = false) {
-    this.frame = !framed ? frame(body) : Buffer.isBuffer(body)
-      ? body // a tick reply: one object per reply, not two
-      : Buffer.from(body.buffer, body.byteOffset, body.length);
+  constructor(frame: Buffer, framed: true);
+  constructor(bytes: Uint8Array, framed = false) {
+    this.frame = framed ? bytes as Buffer : frame(bytes);
   }
 
   /** The encoded message, without its frame (a view, not a copy). */
@@ -482,17 +483,6 @@ export class CallWriter<M> {
       }
     });
   }
-}
-
-/**
- * The HTTP/2 connection (session) of `stream`, the call's stream
- * ({@linkcode http2StreamOf}): what {@linkcode chargeHeaders} and
- * {@linkcode chargeMessage} charge.
- */
-export function connectionOf(
-  stream: Http2StreamLike | undefined,
-): object | undefined {
-  return stream?.session;
 }
 
 /**
