@@ -8,6 +8,7 @@
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { LineProcess } from "./process.ts";
+import { waitFor } from "./server.ts";
 
 /** Where Debian installs it; `.ci/run` installs the package. */
 const NATS_SERVER_PATHS = ["/usr/sbin/nats-server", "/usr/bin/nats-server"];
@@ -172,8 +173,8 @@ function freePort(): number {
 /**
  * Starts `size` nats-servers (default 3) routed into one JetStream cluster
  * on 127.0.0.1, nodes `n1`…, each with a config file and a store of its own in
- * one temporary directory, and waits until the cluster elected its
- * metadata leader (before that, creating a stream fails).
+ * one temporary directory, and waits until the cluster can place a stream
+ * of `size` replicas (before that, creating one fails).
  *
  * @example
  * ```ts ignore
@@ -247,28 +248,29 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
  * a throwaway stream of that many replicas, bounded to 20 s.
  */
 async function untilPlaceable(nodes: NatsServer[], size: number) {
-  const deadline = Date.now() + 20_000;
   const servers = nodes.map((node) => `127.0.0.1:${node.port}`);
   const nc = await connect({ servers, reconnectTimeWait: 100 });
+  let last: unknown;
   try {
-    let last: unknown;
-    while (Date.now() < deadline) {
-      try {
-        const jsm = await jetstreamManager(nc, { timeout: 2_000 });
-        await jsm.streams.add({
-          name: "cluster_ready_probe",
-          subjects: ["cluster_ready_probe"],
-          num_replicas: size,
-        });
-        await jsm.streams.delete("cluster_ready_probe");
-        return;
-      } catch (error) {
-        last = error;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
-    throw new Error(
-      `The NATS cluster could not place a stream on ${size} nodes in 20 s: ${last}`,
+    await waitFor(
+      `the NATS cluster to place a stream on ${size} nodes`,
+      async () => {
+        try {
+          const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+          await jsm.streams.add({
+            name: "cluster_ready_probe",
+            subjects: ["cluster_ready_probe"],
+            num_replicas: size,
+          });
+          await jsm.streams.delete("cluster_ready_probe");
+          return true;
+        } catch (error) {
+          last = error;
+          return false;
+        }
+      },
+      20_000,
+      () => String(last),
     );
   } finally {
     await nc.close();

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { GreeterClient } from "../lib/client/client.ts";
 import { LineProcess, runClient, spawnTask } from "../testing/process.ts";
 import { startTestServer, waitFor } from "../testing/server.ts";
+import { CuttableProxy } from "../testing/proxy.ts";
 
 const text = new TextEncoder();
 const HOUR = 3_600_000;
@@ -262,34 +263,23 @@ Deno.test("deno task client refuses to send a token in plaintext beyond loopback
 Deno.test("deno task client sends a token to a loopback target directly, never through a proxy named in its environment", async () => {
   await using t = await startTestServer();
   // A proxy that counts who comes to it (and sends them away).
-  const proxy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  let proxied = 0;
-  const serving = (async () => {
-    for await (const conn of proxy) {
-      proxied++;
-      conn.close();
-    }
-  })();
-  try {
-    const url = `http://127.0.0.1:${proxy.addr.port}`;
-    for (const target of [t.target, `localhost:${t.server.port}`]) {
-      await using cli = spawnTask(
-        "client",
-        ["--mode", "hello", "--target", target, "you"],
-        {
-          GREETER_TOKEN: "secret-token-1234",
-          grpc_proxy: url,
-          https_proxy: url,
-          http_proxy: url,
-        },
-      );
-      const status = await cli.exit(20_000);
-      assert.equal(status.code, 0, cli.stderr.join("\n"));
-      assert.deepEqual(cli.stdout, ["Greeter client received: Hello, you!"]);
-    }
-    assert.equal(proxied, 0, "the token went to the proxy");
-  } finally {
-    proxy.close();
-    await serving.catch(() => {});
+  await using proxy = new CuttableProxy({ hostname: "127.0.0.1", port: 1 });
+  proxy.refusing = true;
+  const url = `http://${proxy.target}`;
+  for (const target of [t.target, `localhost:${t.server.port}`]) {
+    await using cli = spawnTask(
+      "client",
+      ["--mode", "hello", "--target", target, "you"],
+      {
+        GREETER_TOKEN: "secret-token-1234",
+        grpc_proxy: url,
+        https_proxy: url,
+        http_proxy: url,
+      },
+    );
+    const status = await cli.exit(20_000);
+    assert.equal(status.code, 0, cli.stderr.join("\n"));
+    assert.deepEqual(cli.stdout, ["Greeter client received: Hello, you!"]);
   }
+  assert.equal(proxy.accepted, 0, "the token went to the proxy");
 });

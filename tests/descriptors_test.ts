@@ -161,7 +161,7 @@ Deno.test({
       (await new Deno.Command("pgrep", {
         args: ["-P", String(server.child.pid)],
       }).output()).stdout,
-    ).trim().split("\n");
+    ).trim().split("\n").filter(Boolean);
     assert.equal(children.length, 1, `deno task's children: ${children}`);
     const limit = async (soft: number) => {
       const done = await new Deno.Command(PRLIMIT!, {
@@ -185,6 +185,7 @@ Deno.test({
           Number(line.match(/Connection cap raised to (\d+)/)?.[1]) > 300
         ),
       20_000,
+      () => server.stderr.slice(-10).join("\n"),
     );
     const again = await idleConnections(port);
     try {

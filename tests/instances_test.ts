@@ -134,20 +134,27 @@ Deno.test({
   },
 });
 
+/** `deno task serve` on `broker` with `flags`, run until it exits (a refusal at start). */
+async function serveOn(broker: string, flags: string[] = []) {
+  await using serve = spawnTask("serve", [
+    "--port",
+    "0",
+    "--broker",
+    broker,
+    ...flags,
+  ]);
+  const { code } = await serve.exit(20_000);
+  return { code, stderr: serve.stderr.join("\n") };
+}
+
 Deno.test({
   name:
     "serve --broker with no nats-server there fails at start with the reason (exit 1); NATS flags without it exit 2",
   async fn() {
-    await using refused = spawnTask("serve", [
-      "--port",
-      "0",
-      "--broker",
-      "nats://127.0.0.1:1",
-    ]);
-    const status = await refused.exit(20_000);
-    assert.equal(status.code, 1);
+    const refused = await serveOn("nats://127.0.0.1:1");
+    assert.equal(refused.code, 1);
     assert.match(
-      refused.stderr.join("\n"),
+      refused.stderr,
       /^error: Cannot connect to NATS at 127\.0\.0\.1:1: /m,
     );
     await using typo = spawnTask("serve", ["--nats-stream", "s"]);
@@ -209,16 +216,9 @@ Deno.test({
       ],
     ];
     for (const [url, flags, reason] of refusals) {
-      await using refused = spawnTask("serve", [
-        "--port",
-        "0",
-        "--broker",
-        url,
-        ...flags,
-      ]);
-      const status = await refused.exit(20_000);
-      assert.equal(status.code, 1, refused.stderr.join("\n"));
-      assert.match(refused.stderr.join("\n"), reason);
+      const refused = await serveOn(url, flags);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, reason);
     }
   },
 });
@@ -237,8 +237,8 @@ function healthOf(target: string): Promise<string> {
   ).finally(() => client.close());
 }
 
-const until = (what: string, check: () => Promise<boolean>) =>
-  waitFor(what, check, 15_000);
+/** How long the instance tests wait for a NATS-driven change. */
+const NATS_WAIT_MS = 15_000;
 
 Deno.test({
   name:
@@ -252,9 +252,10 @@ Deno.test({
       await using server = await instance(nats.url);
       assert.equal(await healthOf(server.target), "SERVING");
       await nats.stop();
-      await until(
+      await waitFor(
         "NOT_SERVING",
         async () => await healthOf(server.target) === "NOT_SERVING",
+        NATS_WAIT_MS,
       );
       await server.process.waitForLine("stderr", /WARN Event stream lost/);
       await assert.rejects(
@@ -262,18 +263,20 @@ Deno.test({
         /UNAVAILABLE: Cannot publish on "news": the event stream \(NATS\)/,
       );
       nats = await startNatsServer({ storeDir, port });
-      await until(
+      await waitFor(
         "SERVING",
         async () => await healthOf(server.target) === "SERVING",
+        NATS_WAIT_MS,
       );
       await server.process.waitForLine("stderr", /INFO Event stream regained/);
-      await until(
+      await waitFor(
         "a publish to be taken",
         () =>
           publishTexts(server.target, "news", "back").then(
             () => true,
             () => false,
           ),
+        NATS_WAIT_MS,
       );
       await stopInstance(server);
     } finally {
@@ -309,9 +312,10 @@ Deno.test({
     assert.equal(subscribed.length, 16);
     const served = (server: { process: LineProcess }) =>
       server.process.stderr.filter((l) => / subscribed\./.test(l)).length;
-    await until(
+    await waitFor(
       "both to log their subscribers",
       () => Promise.resolve(served(a) + served(b) === 16),
+      NATS_WAIT_MS,
     );
     assert.ok(
       served(a) > 0 && served(b) > 0,

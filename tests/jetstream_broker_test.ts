@@ -1,7 +1,7 @@
 // The JetStream broker against real nats-servers (Debian's, with -js), each on
 // a free loopback port with its store in a temporary directory.
 import assert from "node:assert/strict";
-import { waitFor } from "../testing/server.ts";
+import { settles, waitFor } from "../testing/server.ts";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { Socket } from "node:net";
@@ -87,8 +87,8 @@ async function take(
   return out;
 }
 
-const until = (check: () => boolean, what: string, ms = 10_000) =>
-  waitFor(what, check, ms);
+/** How long the broker tests wait for a NATS-driven change. */
+const BROKER_WAIT_MS = 10_000;
 
 Deno.test({
   name: "streamEpoch() is the creation time in ns, as 16 hex digits",
@@ -216,7 +216,11 @@ Deno.test({
       id: "tick:43",
     });
     assert.equal(next.seq, x.seq + 1);
-    await until(() => b.broker.seq === next.seq, "b to read the next tick");
+    await waitFor(
+      "b to read the next tick",
+      () => b.broker.seq === next.seq,
+      BROKER_WAIT_MS,
+    );
     assert.equal(b.broker.head, next.seq);
   },
 });
@@ -237,14 +241,22 @@ Deno.test({
       const sub = a.hub.subscribe("s", { topics: ["t"] });
       await a.hub.publish("t", text.encode("before"));
       await nats.stop();
-      await until(() => !a.broker.engine.up, "the engine to be seen lost");
+      await waitFor(
+        "the engine to be seen lost",
+        () => !a.broker.engine.up,
+        BROKER_WAIT_MS,
+      );
       await assert.rejects(
         a.hub.publish("t", text.encode("lost?")),
         UnavailableError,
       );
       nats = await startNatsServer({ storeDir, port });
       try {
-        await until(() => a.broker.engine.up, "the engine to be regained");
+        await waitFor(
+          "the engine to be regained",
+          () => a.broker.engine.up,
+          BROKER_WAIT_MS,
+        );
         // The first publish after a reconnect may race the stream's recovery.
         let after: BusEvent<Uint8Array> | undefined;
         for (let i = 0; i < 50 && !after; i++) {
@@ -292,7 +304,7 @@ Deno.test({
     } finally {
       await operator.close();
     }
-    await until(() => a.broker.epoch !== oldEpoch, "the new epoch", 15_000);
+    await waitFor("the new epoch", () => a.broker.epoch !== oldEpoch, 15_000);
     assert.deepEqual(await take(sub.readable, 1), ["end"]);
     const back = a.hub.subscribe("s", {
       topics: ["t"],
@@ -393,24 +405,26 @@ Deno.test({
     const count = (event: ErrorEvent) =>
       alerts.push(String((event.error as Error)?.message));
     globalThis.addEventListener("error", count);
+    let socket: tls.TLSSocket | undefined;
     try {
       const closed = Promise.withResolvers<void>();
       // No certificate; the handshake's listeners gone once it completes,
       // as nats.js's transport leaves them before adding its own.
-      const socket = tls.connect({
+      socket = tls.connect({
         port: (server.address() as { port: number }).port,
         host: "127.0.0.1",
         ca: pem("ca"),
         servername: "localhost",
       }, () => {
-        socket.removeAllListeners("error");
-        socket.on("close", () => closed.resolve());
+        socket!.removeAllListeners("error");
+        socket!.on("close", () => closed.resolve());
       });
       socket.on("error", () => closed.resolve()); // refused before the end
-      await closed.promise;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await settles("the refused handshake to close", closed.promise);
+      await waitFor("the uncaught alert", () => alerts.length > 0);
     } finally {
       globalThis.removeEventListener("error", count);
+      socket?.destroy();
       await new Promise((resolve) => server.close(resolve));
     }
     assert.deepEqual(alerts, [
@@ -431,7 +445,11 @@ Deno.test({
     for (let i = 1; i <= 20; i++) {
       await a.hub.publish(i % 2 ? "t" : "other", text.encode(`e${i}`));
     }
-    await until(() => b.broker.seq === 20, "B to read every event");
+    await waitFor(
+      "B to read every event",
+      () => b.broker.seq === 20,
+      BROKER_WAIT_MS,
+    );
     const resumed = b.hub.subscribe("r", {
       topics: ["t"],
       after: { epoch: b.broker.epoch, seq: 2 },
@@ -463,7 +481,11 @@ Deno.test({
     await using a = await instance(nats.url);
     await using b = await instance(nats.url, { preload: 5 }, 5);
     for (let i = 1; i <= 50; i++) await a.hub.publish("t", text.encode("x"));
-    await until(() => b.broker.seq === 50, "B to read every event");
+    await waitFor(
+      "B to read every event",
+      () => b.broker.seq === 50,
+      BROKER_WAIT_MS,
+    );
     const controller = new AbortController();
     const resumed = b.hub.subscribe("r", {
       after: { epoch: b.broker.epoch, seq: 1 },
@@ -569,7 +591,11 @@ Deno.test({
     // (the stream's limits come from --replay-size).
     await using a = await instance(nats.url, { maxEvents: 5, preload: 5 }, 5);
     for (let i = 1; i <= 20; i++) await a.hub.publish("t", text.encode("x"));
-    await until(() => a.broker.seq === 20, "the instance to read every event");
+    await waitFor(
+      "the instance to read every event",
+      () => a.broker.seq === 20,
+      BROKER_WAIT_MS,
+    );
     const gone = a.hub.subscribe("g", {
       after: { epoch: a.broker.epoch, seq: 2 },
     });
@@ -595,12 +621,16 @@ Deno.test({
       5,
     );
     for (let i = 1; i <= 20; i++) await a.hub.publish("t", text.encode("x"));
-    await until(() => a.broker.seq === 20, "the instance to read every event");
+    await waitFor(
+      "the instance to read every event",
+      () => a.broker.seq === 20,
+      BROKER_WAIT_MS,
+    );
     // nats-server drops expired events within about a second of their age;
     // the instance learns the stream's first seq within another.
-    await until(
-      () => a.broker.first > 20,
+    await waitFor(
       "the instance to learn that the stream aged out",
+      () => a.broker.first > 20,
       10_000,
     );
     const gone = a.hub.subscribe("g", {

@@ -70,48 +70,49 @@ Deno.test("a log line, a refused name's error and the client's output escape the
   // Unassigned between the invisible operators and the isolates: names
   // may hold it (it is not in the deceptive set), so logs escape it.
   const logOnly = ["\u2065"];
-  for (const c of unsafe) {
-    const escaped = `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  const escapedOf = (c: string) =>
+    `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  const logged = (text: string) => {
     const lines: string[] = [];
-    new Logger({ write: (l) => lines.push(l) }).info("a", { name: `x${c}y` });
-    let refusal = "";
-    try {
-      validateName(`x${c}y`);
-    } catch (error) {
-      refusal = (error as Error).message;
-    }
-    const printed = renderFollow({
+    new Logger({ write: (l) => lines.push(l) }).info("a", { name: text });
+    return lines[0];
+  };
+  const printed = (text: string) =>
+    renderFollow({
       kind: "event",
       cursor: { epoch: "e", seq: 1 },
       timeMs: 0,
-      topic: `x${c}y`,
-      payload: new TextEncoder().encode(`x${c}y`),
+      topic: text,
+      payload: new TextEncoder().encode(text),
     });
+  const refused = (text: string) => {
+    try {
+      validateName(text);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return "";
+  };
+  for (const c of unsafe) {
+    const escaped = escapedOf(c);
+    const text = `x${c}y`;
     for (
-      const [where, text] of [["log", lines[0]], ["error", refusal], [
-        "client",
-        printed,
-      ]]
+      const [where, shown] of [
+        ["log", logged(text)],
+        ["error", refused(text)],
+        ["client", printed(text)],
+      ]
     ) {
       assert.ok(
-        text.includes(`x${escaped}y`),
-        `${where}: ${escaped} in ${text}`,
+        shown.includes(`x${escaped}y`),
+        `${where}: ${escaped} in ${shown}`,
       );
-      assert.ok(!text.includes(c), `${where}: raw ${escaped}`);
+      assert.ok(!shown.includes(c), `${where}: raw ${escaped}`);
     }
   }
   for (const c of logOnly) {
-    const lines: string[] = [];
-    new Logger({ write: (l) => lines.push(l) }).info("a", { name: `x${c}y` });
-    assert.ok(lines[0].includes("x\\u2065y"), lines[0]);
-    assert.ok(
-      renderFollow({
-        kind: "event",
-        cursor: { epoch: "e", seq: 1 },
-        timeMs: 0,
-        topic: `x${c}y`,
-        payload: new Uint8Array(),
-      }).includes("x\\u2065y"),
-    );
+    const shown = `x${escapedOf(c)}y`;
+    assert.ok(logged(`x${c}y`).includes(shown), logged(`x${c}y`));
+    assert.ok(printed(`x${c}y`).includes(shown));
   }
 });

@@ -81,12 +81,8 @@ function record(target: string, topic: string) {
   };
 }
 
-const until = (
-  what: string,
-  check: () => boolean,
-  ms = 15_000,
-  detail?: () => string,
-) => waitFor(what, check, ms, detail);
+/** How long the fault tests wait for a NATS-driven change. */
+const FAULT_WAIT_MS = 15_000;
 
 /** Outcome of one `Publish`: the acknowledged seq, or the failure's code. */
 type Outcome = { payload: string; seq?: number; code?: string; ms: number };
@@ -179,7 +175,7 @@ Deno.test({
     const lastAcked = Date.now();
     const caughtUp: number[] = [];
     for (const [sub, on] of [[onA, a], [onB, b]] as const) {
-      await until(
+      await waitFor(
         "every acknowledged event",
         () => sub.seqs.has(lastSeq),
         15_000,
@@ -255,14 +251,22 @@ Deno.test({
     // Cut: every connection closed, new ones refused.
     proxy.refusing = true;
     await proxy.cut();
-    await until("A to see the engine lost", () => count(a, lost) === 1);
+    await waitFor(
+      "A to see the engine lost",
+      () => count(a, lost) === 1,
+      FAULT_WAIT_MS,
+    );
     const whileCut = await tryPublish(toA, "news", "never");
     assert.equal(whileCut.code, "UNAVAILABLE");
     for (const word of ["b1", "b2"]) {
       taken.push(await publishUntilTaken(toB, "news", word));
     }
     proxy.refusing = false;
-    await until("A to regain the engine", () => count(a, regained) === 1);
+    await waitFor(
+      "A to regain the engine",
+      () => count(a, regained) === 1,
+      FAULT_WAIT_MS,
+    );
     taken.push(await publishUntilTaken(toA, "news", "a3"));
 
     // Frozen: bytes swallowed, nothing closed; only NATS's pings notice.
@@ -271,17 +275,26 @@ Deno.test({
     const whileFrozen = await tryPublish(toA, "news", "maybe");
     assert.equal(whileFrozen.code, "UNAVAILABLE", JSON.stringify(whileFrozen));
     taken.push(await publishUntilTaken(toB, "news", "b4"));
-    await until("A to see the frozen link lost", () => count(a, lost) === 2);
+    await waitFor(
+      "A to see the frozen link lost",
+      () => count(a, lost) === 2,
+      FAULT_WAIT_MS,
+    );
     const detectedMs = Date.now() - frozenAt;
     proxy.frozen = false;
-    await until("A to regain the engine", () => count(a, regained) === 2);
+    await waitFor(
+      "A to regain the engine",
+      () => count(a, regained) === 2,
+      FAULT_WAIT_MS,
+    );
     const regainedMs = Date.now() - frozenAt - detectedMs;
     taken.push(await publishUntilTaken(toA, "news", "a5"));
 
     const last = taken.at(-1)!.seq!;
-    await until(
+    await waitFor(
       "the subscriber on A to read up to a5",
       () => onA.seqs.has(last),
+      FAULT_WAIT_MS,
     );
     // A publish that failed may still have been stored ("maybe"): the
     // subscriber gets it then, but nothing acknowledged is missing, and
