@@ -11,14 +11,14 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import { loadGreeterProto } from "../lib/grpc/proto.ts";
+import { loadGreeterProto } from "../lib/wire/proto.ts";
 import type {
   GreetingMessage,
   HelloReply,
   HelloRequest,
   PublishReply,
   PublishRequest,
-} from "../lib/grpc/proto.ts";
+} from "../lib/wire/proto.ts";
 
 const intervalMs = 10; // the bench's fan-out tick
 const subscribers = new Set<

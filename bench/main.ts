@@ -19,7 +19,7 @@ import process from "node:process";
 import { setTimeout as delay } from "node:timers/promises";
 import { GreeterClient } from "../lib/client/client.ts";
 import { runTicker } from "../lib/bus/ticker.ts";
-import { loadGreeterProto } from "../lib/grpc/proto.ts";
+import { loadGreeterProto } from "../lib/wire/proto.ts";
 import http2 from "node:http2";
 import {
   grpcFrame,

@@ -16,7 +16,7 @@
 
 import { Buffer } from "node:buffer";
 import http2 from "node:http2";
-import { loadGreeterProto } from "../lib/grpc/proto.ts";
+import { loadGreeterProto } from "../lib/wire/proto.ts";
 
 /** Which stream the pool subscribes with. */
 export type PoolMethod = "Subscribe" | "SayHelloStreamReply";

@@ -12,7 +12,7 @@ import {
   type GreeterServer,
   type ServerOptions,
   startServer,
-} from "../lib/grpc/server.ts";
+} from "../lib/server/server.ts";
 
 /** A running test server; dispose of it to shut it down. */
 export interface TestServer extends AsyncDisposable {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { GreeterClient } from "../lib/client/client.ts";
 import { ConfigError, type RpcError } from "../lib/errors.ts";
-import { AccessControl } from "../lib/grpc/access.ts";
-import { PeerGuard } from "../lib/grpc/peer_guard.ts";
-import { AccessList, Permissions } from "../lib/grpc/permissions.ts";
+import { AccessControl } from "../lib/access/access.ts";
+import { PeerGuard } from "../lib/access/peer_guard.ts";
+import { AccessList, Permissions } from "../lib/access/permissions.ts";
 import { Logger } from "../lib/log.ts";
 import { runClient } from "../testing/process.ts";
 import { spawnServeGroup } from "../testing/process_group.ts";

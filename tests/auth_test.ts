@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
-import { BearerTokens, parseTokens } from "../lib/grpc/auth.ts";
+import { BearerTokens, parseTokens } from "../lib/access/tokens.ts";
 import { GreeterClient } from "../lib/client/client.ts";
 import type { RpcError } from "../lib/errors.ts";
 import { ManualClock } from "../testing/manual_clock.ts";

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { setTimeout as delay } from "node:timers/promises";
-import { loadGreeterProto } from "../lib/grpc/proto.ts";
+import { loadGreeterProto } from "../lib/wire/proto.ts";
 import { grpcFrame } from "../testing/server.ts";
 import { publishTime, stampedTime, SubscriberPool } from "../bench/pool.ts";
 

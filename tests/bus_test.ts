@@ -9,7 +9,7 @@ import {
   follow,
   type FollowMessage,
 } from "../lib/client/follow.ts";
-import type { ServerOptions } from "../lib/grpc/server.ts";
+import type { ServerOptions } from "../lib/server/server.ts";
 import { ManualClock } from "../testing/manual_clock.ts";
 import { CuttableProxy } from "../testing/proxy.ts";
 import {
@@ -19,7 +19,7 @@ import {
   startTestServer,
   waitFor,
 } from "../testing/server.ts";
-import { type GreetingMessage, loadGreeterProto } from "../lib/grpc/proto.ts";
+import { type GreetingMessage, loadGreeterProto } from "../lib/wire/proto.ts";
 import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { type CallEnd, callInterceptor } from "../lib/grpc/call_interceptor.ts";
-import { loadGreeterProto } from "../lib/grpc/proto.ts";
+import {
+  type CallEnd,
+  callInterceptor,
+} from "../lib/grpc/workarounds/call_interceptor.ts";
+import { loadGreeterProto } from "../lib/wire/proto.ts";
 
 Deno.test("a reply that cannot be encoded fails its call with INTERNAL, counted, and the server goes on", async () => {
   const { service, Client } = loadGreeterProto();

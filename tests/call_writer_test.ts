@@ -5,7 +5,7 @@ import {
   CallWriter,
   type CallWriterOptions,
   FramedMessage,
-} from "../lib/grpc/call_writer.ts";
+} from "../lib/grpc/workarounds/call_writer.ts";
 import { settles } from "../testing/server.ts";
 
 /**

@@ -9,7 +9,7 @@ import http2 from "node:http2";
 import { setTimeout as delay } from "node:timers/promises";
 import { GreeterClient } from "../lib/client/client.ts";
 import { Logger } from "../lib/log.ts";
-import { serveMetricsHttp } from "../lib/grpc/metrics_server.ts";
+import { serveMetricsHttp } from "../lib/observe/metrics_server.ts";
 import {
   type LineProcess,
   PRLIMIT,

@@ -6,8 +6,8 @@
 
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { loadGreeterProto } from "../lib/grpc/proto.ts";
-import type { GreetingMessage, SubscribeRequest } from "../lib/grpc/proto.ts";
+import { loadGreeterProto } from "../lib/wire/proto.ts";
+import type { GreetingMessage, SubscribeRequest } from "../lib/wire/proto.ts";
 import {
   helloRequestFrame,
   settles,

@@ -10,9 +10,9 @@ import { Hub, type HubItem } from "../lib/bus/hub.ts";
 import {
   JetStreamBroker,
   type JetStreamBrokerOptions,
-} from "../lib/bus/jetstream_broker.ts";
-import { streamEpoch } from "../lib/bus/jetstream_stream.ts";
-import { guardNatsTransport } from "../lib/bus/nats_transport_guard.ts";
+} from "../lib/bus/nats/jetstream_broker.ts";
+import { streamEpoch } from "../lib/bus/nats/jetstream_stream.ts";
+import { guardNatsTransport } from "../lib/bus/nats/transport_guard.ts";
 import tls from "node:tls";
 import { makeTestPki, OPENSSL_MISSING, type TestPki } from "../testing/tls.ts";
 import { UnavailableError } from "../lib/errors.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { redactCredentials } from "../lib/grpc/log_redaction.ts";
+import { redactCredentials } from "../lib/grpc/workarounds/log_redaction.ts";
 
 /**
  * Tokens are any run of non-blank characters: quotes and brackets too. Each

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { GreeterClient } from "../lib/client/client.ts";
 import { RpcError } from "../lib/errors.ts";
-import { Metrics } from "../lib/grpc/metrics.ts";
-import { loadGreeterProto } from "../lib/grpc/proto.ts";
+import { Metrics } from "../lib/observe/metrics.ts";
+import { loadGreeterProto } from "../lib/wire/proto.ts";
 import { startTestServer, waitFor } from "../testing/server.ts";
 
 /** Parses the text exposition format: series value by `name{labels}`, and each family's type. */

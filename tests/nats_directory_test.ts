@@ -1,4 +1,4 @@
-// Listings across instances over core NATS (nats_directory.ts): pages that
+// Listings across instances over core NATS (lib/bus/nats/directory.ts): pages that
 // must fit in one NATS message, merged so that paging misses no one.
 import assert from "node:assert/strict";
 import { waitFor } from "../testing/server.ts";
@@ -8,7 +8,7 @@ import {
   fitPage,
   mergePages,
   natsDirectory,
-} from "../lib/bus/nats_directory.ts";
+} from "../lib/bus/nats/directory.ts";
 import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
 import { UnavailableError } from "../lib/errors.ts";
 

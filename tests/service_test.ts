@@ -3,7 +3,7 @@ import { GreeterClient } from "../lib/client/client.ts";
 import { RpcError } from "../lib/errors.ts";
 import { formatLocalTime } from "../lib/greetings.ts";
 import { Logger } from "../lib/log.ts";
-import { startServer } from "../lib/grpc/server.ts";
+import { startServer } from "../lib/server/server.ts";
 import { ManualClock } from "../testing/manual_clock.ts";
 import {
   stalledSubscriber,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startupWarnings } from "../lib/cli/startup_warnings.ts";
-import { isLoopback } from "../lib/grpc/address.ts";
+import { isLoopback } from "../lib/wire/address.ts";
 import {
   LineProcess,
   ROOT,

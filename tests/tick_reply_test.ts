@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tickMessage } from "../lib/greetings.ts";
-import { loadGreeterProto } from "../lib/grpc/proto.ts";
+import { loadGreeterProto } from "../lib/wire/proto.ts";
 import { namePart, tickPart, tickReply } from "../lib/grpc/tick_reply.ts";
 
 Deno.test("tickReply() encodes exactly what protobufjs encodes, and decodes back", () => {

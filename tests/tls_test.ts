@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { GreeterClient } from "../lib/client/client.ts";
 import { ConfigError, RpcError } from "../lib/errors.ts";
-import { startServer } from "../lib/grpc/server.ts";
+import { startServer } from "../lib/server/server.ts";
 import { runClient, spawnServer } from "../testing/process.ts";
 import { startTestServer, waitFor } from "../testing/server.ts";
 import { makeTestPki, OPENSSL_MISSING } from "../testing/tls.ts";

@@ -1,4 +1,9 @@
 /**
+ * Folder `lib/bus/`: the event bus: the hub (here), its subscribers, the
+ * brokers (`broker.ts`: the interface and the memory broker; NATS
+ * JetStream in `nats/`), the replay window, the ticker and the clock. It knows web streams and `AbortSignal`, no transport.
+ * May import the shared modules of `lib/` (`errors.ts`, `defaults.ts`) only.
+ *
  * The hub (the seed's "CustomerCenter", grown into an event bus): fans the
  * broker's events out to its subscriptions, one `ReadableStream` each, with
  * topic filters, a bounded buffer and slow-consumer policy per subscription,

@@ -6,7 +6,7 @@
  */
 
 import type { Broker } from "../bus/broker.ts";
-import { JetStreamBroker } from "../bus/jetstream_broker.ts";
+import { JetStreamBroker } from "../bus/nats/jetstream_broker.ts";
 import { UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { ServeConfig } from "./config.ts";

@@ -15,7 +15,7 @@ import {
 import type { ClientConfig } from "./config.ts";
 import { follow, type FollowMessage } from "../client/follow.ts";
 import { ConfigError } from "../errors.ts";
-import { isLoopback } from "../grpc/address.ts";
+import { isLoopback } from "../wire/address.ts";
 import { readOptionalFile, readTokenFile } from "./files.ts";
 import {
   renderCursor,
@@ -23,7 +23,7 @@ import {
   renderLine,
   renderSubscriber,
 } from "./render.ts";
-import { tokenOf } from "../grpc/auth.ts";
+import { tokenOf } from "../access/tokens.ts";
 
 const encoder = new TextEncoder();
 

@@ -1,4 +1,10 @@
 /**
+ * Folder `lib/cli/`: the command line: one table of settings
+ * (`settings.ts`), parsing and checks (here), usage, and the two subcommands
+ * (`serve.ts`, `client.ts`) with what they print. The only folder that reads
+ * files named by the user; it neither exits nor handles signals (`main.ts`
+ * does). May import every folder of `lib/`.
+ *
  * Settings of the two subcommands, read from the tables in `settings.ts`:
  * flags win over `GREETER_*` environment variables, which win over
  * defaults; then the checks that span several settings. Validated and

@@ -6,7 +6,7 @@
  */
 
 import { isAbsolute, resolve } from "node:path";
-import { parseTokenLines } from "../grpc/auth.ts";
+import { parseTokenLines } from "../access/tokens.ts";
 import { ConfigError } from "../errors.ts";
 
 /** `path` as tried: a relative one is named in full, from the working directory. */

@@ -8,9 +8,9 @@
 
 import type { ServeConfig } from "./config.ts";
 import { Logger } from "../log.ts";
-import { startServer } from "../grpc/server.ts";
-import { AccessControl } from "../grpc/access.ts";
-import { MIN_TOKEN_BYTES } from "../grpc/permissions.ts";
+import { startServer } from "../server/server.ts";
+import { AccessControl } from "../access/access.ts";
+import { MIN_TOKEN_BYTES } from "../access/permissions.ts";
 import { ConfigError } from "../errors.ts";
 import { readOptionalFile, readTokenFile } from "./files.ts";
 import { openBroker } from "./broker.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { isLoopback } from "../grpc/address.ts";
+import { isLoopback } from "../wire/address.ts";
 
 /** The Deno release the server is built and tested on. */
 export const TESTED_DENO = "2.9.3";

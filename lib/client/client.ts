@@ -1,4 +1,8 @@
 /**
+ * Folder `lib/client/`: the client library (here) and the reconnecting
+ * follower (`follow.ts`). May import `lib/wire/`, `lib/bus/clock.ts` and the
+ * shared modules of `lib/`; never the server's folders.
+ *
  * The client library: `helloworld.Greeter` calls as promises and async
  * iterables, cancellable by `AbortSignal`, failing with {@linkcode RpcError}.
  *
@@ -7,8 +11,8 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { RpcError } from "../errors.ts";
-import { channelCredentials, type ClientTls } from "../grpc/tls.ts";
-import { isLoopback } from "../grpc/address.ts";
+import { channelCredentials, type ClientTls } from "../wire/tls.ts";
+import { isLoopback } from "../wire/address.ts";
 import {
   type CursorMessage,
   type GreetingKind,
@@ -18,7 +22,7 @@ import {
   type ListSubscribersReply,
   loadGreeterProto,
   type PublishReply,
-} from "../grpc/proto.ts";
+} from "../wire/proto.ts";
 
 /** Default deadline of a unary call, in milliseconds. */
 export const DEFAULT_UNARY_TIMEOUT_MS = 10_000;

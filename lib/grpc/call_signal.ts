@@ -14,12 +14,12 @@
  * @module
  */
 
-import type * as grpc from "@grpc/grpc-js";
 import type { StreamingCall } from "./status.ts";
 import type { Logger } from "../log.ts";
 import { quote } from "../escape.ts";
 import { UnavailableError } from "../errors.ts";
-import type { PeerLineBudget } from "./join_log.ts";
+import type { PeerLineBudget } from "../observe/peer_lines.ts";
+import { deadlinePassed } from "./workarounds/mod.ts";
 
 /** When a server shutdown reaches a call: its drain, or the end of its grace. */
 export type ShutdownStage = "drain" | "grace";
@@ -73,19 +73,6 @@ const CLIENT_CANCELLED = new Error("The client cancelled the call");
 /** The reason a call's signal aborts when grpc-js says it was cancelled. */
 function cancelReason(call: StreamingCall): Error {
   return deadlinePassed(call) ? DEADLINE_PASSED : CLIENT_CANCELLED;
-}
-
-/**
- * Whether `call`'s deadline has passed: when grpc-js cancels a call, the
- * difference between its deadline and the client leaving (grpc-js ends a
- * call past its deadline itself, then cancels it).
- */
-export function deadlinePassed(
-  call: { getDeadline(): grpc.Deadline },
-): boolean {
-  const deadline = call.getDeadline();
-  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-  return ms <= Date.now();
 }
 
 /**

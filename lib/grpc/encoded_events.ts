@@ -5,8 +5,8 @@
  * @module
  */
 
-import { FramedMessage } from "./call_writer.ts";
-import { encodeGreeting, type GreetingMessage } from "./proto.ts";
+import { FramedMessage } from "./workarounds/mod.ts";
+import { encodeGreeting, type GreetingMessage } from "../wire/proto.ts";
 import { type TickPart, tickPart } from "./tick_reply.ts";
 import type { BusEvent, Heartbeat, Hub, HubItem } from "../bus/hub.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { GreetingMessage } from "./proto.ts";
+import type { GreetingMessage } from "../wire/proto.ts";
 
 /**
  * A Goodbye with status `code` and `reason`; with `reconnectJitterMs`, it

@@ -11,7 +11,7 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import { loadServedDefinition } from "./proto.ts";
+import { loadServedDefinition } from "../wire/proto.ts";
 
 /** The services health reports on: the server as a whole ("") and the Greeter. */
 export const HEALTH_SERVICES: readonly string[] = ["", "helloworld.Greeter"];

@@ -1,4 +1,12 @@
 /**
+ * Folder `lib/grpc/`: the gRPC adapter, the only code that touches grpc-js
+ * calls: the Greeter (here, and one handler per RPC in `handlers/`), a call's
+ * life (`call_signal.ts`, `subscription_call.ts`), typed errors as statuses
+ * (`status.ts`), health and reflection, the access check as an interceptor,
+ * and the Deno and grpc-js workarounds behind `workarounds/mod.ts`. May import
+ * `lib/access/`, `lib/observe/`, `lib/bus/`, `lib/wire/` and the shared
+ * modules of `lib/`; never `lib/server/` or `lib/cli/`.
+ *
  * The gRPC adapter's Greeter: each RPC is its own handler (`handlers/`),
  * built over the shared pieces made here, once per server: each call's one
  * signal ({@linkcode CallSignals}), per-connection {@linkcode Admission},
@@ -11,7 +19,7 @@
 
 import type * as grpc from "@grpc/grpc-js";
 import { type Clock, systemClock } from "../bus/clock.ts";
-import type { CallWriterOptions } from "./call_writer.ts";
+import type { CallWriterOptions } from "./workarounds/mod.ts";
 import type { Directory } from "../bus/broker.ts";
 import type { Hub, SubscriptionInfo } from "../bus/hub.ts";
 import type { Logger } from "../log.ts";
@@ -19,11 +27,11 @@ import {
   DEFAULT_MAX_PUBLISH_BYTES,
   DEFAULT_RECONNECT_JITTER_MS,
 } from "../defaults.ts";
-import { Admission } from "./admission.ts";
-import type { PeerLineBudget } from "./join_log.ts";
+import { Admission } from "../access/admission.ts";
+import type { PeerLineBudget } from "../observe/peer_lines.ts";
 import { CallSignals } from "./call_signal.ts";
 import { EncodedEvents } from "./encoded_events.ts";
-import { loadGreeterProto } from "./proto.ts";
+import { loadGreeterProto } from "../wire/proto.ts";
 import type { GreeterContext } from "./service_context.ts";
 import { SubscriptionCalls } from "./subscription_call.ts";
 import { sayHello } from "./handlers/say_hello.ts";

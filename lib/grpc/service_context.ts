@@ -7,7 +7,7 @@
  */
 
 import type * as grpc from "@grpc/grpc-js";
-import type { CallWriterOptions } from "./call_writer.ts";
+import type { CallWriterOptions } from "./workarounds/mod.ts";
 import type { CallSignals } from "./call_signal.ts";
 import type { EncodedEvents } from "./encoded_events.ts";
 import type { SubscriptionCalls } from "./subscription_call.ts";

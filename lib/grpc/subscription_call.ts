@@ -7,8 +7,8 @@
  */
 
 import type { Buffer } from "node:buffer";
-import { CallWriter, type CallWriterOptions } from "./call_writer.ts";
-import type { Admission } from "./admission.ts";
+import { CallWriter, type CallWriterOptions } from "./workarounds/mod.ts";
+import type { Admission } from "../access/admission.ts";
 import type { CallSignals } from "./call_signal.ts";
 import { failCall, type StreamingCall } from "./status.ts";
 import type { Hub, SubscribeOptions, Subscription } from "../bus/hub.ts";

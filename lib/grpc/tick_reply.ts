@@ -12,7 +12,7 @@
 
 import { Buffer } from "node:buffer";
 import { formatLocalTime, tickPrefix } from "../greetings.ts";
-import { FramedMessage, framePrefix } from "./call_writer.ts";
+import { FramedMessage, framePrefix } from "./workarounds/mod.ts";
 
 const encoder = new TextEncoder();
 

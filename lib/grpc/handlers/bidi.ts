@@ -7,9 +7,9 @@
 
 import type * as grpc from "@grpc/grpc-js";
 import type { GreeterContext } from "../service_context.ts";
-import { CallWriter } from "../call_writer.ts";
+import { CallWriter } from "../workarounds/mod.ts";
 import { helloMessage, validateName } from "../../greetings.ts";
-import type { HelloReply, HelloRequest } from "../proto.ts";
+import type { HelloReply, HelloRequest } from "../../wire/proto.ts";
 import { failCall } from "../status.ts";
 
 /**

@@ -21,7 +21,7 @@ import type {
   ListSubscribersReply,
   ListSubscribersRequest,
   SubscriberMessage,
-} from "../proto.ts";
+} from "../../wire/proto.ts";
 import { toServiceError } from "../status.ts";
 
 /** Most subscribers `ListSubscribers` returns in one reply. */

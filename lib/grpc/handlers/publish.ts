@@ -9,7 +9,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { type GreeterContext, TICK_TOPIC } from "../service_context.ts";
 import { validateTopic } from "../../bus/hub.ts";
 import { InvalidArgumentError } from "../../errors.ts";
-import type { PublishReply, PublishRequest } from "../proto.ts";
+import type { PublishReply, PublishRequest } from "../../wire/proto.ts";
 import { toServiceError } from "../status.ts";
 
 /**

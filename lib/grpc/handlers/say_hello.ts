@@ -6,7 +6,7 @@
 
 import type * as grpc from "@grpc/grpc-js";
 import { helloMessage, validateName } from "../../greetings.ts";
-import type { HelloReply, HelloRequest } from "../proto.ts";
+import type { HelloReply, HelloRequest } from "../../wire/proto.ts";
 import { toServiceError } from "../status.ts";
 
 /**

@@ -9,10 +9,10 @@
 import * as grpc from "@grpc/grpc-js";
 import type { GreeterContext } from "../service_context.ts";
 import { DrainingError } from "../call_signal.ts";
-import { CallWriter } from "../call_writer.ts";
+import { CallWriter } from "../workarounds/mod.ts";
 import { goodbye } from "../goodbye.ts";
 import { validateName } from "../../greetings.ts";
-import type { GreetingMessage, HelloRequest } from "../proto.ts";
+import type { GreetingMessage, HelloRequest } from "../../wire/proto.ts";
 import { failCall } from "../status.ts";
 
 /** How many timer messages `SayHelloStream2` sends between first and goodbye. */

@@ -16,7 +16,7 @@ import type {
   CursorMessage,
   GreetingMessage,
   SubscribeRequest,
-} from "../proto.ts";
+} from "../../wire/proto.ts";
 import { readAll } from "../subscription_call.ts";
 
 /**

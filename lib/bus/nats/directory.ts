@@ -12,8 +12,8 @@ import type {
   DirectoryEntry,
   DirectoryPage,
   DirectoryQuery,
-} from "./broker.ts";
-import { UnavailableError } from "../errors.ts";
+} from "../broker.ts";
+import { UnavailableError } from "../../errors.ts";
 
 /**
  * A listing waits at most this long (ms) for the instances it knows of: an
@@ -139,7 +139,7 @@ const PAYLOAD_MARGIN_BYTES = 1024;
  *
  * @example
  * ```ts
- * import { fitPage } from "./nats_directory.ts";
+ * import { fitPage } from "./directory.ts";
  * fitPage({ entries: [{ id: 1 }, { id: 2 }], total: 2, more: false }, 40);
  * // '{"entries":[{"id":1}],"total":2,"more":true}'
  * ```
@@ -172,7 +172,7 @@ export function fitPage<E extends DirectoryEntry>(
  *
  * @example
  * ```ts
- * import { mergePages } from "./nats_directory.ts";
+ * import { mergePages } from "./directory.ts";
  * mergePages([{ entries: [{ id: 2 }], total: 1, more: false }, { entries: [{ id: 1 }], total: 1, more: false }], 1);
  * // { entries: [{ id: 1 }], total: 2, more: true }
  * ```

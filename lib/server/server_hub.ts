@@ -13,8 +13,8 @@ import { runTicker } from "../bus/ticker.ts";
 import { DEFAULT_REPLAY_BYTES, type SlowConsumerPolicy } from "../defaults.ts";
 import type { Logger } from "../log.ts";
 import { quote } from "../escape.ts";
-import { TICK_TOPIC } from "./service_context.ts";
-import { PeerLineBudget, topicsForLog } from "./join_log.ts";
+import { TICK_TOPIC } from "../grpc/service_context.ts";
+import { PeerLineBudget, topicsForLog } from "../observe/peer_lines.ts";
 
 /** What an event weighs besides its payload (object, topic), roughly. */
 const EVENT_OVERHEAD_BYTES = 128;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { PeerLineBudget } from "./join_log.ts";
+import { PeerLineBudget } from "../observe/peer_lines.ts";
 
 /** Failed authentications per peer per second before it is blocked. */
 export const MAX_FAILURES_PER_SECOND = 10;

@@ -1,4 +1,11 @@
 /**
+ * Folder `lib/server/`: the server's core, which knows no transport: its
+ * options resolved once (`options.ts`), the hub with its log lines and
+ * presence (`server_hub.ts`), the tickers, and the drain (`shutdown.ts`);
+ * `startServer` (here) assembles them with each transport. May import every
+ * folder below it (`lib/grpc/`, `lib/access/`, `lib/observe/`, `lib/bus/`,
+ * `lib/wire/`) and the shared modules of `lib/`; never `lib/cli/`.
+ *
  * The greeter server: grpc-js, the hub, its ticker, the standard health
  * service (`grpc.health.v1.Health`) and server reflection (v1 and v1alpha,
  * describing the Greeter and health), bound and started; shut down
@@ -8,44 +15,54 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import type { CallWriterOptions } from "./call_writer.ts";
 import { type Clock, systemClock } from "../bus/clock.ts";
 import {
   DEFAULT_GRACE_MS,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_KEEPALIVE_TIME_MS,
   DEFAULT_KEEPALIVE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
 } from "../defaults.ts";
 import type { Hub } from "../bus/hub.ts";
 import { Logger } from "../log.ts";
-import type { Metrics } from "./metrics.ts";
-import { loadGreeterProto } from "./proto.ts";
-import { createGreeterService } from "./service.ts";
-import { AccessControl } from "./access.ts";
-import { logHandshakeFailures } from "./handshakes.ts";
-import { callInterceptor } from "./call_interceptor.ts";
-import { serverCredentials, type ServerTls } from "./tls.ts";
-import { formatAddress } from "./address.ts";
+import type { Metrics } from "../observe/metrics.ts";
+import { loadGreeterProto } from "../wire/proto.ts";
+import { toServiceError } from "../grpc/status.ts";
+import { createGreeterService } from "../grpc/service.ts";
+import { AccessControl } from "../access/access.ts";
+import { accessInterceptor } from "../grpc/access_interceptor.ts";
+import { serverCredentials, type ServerTls } from "../wire/tls.ts";
+import { formatAddress } from "../wire/address.ts";
 import {
   addHealthAndReflection,
   DEFAULT_MAX_HEALTH_WATCHES,
-} from "./health.ts";
-import { type MetricsEndpoint, serveMetrics } from "./metrics_endpoint.ts";
-import { serverMetrics } from "./server_metrics.ts";
+} from "../grpc/health.ts";
+import {
+  type MetricsEndpoint,
+  serveMetrics,
+} from "../observe/metrics_endpoint.ts";
+import { serverMetrics } from "../observe/server_metrics.ts";
 import {
   createServerHub,
   type ServerHubOptions,
   startTickers,
 } from "./server_hub.ts";
 import { stopServer } from "./shutdown.ts";
-import { PeerLineBudget } from "./join_log.ts";
-import { DEFAULT_MAX_CONNECTIONS, listenForConnections } from "./listener.ts";
-import { redactGrpcLogs } from "./log_redaction.ts";
-import { metadataLimitInterceptor } from "./metadata_limit.ts";
+import {
+  callInterceptor,
+  type CallWriterOptions,
+  limitHeaderList,
+  listenForConnections,
+  logHandshakeFailures,
+  MAX_HEADER_LIST_BYTES,
+  metadataLimitInterceptor,
+  redactGrpcLogs,
+} from "../grpc/workarounds/mod.ts";
+import { PeerLineBudget } from "../observe/peer_lines.ts";
 
-export { HEALTH_SERVICES } from "./health.ts";
+export { HEALTH_SERVICES } from "../grpc/health.ts";
 export { presencePayload } from "./server_hub.ts";
-export { formatAddress } from "./address.ts";
+export { formatAddress } from "../wire/address.ts";
 
 /** Connection lifetime settings; each is off when undefined. */
 export interface ConnectionOptions {
@@ -140,40 +157,6 @@ export interface GreeterServer extends AsyncDisposable {
   shutdown(options?: ShutdownOptions): Promise<void>;
 }
 
-/**
- * Most bytes of headers (metadata) a call may send: 16 KiB, grpc core's
- * absolute default. Without it, Deno's `node:http2` took header lists up to
- * what nghttp2's CONTINUATION guard allows (~144 KiB, 8 CONTINUATION frames:
- * held per stream, a connection's 1,000 streams ~144 MB).
- */
-const MAX_HEADER_LIST_BYTES = 16 * 1024;
-
-/**
- * Advertises {@linkcode MAX_HEADER_LIST_BYTES} (SETTINGS_MAX_HEADER_LIST_SIZE):
- * Deno's `node:http2` then refuses a longer header list on its stream alone
- * (RST_STREAM ENHANCE_YOUR_CALM, which a grpc-js client reports as
- * RESOURCE_EXHAUSTED), and compliant clients learn the limit; a peer that
- * never acknowledges the SETTINGS is not bound by it, and meets
- * {@linkcode metadataLimitInterceptor} instead. grpc-js 1.14
- * has no option for it: its HTTP/2 server options are a private field, read
- * when it binds.
- */
-function limitHeaderList(server: grpc.Server): void {
-  const internals = server as unknown as {
-    commonServerOptions?: { settings?: Record<string, unknown> };
-  };
-  const common = internals.commonServerOptions;
-  if (!common) {
-    throw new Error(
-      "Cannot limit header lists: grpc-js no longer has commonServerOptions",
-    );
-  }
-  common.settings = {
-    ...common.settings,
-    maxHeaderListSize: MAX_HEADER_LIST_BYTES,
-  };
-}
-
 /** The grpc-js server options for `options`: lifetimes set, channelz off. */
 function channelOptions(options: ConnectionOptions): grpc.ServerOptions {
   const set: Record<string, number | undefined> = {
@@ -260,9 +243,9 @@ export async function startServer(
         },
         peers: debug,
       }),
-      ...(access ? [access.interceptor()] : []),
+      ...(access ? [accessInterceptor(access)] : []),
       // Outermost: an oversized header list is refused before anything else.
-      metadataLimitInterceptor(MAX_HEADER_LIST_BYTES),
+      metadataLimitInterceptor(MAX_HEADER_LIST_BYTES, toServiceError),
     ],
   });
   limitHeaderList(server);
@@ -326,7 +309,13 @@ export async function startServer(
   let exporter: MetricsEndpoint | undefined;
   if (options.metricsPort !== undefined) {
     try {
-      exporter = serveMetrics(metrics, host, options.metricsPort, log, access);
+      exporter = serveMetrics(
+        metrics,
+        host,
+        options.metricsPort,
+        log,
+        access && ((caller) => access.authorizeMetrics(caller)),
+      );
     } catch (error) {
       void listener.close();
       server.forceShutdown();

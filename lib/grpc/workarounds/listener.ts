@@ -14,12 +14,9 @@
  */
 
 import net from "node:net";
-import { GreeterError } from "../errors.ts";
-import { DEFAULT_MAX_CONNECTIONS } from "../defaults.ts";
-import { formatAddress } from "./address.ts";
-import type { Logger } from "../log.ts";
-
-export { DEFAULT_MAX_CONNECTIONS };
+import { GreeterError } from "../../errors.ts";
+import { formatAddress } from "../../wire/address.ts";
+import type { Logger } from "../../log.ts";
 
 /** Shortest time between two "connection limit" lines. */
 const LIMIT_LOG_INTERVAL_MS = 10_000;

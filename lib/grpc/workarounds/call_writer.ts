@@ -57,7 +57,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { CapacityError } from "../errors.ts";
+import { CapacityError } from "../../errors.ts";
 
 /** Bytes an HTTP/2 frame header costs. */
 const HTTP2_FRAME_HEADER = 9;

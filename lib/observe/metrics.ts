@@ -1,4 +1,12 @@
 /**
+ * Folder `lib/observe/`: what the server tells about itself: the metric
+ * registry (here), the server's families (`server_metrics.ts`), the
+ * Prometheus endpoint (`metrics_endpoint.ts` over `metrics_server.ts`) and
+ * the budgets of log lines per peer (`peer_lines.ts`). It knows no transport:
+ * the endpoint is handed its access check. May import `lib/bus/` (the types
+ * of what it counts), `lib/wire/address.ts` and the shared modules of
+ * `lib/`.
+ *
  * Metrics in the Prometheus text exposition format (version 0.0.4): counters
  * and gauges, with labels, rendered on demand. Values read from elsewhere
  * (the hub's counters, process memory) are collected at scrape time.

@@ -11,9 +11,9 @@ import { systemClock } from "../bus/clock.ts";
 import type { Hub } from "../bus/hub.ts";
 import { UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { ServedHealth } from "./health.ts";
-import type { MetricsEndpoint } from "./metrics_endpoint.ts";
-import type { ConnectionListener } from "./listener.ts";
+import type { ServedHealth } from "../grpc/health.ts";
+import type { MetricsEndpoint } from "../observe/metrics_endpoint.ts";
+import type { ConnectionListener } from "../grpc/workarounds/mod.ts";
 
 /**
  * Most milliseconds of the grace kept for the forced end (cancelling what is

@@ -1,4 +1,9 @@
 /**
+ * Folder `lib/wire/`: what client and server share: the contract and its
+ * loading (here), TLS material (`tls.ts`) and addresses (`address.ts`). May
+ * import `@grpc/grpc-js`, `@grpc/proto-loader`, `node:*` and the shared
+ * modules of `lib/` (`errors.ts`); nothing else of `lib/`.
+ *
  * The contract, loaded once: `protos/helloworld.proto` found from this
  * module's own location (so it works from any working directory and inside a
  * compiled executable), with the proto-loader options in one place.

@@ -11,9 +11,13 @@
  * @module
  */
 
-import { GreeterError } from "../errors.ts";
+import {
+  GreeterError,
+  PermissionDeniedError,
+  UnauthenticatedError,
+} from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { formatAddress } from "./address.ts";
+import { formatAddress } from "../wire/address.ts";
 
 /** Default most metrics connections open at once. */
 export const DEFAULT_MAX_METRICS_CONNECTIONS = 32;
@@ -42,21 +46,40 @@ export interface MetricsServerOptions {
   /** Each connection is closed after this long (ms), done or not. Default {@linkcode DEFAULT_METRICS_TIMEOUT_MS}. */
   timeoutMs?: number;
   /**
-   * Checks a request's `authorization` header from `peer` (`HOST:PORT`):
-   * `undefined` lets it through, else the HTTP status and text that refuse
-   * it. Default: everyone may read.
+   * Checks a request from `peer` (`HOST:PORT`) with its `authorization`
+   * header: returns to let it through, throws an `UnauthenticatedError`
+   * (401) or a `PermissionDeniedError` (403) to refuse it. Default: everyone
+   * may read.
    */
   authorize?: (
-    authorization: string | undefined,
-    peer: string,
-  ) => { status: number; text: string } | undefined;
+    caller: { peer: string; authorization?: string },
+  ) => void;
 }
 
-/** Reason phrases of the refusals `authorize` may give. */
-const REFUSALS: Record<number, string> = {
-  401: "401 Unauthorized",
-  403: "403 Forbidden",
-};
+/** The HTTP refusal of `error`, thrown by `authorize`. */
+function refusalOf(error: unknown): { status: string; text: string } {
+  const text = error instanceof Error ? error.message : String(error);
+  if (error instanceof UnauthenticatedError) {
+    return { status: "401 Unauthorized", text };
+  }
+  if (error instanceof PermissionDeniedError) {
+    return { status: "403 Forbidden", text };
+  }
+  return { status: "500 Internal Server Error", text: "Internal error" };
+}
+
+/** Why `authorize` refuses a request, or `undefined` when it may read. */
+function refused(
+  options: MetricsServerOptions,
+  caller: { peer: string; authorization?: string },
+): { status: string; text: string } | undefined {
+  try {
+    options.authorize?.(caller);
+    return undefined;
+  } catch (error) {
+    return refusalOf(error);
+  }
+}
 
 /** The `authorization` header of a request head, if any. */
 function authorizationOf(head: string): string | undefined {
@@ -138,11 +161,11 @@ function replyTo(
   const [method, target, version] = line.split(" ");
   const isHead = method === "HEAD";
   const remote = conn.remoteAddr as Deno.NetAddr;
-  const refused = target && version?.startsWith("HTTP/1.")
-    ? options.authorize?.(
-      authorizationOf(text),
-      formatAddress(remote.hostname, remote.port),
-    )
+  const refusal = target && version?.startsWith("HTTP/1.")
+    ? refused(options, {
+      peer: formatAddress(remote.hostname, remote.port),
+      authorization: authorizationOf(text),
+    })
     : undefined;
   let reply: Uint8Array;
   if (!target || !version?.startsWith("HTTP/1.")) {
@@ -151,13 +174,13 @@ function replyTo(
       "Bad request: expected GET /metrics HTTP/1.1\n",
       false,
     );
-  } else if (refused) {
+  } else if (refusal) {
     reply = response(
-      REFUSALS[refused.status] ?? `${refused.status} Refused`,
-      refused.text + "\n",
+      refusal.status,
+      refusal.text + "\n",
       isHead,
       undefined,
-      refused.status === 401
+      refusal.status.startsWith("401")
         ? 'www-authenticate: Bearer realm="greeter"\r\n'
         : "",
     );

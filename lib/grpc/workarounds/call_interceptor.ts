@@ -13,9 +13,21 @@
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { chargeHeaders, chargeMessage, http2StreamOf } from "./call_writer.ts";
-import { deadlinePassed } from "./call_signal.ts";
-import { passesBuffers } from "./proto.ts";
+import { passesBuffers } from "../../wire/proto.ts";
 import { sentStatus } from "./sent_status.ts";
+
+/**
+ * Whether `call`'s deadline has passed: when grpc-js cancels a call, the
+ * difference between its deadline and the client leaving (grpc-js ends a
+ * call past its deadline itself, then cancels it).
+ */
+export function deadlinePassed(
+  call: { getDeadline(): grpc.Deadline },
+): boolean {
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return ms <= Date.now();
+}
 
 /** A call that ended, as {@linkcode callInterceptor} reports it. */
 export interface CallEnd {

@@ -1,16 +1,20 @@
 /**
  * The Prometheus endpoint: metrics served over plain HTTP at `/metrics`, by
  * the bounded server of `metrics_server.ts`; with tokens, only to a token
- * granting `metrics` (they count refused calls, among others).
+ * granting `metrics` (they count refused calls, among others): the caller
+ * hands in the check (`AccessControl.authorizeMetrics`), so that this
+ * folder knows nothing of access.
  *
  * @module
  */
 
 import type { Logger } from "../log.ts";
-import { serveMetricsHttp } from "./metrics_server.ts";
-import { formatAddress } from "./address.ts";
+import {
+  type MetricsServerOptions,
+  serveMetricsHttp,
+} from "./metrics_server.ts";
+import { formatAddress } from "../wire/address.ts";
 import type { Metrics } from "./metrics.ts";
-import type { AccessControl } from "./access.ts";
 
 /** A running metrics endpoint. */
 export interface MetricsEndpoint {
@@ -35,15 +39,14 @@ export function serveMetrics(
   host: string,
   port: number,
   log: Logger,
-  access?: AccessControl,
+  authorize?: MetricsServerOptions["authorize"],
 ): MetricsEndpoint {
   const server = serveMetricsHttp({
     host,
     port,
     render: () => metrics.render(),
     log,
-    authorize: access &&
-      ((authorization, peer) => access.checkMetrics(authorization, peer)),
+    authorize,
   });
   log.info(`Metrics on http://${formatAddress(host, server.port)}/metrics`, {
     metricsPort: server.port,

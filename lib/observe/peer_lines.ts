@@ -6,7 +6,7 @@
  * @module
  */
 
-import { peerHost } from "./address.ts";
+import { peerHost } from "../wire/address.ts";
 
 /** Topics a join line names; the rest are counted. */
 export const LOGGED_TOPICS = 8;
@@ -26,7 +26,7 @@ const SWEEP_AT = 1_024;
  *
  * @example
  * ```ts
- * import { topicsForLog } from "./join_log.ts";
+ * import { topicsForLog } from "./peer_lines.ts";
  * topicsForLog(["a", "b"]); // "a,b"
  * ```
  */
@@ -59,7 +59,7 @@ export interface PeerLineBudgetOptions {
  *
  * @example
  * ```ts
- * import { PeerLineBudget } from "./join_log.ts";
+ * import { PeerLineBudget } from "./peer_lines.ts";
  * const budget = new PeerLineBudget({ lines: 1 });
  * budget.take("10.0.0.1:5000"); // 0: write it
  * budget.take("10.0.0.1:5001"); // undefined: hold it back

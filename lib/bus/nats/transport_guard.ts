@@ -24,7 +24,7 @@ let transportGuarded = false;
  *
  * @example
  * ```ts
- * import { guardNatsTransport } from "./nats_transport_guard.ts";
+ * import { guardNatsTransport } from "./transport_guard.ts";
  * guardNatsTransport(); // before connecting; idempotent
  * ```
  */

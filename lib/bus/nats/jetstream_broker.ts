@@ -1,4 +1,10 @@
 /**
+ * Folder `lib/bus/nats/`: the bus on NATS: the JetStream broker (here), its
+ * stream (`jetstream_stream.ts`), listings across instances over core NATS
+ * (`directory.ts`) and a guard against one nats.js transport error
+ * (`transport_guard.ts`). May import `lib/bus/`, the `@nats-io/*` packages
+ * and the shared modules of `lib/`.
+ *
  * A {@linkcode Broker} on NATS JetStream: every instance publishes into one
  * stream and reads all of it, so instances share one sequence (the stream's
  * sequence numbers), one epoch (the stream's creation time) and therefore
@@ -32,11 +38,11 @@ import type {
   DirectoryQuery,
   EngineStats,
   PublishOptions,
-} from "./broker.ts";
-import { UnavailableError } from "../errors.ts";
-import { systemClock } from "./clock.ts";
-import { natsDirectory } from "./nats_directory.ts";
-import { guardNatsTransport } from "./nats_transport_guard.ts";
+} from "../broker.ts";
+import { UnavailableError } from "../../errors.ts";
+import { systemClock } from "../clock.ts";
+import { natsDirectory } from "./directory.ts";
+import { guardNatsTransport } from "./transport_guard.ts";
 import {
   ensureStream,
   streamEpoch,

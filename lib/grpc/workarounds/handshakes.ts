@@ -10,9 +10,9 @@
 
 import type * as grpc from "@grpc/grpc-js";
 import type { EventEmitter } from "node:events";
-import type { Logger } from "../log.ts";
-import { peerHost } from "./address.ts";
-import { PeerGuard } from "./peer_guard.ts";
+import type { Logger } from "../../log.ts";
+import { peerHost } from "../../wire/address.ts";
+import { PeerGuard } from "../../access/peer_guard.ts";
 
 interface SocketLike {
   remoteAddress?: string;

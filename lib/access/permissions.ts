@@ -19,7 +19,7 @@
  * @module
  */
 
-import { BearerTokens, tokenOf } from "./auth.ts";
+import { BearerTokens, tokenOf } from "./tokens.ts";
 import { ConfigError } from "../errors.ts";
 import { TopicPattern } from "../bus/topic_pattern.ts";
 import { ALL_TOPICS, PRESENCE_TOPIC } from "../bus/hub.ts";

@@ -15,7 +15,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
  *
  * @example
  * ```ts
- * import { parseTokenLines } from "./auth.ts";
+ * import { parseTokenLines } from "./tokens.ts";
  * parseTokenLines("# ops\ns3cret\n\nother publish:news.>\n"); // ["s3cret", "other publish:news.>"]
  * ```
  */
@@ -30,7 +30,7 @@ export function parseTokenLines(text: string): string[] {
  *
  * @example
  * ```ts
- * import { tokenOf } from "./auth.ts";
+ * import { tokenOf } from "./tokens.ts";
  * tokenOf("s3cret publish:news.>"); // "s3cret"
  * ```
  */
@@ -44,7 +44,7 @@ export function tokenOf(line: string): string {
  *
  * @example
  * ```ts
- * import { parseTokens } from "./auth.ts";
+ * import { parseTokens } from "./tokens.ts";
  * parseTokens("# ops\ns3cret\n\nother subscribe:news.*\n"); // ["s3cret", "other"]
  * ```
  */
@@ -61,7 +61,7 @@ const digest = (value: string) => createHash("sha256").update(value).digest();
  *
  * @example
  * ```ts
- * import { BearerTokens } from "./auth.ts";
+ * import { BearerTokens } from "./tokens.ts";
  * const tokens = new BearerTokens(["s3cret"]);
  * tokens.accepts("Bearer s3cret"); // true
  * tokens.accepts("Bearer nope"); // false

@@ -1,0 +1,193 @@
+/**
+ * Folder `lib/access/`: who may do what, and how much. Bearer tokens
+ * (`tokens.ts`), what each grants (`permissions.ts`), the per-peer guard
+ * (`peer_guard.ts`), subscriber limits (`admission.ts`) and, here, the
+ * check a transport makes of every request. It knows no transport: a
+ * caller is a peer address and the credential it presented, and a refusal
+ * is one of the project's typed errors, which each transport maps to its
+ * own status. May import `lib/bus/` (topic patterns), `lib/observe/` (log
+ * budgets), `lib/wire/address.ts` and the shared modules of `lib/`; never
+ * `@grpc/grpc-js`.
+ *
+ * This module: the token list in force (replaceable while serving: the
+ * token file's reload) and the checks made with it. Refusals are logged at
+ * `warn`, at most once per peer per 10 s and never with a token; a peer
+ * that fails authentication more than 10 times in a second is refused
+ * without checking for 10 s ({@linkcode PeerGuard}). Health and reflection
+ * are open: probes must work without a token, and reflection describes only
+ * the public contract (the protos in this repository), which tools such as
+ * `buf curl` read before every call.
+ *
+ * @module
+ */
+
+import {
+  AccessList,
+  checksRequest,
+  type Permissions,
+  refusal,
+} from "./permissions.ts";
+import { peerHost } from "../wire/address.ts";
+import { PeerGuard } from "./peer_guard.ts";
+import { PermissionDeniedError, UnauthenticatedError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+
+/** Methods of these services need no token. */
+const OPEN_SERVICE_PREFIXES = [
+  "/grpc.health.v1.Health/",
+  "/grpc.reflection.v1.ServerReflection/",
+  "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+/** Who makes a request, as every transport can tell. */
+export interface Caller {
+  /** Where it comes from: `HOST:PORT` (the guard counts by its host). */
+  readonly peer: string;
+  /** The `authorization` value it presented (`Bearer <token>`), if any. */
+  readonly authorization?: string;
+}
+
+/** Options of {@linkcode AccessControl}. */
+export interface AccessControlOptions {
+  /** Where refusals are logged. */
+  log: Logger;
+  /** Default: a new {@linkcode PeerGuard}. */
+  guard?: PeerGuard;
+}
+
+/**
+ * The token list in force and the checks made with it. A transport asks
+ * {@linkcode AccessControl.authenticate} once per call (unless the method is
+ * {@linkcode AccessControl.isOpen}), then, for a method whose request
+ * decides ({@linkcode AccessControl.checksRequest}),
+ * {@linkcode AccessControl.authorize} with the decoded request.
+ *
+ * @example
+ * ```ts
+ * import { AccessControl } from "./access.ts";
+ * import { Logger } from "../log.ts";
+ * const access = new AccessControl(["s3cret publish:news.>"], {
+ *   log: new Logger({ write: () => {} }),
+ * });
+ * const caller = { peer: "10.0.0.1:5000", authorization: "Bearer s3cret" };
+ * const permissions = access.authenticate(caller, "/helloworld.Greeter/Publish");
+ * access.authorize(permissions, caller, "/helloworld.Greeter/Publish", { topic: "news.x" }); // allowed
+ * access.replace(["n3w"]); // a reload: new calls need the new token
+ * ```
+ */
+export class AccessControl {
+  #list: AccessList;
+  #log: Logger;
+  #guard: PeerGuard;
+
+  /** Reads `lines` (token file lines); throws `ConfigError` when one is wrong. */
+  constructor(lines: readonly string[], options: AccessControlOptions) {
+    this.#list = new AccessList(lines);
+    this.#log = options.log;
+    this.#guard = options.guard ?? new PeerGuard();
+  }
+
+  /** The token list in force. */
+  get list(): AccessList {
+    return this.#list;
+  }
+
+  /**
+   * Puts `lines` in force for every call from now on. Throws `ConfigError`
+   * (keeping the list in force) when they are not a valid list.
+   */
+  replace(lines: readonly string[]): AccessList {
+    return this.#list = new AccessList(lines);
+  }
+
+  /** Whether `method` (`/package.Service/Method`) needs no token. */
+  isOpen(method: string): boolean {
+    return OPEN_SERVICE_PREFIXES.some((prefix) => method.startsWith(prefix));
+  }
+
+  /** Whether `method`'s request must be seen before the call may go on. */
+  checksRequest(method: string): boolean {
+    return checksRequest(method);
+  }
+
+  /**
+   * What `caller`'s credential may do when it calls `what`. Throws
+   * {@linkcode UnauthenticatedError} (logged, rate-limited) when it carries
+   * no accepted token, or when its peer is blocked for failing too often.
+   */
+  authenticate(caller: Caller, what: string): Permissions {
+    const host = peerHost(caller.peer);
+    const blockedMs = this.#guard.blockedFor(host);
+    if (blockedMs > 0) {
+      const seconds = Math.ceil(blockedMs / 1000);
+      this.#refused("too many failed authentications", what, caller.peer);
+      throw new UnauthenticatedError(
+        `Too many failed authentications from ${host}: refused without checking for ${seconds} s more; fix the token, then retry`,
+      );
+    }
+    const permissions = this.#list.find(caller.authorization);
+    if (permissions) return permissions;
+    if (this.#guard.failed(host)) {
+      this.#log.warn(
+        "Too many failed authentications: refusing this address without checking",
+        { peer: host, seconds: Math.ceil(this.#guard.blockedFor(host) / 1000) },
+      );
+    }
+    this.#refused("missing or invalid bearer token", what, caller.peer);
+    throw new UnauthenticatedError(
+      `Missing or invalid bearer token for ${what}: send metadata "authorization: Bearer <token>"`,
+    );
+  }
+
+  /**
+   * Checks that `permissions` allow `method` with `request` (its topics
+   * decide); throws {@linkcode PermissionDeniedError} naming the topic and
+   * the missing grant (logged, rate-limited) when they do not.
+   */
+  authorize(
+    permissions: Permissions,
+    caller: Caller,
+    method: string,
+    request: unknown,
+  ): void {
+    const why = refusal(method, request, permissions);
+    if (!why) return;
+    this.#refused("permission denied", method, caller.peer, why);
+    throw new PermissionDeniedError(
+      `Permission denied for ${method} on topic "${why.topic}": this token lacks "${why.needs}"; ask for a token that grants it`,
+    );
+  }
+
+  /**
+   * Checks a metrics read: throws {@linkcode UnauthenticatedError} without
+   * an accepted token, {@linkcode PermissionDeniedError} for a token without
+   * the `metrics` grant.
+   */
+  authorizeMetrics(caller: Caller): void {
+    if (this.authenticate(caller, "/metrics").metrics) return;
+    this.#refused("permission denied", "/metrics", caller.peer, {
+      topic: "",
+      needs: "metrics",
+    });
+    throw new PermissionDeniedError(
+      'Permission denied for /metrics: this token lacks "metrics"',
+    );
+  }
+
+  #refused(
+    why: string,
+    what: string,
+    peer: string,
+    denied?: { topic: string; needs: string },
+  ): void {
+    const unlogged = this.#guard.shouldLog(peerHost(peer));
+    if (unlogged === undefined) return;
+    this.#log.warn(`Refused a call: ${why}`, {
+      method: what,
+      peer,
+      topic: denied?.topic || undefined,
+      needs: denied?.needs,
+      refusedSinceLastLine: unlogged || undefined,
+    });
+  }
+}
