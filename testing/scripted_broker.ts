@@ -28,7 +28,7 @@ export interface ScriptedBrokerOptions {
  * @example
  * ```ts ignore
  * const { broker, hand } = scriptedBroker({ log: false });
- * const hub = new Hub<string>({ broker });
+ * const hub = new Hub(broker);
  * hand(1);
  * ```
  */

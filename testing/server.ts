@@ -8,11 +8,8 @@
 import http2 from "node:http2";
 import { setTimeout as delay } from "node:timers/promises";
 import { Logger } from "../lib/log.ts";
-import {
-  type GreeterServer,
-  type ServerOptions,
-  startServer,
-} from "../lib/server/server.ts";
+import { type GreeterServer, startServer } from "../lib/server/server.ts";
+import type { ServerOptions } from "../lib/server/options.ts";
 
 /** A running test server; dispose of it to shut it down. */
 export interface TestServer extends AsyncDisposable {

@@ -4,7 +4,7 @@ import { ManualClock } from "../testing/manual_clock.ts";
 import { LineProcess, taskArgs } from "../testing/process.ts";
 import { RawH2 } from "../testing/raw_h2.ts";
 import type { Hub } from "../lib/bus/hub.ts";
-import type { ServerOptions } from "../lib/server/server.ts";
+import type { ServerOptions } from "../lib/server/options.ts";
 import {
   helloRequestFrame,
   stalledSubscriber,

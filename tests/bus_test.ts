@@ -9,7 +9,7 @@ import {
   follow,
   type FollowMessage,
 } from "../lib/client/follow.ts";
-import type { ServerOptions } from "../lib/server/server.ts";
+import type { ServerOptions } from "../lib/server/options.ts";
 import { ManualClock } from "../testing/manual_clock.ts";
 import { CuttableProxy } from "../testing/proxy.ts";
 import {

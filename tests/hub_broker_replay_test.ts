@@ -32,7 +32,7 @@ async function next(
 
 Deno.test("Hub: a broker's skip during a replay reports every seq the replay had not reached as a gap", async () => {
   const { broker, hand } = scriptedBroker();
-  const hub = new Hub<string>({ broker });
+  const hub = new Hub(broker);
   for (let seq = 1; seq <= 4; seq++) hand(seq);
   const sub = hub.subscribe("r", { after: { epoch: "e", seq: 1 } });
   assert.equal(sub.recovered, true);
@@ -50,7 +50,7 @@ Deno.test("Hub: a broker's skip during a replay reports every seq the replay had
 
 Deno.test("Hub.close() ends a stream whose read waits on the broker's replay", async () => {
   const { broker, hand, replays } = scriptedBroker();
-  const hub = new Hub<string>({ broker, replaySize: 2 });
+  const hub = new Hub(broker, { replaySize: 2 });
   for (let seq = 1; seq <= 4; seq++) hand(seq);
   const sub = hub.subscribe("r", { after: { epoch: "e", seq: 0 } });
   assert.equal(sub.recovered, true, sub.reason ?? "");
@@ -66,7 +66,7 @@ Deno.test("Hub.close() ends a stream whose read waits on the broker's replay", a
 
 Deno.test("Hub: a broker's skip during a replay from the broker's log stops that read and reports the gap", async () => {
   const { broker, hand, replays } = scriptedBroker();
-  const hub = new Hub<string>({ broker, replaySize: 2 });
+  const hub = new Hub(broker, { replaySize: 2 });
   for (let seq = 1; seq <= 4; seq++) hand(seq);
   const sub = hub.subscribe("r", { after: { epoch: "e", seq: 0 } });
   const reader = sub.readable.getReader();
@@ -84,7 +84,7 @@ Deno.test("Hub: a broker's skip during a replay from the broker's log stops that
 
 Deno.test("Hub: only so many resumes read from the broker's log at once; the next is refused as retryable, and admitted once one ends", () => {
   const { broker, hand } = scriptedBroker();
-  const hub = new Hub<string>({ broker, replaySize: 2, maxBrokerReplays: 2 });
+  const hub = new Hub(broker, { replaySize: 2, maxBrokerReplays: 2 });
   for (let seq = 1; seq <= 10; seq++) hand(seq);
   const resume = (signal?: AbortSignal) =>
     hub.subscribe("r", { after: { epoch: "e", seq: 1 }, signal });

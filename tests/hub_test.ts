@@ -21,8 +21,9 @@ function recordingHub(options: HubOptions<string> = {}) {
   const joined: SubscriptionInfo[] = [];
   const gaps: [string, Gap][] = [];
   const clock = { time: 1000 };
-  const hub = new Hub<string>({
-    now: () => clock.time++,
+  const now = () => clock.time++;
+  const hub = new Hub(new MemoryBroker<string>({ now }), {
+    now,
     onJoin: (info) => joined.push(info),
     onLeave: (info, reason) => left.push([info, reason]),
     onGap: (info, gap) => gaps.push([info.name, gap]),
@@ -414,8 +415,8 @@ Deno.test("Hub.close() lets readers drain, ends streams, refuses new work", asyn
 
 Deno.test("Hub shares one broker sequence with another hub", async () => {
   const broker = new MemoryBroker<string>({ epoch: "shared" });
-  const a = new Hub<string>({ broker });
-  const b = new Hub<string>({ broker });
+  const a = new Hub(broker);
+  const b = new Hub(broker);
   const reader = b.subscribe("on b").readable.getReader();
   const event = await a.publish("t", "from a");
   assert.equal(b.epoch, "shared");
@@ -426,12 +427,16 @@ Deno.test("Hub shares one broker sequence with another hub", async () => {
 });
 
 Deno.test("Hub rejects a buffer size that is not a positive integer", () => {
-  assert.throws(() => new Hub({ bufferSize: 0 }), /positive integer, got 0/);
-  assert.throws(() => new Hub({ bufferSize: 1.5 }), RangeError);
+  const broker = new MemoryBroker();
+  assert.throws(
+    () => new Hub(broker, { bufferSize: 0 }),
+    /positive integer, got 0/,
+  );
+  assert.throws(() => new Hub(broker, { bufferSize: 1.5 }), RangeError);
 });
 
 Deno.test("Hub.listed() pages after an id, named and * subscribers merged in id order; count() agrees", async () => {
-  const hub = new Hub<string>();
+  const hub = new Hub(new MemoryBroker<string>());
   const controller = new AbortController();
   const { signal } = controller;
   const topics = (i: number) =>
@@ -463,7 +468,9 @@ Deno.test("Hub.listed() pages after an id, named and * subscribers merged in id 
 });
 
 Deno.test("Hub.subscribe() takes NATS-style patterns: * one token, > one or more, never $ topics", async () => {
-  const hub = new Hub<string>({ presence: () => "presence" });
+  const hub = new Hub(new MemoryBroker<string>(), {
+    presence: () => "presence",
+  });
   const one = hub.subscribe("one", { topics: ["news.*"] }).readable
     .getReader();
   const many = hub.subscribe("many", { topics: ["news.>", "news.a"] })
@@ -510,7 +517,7 @@ Deno.test("Hub.subscribe() takes NATS-style patterns: * one token, > one or more
 });
 
 Deno.test("Hub replays a resume through a pattern filter", async () => {
-  const hub = new Hub<string>();
+  const hub = new Hub(new MemoryBroker<string>());
   for (const topic of ["news.a", "x", "news.b"]) {
     await hub.publish(topic, topic);
   }

@@ -5,7 +5,11 @@ import { settles, waitFor } from "../testing/server.ts";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { Socket } from "node:net";
-import type { BrokerChange, BusEvent } from "../lib/bus/broker.ts";
+import {
+  type BrokerChange,
+  type BusEvent,
+  MemoryBroker,
+} from "../lib/bus/broker.ts";
 import { Hub, type HubItem } from "../lib/bus/hub.ts";
 import {
   JetStreamBroker,
@@ -47,7 +51,7 @@ async function instance(
   replaySize?: number,
 ) {
   const broker = await JetStreamBroker.connect(options(url, extra));
-  const hub = new Hub<Uint8Array>({ broker, replaySize });
+  const hub = new Hub(broker, { replaySize });
   await broker.ready;
   return {
     broker,
@@ -169,7 +173,7 @@ Deno.test({
       head: 10,
       log: false,
     });
-    const hub = new Hub<string>({ broker: lagging });
+    const hub = new Hub(lagging);
     const ahead = hub.subscribe("a", { after: { epoch: "e", seq: 8 } });
     assert.equal(ahead.recovered, true, ahead.reason ?? "");
     assert.deepEqual(ahead.cursor, { epoch: "e", seq: 8 });
@@ -323,7 +327,7 @@ Deno.test({
     "Hub: a broker that skips seqs (dropped by a shared log before it was read) is reported as a gap, and the window restarts",
   async fn() {
     const { broker: skipping, hand } = scriptedBroker({ log: false });
-    const hub = new Hub<string>({ broker: skipping });
+    const hub = new Hub(skipping);
     const live = hub.subscribe("l", { topics: ["t"] });
     hand(1);
     hand(2);
@@ -462,7 +466,7 @@ Deno.test({
     assert.deepEqual(await take(resumed.readable, 10), expected);
     await published;
     // A cursor the stream no longer holds either is not recovered.
-    const memory = new Hub<Uint8Array>({ replaySize: 5 });
+    const memory = new Hub(new MemoryBroker<Uint8Array>(), { replaySize: 5 });
     for (let i = 1; i <= 20; i++) await memory.publish("t", text.encode("x"));
     const gone = memory.subscribe("g", {
       after: { epoch: memory.epoch, seq: 2 },

@@ -22,10 +22,7 @@
 import { BearerTokens, tokenOf } from "./tokens.ts";
 import { ConfigError } from "../errors.ts";
 import { TopicPattern } from "../bus/topic_pattern.ts";
-import { ALL_TOPICS, PRESENCE_TOPIC } from "../bus/hub.ts";
-
-/** The topic of the clock, which `SayHelloStreamReply` subscribes to. */
-const CLOCK_TOPIC = "tick";
+import { ALL_TOPICS, PRESENCE_TOPIC, TICK_TOPIC } from "../bus/hub_items.ts";
 
 /**
  * What one token may do; see the module doc for the grammar.
@@ -164,7 +161,7 @@ export function refusal(
       return subscribe(topics.length === 0 ? [ALL_TOPICS] : topics);
     }
     case "/helloworld.Greeter/SayHelloStreamReply":
-      return subscribe([CLOCK_TOPIC]);
+      return subscribe([TICK_TOPIC]);
     case "/helloworld.Greeter/ListSubscribers":
       return subscribe([PRESENCE_TOPIC]);
     default:

@@ -19,7 +19,6 @@ import {
   type BusEvent,
   type DirectoryPage,
   type DirectoryQuery,
-  MemoryBroker,
   type PublishOptions,
 } from "./broker.ts";
 import {
@@ -122,8 +121,6 @@ export interface HubStats {
 
 /** Options of {@linkcode Hub}. */
 export interface HubOptions<T> {
-  /** Where events come from. Default: a new {@linkcode MemoryBroker}. */
-  broker?: Broker<T>;
   /** Events a subscription may hold unread. Default {@linkcode DEFAULT_BUFFER_SIZE}. */
   bufferSize?: number;
   /** What to do when that buffer is full. Default `"drop-oldest"`. */
@@ -264,7 +261,8 @@ export function normalizeTopics(topics: readonly string[] = []): string[] {
  * @example
  * ```ts
  * import { Hub } from "./hub.ts";
- * const hub = new Hub<string>();
+ * import { MemoryBroker } from "./broker.ts";
+ * const hub = new Hub(new MemoryBroker<string>());
  * const { readable } = hub.subscribe("you", { topics: ["news"] });
  * await hub.publish("news", "hello");
  * const reader = readable.getReader();
@@ -320,8 +318,8 @@ export class Hub<T> {
     resumesMissed: 0,
   };
 
-  /** Creates an empty, open hub attached to its broker. */
-  constructor(options: HubOptions<T> = {}) {
+  /** Creates an empty, open hub attached to `broker`, where its events come from. */
+  constructor(broker: Broker<T>, options: HubOptions<T> = {}) {
     const bufferSize = options.bufferSize ?? DEFAULT_BUFFER_SIZE;
     if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) {
       throw new RangeError(
@@ -339,7 +337,7 @@ export class Hub<T> {
     this.#onJoin = options.onJoin;
     this.#onLeave = options.onLeave;
     this.#onGap = options.onGap;
-    this.#broker = options.broker ?? new MemoryBroker<T>({ now: this.#now });
+    this.#broker = broker;
     this.#restart = (after) => {
       this.#log = new ReplayLog<T>({
         size: options.replaySize ?? DEFAULT_REPLAY_SIZE,

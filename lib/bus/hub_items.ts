@@ -14,6 +14,9 @@ export const ALL_TOPICS = "*";
 /** The topic of join and leave events. */
 export const PRESENCE_TOPIC = "$presence";
 
+/** The topic of the server clock's ticks (`Publish` refuses it). */
+export const TICK_TOPIC = "tick";
+
 /** A position in the event sequence. */
 export interface Cursor {
   /** Names the sequence (changes when the server restarts). */

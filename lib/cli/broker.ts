@@ -5,17 +5,17 @@
  * @module
  */
 
-import type { Broker } from "../bus/broker.ts";
+import { type Broker, MemoryBroker } from "../bus/broker.ts";
 import { JetStreamBroker } from "../bus/nats/jetstream_broker.ts";
 import { UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { ServeConfig } from "./config.ts";
 import { readConfigFile } from "./files.ts";
 
-/** A broker the server may use, and how to let go of it. */
+/** The broker the server runs on, and how to let go of it. */
 export interface OpenBroker {
-  /** Undefined for the memory broker, which the server makes itself. */
-  broker?: Broker<Uint8Array>;
+  /** Where events are sequenced. */
+  broker: Broker<Uint8Array>;
   /** Closes the broker's connections. */
   close(): Promise<void>;
 }
@@ -29,7 +29,8 @@ async function readSecret(path: string, what: string): Promise<string> {
 }
 
 /**
- * Opens the broker of `config.broker`: for NATS, connects, makes or adopts
+ * Opens the broker of `config.brokerUrl`: a new memory broker (a new
+ * epoch), or for NATS: connects, makes or adopts
  * the stream (its limits from the replay settings); the server reads the
  * window's worth of events back before it listens. Throws
  * `UnavailableError` when NATS cannot be used.
@@ -44,7 +45,10 @@ export async function openBroker(
   log: Logger,
 ): Promise<OpenBroker> {
   if (config.brokerUrl.kind === "memory") {
-    return { close: () => Promise.resolve() };
+    return {
+      broker: new MemoryBroker<Uint8Array>(),
+      close: () => Promise.resolve(),
+    };
   }
   const [password, token] = await Promise.all([
     config.natsPasswordFile === undefined

@@ -9,6 +9,9 @@
 import type { ServeConfig } from "./config.ts";
 import { Logger } from "../log.ts";
 import { startServer } from "../server/server.ts";
+import type { ServerOptions } from "../server/options.ts";
+import type { ServerTls } from "../wire/tls.ts";
+import type { Broker } from "../bus/broker.ts";
 import { AccessControl } from "../access/access.ts";
 import { MIN_TOKEN_BYTES } from "../access/permissions.ts";
 import { ConfigError } from "../errors.ts";
@@ -42,6 +45,54 @@ async function readAccess(path: string, log: Logger, current?: AccessControl) {
 async function tokenFileFacts(path: string, access: AccessControl) {
   const { mode } = await Deno.stat(path).catch(() => ({ mode: null }));
   return { path, mode, short: access.list.short, minBytes: MIN_TOKEN_BYTES };
+}
+
+/**
+ * The server's options from the settings, every option named (the type
+ * check fails when one is added, renamed or removed without this).
+ */
+function serverOptions(
+  config: ServeConfig,
+  opened: {
+    broker: Broker<Uint8Array>;
+    access: AccessControl | undefined;
+    tls: ServerTls | undefined;
+    log: Logger;
+  },
+): ServerOptions {
+  return {
+    host: config.host,
+    port: config.port,
+    intervalMs: config.intervalMs,
+    heartbeatMs: config.heartbeatMs,
+    broker: opened.broker,
+    bufferSize: config.bufferSize,
+    policy: config.policy,
+    maxSubscribers: config.maxSubscribers,
+    maxSubscribersPerConnection: config.maxSubscribersPerConnection,
+    maxSubscribersPerPeer: config.maxSubscribersPerPeer,
+    replaySize: config.replaySize,
+    replayAgeMs: config.replayAgeMs,
+    replayBytes: config.replayBytes,
+    maxPublishBytes: config.maxPublishBytes,
+    reconnectJitterMs: config.reconnectJitterMs,
+    keepaliveTimeMs: config.keepaliveTimeMs,
+    keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+    maxConnectionIdleMs: config.maxConnectionIdleMs,
+    maxConnectionAgeMs: config.maxConnectionAgeMs,
+    maxConnectionAgeGraceMs: config.maxConnectionAgeGraceMs,
+    maxConnections: config.maxConnections,
+    maxConcurrentStreams: config.maxConcurrentStreams,
+    maxMessageBytes: config.maxMessageBytes,
+    reusePort: config.reusePort,
+    tls: opened.tls,
+    tokens: undefined, // the token file, read into `access`
+    access: opened.access,
+    metricsPort: config.metricsPort,
+    writer: undefined, // the transport's own
+    clock: undefined, // the system's
+    log: opened.log,
+  } satisfies Record<keyof ServerOptions, unknown>;
 }
 
 /**
@@ -79,13 +130,9 @@ export async function serve(
   const opened = await openBroker(config, log);
   let server;
   try {
-    server = await startServer({
-      ...config,
-      broker: opened.broker,
-      access,
-      tls,
-      log,
-    });
+    server = await startServer(
+      serverOptions(config, { broker: opened.broker, access, tls, log }),
+    );
   } catch (error) {
     await opened.close();
     throw error;

@@ -18,15 +18,11 @@
  */
 
 import type * as grpc from "@grpc/grpc-js";
-import { type Clock, systemClock } from "../bus/clock.ts";
+import type { Clock } from "../bus/clock.ts";
 import type { CallWriterOptions } from "./workarounds/mod.ts";
 import type { Directory } from "../bus/broker.ts";
 import type { Hub, SubscriptionInfo } from "../bus/hub.ts";
 import type { Logger } from "../log.ts";
-import {
-  DEFAULT_MAX_PUBLISH_BYTES,
-  DEFAULT_RECONNECT_JITTER_MS,
-} from "../defaults.ts";
 import { Admission } from "../access/admission.ts";
 import type { PeerLineBudget } from "../observe/peer_lines.ts";
 import { CallSignals } from "./call_signal.ts";
@@ -43,40 +39,39 @@ import { publish } from "./handlers/publish.ts";
 import { listSubscribers } from "./handlers/list_subscribers.ts";
 
 export { toServiceError } from "./status.ts";
-export { TICK_TOPIC } from "./service_context.ts";
 export { STREAM2_TIMERS } from "./handlers/stream2.ts";
 export { MAX_LIST_SUBSCRIBERS } from "./handlers/list_subscribers.ts";
 
-/** Options of {@linkcode createGreeterService}. */
+/** Options of {@linkcode createGreeterService}, resolved by the server's core. */
 export interface GreeterServiceOptions {
   /** The event bus behind `Subscribe`, `Publish` and `SayHelloStreamReply`. */
   hub: Hub<Uint8Array>;
-  /** Every instance's subscriptions, on a shared stream. Default: the hub's. */
-  directory?: Directory<SubscriptionInfo>;
+  /** Every instance's subscriptions, on a shared stream; undefined: the hub's. */
+  directory: Directory<SubscriptionInfo> | undefined;
   /** Where connection events are logged. */
   log: Logger;
+  /** What `SayHelloStream2` waits on. */
+  clock: Clock;
   /** Milliseconds between `SayHelloStream2` timers. */
   intervalMs: number;
   /** Aborts when the server shuts down: open `SayHelloStream2` calls say goodbye. */
   shutdown: AbortSignal;
   /** Aborts when calls are forcibly cancelled: every handler stops waiting. */
-  forced?: AbortSignal;
-  /** Default {@linkcode systemClock}. */
-  clock?: Clock;
+  forced: AbortSignal;
   /** Transport backpressure settings for every stream. */
-  writer?: CallWriterOptions;
-  /** Most hub subscriptions one connection may hold. Default: no limit. */
-  maxSubscribersPerConnection?: number;
-  /** Most hub subscriptions one peer (remote address) may hold. Default: no limit. */
-  maxSubscribersPerPeer?: number;
-  /** Heartbeat cadence announced to subscribers (ms); 0 when there are none. */
-  heartbeatIntervalMs?: number;
-  /** Largest payload `Publish` accepts. Default {@linkcode DEFAULT_MAX_PUBLISH_BYTES}. */
-  maxPublishBytes?: number;
-  /** Goodbyes advise reconnecting after a random delay below this (ms). Default {@linkcode DEFAULT_RECONNECT_JITTER_MS}. */
-  reconnectJitterMs?: number;
-  /** The budget of `disconnected.` lines per peer (shared with the join and leave lines). Default: none. */
-  peerLines?: PeerLineBudget;
+  writer: CallWriterOptions;
+  /** Most hub subscriptions one connection may hold; undefined: no limit. */
+  maxSubscribersPerConnection: number | undefined;
+  /** Most hub subscriptions one peer (remote address) may hold. */
+  maxSubscribersPerPeer: number;
+  /** Heartbeat cadence announced to subscribers (ms). */
+  heartbeatIntervalMs: number;
+  /** Largest payload `Publish` accepts. */
+  maxPublishBytes: number;
+  /** Goodbyes advise reconnecting after a random delay below this (ms). */
+  reconnectJitterMs: number;
+  /** The budget of `disconnected.` lines per peer (shared with the join and leave lines). */
+  peerLines: PeerLineBudget;
 }
 
 /**
@@ -84,7 +79,7 @@ export interface GreeterServiceOptions {
  *
  * @example
  * ```ts ignore
- * server.addService(loadGreeterProto().service, createGreeterService({ hub, log, intervalMs: 1000, shutdown }));
+ * server.addService(loadGreeterProto().service, createGreeterService(options));
  * ```
  */
 export function createGreeterService(
@@ -93,14 +88,14 @@ export function createGreeterService(
   const { hub, log } = options;
   const signals = new CallSignals({
     draining: options.shutdown,
-    stopped: options.forced ?? new AbortController().signal,
+    stopped: options.forced,
     log,
     peerLines: options.peerLines,
   });
   const context: GreeterContext = {
     hub,
     log,
-    clock: options.clock ?? systemClock,
+    clock: options.clock,
     methods: loadGreeterProto().service,
     signals,
     subscriptions: new SubscriptionCalls({
@@ -117,10 +112,9 @@ export function createGreeterService(
     directory: options.directory,
     writer: options.writer,
     intervalMs: options.intervalMs,
-    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 0,
-    maxPublishBytes: options.maxPublishBytes ?? DEFAULT_MAX_PUBLISH_BYTES,
-    reconnectJitterMs: options.reconnectJitterMs ??
-      DEFAULT_RECONNECT_JITTER_MS,
+    heartbeatIntervalMs: options.heartbeatIntervalMs,
+    maxPublishBytes: options.maxPublishBytes,
+    reconnectJitterMs: options.reconnectJitterMs,
   };
   return {
     SayHello: sayHello(),

@@ -16,9 +16,6 @@ import type { Directory } from "../bus/broker.ts";
 import type { Hub, SubscriptionInfo } from "../bus/hub.ts";
 import type { Logger } from "../log.ts";
 
-/** The topic of the hub's clock ticks. */
-export const TICK_TOPIC = "tick";
-
 /** The shared state and settings of the Greeter handlers. */
 export interface GreeterContext {
   /** The event bus behind `Subscribe`, `Publish` and `SayHelloStreamReply`. */

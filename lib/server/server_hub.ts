@@ -6,14 +6,13 @@
  * @module
  */
 
-import { type Clock, systemClock } from "../bus/clock.ts";
-import type { Broker } from "../bus/broker.ts";
+import type { Clock } from "../bus/clock.ts";
 import { Hub, type LeaveReason, type PresenceChange } from "../bus/hub.ts";
 import { runTicker } from "../bus/ticker.ts";
-import { DEFAULT_REPLAY_BYTES, type SlowConsumerPolicy } from "../defaults.ts";
 import type { Logger } from "../log.ts";
+import type { ResolvedServerOptions } from "./options.ts";
 import { quote } from "../escape.ts";
-import { TICK_TOPIC } from "../grpc/service_context.ts";
+import { TICK_TOPIC } from "../bus/hub_items.ts";
 import { PeerLineBudget, topicsForLog } from "../observe/peer_lines.ts";
 
 /** What an event weighs besides its payload (object, topic), roughly. */
@@ -57,23 +56,19 @@ function instanceFirstId(): number {
   return ((slot % (2 ** 20 - 1)) + 1) * INSTANCE_ID_SPAN + 1;
 }
 
-/** Options of {@linkcode createServerHub}: the hub settings of `ServerOptions`. */
-export interface ServerHubOptions {
-  /** Where events are sequenced. Default: in memory, a new epoch per start. */
-  broker?: Broker<Uint8Array>;
-  /** Events each subscription may hold unread. */
-  bufferSize?: number;
-  /** What the hub does when that buffer is full. */
-  policy?: SlowConsumerPolicy;
-  /** Most hub subscriptions at once. */
-  maxSubscribers?: number;
-  /** Events kept for resume. */
-  replaySize?: number;
-  /** Age beyond which events are not replayed (ms). */
-  replayAgeMs?: number;
-  /** Most bytes of events kept for resume. Default {@linkcode DEFAULT_REPLAY_BYTES}. */
-  replayBytes?: number;
-}
+/** The settings {@linkcode createServerHub} reads, resolved. */
+export type ServerHubSettings = Pick<
+  ResolvedServerOptions,
+  | "broker"
+  | "bufferSize"
+  | "policy"
+  | "maxSubscribers"
+  | "replaySize"
+  | "replayAgeMs"
+  | "replayBytes"
+  | "log"
+  | "clock"
+>;
 
 /**
  * The server's hub: each join and leave logged (at most 20 lines per peer
@@ -82,35 +77,33 @@ export interface ServerHubOptions {
  *
  * @example
  * ```ts ignore
- * const hub = createServerHub(options, { log, clock, onLeave: (reason) => leaves.inc({ reason }) });
+ * const hub = createServerHub(settings, { peerLines, onLeave: (reason) => leaves.inc({ reason }) });
  * ```
  */
 export function createServerHub(
-  options: ServerHubOptions,
+  settings: ServerHubSettings,
   wiring: {
-    log: Logger;
-    clock: Clock;
+    /** Called once per leave, with its reason (the metrics). */
     onLeave: (reason: LeaveReason) => void;
-    /** The budget of join and leave lines per peer. Default: a new one. */
-    peerLines?: PeerLineBudget;
+    /** The budget of join and leave lines per peer. */
+    peerLines: PeerLineBudget;
   },
 ): Hub<Uint8Array> {
-  const { log, clock } = wiring;
-  const joinLines = wiring.peerLines ?? new PeerLineBudget();
+  const { log, clock, broker } = settings;
+  const joinLines = wiring.peerLines;
   /** Per subscription: when its last gap was logged, and what came since. */
   const gapLogs = new Map<
     number,
     { at: number; gaps: number; missed: number }
   >();
-  return new Hub<Uint8Array>({
-    broker: options.broker,
-    firstId: options.broker?.shared ? instanceFirstId() : 1,
-    bufferSize: options.bufferSize,
-    policy: options.policy,
-    maxSubscribers: options.maxSubscribers,
-    replaySize: options.replaySize,
-    replayAgeMs: options.replayAgeMs,
-    replayBytes: options.replayBytes ?? DEFAULT_REPLAY_BYTES,
+  return new Hub<Uint8Array>(broker, {
+    firstId: broker.shared ? instanceFirstId() : 1,
+    bufferSize: settings.bufferSize,
+    policy: settings.policy,
+    maxSubscribers: settings.maxSubscribers,
+    replaySize: settings.replaySize,
+    replayAgeMs: settings.replayAgeMs,
+    replayBytes: settings.replayBytes,
     sizeOf: (payload) => payload.length + EVENT_OVERHEAD_BYTES,
     presence: presencePayload,
     now: () => clock.now(),
@@ -180,16 +173,16 @@ export function startTickers(
     heartbeatMs: number;
     signal: AbortSignal;
     log: Logger;
-    clock?: Clock;
+    clock: Clock;
     /**
      * The stream is shared with other instances: tick on the wall clock's
      * grid, each tick named by its instant, so the broker keeps one per
      * interval however many instances publish it.
      */
-    shared?: boolean;
+    shared: boolean;
   },
 ): Promise<void> {
-  const { log, signal, clock = systemClock } = options;
+  const { log, signal, clock } = options;
   const tick = new Uint8Array(0);
   // One line when ticks start failing (the event stream away), one when they
   // publish again: not a line a tick.

@@ -1,19 +1,30 @@
 /**
- * A server's shutdown, step by step: health first, then the tickers, the
- * hub's drain and health watches, a graceful wait for calls, and what is
- * left cancelled when the grace runs out.
+ * A server's shutdown, step by step, whatever its transports: they say
+ * NOT_SERVING first, then the tickers stop and the hub drains, the
+ * transports get a graceful wait for their calls, and what is left is
+ * cancelled when the grace runs out.
  *
  * @module
  */
 
-import type * as grpc from "@grpc/grpc-js";
 import { systemClock } from "../bus/clock.ts";
 import type { Hub } from "../bus/hub.ts";
 import { UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { ServedHealth } from "../grpc/health.ts";
 import type { MetricsEndpoint } from "../observe/metrics_endpoint.ts";
-import type { ConnectionListener } from "../grpc/workarounds/mod.ts";
+
+/**
+ * What the drain asks of each transport (gRPC today; an HTTP transport
+ * stands beside it the same way).
+ */
+export interface Transport {
+  /** The drain starts: probes hear NOT_SERVING, for good. */
+  drain(): void;
+  /** After the hub closed: resolves once every call and connection is done. */
+  close(): Promise<void>;
+  /** The grace ran out: cancels what is left. */
+  force(): void;
+}
 
 /**
  * Most milliseconds of the grace kept for the forced end (cancelling what is
@@ -23,12 +34,8 @@ const FORCE_WAIT_MS = 1_000;
 
 /** What a shutdown stops, as `startServer` assembled it. */
 export interface RunningParts {
-  /** The grpc-js server. */
-  server: grpc.Server;
-  /** The listener that hands it connections. */
-  listener: ConnectionListener;
-  /** Its health service. */
-  health: ServedHealth;
+  /** The transports, drained and closed together. */
+  transports: readonly Transport[];
   /** The hub, closed by the drain. */
   hub: Hub<Uint8Array>;
   /** The hub's tickers, stopped by `draining`. */
@@ -75,28 +82,22 @@ export async function stopServer(
   parts: RunningParts,
   graceMs: number,
 ): Promise<void> {
-  const { server, health, log } = parts;
+  const { transports, log } = parts;
   // Real time, whatever clock drives the hub: a shutdown must end.
   const deadline = performance.now() + graceMs;
   const left = () => Math.max(0, deadline - performance.now());
   // Probes and load balancers learn first, before anything is refused.
-  health.notServing();
+  for (const transport of transports) transport.drain();
   parts.draining.abort();
   await parts.tickers;
   parts.hub.close();
-  health.endWatches(); // after NOT_SERVING was sent
-  // Done when grpc-js says so and every socket has closed: on Deno a
-  // session may report itself closed before its last frames are out.
-  const graceful = Promise.all([
-    parts.listener.close(),
-    new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
-  ]);
+  const graceful = Promise.all(transports.map((t) => t.close()));
   const forceWaitMs = Math.min(FORCE_WAIT_MS, graceMs / 2);
   if (await within(graceful, left() - forceWaitMs)) {
     return await parts.metrics?.stop();
   }
   log.warn(`Grace period of ${graceMs} ms over: cancelling open calls`);
-  server.forceShutdown();
+  for (const transport of transports) transport.force();
   parts.stopped.abort(new UnavailableError("The server shut down"));
   // Deno 2.9.3 may keep a connection whose peer stays silent open even
   // after forceShutdown(): give up waiting rather than overrun the grace.

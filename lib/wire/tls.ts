@@ -67,6 +67,33 @@ function checkKeyPair(cert: Buffer, key: Buffer): void {
 }
 
 /**
+ * Checks server TLS material before anything starts: each part PEM, the key
+ * the certificate's. Throws `ConfigError` saying what is wrong; returns the
+ * parts as buffers.
+ *
+ * @example
+ * ```ts
+ * import { checkServerTls } from "./tls.ts";
+ * import { ConfigError } from "../errors.ts";
+ * const bytes = new TextEncoder().encode("not a certificate");
+ * try {
+ *   checkServerTls({ cert: bytes, key: bytes });
+ * } catch (error) {
+ *   error instanceof ConfigError; // true: "The TLS certificate is not PEM…"
+ * }
+ * ```
+ */
+export function checkServerTls(
+  tls: ServerTls,
+): { cert: Buffer; key: Buffer; clientCa?: Buffer } {
+  const cert = pem(tls.cert, "The TLS certificate");
+  const key = pem(tls.key, "The TLS key");
+  const clientCa = tls.clientCa && pem(tls.clientCa, "The client CA");
+  checkKeyPair(cert, key);
+  return { cert, key, clientCa };
+}
+
+/**
  * Server credentials: TLS with `tls`, plaintext without. Throws
  * {@linkcode ConfigError} when the material is unusable.
  *
@@ -77,10 +104,7 @@ function checkKeyPair(cert: Buffer, key: Buffer): void {
  */
 export function serverCredentials(tls?: ServerTls): grpc.ServerCredentials {
   if (!tls) return grpc.ServerCredentials.createInsecure();
-  const cert = pem(tls.cert, "The TLS certificate");
-  const key = pem(tls.key, "The TLS key");
-  const clientCa = tls.clientCa && pem(tls.clientCa, "The client CA");
-  checkKeyPair(cert, key);
+  const { cert, key, clientCa } = checkServerTls(tls);
   // Deno 2.9.3's node:tls fails every handshake when the server is given no
   // CA at all ("wrong version number"): without client verification, the
   // server's own chain stands in, and is never consulted.

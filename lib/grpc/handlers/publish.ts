@@ -6,7 +6,8 @@
  */
 
 import type * as grpc from "@grpc/grpc-js";
-import { type GreeterContext, TICK_TOPIC } from "../service_context.ts";
+import type { GreeterContext } from "../service_context.ts";
+import { TICK_TOPIC } from "../../bus/hub_items.ts";
 import { validateTopic } from "../../bus/hub.ts";
 import { InvalidArgumentError } from "../../errors.ts";
 import type { PublishReply, PublishRequest } from "../../wire/proto.ts";

@@ -6,7 +6,8 @@
  */
 
 import type * as grpc from "@grpc/grpc-js";
-import { type GreeterContext, TICK_TOPIC } from "../service_context.ts";
+import type { GreeterContext } from "../service_context.ts";
+import { TICK_TOPIC } from "../../bus/hub_items.ts";
 import type { HelloReply, HelloRequest } from "../../wire/proto.ts";
 import { readAll } from "../subscription_call.ts";
 import { namePart, tickReply } from "../tick_reply.ts";

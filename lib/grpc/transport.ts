@@ -1,0 +1,223 @@
+/**
+ * The gRPC transport, as the server's core starts and stops it: a grpc-js
+ * server (channel settings, the interceptors, the header list bound),
+ * health and reflection, the Greeter, and the listener that hands it
+ * connections; drained and closed in the core's order.
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import type { AccessControl } from "../access/access.ts";
+import type { Directory } from "../bus/broker.ts";
+import type { Clock } from "../bus/clock.ts";
+import type { Hub, SubscriptionInfo } from "../bus/hub.ts";
+import type { Logger } from "../log.ts";
+import type { PeerLineBudget } from "../observe/peer_lines.ts";
+import { formatAddress } from "../wire/address.ts";
+import { loadGreeterProto } from "../wire/proto.ts";
+import { serverCredentials, type ServerTls } from "../wire/tls.ts";
+import { accessInterceptor } from "./access_interceptor.ts";
+import {
+  addHealthAndReflection,
+  DEFAULT_MAX_HEALTH_WATCHES,
+} from "./health.ts";
+import { createGreeterService } from "./service.ts";
+import { toServiceError } from "./status.ts";
+import {
+  callInterceptor,
+  type CallWriterOptions,
+  limitHeaderList,
+  listenForConnections,
+  logHandshakeFailures,
+  MAX_HEADER_LIST_BYTES,
+  metadataLimitInterceptor,
+  redactGrpcLogs,
+} from "./workarounds/mod.ts";
+
+/**
+ * The settings the gRPC transport reads, resolved (the server core's
+ * `ResolvedServerOptions` holds them all; see `ServerOptions` for each).
+ * Those that may be off are `undefined` then, never absent.
+ */
+export interface GrpcSettings {
+  host: string;
+  port: number;
+  intervalMs: number;
+  heartbeatMs: number;
+  clock: Clock;
+  log: Logger;
+  maxSubscribers: number;
+  maxSubscribersPerConnection: number | undefined;
+  maxSubscribersPerPeer: number;
+  maxPublishBytes: number;
+  reconnectJitterMs: number;
+  keepaliveTimeMs: number;
+  keepaliveTimeoutMs: number;
+  maxConnectionIdleMs: number;
+  maxConnectionAgeMs: number | undefined;
+  maxConnectionAgeGraceMs: number | undefined;
+  maxConnections: number;
+  maxConcurrentStreams: number;
+  maxMessageBytes: number;
+  reusePort: boolean;
+  tls: ServerTls | undefined;
+  access: AccessControl | undefined;
+  writer: Omit<CallWriterOptions, "maxMessageBytes">;
+}
+
+/** What the server's core shares with a transport. */
+export interface TransportCore {
+  /** The event bus behind `Subscribe`, `Publish` and `SayHelloStreamReply`. */
+  hub: Hub<Uint8Array>;
+  /** Every instance's subscriptions, on a shared stream; the hub's otherwise. */
+  directory: Directory<SubscriptionInfo> | undefined;
+  /** The budget of join, leave and disconnect lines per peer. */
+  peerLines: PeerLineBudget;
+  /** Aborts when the drain starts. */
+  draining: AbortSignal;
+  /** Aborts when the grace runs out: every call stops. */
+  stopped: AbortSignal;
+  /** Called once per call when it ends, with its method and final status. */
+  onCallEnd(method: string, code: string): void;
+}
+
+/** A running gRPC transport. */
+export interface GrpcTransport {
+  /** The bound address, e.g. `[::]:50051`. */
+  readonly address: string;
+  /** The bound port (the real one when 0 was asked for). */
+  readonly port: number;
+  /** The event stream's engine came or went: health follows (until the drain). */
+  serving(up: boolean): void;
+  /** The drain starts: health says NOT_SERVING, for good. */
+  drain(): void;
+  /**
+   * After the hub closed: ends health watches, stops accepting, and
+   * resolves once every call has finished and every connection closed.
+   */
+  close(): Promise<void>;
+  /** The grace ran out: cancels every call left. */
+  force(): void;
+}
+
+/** The grpc-js channel options of `settings`: lifetimes set, channelz off. */
+function channelOptions(settings: GrpcSettings): grpc.ServerOptions {
+  const set: Record<string, number | undefined> = {
+    "grpc.enable_channelz": 0, // costs on every call; nobody reads it here
+    "grpc.keepalive_time_ms": settings.keepaliveTimeMs,
+    "grpc.keepalive_timeout_ms": settings.keepaliveTimeoutMs,
+    "grpc.max_connection_idle_ms": settings.maxConnectionIdleMs,
+    "grpc.max_connection_age_ms": settings.maxConnectionAgeMs,
+    "grpc.max_connection_age_grace_ms": settings.maxConnectionAgeGraceMs,
+    "grpc.max_concurrent_streams": settings.maxConcurrentStreams,
+    "grpc.max_receive_message_length": settings.maxMessageBytes,
+    "grpc.max_send_message_length": settings.maxMessageBytes,
+  };
+  return Object.fromEntries(
+    Object.entries(set).filter(([, value]) => value !== undefined),
+  );
+}
+
+/** The grpc-js server with its interceptors, innermost first. */
+function grpcServer(settings: GrpcSettings, core: TransportCore): grpc.Server {
+  const { log, access } = settings;
+  const debug = log.enabled("debug");
+  const server = new grpc.Server({
+    ...channelOptions(settings),
+    interceptors: [
+      // Innermost: it then sees what authentication refuses.
+      callInterceptor({
+        onEnd: ({ method, code, ms, peer }) => {
+          core.onCallEnd(method, code);
+          // --log-level debug: one line per call once it ends.
+          if (!debug) return;
+          log.debug("Call ended", {
+            method,
+            peer,
+            code,
+            ms: Math.round(ms * 10) / 10,
+          });
+        },
+        peers: debug,
+      }),
+      ...(access ? [accessInterceptor(access)] : []),
+      // Outermost: an oversized header list is refused before anything else.
+      metadataLimitInterceptor(MAX_HEADER_LIST_BYTES, toServiceError),
+    ],
+  });
+  limitHeaderList(server);
+  return server;
+}
+
+/**
+ * Starts the gRPC transport over `core`: the server, health and reflection,
+ * the Greeter, then the listener; resolves once it accepts connections.
+ * Rejects with a `GreeterError` naming the address when it cannot bind.
+ *
+ * @example
+ * ```ts ignore
+ * const grpc = await startGrpcTransport(settings, { hub, directory, peerLines, draining, stopped, onCallEnd });
+ * grpc.drain();
+ * await grpc.close();
+ * ```
+ */
+export async function startGrpcTransport(
+  settings: GrpcSettings,
+  core: TransportCore,
+): Promise<GrpcTransport> {
+  const { host, log } = settings;
+  const credentials = serverCredentials(settings.tls);
+  redactGrpcLogs(); // GRPC_TRACE would log bearer tokens otherwise
+  const server = grpcServer(settings, core);
+  const health = await addHealthAndReflection(server, {
+    maxWatches: Math.min(settings.maxSubscribers, DEFAULT_MAX_HEALTH_WATCHES),
+  });
+  server.addService(
+    loadGreeterProto().service,
+    createGreeterService({
+      hub: core.hub,
+      directory: core.directory,
+      log,
+      clock: settings.clock,
+      intervalMs: settings.intervalMs,
+      shutdown: core.draining,
+      forced: core.stopped,
+      writer: { ...settings.writer, maxMessageBytes: settings.maxMessageBytes },
+      maxSubscribersPerConnection: settings.maxSubscribersPerConnection,
+      maxSubscribersPerPeer: settings.maxSubscribersPerPeer,
+      heartbeatIntervalMs: settings.heartbeatMs,
+      maxPublishBytes: settings.maxPublishBytes,
+      reconnectJitterMs: settings.reconnectJitterMs,
+      peerLines: core.peerLines,
+    }),
+  );
+  // Our own listener: it caps connections and survives running out of
+  // descriptors, which grpc-js's bindAsync listener does not on Deno.
+  const injector = server.createConnectionInjector(credentials);
+  const listener = await listenForConnections({
+    host,
+    port: settings.port,
+    maxConnections: settings.maxConnections,
+    reusePort: settings.reusePort,
+    log,
+    onConnection: (socket) => injector.injectConnection(socket),
+  });
+  if (settings.tls) logHandshakeFailures(server, log);
+  return {
+    address: formatAddress(host, listener.port),
+    port: listener.port,
+    serving: (up) => health.serving(up),
+    drain: () => health.notServing(),
+    close: async () => {
+      health.endWatches(); // after NOT_SERVING was sent
+      // Done when grpc-js says so and every socket has closed: on Deno a
+      // session may report itself closed before its last frames are out.
+      await Promise.all([
+        listener.close(),
+        new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+      ]);
+    },
+    force: () => server.forceShutdown(),
+  };
+}
