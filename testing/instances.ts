@@ -23,11 +23,15 @@ export interface Instance extends AsyncDisposable {
 
 /**
  * `deno task serve --broker URL` on 127.0.0.1 (`port`, or a free one), with
- * a 2 s grace and `extra` flags, in its own process group.
+ * a 2 s grace, `extra` flags and `env`, in its own process group.
  */
 export async function startInstance(
   url: string,
-  options: { port?: number; extra?: string[] } = {},
+  options: {
+    port?: number;
+    extra?: string[];
+    env?: Record<string, string>;
+  } = {},
 ): Promise<Instance> {
   const server = await spawnServer(
     [
@@ -39,7 +43,7 @@ export async function startInstance(
       "2000",
       ...options.extra ?? [],
     ],
-    undefined,
+    options.env,
     true,
   );
   return {

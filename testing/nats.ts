@@ -6,6 +6,16 @@
  */
 
 import { connect } from "@nats-io/transport-node";
+import {
+  createAccount,
+  createOperator,
+  createUser,
+  encodeAccount,
+  encodeOperator,
+  encodeUser,
+  fmtCreds,
+  type User,
+} from "@nats-io/jwt";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { LineProcess } from "./process.ts";
 import { waitFor } from "./server.ts";
@@ -42,6 +52,15 @@ export interface NatsServerOptions {
    * (PEM paths); with `verify`, require client certificates this CA signed.
    */
   tls?: { cert: string; key: string; verify?: string };
+  /**
+   * More configuration (nats-server's file format: `authorization { … }`,
+   * an operator's), after the address and the store.
+   */
+  config?: string;
+  /** Serve nats-server's monitoring (`/connz`…) on a free port. */
+  monitor?: boolean;
+  /** Environment variables (which `config` may name as `$NAME`). */
+  env?: Record<string, string>;
 }
 
 /** A running nats-server; dispose of it to stop it and remove its store. */
@@ -52,6 +71,8 @@ export interface NatsServer extends AsyncDisposable {
   readonly url: string;
   /** Its JetStream store. */
   readonly storeDir: string;
+  /** `http://127.0.0.1:PORT`, its monitoring, when asked for. */
+  readonly monitorUrl?: string;
   /** The process. */
   readonly process: LineProcess;
   /** Stops the process (SIGTERM, then SIGKILL past 5 s); keeps the store. */
@@ -74,31 +95,44 @@ export async function startNatsServer(
   const storeDir = options.storeDir ??
     await Deno.makeTempDir({ prefix: "greeter-nats-" });
   try {
-    return await spawnNatsServer(
-      [
-        "-js",
-        "-sd",
-        storeDir,
-        "-a",
-        "127.0.0.1",
-        "-p",
-        String(options.port ?? -1),
-        ...(options.tls
-          ? [
-            "--tls",
-            "--tlscert",
-            options.tls.cert,
-            "--tlskey",
-            options.tls.key,
-          ]
-          : []),
-        ...(options.tls?.verify
-          ? ["--tlsverify", "--tlscacert", options.tls.verify]
-          : []),
-      ],
+    const monitorPort = options.monitor ? freePort() : undefined;
+    const args = [
+      "-js",
+      "-sd",
+      storeDir,
+      "-a",
+      "127.0.0.1",
+      "-p",
+      String(options.port ?? -1),
+      ...(monitorPort === undefined ? [] : ["-m", String(monitorPort)]),
+      ...(options.tls
+        ? [
+          "--tls",
+          "--tlscert",
+          options.tls.cert,
+          "--tlskey",
+          options.tls.key,
+        ]
+        : []),
+      ...(options.tls?.verify
+        ? ["--tlsverify", "--tlscacert", options.tls.verify]
+        : []),
+    ];
+    if (options.config !== undefined) {
+      const file = `${storeDir}/nats.conf`;
+      await Deno.writeTextFile(file, options.config);
+      args.push("-c", file);
+    }
+    const server = await spawnNatsServer(
+      args,
       storeDir,
       ownStore ? [storeDir] : [],
+      10_000,
+      options.env,
     );
+    return monitorPort === undefined
+      ? server
+      : { ...server, monitorUrl: `http://127.0.0.1:${monitorPort}` };
   } catch (error) {
     if (ownStore) await Deno.remove(storeDir, { recursive: true });
     throw error;
@@ -111,10 +145,11 @@ async function spawnNatsServer(
   storeDir: string,
   owned: string[],
   readyMs = 10_000,
+  env?: Record<string, string>,
 ): Promise<NatsServer> {
   const command = natsServerPath();
   if (!command) throw new Error(natsServerMissing());
-  const process = new LineProcess(args, { command });
+  const process = new LineProcess(args, { command, env });
   let port: number;
   try {
     const [, found] = await process.waitForLine(
@@ -275,4 +310,74 @@ async function untilPlaceable(nodes: NatsServer[], size: number) {
   } finally {
     await nc.close();
   }
+}
+
+/** A NATS operator of its own, for a nats-server in operator mode. */
+export interface NatsOperator {
+  /**
+   * nats-server configuration that trusts this operator, with its account
+   * (JetStream on, no limits) and a system account preloaded in a `MEMORY`
+   * resolver: for {@linkcode NatsServerOptions.config}.
+   */
+  readonly config: string;
+  /** A `.creds` file's content for a new user of the account. */
+  creds(name: string, user?: Partial<User>): Promise<Uint8Array>;
+}
+
+/**
+ * An operator, an account and a system account made with nkeys and JWTs (as
+ * `nsc` would), so a test can run nats-server in operator mode.
+ *
+ * @example
+ * ```ts ignore
+ * const operator = await natsOperator();
+ * await using nats = await startNatsServer({ config: operator.config });
+ * const creds = await operator.creds("greeter");
+ * ```
+ */
+export async function natsOperator(): Promise<NatsOperator> {
+  const operator = createOperator();
+  const account = createAccount();
+  const system = createAccount();
+  const unlimited = {
+    conn: -1,
+    subs: -1,
+    data: -1,
+    payload: -1,
+    imports: -1,
+    exports: -1,
+    wildcards: true,
+    leaf: -1,
+  };
+  const [operatorJwt, accountJwt, systemJwt] = await Promise.all([
+    encodeOperator("greeter-test", operator, {
+      system_account: system.getPublicKey(),
+    }),
+    encodeAccount("greeter", account, {
+      limits: {
+        ...unlimited,
+        mem_storage: -1,
+        disk_storage: -1,
+        streams: -1,
+        consumer: -1,
+      },
+    }, { signer: operator }),
+    encodeAccount("SYS", system, { limits: unlimited }, { signer: operator }),
+  ]);
+  return {
+    config: [
+      `operator: ${operatorJwt}`,
+      `system_account: ${system.getPublicKey()}`,
+      "resolver: MEMORY",
+      "resolver_preload: {",
+      `  ${account.getPublicKey()}: ${accountJwt}`,
+      `  ${system.getPublicKey()}: ${systemJwt}`,
+      "}",
+      "",
+    ].join("\n"),
+    async creds(name, user = {}) {
+      const key = createUser();
+      return fmtCreds(await encodeUser(name, key, account, user), key);
+    },
+  };
 }

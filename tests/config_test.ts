@@ -48,8 +48,11 @@ Deno.test("parseServeArgs() defaults to the seed's [::]:50051 and a 1 s tick", (
     brokerUrl: { kind: "memory" },
     natsStream: "greeter",
     natsUser: undefined,
+    natsPassword: undefined,
     natsPasswordFile: undefined,
     natsTokenFile: undefined,
+    natsNkeyFile: undefined,
+    natsCredsFile: undefined,
     natsTlsCa: undefined,
     natsTlsCert: undefined,
     natsTlsKey: undefined,
@@ -330,7 +333,7 @@ Deno.test("parseServeArgs() reads --broker: memory, or NATS servers; NATS settin
   for (const bad of ["redis://x:1", "nats://", "nats://host", "nats://a:1,"]) {
     assert.throws(
       () => serve(["--broker", bad]),
-      /Invalid broker .*expected memory or nats:\/\/HOST:PORT/,
+      /Invalid broker .*expected memory or nats:\/\/\[USER\[:PASSWORD\]@\]HOST:PORT/,
       bad,
     );
   }
@@ -345,10 +348,103 @@ Deno.test("parseServeArgs() reads --broker: memory, or NATS servers; NATS settin
   const nats = ["--broker", "nats://127.0.0.1:4222"];
   assert.throws(
     () => serve([...nats, "--nats-user", "u"]),
-    /needs both --nats-user and --nats-password-file/,
+    /NATS user "u" has no password: put it in the URL \(nats:\/\/USER:PASSWORD@HOST:PORT\), set GREETER_NATS_PASSWORD, or give --nats-password-file/,
   );
   assert.throws(
     () => serve([...nats, "--nats-stream", "a.b"]),
     /Invalid nats stream "a.b"/,
   );
+});
+
+Deno.test("parseServeArgs() reads NATS credentials: a user and password in the URL (percent-encoded, never echoed), or one other way", () => {
+  assert.deepEqual(
+    serve(["--broker", "nats://greeter:p%40ss%3Aw%2Crd@127.0.0.1:4222,h:1"])
+      .brokerUrl,
+    {
+      kind: "nats",
+      servers: ["127.0.0.1:4222", "h:1"],
+      user: "greeter",
+      password: "p@ss:w,rd",
+    },
+  );
+  assert.deepEqual(
+    serve(["--broker", "nats://u@h:1"], { GREETER_NATS_PASSWORD: "pw" }),
+    {
+      ...serve(["--broker", "nats://h:1"]),
+      brokerUrl: {
+        kind: "nats",
+        servers: ["h:1"],
+        user: "u",
+        password: undefined,
+      },
+      natsPassword: "pw",
+    },
+  );
+  // The password in a bad URL is not shown.
+  assert.throws(
+    () => serve(["--broker", "nats://u:secret@h"]),
+    (error: Error) =>
+      /Invalid broker "nats:\/\/u:\*\*\*@h"/.test(error.message) &&
+      !error.message.includes("secret"),
+  );
+  assert.throws(
+    () => serve(["--broker", "nats://u:a@h:1,nats://v:b@h:2"]),
+    /its servers name different credentials/,
+  );
+  assert.throws(
+    () => serve(["--broker", "nats://u:%zz@h:1"]),
+    /its credentials are not percent-encoded/,
+  );
+  const refusals: [string[], Record<string, string>, RegExp][] = [
+    [
+      ["--broker", "nats://u:p@h:1", "--nats-user", "v"],
+      {},
+      /Two NATS users given: "u" in --broker and "v" in --nats-user/,
+    ],
+    [
+      ["--broker", "nats://u:p@h:1"],
+      { GREETER_NATS_PASSWORD: "q" },
+      /Two NATS passwords given \(the --broker URL and GREETER_NATS_PASSWORD\)/,
+    ],
+    [
+      ["--broker", "nats://h:1"],
+      { GREETER_NATS_PASSWORD: "q" },
+      /A NATS password \(GREETER_NATS_PASSWORD\) needs a user/,
+    ],
+    [
+      ["--broker", "nats://u:p@h:1", "--nats-token-file", "t"],
+      {},
+      /Give NATS one way to authenticate, not a user and password and a token \(--nats-token-file\)/,
+    ],
+    [
+      [
+        "--broker",
+        "nats://h:1",
+        "--nats-nkey-file",
+        "n",
+        "--nats-creds-file",
+        "c",
+      ],
+      {},
+      /not an nkey \(--nats-nkey-file\) and a credentials file \(--nats-creds-file\)/,
+    ],
+    [
+      ["--nats-creds-file", "c"],
+      {},
+      /--nats-creds-file applies to --broker nats:\/\/HOST:PORT/,
+    ],
+  ];
+  for (const [args, env, message] of refusals) {
+    assert.throws(() => serve(args, env), message, args.join(" "));
+  }
+  for (
+    const args of [
+      ["--nats-token-file", "t"],
+      ["--nats-nkey-file", "n"],
+      ["--nats-creds-file", "c"],
+      ["--nats-user", "u", "--nats-password-file", "p"],
+    ]
+  ) {
+    serve(["--broker", "nats://h:1", ...args]); // each alone is fine
+  }
 });

@@ -30,6 +30,26 @@ Deno.test("startupWarnings() names a Deno other than 2.9.3, and the ones that ab
   }
 });
 
+Deno.test("startupWarnings() names NATS used with no credentials, and only then", () => {
+  const facts = { host: "127.0.0.1", tls: false, denoVersion: "2.9.3" };
+  assert.deepEqual(
+    startupWarnings({
+      ...facts,
+      nats: { servers: "127.0.0.1:4222", credentials: true },
+    }),
+    [],
+  );
+  assert.deepEqual(
+    startupWarnings({
+      ...facts,
+      nats: { servers: "127.0.0.1:4222", credentials: false },
+    }),
+    [
+      'NATS at 127.0.0.1:4222 is used with no credentials: anyone who can reach nats-server may publish events, fake ticks and presence, and delete the event stream; run nats-server with authorization (README: "Running several instances") and give --nats-creds-file, --nats-nkey-file, a user and password, or --nats-token-file',
+    ],
+  );
+});
+
 /** The WARN lines of a server started with `args`, once it listens. */
 async function startWarnings(args: string[]): Promise<string[]> {
   const server = new LineProcess([

@@ -6,8 +6,13 @@
  */
 
 import { type Broker, MemoryBroker } from "../bus/broker.ts";
-import { JetStreamBroker } from "../bus/nats/jetstream_broker.ts";
-import { UnavailableError } from "../errors.ts";
+import { fromSeed } from "@nats-io/nkeys";
+import {
+  JetStreamBroker,
+  type JetStreamBrokerOptions,
+} from "../bus/nats/jetstream_broker.ts";
+import { ConfigError, UnavailableError } from "../errors.ts";
+import { type NatsAuth, natsAuth } from "./nats_auth.ts";
 import type { Logger } from "../log.ts";
 import type { ServeConfig } from "./config.ts";
 import { readConfigFile } from "./files.ts";
@@ -24,8 +29,91 @@ const decoder = new TextDecoder();
 
 /** The first line of a secret file, its surrounding space trimmed. */
 async function readSecret(path: string, what: string): Promise<string> {
-  return decoder.decode(await readConfigFile(path, what)).split("\n")[0]
+  const line = decoder.decode(await readConfigFile(path, what)).split("\n")[0]
     .trim();
+  if (line === "") {
+    throw new ConfigError(`The ${what} file "${path}" is empty`);
+  }
+  return line;
+}
+
+/** How each way of authenticating is named in logs and messages. */
+const AUTH_NAMES: Record<NatsAuth["kind"], string> = {
+  none: "none",
+  user: "user and password",
+  token: "token",
+  nkey: "nkey",
+  creds: "credentials file",
+};
+
+/** The secrets `auth` names, read from their files; checked for shape. */
+async function readCredentials(
+  auth: NatsAuth,
+): Promise<
+  Pick<
+    JetStreamBrokerOptions,
+    "user" | "password" | "token" | "nkeySeed" | "creds"
+  >
+> {
+  switch (auth.kind) {
+    case "none":
+      return {};
+    case "user":
+      return {
+        user: auth.user,
+        password: auth.password ??
+          await readSecret(auth.passwordFile!, "NATS password"),
+      };
+    case "token":
+      return { token: await readSecret(auth.file, "NATS token") };
+    case "nkey": {
+      const seed = await readSecret(auth.file, "NATS nkey seed");
+      if (!isUserSeed(seed)) {
+        throw new ConfigError(
+          `The NATS nkey seed file "${auth.file}" holds no user seed: it must start with SU (made by "nk -gen user" or nsc), not be a public key (U…)`,
+        );
+      }
+      return { nkeySeed: new TextEncoder().encode(seed) };
+    }
+    case "creds": {
+      const creds = await readConfigFile(auth.file, "NATS credentials");
+      const text = decoder.decode(creds);
+      const seed = text.match(/-{3,}BEGIN USER NKEY SEED-{3,}\s+(\S+)/)?.[1];
+      if (
+        !/-{3,}BEGIN NATS USER JWT-{3,}\s+\S+/.test(text) || !isUserSeed(seed)
+      ) {
+        throw new ConfigError(
+          `The NATS credentials file "${auth.file}" is not one: it must hold a user JWT and its nkey seed (as "nsc generate creds" writes them)`,
+        );
+      }
+      return { creds };
+    }
+  }
+}
+
+/** Whether `seed` is a valid user nkey seed. */
+function isUserSeed(seed: string | undefined): boolean {
+  if (!seed?.startsWith("SU")) return false;
+  try {
+    fromSeed(new TextEncoder().encode(seed));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * This instance's name on its NATS connection, so that nats-server's
+ * monitoring tells instances apart: `greeter HOST PID`.
+ */
+function connectionName(): string {
+  let host = "";
+  try {
+    host = Deno.hostname();
+  } catch {
+    // No permission to read it: the pid still tells instances apart.
+  }
+  return ["greeter", host, String(Deno.pid)].filter(Boolean).join(" ");
 }
 
 /**
@@ -50,20 +138,12 @@ export async function openBroker(
       close: () => Promise.resolve(),
     };
   }
-  const [password, token] = await Promise.all([
-    config.natsPasswordFile === undefined
-      ? undefined
-      : readSecret(config.natsPasswordFile, "NATS password"),
-    config.natsTokenFile === undefined
-      ? undefined
-      : readSecret(config.natsTokenFile, "NATS token"),
-  ]);
+  const auth = natsAuth(config);
   const broker = await JetStreamBroker.connect({
     servers: config.brokerUrl.servers,
     stream: config.natsStream,
-    user: config.natsUser,
-    password,
-    token,
+    ...await readCredentials(auth),
+    name: connectionName(),
     tls: config.natsTlsCa === undefined && config.natsTlsCert === undefined
       ? undefined
       : {
@@ -92,11 +172,29 @@ export async function openBroker(
         { cause: error },
       );
     }
+    if (
+      error instanceof UnavailableError &&
+      /authori[sz]ation|authentication|permissions? violation/i.test(
+        error.message,
+      )
+    ) {
+      throw new UnavailableError(
+        `${error.message} (${
+          auth.kind === "none"
+            ? "nats-server wants credentials: give --nats-creds-file, --nats-nkey-file, a user and password, or --nats-token-file"
+            : `nats-server refused the ${
+              AUTH_NAMES[auth.kind]
+            } given, or what it may do: check them against its authorization`
+        })`,
+        { cause: error },
+      );
+    }
     throw error;
   });
   log.info("Event stream on NATS JetStream", {
     stream: config.natsStream,
     servers: config.brokerUrl.servers.join(","),
+    auth: AUTH_NAMES[auth.kind],
     epoch: broker.epoch,
     head: broker.head,
   });

@@ -24,6 +24,7 @@ import {
 } from "./setting.ts";
 import { CLIENT_SETTINGS, NAMED_MODES, SERVE_SETTINGS } from "./settings.ts";
 import { renderUsage } from "./usage.ts";
+import { natsAuth } from "./nats_auth.ts";
 
 export type { Env } from "./setting.ts";
 export {
@@ -80,6 +81,8 @@ const NATS_SETTINGS = [
   "natsUser",
   "natsPasswordFile",
   "natsTokenFile",
+  "natsNkeyFile",
+  "natsCredsFile",
   "natsTlsCa",
   "natsTlsCert",
   "natsTlsKey",
@@ -105,18 +108,7 @@ function checkServe(
       "--reuse-port needs --broker nats://HOST:PORT: processes sharing a port must share one event stream, and the memory broker is one process's",
     );
   }
-  if (
-    (config.natsUser === undefined) !== (config.natsPasswordFile === undefined)
-  ) {
-    throw new ConfigError(
-      "NATS user authentication needs both --nats-user and --nats-password-file",
-    );
-  }
-  if (config.natsUser !== undefined && config.natsTokenFile !== undefined) {
-    throw new ConfigError(
-      "Give NATS either a user and password or a token, not both",
-    );
-  }
+  if (config.brokerUrl.kind === "nats") natsAuth(config);
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new ConfigError(
       "TLS needs both --tls-cert and --tls-key (or neither, for plaintext)",

@@ -17,6 +17,7 @@ import { MIN_TOKEN_BYTES } from "../access/permissions.ts";
 import { ConfigError } from "../errors.ts";
 import { readOptionalFile, readTokenFile } from "./files.ts";
 import { openBroker } from "./broker.ts";
+import { natsAuth } from "./nats_auth.ts";
 import { startupWarnings, tokenFileWarnings } from "./startup_warnings.ts";
 
 /** Options of {@linkcode serve}. */
@@ -125,6 +126,12 @@ export async function serve(
       tls: tls !== undefined,
       tokenFile: access && await tokenFileFacts(tokenFile!, access),
       denoVersion: Deno.version.deno,
+      nats: config.brokerUrl.kind === "nats"
+        ? {
+          servers: config.brokerUrl.servers.join(","),
+          credentials: natsAuth(config).kind !== "none",
+        }
+        : undefined,
     })
   ) log.warn(warning);
   const opened = await openBroker(config, log);

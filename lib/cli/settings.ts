@@ -48,23 +48,72 @@ const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
 /** Where `greeter serve` sequences events. */
 export type BrokerSetting =
   | { kind: "memory" }
-  | { kind: "nats"; servers: string[] };
+  | {
+    kind: "nats";
+    /** `HOST:PORT` each, without credentials. */
+    servers: string[];
+    /** The user named in the URL (`nats://USER[:PASSWORD]@…`). */
+    user?: string;
+    /** The password given in the URL. */
+    password?: string;
+  };
 
-/** `memory`, or `nats://HOST:PORT[,HOST:PORT…]` (each may repeat `nats://`). */
+/** `url` with its password, if any, shown as `***` (for messages). */
+export function redactBrokerUrl(url: string): string {
+  return url.replace(/(\/\/[^:@/,]*:)[^@/,]*@/g, "$1***@");
+}
+
+/**
+ * `memory`, or `nats://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT…]` (each may
+ * repeat `nats://`, and the credentials, which must then be the same).
+ */
 function readBroker(value: string, label: string): BrokerSetting {
   if (value === "memory") return { kind: "memory" };
-  const servers = value.startsWith("nats://")
+  const invalid = (why = "") =>
+    new ConfigError(
+      `Invalid ${label} "${
+        redactBrokerUrl(value)
+      }"${why}: expected memory or nats://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT…], e.g. nats://127.0.0.1:4222`,
+    );
+  const parts = value.startsWith("nats://")
     ? value.slice("nats://".length).split(",").map((s) =>
       s.replace(/^nats:\/\//, "")
     )
     : [];
   const address = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
-  if (servers.length === 0 || !servers.every((s) => address.test(s))) {
-    throw new ConfigError(
-      `Invalid ${label} "${value}": expected memory or nats://HOST:PORT[,HOST:PORT…], e.g. nats://127.0.0.1:4222`,
-    );
+  const servers: string[] = [];
+  let credentials: string | undefined;
+  for (const part of parts) {
+    const at = part.lastIndexOf("@");
+    const server = part.slice(at + 1);
+    if (!address.test(server)) throw invalid();
+    servers.push(server);
+    if (at < 0) continue;
+    const given = part.slice(0, at);
+    if (credentials !== undefined && credentials !== given) {
+      throw invalid(" (its servers name different credentials)");
+    }
+    credentials = given;
   }
-  return { kind: "nats", servers };
+  if (servers.length === 0) throw invalid();
+  if (credentials === undefined) return { kind: "nats", servers };
+  const colon = credentials.indexOf(":");
+  const [user, password] = colon < 0
+    ? [credentials, undefined]
+    : [credentials.slice(0, colon), credentials.slice(colon + 1)];
+  try {
+    const decoded = {
+      user: decodeURIComponent(user),
+      password: password === undefined
+        ? undefined
+        : decodeURIComponent(password),
+    };
+    if (decoded.user === "") throw invalid(" (its user is empty)");
+    return { kind: "nats", servers, ...decoded };
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw invalid(" (its credentials are not percent-encoded)");
+  }
 }
 
 /** The settings of `greeter serve`, by `ServeConfig` field. */
@@ -281,7 +330,7 @@ export const SERVE_SETTINGS = {
     arg: "URL",
     help:
       "where events are sequenced: memory (this process), or a NATS JetStream stream every instance shares",
-    details: ["nats://HOST:PORT[,HOST:PORT…]"],
+    details: ["nats://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT…]"],
     default: { kind: "memory" },
     shownDefault: "memory",
     read: readBroker,
@@ -304,9 +353,16 @@ export const SERVE_SETTINGS = {
   natsUser: text<string | undefined>({
     flag: "nats-user",
     arg: "NAME",
-    help: "NATS user, with --nats-password-file",
+    help:
+      "NATS user (or in the URL), with GREETER_NATS_PASSWORD, --nats-password-file or the URL's password",
     default: undefined,
     shownDefault: "none",
+  }),
+  natsPassword: text<string | undefined>({
+    env: "GREETER_NATS_PASSWORD",
+    help:
+      "the NATS user's password itself (never a flag, which ps would show; never logged)",
+    default: undefined,
   }),
   natsPasswordFile: path({
     flag: "nats-password-file",
@@ -317,6 +373,18 @@ export const SERVE_SETTINGS = {
     flag: "nats-token-file",
     arg: "PATH",
     help: "file holding a NATS authentication token",
+  }),
+  natsNkeyFile: path({
+    flag: "nats-nkey-file",
+    arg: "PATH",
+    help:
+      "file holding a NATS user's nkey seed (SU…), for nats-server's nkey users",
+  }),
+  natsCredsFile: path({
+    flag: "nats-creds-file",
+    arg: "PATH",
+    help:
+      "NATS credentials file (.creds: a user JWT and its nkey seed), for nats-server in operator mode",
   }),
   natsTlsCa: path({
     flag: "nats-tls-ca",

@@ -28,6 +28,8 @@ export interface StartupFacts {
   };
   /** `Deno.version.deno`. */
   denoVersion: string;
+  /** With `--broker nats://…`: its servers, and whether credentials are given. */
+  nats?: { servers: string; credentials: boolean };
 }
 
 /**
@@ -47,6 +49,11 @@ export function startupWarnings(facts: StartupFacts): string[] {
     );
   }
   if (facts.tokenFile) warnings.push(...tokenFileWarnings(facts.tokenFile));
+  if (facts.nats && !facts.nats.credentials) {
+    warnings.push(
+      `NATS at ${facts.nats.servers} is used with no credentials: anyone who can reach nats-server may publish events, fake ticks and presence, and delete the event stream; run nats-server with authorization (README: "Running several instances") and give --nats-creds-file, --nats-nkey-file, a user and password, or --nats-token-file`,
+    );
+  }
   if (facts.denoVersion !== TESTED_DENO) {
     const [major, minor, patch] = facts.denoVersion.split(".").map(Number);
     const aborts = major === 2 && minor === 9 && patch >= 4 && patch <= 6;

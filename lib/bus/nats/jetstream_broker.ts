@@ -15,8 +15,10 @@
 
 import { connect } from "@nats-io/transport-node";
 import {
+  credsAuthenticator,
   headers as natsHeaders,
   type NatsConnection,
+  nkeyAuthenticator,
 } from "@nats-io/nats-core";
 import {
   type ConsumerMessages,
@@ -102,6 +104,15 @@ export interface JetStreamBrokerOptions extends StreamSettings {
   password?: string;
   /** Authentication token (instead of user and password). */
   token?: string;
+  /** A user's nkey seed (`SU…`), for nats-server's nkey users. */
+  nkeySeed?: Uint8Array;
+  /** A credentials file's content (a user JWT and its nkey seed). */
+  creds?: Uint8Array;
+  /**
+   * The connection's name, as nats-server's monitoring shows it. Default
+   * `greeter`; give each instance its own (`greeter HOST PID`).
+   */
+  name?: string;
   /**
    * TLS to NATS, required (nats.js refuses a server that offers none, before
    * it sends anything): PEM file paths of the CA to trust (else the
@@ -200,13 +211,24 @@ export class JetStreamBroker implements Broker<Uint8Array> {
         user: options.user,
         pass: options.password,
         token: options.token,
+        authenticator: options.creds
+          ? credsAuthenticator(options.creds)
+          : options.nkeySeed
+          ? nkeyAuthenticator(options.nkeySeed)
+          : undefined,
         tls: options.tls && {
           caFile: options.tls.ca,
           certFile: options.tls.cert,
           keyFile: options.tls.key,
         },
-        name: "greeter",
+        name: options.name ?? "greeter",
+        // Replies come to inboxes under the stream's name, so that nats-server
+        // can let instances read theirs and no one else's.
+        inboxPrefix: inboxPrefix(options.stream ?? "greeter"),
         maxReconnectAttempts: -1,
+        // Credentials refused twice must not end the connection for good: an
+        // operator who fixes them on nats-server gets the instance back.
+        ignoreAuthErrorAbort: true,
         reconnectTimeWait: 250,
         pingInterval: PING_INTERVAL_MS,
         timeout: CONNECT_TIMEOUT_MS,
@@ -220,7 +242,9 @@ export class JetStreamBroker implements Broker<Uint8Array> {
       );
     }
     try {
-      const jsm = await jetstreamManager(nc);
+      // No account-wide `$JS.API.INFO` check: the instances need (and nats-server
+      // may grant them) the API of their own stream only.
+      const jsm = await jetstreamManager(nc, { checkAPI: false });
       const info = await ensureStream(jsm, options);
       const broker = new JetStreamBroker(nc, jsm, info, options);
       broker.#watchConnection();
@@ -607,6 +631,21 @@ export class JetStreamBroker implements Broker<Uint8Array> {
       }
     }
   }
+}
+
+/**
+ * Where a broker on stream `stream` gets its replies (requests to
+ * JetStream, listings, consumers' deliveries): `_INBOX_STREAM`, so that
+ * nats-server's permissions can give the instances `_INBOX_STREAM.>` alone.
+ *
+ * @example
+ * ```ts
+ * import { inboxPrefix } from "./jetstream_broker.ts";
+ * inboxPrefix("greeter"); // "_INBOX_greeter"
+ * ```
+ */
+export function inboxPrefix(stream: string): string {
+  return `_INBOX_${stream}`;
 }
 
 /**
