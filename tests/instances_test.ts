@@ -8,6 +8,8 @@ import { service as healthService } from "grpc-health-check";
 import { GreeterClient } from "../lib/client/client.ts";
 import { type LineProcess, runClient, spawnTask } from "../testing/process.ts";
 import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { makeTestPki, OPENSSL_MISSING } from "../testing/tls.ts";
 import {
   printedPayloads,
@@ -236,6 +238,50 @@ function healthOf(target: string): Promise<string> {
     )
   ).finally(() => client.close());
 }
+
+Deno.test({
+  name:
+    "serve --nats-stream: a new stream has a description and a largest message from --max-publish-size; an existing one whose subjects catch the instances' announcements (NAME.>) is refused at start; other storage or subjects are warned about",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    const nc = await connect({ servers: [nats.url] });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: "caught", subjects: ["caught.>"] });
+      await jsm.streams.add({
+        name: "other",
+        subjects: ["other.events", "other.extra"],
+        storage: StorageType.Memory,
+      });
+      const caught = await serveOn(nats.url, ["--nats-stream", "caught"]);
+      assert.equal(caught.code, 1, caught.stderr);
+      assert.match(
+        caught.stderr,
+        /^error: Cannot use JetStream stream "caught" at .*: the stream's subjects \(caught\.>\) catch the instances' own announcements on caught\.directory and caught\.directory\.alive \(by caught\.>\), which subscribers would receive as events: give the stream the subject caught\.events only/m,
+      );
+      await using other = await instance(nats.url, {
+        extra: ["--nats-stream", "other"],
+      });
+      assert.match(
+        other.process.stderr.join("\n"),
+        /WARN Event stream exists with other settings; using them as they are subjects="other\.events,other\.extra \(asked other\.events\)" storage="memory \(asked file\)"/,
+      );
+      await using fresh = await instance(nats.url, {
+        extra: ["--nats-stream", "fresh", "--max-publish-size", "1000"],
+      });
+      const { config } = await jsm.streams.info("fresh");
+      assert.match(config.description ?? "", /greeter/);
+      assert.equal(config.max_msg_size, 1000 + 512);
+      assert.deepEqual(config.subjects, ["fresh.events"]);
+      assert.doesNotMatch(fresh.process.stderr.join("\n"), /other settings/);
+      await stopInstance(other);
+      await stopInstance(fresh);
+    } finally {
+      await nc.close();
+    }
+  },
+});
 
 /** How long the instance tests wait for a NATS-driven change. */
 const NATS_WAIT_MS = 15_000;

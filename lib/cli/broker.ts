@@ -156,6 +156,7 @@ export async function openBroker(
     maxEvents: config.replaySize,
     maxBytes: config.replayBytes,
     maxAgeMs: config.replayAgeMs,
+    maxEventBytes: config.maxPublishBytes,
     preload: config.replaySize,
     onNotice: (level, message, fields) => log[level](message, fields),
   }).catch((error) => {

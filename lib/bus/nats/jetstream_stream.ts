@@ -1,7 +1,8 @@
 /**
  * The JetStream stream behind the broker: made with the instance's limits
- * when missing, used as it is (with a warning) when it exists, and named by
- * its creation time.
+ * when missing, used as it is (with a warning) when it exists, refused when
+ * its subjects would store the instances' own core-NATS traffic, and named
+ * by its creation time.
  *
  * @module
  */
@@ -30,6 +31,12 @@ export interface StreamSettings {
   maxAgeMs: number;
   /** Duplicate window for publishes with an id (ms). Default 2 min. */
   duplicateWindowMs?: number;
+  /**
+   * Largest event payload the instance publishes (bytes): a new stream
+   * refuses messages over it (plus {@linkcode EVENT_HEADER_ROOM_BYTES} for
+   * the headers). Default: no limit of its own.
+   */
+  maxEventBytes?: number;
   /** Told of what an operator should know: lost, regained, adopted limits. */
   onNotice?: (
     level: "info" | "warn",
@@ -37,6 +44,13 @@ export interface StreamSettings {
     fields?: Record<string, string | number | boolean | undefined>,
   ) => void;
 }
+
+/**
+ * Room a stream's message size limit leaves for an event's headers (its
+ * topic, at most 128 characters, and a publish id): nats-server counts
+ * headers and payload together.
+ */
+export const EVENT_HEADER_ROOM_BYTES = 512;
 
 /**
  * The epoch of a stream: its creation time in nanoseconds, as 16 hex digits
@@ -55,7 +69,10 @@ export function streamEpoch(created: string): string {
 
 /**
  * The stream `options` name, created with their limits if missing; one that
- * exists is used as it is, with a warning naming the limits that differ.
+ * exists is used as it is, with a warning naming the settings that differ,
+ * unless its subjects miss `NAME.events` or would catch the instances'
+ * announcements and listings (`NAME.directory…`, e.g. with `NAME.>`): then
+ * it is refused with a `RangeError` saying so.
  *
  * @example
  * ```ts ignore
@@ -66,30 +83,18 @@ export async function ensureStream(
   jsm: JetStreamManager,
   options: StreamSettings,
 ): Promise<StreamInfo> {
-  const name = options.stream ?? "greeter";
-  const wanted: Partial<StreamConfig> & { name: string } = {
-    name,
-    subjects: [`${name}.events`],
-    storage: options.storage === "memory"
-      ? StorageType.Memory
-      : StorageType.File,
-    num_replicas: options.replicas ?? 1,
-    max_msgs: options.maxEvents,
-    max_bytes: options.maxBytes,
-    max_age: nanos(options.maxAgeMs),
-    duplicate_window: nanos(
-      Math.min(options.duplicateWindowMs ?? 120_000, options.maxAgeMs),
-    ),
-  };
+  const wanted = streamConfig(options);
+  const { name } = wanted;
   try {
     const info = await jsm.streams.info(name);
-    const differs =
-      (["max_msgs", "max_bytes", "max_age", "num_replicas"] as const)
-        .filter((key) => info.config[key] !== wanted[key]);
+    checkSubjects(name, info.config.subjects ?? []);
+    const differs = STREAM_SETTINGS.filter((key) =>
+      String(info.config[key]) !== String(wanted[key])
+    );
     if (differs.length > 0) {
       options.onNotice?.(
         "warn",
-        "Event stream exists with other limits; using them as they are",
+        "Event stream exists with other settings; using them as they are",
         Object.fromEntries(
           differs.map((key) => [
             key,
@@ -103,6 +108,94 @@ export async function ensureStream(
     if (!isStreamNotFound(error)) throw error;
     return await jsm.streams.add(wanted);
   }
+}
+
+/** The settings an adopted stream is compared on. */
+const STREAM_SETTINGS = [
+  "subjects",
+  "storage",
+  "max_msgs",
+  "max_bytes",
+  "max_age",
+  "max_msg_size",
+  "num_replicas",
+] as const;
+
+/** The stream that `options` asks for. */
+function streamConfig(
+  options: StreamSettings,
+): Partial<StreamConfig> & { name: string } {
+  const name = options.stream ?? "greeter";
+  return {
+    name,
+    description:
+      `Events of the greeter bus: every instance publishes on ${name}.events and reads all of it`,
+    subjects: [`${name}.events`],
+    storage: options.storage === "memory"
+      ? StorageType.Memory
+      : StorageType.File,
+    num_replicas: options.replicas ?? 1,
+    max_msgs: options.maxEvents,
+    max_bytes: options.maxBytes,
+    max_age: nanos(options.maxAgeMs),
+    max_msg_size: options.maxEventBytes === undefined
+      ? -1
+      : options.maxEventBytes + EVENT_HEADER_ROOM_BYTES,
+    duplicate_window: nanos(
+      Math.min(options.duplicateWindowMs ?? 120_000, options.maxAgeMs),
+    ),
+  };
+}
+
+/**
+ * Refuses a stream whose subjects miss `NAME.events`, or would store what
+ * the instances send each other over core NATS (`NAME.directory` and
+ * `NAME.directory.alive`): each would come back as an event.
+ */
+function checkSubjects(name: string, subjects: readonly string[]): void {
+  const own = [`${name}.directory`, `${name}.directory.alive`];
+  const catching = subjects.filter((subject) =>
+    own.some((one) => subjectMatches(subject, one))
+  );
+  if (catching.length > 0) {
+    throw new RangeError(
+      `the stream's subjects (${
+        subjects.join(", ")
+      }) catch the instances' own announcements on ${own.join(" and ")} (by ${
+        catching.join(", ")
+      }), which subscribers would receive as events: give the stream the subject ${name}.events only (nats stream edit ${name} --subjects ${name}.events), or use another --nats-stream`,
+    );
+  }
+  if (!subjects.some((subject) => subjectMatches(subject, `${name}.events`))) {
+    throw new RangeError(
+      `the stream's subjects (${
+        subjects.join(", ") || "none"
+      }) do not take ${name}.events, where the instances publish: add it to the stream, or use another --nats-stream`,
+    );
+  }
+}
+
+/**
+ * Whether NATS subject `filter` (with `*` and `>` wildcards) matches the
+ * literal `subject`.
+ *
+ * @example
+ * ```ts
+ * import { subjectMatches } from "./jetstream_stream.ts";
+ * subjectMatches("greeter.>", "greeter.directory.alive"); // true
+ * subjectMatches("greeter.*", "greeter.directory.alive"); // false
+ * ```
+ */
+export function subjectMatches(filter: string, subject: string): boolean {
+  const want = filter.split(".");
+  const got = subject.split(".");
+  for (let i = 0; i < want.length; i++) {
+    if (want[i] === ">") return got.length > i;
+    if (i >= got.length || (want[i] !== "*" && want[i] !== got[i])) {
+      return false;
+    }
+  }
+  return want.length === got.length;
 }
 
 function isStreamNotFound(error: unknown): boolean {
