@@ -9,7 +9,12 @@
 
 import assert from "node:assert/strict";
 import { GreeterClient } from "../lib/client/client.ts";
-import { type LineProcess, spawnServer } from "./process.ts";
+import {
+  type LineProcess,
+  runClient,
+  spawnServer,
+  spawnTask,
+} from "./process.ts";
 
 /** A running instance; dispose of it to kill its process group. */
 export interface Instance extends AsyncDisposable {
@@ -83,4 +88,102 @@ export function printedPayloads(subscriber: LineProcess): string[] {
     const match = line.match(/^event: .* payload="(.*)"$/);
     return match ? [match[1]] : [];
   });
+}
+
+/**
+ * `deno task client NAME --mode subscribe --topic TOPIC` on `target`, once
+ * it printed that it subscribed; dispose of it to kill it.
+ */
+export async function startSubscriber(
+  name: string,
+  target: string,
+  topic: string,
+): Promise<LineProcess> {
+  const subscriber = spawnTask("client", [
+    name,
+    "--target",
+    target,
+    "--mode",
+    "subscribe",
+    "--topic",
+    topic,
+  ]);
+  try {
+    await subscriber.waitForLine("stdout", /^subscribed: /);
+  } catch (error) {
+    await subscriber[Symbol.asyncDispose]();
+    throw error;
+  }
+  return subscriber;
+}
+
+/**
+ * What `--mode presence --topic TOPIC` through `target` prints (it must
+ * exit 0), and the names it lists, in its order.
+ */
+export async function listPresence(
+  target: string,
+  topic: string,
+): Promise<{ stdout: string; names: string[] }> {
+  const listed = await runClient([
+    "--target",
+    target,
+    "--mode",
+    "presence",
+    "--topic",
+    topic,
+  ]);
+  assert.equal(listed.code, 0, listed.stderr);
+  const names = [...listed.stdout.matchAll(/name="(\w+)"/g)].map((m) => m[1]);
+  return { stdout: listed.stdout, names };
+}
+
+/**
+ * `--mode subscribe --topic TOPIC --after CURSOR --count N` through
+ * `target`: it must exit 0, resumed; the payloads it printed, in order.
+ */
+export async function resumeOn(
+  target: string,
+  topic: string,
+  after: string,
+  count: number,
+): Promise<string[]> {
+  const resumed = await runClient([
+    "mover",
+    "--target",
+    target,
+    "--mode",
+    "subscribe",
+    "--topic",
+    topic,
+    "--after",
+    after,
+    "--count",
+    String(count),
+  ]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stdout, /^subscribed: .* resumed$/m);
+  return [...resumed.stdout.matchAll(/^event: .* payload="(.*)"$/gm)].map((
+    m,
+  ) => m[1]);
+}
+
+/**
+ * `deno task serve --broker BROKER FLAGS…` (with `env`) run until it exits,
+ * as one refused at start does: its exit code and stderr.
+ */
+export async function serveRefused(
+  broker: string,
+  flags: string[] = [],
+  env?: Record<string, string>,
+): Promise<{ code: number; stderr: string }> {
+  await using serve = spawnTask("serve", [
+    "--port",
+    "0",
+    "--broker",
+    broker,
+    ...flags,
+  ], env);
+  const { code } = await serve.exit(20_000);
+  return { code, stderr: serve.stderr.join("\n") };
 }

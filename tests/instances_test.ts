@@ -12,9 +12,13 @@ import { connect } from "@nats-io/transport-node";
 import { jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { makeTestPki, OPENSSL_MISSING } from "../testing/tls.ts";
 import {
+  listPresence,
   printedPayloads,
   publishTexts,
+  resumeOn,
+  serveRefused,
   startInstance as instance,
+  startSubscriber,
   stopInstance,
 } from "../testing/instances.ts";
 
@@ -31,27 +35,10 @@ Deno.test({
     const [first] = await publishTexts(b.target, "news", "one");
     await publishTexts(a.target, "news", "two", "three");
     // A subscriber that read "one" on A moves to B with its cursor.
-    const moved = await runClient([
-      "mover",
-      "--target",
-      b.target,
-      "--mode",
-      "subscribe",
-      "--topic",
-      "news",
-      "--after",
-      first,
-      "--count",
-      "2",
+    assert.deepEqual(await resumeOn(b.target, "news", first, 2), [
+      "two",
+      "three",
     ]);
-    assert.equal(moved.code, 0, moved.stderr);
-    assert.match(moved.stdout, /^subscribed: .* resumed$/m);
-    assert.deepEqual(
-      moved.stdout.split("\n").filter((l) => l.startsWith("event:")).map((
-        l,
-      ) => l.match(/payload="(.*)"/)![1]),
-      ["two", "three"],
-    );
     // Both instances tick; the stream holds one tick per interval.
     const ticks = await runClient([
       "t",
@@ -136,24 +123,11 @@ Deno.test({
   },
 });
 
-/** `deno task serve` on `broker` with `flags`, run until it exits (a refusal at start). */
-async function serveOn(broker: string, flags: string[] = []) {
-  await using serve = spawnTask("serve", [
-    "--port",
-    "0",
-    "--broker",
-    broker,
-    ...flags,
-  ]);
-  const { code } = await serve.exit(20_000);
-  return { code, stderr: serve.stderr.join("\n") };
-}
-
 Deno.test({
   name:
     "serve --broker with no nats-server there fails at start with the reason (exit 1); NATS flags without it exit 2",
   async fn() {
-    const refused = await serveOn("nats://127.0.0.1:1");
+    const refused = await serveRefused("nats://127.0.0.1:1");
     assert.equal(refused.code, 1);
     assert.match(
       refused.stderr,
@@ -218,7 +192,7 @@ Deno.test({
       ],
     ];
     for (const [url, flags, reason] of refusals) {
-      const refused = await serveOn(url, flags);
+      const refused = await serveRefused(url, flags);
       assert.equal(refused.code, 1, refused.stderr);
       assert.match(refused.stderr, reason);
     }
@@ -254,7 +228,7 @@ Deno.test({
         subjects: ["other.events", "other.extra"],
         storage: StorageType.Memory,
       });
-      const caught = await serveOn(nats.url, ["--nats-stream", "caught"]);
+      const caught = await serveRefused(nats.url, ["--nats-stream", "caught"]);
       assert.equal(caught.code, 1, caught.stderr);
       assert.match(
         caught.stderr,
@@ -380,56 +354,17 @@ Deno.test({
     await using nats = await startNatsServer();
     await using a = await instance(nats.url);
     await using b = await instance(nats.url);
-    await using onA = spawnTask("client", [
-      "ann",
-      "--target",
-      a.target,
-      "--mode",
-      "subscribe",
-      "--topic",
-      "news",
-    ]);
-    await using onB = spawnTask("client", [
-      "bob",
-      "--target",
-      b.target,
-      "--mode",
-      "subscribe",
-      "--topic",
-      "news",
-    ]);
-    await onA.waitForLine("stdout", /^subscribed: /);
-    await onB.waitForLine("stdout", /^subscribed: /);
-    const listed = await runClient([
-      "--target",
-      a.target,
-      "--mode",
-      "presence",
-      "--topic",
-      "news",
-    ]);
-    assert.equal(listed.code, 0, listed.stderr);
-    const names = [...listed.stdout.matchAll(/name="(\w+)"/g)].map((m) => m[1]);
-    assert.deepEqual(names.sort(), ["ann", "bob"]);
+    await using onA = await startSubscriber("ann", a.target, "news");
+    await using _onB = await startSubscriber("bob", b.target, "news");
+    const listed = await listPresence(a.target, "news");
+    assert.deepEqual(listed.names.sort(), ["ann", "bob"]);
     const ids = [...listed.stdout.matchAll(/id=(\d+)/g)].map((m) => m[1]);
     assert.equal(new Set(ids).size, 2, `ids are unique: ${ids}`);
     assert.match(listed.stdout, /^2 subscribers$/m);
     // B dies without a word: its subscribers are not listed any more.
     b.process.signalGroup("SIGKILL");
     await b.process.exit();
-    const after = await runClient([
-      "--target",
-      a.target,
-      "--mode",
-      "presence",
-      "--topic",
-      "news",
-    ]);
-    assert.equal(after.code, 0, after.stderr);
-    assert.deepEqual(
-      [...after.stdout.matchAll(/name="(\w+)"/g)].map((m) => m[1]),
-      ["ann"],
-    );
+    assert.deepEqual((await listPresence(a.target, "news")).names, ["ann"]);
     onA.signalGroup("SIGINT");
     await onA.exit();
     await stopInstance(a);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { createUser } from "@nats-io/nkeys";
-import { ROOT, runClient, spawnTask } from "../testing/process.ts";
+import { ROOT } from "../testing/process.ts";
 import {
   natsOperator,
   natsServerMissing,
@@ -15,9 +15,13 @@ import {
 } from "../testing/nats.ts";
 import {
   type Instance,
+  listPresence,
   printedPayloads,
   publishTexts,
+  resumeOn,
+  serveRefused,
   startInstance,
+  startSubscriber,
   stopInstance,
 } from "../testing/instances.ts";
 
@@ -35,23 +39,6 @@ function readmeNatsConfig(): string {
   const store = "jetstream { store_dir: /var/lib/nats }\n";
   assert.ok(block.includes(address) && block.includes(store), block);
   return block.replace(address, "").replace(store, "");
-}
-
-/** `deno task serve` that must fail at start: its exit code and stderr. */
-async function refusedStart(
-  broker: string,
-  flags: string[] = [],
-  env?: Record<string, string>,
-) {
-  await using serve = spawnTask("serve", [
-    "--port",
-    "0",
-    "--broker",
-    broker,
-    ...flags,
-  ], env);
-  const { code } = await serve.exit(20_000);
-  return { code, stderr: serve.stderr.join("\n") };
 }
 
 Deno.test({
@@ -86,60 +73,19 @@ Deno.test({
     }
     const [first] = await publishTexts(b.target, "news", "one");
     await publishTexts(a.target, "news", "two", "three", "four");
-    const resumed = await runClient([
-      "mover",
-      "--target",
-      b.target,
-      "--mode",
-      "subscribe",
-      "--topic",
-      "news",
-      "--after",
-      first,
-      "--count",
-      "3",
+    assert.deepEqual(await resumeOn(b.target, "news", first, 3), [
+      "two",
+      "three",
+      "four",
     ]);
-    assert.equal(resumed.code, 0, resumed.stderr);
-    assert.match(resumed.stdout, /^subscribed: .* resumed$/m);
-    assert.deepEqual(
-      [...resumed.stdout.matchAll(/payload="(\w+)"/g)].map((m) => m[1]),
-      ["two", "three", "four"],
-    );
     // Live on each instance, listed across both.
-    await using onA = spawnTask("client", [
-      "ann",
-      "--target",
-      a.target,
-      "--mode",
-      "subscribe",
-      "--topic",
-      "news",
-    ]);
-    await using onB = spawnTask("client", [
-      "bob",
-      "--target",
-      b.target,
-      "--mode",
-      "subscribe",
-      "--topic",
-      "news",
-    ]);
-    await onA.waitForLine("stdout", /^subscribed: /);
-    await onB.waitForLine("stdout", /^subscribed: /);
+    await using onA = await startSubscriber("ann", a.target, "news");
+    await using onB = await startSubscriber("bob", b.target, "news");
     await publishTexts(b.target, "news", "five");
     await onA.waitForLine("stdout", /payload="five"/);
     await onB.waitForLine("stdout", /payload="five"/);
-    const listed = await runClient([
-      "--target",
-      a.target,
-      "--mode",
-      "presence",
-      "--topic",
-      "news",
-    ]);
-    assert.equal(listed.code, 0, listed.stderr);
     assert.deepEqual(
-      [...listed.stdout.matchAll(/name="(\w+)"/g)].map((m) => m[1]).sort(),
+      (await listPresence(a.target, "news")).names.sort(),
       ["ann", "bob"],
     );
     assert.deepEqual(printedPayloads(onA), ["five"]);
@@ -281,7 +227,7 @@ Deno.test({
         for (const instance of started) await instance[Symbol.asyncDispose]();
       }
       // None: a warning, then nats-server's refusal, saying what to give.
-      const none = await refusedStart(`nats://${host(users)}`);
+      const none = await serveRefused(`nats://${host(users)}`);
       assert.equal(none.code, 1, none.stderr);
       assert.match(
         none.stderr,
@@ -297,12 +243,12 @@ Deno.test({
         await (await natsOperator()).creds("stranger"),
       );
       const wrong = await Promise.all([
-        refusedStart(`nats://greeter:wrong${encoded}@${host(users)}`),
-        refusedStart(`nats://${host(operated)}`, [
+        serveRefused(`nats://greeter:wrong${encoded}@${host(users)}`),
+        serveRefused(`nats://${host(operated)}`, [
           "--nats-creds-file",
           files.strangerCreds,
         ]),
-        refusedStart(`nats://${host(tokens)}`, [
+        serveRefused(`nats://${host(tokens)}`, [
           "--nats-nkey-file",
           files.token,
         ]),
