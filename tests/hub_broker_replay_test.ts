@@ -1,7 +1,8 @@
 // The hub's resume paths over a shared log, with a scripted broker: what it
 // hands listeners (jumps included) and what its replay reads are the test's.
 import assert from "node:assert/strict";
-import { Hub, type HubItem } from "../lib/bus/hub.ts";
+import { Hub } from "../lib/bus/hub.ts";
+import { type HubItem } from "../lib/bus/hub_items.ts";
 import { UnavailableError } from "../lib/errors.ts";
 import { scriptedBroker } from "../testing/scripted_broker.ts";
 

@@ -10,7 +10,8 @@ import {
   type BusEvent,
   MemoryBroker,
 } from "../lib/bus/broker.ts";
-import { Hub, type HubItem } from "../lib/bus/hub.ts";
+import { Hub } from "../lib/bus/hub.ts";
+import { type HubItem } from "../lib/bus/hub_items.ts";
 import {
   JetStreamBroker,
   type JetStreamBrokerOptions,

@@ -33,7 +33,7 @@ import {
   DEFAULT_REPLAY_SIZE,
   type SlowConsumerPolicy,
 } from "../defaults.ts";
-import { IdIndex } from "./id_index.ts";
+import { SubscriptionIndex } from "./subscription_index.ts";
 import { ReplayLog } from "./replay_log.ts";
 import {
   isPattern,
@@ -51,19 +51,7 @@ import {
   PRESENCE_TOPIC,
   type SubscriptionInfo,
 } from "./hub_items.ts";
-import { Subscriber, wants } from "./subscriber.ts";
-
-export type { BusEvent } from "./broker.ts";
-export {
-  ALL_TOPICS,
-  type Cursor,
-  type Gap,
-  type Heartbeat,
-  type HubItem,
-  type LeaveReason,
-  PRESENCE_TOPIC,
-  type SubscriptionInfo,
-} from "./hub_items.ts";
+import { Subscriber, type SubscriberHost, wants } from "./subscriber.ts";
 
 /**
  * Default most subscriptions read from the broker's log at once: each holds
@@ -282,20 +270,9 @@ export class Hub<T> {
   #seq!: number;
   /** Makes both windows anew, empty after `seq` (a broker's skip or reset). */
   #restart: (seq: number) => void;
-  #subscribers = new Map<number, Subscriber<T>>();
-  /** Subscribers of {@linkcode ALL_TOPICS}. */
-  #everything = new Set<Subscriber<T>>();
-  /** Subscribers by named topic. */
-  #byTopic = new Map<string, Set<Subscriber<T>>>();
-  /** The same three, in id order, for listings that page (fan-out uses the sets). */
-  #listed = {
-    all: new IdIndex<Subscriber<T>>(),
-    everything: new IdIndex<Subscriber<T>>(),
-    byTopic: new Map<string, IdIndex<Subscriber<T>>>(),
-    patterned: new IdIndex<Subscriber<T>>(),
-  };
-  /** Subscribers with patterns (`news.*`), matched against each event. */
-  #patterned = new Set<Subscriber<T>>();
+  #subscribers = new SubscriptionIndex<Subscriber<T>>();
+  /** What each subscriber may ask of this hub. */
+  #host: SubscriberHost<T>;
   #bufferSize: number;
   #policy: SlowConsumerPolicy;
   #maxSubscribers: number;
@@ -359,6 +336,22 @@ export class Hub<T> {
       this.#seq = after;
     };
     this.#restart(this.#broker.seq);
+    this.#host = {
+      policy: this.#policy,
+      windows: (ordinary, own) => this.#windows(ordinary, own),
+      brokerReplay: (after, through, signal) =>
+        this.#broker.replay!(after, through, signal),
+      brokerReplayEnded: () => {
+        this.#brokerReplays--;
+      },
+      delivered: () => {
+        this.#stats.delivered++;
+      },
+      gapped: (subscriber, gap) => this.#onGap?.(subscriber.info(), gap),
+      overflow: (subscriber, what) => this.#overflow(subscriber, what),
+      remove: (subscriber, reason, error) =>
+        this.#remove(subscriber, reason, error),
+    };
     const unlisten = this.#broker.listen((event) => this.#fanOut(event));
     const unwatch = this.#broker.watch?.((change) => this.#changed(change));
     this.#detach = () => {
@@ -385,6 +378,11 @@ export class Hub<T> {
   /** Counters over the hub's life. */
   get stats(): HubStats {
     return { ...this.#stats };
+  }
+
+  /** Events the replay window of ordinary topics holds now. */
+  get held(): number {
+    return this.#log.length;
   }
 
   /** Whether {@linkcode Hub.close} was called. */
@@ -417,7 +415,7 @@ export class Hub<T> {
     const resume = after ? this.#resumeFrom(after, topics) : undefined;
     // A cursor the broker has stored but this hub not read yet is waited for.
     const start = resume?.recovered ? after!.seq : this.#seq;
-    const subscriber = new Subscriber<T>(this, {
+    const subscriber = new Subscriber<T>(this.#host, {
       id: this.#nextId++,
       name,
       topics,
@@ -428,26 +426,7 @@ export class Hub<T> {
       after: start,
       fromBrokerThrough: resume?.fromBroker,
     });
-    this.#subscribers.set(subscriber.id, subscriber);
-    this.#listed.all.add(subscriber);
-    if (subscriber.patterned) {
-      this.#patterned.add(subscriber);
-      this.#listed.patterned.add(subscriber);
-    }
-    for (const topic of topics) {
-      if (topic === ALL_TOPICS) {
-        this.#everything.add(subscriber);
-        this.#listed.everything.add(subscriber);
-      } else if (isPattern(topic)) continue;
-      else {
-        let set = this.#byTopic.get(topic);
-        if (!set) this.#byTopic.set(topic, set = new Set());
-        set.add(subscriber);
-        let index = this.#listed.byTopic.get(topic);
-        if (!index) this.#listed.byTopic.set(topic, index = new IdIndex());
-        index.add(subscriber);
-      }
-    }
+    this.#subscribers.add(subscriber);
     if (signal) {
       const onAbort = () => subscriber.leave("aborted", signal.reason);
       signal.addEventListener("abort", onAbort, { once: true });
@@ -528,21 +507,8 @@ export class Hub<T> {
    * changes.
    */
   *listed(topic?: string, afterId = 0): Generator<SubscriptionInfo> {
-    const { all, everything, byTopic } = this.#listed;
-    if (topic === undefined) {
-      yield* infos(all.after(afterId));
-    } else if (topic === ALL_TOPICS) {
-      yield* infos(everything.after(afterId));
-    } else if (topic.startsWith("$")) {
-      yield* infos(byTopic.get(topic)?.after(afterId) ?? []);
-    } else {
-      // Named subscribers, those of every ordinary topic and those of a
-      // pattern that matches it: three id orders.
-      const named = byTopic.get(topic)?.after(afterId);
-      yield* infos(merged(
-        merged(named, everything.after(afterId)),
-        this.#byPattern(topic, afterId),
-      ));
+    for (const subscriber of this.#subscribers.listed(topic, afterId)) {
+      yield subscriber.info();
     }
   }
 
@@ -566,33 +532,12 @@ export class Hub<T> {
   }
 
   /**
-   * Subscribers (id above `afterId`, in id order) that receive `topic`
-   * through a pattern only. Patterns are not indexed: this reads every
-   * patterned subscriber.
-   */
-  *#byPattern(topic: string, afterId = 0): Generator<Subscriber<T>> {
-    if (this.#patterned.size === 0) return;
-    const named = this.#byTopic.get(topic);
-    const tokens = topic.split(".");
-    for (const s of this.#listed.patterned.after(afterId)) {
-      if (!named?.has(s) && s.matchesPattern(tokens)) yield s;
-    }
-  }
-
-  /**
    * How many live subscriptions {@linkcode Hub.subscriptions} would list
    * without a limit: O(1), plus the patterned subscribers for an ordinary
    * topic.
    */
   count(topic?: string): number {
-    const { all, everything, byTopic } = this.#listed;
-    if (topic === undefined) return all.size;
-    if (topic === ALL_TOPICS) return everything.size;
-    const named = byTopic.get(topic)?.size ?? 0;
-    if (topic.startsWith("$")) return named;
-    let patterned = 0;
-    for (const _ of this.#byPattern(topic)) patterned++;
-    return named + everything.size + patterned;
+    return this.#subscribers.count(topic);
   }
 
   /**
@@ -609,13 +554,11 @@ export class Hub<T> {
     }
   }
 
-  // Internal API of Subscriber.
-
   /**
-   * @internal The replay windows a subscriber reads: of ordinary topics,
-   * of the server's own, or both; their expired events evicted.
+   * The replay windows a subscriber reads: of ordinary topics, of the
+   * server's own, or both; their expired events evicted.
    */
-  windows(ordinary: boolean, own: boolean): ReplayLog<T>[] {
+  #windows(ordinary: boolean, own: boolean): ReplayLog<T>[] {
     const now = this.#now();
     const windows: ReplayLog<T>[] = [];
     if (ordinary) windows.push(this.#log);
@@ -624,51 +567,9 @@ export class Hub<T> {
     return windows;
   }
 
-  /** @internal A subscription stopped reading from the broker's log. */
-  brokerReplayEnded(): void {
-    this.#brokerReplays--;
-  }
-
-  /** @internal Events after `after` through `through`, from the broker's log. */
-  brokerReplay(
-    after: number,
-    through: number,
-    signal: AbortSignal,
-  ): AsyncIterable<BusEvent<T>> {
-    return this.#broker.replay!(after, through, signal);
-  }
-
-  /** @internal The slow-consumer policy. */
-  get policy(): SlowConsumerPolicy {
-    return this.#policy;
-  }
-
-  /** @internal Reports a gap handed to a reader. */
-  gapped(subscriber: Subscriber<T>, gap: Gap): void {
-    this.#onGap?.(subscriber.info(), gap);
-  }
-
-  /** @internal Counts an event handed to a reader. */
-  countDelivered(): void {
-    this.#stats.delivered++;
-  }
-
-  /** @internal Removes a subscriber; called once per subscriber. */
-  remove(subscriber: Subscriber<T>, reason: LeaveReason, error?: unknown) {
-    this.#subscribers.delete(subscriber.id);
-    this.#everything.delete(subscriber);
-    this.#listed.all.delete(subscriber);
-    this.#listed.everything.delete(subscriber);
-    this.#listed.patterned.delete(subscriber);
-    this.#patterned.delete(subscriber);
-    for (const topic of subscriber.topics) {
-      const set = this.#byTopic.get(topic);
-      set?.delete(subscriber);
-      if (set?.size === 0) this.#byTopic.delete(topic);
-      const index = this.#listed.byTopic.get(topic);
-      index?.delete(subscriber);
-      if (index?.size === 0) this.#listed.byTopic.delete(topic);
-    }
+  /** Removes a subscriber; called once per subscriber. */
+  #remove(subscriber: Subscriber<T>, reason: LeaveReason, error?: unknown) {
+    this.#subscribers.delete(subscriber);
     subscriber.dispose?.();
     subscriber.dispose = undefined;
     if (reason === "aborted" || reason === "slow-consumer") {
@@ -691,7 +592,7 @@ export class Hub<T> {
     after: Cursor,
     topics: readonly string[],
   ): { recovered: boolean; reason?: string; fromBroker?: number } {
-    const windows = this.windows(...wants(topics));
+    const windows = this.#windows(...wants(topics));
     let fromBroker: number | undefined;
     let reason: string | undefined;
     if (after.epoch !== this.epoch) {
@@ -740,13 +641,14 @@ export class Hub<T> {
     (own ? this.#serverLog : this.#log).append(event, this.#now());
     this.#seq = event.seq;
     this.#stats.published++;
-    const named = this.#byTopic.get(event.topic);
+    const subscribers = this.#subscribers;
+    const named = subscribers.named(event.topic);
     if (named) { for (const s of named) this.#offer(s, event); }
-    if (!own) { for (const s of this.#everything) this.#offer(s, event); }
-    if (this.#patterned.size > 0) {
+    if (!own) { for (const s of subscribers.everything) this.#offer(s, event); }
+    if (subscribers.patterned.size > 0) {
       // Plain topics stay indexed; patterns are tried per event, once each.
       const tokens = event.topic.split(".");
-      for (const s of this.#patterned) {
+      for (const s of subscribers.patterned) {
         if (!named?.has(s) && s.matchesPattern(tokens)) this.#offer(s, event);
       }
     }
@@ -782,12 +684,12 @@ export class Hub<T> {
     const outcome = subscriber.offer(event, this.#policy);
     if (outcome === "dropped") this.#stats.dropped++;
     else if (outcome === "overflow") {
-      this.overflow(subscriber, `fell ${this.#bufferSize} events behind`);
+      this.#overflow(subscriber, `fell ${this.#bufferSize} events behind`);
     }
   }
 
-  /** @internal Disconnects a slow subscriber (the `disconnect` policy). */
-  overflow(subscriber: Subscriber<T>, what: string): void {
+  /** Disconnects a slow subscriber (the `disconnect` policy). */
+  #overflow(subscriber: Subscriber<T>, what: string): void {
     subscriber.leave(
       "slow-consumer",
       new SlowConsumerError(
@@ -795,31 +697,4 @@ export class Hub<T> {
       ),
     );
   }
-}
-
-/** Each subscriber's snapshot. */
-function* infos<T>(
-  subscribers: Iterable<Subscriber<T>>,
-): Generator<SubscriptionInfo> {
-  for (const subscriber of subscribers) yield subscriber.info();
-}
-
-/** Two id-ordered sequences as one, in id order. */
-function* merged<T extends { readonly id: number }>(
-  a: Iterator<T> | undefined,
-  b: Iterator<T>,
-): Generator<T> {
-  let x = a?.next();
-  let y = b.next();
-  while (x && !x.done && !y.done) {
-    if (x.value.id < y.value.id) {
-      yield x.value;
-      x = a!.next();
-    } else {
-      yield y.value;
-      y = b.next();
-    }
-  }
-  for (; x && !x.done; x = a!.next()) yield x.value;
-  for (; !y.done; y = b.next()) yield y.value;
 }

@@ -2,7 +2,7 @@
  * One hub subscription: a bounded ring buffer feeding a pull-driven
  * `ReadableStream`, or, while resuming, a position in the replay windows (or
  * in the broker's log below them). The hub creates and drives it; nothing
- * else does.
+ * else does. It asks its hub only what {@linkcode SubscriberHost} offers.
  *
  * @module
  */
@@ -10,7 +10,6 @@
 import type { BusEvent } from "./broker.ts";
 import { UnavailableError } from "../errors.ts";
 import type { SlowConsumerPolicy } from "../defaults.ts";
-import type { Hub } from "./hub.ts";
 import {
   ALL_TOPICS,
   type Gap,
@@ -46,6 +45,33 @@ function next<T>(
   return first;
 }
 
+/** What a subscriber asks of its hub, and all it asks. */
+export interface SubscriberHost<T> {
+  /** The slow-consumer policy. */
+  readonly policy: SlowConsumerPolicy;
+  /**
+   * The replay windows to read: of ordinary topics, of the server's own
+   * (`$`), or both; their expired events evicted.
+   */
+  windows(ordinary: boolean, own: boolean): ReplayLog<T>[];
+  /** Events after `after` through `through`, from the broker's log. */
+  brokerReplay(
+    after: number,
+    through: number,
+    signal: AbortSignal,
+  ): AsyncIterable<BusEvent<T>>;
+  /** A read from the broker's log ended (one fewer at once). */
+  brokerReplayEnded(): void;
+  /** Counts an event handed to a reader. */
+  delivered(): void;
+  /** Reports a gap handed to a reader. */
+  gapped(subscriber: Subscriber<T>, gap: Gap): void;
+  /** Disconnects a slow subscriber (the `disconnect` policy): `what` it did. */
+  overflow(subscriber: Subscriber<T>, what: string): void;
+  /** Removes a subscriber that left; called once per subscriber. */
+  remove(subscriber: Subscriber<T>, reason: LeaveReason, error?: unknown): void;
+}
+
 /** What became of an event offered to a subscriber. */
 export type Offer = "queued" | "dropped" | "overflow" | "skipped";
 
@@ -63,7 +89,7 @@ interface BrokerReplay<T> {
  * One subscription's state: a ring buffer feeding a pull-driven stream, or,
  * while resuming, a position in the replay window.
  *
- * @internal The hub's: made and driven by {@linkcode Hub} only.
+ * @internal The hub's: made and driven by the hub only.
  */
 export class Subscriber<T> {
   readonly id: number;
@@ -76,7 +102,7 @@ export class Subscriber<T> {
   dispose?: () => void;
   delivered = 0;
   dropped = 0;
-  #hub: Hub<T>;
+  #host: SubscriberHost<T>;
   #everything: boolean;
   #named: ReadonlySet<string>;
   #patterns: readonly TopicPattern[];
@@ -108,7 +134,7 @@ export class Subscriber<T> {
   #waiting = false;
   #left = false;
 
-  constructor(hub: Hub<T>, init: {
+  constructor(host: SubscriberHost<T>, init: {
     id: number;
     name: string;
     topics: readonly string[];
@@ -119,7 +145,7 @@ export class Subscriber<T> {
     after: number;
     fromBrokerThrough?: number;
   }) {
-    this.#hub = hub;
+    this.#host = host;
     this.id = init.id;
     this.name = init.name;
     this.topics = init.topics;
@@ -247,7 +273,7 @@ export class Subscriber<T> {
     this.#stopBrokerReplay();
     this.#ring = undefined;
     this.#count = 0;
-    this.#hub.remove(this, reason, error);
+    this.#host.remove(this, reason, error);
   }
 
   info(): SubscriptionInfo {
@@ -265,7 +291,7 @@ export class Subscriber<T> {
 
   #deliver(event: BusEvent<T>): void {
     this.delivered++;
-    this.#hub.countDelivered();
+    this.#host.delivered();
     this.controller.enqueue(event);
   }
 
@@ -301,7 +327,7 @@ export class Subscriber<T> {
    */
   async #replayFromBroker(): Promise<void> {
     const replay = this.#fromBroker!;
-    replay.events ??= this.#hub.brokerReplay(
+    replay.events ??= this.#host.brokerReplay(
       this.#replayed!,
       replay.through,
       replay.stop.signal,
@@ -354,7 +380,7 @@ export class Subscriber<T> {
    * to the window.
    */
   #brokerReplayDone(replay: BrokerReplay<T>): void {
-    const windows = this.#hub.windows(this.#ordinary, this.#own);
+    const windows = this.#host.windows(this.#ordinary, this.#own);
     const lost = Math.max(...windows.map((window) => window.lost));
     if (lost > this.#replayed! && replay.through < lost) {
       void replay.events?.return?.(undefined)?.catch?.(() => {});
@@ -375,7 +401,7 @@ export class Subscriber<T> {
     const replay = this.#fromBroker;
     if (!replay) return;
     this.#fromBroker = undefined;
-    this.#hub.brokerReplayEnded();
+    this.#host.brokerReplayEnded();
     replay.stop.abort();
     void replay.events?.return?.(undefined)?.catch?.(() => {});
   }
@@ -386,13 +412,13 @@ export class Subscriber<T> {
 
   /** Hands over the next held event after `#replayed`, or goes live. */
   #replay(): void {
-    const windows = this.#hub.windows(this.#ordinary, this.#own);
+    const windows = this.#host.windows(this.#ordinary, this.#own);
     const seq = this.#replayed!;
     const lost = Math.max(...windows.map((window) => window.lost));
     if (seq < lost) {
       // A window moved past this reader while it was replaying.
-      if (this.#hub.policy === "disconnect") {
-        this.#hub.overflow(this, "fell behind the replay window");
+      if (this.#host.policy === "disconnect") {
+        this.#host.overflow(this, "fell behind the replay window");
         return;
       }
       const gap: Gap = {
@@ -423,7 +449,7 @@ export class Subscriber<T> {
 
   #handOver(gap: Gap): void {
     this.controller.enqueue(gap);
-    this.#hub.gapped(this, gap);
+    this.#host.gapped(this, gap);
   }
 
   #finish(): void {

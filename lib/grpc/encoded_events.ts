@@ -8,7 +8,9 @@
 import { FramedMessage } from "./workarounds/mod.ts";
 import { encodeGreeting, type GreetingMessage } from "../wire/proto.ts";
 import { type TickPart, tickPart } from "./tick_reply.ts";
-import type { BusEvent, Heartbeat, Hub, HubItem } from "../bus/hub.ts";
+import type { Hub } from "../bus/hub.ts";
+import type { Heartbeat, HubItem } from "../bus/hub_items.ts";
+import type { BusEvent } from "../bus/broker.ts";
 
 /** Encoded events and heartbeats kept for the subscribers still to write them. */
 const ENCODED_CACHE_SIZE = 256;

@@ -21,7 +21,8 @@ import type * as grpc from "@grpc/grpc-js";
 import type { Clock } from "../bus/clock.ts";
 import type { CallWriterOptions } from "./workarounds/mod.ts";
 import type { Directory } from "../bus/broker.ts";
-import type { Hub, SubscriptionInfo } from "../bus/hub.ts";
+import type { Hub } from "../bus/hub.ts";
+import type { SubscriptionInfo } from "../bus/hub_items.ts";
 import type { Logger } from "../log.ts";
 import { Admission } from "../access/admission.ts";
 import type { PeerLineBudget } from "../observe/peer_lines.ts";
@@ -37,10 +38,6 @@ import { sayHelloStream2 } from "./handlers/stream2.ts";
 import { subscribe } from "./handlers/subscribe.ts";
 import { publish } from "./handlers/publish.ts";
 import { listSubscribers } from "./handlers/list_subscribers.ts";
-
-export { toServiceError } from "./status.ts";
-export { STREAM2_TIMERS } from "./handlers/stream2.ts";
-export { MAX_LIST_SUBSCRIBERS } from "./handlers/list_subscribers.ts";
 
 /** Options of {@linkcode createGreeterService}, resolved by the server's core. */
 export interface GreeterServiceOptions {

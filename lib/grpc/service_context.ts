@@ -13,7 +13,8 @@ import type { EncodedEvents } from "./encoded_events.ts";
 import type { SubscriptionCalls } from "./subscription_call.ts";
 import type { Clock } from "../bus/clock.ts";
 import type { Directory } from "../bus/broker.ts";
-import type { Hub, SubscriptionInfo } from "../bus/hub.ts";
+import type { Hub } from "../bus/hub.ts";
+import type { SubscriptionInfo } from "../bus/hub_items.ts";
 import type { Logger } from "../log.ts";
 
 /** The shared state and settings of the Greeter handlers. */

@@ -11,7 +11,8 @@ import * as grpc from "@grpc/grpc-js";
 import type { AccessControl } from "../access/access.ts";
 import type { Directory } from "../bus/broker.ts";
 import type { Clock } from "../bus/clock.ts";
-import type { Hub, SubscriptionInfo } from "../bus/hub.ts";
+import type { Hub } from "../bus/hub.ts";
+import type { SubscriptionInfo } from "../bus/hub_items.ts";
 import type { Logger } from "../log.ts";
 import type { PeerLineBudget } from "../observe/peer_lines.ts";
 import { formatAddress } from "../wire/address.ts";
@@ -27,8 +28,8 @@ import { toServiceError } from "./status.ts";
 import {
   callInterceptor,
   type CallWriterOptions,
+  ConnectionListener,
   limitHeaderList,
-  listenForConnections,
   logHandshakeFailures,
   MAX_HEADER_LIST_BYTES,
   metadataLimitInterceptor,
@@ -195,7 +196,7 @@ export async function startGrpcTransport(
   // Our own listener: it caps connections and survives running out of
   // descriptors, which grpc-js's bindAsync listener does not on Deno.
   const injector = server.createConnectionInjector(credentials);
-  const listener = await listenForConnections({
+  const listener = await ConnectionListener.listen({
     host,
     port: settings.port,
     maxConnections: settings.maxConnections,

@@ -16,7 +16,8 @@
  */
 
 import type { Directory } from "../bus/broker.ts";
-import type { Hub, SubscriptionInfo } from "../bus/hub.ts";
+import type { Hub } from "../bus/hub.ts";
+import type { SubscriptionInfo } from "../bus/hub_items.ts";
 import { DEFAULT_GRACE_MS } from "../defaults.ts";
 import { type GrpcTransport, startGrpcTransport } from "../grpc/transport.ts";
 import type { TransportCore } from "../grpc/transport.ts";

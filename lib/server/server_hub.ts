@@ -7,7 +7,8 @@
  */
 
 import type { Clock } from "../bus/clock.ts";
-import { Hub, type LeaveReason, type PresenceChange } from "../bus/hub.ts";
+import { Hub, type PresenceChange } from "../bus/hub.ts";
+import { type LeaveReason } from "../bus/hub_items.ts";
 import { runTicker } from "../bus/ticker.ts";
 import type { Logger } from "../log.ts";
 import type { ResolvedServerOptions } from "./options.ts";
@@ -27,8 +28,20 @@ const encoder = new TextEncoder();
  * A join or leave as the `$presence` payload: JSON.
  *
  * @example
- * ```ts ignore
- * presencePayload(change); // {"action":"join","subscription_id":3,"name":"ann","topics":["*"]}
+ * ```ts
+ * import { presencePayload } from "./server_hub.ts";
+ * const subscription = {
+ *   id: 3,
+ *   name: "ann",
+ *   topics: ["*"],
+ *   since: 0,
+ *   delivered: 0,
+ *   dropped: 0,
+ *   buffered: 0,
+ *   labels: {},
+ * };
+ * new TextDecoder().decode(presencePayload({ action: "join", subscription }));
+ * // '{"action":"join","subscription_id":3,"name":"ann","topics":["*"]}'
  * ```
  */
 export function presencePayload(change: PresenceChange): Uint8Array {
@@ -76,8 +89,15 @@ export type ServerHubSettings = Pick<
  * subscription per 10 s; each leave handed to `onLeave` (the metrics).
  *
  * @example
- * ```ts ignore
- * const hub = createServerHub(settings, { peerLines, onLeave: (reason) => leaves.inc({ reason }) });
+ * ```ts
+ * import { createServerHub } from "./server_hub.ts";
+ * import { resolveServerOptions } from "./options.ts";
+ * import { PeerLineBudget } from "../observe/peer_lines.ts";
+ * const hub = createServerHub(resolveServerOptions({}), {
+ *   peerLines: new PeerLineBudget(),
+ *   onLeave: (reason) => console.log("left:", reason),
+ * });
+ * hub.close();
  * ```
  */
 export function createServerHub(
@@ -162,8 +182,25 @@ export function createServerHub(
  * a failure is logged, never thrown.
  *
  * @example
- * ```ts ignore
- * const tickers = startTickers(hub, { intervalMs: 1000, heartbeatMs: 15000, log, signal });
+ * ```ts
+ * import { startTickers } from "./server_hub.ts";
+ * import { Hub } from "../bus/hub.ts";
+ * import { MemoryBroker } from "../bus/broker.ts";
+ * import { systemClock } from "../bus/clock.ts";
+ * import { Logger } from "../log.ts";
+ * const hub = new Hub(new MemoryBroker<Uint8Array>());
+ * const stop = new AbortController();
+ * const tickers = startTickers(hub, {
+ *   intervalMs: 1000,
+ *   heartbeatMs: 15000,
+ *   clock: systemClock,
+ *   log: new Logger(),
+ *   signal: stop.signal,
+ *   shared: false,
+ * });
+ * stop.abort();
+ * await tickers; // both stopped
+ * hub.close();
  * ```
  */
 export function startTickers(

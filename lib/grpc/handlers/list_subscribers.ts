@@ -11,11 +11,8 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { GreeterContext } from "../service_context.ts";
 import type { Directory } from "../../bus/broker.ts";
-import {
-  Hub,
-  type SubscriptionInfo,
-  validateFilterTopic,
-} from "../../bus/hub.ts";
+import { Hub, validateFilterTopic } from "../../bus/hub.ts";
+import { type SubscriptionInfo } from "../../bus/hub_items.ts";
 import { InvalidArgumentError } from "../../errors.ts";
 import type {
   ListSubscribersReply,

@@ -8,7 +8,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import type { GreeterContext } from "../service_context.ts";
-import type { Cursor } from "../../bus/hub.ts";
+import type { Cursor } from "../../bus/hub_items.ts";
 import { InvalidArgumentError, SlowConsumerError } from "../../errors.ts";
 import { MAX_SEQ, parseSeq } from "../../bus/seq.ts";
 import { goodbye } from "../goodbye.ts";

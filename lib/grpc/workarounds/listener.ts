@@ -30,7 +30,7 @@ const HEADROOM = 32;
 /** The cap never goes below this when lowered. */
 const LEAST_CAP = 16;
 
-/** Options of {@linkcode listenForConnections}. */
+/** Options of {@linkcode ConnectionListener.listen}. */
 export interface ConnectionListenerOptions {
   /** Interface to bind (`::`, `127.0.0.1`, a host name…). */
   host: string;
@@ -55,23 +55,6 @@ export interface ConnectionListenerOptions {
    * the kernel spreads new connections over them.
    */
   reusePort?: boolean;
-}
-
-/** A listening socket, as returned by {@linkcode listenForConnections}. */
-export interface ConnectionListener {
-  /** The bound port. */
-  readonly port: number;
-  /** Connections open now. */
-  readonly connections: number;
-  /** Connections closed at once because the cap was reached. */
-  readonly refused: number;
-  /** The cap now: as set, or lower once descriptors ran out. */
-  readonly maxConnections: number;
-  /**
-   * Stops accepting; open connections stay (their owner closes them).
-   * Resolves once every admitted connection has closed.
-   */
-  close(): Promise<void>;
 }
 
 /** Whether `error` says the process (or the system) is out of descriptors. */
@@ -114,151 +97,195 @@ function roomFor(wanted: number): number | undefined {
 }
 
 /**
- * Listens on `host:port` and hands each connection to `onConnection`, at
- * most `maxConnections` at once (beyond: closed at once, logged at most once
- * per 10 s). Running out of descriptors is logged and lowers the cap (see
- * {@linkcode ConnectionListenerOptions.maxConnections}); accepting resumes
- * within a second of descriptors coming free. Rejects with a {@linkcode GreeterError} naming the address when
- * it cannot bind.
+ * The gRPC port's listening socket: hands each connection to
+ * `onConnection`, at most `maxConnections` at once (beyond: closed at once,
+ * logged at most once per 10 s). Running out of descriptors is logged and
+ * lowers the cap (see {@linkcode ConnectionListenerOptions.maxConnections});
+ * accepting resumes within a second of descriptors coming free.
  *
  * @example
  * ```ts ignore
  * const injector = server.createConnectionInjector(credentials);
- * const listener = await listenForConnections({
+ * const listener = await ConnectionListener.listen({
  *   host: "127.0.0.1", port: 0, maxConnections: 100, log,
  *   onConnection: (socket) => injector.injectConnection(socket),
  * });
- * listener.close();
+ * await listener.close();
  * ```
  */
-export async function listenForConnections(
-  options: ConnectionListenerOptions,
-): Promise<ConnectionListener> {
-  const { host, port, onConnection, log } = options;
-  let cap = options.maxConnections;
-  const server = net.createServer();
+export class ConnectionListener {
+  #server = net.createServer();
+  #options: ConnectionListenerOptions;
   /** Admitted connections, oldest first. */
-  const open = new Set<net.Socket>();
+  #open = new Set<net.Socket>();
+  #cap: number;
+  #port = 0;
+  #refused = 0;
+  #refusedSinceLine = 0;
+  #lastLimitLine = -Infinity;
+  /** Descriptors ran out, and have not come back yet. */
+  #exhausted = false;
+  #timer?: ReturnType<typeof setInterval>;
   /** Resolves the promise `close()` returned, once nothing is open. */
-  let onDrained: (() => void) | undefined;
-  let refused = 0;
-  let refusedSinceLine = 0;
-  let lastLimitLine = -Infinity;
-  server.on("connection", (socket: net.Socket) => {
-    socket.on("error", () => {}); // a reset peer is its owner's business
-    if (open.size >= cap) {
-      socket.destroy();
-      refused++;
-      refusedSinceLine++;
-      const now = Date.now();
-      if (now - lastLimitLine >= LIMIT_LOG_INTERVAL_MS) {
-        lastLimitLine = now;
-        log.warn(
-          `Connection limit of ${cap} reached: refusing new connections`,
-          { refused: refusedSinceLine },
+  #onDrained?: () => void;
+
+  /**
+   * Listens on `host:port`; resolves once bound. Rejects with a
+   * {@linkcode GreeterError} naming the address when it cannot bind.
+   */
+  static async listen(
+    options: ConnectionListenerOptions,
+  ): Promise<ConnectionListener> {
+    const listener = new ConnectionListener(options);
+    await listener.#bind();
+    return listener;
+  }
+
+  private constructor(options: ConnectionListenerOptions) {
+    this.#options = options;
+    this.#cap = options.maxConnections;
+    this.#server.on("connection", (socket) => this.#admit(socket));
+  }
+
+  /** The bound port. */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Connections open now. */
+  get connections(): number {
+    return this.#open.size;
+  }
+
+  /** Connections closed at once because the cap was reached. */
+  get refused(): number {
+    return this.#refused;
+  }
+
+  /** The cap now: as set, or lower once descriptors ran out. */
+  get maxConnections(): number {
+    return this.#cap;
+  }
+
+  /**
+   * Stops accepting; open connections stay (their owner closes them).
+   * Resolves once every admitted connection has closed.
+   */
+  close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#server.close();
+    return new Promise<void>((resolve) => {
+      if (this.#open.size === 0) resolve();
+      else this.#onDrained = resolve;
+    });
+  }
+
+  async #bind(): Promise<void> {
+    const { host, port, reusePort, log } = this.#options;
+    const server = this.#server;
+    this.#port = await new Promise<number>((resolve, reject) => {
+      const onError = (error: Error) => {
+        reject(
+          new GreeterError(
+            `Cannot bind "${formatAddress(host, port)}": ${error.message}`,
+            { cause: error },
+          ),
         );
-        refusedSinceLine = 0;
+      };
+      server.once("error", onError);
+      server.listen({ host, port, backlog: BACKLOG, reusePort }, () => {
+        server.off("error", onError);
+        resolve((server.address() as net.AddressInfo).port);
+      });
+    });
+    server.on("error", (error) => {
+      log.error("The gRPC listener failed", { error: String(error) });
+    });
+    this.#timer = setInterval(
+      () => this.#check(),
+      this.#options.checkIntervalMs ?? 1000,
+    );
+    Deno.unrefTimer(this.#timer);
+  }
+
+  #admit(socket: net.Socket): void {
+    socket.on("error", () => {}); // a reset peer is its owner's business
+    if (this.#open.size >= this.#cap) {
+      socket.destroy();
+      this.#refused++;
+      this.#refusedSinceLine++;
+      const now = Date.now();
+      if (now - this.#lastLimitLine >= LIMIT_LOG_INTERVAL_MS) {
+        this.#lastLimitLine = now;
+        this.#options.log.warn(
+          `Connection limit of ${this.#cap} reached: refusing new connections`,
+          { refused: this.#refusedSinceLine },
+        );
+        this.#refusedSinceLine = 0;
       }
       return;
     }
-    open.add(socket);
+    this.#open.add(socket);
     socket.once("close", () => {
-      open.delete(socket);
-      if (open.size === 0) onDrained?.();
+      this.#open.delete(socket);
+      if (this.#open.size === 0) this.#onDrained?.();
     });
-    onConnection(socket);
-  });
-  const bound = await new Promise<number>((resolve, reject) => {
-    const onError = (error: Error) => {
-      reject(
-        new GreeterError(
-          `Cannot bind "${formatAddress(host, port)}": ${error.message}`,
-          { cause: error },
-        ),
-      );
-    };
-    server.once("error", onError);
-    server.listen({
-      host,
-      port,
-      backlog: BACKLOG,
-      reusePort: options.reusePort,
-    }, () => {
-      server.off("error", onError);
-      resolve((server.address() as net.AddressInfo).port);
-    });
-  });
-  server.on("error", (error) => {
-    log.error("The gRPC listener failed", { error: String(error) });
-  });
-  let exhausted = false;
-  /** Out of descriptors: fewer connections from now on, the newest closed. */
-  const shed = () => {
-    const before = cap;
-    cap = Math.max(LEAST_CAP, Math.min(cap, open.size - HEADROOM));
-    const newest = [...open].slice(cap);
-    for (const socket of newest) socket.destroy();
-    log.error(
-      `Out of file descriptors with ${open.size} connections open: at most ${cap} from now on (was ${before}); closed the ${newest.length} newest. Raise the open-file limit (ulimit -n) or lower --max-connections`,
-      { connections: open.size - newest.length, maxConnections: cap },
-    );
-  };
-  const check = () => {
+    this.#options.onConnection(socket);
+  }
+
+  /** Once a second: wakes the accept loop, and follows the descriptors. */
+  #check(): void {
     // Wakes an accept loop that stopped on EMFILE (Deno 2.9.3); a no-op
     // on one that is waiting.
-    (server as unknown as { _handle?: { listen(backlog: number): number } })
-      ._handle?.listen(BACKLOG);
+    (this.#server as unknown as {
+      _handle?: { listen(backlog: number): number };
+    })._handle?.listen(BACKLOG);
     const out = outOfDescriptors();
-    if (out === true && !exhausted) {
-      exhausted = true;
-      shed();
-    } else if (out === false && exhausted) {
-      exhausted = false;
-      log.info("File descriptors available again: accepting connections", {
-        connections: open.size,
-      });
+    if (out === true && !this.#exhausted) {
+      this.#exhausted = true;
+      this.#shed();
+    } else if (out === false && this.#exhausted) {
+      this.#exhausted = false;
+      this.#options.log.info(
+        "File descriptors available again: accepting connections",
+        { connections: this.#open.size },
+      );
     }
-    if (out === false && cap < options.maxConnections) raise();
-  };
+    if (out === false && this.#cap < this.#options.maxConnections) {
+      this.#raise();
+    }
+  }
+
+  /** Out of descriptors: fewer connections from now on, the newest closed. */
+  #shed(): void {
+    const before = this.#cap;
+    const open = this.#open;
+    this.#cap = Math.max(LEAST_CAP, Math.min(before, open.size - HEADROOM));
+    const newest = [...open].slice(this.#cap);
+    for (const socket of newest) socket.destroy();
+    this.#options.log.error(
+      `Out of file descriptors with ${open.size} connections open: at most ${this.#cap} from now on (was ${before}); closed the ${newest.length} newest. Raise the open-file limit (ulimit -n) or lower --max-connections`,
+      { connections: open.size - newest.length, maxConnections: this.#cap },
+    );
+  }
+
   /**
    * Back towards the cap as set, as far as descriptors allow: at most
    * doubling each check, by what {@linkcode roomFor} finds.
    */
-  const raise = () => {
+  #raise(): void {
+    const before = this.#cap;
     const wanted = Math.min(
-      options.maxConnections - cap,
-      Math.max(cap, LEAST_CAP),
+      this.#options.maxConnections - before,
+      Math.max(before, LEAST_CAP),
       MOST_PROBED,
     );
     const room = roomFor(wanted);
     if (!room) return;
-    const before = cap;
-    cap += room;
-    log.info(
-      `Connection cap raised to ${cap} (was ${before}): descriptors are free again`,
-      { connections: open.size, maxConnections: cap },
+    this.#cap += room;
+    this.#options.log.info(
+      `Connection cap raised to ${this.#cap} (was ${before}): descriptors are free again`,
+      { connections: this.#open.size, maxConnections: this.#cap },
     );
-  };
-  const timer = setInterval(check, options.checkIntervalMs ?? 1000);
-  Deno.unrefTimer(timer);
-  return {
-    port: bound,
-    get connections() {
-      return open.size;
-    },
-    get refused() {
-      return refused;
-    },
-    get maxConnections() {
-      return cap;
-    },
-    close() {
-      clearInterval(timer);
-      server.close();
-      return new Promise<void>((resolve) => {
-        if (open.size === 0) resolve();
-        else onDrained = resolve;
-      });
-    },
-  };
+  }
 }

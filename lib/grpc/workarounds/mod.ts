@@ -34,7 +34,7 @@ export {
   callInterceptor,
   deadlinePassed,
 } from "./call_interceptor.ts";
-export { type ConnectionListener, listenForConnections } from "./listener.ts";
+export { ConnectionListener } from "./listener.ts";
 export {
   limitHeaderList,
   MAX_HEADER_LIST_BYTES,
