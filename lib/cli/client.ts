@@ -12,8 +12,8 @@ import {
   GreeterClient,
   targetHost,
 } from "../client/client.ts";
-import type { ClientConfig } from "./config.ts";
-import { follow, type FollowMessage } from "../client/follow.ts";
+import type { ClientConfig, ClientMode } from "./config.ts";
+import { follow, nextCursor } from "../client/follow.ts";
 import { ConfigError } from "../errors.ts";
 import { isLoopback } from "../wire/address.ts";
 import { readOptionalFile, readTokenFile } from "./files.ts";
@@ -44,28 +44,6 @@ function checkTokenTransport(config: ClientConfig): void {
   throw new ConfigError(
     `Refusing to send the bearer token in plaintext to "${remote}": anyone on the network path could read and reuse it; connect with TLS (--tls or --tls-ca), or pass --allow-plaintext-token to send it anyway`,
   );
-}
-
-/**
- * The cursor to resume from after `message`: where the stream has got to,
- * as far as what was printed goes.
- */
-function advance(
-  last: ClientCursor | undefined,
-  message: FollowMessage,
-): ClientCursor | undefined {
-  switch (message.kind) {
-    case "subscribed":
-    case "event":
-    case "heartbeat":
-      return message.cursor;
-    case "gap":
-      return last && message.toSeq > last.seq
-        ? { epoch: last.epoch, seq: message.toSeq }
-        : last;
-    default:
-      return last;
-  }
 }
 
 /**
@@ -104,131 +82,173 @@ export async function client(
     })
   );
   try {
-    await run(config, greeters, print, signal, notify);
+    await MODES[config.mode]({ config, greeters, print, notify, signal });
   } finally {
     for (const greeter of greeters) greeter.close();
   }
 }
 
-/** The calls of `config.mode`, on `greeters` (one, except to subscribe). */
-async function run(
-  config: ClientConfig,
-  greeters: GreeterClient[],
-  print: (line: string) => void,
-  signal: AbortSignal,
-  notify: (line: string) => void,
-): Promise<void> {
-  const [greeter] = greeters;
-  const format = config.output;
-  const [name] = config.names;
-  const limit = config.count ?? Infinity;
-  const take = async <T>(
-    stream: AsyncIterable<T>,
-    render: (value: T) => string,
-  ) => {
-    let n = 0;
-    for await (const value of stream) {
-      print(render(value));
-      if (++n >= limit) break;
-    }
-  };
-  const reply = (method: string) => (message: string) =>
-    renderLine(format, `Greeter client received: ${message}`, {
-      kind: "reply",
-      method,
-      message,
-    });
+/** What each mode is handed: the settings, the clients, where lines go. */
+interface Run {
+  config: ClientConfig;
+  /** One client per target (several only to subscribe). */
+  greeters: GreeterClient[];
+  /** Where what was received goes (stdout). */
+  print: (line: string) => void;
+  /** Where what is about the client itself goes (stderr). */
+  notify: (line: string) => void;
+  signal: AbortSignal;
+}
 
-  if (config.mode === "subscribe") {
-    let events = 0;
-    let last: ClientCursor | undefined = config.after;
-    const messages = follow(greeters, name, {
-      topics: config.topics,
-      after: config.after,
-      signal,
-    });
-    for await (const message of messages) {
-      if (message.kind === "reconnecting") {
-        notify(renderFollow(message));
-        continue;
-      }
-      if (message.kind !== "heartbeat" || config.verbose) {
-        print(renderFollow(message, { format }));
-        if (signal.aborted) break; // that line may not have reached anyone
-      }
-      last = advance(last, message);
-      if (message.kind === "event" && ++events >= limit) break;
-    }
-    if (signal.aborted && last) {
-      notify(`last cursor: ${escapeUnsafe(renderCursor(last))}`);
-    }
-    return;
-  }
-  if (config.mode === "publish") {
-    const [topic = ""] = config.topics;
-    const { cursor } = await greeter.publish(
-      topic,
-      encoder.encode(config.payload),
-      { signal },
-    );
-    print(renderLine(
-      format,
-      `published: topic=${topic} cursor=${renderCursor(cursor)}`,
-      { kind: "published", topic, cursor: renderCursor(cursor) },
-    ));
-    return;
-  }
-  if (config.mode === "presence") {
-    // Page by page; bounded, since every page lists at least one.
-    let pageToken = "";
-    let total = 0;
-    for (let page = 0; page < 100_000; page++) {
-      const reply = await greeter.listSubscribers({
-        topic: config.topics[0],
-        pageToken,
-        signal,
-      });
-      for (const s of reply.subscribers) print(renderSubscriber(format, s));
-      total = reply.total;
-      pageToken = reply.nextPageToken;
-      if (!pageToken) break;
-    }
-    print(renderLine(
-      format,
-      `${total} ${total === 1 ? "subscriber" : "subscribers"}`,
-      { kind: "total", total },
-    ));
-    return;
-  }
-  if (config.mode === "bidi") {
+/** The calls of each mode. */
+const MODES: Record<ClientMode, (run: Run) => Promise<void>> = {
+  subscribe,
+  publish,
+  presence,
+  bidi: (run) =>
+    take(
+      run,
+      run.greeters[0].bidi(run.config.names, { signal: run.signal }),
+      reply(run, "SayHelloBidiStream"),
+    ),
+  hello: async (run) => {
+    await hello(run);
+  },
+  stream: async (run) => {
+    if (!await hello(run)) return;
+    const [name] = run.config.names;
     await take(
-      greeter.bidi(config.names, { signal }),
-      reply("SayHelloBidiStream"),
+      run,
+      run.greeters[0].streamReply(name, { signal: run.signal }),
+      reply(run, "SayHelloStreamReply"),
     );
-    return;
-  }
-  try {
-    print(reply("SayHello")(await greeter.sayHello(name, { signal })));
-  } catch (error) {
-    if (signal.aborted) return;
-    throw error;
-  }
-  if (config.mode === "stream") {
+  },
+  stream2: async (run) => {
+    if (!await hello(run)) return;
+    const [name] = run.config.names;
     await take(
-      greeter.streamReply(name, { signal }),
-      reply("SayHelloStreamReply"),
-    );
-  } else if (config.mode === "stream2") {
-    await take(
-      greeter.stream2(name, { signal }),
+      run,
+      run.greeters[0].stream2(name, { signal: run.signal }),
       (kind) =>
         renderLine(
-          format,
+          run.config.output,
           kind === "unknown"
             ? "unknown message received."
             : `${kind} received:`,
           { kind: "greeting", shape: kind },
         ),
     );
+  },
+};
+
+/** Prints each of `stream`, rendered, up to `--count`. */
+async function take<T>(
+  run: Run,
+  stream: AsyncIterable<T>,
+  render: (value: T) => string,
+): Promise<void> {
+  const limit = run.config.count ?? Infinity;
+  let n = 0;
+  for await (const value of stream) {
+    run.print(render(value));
+    if (++n >= limit) break;
   }
+}
+
+/** How a reply of `method` is printed: the seed's line, or JSON. */
+function reply(run: Run, method: string): (message: string) => string {
+  return (message) =>
+    renderLine(run.config.output, `Greeter client received: ${message}`, {
+      kind: "reply",
+      method,
+      message,
+    });
+}
+
+/** `SayHello`, printed; false when interrupted (nothing more to do). */
+async function hello(run: Run): Promise<boolean> {
+  const [name] = run.config.names;
+  try {
+    const message = await run.greeters[0].sayHello(name, {
+      signal: run.signal,
+    });
+    run.print(reply(run, "SayHello")(message));
+    return true;
+  } catch (error) {
+    if (run.signal.aborted) return false;
+    throw error;
+  }
+}
+
+/**
+ * Follows the subscription across reconnects, printing each message (and
+ * heartbeats with `--verbose`) up to `--count` events; when interrupted,
+ * says the last cursor, so that the next run can resume after it.
+ */
+async function subscribe(run: Run): Promise<void> {
+  const { config, print, notify, signal } = run;
+  const limit = config.count ?? Infinity;
+  let events = 0;
+  let last: ClientCursor | undefined = config.after;
+  const messages = follow(run.greeters, config.names[0], {
+    topics: config.topics,
+    after: config.after,
+    signal,
+  });
+  for await (const message of messages) {
+    if (message.kind === "reconnecting") {
+      notify(renderFollow(message));
+      continue;
+    }
+    if (message.kind !== "heartbeat" || config.verbose) {
+      print(renderFollow(message, { format: config.output }));
+      if (signal.aborted) break; // that line may not have reached anyone
+    }
+    last = nextCursor(last, message);
+    if (message.kind === "event" && ++events >= limit) break;
+  }
+  if (signal.aborted && last) {
+    notify(`last cursor: ${escapeUnsafe(renderCursor(last))}`);
+  }
+}
+
+/** Publishes `--payload` on the first `--topic`, and prints its cursor. */
+async function publish(run: Run): Promise<void> {
+  const { config, signal } = run;
+  const [topic = ""] = config.topics;
+  const { cursor } = await run.greeters[0].publish(
+    topic,
+    encoder.encode(config.payload),
+    { signal },
+  );
+  run.print(renderLine(
+    config.output,
+    `published: topic=${topic} cursor=${renderCursor(cursor)}`,
+    { kind: "published", topic, cursor: renderCursor(cursor) },
+  ));
+}
+
+/** Lists the subscribers, page by page, then their total. */
+async function presence(run: Run): Promise<void> {
+  const { config, signal } = run;
+  const format = config.output;
+  // Bounded, since every page lists at least one.
+  let pageToken = "";
+  let total = 0;
+  for (let page = 0; page < 100_000; page++) {
+    const reply = await run.greeters[0].listSubscribers({
+      topic: config.topics[0],
+      pageToken,
+      signal,
+    });
+    for (const s of reply.subscribers) run.print(renderSubscriber(format, s));
+    total = reply.total;
+    pageToken = reply.nextPageToken;
+    if (!pageToken) break;
+  }
+  run.print(renderLine(
+    format,
+    `${total} ${total === 1 ? "subscriber" : "subscribers"}`,
+    { kind: "total", total },
+  ));
 }

@@ -94,6 +94,136 @@ export function backoffDelay(
 }
 
 /**
+ * The cursor to resume from once `message` was seen, after `cursor`: where
+ * the stream has got to. One rule for both: the resume cursor of
+ * {@linkcode follow}, and the last cursor a caller reports. Within an
+ * epoch it never goes back; a subscription that was not recovered starts
+ * where the server says (another epoch, past its window, or ahead of it, as
+ * on a lagging instance: a bigger cursor kept would drop every event as
+ * already seen).
+ *
+ * @example
+ * ```ts
+ * import { nextCursor } from "./follow.ts";
+ * const cursor = { epoch: "e", seq: 7 };
+ * nextCursor(cursor, { kind: "heartbeat", cursor: { epoch: "e", seq: 5 }, timeMs: 0 }); // { epoch: "e", seq: 7 }
+ * nextCursor(cursor, { kind: "gap", fromSeq: 8, toSeq: 9, missed: 2, reason: "expired" }); // { epoch: "e", seq: 9 }
+ * ```
+ */
+export function nextCursor(
+  cursor: ClientCursor | undefined,
+  message: FollowMessage,
+): ClientCursor | undefined {
+  switch (message.kind) {
+    case "subscribed":
+      return message.recovered ? later(cursor, message.cursor) : message.cursor;
+    case "event":
+    case "heartbeat":
+      return later(cursor, message.cursor);
+    case "gap":
+      return cursor &&
+        later(cursor, { epoch: cursor.epoch, seq: message.toSeq });
+    default:
+      return cursor;
+  }
+}
+
+/** Whether an event at `at` was yielded already, `cursor` being where the stream got to. */
+function seen(cursor: ClientCursor | undefined, at: ClientCursor): boolean {
+  return cursor !== undefined && cursor.epoch === at.epoch &&
+    at.seq <= cursor.seq;
+}
+
+/** How one subscription ended, for {@linkcode follow} to go on. */
+interface Ended {
+  /** Where the stream got to. */
+  cursor?: ClientCursor;
+  /** Follow no more: the server ended it without advising a reconnect, or the caller aborted. */
+  done: boolean;
+  /** When its first message came, if it did. */
+  subscribedAt?: number;
+  /** Why it ended (for the `reconnecting` message). */
+  reason: string;
+  /** The delay a Goodbye advised before reconnecting. */
+  advisedDelay?: number;
+}
+
+/** {@linkcode FollowOptions} with their defaults. */
+type Settings = FollowOptions & {
+  clock: Clock;
+  silenceSlackMs: number;
+  firstMessageMs: number;
+};
+
+/**
+ * One subscription on `client` after `cursor`: yields its messages (events
+ * already yielded left out) until it ends, and returns how it did. Throws
+ * {@linkcode RpcError} on a status not worth retrying.
+ */
+async function* subscribeOnce(
+  client: GreeterClient,
+  name: string,
+  cursor: ClientCursor | undefined,
+  settings: Settings,
+): AsyncGenerator<FollowMessage, Ended> {
+  const { signal, clock, silenceSlackMs, firstMessageMs } = settings;
+  const asked = cursor;
+  let subscribedAt: number | undefined;
+  let advisedDelay: number | undefined;
+  let advisedStop = false;
+  let reason = "the server ended the stream";
+  const silence = new AbortController();
+  const watchdog = new Watchdog(clock, () => silence.abort());
+  // Until the first message, the call itself may be stuck (a dead
+  // connection that has not failed yet): bound the wait for it too.
+  watchdog.arm(firstMessageMs);
+  try {
+    const messages = client.subscribe(name, {
+      topics: settings.topics,
+      after: asked,
+      signal: signal ? AbortSignal.any([signal, silence.signal]) : silence
+        .signal,
+    });
+    for await (const message of messages) {
+      watchdog.seen();
+      if (message.kind === "event" && seen(cursor, message.cursor)) continue;
+      cursor = nextCursor(cursor, message);
+      if (message.kind === "subscribed") {
+        subscribedAt = clock.now();
+        const beat = message.heartbeatIntervalMs;
+        watchdog.arm(beat > 0 ? 2 * beat + silenceSlackMs : Infinity);
+      } else if (message.kind === "goodbye") {
+        if (message.reconnect) advisedDelay = message.reconnectAfterMs;
+        else advisedStop = true;
+        reason = `goodbye: ${message.reason}`;
+      }
+      // Time the consumer takes is not the server's silence.
+      watchdog.pause();
+      yield message.kind === "subscribed" && asked
+        ? { ...message, after: asked }
+        : message;
+      watchdog.resume();
+    }
+    if (silence.signal.aborted) {
+      reason = subscribedAt === undefined
+        ? `no answer within ${firstMessageMs} ms`
+        : "the server fell silent for longer than its heartbeat";
+    } else if (advisedDelay === undefined) {
+      return { cursor, done: true, reason };
+    }
+  } catch (error) {
+    if (signal?.aborted) return { cursor, done: true, reason };
+    const retryable = error instanceof RpcError && !advisedStop &&
+      (RETRYABLE_CODES.has(error.code) || advisedDelay !== undefined);
+    if (!retryable) throw error;
+    reason = error.message;
+  } finally {
+    watchdog.stop();
+  }
+  return { cursor, done: false, subscribedAt, reason, advisedDelay };
+}
+
+/**
  * Follows `name`'s subscription across reconnects until `signal` aborts or
  * the server ends it without advising a reconnect. With several clients
  * (instances on one shared event stream, where a cursor from one resumes on
@@ -124,106 +254,29 @@ export async function* follow(
     silenceSlackMs = 5_000,
     firstMessageMs = 20_000,
   } = options;
+  const settings = { ...options, clock, silenceSlackMs, firstMessageMs };
   const servers = Array.isArray(clients) ? clients : [clients];
   if (servers.length === 0) throw new RangeError("follow() needs a client");
   let on = 0;
   let cursor = options.after;
   let attempt = 0;
   while (!signal?.aborted) {
-    const client = servers[on];
-    let advisedDelay: number | undefined;
-    let advisedStop = false;
-    let subscribedAt: number | undefined;
-    let reason = "the server ended the stream";
-    const silence = new AbortController();
-    const watchdog = new Watchdog(clock, () => silence.abort());
-    // Until the first message, the call itself may be stuck (a dead
-    // connection that has not failed yet): bound the wait for it too.
-    watchdog.arm(firstMessageMs);
-    const asked = cursor;
-    try {
-      const messages = client.subscribe(name, {
-        topics: options.topics,
-        after: asked,
-        signal: signal ? AbortSignal.any([signal, silence.signal]) : silence
-          .signal,
-      });
-      for await (const message of messages) {
-        watchdog.seen();
-        switch (message.kind) {
-          case "subscribed":
-            subscribedAt = clock.now();
-            // Not recovered: the server did not start at our cursor (another
-            // epoch, past its window, or ahead of it, as with a lagging
-            // instance), so its start is where events now come from; keeping
-            // a bigger cursor would drop every one of them as already seen.
-            cursor = message.recovered
-              ? later(cursor, message.cursor)
-              : message.cursor;
-            watchdog.arm(
-              message.heartbeatIntervalMs > 0
-                ? 2 * message.heartbeatIntervalMs + silenceSlackMs
-                : Infinity,
-            );
-            break;
-          case "event":
-            if (
-              cursor !== undefined && cursor.epoch === message.cursor.epoch &&
-              message.cursor.seq <= cursor.seq
-            ) continue; // already yielded
-            cursor = message.cursor;
-            break;
-          case "heartbeat":
-            cursor = later(cursor, message.cursor);
-            break;
-          case "gap":
-            if (cursor) {
-              cursor = later(cursor, {
-                epoch: cursor.epoch,
-                seq: message.toSeq,
-              });
-            }
-            break;
-          case "goodbye":
-            if (message.reconnect) advisedDelay = message.reconnectAfterMs;
-            else advisedStop = true;
-            reason = `goodbye: ${message.reason}`;
-            break;
-        }
-        // Time the consumer takes is not the server's silence.
-        watchdog.pause();
-        yield message.kind === "subscribed" && asked
-          ? { ...message, after: asked }
-          : message;
-        watchdog.resume();
-      }
-      if (silence.signal.aborted) {
-        reason = subscribedAt === undefined
-          ? `no answer within ${firstMessageMs} ms`
-          : "the server fell silent for longer than its heartbeat";
-      } else if (advisedDelay === undefined) return;
-    } catch (error) {
-      if (signal?.aborted) return;
-      const retryable = error instanceof RpcError && !advisedStop &&
-        (RETRYABLE_CODES.has(error.code) || advisedDelay !== undefined);
-      if (!retryable) throw error;
-      reason = error.message;
-    } finally {
-      watchdog.stop();
-    }
-    if (signal?.aborted) return;
+    const ended = yield* subscribeOnce(servers[on], name, cursor, settings);
+    cursor = ended.cursor;
+    if (ended.done || signal?.aborted) return;
     // Backoff grows across quick failures; a stream that lived a while
     // resets it.
-    if (
-      subscribedAt !== undefined &&
-      clock.now() - subscribedAt >= HEALTHY_MS
-    ) attempt = 0;
+    const lived = ended.subscribedAt === undefined
+      ? 0
+      : clock.now() - ended.subscribedAt;
+    if (lived >= HEALTHY_MS) attempt = 0;
     attempt++;
     const delayMs = Math.max(
-      advisedDelay ?? 0,
+      ended.advisedDelay ?? 0,
       backoffDelay(attempt, options, random),
     );
     on = (on + 1) % servers.length;
+    const { reason } = ended;
     yield servers.length > 1
       ? {
         kind: "reconnecting",
