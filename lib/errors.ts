@@ -21,7 +21,8 @@ export class GreeterError extends Error {
  * @example
  * ```ts
  * import { InvalidArgumentError } from "./errors.ts";
- * throw new InvalidArgumentError('Name must not be empty');
+ * const error = new InvalidArgumentError("Name must not be empty");
+ * error.message; // "Name must not be empty": a gRPC caller gets INVALID_ARGUMENT
  * ```
  */
 export class InvalidArgumentError extends GreeterError {}

@@ -29,8 +29,13 @@ export interface MetricsEndpoint {
  * `GreeterError` naming the address when it cannot bind.
  *
  * @example
- * ```ts ignore
- * const endpoint = serveMetrics(metrics, "127.0.0.1", 0, log);
+ * ```ts
+ * import { serveMetrics } from "./metrics_endpoint.ts";
+ * import { Metrics } from "./metrics.ts";
+ * import { Logger } from "../log.ts";
+ * const log = new Logger({ write: () => {} });
+ * const endpoint = serveMetrics(new Metrics(), "127.0.0.1", 0, log);
+ * endpoint.port > 0; // true
  * await endpoint.stop();
  * ```
  */

@@ -248,8 +248,16 @@ async function exchange(
  * {@linkcode GreeterError} naming the address when it cannot bind.
  *
  * @example
- * ```ts ignore
- * const server = serveMetricsHttp({ host: "127.0.0.1", port: 0, render: () => "up 1\n", log });
+ * ```ts
+ * import { serveMetricsHttp } from "./metrics_server.ts";
+ * import { Logger } from "../log.ts";
+ * const server = serveMetricsHttp({
+ *   host: "127.0.0.1",
+ *   port: 0,
+ *   render: () => "up 1\n",
+ *   log: new Logger({ write: () => {} }),
+ * });
+ * server.connections; // 0
  * await server.stop();
  * ```
  */

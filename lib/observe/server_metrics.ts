@@ -23,8 +23,13 @@ export interface ServerMetrics {
  * The server's metric families over `hub`.
  *
  * @example
- * ```ts ignore
- * const { metrics, leaves, rpcs } = serverMetrics(hub);
+ * ```ts
+ * import { serverMetrics } from "./server_metrics.ts";
+ * import { Hub } from "../bus/hub.ts";
+ * import { MemoryBroker } from "../bus/broker.ts";
+ * const { metrics, rpcs } = serverMetrics(new Hub(new MemoryBroker<Uint8Array>()));
+ * rpcs.inc({ method: "/helloworld.Greeter/SayHello", code: "OK" });
+ * metrics.render().includes("greeter_subscribers 0"); // true
  * ```
  */
 export function serverMetrics(

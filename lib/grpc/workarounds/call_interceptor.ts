@@ -62,9 +62,13 @@ export interface CallInterceptorOptions {
  * control and the metadata limit refuse.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js";
+ * import { callInterceptor } from "./call_interceptor.ts";
  * new grpc.Server({
- *   interceptors: [callInterceptor({ onEnd: ({ method, code }) => rpcs.inc({ method, code }) })],
+ *   interceptors: [
+ *     callInterceptor({ onEnd: ({ method, code }) => console.log(method, code) }),
+ *   ],
  * });
  * ```
  */

@@ -65,7 +65,8 @@ const redactArgument = (value: unknown) =>
  * {@linkcode RESTATED} ones. Process-wide and idempotent.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { redactGrpcLogs } from "./log_redaction.ts";
  * redactGrpcLogs(); // before the server takes calls
  * ```
  */

@@ -62,8 +62,13 @@ function metadataBytes(metadata: grpc.Metadata): number {
  * whose metadata is over `maxBytes`, before any handler sees it.
  *
  * @example
- * ```ts ignore
- * new grpc.Server({ interceptors: [metadataLimitInterceptor(16 * 1024, toServiceError)] });
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js";
+ * import { metadataLimitInterceptor } from "./metadata_limit.ts";
+ * import { toServiceError } from "../status.ts";
+ * new grpc.Server({
+ *   interceptors: [metadataLimitInterceptor(16 * 1024, toServiceError)],
+ * });
  * ```
  */
 export function metadataLimitInterceptor(
