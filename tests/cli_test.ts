@@ -283,7 +283,7 @@ Deno.test("the executable is built with the serve task's V8 flags and permission
     tasks[task].split(/\s+/).filter((arg) =>
       arg.startsWith("--v8-flags=") || arg.startsWith("--allow-")
     );
-  // Without pretenuring, RSS under a fan-out stays flat (see README).
+  // Without pretenuring, RSS under a fan-out stays flat (see ARCHITECTURE.md).
   assert.ok(
     flags("serve").includes("--v8-flags=--no-allocation-site-pretenuring"),
   );

@@ -1,56 +1,13 @@
 /**
  * Writes to a grpc-js server stream and tells when the transport has room.
- *
- * Messages are encoded here and, once grpc-js has sent the response headers,
- * framed here and written straight to the call's HTTP/2 stream (see
- * `#send`): grpc-js hands a stream one message at a time and waits for each
- * write's callback, which made a message cost a whole write of its own; the
- * stream batches what arrives meanwhile into one `writev`. A message shared
- * by many calls is framed once ({@linkcode FramedMessage}). Deno's
- * `node:http2` writes its socket once per frame it flushes (response
- * headers, each stream's batch of messages, trailers); the connection's
- * socket is corked from the moment a call here sends something until the
- * event loop's next check phase, so those leave in one `writev` (measured:
- * unary h2load 15-25% more calls/s; under fan-out overload, the socket
- * writes fell from about 38% of the server's CPU to 5%).
- *
- * Two signals are honoured. A `write()` returning `false` (then `'drain'`),
- * grpc-js's or the HTTP/2 stream's, is the standard one, and on Node the HTTP/2 stream's
- * `bufferSize` is the bytes it still queues. Deno 2.9.3 gives neither for a
- * subscriber whose HTTP/2 window is shut: every write completes at once, no
- * `'drain'` comes, and `bufferSize` is no measure (measured: it grows for a
- * healthy stream too, by about 3.4 times the bytes written with 100 streams
- * on one connection). What does hold there: no byte leaves before the
- * connection's socket flushes it, and the socket's `bytesWritten` tracked the
- * bytes sent (measured, 100 streams on one connection). So every HTTP/2
- * connection keeps one ledger, a leaky bucket filled by the bytes its
- * writers write (each message's encoded size plus its gRPC frame prefix, a
- * lower bound of its cost on the wire, counted here: messages are encoded
- * here, not by grpc-js) and
- * drained by what its socket flushed (`bytesWritten - writableLength`): an
- * estimate of the bytes stuck in that connection, which rises one for one
- * with writes once a peer stops reading. Its streams hold back while it
- * exceeds `highWater` times their number, capped at `connectionHighWater`,
- * so a connection holds a bounded amount whatever its peer does. Writers held back wait on their
- * connection's one poll timer (`pollMs`), not one timer each.
- *
- * What the connection sends besides `CallWriter` messages (unary replies,
- * other services' messages, headers, trailers) is flushed by the same socket,
- * so it is charged to the bucket too ({@linkcode chargeHeaders},
- * {@linkcode chargeMessage}, called by the server's call interceptor), at a
- * lower bound: an overestimate would slowly fill a healthy connection's
- * bucket. What the lower bound leaves out (HPACK header bytes, a few to a few
- * dozen per call) still drains the bucket, so a peer that stalls a stream
- * and keeps making calls on the same connection gains that much room per
- * call. A stream that closes takes out what it wrote since the bucket was
- * last empty (its bytes are sent or discarded by then; a healthy sibling's
- * share may go with it). Known hole: what the socket already flushed went
- * out of the bucket once already, so a peer that stalls one stream and keeps
- * opening, reading and resetting streams that write (bidi calls) on the
- * same connection makes about one reply of room per call for the stalled
- * one. The price of one bucket per connection: a
- * peer that stalls one stream holds back its other streams on the same
- * connection too (as a shut connection window would).
+ * Messages are encoded, framed (once per message shared by many calls:
+ * {@linkcode FramedMessage}) and written straight to the call's HTTP/2
+ * stream, the connection's socket corked until the next check phase. On
+ * Deno 2.9.3 a stalled stream gives no `'drain'` and no usable
+ * `bufferSize`, so each connection keeps a ledger of the bytes its writers
+ * wrote and its socket has not flushed, and its writers hold back while it
+ * is over their share. ARCHITECTURE.md ("the call writer") says why, what
+ * was measured, and the ledger's known hole.
  *
  * @module
  */
@@ -115,7 +72,11 @@ export interface Http2StreamLike {
   off?(event: "close" | "drain", listener: () => void): unknown;
 }
 
-/** Deno 2.9.3's `bufferSize` is no measure of bytes queued (see the module doc). */
+/**
+ * Deno 2.9.3's `bufferSize` is no measure of bytes queued: it grows for a
+ * healthy stream too (measured: about 3.4 times the bytes written, with 100
+ * streams on one connection).
+ */
 const UNRELIABLE_BUFFER_SIZE = "Deno" in globalThis;
 
 /** One HTTP/2 connection's bucket, shared by the writers of its streams. */
@@ -537,7 +498,10 @@ const corks = new WeakMap<object, object>();
 /**
  * Corks `session`'s socket until the next check phase (`setImmediate`), so
  * that what its streams flush meanwhile (headers, messages, trailers) leaves
- * in one socket write rather than one each. A stream's own write completes
+ * in one socket write rather than one each (Deno's `node:http2` writes its
+ * socket once per frame it flushes; measured: unary h2load 15-25% more
+ * calls/s, and under fan-out overload the socket writes fell from about 38%
+ * of the server's CPU to 5%). A stream's own write completes
  * in an immediate queued when it was written, before this one: call it
  * after the write, so that the batch the stream sends then is covered too.
  */
