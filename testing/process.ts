@@ -35,15 +35,17 @@ export function scriptArgs(
 
 /**
  * Environment for child processes (spawned with `clearEnv`: Deno adds the
- * parent's variables otherwise): no inherited `GREETER_*` settings, and no
- * `INIT_CWD` (`deno task test` sets one, and `deno task` keeps one it finds).
+ * parent's variables otherwise): no inherited `GREETER_*` settings, no
+ * `INIT_CWD` (`deno task test` sets one, and `deno task` keeps one it finds),
+ * and no upgrade check: Deno's own `CONNECT dl.deno.land:443` went through
+ * the proxy a test named in the child's environment, and was counted there.
  */
 function cleanEnv(env: Record<string, string> = {}): Record<string, string> {
   const base = Deno.env.toObject();
   for (const key of Object.keys(base)) {
     if (key.startsWith("GREETER_") || key === "INIT_CWD") delete base[key];
   }
-  return { ...base, NO_COLOR: "1", ...env };
+  return { ...base, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...env };
 }
 
 /** The outcome of a finished `greeter client`. */
