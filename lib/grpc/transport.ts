@@ -64,8 +64,11 @@ export interface GrpcSettings {
   reusePort: boolean;
   tls: ServerTls | undefined;
   access: AccessControl | undefined;
-  writer: Omit<CallWriterOptions, "maxMessageBytes">;
+  writer: WriterSettings;
 }
+
+/** The stream backpressure settings (`maxMessageBytes` comes from the settings). */
+export type WriterSettings = Omit<CallWriterOptions, "maxMessageBytes">;
 
 /** What the server's core shares with a transport. */
 export interface TransportCore {

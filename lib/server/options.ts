@@ -29,7 +29,7 @@ import {
   type SlowConsumerPolicy,
 } from "../defaults.ts";
 import { AccessControl as Access } from "../access/access.ts";
-import type { CallWriterOptions } from "../grpc/workarounds/mod.ts";
+import type { WriterSettings } from "../grpc/transport.ts";
 import { Logger } from "../log.ts";
 import { checkServerTls, type ServerTls } from "../wire/tls.ts";
 
@@ -105,7 +105,7 @@ export interface ServerOptions {
   /** Serve Prometheus metrics at `http://HOST:PORT/metrics` (0 picks a port). Default: off. */
   metricsPort?: number;
   /** Transport backpressure settings for every stream (`maxMessageBytes` comes from above). */
-  writer?: Omit<CallWriterOptions, "maxMessageBytes">;
+  writer?: WriterSettings;
   /** Default {@linkcode systemClock}. */
   clock?: Clock;
   /** Default: text at `info` to stderr. */

@@ -65,10 +65,11 @@ function metadataBytes(metadata: grpc.Metadata): number {
  * ```ts
  * import * as grpc from "@grpc/grpc-js";
  * import { metadataLimitInterceptor } from "./metadata_limit.ts";
- * import { toServiceError } from "../status.ts";
- * new grpc.Server({
- *   interceptors: [metadataLimitInterceptor(16 * 1024, toServiceError)],
+ * const refuse = (error: unknown) => ({
+ *   code: grpc.status.RESOURCE_EXHAUSTED,
+ *   details: (error as Error).message,
  * });
+ * new grpc.Server({ interceptors: [metadataLimitInterceptor(16 * 1024, refuse)] });
  * ```
  */
 export function metadataLimitInterceptor(
