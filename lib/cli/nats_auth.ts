@@ -8,7 +8,8 @@
  */
 
 import { ConfigError } from "../errors.ts";
-import type { ServeConfig } from "./config.ts";
+import type { SettingValues } from "./setting.ts";
+import type { SERVE_SETTINGS } from "./settings.ts";
 
 /** How the broker authenticates to NATS; secrets stay in files until read. */
 export type NatsAuth =
@@ -27,7 +28,7 @@ export type NatsAuth =
 
 /** The settings `natsAuth` reads. */
 export type NatsAuthSettings = Pick<
-  ServeConfig,
+  SettingValues<typeof SERVE_SETTINGS>,
   | "brokerUrl"
   | "natsUser"
   | "natsPassword"
