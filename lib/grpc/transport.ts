@@ -9,12 +9,9 @@
 
 import * as grpc from "@grpc/grpc-js";
 import type { AccessControl } from "../access/access.ts";
-import type { Directory } from "../bus/broker.ts";
 import type { Clock } from "../bus/clock.ts";
-import type { Hub } from "../bus/hub.ts";
-import type { SubscriptionInfo } from "../bus/hub_items.ts";
 import type { Logger } from "../log.ts";
-import type { PeerLineBudget } from "../observe/peer_lines.ts";
+import type { Transport, TransportCore } from "../transport.ts";
 import { formatAddress } from "../wire/address.ts";
 import { loadGreeterProto } from "../wire/proto.ts";
 import { serverCredentials, type ServerTls } from "../wire/tls.ts";
@@ -69,41 +66,6 @@ export interface GrpcSettings {
 
 /** The stream backpressure settings (`maxMessageBytes` comes from the settings). */
 export type WriterSettings = Omit<CallWriterOptions, "maxMessageBytes">;
-
-/** What the server's core shares with a transport. */
-export interface TransportCore {
-  /** The event bus behind `Subscribe`, `Publish` and `SayHelloStreamReply`. */
-  hub: Hub<Uint8Array>;
-  /** Every instance's subscriptions, on a shared stream; the hub's otherwise. */
-  directory: Directory<SubscriptionInfo> | undefined;
-  /** The budget of join, leave and disconnect lines per peer. */
-  peerLines: PeerLineBudget;
-  /** Aborts when the drain starts. */
-  draining: AbortSignal;
-  /** Aborts when the grace runs out: every call stops. */
-  stopped: AbortSignal;
-  /** Called once per call when it ends, with its method and final status. */
-  onCallEnd(method: string, code: string): void;
-}
-
-/** A running gRPC transport. */
-export interface GrpcTransport {
-  /** The bound address, e.g. `[::]:50051`. */
-  readonly address: string;
-  /** The bound port (the real one when 0 was asked for). */
-  readonly port: number;
-  /** The event stream's engine came or went: health follows (until the drain). */
-  serving(up: boolean): void;
-  /** The drain starts: health says NOT_SERVING, for good. */
-  drain(): void;
-  /**
-   * After the hub closed: ends health watches, stops accepting, and
-   * resolves once every call has finished and every connection closed.
-   */
-  close(): Promise<void>;
-  /** The grace ran out: cancels every call left. */
-  force(): void;
-}
 
 /** The grpc-js channel options of `settings`: lifetimes set, channelz off. */
 function channelOptions(settings: GrpcSettings): grpc.ServerOptions {
@@ -169,7 +131,7 @@ function grpcServer(settings: GrpcSettings, core: TransportCore): grpc.Server {
 export async function startGrpcTransport(
   settings: GrpcSettings,
   core: TransportCore,
-): Promise<GrpcTransport> {
+): Promise<Transport> {
   const { host, log } = settings;
   const credentials = serverCredentials(settings.tls);
   redactGrpcLogs(); // GRPC_TRACE would log bearer tokens otherwise

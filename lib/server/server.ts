@@ -19,8 +19,8 @@ import type { Directory } from "../bus/broker.ts";
 import type { Hub } from "../bus/hub.ts";
 import type { SubscriptionInfo } from "../bus/hub_items.ts";
 import { DEFAULT_GRACE_MS } from "../defaults.ts";
-import { type GrpcTransport, startGrpcTransport } from "../grpc/transport.ts";
-import type { TransportCore } from "../grpc/transport.ts";
+import { startGrpcTransport } from "../grpc/transport.ts";
+import type { Transport, TransportCore } from "../transport.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import {
   type MetricsEndpoint,
@@ -34,7 +34,7 @@ import {
   type ServerOptions,
 } from "./options.ts";
 import { createServerHub, startTickers } from "./server_hub.ts";
-import { stopServer, type Transport } from "./shutdown.ts";
+import { stopServer } from "./shutdown.ts";
 
 /** Options of {@linkcode GreeterServer.shutdown}. */
 export interface ShutdownOptions {
@@ -87,7 +87,7 @@ function sharedDirectory(
 function startMetrics(
   settings: ResolvedServerOptions,
   metrics: Metrics,
-  transports: readonly GrpcTransport[],
+  transports: readonly Transport[],
 ): MetricsEndpoint | undefined {
   const { metricsPort, access } = settings;
   if (metricsPort === undefined) return undefined;

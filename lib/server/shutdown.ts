@@ -12,19 +12,7 @@ import type { Hub } from "../bus/hub.ts";
 import { UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { MetricsEndpoint } from "../observe/metrics_endpoint.ts";
-
-/**
- * What the drain asks of each transport (gRPC today; an HTTP transport
- * stands beside it the same way).
- */
-export interface Transport {
-  /** The drain starts: probes hear NOT_SERVING, for good. */
-  drain(): void;
-  /** After the hub closed: resolves once every call and connection is done. */
-  close(): Promise<void>;
-  /** The grace ran out: cancels what is left. */
-  force(): void;
-}
+import type { Transport } from "../transport.ts";
 
 /**
  * Most milliseconds of the grace kept for the forced end (cancelling what is

@@ -1,0 +1,48 @@
+/**
+ * The seam between the server's core (`lib/server/`) and each transport
+ * (`lib/grpc/` today, an HTTP one beside it): what the core hands a
+ * transport, and what the drain asks of it. Types only, so that no
+ * transport imports the core or another transport.
+ *
+ * @module
+ */
+
+import type { Directory } from "./bus/broker.ts";
+import type { Hub } from "./bus/hub.ts";
+import type { SubscriptionInfo } from "./bus/hub_items.ts";
+import type { PeerLineBudget } from "./observe/peer_lines.ts";
+
+/** What the server's core shares with every transport. */
+export interface TransportCore {
+  /** The event bus behind `Subscribe`, `Publish` and `SayHelloStreamReply`. */
+  hub: Hub<Uint8Array>;
+  /** Every instance's subscriptions, on a shared stream; the hub's otherwise. */
+  directory: Directory<SubscriptionInfo> | undefined;
+  /** The budget of join, leave and disconnect lines per peer. */
+  peerLines: PeerLineBudget;
+  /** Aborts when the drain starts. */
+  draining: AbortSignal;
+  /** Aborts when the grace runs out: every call stops. */
+  stopped: AbortSignal;
+  /** Called once per call when it ends, with its method and final status (the metrics). */
+  onCallEnd(method: string, code: string): void;
+}
+
+/** A running transport, as the core starts, drains and stops it. */
+export interface Transport {
+  /** The bound address, e.g. `[::]:50051`. */
+  readonly address: string;
+  /** The bound port (the real one when 0 was asked for). */
+  readonly port: number;
+  /** The event stream's engine came or went: probes follow (until the drain). */
+  serving(up: boolean): void;
+  /** The drain starts: probes hear NOT_SERVING, for good. */
+  drain(): void;
+  /**
+   * After the hub closed: ends what only waits (health watches), stops
+   * accepting, and resolves once every call and connection is done.
+   */
+  close(): Promise<void>;
+  /** The grace ran out: cancels what is left. */
+  force(): void;
+}
