@@ -5,6 +5,7 @@ import { Hub } from "../lib/bus/hub.ts";
 import { type HubItem } from "../lib/bus/hub_items.ts";
 import { UnavailableError } from "../lib/errors.ts";
 import { scriptedBroker } from "../testing/scripted_broker.ts";
+import { waitFor } from "../testing/server.ts";
 
 function render(item: HubItem<string> | undefined): string {
   if (!item) return "end";
@@ -56,9 +57,8 @@ Deno.test("Hub.close() ends a stream whose read waits on the broker's replay", a
   const sub = hub.subscribe("r", { after: { epoch: "e", seq: 0 } });
   assert.equal(sub.recovered, true, sub.reason ?? "");
   const reader = sub.readable.getReader();
-  const read = next(reader); // waits on the broker's log
-  await new Promise((resolve) => setTimeout(resolve, 10));
-  assert.equal(replays(), 1);
+  const read = next(reader);
+  await waitFor("the read to wait on the broker's log", () => replays() === 1);
   hub.close();
   assert.equal(await read, "end");
   assert.equal(replays(), 0);
@@ -71,8 +71,8 @@ Deno.test("Hub: a broker's skip during a replay from the broker's log stops that
   for (let seq = 1; seq <= 4; seq++) hand(seq);
   const sub = hub.subscribe("r", { after: { epoch: "e", seq: 0 } });
   const reader = sub.readable.getReader();
-  const read = next(reader); // waits on the broker's log
-  await new Promise((resolve) => setTimeout(resolve, 10));
+  const read = next(reader);
+  await waitFor("the read to wait on the broker's log", () => replays() === 1);
   hand(8);
   assert.deepEqual([await read, await next(reader)], [
     "gap 1-7 (expired)",
