@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { setTimeout as delay } from "node:timers/promises";
+import { GreeterClient } from "../lib/client/client.ts";
 import { RawH2 } from "../testing/raw_h2.ts";
-import { helloRequestFrame } from "../testing/server.ts";
+import { helloRequestFrame, waitFor } from "../testing/server.ts";
 import {
   LineProcess,
   runClient,
@@ -287,7 +287,7 @@ Deno.test("greeter serve names an address it cannot bind and exits 1", async () 
 });
 
 Deno.test("greeter serve exits 0 on SIGTERM even when a peer keeps a stream stuck open", async () => {
-  const { process: server, port } = await spawnServer([
+  const { process: server, port, target } = await spawnServer([
     "--interval",
     "20",
     "--grace",
@@ -304,7 +304,16 @@ Deno.test("greeter serve exits 0 on SIGTERM even when a peer keeps a stream stuc
   );
   // Signalling before the call reaches the hub would test an empty drain.
   await server.waitForLine("stderr", /client "p" subscribed\./);
-  await delay(200); // a few ticks queue up behind the shut window
+  {
+    using client = new GreeterClient(target);
+    await waitFor(
+      "a few ticks to queue up behind the shut window",
+      async () => {
+        const { subscribers } = await client.listSubscribers();
+        return subscribers.some((s) => s.name === "p" && s.delivered >= 3);
+      },
+    );
+  }
   server.child.kill("SIGTERM");
   const status = await server.exit(10_000); // SIGKILL (137) past the bound
   assert.equal(status.code, 0, server.stderr.join("\n"));

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { GreeterClient } from "../lib/client/client.ts";
-import { setTimeout as delay } from "node:timers/promises";
 import { spawnServer, spawnSubscriberPool } from "../testing/process.ts";
+import { waitFor } from "../testing/server.ts";
 
 // Deno 2.9.4 to 2.9.6 abort the whole server process inside nghttp2 when a
 // client closes its channel after a few hundred calls (denoland/deno#36788).
@@ -37,14 +37,20 @@ Deno.test("the server survives subscriber processes killed while it writes to th
   using client = new GreeterClient(target);
   for (let round = 0; round < 8 && !exited; round++) {
     await using pool = await spawnSubscriberPool(target, 300, 3);
-    await delay(100); // ticks flowing to every subscriber
+    await waitFor("ticks flowing to every subscriber", async () => {
+      if (exited) return true; // said below, with the server's log
+      const { subscribers } = await client.listSubscribers({ limit: 1000 });
+      return subscribers.length === 300 &&
+        subscribers.every((s) => s.delivered >= 2);
+    });
     pool.child.kill("SIGKILL");
     await pool.child.status;
-    const deadline = Date.now() + 10_000;
-    while (!exited && (await client.listSubscribers({ limit: 1 })).total > 0) {
-      assert.ok(Date.now() < deadline, "subscribers left behind");
-      await delay(20);
-    }
+    await waitFor(
+      "the killed subscribers to be removed",
+      async () =>
+        exited || (await client.listSubscribers({ limit: 1 })).total === 0,
+      10_000,
+    );
   }
   assert.equal(exited, false, server.stderr.join("\n"));
   assert.equal(await client.sayHello("still there"), "Hello, still there!");
