@@ -164,7 +164,9 @@ Deno.test("serve --token-file under GRPC_TRACE=server_call GRPC_VERBOSITY=DEBUG 
   }
 });
 
-Deno.test("serve stops within --grace even when a peer keeps a stream stuck open (SIGTERM to exit)", async () => {
+// That the whole drain fits inside --grace is shown on a hand-driven clock
+// (tests/shutdown_test.ts); here, the process's side of it.
+Deno.test("serve drains, cancels what is left at the grace's end, and exits 0 even when a peer keeps a stream stuck open (SIGTERM to exit)", async () => {
   const graceMs = 1500;
   const { process: server, port } = await spawnServer([
     "--interval",
@@ -182,20 +184,18 @@ Deno.test("serve stops within --grace even when a peer keeps a stream stuck open
     helloRequestFrame("p"),
   );
   await server.waitForLine("stderr", /client "p" subscribed\./);
-  const started = performance.now();
   server.child.kill("SIGTERM");
   const status = await server.exit(10_000);
-  const elapsed = performance.now() - started;
   assert.equal(status.code, 0, server.stderr.join("\n"));
+  // In order: the drain, the grace's end, the stop.
+  const steps = [
+    "Shutting down",
+    `Grace period of ${graceMs} ms over`,
+    "Server stopped",
+  ].map((step) => server.stderr.findIndex((l) => l.includes(step)));
   assert.ok(
-    server.stderr.some((l) => l.includes(`Grace period of ${graceMs} ms over`)),
+    steps[0] >= 0 && steps[0] < steps[1] && steps[1] < steps[2],
     server.stderr.join("\n"),
-  );
-  // The whole shutdown fits in the grace; the margin is the process's own
-  // exit (it overran by the 1 s force wait before).
-  assert.ok(
-    elapsed < graceMs + 500,
-    `exited ${Math.round(elapsed)} ms after SIGTERM`,
   );
 });
 

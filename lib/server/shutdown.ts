@@ -7,7 +7,7 @@
  * @module
  */
 
-import { systemClock } from "../bus/clock.ts";
+import { type Clock, systemClock } from "../bus/clock.ts";
 import type { Hub } from "../bus/hub.ts";
 import { UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -38,11 +38,19 @@ export interface RunningParts {
   log: Logger;
 }
 
-/** Resolves true when `promise` settles within `ms`, false otherwise. */
-async function within(promise: Promise<unknown>, ms: number) {
-  // Real time, whatever clock drives the hub: a shutdown must end.
+/**
+ * The real clock, read monotonically: a step of the wall clock must neither
+ * cut the grace short nor stretch it.
+ */
+const realTime: Clock = {
+  now: () => performance.timeOrigin + performance.now(),
+  sleep: systemClock.sleep,
+};
+
+/** Resolves true when `promise` settles within `ms` on `clock`, false otherwise. */
+async function within(promise: Promise<unknown>, ms: number, clock: Clock) {
   const timer = new AbortController();
-  const expired = systemClock.sleep(ms, timer.signal).then(
+  const expired = clock.sleep(ms, timer.signal).then(
     () => false,
     () => true,
   );
@@ -52,6 +60,15 @@ async function within(promise: Promise<unknown>, ms: number) {
     timer.abort();
     await expired;
   }
+}
+
+/** Options of {@linkcode stopServer}. */
+export interface StopOptions {
+  /**
+   * Whose time the grace is counted in. Default: the real clock, whatever
+   * clock drives the hub (a shutdown must end); tests hand a manual one.
+   */
+  clock?: Clock;
 }
 
 /**
@@ -69,11 +86,11 @@ async function within(promise: Promise<unknown>, ms: number) {
 export async function stopServer(
   parts: RunningParts,
   graceMs: number,
+  { clock = realTime }: StopOptions = {},
 ): Promise<void> {
   const { transports, log } = parts;
-  // Real time, whatever clock drives the hub: a shutdown must end.
-  const deadline = performance.now() + graceMs;
-  const left = () => Math.max(0, deadline - performance.now());
+  const deadline = clock.now() + graceMs;
+  const left = () => Math.max(0, deadline - clock.now());
   // Probes and load balancers learn first, before anything is refused.
   for (const transport of transports) transport.drain();
   parts.draining.abort();
@@ -81,7 +98,7 @@ export async function stopServer(
   parts.hub.close();
   const graceful = Promise.all(transports.map((t) => t.close()));
   const forceWaitMs = Math.min(FORCE_WAIT_MS, graceMs / 2);
-  if (await within(graceful, left() - forceWaitMs)) {
+  if (await within(graceful, left() - forceWaitMs, clock)) {
     return await parts.metrics?.stop();
   }
   log.warn(`Grace period of ${graceMs} ms over: cancelling open calls`);
@@ -89,7 +106,7 @@ export async function stopServer(
   parts.stopped.abort(new UnavailableError("The server shut down"));
   // Deno 2.9.3 may keep a connection whose peer stays silent open even
   // after forceShutdown(): give up waiting rather than overrun the grace.
-  if (!await within(graceful, left())) {
+  if (!await within(graceful, left(), clock)) {
     log.warn(
       "Some connections did not close; leaving them to the process exit",
     );
