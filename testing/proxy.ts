@@ -16,6 +16,11 @@ export class CuttableProxy implements AsyncDisposable {
   frozen = false;
   /** While true, new connections are closed at once (the path is down). */
   refusing = false;
+  /**
+   * What clients sent while frozen, as text (the first 64 KiB): what a
+   * test waits on to know that a request went out and will get no answer.
+   */
+  sentWhileFrozen = "";
   #listener: Deno.Listener;
   #open = new Set<Deno.Conn>();
   #pipes = new Set<Promise<void>>();
@@ -45,8 +50,8 @@ export class CuttableProxy implements AsyncDisposable {
       this.#open.add(client);
       this.#open.add(server);
       const pipe = Promise.all([
-        this.#copy(client, server),
-        this.#copy(server, client),
+        this.#copy(client, server, true),
+        this.#copy(server, client, false),
       ]).then(() => {
         this.#close(client);
         this.#close(server);
@@ -56,13 +61,21 @@ export class CuttableProxy implements AsyncDisposable {
     }
   }
 
-  async #copy(from: Deno.Conn, to: Deno.Conn) {
+  async #copy(from: Deno.Conn, to: Deno.Conn, fromClient: boolean) {
     const buffer = new Uint8Array(64 * 1024);
+    const text = new TextDecoder();
     try {
       for (;;) {
         const n = await from.read(buffer);
         if (n === null) break;
-        if (this.frozen) continue;
+        if (this.frozen) {
+          if (fromClient && this.sentWhileFrozen.length < 64 * 1024) {
+            this.sentWhileFrozen += text.decode(buffer.subarray(0, n), {
+              stream: true,
+            });
+          }
+          continue;
+        }
         let written = 0;
         while (written < n) {
           written += await to.write(buffer.subarray(written, n));
