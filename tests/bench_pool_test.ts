@@ -2,9 +2,8 @@
 // checked here against messages the server's own serialiser makes.
 import assert from "node:assert/strict";
 import http2 from "node:http2";
-import { setTimeout as delay } from "node:timers/promises";
 import { loadGreeterProto } from "../lib/wire/proto.ts";
-import { grpcFrame } from "../testing/server.ts";
+import { grpcFrame, waitFor } from "../testing/server.ts";
 import { publishTime, stampedTime, SubscriberPool } from "../bench/pool.ts";
 
 const { service } = loadGreeterProto();
@@ -65,12 +64,12 @@ Deno.test("SubscriberPool.windowEvents counts only events published inside the w
       }),
     );
   const arrived = async (events: number) => {
-    for (let i = 0; i < 500 && pool.events < events; i++) await delay(10);
+    await waitFor(`${events} events`, () => pool.events >= events);
     assert.equal(pool.events, events);
   };
   try {
     const starting = pool.start(5000);
-    for (let i = 0; i < 500 && streams.length === 0; i++) await delay(10);
+    await waitFor("the pool's call", () => streams.length > 0);
     const t0 = 1_795_493_000_000;
     streams[0].write(reply(t0 - 5000)); // its first message: live
     await starting;
