@@ -257,6 +257,93 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "presence across instances leaves out what a stranger on NATS answers (control characters in names, absurd totals and counts, ids below the page token, too many topics), says so once per reason and counts it, with 200 forged announcers about",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    await using server = await instance(nats.url, {
+      extra: ["--metrics-port", "0"],
+    });
+    await using _ann = await startSubscriber("ann", server.target, "news");
+    const forger = await connect({ servers: [nats.url] });
+    const ids = Array.from({ length: 200 }, () => crypto.randomUUID());
+    const announce = () => {
+      for (const id of ids) {
+        forger.publish("greeter.directory.alive", `${id} here`);
+      }
+    };
+    announce();
+    const beat = setInterval(announce, 1_000);
+    const entry = (id: number, fields: Record<string, unknown> = {}) => ({
+      id,
+      name: "eve",
+      topics: ["news"],
+      since: 0,
+      delivered: 0,
+      dropped: 0,
+      buffered: 0,
+      labels: {},
+      ...fields,
+    });
+    const forged = [
+      { entries: [entry(7, { name: "\u001b[31mroot" })], total: 1 },
+      { entries: [entry(8, { delivered: 1e18 })], total: 1 },
+      { entries: [entry(9)], total: 1e15 },
+      { entries: [entry(0)], total: 1 },
+      { entries: [entry(10, { topics: Array(65).fill("news") })], total: 1 },
+    ];
+    const answering = forger.subscribe("greeter.directory", {
+      callback: (_, message) => {
+        for (const page of forged) {
+          message.respond(JSON.stringify({ ...page, more: false }));
+        }
+      },
+    });
+    try {
+      await forger.flush();
+      for (let round = 0; round < 2; round++) {
+        const listed = await listPresence(server.target, "news");
+        assert.deepEqual(listed.names, ["ann"], listed.stdout);
+        assert.match(listed.stdout, /^1 subscriber$/m);
+      }
+      const log = server.process.stderr.join("\n");
+      for (const reason of ["entry", "total", "id"]) {
+        const lines = log.match(
+          new RegExp(
+            `WARN A listing answer from another instance left out reason="${reason}"`,
+            "g",
+          ),
+        );
+        assert.equal(lines?.length, 1, `one line for ${reason}:\n${log}`);
+      }
+      assert.ok(!log.includes("\u001b"), "no raw escape in the log");
+      const [, port] = log.match(/Metrics on http:\/\/[^:]+:(\d+)\/metrics/)!;
+      const page = await (await fetch(`http://127.0.0.1:${port}/metrics`))
+        .text();
+      // The first listing read every answer (it waited for the
+      // announcers); the second may end before the forger's.
+      const refused = (reason: string) =>
+        Number(
+          page.match(
+            new RegExp(
+              `^greeter_broker_directory_answers_refused_total\\{reason="${reason}"\\} (\\d+)$`,
+              "m",
+            ),
+          )?.[1],
+        );
+      assert.ok(refused("entry") >= 3, page);
+      assert.ok(refused("total") >= 1 && refused("id") >= 1, page);
+    } finally {
+      clearInterval(beat);
+      answering.unsubscribe();
+      await forger.close();
+    }
+    await stopInstance(server);
+  },
+});
+
 /** How long the instance tests wait for a NATS-driven change. */
 const NATS_WAIT_MS = 15_000;
 

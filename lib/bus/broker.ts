@@ -97,6 +97,7 @@ export interface Broker<T> {
    */
   directory?<E extends DirectoryEntry>(
     local: (query: DirectoryQuery) => DirectoryPage<E>,
+    options?: DirectoryOptions<E>,
   ): Directory<E>;
   /** A shared log's engine, for metrics; absent on an embedded broker. */
   readonly engine?: EngineStats;
@@ -114,6 +115,8 @@ export interface EngineStats {
   readonly published: number;
   /** Their summed acknowledgement times, in seconds. */
   readonly publishSeconds: number;
+  /** Other instances' listing answers left out, by cause (untrusted input). */
+  readonly refusedAnswers: Readonly<Record<string, number>>;
 }
 
 /** What {@linkcode Directory.list} asks each instance. */
@@ -140,6 +143,22 @@ export interface DirectoryPage<E extends DirectoryEntry> {
   total: number;
   /** Whether entries beyond these match. */
   more: boolean;
+}
+
+/**
+ * How a directory reads other instances' answers, which are untrusted
+ * input: each entry through `entry`, each answer it cannot use told to
+ * `onRefused`.
+ */
+export interface DirectoryOptions<E extends DirectoryEntry> {
+  /**
+   * Checks one entry of another instance's answer and returns it; throws,
+   * saying what is wrong, on one it does not take (then the whole answer
+   * is left out). Default: any entry with a safe integer id.
+   */
+  entry?: (value: unknown) => E;
+  /** Told of each answer left out of a listing: why (a short cause) and what was wrong. */
+  onRefused?: (cause: string, detail: string) => void;
 }
 
 /** Lists entries of every instance sharing a sequence. */

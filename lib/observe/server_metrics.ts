@@ -117,6 +117,15 @@ function engineMetrics(metrics: Metrics, broker: Broker<Uint8Array>): void {
     "counter",
     (e) => e.published,
   );
+  metrics.collected(
+    "greeter_broker_directory_answers_refused_total",
+    "Other instances' listing answers left out as unusable, by cause (anyone who may publish on the directory subject can answer).",
+    "counter",
+    () =>
+      Object.entries(broker.engine!.refusedAnswers).map((
+        [reason, n],
+      ) => [{ reason }, n]),
+  );
   read(
     "greeter_broker_publish_seconds_total",
     "Summed acknowledgement times (divided by publishes: mean publish latency).",

@@ -34,6 +34,7 @@ import {
   type ServerOptions,
 } from "./options.ts";
 import { createServerHub, startTickers } from "./server_hub.ts";
+import { listedSubscription, refusalLog } from "./engine_input.ts";
 import { stopServer } from "./shutdown.ts";
 
 /** Options of {@linkcode GreeterServer.shutdown}. */
@@ -77,6 +78,13 @@ function sharedDirectory(
     const page = hub.page(query);
     const entries = page.entries.map((info) => ({ ...info, labels: {} }));
     return { ...page, entries };
+  }, {
+    // Other instances' answers are untrusted: held to this one's rules.
+    entry: listedSubscription,
+    onRefused: refusalLog(
+      settings.log,
+      "A listing answer from another instance left out",
+    ),
   });
 }
 

@@ -10,30 +10,37 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type {
   Directory,
   DirectoryEntry,
+  DirectoryOptions,
   DirectoryPage,
   DirectoryQuery,
 } from "../broker.ts";
 import { UnavailableError } from "../../errors.ts";
+import { Announcers, MAX_ANNOUNCERS } from "./announcers.ts";
+import { readAnswer, readQuery, RefusedAnswer } from "./directory_answers.ts";
 
 /**
  * A listing waits at most this long (ms) for the instances it knows of: an
  * instance slower than that is left out of that listing.
  */
-const DIRECTORY_WAIT_MS = 2_000;
+export const DIRECTORY_WAIT_MS = 2_000;
 
 /** Each instance says it is alive this often (ms). */
 const ALIVE_INTERVAL_MS = 1_000;
 
-/**
- * An instance not heard from for this long (ms) is no longer waited for: a
- * dead instance drops out of listings within 3 s (at once when it closed).
- */
-const ALIVE_TIMEOUT_MS = 3_000;
+/** Options of {@linkcode natsDirectory}. */
+export interface NatsDirectoryOptions<E extends DirectoryEntry>
+  extends DirectoryOptions<E> {
+  /** How long a listing waits for answers (ms). Default {@linkcode DIRECTORY_WAIT_MS}. */
+  waitMs?: number;
+}
 
 /**
  * Answers queries on `subject` with `local`, and lists through every
  * instance that answers there; a listing that no instance answers (NATS
- * unreachable) rejects with {@linkcode UnavailableError}.
+ * unreachable) rejects with {@linkcode UnavailableError}. What others send
+ * is checked: a query that is not one gets no answer, an answer this
+ * listing cannot use is left out (`options.onRefused` hears why), and an
+ * announcer that did not answer is not waited for again for a while.
  *
  * @example
  * ```ts ignore
@@ -46,12 +53,15 @@ export function natsDirectory<E extends DirectoryEntry>(
   nc: NatsConnection,
   subject: string,
   local: (query: DirectoryQuery) => DirectoryPage<E>,
+  options: NatsDirectoryOptions<E> = {},
 ): Directory<E> {
+  const { waitMs = DIRECTORY_WAIT_MS } = options;
+  const entry = options.entry ?? ((value: unknown) => value as E);
   // Who is there: every instance says so every second (and once when it
-  // leaves), so a listing knows how many answers to wait for, however slow
-  // a loaded machine makes them, and stops as soon as it has them all.
+  // leaves), so a listing knows whose answers to wait for, however slow a
+  // loaded machine makes them, and stops as soon as it has them all.
   const self = crypto.randomUUID();
-  const seen = new Map<string, number>();
+  const announcers = new Announcers(self);
   const announce = (state: "here" | "gone") => {
     try {
       nc.publish(`${subject}.alive`, `${self} ${state}`);
@@ -61,58 +71,79 @@ export function natsDirectory<E extends DirectoryEntry>(
   };
   const alive = nc.subscribe(`${subject}.alive`, {
     callback: (error, message) => {
-      if (error) return;
-      const [id, state] = message.string().split(" ");
-      if (state === "gone") return void seen.delete(id);
       // A newcomer hears from everyone at once, not within a second.
-      if (!seen.has(id) && id !== self) announce("here");
-      seen.set(id, Date.now());
+      if (!error && announcers.heard(message.string())) announce("here");
     },
   });
   announce("here");
   const beat = setInterval(() => announce("here"), ALIVE_INTERVAL_MS);
-  const known = () => {
-    const now = Date.now();
-    let n = 0;
-    for (const [id, at] of seen) {
-      if (now - at <= ALIVE_TIMEOUT_MS) n++;
-      else seen.delete(id);
-    }
-    return Math.max(n, 1); // this instance, even before its first beat
-  };
   const subscription = nc.subscribe(subject, {
     callback: (error, message) => {
       if (error) return;
+      let query: DirectoryQuery;
       try {
-        // An answer over the server's max_payload could not be sent at all.
-        const max = (nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD) -
-          PAYLOAD_MARGIN_BYTES;
-        message.respond(fitPage(local(message.json<DirectoryQuery>()), max));
+        query = readQuery(message.json());
       } catch {
-        message.respond(JSON.stringify({ entries: [], total: 0, more: false }));
+        return; // not a query: nothing to answer
       }
+      // An answer over the server's max_payload could not be sent at all.
+      const max = (nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD) -
+        PAYLOAD_MARGIN_BYTES;
+      let page: DirectoryPage<E>;
+      try {
+        page = local(query);
+      } catch {
+        page = { entries: [], total: 0, more: false };
+      }
+      message.respond(fitPage({ instance: self, ...page }, max));
     },
   });
   return {
     async list(query) {
-      const answers = await nc.requestMany(subject, JSON.stringify(query), {
-        strategy: "count",
-        maxMessages: known(),
-        maxWait: DIRECTORY_WAIT_MS,
-      });
+      const waiting = announcers.expected();
+      const answered = new Set<string>();
       const pages: DirectoryPage<E>[] = [];
-      for await (const answer of answers) {
-        try {
-          pages.push(answer.json<DirectoryPage<E>>());
-        } catch {
-          // An answer that is not one: that instance is left out.
+      try {
+        const answers = await nc.requestMany(subject, JSON.stringify(query), {
+          strategy: "timer",
+          maxWait: waitMs,
+        });
+        let read = 0;
+        for await (const message of answers) {
+          // An instance's one page each, from at most as many instances as
+          // can be known: a flood of answers is not read on.
+          if (++read > MAX_ANNOUNCERS + 1) break;
+          let answer;
+          try {
+            answer = readAnswer(message.json(), query, entry);
+          } catch (error) {
+            options.onRefused?.(
+              error instanceof RefusedAnswer ? error.reason : "malformed",
+              error instanceof RefusedAnswer
+                ? error.message
+                : "an answer that is not JSON",
+            );
+            continue;
+          }
+          const { instance } = answer;
+          if (instance !== undefined) {
+            if (answered.has(instance)) continue;
+            answered.add(instance);
+            announcers.answered(instance);
+            waiting.delete(instance);
+          }
+          pages.push(answer.page);
+          if (waiting.size === 0) break;
         }
+      } catch {
+        // NATS went away meanwhile: what came is what there is.
       }
+      announcers.missed(waiting);
       // This instance answers too whenever NATS is reachable: no answer at
       // all is not an empty listing.
       if (pages.length === 0) {
         throw new UnavailableError(
-          `Cannot list across instances: no instance answered on "${subject}" within ${DIRECTORY_WAIT_MS} ms (is NATS reachable?); retry later`,
+          `Cannot list across instances: no instance answered on "${subject}" within ${waitMs} ms (is NATS reachable?); retry later`,
         );
       }
       return mergePages(pages, query.limit);
@@ -133,7 +164,8 @@ const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 const PAYLOAD_MARGIN_BYTES = 1024;
 
 /**
- * `page` as JSON of at most `maxBytes` UTF-8 bytes: entries are left out
+ * `page` (and the instance that answers it) as JSON of at most `maxBytes`
+ * UTF-8 bytes: entries are left out
  * from its end (and `more` set, so the asker pages on) until it fits; the
  * first entry is always kept.
  *
@@ -145,7 +177,7 @@ const PAYLOAD_MARGIN_BYTES = 1024;
  * ```
  */
 export function fitPage<E extends DirectoryEntry>(
-  page: DirectoryPage<E>,
+  page: DirectoryPage<E> & { instance?: string },
   maxBytes: number,
 ): string {
   const encoder = new TextEncoder();
@@ -186,9 +218,12 @@ export function mergePages<E extends DirectoryEntry>(
     const last = page.entries.at(-1);
     if (page.more && last && last.id < cut) cut = last.id;
   }
+  // Ids are unique across instances: one given twice was forged once.
   const all = pages.flatMap((page) => page.entries).filter((entry) =>
     entry.id <= cut
-  ).sort((a, b) => a.id - b.id);
+  ).sort((a, b) => a.id - b.id).filter((entry, i, sorted) =>
+    i === 0 || entry.id !== sorted[i - 1].id
+  );
   return {
     entries: all.slice(0, limit),
     total: pages.reduce((sum, page) => sum + page.total, 0),

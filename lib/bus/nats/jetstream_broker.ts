@@ -36,6 +36,7 @@ import type {
   BusEvent,
   Directory,
   DirectoryEntry,
+  DirectoryOptions,
   DirectoryPage,
   DirectoryQuery,
   EngineStats,
@@ -169,7 +170,12 @@ export class JetStreamBroker implements Broker<Uint8Array> {
   #reading?: Promise<void>;
   #closed = new AbortController();
   #up = true;
-  #stats = { reconnects: 0, published: 0, publishSeconds: 0 };
+  #stats = {
+    reconnects: 0,
+    published: 0,
+    publishSeconds: 0,
+    refusedAnswers: {} as Record<string, number>,
+  };
   #ready: PromiseWithResolvers<void> = Promise.withResolvers();
   #readyAt: number;
 
@@ -269,12 +275,21 @@ export class JetStreamBroker implements Broker<Uint8Array> {
   /**
    * Answers listings of other instances with `local` (on core NATS subject
    * `STREAM.directory`, outside the stream) and asks every instance,
-   * itself included, for each listing.
+   * itself included, for each listing. Answers it leaves out are counted
+   * by cause ({@linkcode EngineStats.refusedAnswers}).
    */
   directory<E extends DirectoryEntry>(
     local: (query: DirectoryQuery) => DirectoryPage<E>,
+    options: DirectoryOptions<E> = {},
   ): Directory<E> {
-    return natsDirectory(this.#nc, `${this.#stream}.directory`, local);
+    return natsDirectory(this.#nc, `${this.#stream}.directory`, local, {
+      ...options,
+      onRefused: (cause, detail) => {
+        const counts = this.#stats.refusedAnswers;
+        counts[cause] = (counts[cause] ?? 0) + 1;
+        options.onRefused?.(cause, detail);
+      },
+    });
   }
 
   /** The stream's incarnation: its creation time. */
@@ -355,7 +370,12 @@ export class JetStreamBroker implements Broker<Uint8Array> {
 
   /** Lag, reconnects, publish latency, and whether the engine is up. */
   get engine(): EngineStats {
-    return { ...this.#stats, lag: this.head - this.#seq, up: this.#up };
+    return {
+      ...this.#stats,
+      refusedAnswers: { ...this.#stats.refusedAnswers },
+      lag: this.head - this.#seq,
+      up: this.#up,
+    };
   }
 
   /**
