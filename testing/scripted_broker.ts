@@ -22,8 +22,8 @@ export interface ScriptedBrokerOptions {
 }
 
 /**
- * The broker, `hand(seq)` to deliver event `seq` (topic `t`, data `eSEQ`)
- * to its listeners, and how many log reads are open.
+ * The broker, `hand(seq)` to deliver event `seq` (topic `t`, data `eSEQ`,
+ * or other `fields`) to its listeners, and how many log reads are open.
  *
  * @example
  * ```ts ignore
@@ -61,13 +61,14 @@ export function scriptedBroker(options: ScriptedBrokerOptions = {}) {
     },
   };
   const broker = options.log === false ? base : { ...base, ...log };
-  const hand = (seq: number) => {
+  const hand = (seq: number, fields: Partial<BusEvent<string>> = {}) => {
     const event: BusEvent<string> = {
       kind: "event",
       seq,
       time: Date.now(),
       topic: "t",
       data: `e${seq}`,
+      ...fields,
     };
     for (const listener of listeners) listener(event);
   };

@@ -104,3 +104,52 @@ Deno.test("Hub: only so many resumes read from the broker's log at once; the nex
   assert.equal(resume().recovered, true);
   hub.close();
 });
+
+Deno.test("Hub: an event the broker marks rejected is a gap (rejected) for the subscribers it would have reached, live, held or replayed, and is never handed over", async () => {
+  const { broker, hand } = scriptedBroker({ log: false });
+  const hub = new Hub(broker);
+  const waiting = hub.subscribe("waiting", { topics: ["t"] });
+  const holding = hub.subscribe("holding", { topics: ["t"] });
+  const elsewhere = hub.subscribe("elsewhere", { topics: ["other"] });
+  const reader = waiting.readable.getReader();
+  const first = next(reader); // a read waits: the next item goes straight to it
+  hand(1, { rejected: "size", data: "" });
+  assert.equal(await first, "gap 1-1 (rejected)");
+  hand(2);
+  hand(3, { rejected: "topic", data: "" });
+  hand(4);
+  assert.deepEqual(
+    [await next(reader), await next(reader), await next(reader)],
+    ["e2", "gap 3-3 (rejected)", "e4"],
+  );
+  const held = holding.readable.getReader(); // read after all were held
+  const items = [];
+  for (let i = 0; i < 4; i++) items.push(await next(held));
+  assert.deepEqual(items, [
+    "gap 1-1 (rejected)",
+    "e2",
+    "gap 3-3 (rejected)",
+    "e4",
+  ]);
+  const resumed = hub.subscribe("back", {
+    topics: ["t"],
+    after: { epoch: "e", seq: 0 },
+  });
+  const replay = resumed.readable.getReader();
+  const replayed = [];
+  for (let i = 0; i < 4; i++) replayed.push(await next(replay));
+  assert.deepEqual(replayed, items, "from the window, as live");
+  assert.deepEqual(
+    hub.subscriptions().map((info) => [info.name, info.delivered]),
+    [["waiting", 2], ["holding", 2], ["elsewhere", 0], ["back", 2]],
+  );
+  // Whom it would not have reached hears nothing of it.
+  hand(5, { topic: "other" });
+  const other = elsewhere.readable.getReader();
+  assert.equal(await next(other), "e5");
+  await other.cancel();
+  await reader.cancel();
+  await held.cancel();
+  await replay.cancel();
+  hub.close();
+});

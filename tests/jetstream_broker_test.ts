@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { settles, waitFor } from "../testing/server.ts";
 import { connect } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/nats-core";
 import type { Socket } from "node:net";
 import {
   type BrokerChange,
@@ -652,6 +653,61 @@ Deno.test({
       assert.match(gone.reason ?? "", /no longer held/);
     } finally {
       await gone.readable.cancel();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "JetStreamBroker: each event read is checked: one refused (or on another subject of an adopted stream) is handed on marked rejected, without its data, counted by reason and told once as read live, not again on a replay",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    const nc = await connect({ servers: [nats.url] });
+    try {
+      // An adopted stream with a subject more than the instances use.
+      await (await jetstreamManager(nc)).streams.add({
+        name: "greeter",
+        subjects: ["greeter.events", "greeter.extra"],
+      });
+      const told: string[] = [];
+      await using a = await instance(nats.url, {
+        check: (_topic, data) =>
+          data.length > 4 ? { reason: "size", detail: "too big" } : undefined,
+        onRejected: (event, refusal) =>
+          told.push(`${event.seq}:${refusal.reason}`),
+      });
+      const seen: BusEvent<Uint8Array>[] = [];
+      a.broker.listen((event) => seen.push(event));
+      const js = jetstream(nc);
+      const headers = natsHeaders();
+      headers.set("Greeter-Topic", "news");
+      await js.publish("greeter.events", text.encode("ok"), { headers });
+      await js.publish("greeter.events", text.encode("too big"), { headers });
+      await js.publish("greeter.extra", text.encode("odd"), { headers });
+      await js.publish("greeter.events", text.encode("fine"), { headers });
+      await waitFor("four events", () => seen.length === 4, BROKER_WAIT_MS);
+      const shown = (events: BusEvent<Uint8Array>[]) =>
+        events.map((e) =>
+          `${e.seq}:${e.topic}:${decode(e.data)}:${e.rejected ?? "taken"}`
+        );
+      const expected = [
+        "1:news:ok:taken",
+        "2:news::size",
+        "3:news::subject",
+        "4:news:fine:taken",
+      ];
+      assert.deepEqual(shown(seen), expected);
+      assert.deepEqual(told, ["2:size", "3:subject"]);
+      assert.deepEqual(a.broker.engine.rejectedEvents, { size: 1, subject: 1 });
+      const replayed: BusEvent<Uint8Array>[] = [];
+      for await (
+        const event of a.broker.replay(0, 4, AbortSignal.timeout(10_000))
+      ) replayed.push(event);
+      assert.deepEqual(shown(replayed), expected);
+      assert.equal(told.length, 2, "a replay tells nothing again");
+    } finally {
+      await nc.close();
     }
   },
 });

@@ -26,6 +26,26 @@ export interface BusEvent<T> {
   readonly topic: string;
   /** What was published. */
   readonly data: T;
+  /**
+   * Set when a shared log held something this instance refuses to pass on
+   * (why, in a word: see {@linkcode EventRefusal}): then `data` is empty,
+   * and each subscriber it would have reached is handed a gap (reason
+   * `rejected`) in its place, never the event.
+   */
+  readonly rejected?: string;
+}
+
+/** Why an event read from a shared log is refused, and what was wrong. */
+export interface EventRefusal {
+  /**
+   * In a word, for metrics: `size` (over this instance's limit), `topic`
+   * (one `Publish` refuses), `tick` (a tick with a payload), `presence` (a
+   * `$presence` payload that is not a join or leave), `subject` (not on
+   * the stream's events subject).
+   */
+  readonly reason: string;
+  /** What was wrong, for a person (escaped). */
+  readonly detail: string;
 }
 
 /** Orders, stamps and distributes events. */
@@ -117,6 +137,8 @@ export interface EngineStats {
   readonly publishSeconds: number;
   /** Other instances' listing answers left out, by cause (untrusted input). */
   readonly refusedAnswers: Readonly<Record<string, number>>;
+  /** Events read from the log and refused, by reason (untrusted input). */
+  readonly rejectedEvents: Readonly<Record<string, number>>;
 }
 
 /** What {@linkcode Directory.list} asks each instance. */

@@ -27,8 +27,11 @@ export interface Cursor {
 
 /**
  * Events of the subscription's topics with seq in `[from, to]` were not
- * delivered: dropped from a full buffer (`"slow-consumer"`), or gone from the
- * replay window before a resuming subscriber read them (`"expired"`).
+ * delivered: dropped from a full buffer (`"slow-consumer"`), gone from the
+ * replay window before a resuming subscriber read them (`"expired"`), or
+ * refused as read from a shared log (`"rejected"`: one event over this
+ * instance's limits, or that `Publish` would have refused; see
+ * `BusEvent.rejected`).
  */
 export interface Gap {
   /** Discriminates gaps from the other stream items. */
@@ -40,7 +43,7 @@ export interface Gap {
   /** How many events of the subscription's topics were missed; 0 if unknown (`"expired"`). */
   readonly missed: number;
   /** Why they were missed. */
-  readonly reason: "slow-consumer" | "expired";
+  readonly reason: "slow-consumer" | "expired" | "rejected";
 }
 
 /**

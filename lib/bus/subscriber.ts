@@ -290,6 +290,18 @@ export class Subscriber<T> {
   }
 
   #deliver(event: BusEvent<T>): void {
+    if (event.rejected !== undefined) {
+      // Refused as read from a shared log: said, never handed over (it may
+      // be over what this stream can carry).
+      this.#handOver({
+        kind: "gap",
+        from: event.seq,
+        to: event.seq,
+        missed: 1,
+        reason: "rejected",
+      });
+      return;
+    }
     this.delivered++;
     this.#host.delivered();
     this.controller.enqueue(event);

@@ -13,6 +13,7 @@ import {
 } from "../bus/nats/jetstream_broker.ts";
 import { ConfigError, UnavailableError } from "../errors.ts";
 import { type NatsAuth, natsAuth } from "./nats_auth.ts";
+import { engineEventCheck, refusalLog } from "../server/engine_input.ts";
 import type { Logger } from "../log.ts";
 import type { ServeConfig } from "./config.ts";
 import { readConfigFile } from "./files.ts";
@@ -139,6 +140,10 @@ export async function openBroker(
     };
   }
   const auth = natsAuth(config);
+  const rejected = refusalLog(
+    log,
+    "An event from the stream refused: its subscribers get a gap (rejected)",
+  );
   const broker = await JetStreamBroker.connect({
     servers: config.brokerUrl.servers,
     stream: config.natsStream,
@@ -157,6 +162,13 @@ export async function openBroker(
     maxBytes: config.replayBytes,
     maxAgeMs: config.replayAgeMs,
     maxEventBytes: config.maxPublishBytes,
+    // What the stream holds is untrusted: held to this instance's rules.
+    check: engineEventCheck({
+      maxPublishBytes: config.maxPublishBytes,
+      maxMessageBytes: config.maxMessageBytes,
+    }),
+    onRejected: (event, refusal) =>
+      rejected(refusal.reason, refusal.detail, { seq: event.seq }),
     preload: config.replaySize,
     onNotice: (level, message, fields) => log[level](message, fields),
   }).catch((error) => {

@@ -117,14 +117,33 @@ function engineMetrics(metrics: Metrics, broker: Broker<Uint8Array>): void {
     "counter",
     (e) => e.published,
   );
-  metrics.collected(
+  // What came through the engine from elsewhere and was refused.
+  const byReason = (
+    name: string,
+    help: string,
+    counts: (
+      e: NonNullable<Broker<Uint8Array>["engine"]>,
+    ) => Readonly<Record<string, number>>,
+  ) =>
+    metrics.collected(
+      name,
+      help,
+      "counter",
+      () =>
+        Object.entries(counts(broker.engine!)).map(([reason, n]) => [
+          { reason },
+          n,
+        ]),
+    );
+  byReason(
+    "greeter_broker_events_rejected_total",
+    "Events read from the stream and refused (over this instance's limits, a topic Publish refuses, a malformed $presence...), by reason: their subscribers got a gap.",
+    (e) => e.rejectedEvents,
+  );
+  byReason(
     "greeter_broker_directory_answers_refused_total",
-    "Other instances' listing answers left out as unusable, by cause (anyone who may publish on the directory subject can answer).",
-    "counter",
-    () =>
-      Object.entries(broker.engine!.refusedAnswers).map((
-        [reason, n],
-      ) => [{ reason }, n]),
+    "Other instances' listing answers left out as unusable, by reason (anyone who may publish on the directory subject can answer).",
+    (e) => e.refusedAnswers,
   );
   read(
     "greeter_broker_publish_seconds_total",

@@ -40,8 +40,10 @@ import type {
   DirectoryPage,
   DirectoryQuery,
   EngineStats,
+  EventRefusal,
   PublishOptions,
 } from "../broker.ts";
+import { quote } from "../../escape.ts";
 import { UnavailableError } from "../../errors.ts";
 import { systemClock } from "../clock.ts";
 import { natsDirectory } from "./directory.ts";
@@ -122,7 +124,19 @@ export interface JetStreamBrokerOptions extends StreamSettings {
   tls?: { ca?: string; cert?: string; key?: string };
   /** Events read back at start, so this instance can replay them. */
   preload: number;
+  /**
+   * Checks each event read from the stream (which anyone nats-server lets
+   * publish there can write): one it refuses is handed on marked
+   * `rejected`, with no data (the hub turns it into gaps). Messages on
+   * other subjects than `STREAM.events` are refused whatever it says.
+   */
+  check?: (topic: string, data: Uint8Array) => EventRefusal | undefined;
+  /** Told of each event refused as it is read live (not again on replays). */
+  onRejected?: (event: BusEvent<Uint8Array>, refusal: EventRefusal) => void;
 }
+
+/** The data of a refused event: none. */
+const NO_DATA = new Uint8Array(0);
 
 /**
  * Events in one JetStream stream, shared by every instance that names it.
@@ -175,6 +189,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     published: 0,
     publishSeconds: 0,
     refusedAnswers: {} as Record<string, number>,
+    rejectedEvents: {} as Record<string, number>,
   };
   #ready: PromiseWithResolvers<void> = Promise.withResolvers();
   #readyAt: number;
@@ -352,7 +367,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
         // The idle bound is the engine's, not the reader's: paused while
         // the reader takes its time over an event.
         clearTimeout(idle);
-        yield this.#event(message);
+        yield this.#event(message)[0];
         if (message.seq >= through || message.info.pending === 0) break;
         quiet();
       }
@@ -373,6 +388,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     return {
       ...this.#stats,
       refusedAnswers: { ...this.#stats.refusedAnswers },
+      rejectedEvents: { ...this.#stats.rejectedEvents },
       lag: this.head - this.#seq,
       up: this.#up,
     };
@@ -623,20 +639,53 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     this.#tell({ kind: "reset", epoch, seq: this.#seq, reason });
   }
 
-  #event(message: JsMsg): BusEvent<Uint8Array> {
-    return {
+  /**
+   * The event `message` holds, or, when this instance refuses it (see
+   * {@linkcode JetStreamBrokerOptions.check}), its place in the sequence:
+   * marked `rejected`, with no data.
+   */
+  #event(message: JsMsg): [BusEvent<Uint8Array>, EventRefusal?] {
+    const seq = message.seq;
+    const time = Math.floor(Number(message.info.timestampNanos) / 1e6);
+    const topic = message.headers?.get(TOPIC_HEADER) ?? "";
+    const refusal = message.subject !== this.#subject
+      ? {
+        reason: "subject",
+        detail: `a message on ${
+          quote(message.subject.slice(0, 160))
+        }, not ${this.#subject}`,
+      }
+      : this.#options.check?.(topic, message.data);
+    if (!refusal) {
+      return [{
+        kind: "event",
+        seq,
+        time,
+        topic,
+        data: ownBytes(message.data),
+      }];
+    }
+    return [{
       kind: "event",
-      seq: message.seq,
-      time: Math.floor(Number(message.info.timestampNanos) / 1e6),
-      topic: message.headers?.get(TOPIC_HEADER) ?? "",
-      data: ownBytes(message.data),
-    };
+      seq,
+      time,
+      topic,
+      data: NO_DATA,
+      rejected: refusal.reason,
+    }, refusal];
   }
 
   #receive(message: JsMsg): void {
     const seq = message.seq;
     if (seq <= this.#seq) return; // read again after a reconsume
-    const event = this.#event(message);
+    const [event, refusal] = this.#event(message);
+    if (refusal) {
+      // Counted and told once, as read live: a replay meets it again
+      // (and hands its gaps on) without a word.
+      const counts = this.#stats.rejectedEvents;
+      counts[refusal.reason] = (counts[refusal.reason] ?? 0) + 1;
+      this.#options.onRejected?.(event, refusal);
+    }
     this.#seq = seq;
     if (seq > this.#head) this.#head = seq;
     for (const listener of this.#listeners) listener(event);
