@@ -9,6 +9,8 @@ import type { Setting } from "../lib/cli/setting.ts";
 import { CLIENT_SETTINGS, SERVE_SETTINGS } from "../lib/cli/settings.ts";
 import { markdownRows } from "../lib/cli/usage.ts";
 import { ConfigError } from "../lib/errors.ts";
+import { docRows } from "../testing/docs.ts";
+import { SETTINGS_TABLES } from "../testing/docs_settings.ts";
 
 function serve(args: string[], env = {}) {
   const parsed = parseServeArgs(args, env);
@@ -16,9 +18,9 @@ function serve(args: string[], env = {}) {
   return parsed.config;
 }
 
-Deno.test("parseServeArgs() defaults to the seed's [::]:50051 and a 1 s tick", () => {
+Deno.test("parseServeArgs() defaults to loopback, the seed's port 50051 and a 1 s tick", () => {
   assert.deepEqual(serve([]), {
-    host: "::",
+    host: "127.0.0.1",
     port: 50051,
     intervalMs: 1000,
     bufferSize: 128,
@@ -283,32 +285,13 @@ Deno.test("--help lists every flag and environment variable of the table", () =>
   }
 });
 
-/** The cells of the first Markdown table after `heading` in README.md. */
-function readmeRows(heading: string): string[][] {
-  const readme = Deno.readTextFileSync(
-    new URL("../README.md", import.meta.url),
-  );
-  const section = readme.slice(readme.indexOf(heading));
-  const lines = section.split("\n");
-  const start = lines.findIndex((l) => l.startsWith("|"));
-  const end = lines.findIndex((l, i) => i > start && !l.startsWith("|"));
-  return lines.slice(start + 2, end).map((line) =>
-    line.slice(1, -1).split(/(?<!\\)\|/).map((cell) => cell.trim())
-  );
-}
-
-Deno.test("README's settings tables say what the settings table says", () => {
-  for (
-    const [heading, table] of [
-      ["### `greeter serve`", SERVE_SETTINGS],
-      ["### `greeter client`", CLIENT_SETTINGS],
-    ] as const
-  ) {
+Deno.test("the settings tables of the documentation say what the settings table says", () => {
+  for (const { page, heading, table } of SETTINGS_TABLES) {
     const expected = markdownRows(table);
     assert.deepEqual(
-      readmeRows(heading),
+      docRows(page, heading),
       expected,
-      `README.md's table under ${heading} should read (deno run --allow-read --allow-write testing/readme_settings.ts rewrites it):\n${
+      `${page}'s table under ${heading} should read (deno run --allow-read --allow-write testing/docs_settings.ts rewrites it):\n${
         expected.map((row) => `| ${row.join(" | ")} |`).join("\n")
       }`,
     );

@@ -226,7 +226,7 @@ Deno.test("Health.Watch is capped at --max-subscribers: RESOURCE_EXHAUSTED beyon
 
 Deno.test({
   name:
-    "with --token-file, buf curl -H reaches the Greeter as the README writes it; health and reflection need no token",
+    "with --token-file, buf curl -H reaches the Greeter as docs/operations.md writes it; health and reflection need no token",
   ignore: BUF_MISSING !== undefined,
   async fn() {
     const token = "0123456789abcdef0123456789abcdef";

@@ -1,4 +1,4 @@
-// `greeter serve` on nats-servers that require credentials: the README's
+// `greeter serve` on nats-servers that require credentials: docs/instances.md's
 // configuration (a user with the narrowest permissions the instances need),
 // and each kind of credentials an instance can give, as an operator runs it
 // (deno task, its own process group).
@@ -28,13 +28,13 @@ import {
 const ignore = natsServerMissing() !== undefined;
 
 /**
- * The nats-server configuration the README gives, its address and store
+ * The nats-server configuration docs/instances.md gives, its address and store
  * left to the test's nats-server (checked to be there, then taken out).
  */
 function readmeNatsConfig(): string {
-  const readme = Deno.readTextFileSync(join(ROOT, "README.md"));
-  const block = readme.match(/```text\n(# greeter-nats\.conf\n[^]*?)```/)?.[1];
-  assert.ok(block, "README.md shows greeter-nats.conf in a text block");
+  const page = Deno.readTextFileSync(join(ROOT, "docs/instances.md"));
+  const block = page.match(/```text\n(# greeter-nats\.conf\n[^]*?)```/)?.[1];
+  assert.ok(block, "docs/instances.md shows greeter-nats.conf in a text block");
   const address = "listen: 127.0.0.1:4222\n";
   const store = "jetstream { store_dir: /var/lib/nats }\n";
   assert.ok(block.includes(address) && block.includes(store), block);
@@ -43,7 +43,7 @@ function readmeNatsConfig(): string {
 
 Deno.test({
   name:
-    "the README's nats-server configuration: instances with its credentials publish, subscribe, resume and list each other; without them no one can publish or delete the stream, nor can the instances' own user delete it",
+    "docs/instances.md's nats-server configuration: instances with its credentials publish, subscribe, resume and list each other; without them no one can publish or delete the stream, nor can the instances' own user delete it",
   ignore,
   async fn() {
     const password = "f3e0c1b2a3d4e5f60718293a4b5c6d7e";

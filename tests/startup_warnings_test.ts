@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startupWarnings } from "../lib/cli/startup_warnings.ts";
 import { isLoopback } from "../lib/wire/address.ts";
+import { docBlocks } from "../testing/docs.ts";
 import {
   LineProcess,
   ROOT,
@@ -45,7 +46,7 @@ Deno.test("startupWarnings() names NATS used with no credentials, and only then"
       nats: { servers: "127.0.0.1:4222", credentials: false },
     }),
     [
-      'NATS at 127.0.0.1:4222 is used with no credentials: anyone who can reach nats-server may publish events, fake ticks and presence, and delete the event stream; run nats-server with authorization (README: "Running several instances") and give --nats-creds-file, --nats-nkey-file, a user and password, or --nats-token-file',
+      "NATS at 127.0.0.1:4222 is used with no credentials: anyone who can reach nats-server may publish events, fake ticks and presence, and delete the event stream; run nats-server with authorization (docs/instances.md) and give --nats-creds-file, --nats-nkey-file, a user and password, or --nats-token-file",
     ],
   );
 });
@@ -117,16 +118,15 @@ Deno.test("greeter serve warns at start: a token file others can read, a short t
   }
 });
 
-Deno.test("the files the README's TLS and token recipes write are ignored by git", async () => {
-  const readme = await Deno.readTextFile(join(ROOT, "README.md"));
+Deno.test("the files the documentation's TLS and token recipes write are ignored by git", async () => {
   const written = new Set<string>();
-  for (const block of readme.matchAll(/```sh\n([\s\S]*?)```/g)) {
+  for (const block of docBlocks("sh")) {
     for (
-      const [, path] of block[1].matchAll(
+      const [, path] of block.text.matchAll(
         /(?:-keyout|-out|>)\s+([\w./-]+)/g,
       )
     ) written.add(path);
-    if (block[1].includes("-CAcreateserial")) written.add("ca.srl");
+    if (block.text.includes("-CAcreateserial")) written.add("ca.srl");
   }
   for (
     const path of ["ca.key", "server.key", "client.key", "tokens.txt", "ca.srl"]
@@ -141,7 +141,7 @@ Deno.test("the files the README's TLS and token recipes write are ignored by git
     assert.equal(
       code,
       0,
-      `git does not ignore ${path}, which the README writes`,
+      `git does not ignore ${path}, which the documentation writes`,
     );
   }
 });

@@ -2,7 +2,7 @@
  * Every setting of `greeter serve` and `greeter client`, each declared once:
  * its flag, kind and bounds, default, environment variable (derived from the
  * flag unless stated), help line and, for the client, the modes it applies
- * to. Parsing, the environment read, validation, `--help` and the README's
+ * to. Parsing, the environment read, validation, `--help` and the documentation's
  * settings tables (held to these by a test) all come from here; adding a
  * setting means adding one entry.
  *
@@ -121,9 +121,9 @@ export const SERVE_SETTINGS = {
   host: text({
     flag: "host",
     arg: "HOST",
-    help: "interface to bind",
-    default: "::",
-    shownDefault: "::, every interface",
+    help: "interface to bind (:: for every interface)",
+    default: "127.0.0.1",
+    shownDefault: "127.0.0.1, loopback only",
     read: (value) => {
       if (value.trim() === "") {
         throw new ConfigError("Invalid host: it is empty");

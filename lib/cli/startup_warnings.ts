@@ -51,7 +51,7 @@ export function startupWarnings(facts: StartupFacts): string[] {
   if (facts.tokenFile) warnings.push(...tokenFileWarnings(facts.tokenFile));
   if (facts.nats && !facts.nats.credentials) {
     warnings.push(
-      `NATS at ${facts.nats.servers} is used with no credentials: anyone who can reach nats-server may publish events, fake ticks and presence, and delete the event stream; run nats-server with authorization (README: "Running several instances") and give --nats-creds-file, --nats-nkey-file, a user and password, or --nats-token-file`,
+      `NATS at ${facts.nats.servers} is used with no credentials: anyone who can reach nats-server may publish events, fake ticks and presence, and delete the event stream; run nats-server with authorization (docs/instances.md) and give --nats-creds-file, --nats-nkey-file, a user and password, or --nats-token-file`,
     );
   }
   if (facts.denoVersion !== TESTED_DENO) {

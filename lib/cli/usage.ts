@@ -1,6 +1,6 @@
 /**
  * A table of settings as people read it: the `--help` text, and the rows of
- * the README's settings tables (which a test holds to the table).
+ * the settings tables of the documentation (which a test holds to the table).
  *
  * @module
  */
@@ -53,7 +53,7 @@ function what(setting: Setting<unknown>, separator: string): string {
   return text;
 }
 
-/** `--flag ARG`, as help and the README write it. */
+/** `--flag ARG`, as help and the documentation write it. */
 function flagText(setting: Setting<unknown>): string {
   return `--${setting.flag}${setting.arg ? ` ${setting.arg}` : ""}`;
 }
@@ -99,7 +99,7 @@ export function renderUsage(head: string, table: SettingTable): string {
 }
 
 /**
- * The README's rows for `table`: flag, environment variable, default and
+ * The documentation's rows for `table`: flag, environment variable, default and
  * what it does, one array of cell texts per setting.
  *
  * @example

@@ -33,8 +33,11 @@ import type { WriterSettings } from "../grpc/transport.ts";
 import { Logger } from "../log.ts";
 import { checkServerTls, type ServerTls } from "../wire/tls.ts";
 
-/** Default interface bound: every one. */
-export const DEFAULT_HOST = "::";
+/**
+ * Default interface bound: loopback only. A server reachable from elsewhere
+ * is a choice made with `--host`, together with TLS and tokens.
+ */
+export const DEFAULT_HOST = "127.0.0.1";
 
 /** Default port bound. */
 export const DEFAULT_PORT = 50051;
