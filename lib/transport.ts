@@ -11,6 +11,8 @@ import type { Directory } from "./bus/broker.ts";
 import type { Hub } from "./bus/hub.ts";
 import type { SubscriptionInfo } from "./bus/hub_items.ts";
 import type { PeerLineBudget } from "./observe/peer_lines.ts";
+import type { RpcMetrics } from "./observe/rpc_metrics.ts";
+import type { ConnectionStats } from "./observe/server_metrics.ts";
 
 /** What the server's core shares with every transport. */
 export interface TransportCore {
@@ -24,8 +26,14 @@ export interface TransportCore {
   draining: AbortSignal;
   /** Aborts when the grace runs out: every call stops. */
   stopped: AbortSignal;
-  /** Called once per call when it ends, with its method and final status (the metrics). */
-  onCallEnd(method: string, code: string): void;
+  /**
+   * The calls' families: a transport registers the methods it serves, and
+   * reports its calls and deliveries through its own recorder
+   * (`rpc.recorder(TRANSPORT)`).
+   */
+  rpc: RpcMetrics;
+  /** Shows a transport's connections in the metrics, read at each scrape. */
+  connections(transport: string, stats: ConnectionStats): void;
 }
 
 /** A running transport, as the core starts, drains and stops it. */

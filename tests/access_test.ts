@@ -132,7 +132,7 @@ Deno.test("a token's grants decide its calls: PERMISSION_DENIED names the topic 
   }
   assert.match(
     t.server.metrics.render(),
-    /greeter_rpcs_total\{method="\/helloworld\.Greeter\/Publish",code="PERMISSION_DENIED"\} 2/,
+    /greeter_rpcs_total\{transport="grpc",method="\/helloworld\.Greeter\/Publish",code="PERMISSION_DENIED"\} 2/,
   );
 });
 

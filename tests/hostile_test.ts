@@ -316,7 +316,7 @@ Deno.test("a peer that never acknowledges the server's SETTINGS still gets RESOU
     "the refusal counted",
     () =>
       t.server.metrics.render().includes(
-        'greeter_rpcs_total{method="/helloworld.Greeter/SayHello",code="RESOURCE_EXHAUSTED"} 1',
+        'greeter_rpcs_total{transport="grpc",method="/helloworld.Greeter/SayHello",code="RESOURCE_EXHAUSTED"} 1',
       ),
   );
   assert.equal(peer.closed, undefined);

@@ -121,6 +121,12 @@ export interface Broker<T> {
   ): Directory<E>;
   /** A shared log's engine, for metrics; absent on an embedded broker. */
   readonly engine?: EngineStats;
+  /**
+   * Calls `listener` with the seconds each publish the engine acknowledged
+   * took, from the request to the acknowledgement; returns the function
+   * that detaches it. Absent on a broker with no engine.
+   */
+  onAcknowledged?(listener: (seconds: number) => void): () => void;
 }
 
 /** What a broker on an external engine reports about it. */
@@ -133,8 +139,6 @@ export interface EngineStats {
   readonly reconnects: number;
   /** Publishes the engine acknowledged. */
   readonly published: number;
-  /** Their summed acknowledgement times, in seconds. */
-  readonly publishSeconds: number;
   /** Other instances' listing answers left out, by cause (untrusted input). */
   readonly refusedAnswers: Readonly<Record<string, number>>;
   /** Events read from the log and refused, by reason (untrusted input). */

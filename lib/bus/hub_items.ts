@@ -73,6 +73,14 @@ export type LeaveReason =
   /** The hub closed and the subscriber read everything it held. */
   | "closed";
 
+/** Every {@linkcode LeaveReason}, for metrics shown before the first leave. */
+export const LEAVE_REASONS: readonly LeaveReason[] = [
+  "cancelled",
+  "aborted",
+  "slow-consumer",
+  "closed",
+];
+
 /** A snapshot of one subscription, for presence, logs and tests. */
 export interface SubscriptionInfo {
   /** Unique within the hub; two subscribers with one name differ here. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import project from "../../deno.json" with { type: "json" };
+import { BUILD } from "../build.ts";
 
 /**
  * `greeter VERSION (deno VERSION)`.
@@ -17,5 +17,5 @@ import project from "../../deno.json" with { type: "json" };
  * ```
  */
 export function versionLine(): string {
-  return `greeter ${project.version} (deno ${Deno.version.deno})`;
+  return `greeter ${BUILD.version} (deno ${BUILD.deno})`;
 }

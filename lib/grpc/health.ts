@@ -40,7 +40,7 @@ export interface ServedHealth {
  * ```
  */
 export async function addHealthAndReflection(
-  server: grpc.Server,
+  server: Pick<grpc.Server, "addService">,
   options: HealthServiceOptions = {},
 ): Promise<ServedHealth> {
   // Loaded here, not at import: grpc-health-check reads its proto file when

@@ -69,6 +69,8 @@ export interface GreeterServiceOptions {
   reconnectJitterMs: number;
   /** The budget of `disconnected.` lines per peer (shared with the join and leave lines). */
   peerLines: PeerLineBudget;
+  /** Told each event's delivery to a subscriber (its publish time, ms since the Unix epoch). */
+  delivered: (time: number) => void;
 }
 
 /**
@@ -112,6 +114,7 @@ export function createGreeterService(
     heartbeatIntervalMs: options.heartbeatIntervalMs,
     maxPublishBytes: options.maxPublishBytes,
     reconnectJitterMs: options.reconnectJitterMs,
+    delivered: options.delivered,
   };
   return {
     SayHello: sayHello(),

@@ -45,4 +45,9 @@ export interface GreeterContext {
   readonly maxPublishBytes: number;
   /** Goodbyes advise reconnecting after a random delay below this (ms). */
   readonly reconnectJitterMs: number;
+  /**
+   * An event published at `time` (ms since the Unix epoch) is being written
+   * to a subscriber now (the delivery latency metric).
+   */
+  readonly delivered: (time: number) => void;
 }

@@ -11,6 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { AccessControl } from "../access/access.ts";
 import type { Clock } from "../bus/clock.ts";
 import type { Logger } from "../log.ts";
+import type { TransportRecorder } from "../observe/rpc_metrics.ts";
 import type { Transport, TransportCore } from "../transport.ts";
 import { formatAddress } from "../wire/address.ts";
 import { loadGreeterProto } from "../wire/proto.ts";
@@ -67,6 +68,9 @@ export interface GrpcSettings {
 /** The stream backpressure settings (`maxMessageBytes` comes from the settings). */
 export type WriterSettings = Omit<CallWriterOptions, "maxMessageBytes">;
 
+/** The `transport` label of what the gRPC transport reports. */
+const TRANSPORT = "grpc";
+
 /** The grpc-js channel options of `settings`: lifetimes set, channelz off. */
 function channelOptions(settings: GrpcSettings): grpc.ServerOptions {
   const set: Record<string, number | undefined> = {
@@ -86,7 +90,10 @@ function channelOptions(settings: GrpcSettings): grpc.ServerOptions {
 }
 
 /** The grpc-js server with its interceptors, innermost first. */
-function grpcServer(settings: GrpcSettings, core: TransportCore): grpc.Server {
+function grpcServer(
+  settings: GrpcSettings,
+  recorder: TransportRecorder,
+): grpc.Server {
   const { log, access } = settings;
   const debug = log.enabled("debug");
   const server = new grpc.Server({
@@ -94,17 +101,17 @@ function grpcServer(settings: GrpcSettings, core: TransportCore): grpc.Server {
     interceptors: [
       // Innermost: it then sees what authentication refuses.
       callInterceptor({
-        onEnd: ({ method, code, ms, peer }) => {
-          core.onCallEnd(method, code);
-          // --log-level debug: one line per call once it ends.
-          if (!debug) return;
-          log.debug("Call ended", {
-            method,
-            peer,
-            code,
-            ms: Math.round(ms * 10) / 10,
-          });
-        },
+        counters: (path) => recorder.method(path),
+        // --log-level debug: one line per call once it ends.
+        onEnd: debug
+          ? ({ method, code, ms, peer }) =>
+            log.debug("Call ended", {
+              method,
+              peer,
+              code,
+              ms: Math.round(ms * 10) / 10,
+            })
+          : undefined,
         peers: debug,
       }),
       ...(access ? [accessInterceptor(access)] : []),
@@ -123,7 +130,7 @@ function grpcServer(settings: GrpcSettings, core: TransportCore): grpc.Server {
  *
  * @example
  * ```ts ignore
- * const grpc = await startGrpcTransport(settings, { hub, directory, peerLines, draining, stopped, onCallEnd });
+ * const grpc = await startGrpcTransport(settings, { hub, directory, peerLines, draining, stopped, rpc, connections });
  * grpc.drain();
  * await grpc.close();
  * ```
@@ -135,11 +142,19 @@ export async function startGrpcTransport(
   const { host, log } = settings;
   const credentials = serverCredentials(settings.tls);
   redactGrpcLogs(); // GRPC_TRACE would log bearer tokens otherwise
-  const server = grpcServer(settings, core);
-  const health = await addHealthAndReflection(server, {
+  const recorder = core.rpc.recorder(TRANSPORT);
+  const server = grpcServer(settings, recorder);
+  // Every method served is counted, its series shown at zero from the start.
+  const services: Pick<grpc.Server, "addService"> = {
+    addService(service, implementation) {
+      core.rpc.register(Object.values(service));
+      server.addService(service, implementation);
+    },
+  };
+  const health = await addHealthAndReflection(services, {
     maxWatches: Math.min(settings.maxSubscribers, DEFAULT_MAX_HEALTH_WATCHES),
   });
-  server.addService(
+  services.addService(
     loadGreeterProto().service,
     createGreeterService({
       hub: core.hub,
@@ -156,6 +171,7 @@ export async function startGrpcTransport(
       maxPublishBytes: settings.maxPublishBytes,
       reconnectJitterMs: settings.reconnectJitterMs,
       peerLines: core.peerLines,
+      delivered: recorder.delivered,
     }),
   );
   // Our own listener: it caps connections and survives running out of
@@ -169,6 +185,7 @@ export async function startGrpcTransport(
     log,
     onConnection: (socket) => injector.injectConnection(socket),
   });
+  core.connections(TRANSPORT, listener);
   if (settings.tls) logHandshakeFailures(server, log);
   return {
     address: formatAddress(host, listener.port),

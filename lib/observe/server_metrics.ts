@@ -1,34 +1,65 @@
 /**
- * The server's metric families: what the hub counts, calls by method and
- * status, the process's memory; fed by the hub and by the call interceptor.
+ * The server's metric families: what the hub counts, the calls of every
+ * transport (`rpc_metrics.ts`), each transport's connections, the event
+ * stream's engine, and the process (`runtime_metrics.ts`); fed by the hub,
+ * the transports and the broker, or read at scrape time.
  *
  * @module
  */
 
 import type { Broker } from "../bus/broker.ts";
 import type { Hub } from "../bus/hub.ts";
-import { type Counter, Metrics } from "./metrics.ts";
+import { LEAVE_REASONS } from "../bus/hub_items.ts";
+import { BUILD } from "../build.ts";
+import {
+  type Counter,
+  type HistogramSeries,
+  LATENCY_BUCKETS,
+  Metrics,
+} from "./metrics.ts";
+import { RpcMetrics } from "./rpc_metrics.ts";
+import { runtimeMetrics } from "./runtime_metrics.ts";
 
-/** The server's metric families, and the counters the server feeds itself. */
+/** What a transport's listener tells of its connections. */
+export interface ConnectionStats {
+  /** Connections open now. */
+  readonly connections: number;
+  /** The most it admits now (lowered when descriptors run out). */
+  readonly maxConnections: number;
+  /** Connections closed at once because that cap was reached. */
+  readonly refused: number;
+}
+
+/** The server's metric families, and what the server feeds itself. */
 export interface ServerMetrics {
   /** Every family, for rendering. */
   metrics: Metrics;
   /** `greeter_subscriptions_ended_total{reason}`. */
   leaves: Counter;
-  /** `greeter_rpcs_total{method,code}`. */
-  rpcs: Counter;
+  /** The calls' families: register the methods served, a recorder per transport. */
+  rpc: RpcMetrics;
+  /**
+   * Shows `transport`'s connections (`greeter_connections`,
+   * `greeter_connections_max`, `greeter_connections_refused_total`),
+   * read from `stats` at each scrape.
+   */
+  connections(transport: string, stats: ConnectionStats): void;
+  /** `deno_event_loop_lag_seconds`, for an `EventLoopLag` to sample while the server runs. */
+  eventLoopLag: HistogramSeries;
 }
 
 /**
- * The server's metric families over `hub`.
+ * The server's metric families over `hub` (and `broker`'s engine, if it has
+ * one).
  *
  * @example
  * ```ts
  * import { serverMetrics } from "./server_metrics.ts";
  * import { Hub } from "../bus/hub.ts";
  * import { MemoryBroker } from "../bus/broker.ts";
- * const { metrics, rpcs } = serverMetrics(new Hub(new MemoryBroker<Uint8Array>()));
- * rpcs.inc({ method: "/helloworld.Greeter/SayHello", code: "OK" });
+ * const { metrics, rpc } = serverMetrics(new Hub(new MemoryBroker<Uint8Array>()));
+ * rpc.register([{ path: "/demo.Echo/Say", requestStream: false, responseStream: false }]);
+ * rpc.recorder("grpc").method("/demo.Echo/Say")?.handled(0, 0.001);
  * metrics.render().includes("greeter_subscribers 0"); // true
  * ```
  */
@@ -76,13 +107,54 @@ export function serverMetrics(
     "greeter_subscriptions_ended_total",
     "Subscriptions ended, by reason (slow-consumer is a disconnect by policy).",
   );
-  const rpcs = metrics.counter(
-    "greeter_rpcs_total",
-    "Calls handled, by method and final status.",
-  );
+  for (const reason of LEAVE_REASONS) leaves.series({ reason });
+  const rpc = new RpcMetrics(metrics);
+  const connections = connectionMetrics(metrics);
   if (broker?.engine) engineMetrics(metrics, broker);
-  processMetrics(metrics);
-  return { metrics, leaves, rpcs };
+  const eventLoopLag = runtimeMetrics(metrics, BUILD);
+  return { metrics, leaves, rpc, connections, eventLoopLag };
+}
+
+/** The connection families, over the transports' stats as they register. */
+function connectionMetrics(
+  metrics: Metrics,
+): ServerMetrics["connections"] {
+  const transports = new Map<string, ConnectionStats>();
+  const read = (
+    name: string,
+    help: string,
+    type: "gauge" | "counter",
+    value: (stats: ConnectionStats) => number,
+  ) =>
+    metrics.collected(
+      name,
+      help,
+      type,
+      () =>
+        [...transports].map(([transport, stats]) => [
+          { transport },
+          value(stats),
+        ]),
+    );
+  read(
+    "greeter_connections",
+    "Connections open, by transport.",
+    "gauge",
+    (s) => s.connections,
+  );
+  read(
+    "greeter_connections_max",
+    "Most connections admitted now, by transport: --max-connections, lowered while file descriptors ran out.",
+    "gauge",
+    (s) => s.maxConnections,
+  );
+  read(
+    "greeter_connections_refused_total",
+    "Connections closed at once because the most admitted were open, by transport.",
+    "counter",
+    (s) => s.refused,
+  );
+  return (transport, stats) => void transports.set(transport, stats);
 }
 
 /** A shared log's families: reachable, lag, reconnects, publish latency. */
@@ -145,33 +217,10 @@ function engineMetrics(metrics: Metrics, broker: Broker<Uint8Array>): void {
     "Other instances' listing answers left out as unusable, by reason (anyone who may publish on the directory subject can answer).",
     (e) => e.refusedAnswers,
   );
-  read(
-    "greeter_broker_publish_seconds_total",
-    "Summed acknowledgement times (divided by publishes: mean publish latency).",
-    "counter",
-    (e) => e.publishSeconds,
-  );
-}
-
-/** The process's own families: memory and start time. */
-function processMetrics(metrics: Metrics): void {
-  metrics.collected(
-    "process_resident_memory_bytes",
-    "Resident memory size in bytes.",
-    "gauge",
-    () => [[{}, Deno.memoryUsage().rss]],
-  );
-  metrics.collected(
-    "deno_heap_used_bytes",
-    "V8 heap in use, in bytes (the rest of the resident memory is native: buffers, the runtime).",
-    "gauge",
-    () => [[{}, Deno.memoryUsage().heapUsed]],
-  );
-  const started = performance.timeOrigin / 1000;
-  metrics.collected(
-    "process_start_time_seconds",
-    "Start time of the process since the Unix epoch, in seconds.",
-    "gauge",
-    () => [[{}, started]],
-  );
+  const acknowledged = metrics.histogram(
+    "greeter_broker_publish_seconds",
+    "Time from a publish to the engine's acknowledgement, in seconds.",
+    LATENCY_BUCKETS,
+  ).series();
+  broker.onAcknowledged?.((seconds) => acknowledged.observe(seconds));
 }

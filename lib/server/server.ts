@@ -27,6 +27,7 @@ import {
   serveMetrics,
 } from "../observe/metrics_endpoint.ts";
 import { PeerLineBudget } from "../observe/peer_lines.ts";
+import { EventLoopLag } from "../observe/runtime_metrics.ts";
 import { serverMetrics } from "../observe/server_metrics.ts";
 import {
   type ResolvedServerOptions,
@@ -144,7 +145,10 @@ export async function startServer(
     peerLines,
     onLeave: (reason) => leaves.inc({ reason }),
   });
-  const { metrics, leaves, rpcs } = serverMetrics(hub, broker);
+  const { metrics, leaves, rpc, connections, eventLoopLag } = serverMetrics(
+    hub,
+    broker,
+  );
   // A shared log's recent past is read back first, so that cursors from
   // before this instance started resume here.
   await broker.ready;
@@ -157,7 +161,8 @@ export async function startServer(
     peerLines,
     draining: draining.signal,
     stopped: stopped.signal,
-    onCallEnd: (method, code) => rpcs.inc({ method, code }),
+    rpc,
+    connections,
   };
   const grpc = await startGrpcTransport(settings, core);
   const transports: Transport[] = [grpc];
@@ -180,6 +185,7 @@ export async function startServer(
     signal: draining.signal,
     shared: broker.shared ?? false,
   });
+  const lag = new EventLoopLag(eventLoopLag);
   let stopping: Promise<void> | undefined;
   const shutdown = ({ graceMs = DEFAULT_GRACE_MS }: ShutdownOptions = {}) =>
     stopping ??= stopServer({
@@ -190,7 +196,7 @@ export async function startServer(
       stopped,
       metrics: exporter,
       log,
-    }, graceMs);
+    }, graceMs).finally(() => lag.stop());
   return {
     address: grpc.address,
     port: grpc.port,

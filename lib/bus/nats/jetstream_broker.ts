@@ -187,10 +187,11 @@ export class JetStreamBroker implements Broker<Uint8Array> {
   #stats = {
     reconnects: 0,
     published: 0,
-    publishSeconds: 0,
     refusedAnswers: {} as Record<string, number>,
     rejectedEvents: {} as Record<string, number>,
   };
+  /** Told each acknowledged publish's round trip, in seconds. */
+  #acknowledged = new Set<(seconds: number) => void>();
   #ready: PromiseWithResolvers<void> = Promise.withResolvers();
   #readyAt: number;
 
@@ -383,7 +384,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     return this.#ready.promise;
   }
 
-  /** Lag, reconnects, publish latency, and whether the engine is up. */
+  /** Lag, reconnects, publishes, and whether the engine is up. */
   get engine(): EngineStats {
     return {
       ...this.#stats,
@@ -430,7 +431,8 @@ export class JetStreamBroker implements Broker<Uint8Array> {
       );
     }
     this.#stats.published++;
-    this.#stats.publishSeconds += (performance.now() - started) / 1000;
+    const seconds = (performance.now() - started) / 1000;
+    for (const listener of this.#acknowledged) listener(seconds);
     if (seq > this.#head) this.#head = seq;
     this.#wakeReader();
     return await this.#readBackEvent(seq) ??
@@ -442,6 +444,12 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     this.#listeners.add(listener);
     this.#reading ??= this.#read();
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Adds a listener of each acknowledged publish's round trip, in seconds. */
+  onAcknowledged(listener: (seconds: number) => void): () => void {
+    this.#acknowledged.add(listener);
+    return () => this.#acknowledged.delete(listener);
   }
 
   /** Adds a watcher of resets and of the engine's loss and return. */

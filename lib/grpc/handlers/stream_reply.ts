@@ -23,7 +23,7 @@ import { namePart, tickReply } from "../tick_reply.ts";
 export function sayHelloStreamReply(
   context: GreeterContext,
 ): grpc.handleServerStreamingCall<HelloRequest, HelloReply> {
-  const { subscriptions, encoded } = context;
+  const { subscriptions, encoded, delivered } = context;
   const serialize = context.methods.SayHelloStreamReply.responseSerialize;
   return (call) =>
     subscriptions.serve<HelloReply>(call, {
@@ -32,11 +32,12 @@ export function sayHelloStreamReply(
       serialize,
       body: async ({ name, readable }, writer, signal) => {
         const prefix = namePart(name);
-        await readAll(readable, signal, (item) =>
+        await readAll(readable, signal, (item) => {
           // This seed message has no room for gaps or heartbeats.
-          item.kind === "event"
-            ? writer.write(tickReply(prefix, encoded.tick(item)), signal)
-            : undefined);
+          if (item.kind !== "event") return undefined;
+          delivered(item.time);
+          return writer.write(tickReply(prefix, encoded.tick(item)), signal);
+        });
         if (!call.cancelled) call.end();
       },
     });

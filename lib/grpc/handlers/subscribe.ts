@@ -48,8 +48,13 @@ function parseCursor(after?: CursorMessage | null): Cursor | undefined {
 export function subscribe(
   context: GreeterContext,
 ): grpc.handleServerStreamingCall<SubscribeRequest, GreetingMessage> {
-  const { subscriptions, encoded, heartbeatIntervalMs, reconnectJitterMs } =
-    context;
+  const {
+    subscriptions,
+    encoded,
+    heartbeatIntervalMs,
+    reconnectJitterMs,
+    delivered,
+  } = context;
   const serialize = context.methods.Subscribe.responseSerialize;
   return (call) => {
     const { request } = call;
@@ -73,7 +78,10 @@ export function subscribe(
         await readAll(
           subscription.readable,
           signal,
-          (item) => writer.write(encoded.greeting(item), signal),
+          (item) => {
+            if (item.kind === "event") delivered(item.time);
+            return writer.write(encoded.greeting(item), signal);
+          },
         );
         // The hub ended the stream: the server is draining, or the event
         // stream itself was replaced (a new epoch: no cursor of the old one

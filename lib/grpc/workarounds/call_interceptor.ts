@@ -1,10 +1,12 @@
 /**
  * The server's own grpc-js interceptor, the innermost: it charges what each
  * call sends outside a `CallWriter` to its connection (`call_writer.ts`),
- * corking the connection's socket while headers and trailers go, and it
- * reports each call's end once, with the status the client got: metrics
- * count it, `--log-level debug` logs it. One interceptor for all of that:
- * each grpc-js interceptor costs every call its own intercepting call and
+ * corking the connection's socket while headers and trailers go; it tells
+ * a call's counters (the metrics) when it starts, each message it receives
+ * and sends (a `CallWriter` counts its own, which bypass grpc-js), and its
+ * end; and it reports each call's end once, with the status the client got,
+ * which `--log-level debug` logs. One interceptor for all of that: each
+ * grpc-js interceptor costs every call its own intercepting call and
  * listener, and every message a closure per interceptor.
  *
  * @module
@@ -12,7 +14,12 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { chargeHeaders, chargeMessage, http2StreamOf } from "./call_writer.ts";
+import {
+  chargeHeaders,
+  chargeMessage,
+  countSentMessages,
+  http2StreamOf,
+} from "./call_writer.ts";
 import { passesBuffers } from "../../wire/proto.ts";
 import { sentStatus } from "./sent_status.ts";
 
@@ -40,16 +47,35 @@ export interface CallEnd {
    * over a size limit; {@linkcode sentStatus}).
    */
   code: string;
+  /** The same status's number (`grpc.status`). */
+  status: number;
   /** Milliseconds from the call's start to its end. */
   ms: number;
   /** The caller's address, when asked for (`peers`). */
   peer?: string;
 }
 
+/** What one call's progress is told to (the metrics' recorder of its method). */
+export interface CallCounters {
+  /** The call started. */
+  started(): void;
+  /** A request message was read. */
+  received(): void;
+  /** A reply message went out (called by the call's writers too). */
+  sent(): void;
+  /** The call ended with the status `code` after `seconds`. */
+  handled(code: number, seconds: number): void;
+}
+
 /** Options of {@linkcode callInterceptor}. */
 export interface CallInterceptorOptions {
   /** Called once per call, when it ends. */
-  onEnd(end: CallEnd): void;
+  onEnd?(end: CallEnd): void;
+  /**
+   * The counters of the method at `path`, looked up once per call;
+   * `undefined`: its calls are not counted.
+   */
+  counters?(path: string): CallCounters | undefined;
   /**
    * Report each call's peer (taken at its start: grpc-js forgets it once
    * the stream closes). Default false: it costs a string per call.
@@ -66,9 +92,10 @@ export interface CallInterceptorOptions {
  * import * as grpc from "@grpc/grpc-js";
  * import { callInterceptor } from "./call_interceptor.ts";
  * new grpc.Server({
- *   interceptors: [
- *     callInterceptor({ onEnd: ({ method, code }) => console.log(method, code) }),
- *   ],
+ *   interceptors: [callInterceptor({
+ *     counters: () => undefined, // or the metrics' recorder of each method path
+ *     onEnd: ({ method, code, ms }) => console.log(method, code, ms),
+ *   })],
  * });
  * ```
  */
@@ -82,23 +109,42 @@ export function callInterceptor(
     const stream = http2StreamOf(call);
     const connection = stream?.session;
     const encodedPasses = passesBuffers(method.responseSerialize);
+    const counters = options.counters?.(method.path);
+    if (counters) {
+      counters.started();
+      if (stream) countSentMessages(stream, counters);
+    }
     let ended = false;
-    const end = (code: string) => {
+    const end = (status: number) => {
       if (ended) return;
       ended = true;
-      onEnd({
+      // A status grpc-js sent itself is what the client got.
+      const sent = sentStatus(stream) ?? status;
+      const ms = performance.now() - started;
+      counters?.handled(sent, ms / 1000);
+      onEnd?.({
         method: method.path,
-        // A status grpc-js sent itself is what the client got.
-        code: sentStatus(stream) ?? code,
-        ms: performance.now() - started,
+        code: grpc.status[sent] ?? "UNKNOWN",
+        status: sent,
+        ms,
         peer,
       });
     };
     return new grpc.ServerInterceptingCall(call, {
       start(next) {
         next({
+          onReceiveMessage: counters
+            ? (message, next) => {
+              counters.received();
+              next(message);
+            }
+            : undefined,
           onCancel: () =>
-            end(deadlinePassed(call) ? "DEADLINE_EXCEEDED" : "CANCELLED"),
+            end(
+              deadlinePassed(call)
+                ? grpc.status.DEADLINE_EXCEEDED
+                : grpc.status.CANCELLED,
+            ),
         });
       },
       sendMetadata(metadata, next) {
@@ -106,7 +152,7 @@ export function callInterceptor(
         next(metadata);
       },
       sendMessage(message, next) {
-        if (Buffer.isBuffer(message)) return next(message); // a CallWriter's
+        if (Buffer.isBuffer(message)) return next(message); // a CallWriter's: counted there
         let encoded: Buffer;
         try {
           encoded = method.responseSerialize(message);
@@ -116,6 +162,7 @@ export function callInterceptor(
           return next(message);
         }
         chargeMessage(connection, encoded.length);
+        counters?.sent();
         // Encoded once: grpc-js passes it on as it is where it can.
         next(encodedPasses ? encoded : message);
       },
@@ -123,7 +170,7 @@ export function callInterceptor(
         chargeHeaders(connection);
         // grpc-js may have ended the call already (an over-size request,
         // after which the handler answers UNIMPLEMENTED to no one).
-        end(grpc.status[status.code] ?? String(status.code));
+        end(status.code);
         next(status);
       },
     });

@@ -101,6 +101,27 @@ interface Ledger {
 
 const ledgers = new WeakMap<object, Ledger>();
 
+/** What a call's messages sent are counted into (its method's metrics). */
+interface SentCounter {
+  sent(): void;
+}
+
+/** Where each call's writers count what they send, by its HTTP/2 stream. */
+const sentCounters = new WeakMap<object, SentCounter>();
+
+/**
+ * Makes the writers of the call on HTTP/2 `stream` count each message they
+ * send into `counter` (the call interceptor sets it as the call starts:
+ * what a `CallWriter` writes straight to the stream never passes grpc-js's
+ * interceptors). One method call per message: the fan-out's cost.
+ */
+export function countSentMessages(
+  stream: Http2StreamLike,
+  counter: SentCounter,
+): void {
+  sentCounters.set(stream, counter);
+}
+
 /**
  * A message encoded and framed for gRPC once, then written as it is to any
  * number of calls (a broadcast event costs its subscribers no encoding and
@@ -180,6 +201,8 @@ export class CallWriter<M> {
   #counted = 0;
   /** The bucket's `emptied` count when `#counted` started. */
   #countedSince = 0;
+  /** Told each message sent (see {@linkcode countSentMessages}). */
+  #sent: SentCounter | undefined;
   /** Whether the response headers were asked of grpc-js (see `#send`). */
   #askedHeaders = false;
   /** Whether the stream's response headers are out. */
@@ -210,6 +233,7 @@ export class CallWriter<M> {
     this.#maxMessageBytes = options.maxMessageBytes ?? Infinity;
     const stream = http2StreamOf(call);
     this.#stream = stream;
+    this.#sent = stream && sentCounters.get(stream);
     if (!stream || !UNRELIABLE_BUFFER_SIZE || !stream.session) return;
     const session = stream.session;
     let ledger = ledgers.get(session);
@@ -327,6 +351,7 @@ export class CallWriter<M> {
     this.#count(
       framed ? message.frame.length : message.length + FRAME_OVERHEAD,
     );
+    this.#sent?.sent();
   }
 
   /** Whether `stream` may be written directly now (asks grpc-js for the headers once). */

@@ -8,7 +8,8 @@
  *   `'drain'` for a stalled HTTP/2 stream), framed and corked per
  *   connection;
  * - `call_interceptor.ts`: charges what calls send outside a writer to that
- *   ledger, and reports each call's end with the status really sent
+ *   ledger, counts each call's start, messages (the writers count theirs)
+ *   and end, and reports the end with the status really sent
  *   (`sent_status.ts`);
  * - `listener.ts`: the gRPC port's listener (a `node:net` listener stops
  *   for good on `EMFILE`);
@@ -30,8 +31,10 @@ export {
   framePrefix,
 } from "./call_writer.ts";
 export {
+  type CallCounters,
   type CallEnd,
   callInterceptor,
+  type CallInterceptorOptions,
   deadlinePassed,
 } from "./call_interceptor.ts";
 export { ConnectionListener } from "./listener.ts";

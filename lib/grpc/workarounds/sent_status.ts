@@ -13,21 +13,22 @@ import * as grpc from "@grpc/grpc-js";
 import type { Http2StreamLike } from "./call_writer.ts";
 
 /**
- * The name of the `grpc-status` a call's HTTP/2 `stream` sent (in its
- * trailers, or in a trailers-only response's headers), or `undefined` when
- * it sent none (the client went away first) or the stream is not known.
+ * The `grpc-status` code a call's HTTP/2 `stream` sent (in its trailers, or
+ * in a trailers-only response's headers), or `undefined` when it sent none
+ * (the client went away first) or the stream is not known.
  *
  * @example
  * ```ts ignore
- * sentStatus(http2StreamOf(call)) ?? "CANCELLED";
+ * sentStatus(http2StreamOf(call)) ?? grpc.status.CANCELLED;
  * ```
  */
 export function sentStatus(
   stream: Http2StreamLike | undefined,
-): string | undefined {
+): number | undefined {
   const value = stream?.sentTrailers?.["grpc-status"] ??
     stream?.sentHeaders?.["grpc-status"];
   if (value === undefined) return undefined;
   const code = Number(value);
-  return grpc.status[code] ?? String(value);
+  // A status grpc-js sent is one of its own: anything else counts as UNKNOWN.
+  return Number.isInteger(code) ? code : grpc.status.UNKNOWN;
 }
