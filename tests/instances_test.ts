@@ -201,12 +201,15 @@ Deno.test({
 
 const HealthClient = grpc.makeGenericClientConstructor(healthService, "Health");
 
-/** The server's overall health, as a load balancer's probe asks it. */
-function healthOf(target: string): Promise<string> {
+/**
+ * A service's health, as a probe asks it: `""` (Kubernetes' liveness
+ * default), `helloworld.Greeter` (readiness).
+ */
+function healthOf(target: string, service: string): Promise<string> {
   const client = new HealthClient(target, grpc.credentials.createInsecure());
   return new Promise<string>((resolve, reject) =>
     client.Check(
-      { service: "" },
+      { service },
       (error: Error | null, reply: { status: string }) =>
         error ? reject(error) : resolve(reply.status),
     )
@@ -262,7 +265,7 @@ const NATS_WAIT_MS = 15_000;
 
 Deno.test({
   name:
-    "health is NOT_SERVING while the event stream's engine is away and SERVING again after; publishes fail with UNAVAILABLE meanwhile",
+    'while the event stream\'s engine is away, readiness (helloworld.Greeter) is NOT_SERVING and liveness ("") stays SERVING; readiness is SERVING again after; publishes fail with UNAVAILABLE meanwhile',
   ignore,
   async fn() {
     const storeDir = await Deno.makeTempDir({ prefix: "greeter-nats-" });
@@ -270,13 +273,19 @@ Deno.test({
     const port = nats.port;
     try {
       await using server = await instance(nats.url);
-      assert.equal(await healthOf(server.target), "SERVING");
+      const ready = () => healthOf(server.target, "helloworld.Greeter");
+      const live = () => healthOf(server.target, "");
+      assert.equal(await ready(), "SERVING");
+      assert.equal(await live(), "SERVING");
       await nats.stop();
       await waitFor(
         "NOT_SERVING",
-        async () => await healthOf(server.target) === "NOT_SERVING",
+        async () => await ready() === "NOT_SERVING",
         NATS_WAIT_MS,
       );
+      // A liveness probe must not restart an instance for an outage a
+      // restart cannot mend.
+      assert.equal(await live(), "SERVING");
       await server.process.waitForLine("stderr", /WARN Event stream lost/);
       await assert.rejects(
         publishTexts(server.target, "news", "lost?"),
@@ -285,9 +294,10 @@ Deno.test({
       nats = await startNatsServer({ storeDir, port });
       await waitFor(
         "SERVING",
-        async () => await healthOf(server.target) === "SERVING",
+        async () => await ready() === "SERVING",
         NATS_WAIT_MS,
       );
+      assert.equal(await live(), "SERVING");
       await server.process.waitForLine("stderr", /INFO Event stream regained/);
       await waitFor(
         "a publish to be taken",

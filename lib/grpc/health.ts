@@ -13,16 +13,31 @@
 import * as grpc from "@grpc/grpc-js";
 import { loadServedDefinition } from "../wire/proto.ts";
 
-/** The services health reports on: the server as a whole ("") and the Greeter. */
+/**
+ * The services health reports on: the server as a whole (`""`, what
+ * Kubernetes' gRPC probe asks by default: liveness) and the Greeter
+ * (readiness).
+ */
 export const HEALTH_SERVICES: readonly string[] = ["", "helloworld.Greeter"];
 
-/** Health as the server's shutdown drives it. */
+/** The service that follows the server's dependencies: readiness. */
+export const READINESS_SERVICE = "helloworld.Greeter";
+
+/**
+ * Health as the server drives it: `""` says whether the process can serve
+ * calls (SERVING until the drain), `helloworld.Greeter` whether the Greeter
+ * can do its work (NOT_SERVING also while the event stream's engine is
+ * away). A liveness probe on `""` then never restarts an instance for an
+ * outage a restart cannot mend; a readiness probe on `helloworld.Greeter`
+ * takes it out of the load balancer meanwhile.
+ */
 export interface ServedHealth {
   /** Reports `NOT_SERVING` for every service (open watches are told); final. */
   notServing(): void;
   /**
-   * Reports every service `SERVING` or `NOT_SERVING` as a dependency comes
-   * and goes (the event stream's engine); no effect after `notServing()`.
+   * Reports the Greeter `SERVING` or `NOT_SERVING` as a dependency comes
+   * and goes (the event stream's engine); `""` stays as it is. No effect
+   * after `notServing()`.
    */
   serving(up: boolean): void;
   /** Ends the open `Watch` calls (after `notServing()`, so they hear it). */
@@ -63,7 +78,9 @@ export async function addHealthAndReflection(
       report("NOT_SERVING");
     },
     serving(up) {
-      if (!stopped) report(up ? "SERVING" : "NOT_SERVING");
+      if (!stopped) {
+        health.setStatus(READINESS_SERVICE, up ? "SERVING" : "NOT_SERVING");
+      }
     },
     endWatches: () => health.endWatches(),
   };
