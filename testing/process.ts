@@ -92,6 +92,14 @@ async function finished(
   }
 }
 
+/** A loopback port that was free a moment ago (for programs that cannot be told port 0). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
 /** Options of {@linkcode LineProcess}. */
 export interface LineProcessOptions {
   /** Program to run. Default: this Deno. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { LineProcess } from "./process.ts";
+import { freePort, LineProcess } from "./process.ts";
 import { waitFor } from "./server.ts";
 
 /** The first of `paths` that is a file, if any. */
@@ -46,14 +46,6 @@ export interface Prometheus extends AsyncDisposable {
   readonly url: string;
   /** Evaluates `expr` now; rejects with Prometheus' error if it refuses it. */
   query(expr: string): Promise<Sample[]>;
-}
-
-/** A loopback port that was free a moment ago (for programs that cannot be told port 0). */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 /**

@@ -48,6 +48,7 @@ Deno.test("parseServeArgs() defaults to loopback, the seed's port 50051 and a 1 
     tlsKey: undefined,
     tlsClientCa: undefined,
     brokerUrl: { kind: "memory" },
+    brokerWaitMs: undefined,
     natsStream: "greeter",
     natsUser: undefined,
     natsPassword: undefined,

@@ -7,13 +7,9 @@
 
 import assert from "node:assert/strict";
 import { GreeterClient } from "../lib/client/client.ts";
-import { spawnServer } from "../testing/process.ts";
+import { freePort, spawnServer } from "../testing/process.ts";
 import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
-import {
-  freePort,
-  PROMETHEUS,
-  startPrometheus,
-} from "../testing/prometheus.ts";
+import { PROMETHEUS, startPrometheus } from "../testing/prometheus.ts";
 import { waitFor } from "../testing/server.ts";
 
 const ignore = !PROMETHEUS || natsServerMissing() !== undefined;

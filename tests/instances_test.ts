@@ -6,7 +6,12 @@ import { waitFor } from "../testing/server.ts";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import { GreeterClient } from "../lib/client/client.ts";
-import { type LineProcess, runClient, spawnTask } from "../testing/process.ts";
+import {
+  freePort,
+  type LineProcess,
+  runClient,
+  spawnTask,
+} from "../testing/process.ts";
 import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager, StorageType } from "@nats-io/jetstream";
@@ -125,13 +130,27 @@ Deno.test({
 
 Deno.test({
   name:
-    "serve --broker with no nats-server there fails at start with the reason (exit 1); NATS flags without it exit 2",
+    "serve --broker with no nats-server there: with --broker-wait 0 it fails at start with the reason (exit 1); with --broker-wait 1500 it serves, then gives up saying so (exit 1); NATS flags without --broker exit 2",
   async fn() {
-    const refused = await serveRefused("nats://127.0.0.1:1");
+    const refused = await serveRefused("nats://127.0.0.1:1", [
+      "--broker-wait",
+      "0",
+    ]);
     assert.equal(refused.code, 1);
     assert.match(
       refused.stderr,
-      /^error: Cannot connect to NATS at 127\.0\.0\.1:1: /m,
+      /^error: Cannot connect to NATS at 127\.0\.0\.1:1: connection refused$/m,
+    );
+    assert.doesNotMatch(refused.stderr, /Starting server/);
+    const bounded = await serveRefused("nats://127.0.0.1:1", [
+      "--broker-wait",
+      "1500",
+    ]);
+    assert.equal(bounded.code, 1);
+    assert.match(bounded.stderr, /Starting server on /);
+    assert.match(
+      bounded.stderr,
+      /^error: Cannot reach the event stream \(NATS at 127\.0\.0\.1:1\) within 1500 ms \(--broker-wait\); gave up after \d+ attempts$/m,
     );
     await using typo = spawnTask("serve", ["--nats-stream", "s"]);
     assert.equal((await typo.exit(20_000)).code, 2);
@@ -215,6 +234,64 @@ function healthOf(target: string, service: string): Promise<string> {
     )
   ).finally(() => client.close());
 }
+
+Deno.test({
+  name:
+    "serve started 5 s before nats-server: it serves at once (SayHello; liveness SERVING, readiness NOT_SERVING; Publish and Subscribe UNAVAILABLE saying why), and is ready without a restart once nats-server is up",
+  ignore,
+  async fn() {
+    const port = freePort();
+    const started = Date.now();
+    await using server = await instance(`nats://127.0.0.1:${port}`);
+    await server.process.waitForLine(
+      "stderr",
+      /WARN Event stream not reached: serving without it/,
+    );
+    assert.equal(await healthOf(server.target, ""), "SERVING");
+    assert.equal(
+      await healthOf(server.target, "helloworld.Greeter"),
+      "NOT_SERVING",
+    );
+    using client = new GreeterClient(server.target);
+    assert.equal(await client.sayHello("early"), "Hello, early!");
+    const why =
+      `the event stream \\(NATS at 127\\.0\\.0\\.1:${port}\\) is not reached yet`;
+    await assert.rejects(
+      client.publish("news", new TextEncoder().encode("early")),
+      new RegExp(`UNAVAILABLE: Cannot publish on "news": ${why}`),
+    );
+    await assert.rejects(
+      client.subscribe("early", { topics: ["news"] }).next(),
+      new RegExp(`UNAVAILABLE: Cannot subscribe "early": ${why}`),
+    );
+    // The engine comes second, as under docker-compose or Kubernetes.
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, started + 5_000 - Date.now()))
+    );
+    await using _nats = await startNatsServer({ port });
+    await waitFor(
+      "readiness",
+      async () =>
+        await healthOf(server.target, "helloworld.Greeter") === "SERVING",
+      NATS_WAIT_MS,
+    );
+    await server.process.waitForLine(
+      "stderr",
+      /INFO Event stream reached: ready/,
+    );
+    const stream = client.subscribe("late", { topics: ["news"] });
+    assert.equal((await stream.next()).value?.kind, "subscribed");
+    await publishTexts(server.target, "news", "late");
+    const event = (await stream.next()).value;
+    assert.equal(
+      event?.kind === "event" && new TextDecoder().decode(event.payload),
+      "late",
+    );
+    await stream.return(undefined);
+    assert.equal(await healthOf(server.target, ""), "SERVING");
+    await stopInstance(server);
+  },
+});
 
 Deno.test({
   name:

@@ -89,6 +89,12 @@ export interface Broker<T> {
    */
   readonly ready?: Promise<void>;
   /**
+   * Why the sequence cannot be used yet (its engine not reached since the
+   * start), or `undefined` once it can: the hub refuses subscriptions
+   * meanwhile, and the server listens without waiting for `ready`.
+   */
+  readonly pending?: string;
+  /**
    * The oldest seq the shared log still holds, as last seen: a cursor from
    * there on can be resumed through {@linkcode Broker.replay} even when the
    * hub's own window no longer holds it.

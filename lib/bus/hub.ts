@@ -393,7 +393,8 @@ export class Hub<T> {
   /**
    * Adds a subscription named `name` to `options.topics` and returns its
    * stream: the replayed events when resuming, then every event from now on.
-   * Throws {@linkcode UnavailableError} once the hub is closed,
+   * Throws {@linkcode UnavailableError} once the hub is closed or while its
+   * broker is pending (its engine not reached yet),
    * {@linkcode CapacityError} when it holds `maxSubscribers` already,
    * {@linkcode InvalidArgumentError} for a bad topic, and the signal's reason
    * if it has already aborted.
@@ -406,6 +407,10 @@ export class Hub<T> {
       throw new UnavailableError(
         `Cannot subscribe "${name}": the server is shutting down; retry on another instance or after a restart`,
       );
+    }
+    const pending = this.#broker.pending;
+    if (pending !== undefined) {
+      throw new UnavailableError(`Cannot subscribe "${name}": ${pending}`);
     }
     if (this.#subscribers.size >= this.#maxSubscribers) {
       throw new CapacityError(

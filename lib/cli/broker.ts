@@ -6,6 +6,7 @@
  */
 
 import { type Broker, MemoryBroker } from "../bus/broker.ts";
+import { DeferredBroker } from "../bus/deferred_broker.ts";
 import { fromSeed } from "@nats-io/nkeys";
 import {
   JetStreamBroker,
@@ -22,8 +23,14 @@ import { readConfigFile } from "./files.ts";
 export interface OpenBroker {
   /** Where events are sequenced. */
   broker: Broker<Uint8Array>;
-  /** Closes the broker's connections. */
+  /** Closes the broker's connections (and stops connecting). */
   close(): Promise<void>;
+  /**
+   * Rejects, with why, when an engine not reached at start could not be
+   * reached within `--broker-wait` (or then refused this instance): the
+   * server must stop. Never settles otherwise.
+   */
+  failed: Promise<never>;
 }
 
 const decoder = new TextDecoder();
@@ -117,16 +124,87 @@ function connectionName(): string {
   return ["greeter", host, String(Deno.pid)].filter(Boolean).join(" ");
 }
 
+/** What a failed attempt at NATS means: the error to show, and whether waiting may mend it. */
+interface Refusal {
+  error: unknown;
+  /** NATS not reachable (yet): nothing answered, or too late. */
+  unreachable: boolean;
+}
+
+/**
+ * A failed attempt at NATS, explained: what to give or check when nats-server
+ * refused this instance, and whether it was rather not reachable (then serve
+ * waits for it, `--broker-wait`).
+ */
+function refusal(error: unknown, config: ServeConfig, auth: NatsAuth): Refusal {
+  if (!(error instanceof UnavailableError)) {
+    return { error, unreachable: false };
+  }
+  const message = error.message;
+  // A stream that does not fit (RangeError) or credentials refused: no wait
+  // mends them.
+  let cause: unknown = error.cause;
+  for (let depth = 0; cause instanceof Error && depth < 5; depth++) {
+    if (cause instanceof RangeError) return { error, unreachable: false };
+    cause = cause.cause;
+  }
+  if (
+    /authori[sz]ation|authentication|permissions? violation/i.test(message)
+  ) {
+    return {
+      error: new UnavailableError(
+        `${message} (${
+          auth.kind === "none"
+            ? "nats-server wants credentials: give --nats-creds-file, --nats-nkey-file, a user and password, or --nats-token-file"
+            : `nats-server refused the ${
+              AUTH_NAMES[auth.kind]
+            } given, or what it may do: check them against its authorization`
+        })`,
+        { cause: error },
+      ),
+      unreachable: false,
+    };
+  }
+  // TLS nats-server will not do, or a nats-server without JetStream (often
+  // another one on that port): reached, and wrong.
+  if (/certificate|tls|ssl|jetstream (is )?not enabled/i.test(message)) {
+    return { error, unreachable: false };
+  }
+  // nats-server drops a TLS client without the certificate its verify
+  // wants, and nats.js then says only "timeout" (or, when its TLS alert
+  // came at the wrong moment, that the connection closed).
+  if (
+    config.natsTlsCa !== undefined && config.natsTlsCert === undefined &&
+    /timeout|closed/i.test(message)
+  ) {
+    return {
+      error: new UnavailableError(
+        `${message} (if nats-server verifies client certificates, give --nats-tls-cert and --nats-tls-key)`,
+        { cause: error },
+      ),
+      unreachable: false,
+    };
+  }
+  return { error, unreachable: true };
+}
+
+/** Never settles: the broker of a server that does not wait for its engine. */
+const NEVER_FAILS: Promise<never> = new Promise<never>(() => {});
+
 /**
  * Opens the broker of `config.brokerUrl`: a new memory broker (a new
- * epoch), or for NATS: connects, makes or adopts
- * the stream (its limits from the replay settings); the server reads the
- * window's worth of events back before it listens. Throws
- * `UnavailableError` when NATS cannot be used.
+ * epoch), or for NATS: connects, makes or adopts the stream (its limits
+ * from the replay settings); the server reads the window's worth of events
+ * back before it listens. When NATS cannot be reached at start, the server
+ * starts without it (`--broker-wait`, no end by default): the broker keeps
+ * connecting with backoff and becomes the stream's once reached, and
+ * `failed` rejects if it gives up. Throws `UnavailableError` when NATS
+ * refuses this instance (credentials, TLS, a stream that does not fit), or
+ * cannot be reached and `--broker-wait` is 0.
  *
  * @example
  * ```ts ignore
- * const { broker, close } = await openBroker(config, log);
+ * const { broker, close, failed } = await openBroker(config, log);
  * ```
  */
 export async function openBroker(
@@ -137,6 +215,7 @@ export async function openBroker(
     return {
       broker: new MemoryBroker<Uint8Array>(),
       close: () => Promise.resolve(),
+      failed: NEVER_FAILS,
     };
   }
   const auth = natsAuth(config);
@@ -144,8 +223,9 @@ export async function openBroker(
     log,
     "An event from the stream refused: its subscribers get a gap (rejected)",
   );
-  const broker = await JetStreamBroker.connect({
-    servers: config.brokerUrl.servers,
+  const servers = config.brokerUrl.servers;
+  const options: JetStreamBrokerOptions = {
+    servers,
     stream: config.natsStream,
     ...await readCredentials(auth),
     name: connectionName(),
@@ -171,45 +251,56 @@ export async function openBroker(
       rejected(refusal.reason, refusal.detail, { seq: event.seq }),
     preload: config.replaySize,
     onNotice: (level, message, fields) => log[level](message, fields),
-  }).catch((error) => {
-    // nats-server drops a TLS client without the certificate its verify
-    // wants, and nats.js then says only "timeout" (or, when its TLS alert
-    // came at the wrong moment, that the connection closed).
-    if (
-      error instanceof UnavailableError && config.natsTlsCa !== undefined &&
-      config.natsTlsCert === undefined &&
-      !/certificate|tls/i.test(error.message)
-    ) {
-      throw new UnavailableError(
-        `${error.message} (if nats-server verifies client certificates, give --nats-tls-cert and --nats-tls-key)`,
-        { cause: error },
-      );
+  };
+  const unreachable = new WeakSet<object>();
+  const connect = () =>
+    JetStreamBroker.connect(options).catch((error) => {
+      const explained = refusal(error, config, auth);
+      if (explained.unreachable && explained.error instanceof Error) {
+        unreachable.add(explained.error);
+      }
+      throw explained.error;
+    });
+  const reached = (broker: Broker<Uint8Array>) =>
+    log.info("Event stream on NATS JetStream", {
+      stream: config.natsStream,
+      servers: servers.join(","),
+      auth: AUTH_NAMES[auth.kind],
+      epoch: broker.epoch,
+      head: broker.head,
+    });
+  try {
+    const broker = await connect();
+    reached(broker);
+    return { broker, close: () => broker.close(), failed: NEVER_FAILS };
+  } catch (error) {
+    if (config.brokerWaitMs === 0 || !unreachable.has(error as object)) {
+      throw error;
     }
-    if (
-      error instanceof UnavailableError &&
-      /authori[sz]ation|authentication|permissions? violation/i.test(
-        error.message,
-      )
-    ) {
-      throw new UnavailableError(
-        `${error.message} (${
-          auth.kind === "none"
-            ? "nats-server wants credentials: give --nats-creds-file, --nats-nkey-file, a user and password, or --nats-token-file"
-            : `nats-server refused the ${
-              AUTH_NAMES[auth.kind]
-            } given, or what it may do: check them against its authorization`
-        })`,
-        { cause: error },
-      );
-    }
-    throw error;
+    log.warn(
+      "Event stream not reached: serving without it (readiness NOT_SERVING, its calls UNAVAILABLE) and connecting until it is",
+      {
+        servers: servers.join(","),
+        waitMs: config.brokerWaitMs ?? "no end",
+        error: (error as Error).message,
+      },
+    );
+  }
+  const broker = new DeferredBroker<Uint8Array>({
+    connect,
+    retryable: (error) => unreachable.has(error as object),
+    name: `the event stream (NATS at ${servers.join(",")})`,
+    shared: true,
+    waitMs: config.brokerWaitMs,
+    onRetry: (attempts, error) =>
+      log.warn("Event stream still not reached: connecting", {
+        attempts,
+        error: (error as Error).message,
+      }),
+    onReached: (inner) => {
+      reached(inner);
+      log.info("Event stream reached: ready");
+    },
   });
-  log.info("Event stream on NATS JetStream", {
-    stream: config.natsStream,
-    servers: config.brokerUrl.servers.join(","),
-    auth: AUTH_NAMES[auth.kind],
-    epoch: broker.epoch,
-    head: broker.head,
-  });
-  return { broker, close: () => broker.close() };
+  return { broker, close: () => broker.close(), failed: broker.failed };
 }

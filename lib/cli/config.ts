@@ -77,6 +77,7 @@ export type Parsed<T> =
 
 /** The NATS settings, which mean nothing to the memory broker. */
 const NATS_SETTINGS = [
+  "brokerWaitMs",
   "natsStream",
   "natsUser",
   "natsPasswordFile",

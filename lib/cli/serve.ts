@@ -1,7 +1,8 @@
 /**
- * `greeter serve`: runs the server until the signal aborts, then shuts it
- * down gracefully; reloads the token file when asked (SIGHUP, which
- * `main.ts` turns into a callback).
+ * `greeter serve`: runs the server until the signal aborts (or the event
+ * stream's engine, not reached at start, is given up on: `--broker-wait`),
+ * then shuts it down gracefully; reloads the token file when asked (SIGHUP,
+ * which `main.ts` turns into a callback).
  *
  * @module
  */
@@ -167,11 +168,17 @@ export async function serve(
     }
   };
   const stopReloads = options.onReload?.(() => void reload());
+  /** Why serving must end without a signal: the event stream given up on. */
+  let failure: unknown;
   try {
     if (!signal.aborted) {
-      await new Promise((resolve) =>
-        signal.addEventListener("abort", resolve, { once: true })
-      );
+      await new Promise<void>((resolve) => {
+        signal.addEventListener("abort", () => resolve(), { once: true });
+        opened.failed.catch((error) => {
+          failure = error;
+          resolve();
+        });
+      });
     }
   } finally {
     stopReloads?.();
@@ -180,4 +187,5 @@ export async function serve(
   await server.shutdown({ graceMs: config.graceMs });
   await opened.close();
   log.info("Server stopped", { ...server.hub.stats });
+  if (failure !== undefined) throw failure;
 }

@@ -163,16 +163,20 @@ export function duration(
   );
 }
 
-/** Milliseconds from 1 to a day, unset (off) by default. */
+/** Milliseconds from `min` (default 1) to a day, unset (off) by default. */
 export function optionalDuration(
-  options: SettingOptions,
+  options: SettingOptions & { min?: number },
 ): Setting<number | undefined> {
-  const kind = { type: "duration", min: 1, max: MAX_DURATION_MS } as const;
+  const kind = {
+    type: "duration",
+    min: options.min ?? 1,
+    max: MAX_DURATION_MS,
+  } as const;
   return make(
     kind,
     options,
     undefined,
-    (t, l) => readInteger(t, l, 1, kind.max),
+    (t, l) => readInteger(t, l, kind.min, kind.max),
   );
 }
 

@@ -335,6 +335,14 @@ export const SERVE_SETTINGS = {
     shownDefault: "memory",
     read: readBroker,
   }),
+  brokerWaitMs: optionalDuration({
+    flag: "broker-wait",
+    arg: "MS",
+    help:
+      "if NATS is unreachable at start: serve, not ready, connecting this long before exit 1 (0: exit 1 at once)",
+    shownDefault: "no end",
+    min: 0,
+  }),
   natsStream: text({
     flag: "nats-stream",
     arg: "NAME",

@@ -150,8 +150,9 @@ export async function startServer(
     broker,
   );
   // A shared log's recent past is read back first, so that cursors from
-  // before this instance started resume here.
-  await broker.ready;
+  // before this instance started resume here; one whose engine is not
+  // reached yet is not waited for (the hub refuses subscriptions meanwhile).
+  if (broker.pending === undefined) await broker.ready;
   const draining = new AbortController();
   /** Aborts once calls are forcibly cancelled: writers stuck on a connection Deno keeps open give up. */
   const stopped = new AbortController();
