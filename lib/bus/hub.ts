@@ -49,7 +49,9 @@ import {
   type HubItem,
   type LeaveReason,
   PRESENCE_TOPIC,
+  type StreamEncoding,
   type SubscriptionInfo,
+  type SubscriptionStart,
 } from "./hub_items.ts";
 import { Subscriber, type SubscriberHost, wants } from "./subscriber.ts";
 
@@ -75,20 +77,13 @@ export interface PresenceChange {
   readonly reason?: LeaveReason;
 }
 
-/** A live subscription, as returned by {@linkcode Hub.subscribe}. */
-export interface Subscription<T> {
-  /** Unique within the hub. */
-  readonly id: number;
-  /** The name the subscriber gave. */
-  readonly name: string;
-  /** Where the stream starts: events after this cursor follow. */
-  readonly cursor: Cursor;
-  /** A resume was asked for and nothing after its cursor is missing. */
-  readonly recovered: boolean;
-  /** Why a resume was not recovered (undefined when it was, or was not asked). */
-  readonly reason?: string;
+/**
+ * A live subscription, as returned by {@linkcode Hub.subscribe}; its stream
+ * carries `U`, the items themselves unless an encoding was given.
+ */
+export interface Subscription<T, U = HubItem<T>> extends SubscriptionStart {
   /** The subscriber's events, gaps and heartbeats, in sequence order. */
-  readonly readable: ReadableStream<HubItem<T>>;
+  readonly readable: ReadableStream<U>;
 }
 
 /** Counters over the hub's life, for logs and metrics. */
@@ -163,6 +158,14 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
   /** Opaque labels kept with the subscription (e.g. `{ peer }`). */
   labels?: Record<string, string>;
+  /** Called once when this subscription leaves, whatever the path (after the hub's `onLeave`). */
+  onLeave?: (reason: LeaveReason) => void;
+}
+
+/** Options of {@linkcode Hub.subscribe} for a stream written as it comes. */
+export interface EncodedSubscribeOptions<T, U> extends SubscribeOptions {
+  /** What the stream carries in place of each item, and first and last. */
+  encoding: StreamEncoding<T, U>;
 }
 
 const TOPIC = new RegExp(`^[${TOPIC_CHARACTERS}]{1,${MAX_TOPIC_LENGTH}}$`);
@@ -245,6 +248,13 @@ export function normalizeTopics(topics: readonly string[] = []): string[] {
  * - **Closing.** {@linkcode Hub.close} refuses new subscriptions and
  *   publishes; each live stream ends normally once its reader has taken what
  *   its buffer held (a replay in progress stops where it is).
+ * - **Encoding.** A transport that writes a subscription's stream as it
+ *   comes (the stream is its response body) gives an
+ *   {@linkcode StreamEncoding}: the stream then carries what it makes of
+ *   each item, opens with its first chunk, and where the hub ends the stream
+ *   (closing, a new sequence, a slow consumer removed) closes after its last
+ *   chunk rather than erroring. Buffering, backpressure and leaving are the
+ *   same.
  *
  * @example
  * ```ts
@@ -398,8 +408,20 @@ export class Hub<T> {
    * {@linkcode CapacityError} when it holds `maxSubscribers` already,
    * {@linkcode InvalidArgumentError} for a bad topic, and the signal's reason
    * if it has already aborted.
+   *
+   * With an `encoding`, the stream carries what it makes of each item, opens
+   * with its first chunk and, where the hub ends the stream, closes after
+   * its last ({@linkcode StreamEncoding}).
    */
-  subscribe(name: string, options: SubscribeOptions = {}): Subscription<T> {
+  subscribe(name: string, options?: SubscribeOptions): Subscription<T>;
+  subscribe<U>(
+    name: string,
+    options: EncodedSubscribeOptions<T, U>,
+  ): Subscription<T, U>;
+  subscribe(
+    name: string,
+    options: SubscribeOptions & { encoding?: StreamEncoding<T, unknown> } = {},
+  ): Subscription<T, unknown> {
     const { signal, after } = options;
     signal?.throwIfAborted();
     const topics = normalizeTopics(options.topics);
@@ -430,6 +452,7 @@ export class Hub<T> {
       replayFrom: start < this.#seq ? start : undefined,
       after: start,
       fromBrokerThrough: resume?.fromBroker,
+      encoding: options.encoding,
     });
     this.#subscribers.add(subscriber);
     if (signal) {
@@ -437,10 +460,8 @@ export class Hub<T> {
       signal.addEventListener("abort", onAbort, { once: true });
       subscriber.dispose = () => signal.removeEventListener("abort", onAbort);
     }
-    const info = subscriber.info();
-    this.#onJoin?.(info);
-    this.#announce({ action: "join", subscription: info });
-    return {
+    subscriber.left = options.onLeave;
+    const subscription = {
       id: subscriber.id,
       name,
       cursor: { epoch: this.epoch, seq: start },
@@ -448,6 +469,11 @@ export class Hub<T> {
       reason: resume?.reason,
       readable: subscriber.readable,
     };
+    subscriber.opened(subscription);
+    const info = subscriber.info();
+    this.#onJoin?.(info);
+    this.#announce({ action: "join", subscription: info });
+    return subscription;
   }
 
   /**
@@ -577,12 +603,11 @@ export class Hub<T> {
     this.#subscribers.delete(subscriber);
     subscriber.dispose?.();
     subscriber.dispose = undefined;
-    if (reason === "aborted" || reason === "slow-consumer") {
-      subscriber.controller.error(error);
-    }
+    subscriber.stopped(reason, error);
     if (reason === "slow-consumer") this.#stats.slowConsumerDisconnects++;
     const info = subscriber.info();
     this.#onLeave?.(info, reason);
+    subscriber.left?.(reason);
     this.#announce({ action: "leave", subscription: info, reason });
   }
 

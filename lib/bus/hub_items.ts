@@ -62,6 +62,71 @@ export interface Heartbeat {
 /** What a subscription's stream carries. */
 export type HubItem<T> = BusEvent<T> | Gap | Heartbeat;
 
+/**
+ * Why the hub ended a stream that started at `start` (it read what it
+ * held), its sequence now being `epoch`'s: the server is draining, or the
+ * event stream was replaced (no cursor of the old epoch can be resumed).
+ * Worded for people, for every transport's goodbye.
+ *
+ * @example
+ * ```ts
+ * import { endedReason } from "./hub_items.ts";
+ * endedReason({ epoch: "e1", seq: 4 }, "e1"); // "The server is shutting down; resume from your last cursor"
+ * ```
+ */
+export function endedReason(start: Cursor, epoch: string): string {
+  return epoch === start.epoch
+    ? "The server is shutting down; resume from your last cursor"
+    : `The event stream was recreated (epoch ${epoch}); resubscribe and reload your state: events of epoch ${start.epoch} are gone`;
+}
+
+/** Where a new subscription stands, as `Hub.subscribe` made it. */
+export interface SubscriptionStart {
+  /** Unique within the hub. */
+  readonly id: number;
+  /** The name the subscriber gave. */
+  readonly name: string;
+  /** Where the stream starts: events after this cursor follow. */
+  readonly cursor: Cursor;
+  /** A resume was asked for and nothing after its cursor is missing. */
+  readonly recovered: boolean;
+  /** Why a resume was not recovered (undefined when it was, or was not asked). */
+  readonly reason?: string;
+}
+
+/**
+ * How a subscription's stream carries its items when a transport writes
+ * them as they come, the stream then being a response body itself (one
+ * stream from the hub to the wire, not two): each item in place, a first
+ * chunk, and a last one where the hub ends the stream. Events and
+ * heartbeats are the same objects for every subscriber: `item` should look
+ * them up encoded once for all (by object), not encode them per subscriber.
+ *
+ * @example
+ * ```ts
+ * import type { StreamEncoding } from "./hub_items.ts";
+ * const lines: StreamEncoding<string, string> = {
+ *   first: (start) => `from ${start.cursor.seq}\n`,
+ *   item: (item) => item.kind === "event" ? `${item.data}\n` : "",
+ *   last: (_start, error) => error ? "too slow\n" : "bye\n",
+ * };
+ * ```
+ */
+export interface StreamEncoding<T, U> {
+  /** The stream's first chunk, once the subscription is made. */
+  first(start: SubscriptionStart): U;
+  /** An event, a gap or a heartbeat, as the stream carries it. */
+  item(item: HubItem<T>): U;
+  /**
+   * The stream's last chunk when the hub ends it: after what it held (the
+   * hub closed, or its sequence was replaced: `error` undefined), or at
+   * once when the subscriber is removed as too slow (the
+   * `SlowConsumerError`). A stream whose signal aborted errors instead,
+   * with no last chunk.
+   */
+  last(start: SubscriptionStart, error?: Error): U;
+}
+
 /** Why a subscription left the hub. */
 export type LeaveReason =
   /** The reader cancelled its stream. */

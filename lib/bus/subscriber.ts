@@ -16,7 +16,9 @@ import {
   type Heartbeat,
   type HubItem,
   type LeaveReason,
+  type StreamEncoding,
   type SubscriptionInfo,
+  type SubscriptionStart,
 } from "./hub_items.ts";
 import type { ReplayLog } from "./replay_log.ts";
 import { isPattern, TopicPattern } from "./topic_pattern.ts";
@@ -97,9 +99,12 @@ export class Subscriber<T> {
   readonly topics: readonly string[];
   readonly since: number;
   readonly labels: Readonly<Record<string, string>>;
-  readonly readable: ReadableStream<HubItem<T>>;
-  controller!: ReadableStreamDefaultController<HubItem<T>>;
+  /** Its items, or what its encoding makes of them. */
+  readonly readable: ReadableStream<unknown>;
+  controller!: ReadableStreamDefaultController<unknown>;
   dispose?: () => void;
+  /** Its own leave callback (`SubscribeOptions.onLeave`). */
+  left?: (reason: LeaveReason) => void;
   delivered = 0;
   dropped = 0;
   #host: SubscriberHost<T>;
@@ -133,6 +138,10 @@ export class Subscriber<T> {
   /** A read is pending and nothing is held: hand the next item over. */
   #waiting = false;
   #left = false;
+  /** What the stream carries in place of each item, when a transport writes it as it comes. */
+  #encoding?: StreamEncoding<T, unknown>;
+  /** Where it started (for the encoding's last chunk). */
+  #start?: SubscriptionStart;
 
   constructor(host: SubscriberHost<T>, init: {
     id: number;
@@ -144,8 +153,10 @@ export class Subscriber<T> {
     replayFrom?: number;
     after: number;
     fromBrokerThrough?: number;
+    encoding?: StreamEncoding<T, unknown>;
   }) {
     this.#host = host;
+    this.#encoding = init.encoding;
     this.id = init.id;
     this.name = init.name;
     this.topics = init.topics;
@@ -165,13 +176,39 @@ export class Subscriber<T> {
       };
     }
     this.#capacity = init.capacity;
-    this.readable = new ReadableStream<HubItem<T>>({
+    this.readable = new ReadableStream<unknown>({
       start: (controller) => {
         this.controller = controller;
       },
       pull: () => this.#pull(),
       cancel: () => this.leave("cancelled"),
     }, { highWaterMark: 0 });
+  }
+
+  /**
+   * The subscription is made: with an encoding, its first chunk is queued
+   * (the stream's only chunk queued ahead of a read).
+   */
+  opened(start: SubscriptionStart): void {
+    if (!this.#encoding) return;
+    this.#start = start;
+    this.controller.enqueue(this.#encoding.first(start));
+  }
+
+  /**
+   * Ends the stream of a subscriber the hub removed for `reason`: an abort
+   * errors it with `error`; so does a slow consumer's removal, unless an
+   * encoding gives the stream a last chunk (then it closes after it).
+   */
+  stopped(reason: LeaveReason, error: unknown): void {
+    if (reason === "slow-consumer" && this.#encoding) {
+      this.controller.enqueue(
+        this.#encoding.last(this.#start!, error as Error),
+      );
+      this.controller.close();
+    } else if (reason === "aborted" || reason === "slow-consumer") {
+      this.controller.error(error);
+    }
   }
 
   /** Whether its filter holds a pattern (`news.*`). */
@@ -234,9 +271,8 @@ export class Subscriber<T> {
     if (!this.#waiting || this.#ending) return;
     this.#waiting = false;
     // A subscriber waiting for its cursor must not be sent back before it.
-    this.controller.enqueue(
-      beat.seq < this.#after ? { ...beat, seq: this.#after } : beat,
-    );
+    const item = beat.seq < this.#after ? { ...beat, seq: this.#after } : beat;
+    this.controller.enqueue(this.#encoding ? this.#encoding.item(item) : item);
   }
 
   /** Seqs `from` to `to` will never come: report them before what follows. */
@@ -304,7 +340,9 @@ export class Subscriber<T> {
     }
     this.delivered++;
     this.#host.delivered();
-    this.controller.enqueue(event);
+    this.controller.enqueue(
+      this.#encoding ? this.#encoding.item(event) : event,
+    );
   }
 
   #pull(): void | Promise<void> {
@@ -460,12 +498,15 @@ export class Subscriber<T> {
   }
 
   #handOver(gap: Gap): void {
-    this.controller.enqueue(gap);
+    this.controller.enqueue(this.#encoding ? this.#encoding.item(gap) : gap);
     this.#host.gapped(this, gap);
   }
 
   #finish(): void {
     this.#waiting = false;
+    if (this.#encoding) {
+      this.controller.enqueue(this.#encoding.last(this.#start!));
+    }
     this.controller.close();
     this.leave("closed");
   }

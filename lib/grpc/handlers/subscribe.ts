@@ -8,7 +8,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import type { GreeterContext } from "../service_context.ts";
-import type { Cursor } from "../../bus/hub_items.ts";
+import { type Cursor, endedReason } from "../../bus/hub_items.ts";
 import { InvalidArgumentError, SlowConsumerError } from "../../errors.ts";
 import { MAX_SEQ, parseSeq } from "../../bus/seq.ts";
 import { goodbye } from "../goodbye.ts";
@@ -86,13 +86,10 @@ export function subscribe(
         // The hub ended the stream: the server is draining, or the event
         // stream itself was replaced (a new epoch: no cursor of the old one
         // can be resumed, which the client hears when it comes back).
-        const epoch = context.hub.epoch;
         await writer.write(
           goodbye(
             grpc.status.UNAVAILABLE,
-            epoch === subscription.cursor.epoch
-              ? "The server is shutting down; resume from your last cursor"
-              : `The event stream was recreated (epoch ${epoch}); resubscribe and reload your state: events of epoch ${subscription.cursor.epoch} are gone`,
+            endedReason(subscription.cursor, context.hub.epoch),
             { reconnectJitterMs },
           ),
           signal,

@@ -1,0 +1,138 @@
+/**
+ * A subscription whose stream carries what an encoding makes of its items
+ * (a transport writing the hub's stream as its response body): first and
+ * last chunks, each item in place, the same buffering and leaving.
+ */
+
+import assert from "node:assert/strict";
+import { MemoryBroker } from "../lib/bus/broker.ts";
+import { Hub } from "../lib/bus/hub.ts";
+import type { LeaveReason, StreamEncoding } from "../lib/bus/hub_items.ts";
+import { SlowConsumerError } from "../lib/errors.ts";
+
+/** Renders items as text lines; counts what it was asked. */
+function textEncoding() {
+  const asked = { items: 0 };
+  const encoding: StreamEncoding<string, string> = {
+    first: (start) =>
+      `first ${start.id} ${start.cursor.seq} ${start.recovered}`,
+    item: (item) => {
+      asked.items++;
+      return item.kind === "event"
+        ? `event ${item.seq} ${item.data}`
+        : item.kind === "gap"
+        ? `gap ${item.from}-${item.to} ${item.reason}`
+        : `heartbeat ${item.seq}`;
+    },
+    last: (start, error) =>
+      error
+        ? `too slow ${start.id}: ${error.constructor.name}`
+        : `bye ${start.id}`,
+  };
+  return { encoding, asked };
+}
+
+async function readAll(readable: ReadableStream<string>): Promise<string[]> {
+  return await Array.fromAsync(readable);
+}
+
+Deno.test("Hub.subscribe() with an encoding: first chunk, items encoded, last chunk when the hub closes", async () => {
+  const hub = new Hub(new MemoryBroker<string>());
+  const { encoding } = textEncoding();
+  const left: LeaveReason[] = [];
+  const subscription = hub.subscribe("ann", {
+    topics: ["t"],
+    encoding,
+    onLeave: (reason) => left.push(reason),
+  });
+  await hub.publish("t", "a");
+  await hub.publish("other", "x");
+  await hub.publish("t", "b");
+  hub.heartbeat(); // not idle: nothing
+  hub.close();
+  assert.deepEqual(await readAll(subscription.readable), [
+    "first 1 0 false",
+    "event 1 a",
+    "event 3 b",
+    "bye 1",
+  ]);
+  assert.deepEqual(left, ["closed"]);
+});
+
+Deno.test("Hub.subscribe() with an encoding: a resume's first chunk says where, replayed items are encoded too", async () => {
+  const hub = new Hub(new MemoryBroker<string>());
+  for (const data of ["a", "b", "c"]) await hub.publish("t", data);
+  const { encoding } = textEncoding();
+  const subscription = hub.subscribe("ann", {
+    topics: ["t"],
+    after: { epoch: hub.epoch, seq: 1 },
+    encoding,
+  });
+  const reader = subscription.readable.getReader();
+  const read = async () => (await reader.read()).value;
+  assert.equal(await read(), "first 1 1 true");
+  assert.equal(await read(), "event 2 b");
+  assert.equal(await read(), "event 3 c");
+  const idle = read();
+  hub.heartbeat(); // idle now: a heartbeat, encoded
+  assert.equal(await idle, "heartbeat 3");
+  await reader.cancel();
+  assert.equal(hub.size, 0);
+  hub.close();
+});
+
+Deno.test("Hub.subscribe() with an encoding: a slow consumer's stream closes after its last chunk (no error)", async () => {
+  const hub = new Hub(new MemoryBroker<string>(), {
+    bufferSize: 2,
+    policy: "disconnect",
+  });
+  const { encoding } = textEncoding();
+  const left: LeaveReason[] = [];
+  const subscription = hub.subscribe("slow", {
+    topics: ["t"],
+    encoding,
+    onLeave: (reason) => left.push(reason),
+  });
+  for (const data of ["a", "b", "c"]) await hub.publish("t", data);
+  assert.deepEqual(left, ["slow-consumer"]);
+  // What it held goes with it: first, then the goodbye.
+  assert.deepEqual(await readAll(subscription.readable), [
+    "first 1 0 false",
+    "too slow 1: SlowConsumerError",
+  ]);
+  hub.close();
+});
+
+Deno.test("Hub.subscribe() with an encoding: an aborted signal errors the stream, with no last chunk", async () => {
+  const hub = new Hub(new MemoryBroker<string>());
+  const { encoding, asked } = textEncoding();
+  const cut = new AbortController();
+  const subscription = hub.subscribe("cut", {
+    topics: ["t"],
+    encoding,
+    signal: cut.signal,
+  });
+  const reader = subscription.readable.getReader();
+  assert.equal((await reader.read()).value, "first 1 0 false");
+  const pending = reader.read();
+  cut.abort(new SlowConsumerError("cut")); // any reason: it is the error
+  await assert.rejects(pending, SlowConsumerError);
+  assert.equal(asked.items, 0);
+  assert.equal(hub.size, 0);
+  hub.close();
+});
+
+Deno.test("Hub.subscribe() with an encoding: the gap is encoded in place, before the events after it", async () => {
+  const hub = new Hub(new MemoryBroker<string>(), { bufferSize: 2 });
+  const { encoding } = textEncoding();
+  const subscription = hub.subscribe("lag", { topics: ["t"], encoding });
+  const reader = subscription.readable.getReader();
+  assert.equal((await reader.read()).value, "first 1 0 false");
+  for (const data of ["a", "b", "c", "d"]) await hub.publish("t", data);
+  const read = async () => (await reader.read()).value;
+  assert.equal(await read(), "gap 1-2 slow-consumer");
+  assert.equal(await read(), "event 3 c");
+  assert.equal(await read(), "event 4 d");
+  await reader.cancel();
+  hub.close();
+});
