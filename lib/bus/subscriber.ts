@@ -14,7 +14,6 @@ import {
   ALL_TOPICS,
   type Gap,
   type Heartbeat,
-  type HubItem,
   type LeaveReason,
   type StreamEncoding,
   type SubscriptionInfo,

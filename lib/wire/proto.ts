@@ -1,8 +1,10 @@
 /**
  * Folder `lib/wire/`: what client and server share: the contract and its
- * loading (here), TLS material (`tls.ts`) and addresses (`address.ts`). May
- * import `@grpc/grpc-js`, `@grpc/proto-loader`, `node:*` and the shared
- * modules of `lib/` (`errors.ts`); nothing else of `lib/`.
+ * loading (here, and as protobuf-es descriptors in `descriptors.ts`), TLS
+ * material (`tls.ts`) and addresses (`address.ts`). May import
+ * `@grpc/grpc-js`, `@grpc/proto-loader`, `protobufjs`, `@bufbuild/protobuf`,
+ * `node:*` and the shared modules of `lib/` (`errors.ts`); nothing else of
+ * `lib/`.
  *
  * The contract, loaded once: `protos/helloworld.proto` found from this
  * module's own location (so it works from any working directory and inside a
