@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { Admission } from "./access/admission.ts";
 import type { Directory } from "./bus/broker.ts";
 import type { Hub } from "./bus/hub.ts";
 import type { SubscriptionInfo } from "./bus/hub_items.ts";
@@ -22,6 +23,8 @@ export interface TransportCore {
   directory: Directory<SubscriptionInfo> | undefined;
   /** The budget of join, leave and disconnect lines per peer. */
   peerLines: PeerLineBudget;
+  /** Subscriptions per connection and per peer, counted over every transport. */
+  admission: Admission;
   /** Aborts when the drain starts. */
   draining: AbortSignal;
   /** Aborts when the grace runs out: every call stops. */

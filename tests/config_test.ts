@@ -63,6 +63,8 @@ Deno.test("parseServeArgs() defaults to loopback, the seed's port 50051 and a 1 
     natsStorage: "file",
     reusePort: false,
     metricsPort: undefined,
+    httpPort: undefined,
+    httpCorsOrigins: [],
     logLevel: "info",
     logFormat: "text",
   });
@@ -173,6 +175,62 @@ Deno.test("parseServeArgs() refuses the gRPC port for metrics", () => {
     /metrics port 7000: it is the gRPC port too/,
   );
   assert.equal(serve(["--port", "0", "--metrics-port", "0"]).metricsPort, 0);
+});
+
+Deno.test("parseServeArgs() reads the HTTP port and its CORS origins (repeated, or comma-separated in the environment)", () => {
+  const config = serve([
+    "--http-port",
+    "8080",
+    "--http-cors-origin",
+    "https://a.example",
+    "--http-cors-origin",
+    "http://localhost:5173",
+  ]);
+  assert.equal(config.httpPort, 8080);
+  assert.deepEqual(config.httpCorsOrigins, [
+    "https://a.example",
+    "http://localhost:5173",
+  ]);
+  const fromEnv = serve([], {
+    GREETER_HTTP_PORT: "0",
+    GREETER_HTTP_CORS_ORIGIN: "https://a.example, https://b.example",
+  });
+  assert.deepEqual(fromEnv.httpCorsOrigins, [
+    "https://a.example",
+    "https://b.example",
+  ]);
+  const refusals = [
+    [
+      ["--port", "7000", "--http-port", "7000"],
+      /HTTP port 7000: it is the gRPC port too/,
+    ],
+    [
+      ["--metrics-port", "9000", "--http-port", "9000"],
+      /HTTP port 9000: it is the metrics port too/,
+    ],
+    [["--http-cors-origin", "https://a.example"], /give --http-port too/],
+    [
+      ["--http-port", "0", "--http-cors-origin", "https://a.example/"],
+      /Invalid CORS origin "https:\/\/a.example\/"/,
+    ],
+    [
+      ["--http-port", "0", "--http-cors-origin", "*"],
+      /Invalid CORS origin "\*"/,
+    ],
+    [[
+      "--http-port",
+      "0",
+      "--tls-cert",
+      "c",
+      "--tls-key",
+      "k",
+      "--tls-client-ca",
+      "ca",
+    ], /cannot require client certificates/],
+  ] as const;
+  for (const [args, error] of refusals) {
+    assert.throws(() => serve([...args]), error, args.join(" "));
+  }
 });
 
 Deno.test("parseClientArgs() refuses flags the chosen mode would ignore", () => {

@@ -23,6 +23,7 @@ import {
   type SettingValues,
 } from "./setting.ts";
 import { CLIENT_SETTINGS, NAMED_MODES, SERVE_SETTINGS } from "./settings.ts";
+import { checkOrigin } from "../wire/address.ts";
 import { renderUsage } from "./usage.ts";
 import { natsAuth } from "./nats_auth.ts";
 
@@ -135,6 +136,31 @@ function checkServe(
       `Invalid metrics port ${config.metricsPort}: it is the gRPC port too; pick another`,
     );
   }
+  const ports = [
+    ["gRPC", config.port],
+    ["metrics", config.metricsPort],
+  ] as const;
+  for (const [name, port] of ports) {
+    if (
+      config.httpPort !== undefined && config.httpPort !== 0 &&
+      config.httpPort === port
+    ) {
+      throw new ConfigError(
+        `Invalid HTTP port ${config.httpPort}: it is the ${name} port too; pick another`,
+      );
+    }
+  }
+  if (config.httpCorsOrigins.length > 0 && config.httpPort === undefined) {
+    throw new ConfigError(
+      "--http-cors-origin applies to the HTTP port: give --http-port too",
+    );
+  }
+  if (config.httpPort !== undefined && config.tlsClientCa !== undefined) {
+    throw new ConfigError(
+      "--http-port cannot require client certificates (--tls-client-ca): Deno.serve does not verify them; serve HTTP from an instance without --tls-client-ca",
+    );
+  }
+  for (const origin of config.httpCorsOrigins) checkOrigin(origin);
   // A publish carries its payload plus a few bytes of framing in one message.
   if (config.maxPublishBytes > config.maxMessageBytes - 512) {
     throw new ConfigError(

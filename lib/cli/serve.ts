@@ -91,6 +91,8 @@ function serverOptions(
     tokens: undefined, // the token file, read into `access`
     access: opened.access,
     metricsPort: config.metricsPort,
+    httpPort: config.httpPort,
+    httpCorsOrigins: config.httpCorsOrigins,
     writer: undefined, // the transport's own
     clock: undefined, // the system's
     log: opened.log,

@@ -224,7 +224,10 @@ export function boolean(options: SettingOptions): Setting<boolean> {
   });
 }
 
-/** A flag that may be given several times; empty unless given. */
+/**
+ * A flag that may be given several times; empty unless given. Its
+ * environment variable, if it has one, holds the items comma-separated.
+ */
 export function list(options: SettingOptions): Setting<string[]> {
   return make({ type: "list" }, options, [] as string[], (t) => [t]);
 }
@@ -265,7 +268,10 @@ export function readSettings<S extends SettingTable>(
     const given = setting.flag === undefined ? undefined : values[setting.flag];
     const label = labelOf(setting, key);
     if (setting.kind.type === "list") {
-      out[key] = (given as string[] | undefined) ?? setting.default;
+      // From the environment: comma-separated.
+      const listed = setting.env === undefined ? undefined : env[setting.env]
+        ?.split(",").map((item) => item.trim()).filter((item) => item !== "");
+      out[key] = (given as string[] | undefined) ?? listed ?? setting.default;
       continue;
     }
     if (given === true) { // a boolean flag

@@ -439,6 +439,23 @@ export const SERVE_SETTINGS = {
     max: 65535,
     shownDefault: "off",
   }),
+  httpPort: optionalInteger({
+    flag: "http-port",
+    arg: "PORT",
+    help:
+      "serve browsers and HTTP tools on this port too: server-sent events, Connect, gRPC-Web, the console",
+    min: 0,
+    max: 65535,
+    shownDefault: "off",
+  }),
+  httpCorsOrigins: list({
+    flag: "http-cors-origin",
+    env: "GREETER_HTTP_CORS_ORIGIN",
+    arg: "ORIGIN",
+    help:
+      "let pages from this origin (scheme://host[:port]) call the HTTP port, repeatable (env: comma-separated)",
+    shownDefault: "none: same origin only",
+  }),
   logLevel: choice({
     flag: "log-level",
     arg: "L",

@@ -9,7 +9,7 @@
  *
  * The gRPC adapter's Greeter: each RPC is its own handler (`handlers/`),
  * built over the shared pieces made here, once per server: each call's one
- * signal ({@linkcode CallSignals}), per-connection {@linkcode Admission},
+ * signal ({@linkcode CallSignals}),
  * a subscription's life on a call ({@linkcode SubscriptionCalls}) and the
  * encoded-event caches ({@linkcode EncodedEvents}). Typed errors become
  * statuses in {@linkcode toServiceError}, and nowhere else.
@@ -24,7 +24,7 @@ import type { Directory } from "../bus/broker.ts";
 import type { Hub } from "../bus/hub.ts";
 import type { SubscriptionInfo } from "../bus/hub_items.ts";
 import type { Logger } from "../log.ts";
-import { Admission } from "../access/admission.ts";
+import type { Admission } from "../access/admission.ts";
 import type { PeerLineBudget } from "../observe/peer_lines.ts";
 import { CallSignals } from "./call_signal.ts";
 import { EncodedEvents } from "./encoded_events.ts";
@@ -57,10 +57,8 @@ export interface GreeterServiceOptions {
   forced: AbortSignal;
   /** Transport backpressure settings for every stream. */
   writer: CallWriterOptions;
-  /** Most hub subscriptions one connection may hold; undefined: no limit. */
-  maxSubscribersPerConnection: number | undefined;
-  /** Most hub subscriptions one peer (remote address) may hold. */
-  maxSubscribersPerPeer: number;
+  /** Subscriptions per connection and per peer (shared with every transport). */
+  admission: Admission;
   /** Heartbeat cadence announced to subscribers (ms). */
   heartbeatIntervalMs: number;
   /** Largest payload `Publish` accepts. */
@@ -99,10 +97,7 @@ export function createGreeterService(
     signals,
     subscriptions: new SubscriptionCalls({
       hub,
-      admission: new Admission({
-        perConnection: options.maxSubscribersPerConnection,
-        perPeer: options.maxSubscribersPerPeer,
-      }),
+      admission: options.admission,
       signals,
       log,
       writer: options.writer,

@@ -116,7 +116,7 @@ export class SubscriptionCalls {
       const subscription = this.#hub.subscribe(name, {
         ...subscribe,
         signal,
-        labels: { peer },
+        labels: { peer, transport: "grpc" },
       });
       const writer = new CallWriter<M>(call, options.serialize, this.#writer);
       try {

@@ -47,8 +47,6 @@ export interface GrpcSettings {
   clock: Clock;
   log: Logger;
   maxSubscribers: number;
-  maxSubscribersPerConnection: number | undefined;
-  maxSubscribersPerPeer: number;
   maxPublishBytes: number;
   reconnectJitterMs: number;
   keepaliveTimeMs: number;
@@ -130,7 +128,7 @@ function grpcServer(
  *
  * @example
  * ```ts ignore
- * const grpc = await startGrpcTransport(settings, { hub, directory, peerLines, draining, stopped, rpc, connections });
+ * const grpc = await startGrpcTransport(settings, { hub, directory, peerLines, admission, draining, stopped, rpc, connections });
  * grpc.drain();
  * await grpc.close();
  * ```
@@ -165,8 +163,7 @@ export async function startGrpcTransport(
       shutdown: core.draining,
       forced: core.stopped,
       writer: { ...settings.writer, maxMessageBytes: settings.maxMessageBytes },
-      maxSubscribersPerConnection: settings.maxSubscribersPerConnection,
-      maxSubscribersPerPeer: settings.maxSubscribersPerPeer,
+      admission: core.admission,
       heartbeatIntervalMs: settings.heartbeatMs,
       maxPublishBytes: settings.maxPublishBytes,
       reconnectJitterMs: settings.reconnectJitterMs,

@@ -32,6 +32,8 @@ import { AccessControl as Access } from "../access/access.ts";
 import type { WriterSettings } from "../grpc/transport.ts";
 import { Logger } from "../log.ts";
 import { checkServerTls, type ServerTls } from "../wire/tls.ts";
+import { checkOrigin } from "../wire/address.ts";
+import { ConfigError } from "../errors.ts";
 
 /**
  * Default interface bound: loopback only. A server reachable from elsewhere
@@ -107,6 +109,14 @@ export interface ServerOptions {
   access?: AccessControl;
   /** Serve Prometheus metrics at `http://HOST:PORT/metrics` (0 picks a port). Default: off. */
   metricsPort?: number;
+  /**
+   * Serve browsers and HTTP tools on this port (0 picks one): server-sent
+   * events, Connect, gRPC-Web, the console; over TLS when `tls` is set.
+   * Default: off.
+   */
+  httpPort?: number;
+  /** Origins (`scheme://host[:port]`) whose pages may call the HTTP port. Default: none (same origin only). */
+  httpCorsOrigins?: readonly string[];
   /** Transport backpressure settings for every stream (`maxMessageBytes` comes from above). */
   writer?: WriterSettings;
   /** Default {@linkcode systemClock}. */
@@ -121,6 +131,7 @@ type OffByDefault =
   | "maxConnectionAgeMs"
   | "maxConnectionAgeGraceMs"
   | "metricsPort"
+  | "httpPort"
   | "tls";
 
 /**
@@ -177,6 +188,8 @@ export function resolveServerOptions(
     tls,
     tokens,
     metricsPort,
+    httpPort,
+    httpCorsOrigins = [],
     writer = {},
   } = options;
   if (!(intervalMs > 0)) {
@@ -185,6 +198,12 @@ export function resolveServerOptions(
     );
   }
   if (tls) checkServerTls(tls);
+  if (httpPort !== undefined && tls?.clientCa) {
+    throw new ConfigError(
+      "Cannot serve HTTP with client certificates required: Deno.serve cannot verify them; drop the HTTP port, or the client CA",
+    );
+  }
+  for (const origin of httpCorsOrigins) checkOrigin(origin);
   const access = options.access ??
     (tokens ? new Access(tokens, { log }) : undefined);
   return {
@@ -217,6 +236,8 @@ export function resolveServerOptions(
     tls,
     access,
     metricsPort,
+    httpPort,
+    httpCorsOrigins,
     writer,
   };
 }

@@ -15,11 +15,13 @@
  * @module
  */
 
+import { Admission } from "../access/admission.ts";
 import type { Directory } from "../bus/broker.ts";
 import type { Hub } from "../bus/hub.ts";
 import type { SubscriptionInfo } from "../bus/hub_items.ts";
 import { DEFAULT_GRACE_MS } from "../defaults.ts";
 import { startGrpcTransport } from "../grpc/transport.ts";
+import { startHttpTransport } from "../http/transport.ts";
 import type { Transport, TransportCore } from "../transport.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import {
@@ -52,6 +54,8 @@ export interface GreeterServer extends AsyncDisposable {
   readonly port: number;
   /** The metrics HTTP port, when metrics are served. */
   readonly metricsPort?: number;
+  /** The HTTP port (events, Connect, gRPC-Web, the console), when served. */
+  readonly httpPort?: number;
   /** The server's metrics (served over HTTP when `metricsPort` is set). */
   readonly metrics: Metrics;
   /** The event bus behind `Subscribe`, `Publish` and `SayHelloStreamReply`. */
@@ -118,6 +122,30 @@ function startMetrics(
 }
 
 /**
+ * Starts the HTTP transport when `httpPort` is set, and adds it to
+ * `transports`; stops them when it cannot bind.
+ */
+async function startHttp(
+  settings: ResolvedServerOptions,
+  core: TransportCore,
+  transports: Transport[],
+): Promise<Transport | undefined> {
+  const { httpPort } = settings;
+  if (httpPort === undefined) return undefined;
+  try {
+    const http = await startHttpTransport({ ...settings, httpPort }, core);
+    transports.push(http);
+    return http;
+  } catch (error) {
+    for (const transport of transports) {
+      void transport.close();
+      transport.force();
+    }
+    throw error;
+  }
+}
+
+/**
  * Starts a greeter server and resolves once it is bound and serving:
  * options resolved, hub, gRPC transport, metrics, tickers. Rejects with a
  * `GreeterError` naming the address when it cannot bind.
@@ -160,6 +188,10 @@ export async function startServer(
     hub,
     directory: sharedDirectory(settings, hub),
     peerLines,
+    admission: new Admission({
+      perConnection: settings.maxSubscribersPerConnection,
+      perPeer: settings.maxSubscribersPerPeer,
+    }),
     draining: draining.signal,
     stopped: stopped.signal,
     rpc,
@@ -167,6 +199,7 @@ export async function startServer(
   };
   const grpc = await startGrpcTransport(settings, core);
   const transports: Transport[] = [grpc];
+  const http = await startHttp(settings, core, transports);
   // Health follows the event stream's engine, while there is one.
   const unwatchEngine = broker.watch?.((change) => {
     if (change.kind === "engine") grpc.serving(change.up);
@@ -177,7 +210,12 @@ export async function startServer(
   }, { once: true });
   if (broker.engine?.up === false) grpc.serving(false);
   log.info(`Starting server on ${grpc.address}`, { port: grpc.port });
-  const exporter = startMetrics(settings, metrics, [grpc]);
+  if (http) {
+    log.info(`HTTP on ${settings.tls ? "https" : "http"}://${http.address}`, {
+      httpPort: http.port,
+    });
+  }
+  const exporter = startMetrics(settings, metrics, transports);
   const tickers = startTickers(hub, {
     intervalMs: settings.intervalMs,
     heartbeatMs: settings.heartbeatMs,
@@ -202,6 +240,7 @@ export async function startServer(
     address: grpc.address,
     port: grpc.port,
     metricsPort: exporter?.port,
+    httpPort: http?.port,
     metrics,
     hub,
     shutdown,

@@ -133,6 +133,7 @@ export function createServerHub(
       log.info(`client ${quote(info.name)} subscribed.`, {
         subscription: info.id,
         peer: info.labels.peer,
+        transport: info.labels.transport,
         topics: topicsForLog(info.topics),
         joinsAndLeavesNotLogged: held || undefined,
       });
@@ -152,6 +153,7 @@ export function createServerHub(
       log.warn(`client ${quote(info.name)} missed events.`, {
         subscription: info.id,
         peer: info.labels.peer,
+        transport: info.labels.transport,
         reason: gap.reason,
         from: gap.from,
         to: gap.to,
@@ -168,6 +170,7 @@ export function createServerHub(
       log.info(`client ${quote(info.name)} is leaving.`, {
         subscription: info.id,
         peer: info.labels.peer,
+        transport: info.labels.transport,
         reason,
         dropped: info.dropped || undefined,
         joinsAndLeavesNotLogged: held || undefined,

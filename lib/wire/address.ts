@@ -1,9 +1,11 @@
 /**
- * Addresses as the server prints and binds them, and which stay on this
- * machine.
+ * Addresses as the server prints and binds them, which stay on this
+ * machine, and the origins (`scheme://host[:port]`) of pages.
  *
  * @module
  */
+
+import { ConfigError } from "../errors.ts";
 
 /**
  * Formats `host:port`, bracketing IPv6 literals.
@@ -48,4 +50,32 @@ export function isLoopback(host: string): boolean {
  */
 export function peerHost(peer: string): string {
   return peer.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+}
+
+/**
+ * Checks an origin as `--http-cors-origin` takes it: `scheme://host[:port]`,
+ * exactly as a browser sends it in `Origin` (no path, no trailing slash);
+ * throws `ConfigError` naming the value otherwise.
+ *
+ * @example
+ * ```ts
+ * import { checkOrigin } from "./address.ts";
+ * checkOrigin("https://console.example.com"); // "https://console.example.com"
+ * ```
+ */
+export function checkOrigin(origin: string): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(origin);
+  } catch {
+    parsed = undefined;
+  }
+  if (
+    !parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin
+  ) {
+    throw new ConfigError(
+      `Invalid CORS origin "${origin}": expected scheme://host[:port] as a browser sends it, e.g. https://console.example.com (no path, no trailing slash, no *)`,
+    );
+  }
+  return origin;
 }

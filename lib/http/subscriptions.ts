@@ -1,0 +1,178 @@
+/**
+ * A hub subscription's life on the HTTP transport, whatever carries it
+ * (server-sent events, Connect, gRPC-Web): admitted against its peer,
+ * subscribed with an encoding so that the hub's own stream is the response
+ * body (one stream from the hub to the wire, written as it comes, with the
+ * transport's backpressure), released when it leaves, and cut when the
+ * shutdown's grace runs out. Also what opens and ends every such stream:
+ * the first message (where it starts) and the goodbye (why it ends, when to
+ * come back).
+ *
+ * @module
+ */
+
+import { create } from "@bufbuild/protobuf";
+import type { Admission } from "../access/admission.ts";
+import type { Hub, Subscription } from "../bus/hub.ts";
+import {
+  type Cursor,
+  endedReason,
+  type StreamEncoding,
+  type SubscriptionStart,
+} from "../bus/hub_items.ts";
+import { validateName } from "../greetings.ts";
+import {
+  type FirstGreetingMessage,
+  type GoodbyeGreetingMessage,
+  greeterDescriptors,
+} from "../wire/descriptors.ts";
+
+/** What carries a subscription: the `transport` label of its logs and metrics. */
+export type HttpTransportName = "sse" | "connect" | "grpc-web";
+
+/** gRPC status codes a goodbye names. */
+const RESOURCE_EXHAUSTED = 8;
+const UNAVAILABLE = 14;
+
+/** What an HTTP subscription asks for. */
+export interface HttpSubscribeRequest {
+  /** The subscriber's name (validated here). */
+  name: string;
+  /** Its topic filter (validated by the hub). */
+  topics: readonly string[];
+  /** Resume after this cursor. */
+  after?: Cursor;
+  /** Where it comes from: `HOST:PORT`. */
+  peer: string;
+  /** What carries it. */
+  transport: HttpTransportName;
+}
+
+/** Options of {@linkcode HttpSubscriptions}. */
+export interface HttpSubscriptionsOptions {
+  /** The event bus. */
+  hub: Hub<Uint8Array>;
+  /** Subscriptions per connection and per peer, shared with every transport. */
+  admission: Admission;
+  /** The heartbeat cadence announced in the first message (ms). */
+  heartbeatIntervalMs: number;
+  /** Goodbyes advise coming back after a random delay below this (ms). */
+  reconnectJitterMs: number;
+}
+
+/**
+ * The HTTP transport's hub subscriptions.
+ *
+ * @example
+ * ```ts ignore
+ * const subscriptions = new HttpSubscriptions({ hub, admission, heartbeatIntervalMs, reconnectJitterMs });
+ * const { readable } = subscriptions.open({ name, topics, peer, transport: "sse" }, encoding);
+ * return new Response(readable);
+ * ```
+ */
+export class HttpSubscriptions {
+  #hub: Hub<Uint8Array>;
+  #admission: Admission;
+  #heartbeatIntervalMs: number;
+  #reconnectJitterMs: number;
+  /** Each open subscription's signal, aborted when the grace runs out. */
+  #open = new Set<AbortController>();
+  #descriptors = greeterDescriptors();
+
+  /** Subscribes on `options.hub`, admitted by `options.admission`. */
+  constructor(options: HttpSubscriptionsOptions) {
+    this.#hub = options.hub;
+    this.#admission = options.admission;
+    this.#heartbeatIntervalMs = options.heartbeatIntervalMs;
+    this.#reconnectJitterMs = options.reconnectJitterMs;
+  }
+
+  /** Subscriptions open now. */
+  get size(): number {
+    return this.#open.size;
+  }
+
+  /**
+   * Subscribes `request` with `encoding`: the name checked, counted against
+   * its peer's limits (released when it leaves), labelled with its peer and
+   * transport. The stream it returns is meant to be a response body: the
+   * peer going away cancels it, which removes the subscription. Throws the
+   * hub's and the admission's typed errors.
+   */
+  open<U>(
+    request: HttpSubscribeRequest,
+    encoding: StreamEncoding<Uint8Array, U>,
+  ): Subscription<Uint8Array, U> {
+    const name = validateName(request.name);
+    const release = this.#admission.admit(request.peer, name);
+    const cut = new AbortController();
+    try {
+      const subscription = this.#hub.subscribe(name, {
+        topics: request.topics,
+        after: request.after,
+        signal: cut.signal,
+        labels: { peer: request.peer, transport: request.transport },
+        encoding,
+        onLeave: () => {
+          this.#open.delete(cut);
+          release();
+        },
+      });
+      this.#open.add(cut);
+      return subscription;
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  /** The grace ran out: every open subscription's stream errors (its response is cut). */
+  cutAll(reason: unknown): void {
+    for (const cut of [...this.#open]) cut.abort(reason);
+  }
+
+  /** The first message of a subscription's stream: where it starts, whether it recovered. */
+  first(start: SubscriptionStart): FirstGreetingMessage {
+    return create(this.#descriptors.FirstGreetingMessage, {
+      subscriptionId: BigInt(start.id),
+      cursor: { epoch: start.cursor.epoch, seq: BigInt(start.cursor.seq) },
+      recovered: start.recovered,
+      reason: start.reason ?? "",
+      heartbeatIntervalMs: this.#heartbeatIntervalMs,
+    });
+  }
+
+  /**
+   * The goodbye of a stream the hub ended: too slow (`error`, code
+   * RESOURCE_EXHAUSTED), or after what it held (UNAVAILABLE: draining, or a
+   * new epoch, which `start` tells). It advises coming back after a
+   * jittered delay.
+   */
+  ended(start: SubscriptionStart, error?: Error): GoodbyeGreetingMessage {
+    return error
+      ? this.#goodbye(RESOURCE_EXHAUSTED, error.message)
+      : this.#goodbye(UNAVAILABLE, endedReason(start.cursor, this.#hub.epoch));
+  }
+
+  /**
+   * The goodbye for a subscription refused as unavailable for now (the
+   * server drains): code UNAVAILABLE, come back after a jittered delay.
+   */
+  unavailable(error: Error): GoodbyeGreetingMessage {
+    return this.#goodbye(UNAVAILABLE, error.message);
+  }
+
+  #goodbye(code: number, reason: string): GoodbyeGreetingMessage {
+    return create(this.#descriptors.GoodbyeGreetingMessage, {
+      code,
+      reason,
+      reconnect: true,
+      reconnectAfterMs: this.reconnectAfterMs(),
+    });
+  }
+
+  /** A random delay below the reconnect jitter (ms). */
+  reconnectAfterMs(): number {
+    return Math.floor(Math.random() * this.#reconnectJitterMs);
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Folder `lib/http/`: the HTTP adapter on `Deno.serve`, the only code that
+ * touches HTTP requests: server-sent events (`events.ts`), Connect and
+ * gRPC-Web (`connect.ts`, `subscribe_stream.ts`), the session cookie and
+ * where tokens come from (`credentials.ts`), cross-origin requests
+ * (`cors.ts`), the console's files (`console_files.ts`), the shared
+ * encodings (`encoded_items.ts`), a subscription's life
+ * (`subscriptions.ts`), and typed errors as HTTP answers (`status.ts`);
+ * assembled here. May import `lib/access/`, `lib/observe/`, `lib/bus/`,
+ * `lib/wire/` and the shared modules of `lib/`; never `lib/grpc/`,
+ * `lib/server/` or `lib/cli/`.
+ *
+ * The HTTP transport, as the server's core starts and stops it: one
+ * `Deno.serve` listener on `--http-port` (HTTP/1.1 and HTTP/2: by ALPN under
+ * TLS, by prior knowledge in plaintext) serving the same hub, tokens,
+ * grants, limits and drain as gRPC. `Deno.serve` stops for good when it
+ * runs out of descriptors (its `finished` rejects): the transport logs it
+ * and listens again on the same port, its open streams going on meanwhile.
+ *
+ * @module
+ */
+
+import type { AccessControl } from "../access/access.ts";
+import { GreeterError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { Transport, TransportCore } from "../transport.ts";
+import { formatAddress } from "../wire/address.ts";
+import type { ServerTls } from "../wire/tls.ts";
+import { ConsoleFiles } from "./console_files.ts";
+import { Cors } from "./cors.ts";
+import { callerOf, session, SESSION_PATH } from "./credentials.ts";
+import { EncodedItems } from "./encoded_items.ts";
+import { EVENTS_PATH, EventStreams } from "./events.ts";
+import { textResponse } from "./status.ts";
+import { HttpSubscriptions } from "./subscriptions.ts";
+
+/** How long to wait before listening again after the listener failed (ms). */
+const RELISTEN_MS = 1000;
+
+/**
+ * The settings the HTTP transport reads, resolved (the server core's
+ * `ResolvedServerOptions` holds them all; see `ServerOptions` for each).
+ */
+export interface HttpSettings {
+  host: string;
+  /** The port to bind; 0 picks one. */
+  httpPort: number;
+  /** Origins whose pages may call (none: same origin only). */
+  httpCorsOrigins: readonly string[];
+  heartbeatMs: number;
+  reconnectJitterMs: number;
+  log: Logger;
+  tls: ServerTls | undefined;
+  access: AccessControl | undefined;
+}
+
+/** A `Deno.serve` server bound where the transport listens. */
+type HttpServer = Deno.HttpServer<Deno.NetAddr>;
+
+const utf8 = new TextDecoder();
+
+/**
+ * Starts the HTTP transport over `core`; resolves once it listens. Rejects
+ * with a `GreeterError` naming the address when it cannot bind.
+ *
+ * @example
+ * ```ts ignore
+ * const http = await startHttpTransport(settings, core);
+ * http.drain();
+ * await http.close();
+ * ```
+ */
+export async function startHttpTransport(
+  settings: HttpSettings,
+  core: TransportCore,
+): Promise<Transport> {
+  const { host, log, tls, access } = settings;
+  const cors = new Cors(settings.httpCorsOrigins);
+  const files = await ConsoleFiles.load();
+  const subscriptions = new HttpSubscriptions({
+    hub: core.hub,
+    admission: core.admission,
+    heartbeatIntervalMs: settings.heartbeatMs,
+    reconnectJitterMs: settings.reconnectJitterMs,
+  });
+  const events = new EventStreams({
+    subscriptions,
+    items: new EncodedItems(() => core.hub.epoch),
+    access,
+    cors,
+    reconnectJitterMs: settings.reconnectJitterMs,
+    log,
+  });
+  const debug = log.enabled("debug");
+
+  const route = (request: Request, url: URL, peer: string): Response => {
+    const path = url.pathname;
+    if (path === EVENTS_PATH) return events.answer(request, url, peer);
+    if (path === SESSION_PATH) {
+      return session(request, callerOf(request, peer), {
+        access,
+        cors,
+        secure: tls !== undefined,
+      });
+    }
+    if (request.method === "GET" || request.method === "HEAD") {
+      const file = files.answer(request, path);
+      if (file) return file;
+    }
+    return textResponse(404, `Not found: ${request.method} ${path}`);
+  };
+
+  const handler = (
+    request: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Response => {
+    const { hostname, port } = info.remoteAddr;
+    const peer = formatAddress(hostname, port);
+    const url = new URL(request.url);
+    const response = request.method === "OPTIONS"
+      ? cors.preflight(request)
+      : cors.decorate(request, route(request, url, peer));
+    // Never the query: it may hold a token.
+    if (debug) {
+      log.debug("HTTP request", {
+        method: request.method,
+        path: url.pathname,
+        status: response.status,
+        peer,
+      });
+    }
+    return response;
+  };
+
+  const options: Deno.ServeTcpOptions & Partial<Deno.TlsCertifiedKeyPem> = {
+    hostname: host,
+    port: settings.httpPort,
+    onListen: () => {},
+    onError: (error) => {
+      log.error("HTTP request failed", { error: String(error) });
+      return textResponse(500, "Internal error: the server could not answer");
+    },
+  };
+  if (tls) {
+    options.cert = utf8.decode(tls.cert);
+    options.key = utf8.decode(tls.key);
+  }
+
+  /** Every server this transport ran: one per listen (the earlier ones' streams may still run). */
+  const servers: HttpServer[] = [];
+  let closing = false;
+  let relistenTimer: ReturnType<typeof setTimeout> | undefined;
+  const listen = (port: number): HttpServer => {
+    const server = Deno.serve({ ...options, port }, handler);
+    servers.push(server);
+    server.finished.catch((error) => {
+      if (closing) return;
+      port = server.addr.port; // the one bound, when 0 was asked for
+      log.error(
+        "The HTTP listener stopped: listening again (open streams go on)",
+        { error: String(error), port },
+      );
+      const retry = () => {
+        relistenTimer = undefined;
+        if (closing) return;
+        try {
+          listen(port);
+          log.info("The HTTP listener accepts again", { port });
+        } catch {
+          relistenTimer = setTimeout(retry, RELISTEN_MS);
+        }
+      };
+      relistenTimer = setTimeout(retry, RELISTEN_MS);
+    });
+    return server;
+  };
+
+  let first: HttpServer;
+  try {
+    first = listen(settings.httpPort);
+  } catch (error) {
+    throw new GreeterError(
+      `Cannot serve HTTP on "${formatAddress(host, settings.httpPort)}": ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  }
+  const port = first.addr.port;
+  return {
+    address: formatAddress(host, port),
+    port,
+    serving: () => {},
+    drain: () => {},
+    close: async () => {
+      closing = true;
+      clearTimeout(relistenTimer);
+      // Waits for every response, event streams included: the hub has
+      // closed, so each ends once its reader has taken what it held.
+      await Promise.all(
+        servers.map((server) => server.shutdown().catch(() => {})),
+      );
+    },
+    force: () => subscriptions.cutAll(new GreeterError("The server shut down")),
+  };
+}
