@@ -61,7 +61,7 @@ Deno.test("greeter client --mode stream --count N leaves cleanly and the server 
   }
   await server.waitForLine(
     "stderr",
-    /client "alice" is leaving\. subscription=1 peer="[^"]+" reason="aborted"/,
+    /client "alice" is leaving\. subscription=1 peer="[^"]+" transport="grpc" reason="aborted"/,
   );
   // One line per leave: no separate "disconnected." line.
   assert.ok(!server.stderr.some((l) => l.includes("disconnected.")));
@@ -202,7 +202,7 @@ Deno.test("a killed client's subscription is removed by the server", async () =>
   await client.exit();
   await server.waitForLine(
     "stderr",
-    /client "dave" is leaving\. subscription=1 peer="[^"]+" reason="aborted"/,
+    /client "dave" is leaving\. subscription=1 peer="[^"]+" transport="grpc" reason="aborted"/,
   );
 });
 

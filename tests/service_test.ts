@@ -73,7 +73,10 @@ Deno.test("SayHelloStreamReply sends each subscriber a greeting per tick", async
   const leaves = t.logs.filter((l) => l.includes('client "twin" is leaving.'));
   assert.equal(leaves.length, 2);
   for (const line of leaves) {
-    assert.match(line, /subscription=\d+ peer="127\.0\.0\.1:\d+" reason="/);
+    assert.match(
+      line,
+      /subscription=\d+ peer="127\.0\.0\.1:\d+" transport="grpc" reason="/,
+    );
   }
 });
 
@@ -90,7 +93,7 @@ Deno.test("SayHelloStreamReply removes a subscriber whose connection drops", asy
   const leave = t.logs.find((l) => l.includes('client "gone" is leaving.'));
   assert.match(
     leave!,
-    /subscription=1 peer="127\.0\.0\.1:\d+" reason="aborted"/,
+    /subscription=1 peer="127\.0\.0\.1:\d+" transport="grpc" reason="aborted"/,
   );
 });
 
