@@ -7,6 +7,9 @@
 import { InvalidArgumentError } from "./errors.ts";
 import { quote } from "./escape.ts";
 
+/** How many timer messages `SayHelloStream2` sends between first and goodbye. */
+export const STREAM2_TIMERS = 5;
+
 /** The longest name accepted, in characters (Unicode code points). */
 export const MAX_NAME_LENGTH = 256;
 

@@ -52,6 +52,7 @@ import {
   type StreamEncoding,
   type SubscriptionInfo,
   type SubscriptionStart,
+  TICK_TOPIC,
 } from "./hub_items.ts";
 import { Subscriber, type SubscriberHost, wants } from "./subscriber.ts";
 
@@ -187,6 +188,37 @@ export function validateTopic(topic: string): string {
 }
 
 /**
+ * Checks what a client publishes: a topic it may publish on (never the
+ * clock's {@linkcode TICK_TOPIC}, nor a `$` one) and a payload of at most
+ * `maxBytes`; returns the topic, or throws {@linkcode InvalidArgumentError}
+ * naming what is wrong.
+ *
+ * @example
+ * ```ts
+ * import { validatePublish } from "./hub.ts";
+ * validatePublish("news", 5, 16384); // "news"
+ * ```
+ */
+export function validatePublish(
+  topic: string,
+  bytes: number,
+  maxBytes: number,
+): string {
+  validateTopic(topic);
+  if (topic === TICK_TOPIC) {
+    throw new InvalidArgumentError(
+      `Cannot publish on "${TICK_TOPIC}": it is the server's clock; publish on another topic`,
+    );
+  }
+  if (bytes > maxBytes) {
+    throw new InvalidArgumentError(
+      `Payload is ${bytes} bytes: at most ${maxBytes} are accepted; publish a reference to large data instead`,
+    );
+  }
+  return topic;
+}
+
+/**
  * Checks one entry of a topic filter: {@linkcode ALL_TOPICS},
  * {@linkcode PRESENCE_TOPIC}, a valid topic or a pattern
  * ({@linkcode TopicPattern}: `news.*`, `news.>`). Throws
@@ -252,9 +284,9 @@ export function normalizeTopics(topics: readonly string[] = []): string[] {
  *   comes (the stream is its response body) gives an
  *   {@linkcode StreamEncoding}: the stream then carries what it makes of
  *   each item, opens with its first chunk, and where the hub ends the stream
- *   (closing, a new sequence, a slow consumer removed) closes after its last
- *   chunk rather than erroring. Buffering, backpressure and leaving are the
- *   same.
+ *   (closing, a new sequence, a slow consumer removed, an abort) closes
+ *   after its last chunk rather than erroring, unless the encoding has none
+ *   for that end. Buffering, backpressure and leaving are the same.
  *
  * @example
  * ```ts

@@ -7,9 +7,7 @@
 
 import type * as grpc from "@grpc/grpc-js";
 import type { GreeterContext } from "../service_context.ts";
-import { TICK_TOPIC } from "../../bus/hub_items.ts";
-import { validateTopic } from "../../bus/hub.ts";
-import { InvalidArgumentError } from "../../errors.ts";
+import { validatePublish } from "../../bus/hub.ts";
 import type { PublishReply, PublishRequest } from "../../wire/proto.ts";
 import { toServiceError } from "../status.ts";
 
@@ -27,18 +25,8 @@ export function publish(
   const { hub, maxPublishBytes } = context;
   return async (call, callback) => {
     try {
-      const topic = validateTopic(call.request.topic); // never a "$" one
-      if (topic === TICK_TOPIC) {
-        throw new InvalidArgumentError(
-          `Cannot publish on "${TICK_TOPIC}": it is the server's clock; publish on another topic`,
-        );
-      }
-      const { payload } = call.request;
-      if (payload.length > maxPublishBytes) {
-        throw new InvalidArgumentError(
-          `Payload is ${payload.length} bytes: at most ${maxPublishBytes} are accepted; publish a reference to large data instead`,
-        );
-      }
+      const { topic, payload } = call.request;
+      validatePublish(topic, payload.length, maxPublishBytes);
       // A copy: protobufjs decodes bytes as a view into the whole request
       // buffer, which the replay window would keep alive uncharged.
       const event = await hub.publish(topic, new Uint8Array(payload));

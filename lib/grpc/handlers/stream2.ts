@@ -11,12 +11,9 @@ import type { GreeterContext } from "../service_context.ts";
 import { DrainingError } from "../call_signal.ts";
 import { CallWriter } from "../workarounds/mod.ts";
 import { goodbye } from "../goodbye.ts";
-import { validateName } from "../../greetings.ts";
+import { STREAM2_TIMERS, validateName } from "../../greetings.ts";
 import type { GreetingMessage, HelloRequest } from "../../wire/proto.ts";
 import { failCall } from "../status.ts";
-
-/** How many timer messages `SayHelloStream2` sends between first and goodbye. */
-export const STREAM2_TIMERS = 5;
 
 /**
  * The `SayHelloStream2` handler.
