@@ -1,17 +1,20 @@
 /**
  * The HTTP port as a person uses it from a shell: `deno task serve
  * --http-port 0`, then `curl -N` streaming server-sent events and resuming
- * with `-H 'Last-Event-ID: …'`.
+ * with `-H 'Last-Event-ID: …'`, and `buf curl` calling every method over
+ * Connect and gRPC-Web.
  */
 
 import assert from "node:assert/strict";
+import { BUF_MISSING } from "../testing/buf.ts";
 import {
-  type LineProcess,
+  LineProcess,
   PRLIMIT,
+  ROOT,
   spawnLimitedServer,
   spawnServer,
 } from "../testing/process.ts";
-import { SseReader } from "../testing/sse.ts";
+import { SseReader } from "../testing/http.ts";
 
 function missing(command: string): string | undefined {
   try {
@@ -160,5 +163,128 @@ Deno.test({
     assert.match(tick.id!, /^[0-9a-f]{16}:\d+$/);
     server.signalGroup("SIGTERM");
     assert.equal((await server.exit(15_000)).code, 0, server.stderr.join("\n"));
+  },
+});
+
+/** `buf curl` with the repository's schema, for `protocol` and `url`. */
+function bufCurlArgs(
+  protocol: "connect" | "grpcweb",
+  url: string,
+  data: string,
+  ...flags: string[]
+): string[] {
+  return [
+    "curl",
+    "--schema",
+    "protos/helloworld.proto",
+    "--protocol",
+    protocol,
+    "-d",
+    data,
+    ...flags,
+    url,
+  ];
+}
+
+/** `buf curl` to its end; its exit code and output. */
+async function bufCurl(
+  ...args: Parameters<typeof bufCurlArgs>
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command("buf", {
+    args: bufCurlArgs(...args),
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: text.decode(out.stdout),
+    stderr: text.decode(out.stderr),
+  };
+}
+
+/**
+ * `buf curl` on a stream that never ends by itself, left (killed) once its
+ * output has matched `pattern`; the output so far.
+ */
+async function bufCurlUntil(
+  pattern: RegExp,
+  ...args: Parameters<typeof bufCurlArgs>
+): Promise<string> {
+  // In a group of its own: npm's buf is a wrapper that starts the binary.
+  await using stream = new LineProcess(bufCurlArgs(...args), {
+    command: "buf",
+    group: true,
+  });
+  await stream.waitForLine("stdout", pattern);
+  return stream.stdout.join("\n");
+}
+
+/** The JSON documents `buf curl` printed, one after another. */
+function documents(stdout: string): Record<string, unknown>[] {
+  return stdout.split(/\n(?=\{)/).filter((s) => s.trim() !== "").map((s) =>
+    JSON.parse(s)
+  );
+}
+
+Deno.test({
+  name:
+    "buf curl --protocol connect and --protocol grpcweb call every method of the Greeter on the HTTP port",
+  ignore: BUF_MISSING !== undefined,
+  async fn() {
+    const { process, base } = await serveHttp(["--interval", "100"]);
+    await using _server = process;
+    const url = (method: string) => `${base}/helloworld.Greeter/${method}`;
+    for (const protocol of ["connect", "grpcweb"] as const) {
+      const call = (method: string, data: string, ...flags: string[]) =>
+        bufCurl(protocol, url(method), data, ...flags);
+      const [hello, published, listed, stream2, bidi, ticks, events] =
+        await Promise.all([
+          call("SayHello", '{"name":"you"}'),
+          call("Publish", `{"topic":"news","payload":"${btoa(protocol)}"}`),
+          call("ListSubscribers", "{}"),
+          call("SayHelloStream2", '{"name":"you"}'),
+          call(
+            "SayHelloBidiStream",
+            '{"name":"a"} {"name":"b"}',
+            "--http2-prior-knowledge",
+          ),
+          bufCurlUntil(
+            /"message": "hello you, it's \d{4}-\d\d-\d\d \d\d:\d\d:\d\d"/,
+            protocol,
+            url("SayHelloStreamReply"),
+            '{"name":"you"}',
+          ),
+          bufCurlUntil(
+            /"topic": "tick"/,
+            protocol,
+            url("Subscribe"),
+            '{"name":"you","topics":["tick"]}',
+          ),
+        ]);
+      const said = `${protocol}: `;
+      assert.equal(hello.code, 0, said + hello.stderr);
+      assert.deepEqual(documents(hello.stdout), [{ message: "Hello, you!" }]);
+      assert.equal(published.code, 0, said + published.stderr);
+      assert.match(published.stdout, /"seq": "\d+"/);
+      assert.equal(listed.code, 0, said + listed.stderr);
+      assert.equal(stream2.code, 0, said + stream2.stderr);
+      assert.deepEqual(
+        documents(stream2.stdout).map((d) => Object.keys(d)[0]),
+        [
+          "firstGreetingMessage",
+          ...Array(5).fill("timerGreetingMessage"),
+          "goodbyeGreetingMessage",
+        ],
+      );
+      assert.equal(bidi.code, 0, said + bidi.stderr);
+      assert.deepEqual(documents(bidi.stdout), [
+        { message: "Hello, a!" },
+        { message: "Hello, b!" },
+      ]);
+      assert.match(ticks, /"cursor": \{/);
+      assert.match(events, /^\{\n {2}"firstGreetingMessage": \{/);
+    }
   },
 });

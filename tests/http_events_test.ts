@@ -15,7 +15,7 @@ import {
   type TestServer,
   waitFor,
 } from "../testing/server.ts";
-import { type SseBlock, SseReader } from "../testing/sse.ts";
+import { type SseBlock, SseReader } from "../testing/http.ts";
 
 const encoder = new TextEncoder();
 

@@ -25,9 +25,11 @@ function textEncoding() {
         : `heartbeat ${item.seq}`;
     },
     last: (start, error) =>
-      error
+      error instanceof SlowConsumerError
         ? `too slow ${start.id}: ${error.constructor.name}`
-        : `bye ${start.id}`,
+        : error === undefined
+        ? `bye ${start.id}`
+        : undefined, // a cut
   };
   return { encoding, asked };
 }
@@ -103,7 +105,7 @@ Deno.test("Hub.subscribe() with an encoding: a slow consumer's stream closes aft
   hub.close();
 });
 
-Deno.test("Hub.subscribe() with an encoding: an aborted signal errors the stream, with no last chunk", async () => {
+Deno.test("Hub.subscribe() with an encoding: an abort errors the stream where the encoding has no last chunk for its reason, else closes after it", async () => {
   const hub = new Hub(new MemoryBroker<string>());
   const { encoding, asked } = textEncoding();
   const cut = new AbortController();
@@ -115,10 +117,21 @@ Deno.test("Hub.subscribe() with an encoding: an aborted signal errors the stream
   const reader = subscription.readable.getReader();
   assert.equal((await reader.read()).value, "first 1 0 false");
   const pending = reader.read();
-  cut.abort(new SlowConsumerError("cut")); // any reason: it is the error
-  await assert.rejects(pending, SlowConsumerError);
+  cut.abort(new RangeError("cut"));
+  await assert.rejects(pending, RangeError);
   assert.equal(asked.items, 0);
   assert.equal(hub.size, 0);
+  const ended = new AbortController();
+  const other = hub.subscribe("ended", {
+    topics: ["t"],
+    encoding,
+    signal: ended.signal,
+  });
+  ended.abort(new SlowConsumerError("ended"));
+  assert.deepEqual(await readAll(other.readable), [
+    "first 2 0 false",
+    "too slow 2: SlowConsumerError",
+  ]);
   hub.close();
 });
 

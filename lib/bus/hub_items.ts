@@ -118,13 +118,14 @@ export interface StreamEncoding<T, U> {
   /** An event, a gap or a heartbeat, as the stream carries it. */
   item(item: HubItem<T>): U;
   /**
-   * The stream's last chunk when the hub ends it: after what it held (the
-   * hub closed, or its sequence was replaced: `error` undefined), or at
-   * once when the subscriber is removed as too slow (the
-   * `SlowConsumerError`). A stream whose signal aborted errors instead,
-   * with no last chunk.
+   * The stream's last chunk where the hub ends it: after what it held (the
+   * hub closed, or its sequence was replaced: `error` undefined), or at once
+   * when the subscriber is removed, as too slow (a `SlowConsumerError`) or
+   * by an abort (the signal's reason, or the hub's own error when it cannot
+   * go on). Undefined for an error that has no last chunk: the stream then
+   * errors with it (a cut).
    */
-  last(start: SubscriptionStart, error?: Error): U;
+  last(start: SubscriptionStart, error?: unknown): U | undefined;
 }
 
 /** Why a subscription left the hub. */

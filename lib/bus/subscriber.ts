@@ -195,19 +195,17 @@ export class Subscriber<T> {
   }
 
   /**
-   * Ends the stream of a subscriber the hub removed for `reason`: an abort
-   * errors it with `error`; so does a slow consumer's removal, unless an
-   * encoding gives the stream a last chunk (then it closes after it).
+   * Ends the stream of a subscriber removed by an abort or as a slow
+   * consumer: with the encoding's last chunk for `error`, then closed; or,
+   * when there is no encoding or it has no last chunk for that error,
+   * errored with it.
    */
   stopped(reason: LeaveReason, error: unknown): void {
-    if (reason === "slow-consumer" && this.#encoding) {
-      this.controller.enqueue(
-        this.#encoding.last(this.#start!, error as Error),
-      );
-      this.controller.close();
-    } else if (reason === "aborted" || reason === "slow-consumer") {
-      this.controller.error(error);
-    }
+    if (reason !== "aborted" && reason !== "slow-consumer") return;
+    const last = this.#encoding?.last(this.#start!, error);
+    if (last === undefined) return this.controller.error(error);
+    this.controller.enqueue(last);
+    this.controller.close();
   }
 
   /** Whether its filter holds a pattern (`news.*`). */
@@ -503,9 +501,8 @@ export class Subscriber<T> {
 
   #finish(): void {
     this.#waiting = false;
-    if (this.#encoding) {
-      this.controller.enqueue(this.#encoding.last(this.#start!));
-    }
+    const last = this.#encoding?.last(this.#start!);
+    if (last !== undefined) this.controller.enqueue(last);
     this.controller.close();
     this.leave("closed");
   }

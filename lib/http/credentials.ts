@@ -32,9 +32,9 @@ export interface HttpCaller extends Caller {
   readonly source?: CredentialSource;
 }
 
-/** The session cookie's value in `request`, decoded; undefined when absent or malformed. */
-function sessionCookie(request: Request): string | undefined {
-  const header = request.headers.get("cookie");
+/** The session cookie's value in `headers`, decoded; undefined when absent or malformed. */
+function sessionCookie(headers: Headers): string | undefined {
+  const header = headers.get("cookie");
   if (!header) return undefined;
   for (const pair of header.split(";")) {
     const at = pair.indexOf("=");
@@ -49,27 +49,25 @@ function sessionCookie(request: Request): string | undefined {
 }
 
 /**
- * The caller of `request` from `peer`: its `authorization` header, else its
- * session cookie, else (when `query` is given) the `access_token` parameter
- * of that URL.
+ * The caller from `peer` of a request with `headers`: its `authorization`
+ * header, else its session cookie, else (when `query` is given) the
+ * `access_token` parameter of that URL.
  *
  * @example
  * ```ts
  * import { callerOf } from "./credentials.ts";
- * const request = new Request("http://h/v1/events", {
- *   headers: { cookie: "theme=dark; greeter_token=s3cret" },
- * });
- * callerOf(request, "10.0.0.1:5000"); // { peer: "10.0.0.1:5000", authorization: "Bearer s3cret", source: "cookie" }
+ * const headers = new Headers({ cookie: "theme=dark; greeter_token=s3cret" });
+ * callerOf(headers, "10.0.0.1:5000"); // { peer: "10.0.0.1:5000", authorization: "Bearer s3cret", source: "cookie" }
  * ```
  */
 export function callerOf(
-  request: Request,
+  headers: Headers,
   peer: string,
   query?: URL,
 ): HttpCaller {
-  const header = request.headers.get("authorization");
+  const header = headers.get("authorization");
   if (header !== null) return { peer, authorization: header, source: "header" };
-  const cookie = sessionCookie(request);
+  const cookie = sessionCookie(headers);
   if (cookie !== undefined) {
     return { peer, authorization: `Bearer ${cookie}`, source: "cookie" };
   }
@@ -79,41 +77,51 @@ export function callerOf(
 }
 
 /**
- * Whether `request` comes from its own origin (the `Origin` a browser sends
- * against the host it asked for), or carries no `Origin` (not a
- * cross-origin browser request).
+ * Whether a request to `url` with `headers` comes from the page's own
+ * origin (the `Origin` a browser sends against the host it asked for), or
+ * carries no `Origin` (not a cross-origin browser request).
  */
-function sameOrigin(request: Request): boolean {
-  const origin = request.headers.get("origin");
-  return origin === null || origin === new URL(request.url).origin;
+function sameOrigin(headers: Headers, url: string): boolean {
+  const origin = headers.get("origin");
+  return origin === null || origin === new URL(url).origin;
+}
+
+/** Who may call, and what a request must present. */
+export interface CallerCheck {
+  /** The tokens in force; undefined: none needed. */
+  access: AccessControl | undefined;
+  /** The listed origins, whose pages may use the session cookie. */
+  cors: Cors;
 }
 
 /**
- * What `caller` may do when it calls `what`, under `access` (none: no token
- * needed, undefined returned). Throws `UnauthenticatedError` without an
- * accepted token, and `PermissionDeniedError` for a cookie sent from an
- * origin that is neither this one nor listed in `cors`.
+ * What `caller` (of a request to `url` with `headers`) may do when it calls
+ * `what` (none needed: undefined). Throws `UnauthenticatedError` without an
+ * accepted token, and `PermissionDeniedError` for the session cookie sent
+ * from an origin that is neither this one nor listed.
  *
  * @example
  * ```ts ignore
- * const permissions = authenticate(access, cors, request, caller, "/helloworld.Greeter/Publish");
+ * const permissions = authenticate({ access, cors }, request.headers, request.url, caller, "/helloworld.Greeter/Publish");
  * ```
  */
 export function authenticate(
-  access: AccessControl | undefined,
-  cors: Cors,
-  request: Request,
+  check: CallerCheck,
+  headers: Headers,
+  url: string,
   caller: HttpCaller,
   what: string,
 ): Permissions | undefined {
+  const { access, cors } = check;
   if (!access) return undefined;
+  const origin = headers.get("origin");
   if (
-    caller.source === "cookie" && !sameOrigin(request) &&
-    !cors.allows(request.headers.get("origin"))
+    caller.source === "cookie" && !sameOrigin(headers, url) &&
+    !cors.allows(origin)
   ) {
     throw new PermissionDeniedError(
       `The session cookie is not accepted from origin ${
-        JSON.stringify(request.headers.get("origin"))
+        JSON.stringify(origin)
       }: list it with --http-cors-origin, or send the token in an authorization header`,
     );
   }
@@ -147,9 +155,9 @@ function setCookie(value: string, secure: boolean): string {
 export function session(
   request: Request,
   caller: HttpCaller,
-  options: { access: AccessControl | undefined; cors: Cors; secure: boolean },
+  options: CallerCheck & { secure: boolean },
 ): Response {
-  const { access, cors, secure } = options;
+  const { access, secure } = options;
   const noStore = { "cache-control": "no-store" };
   switch (request.method) {
     case "POST": {
@@ -179,7 +187,13 @@ export function session(
       if (access && caller.source !== undefined) {
         authenticated = true;
         try {
-          authenticate(access, cors, request, caller, SESSION_PATH);
+          authenticate(
+            options,
+            request.headers,
+            request.url,
+            caller,
+            SESSION_PATH,
+          );
         } catch {
           authenticated = false;
         }

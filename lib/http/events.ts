@@ -146,8 +146,10 @@ export class EventStreams {
           }),
         ),
       item: options.items.sse,
-      last: (start, error) =>
-        utf8.encode(this.#goodbye(subscriptions.ended(start, error))),
+      last: (start, error) => {
+        const goodbye = subscriptions.ended(start, error);
+        return goodbye && utf8.encode(this.#goodbye(goodbye));
+      },
     };
   }
 
@@ -161,12 +163,12 @@ export class EventStreams {
       );
     }
     try {
-      const caller = callerOf(request, peer, url);
+      const caller = callerOf(request.headers, peer, url);
       const access = this.#access;
       const permissions = authenticate(
-        access,
-        this.#cors,
-        request,
+        { access, cors: this.#cors },
+        request.headers,
+        request.url,
         caller,
         SUBSCRIBE,
       );

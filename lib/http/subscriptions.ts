@@ -12,14 +12,17 @@
  */
 
 import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Admission } from "../access/admission.ts";
-import type { Hub, Subscription } from "../bus/hub.ts";
+import type { Hub, SubscribeOptions, Subscription } from "../bus/hub.ts";
 import {
   type Cursor,
   endedReason,
+  type LeaveReason,
   type StreamEncoding,
   type SubscriptionStart,
 } from "../bus/hub_items.ts";
+import { SlowConsumerError, UnavailableError } from "../errors.ts";
 import { validateName } from "../greetings.ts";
 import {
   type FirstGreetingMessage,
@@ -96,30 +99,88 @@ export class HttpSubscriptions {
    * Subscribes `request` with `encoding`: the name checked, counted against
    * its peer's limits (released when it leaves), labelled with its peer and
    * transport. The stream it returns is meant to be a response body: the
-   * peer going away cancels it, which removes the subscription. Throws the
-   * hub's and the admission's typed errors.
+   * peer going away cancels it, which removes the subscription. With
+   * `timeoutMs`, the stream ends then, as `encoding.last` says for a
+   * `DEADLINE_EXCEEDED` error. Throws the hub's and the admission's typed
+   * errors.
    */
   open<U>(
     request: HttpSubscribeRequest,
     encoding: StreamEncoding<Uint8Array, U>,
+    options: { timeoutMs?: number } = {},
   ): Subscription<Uint8Array, U> {
-    const name = validateName(request.name);
-    const release = this.#admission.admit(request.peer, name);
     const cut = new AbortController();
+    const { timeoutMs } = options;
+    const timer = timeoutMs === undefined
+      ? undefined
+      : setTimeout(() =>
+        cut.abort(
+          new ConnectError(
+            `The call's deadline (${timeoutMs} ms) passed`,
+            Code.DeadlineExceeded,
+          ),
+        ), timeoutMs);
+    const leave = () => {
+      clearTimeout(timer);
+      this.#open.delete(cut);
+    };
     try {
-      const subscription = this.#hub.subscribe(name, {
-        topics: request.topics,
-        after: request.after,
-        signal: cut.signal,
-        labels: { peer: request.peer, transport: request.transport },
-        encoding,
-        onLeave: () => {
-          this.#open.delete(cut);
-          release();
-        },
-      });
+      const subscription = this.#subscribe(
+        request,
+        (name, options) =>
+          this.#hub.subscribe(name, {
+            ...options,
+            encoding,
+            signal: cut.signal,
+            onLeave: (reason) => {
+              leave();
+              options.onLeave(reason);
+            },
+          }),
+      );
       this.#open.add(cut);
       return subscription;
+    } catch (error) {
+      leave();
+      throw error;
+    }
+  }
+
+  /**
+   * Subscribes `request` for a handler that reads the items itself (a
+   * connect-es one): as {@linkcode HttpSubscriptions.open}, removed when
+   * `signal` aborts.
+   */
+  items(
+    request: HttpSubscribeRequest,
+    signal: AbortSignal,
+  ): Subscription<Uint8Array> {
+    return this.#subscribe(
+      request,
+      (name, options) => this.#hub.subscribe(name, { ...options, signal }),
+    );
+  }
+
+  /**
+   * Checks `request`'s name, admits it (released when it leaves), and
+   * subscribes it with `subscribe`, labelled with its peer and transport.
+   */
+  #subscribe<S>(
+    request: HttpSubscribeRequest,
+    subscribe: (
+      name: string,
+      options: SubscribeOptions & { onLeave: (reason: LeaveReason) => void },
+    ) => S,
+  ): S {
+    const name = validateName(request.name);
+    const release = this.#admission.admit(request.peer, name);
+    try {
+      return subscribe(name, {
+        topics: request.topics,
+        after: request.after,
+        labels: { peer: request.peer, transport: request.transport },
+        onLeave: release,
+      });
     } catch (error) {
       release();
       throw error;
@@ -143,15 +204,29 @@ export class HttpSubscriptions {
   }
 
   /**
-   * The goodbye of a stream the hub ended: too slow (`error`, code
-   * RESOURCE_EXHAUSTED), or after what it held (UNAVAILABLE: draining, or a
-   * new epoch, which `start` tells). It advises coming back after a
-   * jittered delay.
+   * The goodbye of a stream the hub ended: after what it held (`error`
+   * undefined; UNAVAILABLE: draining, or a new epoch, which `start` tells),
+   * too slow (a `SlowConsumerError`: RESOURCE_EXHAUSTED), or unable to go on
+   * (an `UnavailableError`); it advises coming back after a jittered delay.
+   * Undefined for any other end (a cut: no goodbye).
    */
-  ended(start: SubscriptionStart, error?: Error): GoodbyeGreetingMessage {
-    return error
-      ? this.#goodbye(RESOURCE_EXHAUSTED, error.message)
-      : this.#goodbye(UNAVAILABLE, endedReason(start.cursor, this.#hub.epoch));
+  ended(
+    start: SubscriptionStart,
+    error?: unknown,
+  ): GoodbyeGreetingMessage | undefined {
+    if (error === undefined) {
+      return this.#goodbye(
+        UNAVAILABLE,
+        endedReason(start.cursor, this.#hub.epoch),
+      );
+    }
+    if (error instanceof SlowConsumerError) {
+      return this.#goodbye(RESOURCE_EXHAUSTED, error.message);
+    }
+    if (error instanceof UnavailableError) {
+      return this.#goodbye(UNAVAILABLE, error.message);
+    }
+    return undefined;
   }
 
   /**
@@ -163,16 +238,33 @@ export class HttpSubscriptions {
   }
 
   #goodbye(code: number, reason: string): GoodbyeGreetingMessage {
-    return create(this.#descriptors.GoodbyeGreetingMessage, {
-      code,
-      reason,
-      reconnect: true,
-      reconnectAfterMs: this.reconnectAfterMs(),
-    });
+    return goodbyeMessage(code, reason, this.#reconnectJitterMs);
   }
+}
 
-  /** A random delay below the reconnect jitter (ms). */
-  reconnectAfterMs(): number {
-    return Math.floor(Math.random() * this.#reconnectJitterMs);
-  }
+/**
+ * A goodbye with gRPC status `code` and `reason`; with `reconnectJitterMs`,
+ * it advises coming back after a random delay below it (so that clients do
+ * not all return at once), otherwise not to come back.
+ *
+ * @example
+ * ```ts
+ * import { goodbyeMessage } from "./subscriptions.ts";
+ * goodbyeMessage(0, "The stream is complete").reconnect; // false
+ * ```
+ */
+export function goodbyeMessage(
+  code: number,
+  reason: string,
+  reconnectJitterMs?: number,
+): GoodbyeGreetingMessage {
+  const { GoodbyeGreetingMessage } = greeterDescriptors();
+  return create(GoodbyeGreetingMessage, {
+    code,
+    reason,
+    reconnect: reconnectJitterMs !== undefined,
+    reconnectAfterMs: reconnectJitterMs === undefined
+      ? 0
+      : Math.floor(Math.random() * reconnectJitterMs),
+  });
 }

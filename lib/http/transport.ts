@@ -21,17 +21,20 @@
  */
 
 import type { AccessControl } from "../access/access.ts";
+import type { Clock } from "../bus/clock.ts";
 import { GreeterError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Transport, TransportCore } from "../transport.ts";
 import { formatAddress } from "../wire/address.ts";
 import type { ServerTls } from "../wire/tls.ts";
+import { ConnectCalls } from "./connect.ts";
 import { ConsoleFiles } from "./console_files.ts";
 import { Cors } from "./cors.ts";
 import { callerOf, session, SESSION_PATH } from "./credentials.ts";
 import { EncodedItems } from "./encoded_items.ts";
 import { EVENTS_PATH, EventStreams } from "./events.ts";
 import { textResponse } from "./status.ts";
+import { SUBSCRIBE_PATH, SubscribeStreams } from "./subscribe_stream.ts";
 import { HttpSubscriptions } from "./subscriptions.ts";
 
 /** How long to wait before listening again after the listener failed (ms). */
@@ -48,7 +51,11 @@ export interface HttpSettings {
   /** Origins whose pages may call (none: same origin only). */
   httpCorsOrigins: readonly string[];
   heartbeatMs: number;
+  intervalMs: number;
   reconnectJitterMs: number;
+  maxPublishBytes: number;
+  maxMessageBytes: number;
+  clock: Clock;
   log: Logger;
   tls: ServerTls | undefined;
   access: AccessControl | undefined;
@@ -83,21 +90,52 @@ export async function startHttpTransport(
     heartbeatIntervalMs: settings.heartbeatMs,
     reconnectJitterMs: settings.reconnectJitterMs,
   });
+  const items = new EncodedItems(() => core.hub.epoch);
   const events = new EventStreams({
     subscriptions,
-    items: new EncodedItems(() => core.hub.epoch),
+    items,
     access,
     cors,
     reconnectJitterMs: settings.reconnectJitterMs,
     log,
   });
+  const subscribe = new SubscribeStreams({
+    subscriptions,
+    items,
+    access,
+    cors,
+    maxMessageBytes: settings.maxMessageBytes,
+    log,
+  });
+  const calls = new ConnectCalls({
+    hub: core.hub,
+    directory: core.directory,
+    subscriptions,
+    access,
+    cors,
+    clock: settings.clock,
+    intervalMs: settings.intervalMs,
+    maxPublishBytes: settings.maxPublishBytes,
+    maxMessageBytes: settings.maxMessageBytes,
+    reconnectJitterMs: settings.reconnectJitterMs,
+    draining: core.draining,
+    stopped: core.stopped,
+    log,
+  });
   const debug = log.enabled("debug");
 
-  const route = (request: Request, url: URL, peer: string): Response => {
+  const route = (
+    request: Request,
+    url: URL,
+    peer: string,
+  ): Response | Promise<Response> => {
     const path = url.pathname;
     if (path === EVENTS_PATH) return events.answer(request, url, peer);
+    if (path === SUBSCRIBE_PATH) return subscribe.answer(request, peer);
+    const call = calls.answer(request, peer);
+    if (call) return call;
     if (path === SESSION_PATH) {
-      return session(request, callerOf(request, peer), {
+      return session(request, callerOf(request.headers, peer), {
         access,
         cors,
         secure: tls !== undefined,
@@ -110,16 +148,16 @@ export async function startHttpTransport(
     return textResponse(404, `Not found: ${request.method} ${path}`);
   };
 
-  const handler = (
+  const handler = async (
     request: Request,
     info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-  ): Response => {
+  ): Promise<Response> => {
     const { hostname, port } = info.remoteAddr;
     const peer = formatAddress(hostname, port);
     const url = new URL(request.url);
     const response = request.method === "OPTIONS"
       ? cors.preflight(request)
-      : cors.decorate(request, route(request, url, peer));
+      : cors.decorate(request, await route(request, url, peer));
     // Never the query: it may hold a token.
     if (debug) {
       log.debug("HTTP request", {

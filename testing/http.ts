@@ -1,7 +1,8 @@
 /**
  * Test helpers for the HTTP transport: a server-sent event stream read
  * block by block, as the HTML standard's parser reads it (fields, comments,
- * the blank line that dispatches), every read bounded in time.
+ * the blank line that dispatches), and a Connect or gRPC-Web body read
+ * envelope by envelope; every read bounded in time.
  *
  * @module
  */
@@ -130,4 +131,94 @@ export class SseReader implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.#reader.cancel().catch(() => {});
   }
+}
+
+/** One envelope of a Connect or gRPC-Web body: its flags and its bytes. */
+export interface Envelope {
+  flags: number;
+  data: Uint8Array;
+}
+
+/**
+ * A Connect or gRPC-Web streaming body read envelope by envelope, every
+ * read bounded in time. Dispose of it to cancel the body.
+ *
+ * @example
+ * ```ts ignore
+ * await using stream = new EnvelopeReader(await fetch(url, { method: "POST", body }));
+ * const first = await stream.next(); // { flags: 0, data: … }
+ * ```
+ */
+export class EnvelopeReader implements AsyncDisposable {
+  readonly response: Response;
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #buffer = new Uint8Array(0);
+  #done = false;
+
+  /** Reads `response`'s body. */
+  constructor(response: Response) {
+    this.response = response;
+    this.#reader = response.body!.getReader();
+  }
+
+  /** The next envelope, or undefined once the body ended. */
+  async next(timeoutMs = 5000): Promise<Envelope | undefined> {
+    for (;;) {
+      if (this.#buffer.length >= 5) {
+        const length = new DataView(
+          this.#buffer.buffer,
+          this.#buffer.byteOffset,
+        )
+          .getUint32(1);
+        if (this.#buffer.length >= 5 + length) {
+          const envelope = {
+            flags: this.#buffer[0],
+            data: this.#buffer.slice(5, 5 + length),
+          };
+          this.#buffer = this.#buffer.slice(5 + length);
+          return envelope;
+        }
+      }
+      if (this.#done) return undefined;
+      const { done, value } = await settles(
+        "the next envelope",
+        this.#reader.read(),
+        timeoutMs,
+      );
+      if (done) this.#done = true;
+      else {
+        const joined = new Uint8Array(this.#buffer.length + value.length);
+        joined.set(this.#buffer);
+        joined.set(value, this.#buffer.length);
+        this.#buffer = joined;
+      }
+    }
+  }
+
+  /** Every envelope until the body ends (within `timeoutMs`). */
+  async rest(timeoutMs = 5000): Promise<Envelope[]> {
+    const deadline = Date.now() + timeoutMs;
+    const envelopes: Envelope[] = [];
+    for (;;) {
+      const envelope = await this.next(Math.max(1, deadline - Date.now()));
+      if (!envelope) return envelopes;
+      envelopes.push(envelope);
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#reader.cancel().catch(() => {});
+  }
+}
+
+/** `data` in an envelope with `flags`. */
+export function enveloped(
+  data: Uint8Array,
+  flags = 0,
+): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(5 + data.length);
+  out[0] = flags;
+  new DataView(out.buffer).setUint32(1, data.length);
+  out.set(data, 5);
+  return out;
 }
