@@ -139,20 +139,6 @@ export async function serve(
   ) log.warn(warning);
   const opened = await openBroker(config, log);
   let server;
-  try {
-    server = await startServer(
-      serverOptions(config, { broker: opened.broker, access, tls, log }),
-    );
-  } catch (error) {
-    await opened.close();
-    throw error;
-  }
-  if (tls) {
-    log.info(clientCa ? "TLS on, client certificates required" : "TLS on");
-  }
-  if (access) {
-    log.info(`Bearer tokens required (${access.list.size} accepted)`);
-  }
   const reload = async () => {
     if (!access) {
       return log.info("Reload asked: nothing to reload (no --token-file)");
@@ -169,9 +155,26 @@ export async function serve(
       );
     }
   };
+  // Listening before the start line: a SIGHUP once it is out must reload,
+  // never end the process (the signal's default).
   const stopReloads = options.onReload?.(() => void reload());
   /** Why serving must end without a signal: the event stream given up on. */
   let failure: unknown;
+  try {
+    server = await startServer(
+      serverOptions(config, { broker: opened.broker, access, tls, log }),
+    );
+  } catch (error) {
+    stopReloads?.();
+    await opened.close();
+    throw error;
+  }
+  if (tls) {
+    log.info(clientCa ? "TLS on, client certificates required" : "TLS on");
+  }
+  if (access) {
+    log.info(`Bearer tokens required (${access.list.size} accepted)`);
+  }
   try {
     if (!signal.aborted) {
       await new Promise<void>((resolve) => {
