@@ -5,7 +5,7 @@ import { AccessControl } from "../lib/access/access.ts";
 import { PeerGuard } from "../lib/access/peer_guard.ts";
 import { AccessList, Permissions } from "../lib/access/permissions.ts";
 import { Logger } from "../lib/log.ts";
-import { runClient } from "../testing/process.ts";
+import { runClient, runTask } from "../testing/process.ts";
 import { spawnServeGroup } from "../testing/process_group.ts";
 import { startTestServer, waitFor } from "../testing/server.ts";
 
@@ -44,8 +44,13 @@ Deno.test("AccessList names a bad grant's line and word, never its token", () =>
   for (
     const [line, message] of [
       [
+        "s3cret-token publish",
+        /Token line 2: Invalid permission "publish": expected publish:PATTERN, subscribe:PATTERN or metrics/,
+      ],
+      [
+        // Not written as a grant: it may be a secret, so only its place.
         "s3cret-token pub:news",
-        /Token line 2: Invalid permission "pub:news": expected publish:PATTERN, subscribe:PATTERN or metrics/,
+        /Token line 2: word 1 after the token is not a grant \(expected publish:PATTERN, subscribe:PATTERN or metrics\)/,
       ],
       [
         "s3cret-token publish:news.>.x",
@@ -57,7 +62,7 @@ Deno.test("AccessList names a bad grant's line and word, never its token", () =>
       () => new AccessList(["ok", line]),
       (e: Error) =>
         e instanceof ConfigError && message.test(e.message) &&
-        !e.message.includes("s3cret"),
+        !e.message.includes("s3cret") && !e.message.includes("pub:news"),
     );
   }
 });
@@ -235,6 +240,91 @@ Deno.test("SIGHUP to deno task serve's process group reloads the token file; a b
     );
     // SIGHUP no longer ends the server (it exited 129, without a drain).
     assert.ok(!server.stderr.some((l) => l.includes("Shutting down")));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** The secrets of the token lines below: none may ever be printed. */
+const SECRET = "s3cret-0123456789abcdef";
+const NEXT_SECRET = "n3xt-0123456789abcdef";
+
+/** Token files a person gets wrong, and what serve must say of each. */
+const BAD_TOKEN_FILES: [string, string, RegExp][] = [
+  [
+    "grants before the token",
+    `${FULL}\npublish:news.> ${SECRET}\n`,
+    /Token line 2 starts with a grant \(publish…\) where its token should be: write the token first/,
+  ],
+  [
+    "two tokens on a line (a rotation)",
+    `${FULL}\n${SECRET} ${NEXT_SECRET}\n`,
+    /Token line 2: word 1 after the token is not a grant .*a line holds one token: put a second one on a line of its own/,
+  ],
+  [
+    "a line of grants alone (a wrapped line)",
+    `${SECRET} publish:news.>\nsubscribe:news.sport.today\n`,
+    /Token line 2 starts with a grant \(subscribe…\) where its token should be/,
+  ],
+];
+
+Deno.test("serve refuses a token file whose line starts with grants, holds two tokens or grants alone, naming the line and never a secret", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/tokens.txt`;
+  try {
+    for (const [what, text, message] of BAD_TOKEN_FILES) {
+      await Deno.writeTextFile(file, text, { mode: 0o600 });
+      const result = await runTask("serve", [
+        "--port",
+        "0",
+        "--token-file",
+        file,
+      ]);
+      assert.equal(result.code, 2, `${what}: ${result.stderr}`);
+      assert.match(result.stderr, message, what);
+      for (const secret of [SECRET, NEXT_SECRET, FULL]) {
+        assert.ok(!result.stderr.includes(secret), `${what}: ${secret}`);
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a reload of a token file that starts a line with grants, holds two tokens or grants alone keeps the old list and prints no secret", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/tokens.txt`;
+  try {
+    await Deno.writeTextFile(file, `${FULL}\n`, { mode: 0o600 });
+    const { group, target } = await spawnServeGroup(["--token-file", file]);
+    await using _ = group;
+    const server = group.process;
+    for (const [what, text, message] of BAD_TOKEN_FILES) {
+      await Deno.writeTextFile(file, text);
+      const before = server.stderr.length;
+      const warning = () =>
+        server.stderr.slice(before).find((l) =>
+          l.includes("WARN Token file not reloaded")
+        );
+      group.signal("SIGHUP");
+      await waitFor(
+        `the reload warning (${what})`,
+        () => !!warning(),
+        10_000,
+        () => server.stderr.join("\n"),
+      );
+      assert.match(warning()!, message, what);
+    }
+    // The list in force is still the one read at start.
+    const hello = await runClient(
+      ["x", "--target", target, "--mode", "hello"],
+      20_000,
+      { GREETER_TOKEN: FULL },
+    );
+    assert.equal(hello.code, 0, hello.stderr);
+    for (const secret of [SECRET, NEXT_SECRET, FULL]) {
+      assert.ok(!server.stderr.some((l) => l.includes(secret)), secret);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -21,6 +21,7 @@
 
 import { BearerTokens, tokenOf } from "./tokens.ts";
 import { ConfigError } from "../errors.ts";
+import { quote } from "../escape.ts";
 import { TopicPattern } from "../bus/topic_pattern.ts";
 import { ALL_TOPICS, PRESENCE_TOPIC, TICK_TOPIC } from "../bus/hub_items.ts";
 
@@ -58,7 +59,8 @@ export class Permissions {
   /**
    * Reads the grants of a token line (the words after the token); none is
    * {@linkcode Permissions.ALL}. Throws {@linkcode ConfigError} naming the
-   * word that is not a grant (never the token).
+   * grant that is wrong; a word that is no grant at all (a second token
+   * during a rotation, say) is named by its place, never written out.
    */
   static parse(words: readonly string[]): Permissions {
     if (words.length === 0) return Permissions.ALL;
@@ -67,7 +69,7 @@ export class Permissions {
       subscribe: [] as TopicPattern[],
       metrics: false,
     };
-    for (const word of words) {
+    for (const [i, word] of words.entries()) {
       const [, kind, pattern] = word.match(/^(publish|subscribe):(.+)$/) ??
         [];
       if (word === "metrics") grants.metrics = true;
@@ -76,12 +78,20 @@ export class Permissions {
           grants[kind].push(new TopicPattern(pattern));
         } catch (error) {
           throw new ConfigError(
-            `Invalid permission "${word}": ${(error as Error).message}`,
+            `Invalid permission ${quote(word)}: ${(error as Error).message}`,
           );
         }
+      } else if (isGrant(word)) {
+        throw new ConfigError(
+          `Invalid permission ${
+            quote(word)
+          }: expected publish:PATTERN, subscribe:PATTERN or metrics`,
+        );
       } else {
         throw new ConfigError(
-          `Invalid permission "${word}": expected publish:PATTERN, subscribe:PATTERN or metrics`,
+          `word ${
+            i + 1
+          } after the token is not a grant (expected publish:PATTERN, subscribe:PATTERN or metrics); a line holds one token: put a second one on a line of its own`,
         );
       }
     }
@@ -118,6 +128,22 @@ export class Permissions {
     }
     return this.#subscribe.some((p) => p.covers(wanted));
   }
+}
+
+/**
+ * Whether `word` is written as a grant (`publish…`, `subscribe…`,
+ * `metrics`), right or wrong: a word that is not may be a secret, and is
+ * never written out.
+ *
+ * @example
+ * ```ts
+ * import { isGrant } from "./permissions.ts";
+ * isGrant("publish:news.>"); // true
+ * isGrant("6f1c0a9e2b"); // false
+ * ```
+ */
+export function isGrant(word: string): boolean {
+  return word === "metrics" || /^(publish|subscribe)(:|$)/.test(word);
 }
 
 /**
@@ -199,7 +225,8 @@ export class AccessList {
 
   /**
    * Reads `lines`; throws {@linkcode ConfigError} naming the line number
-   * (never its token) when a grant is wrong or there is no line.
+   * (never its token, nor any word that is not a grant) when a grant is
+   * wrong, a line starts with a grant, or there is no line.
    */
   constructor(lines: readonly string[]) {
     if (lines.length === 0) {
@@ -208,6 +235,15 @@ export class AccessList {
     const tokens: string[] = [];
     this.#permissions = lines.map((line, i) => {
       const [token, ...words] = line.trim().split(/\s+/);
+      if (isGrant(token)) {
+        // Grants before the token, or a wrapped line of grants alone: never
+        // a token with every permission, and the line's words unprinted.
+        throw new ConfigError(
+          `Token line ${i + 1} starts with a grant (${
+            token.split(":", 1)[0]
+          }…) where its token should be: write the token first, then what it grants, all on one line`,
+        );
+      }
       tokens.push(tokenOf(token));
       try {
         return Permissions.parse(words);
