@@ -16,6 +16,7 @@ import {
 } from "../testing/server.ts";
 import { RawH2 } from "../testing/raw_h2.ts";
 import { GreeterClient } from "../lib/client/client.ts";
+import type { RpcError } from "../lib/errors.ts";
 import { parseServeArgs } from "../lib/cli/config.ts";
 import { ManualClock } from "../testing/manual_clock.ts";
 import { runClient, spawnServer } from "../testing/process.ts";
@@ -320,4 +321,72 @@ Deno.test("a peer that never acknowledges the server's SETTINGS still gets RESOU
       ),
   );
   assert.equal(peer.closed, undefined);
+});
+
+Deno.test("publish:news.* does not allow news.: topics and patterns with an empty token are refused, as NATS refuses them", async () => {
+  const file = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(file, "n3ws-0123456789abcdef publish:news.*\n");
+    const { process: server, target } = await spawnServer([
+      "--token-file",
+      file,
+    ]);
+    await using _ = server;
+    const publish = (topic: string) =>
+      runClient(
+        ["--target", target, "--mode", "publish", "--topic", topic],
+        20_000,
+        { GREETER_TOKEN: "n3ws-0123456789abcdef" },
+      );
+    assert.equal((await publish("news.sport")).code, 0);
+    for (const topic of ["news.", ".news", "news..sport"]) {
+      const refused = await publish(topic);
+      assert.equal(refused.code, 1, topic);
+      assert.match(
+        refused.stderr,
+        /(INVALID_ARGUMENT: Invalid topic|PERMISSION_DENIED).*"news|"\.news/,
+        topic,
+      );
+    }
+    using client = new GreeterClient(target, {
+      token: "n3ws-0123456789abcdef",
+    });
+    for (const pattern of ["news.*.", "news..>", ".*"]) {
+      await assert.rejects(
+        client.subscribe("x", { topics: [pattern] }).next(),
+        (e: RpcError) =>
+          ["INVALID_ARGUMENT", "PERMISSION_DENIED"].includes(e.code),
+        pattern,
+      );
+    }
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("INVALID_ARGUMENT details quote the client's bad topic and page token escaped, never raw", async () => {
+  const { process: server, target } = await spawnServer();
+  await using _ = server;
+  using client = new GreeterClient(target);
+  const raw = "bad\ntopic\u001b[31m\u202e";
+  const rawCharacters = (text: string) =>
+    ["\n", "\u001b", "\u202e"].some((c) => text.includes(c));
+  const escaped = (e: RpcError) =>
+    e.code === "INVALID_ARGUMENT" &&
+    e.message.includes('"bad\\ntopic\\u001b[31m\\u202e"') &&
+    !rawCharacters(e.message);
+  await assert.rejects(client.publish(raw, new Uint8Array()), escaped);
+  await assert.rejects(
+    client.subscribe("x", { topics: [raw] }).next(),
+    escaped,
+  );
+  await assert.rejects(
+    client.subscribe("x", { topics: [`${raw}.*`] }).next(),
+    (e: RpcError) => e.code === "INVALID_ARGUMENT" && !rawCharacters(e.message),
+  );
+  await assert.rejects(
+    client.listSubscribers({ pageToken: "1\n2" }),
+    (e: RpcError) =>
+      e.code === "INVALID_ARGUMENT" && e.message.includes('"1\\n2"'),
+  );
 });

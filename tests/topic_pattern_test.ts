@@ -20,6 +20,11 @@ Deno.test("TopicPattern.matches(): * is one token, > one or more, $ topics never
     [">", "$presence", false],
     ["*", "$presence", false],
     ["$presence", "$presence", true],
+    // No token is empty (NATS): a wildcard never stands for one.
+    ["news.*", "news.", false],
+    ["news.>", "news.", false],
+    ["news.>", "news.a..b", false],
+    ["*.news", ".news", false],
   ];
   for (const [pattern, topic, expected] of cases) {
     assert.equal(
@@ -57,7 +62,16 @@ Deno.test("TopicPattern.covers() holds when every topic of the other is its own"
 
 Deno.test("TopicPattern refuses wildcards inside tokens and a > before the end", () => {
   for (
-    const bad of ["news*", "news.>.x", "a.b>", "has space.*", "x".repeat(129)]
+    const bad of [
+      "news*",
+      "news.>.x",
+      "a.b>",
+      "has space.*",
+      "x".repeat(129),
+      "news.*.",
+      ".*",
+      "a..*",
+    ]
   ) {
     assert.throws(
       () => new TopicPattern(bad),

@@ -31,6 +31,7 @@ import { peerHost } from "../wire/address.ts";
 import { PeerGuard } from "./peer_guard.ts";
 import { PermissionDeniedError, UnauthenticatedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { quote } from "../escape.ts";
 
 /** Methods of these services need no token. */
 const OPEN_SERVICE_PREFIXES = [
@@ -154,7 +155,9 @@ export class AccessControl {
     if (!why) return;
     this.#refused("permission denied", method, caller.peer, why);
     throw new PermissionDeniedError(
-      `Permission denied for ${method} on topic "${why.topic}": this token lacks "${why.needs}"; ask for a token that grants it`,
+      `Permission denied for ${method} on topic ${
+        quote(why.topic)
+      }: this token lacks ${quote(why.needs)}; ask for a token that grants it`,
     );
   }
 

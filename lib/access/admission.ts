@@ -7,6 +7,7 @@
  */
 
 import { CapacityError } from "../errors.ts";
+import { quote } from "../escape.ts";
 
 /** A peer's remote address: `address:port` (as grpc-js names it) less the port. */
 function addressOf(peer: string): string {
@@ -62,14 +63,18 @@ export class Admission {
     const count = byConnection.get(peer) ?? 0;
     if (count >= this.#perConnection) {
       throw new CapacityError(
-        `Cannot subscribe "${name}": this connection holds ${count} subscriptions, the limit; open another connection or close one`,
+        `Cannot subscribe ${
+          quote(name)
+        }: this connection holds ${count} subscriptions, the limit; open another connection or close one`,
       );
     }
     const address = addressOf(peer);
     const fromAddress = byAddress.get(address) ?? 0;
     if (fromAddress >= this.#perPeer) {
       throw new CapacityError(
-        `Cannot subscribe "${name}": peer ${address} holds ${fromAddress} subscriptions, the per-peer limit of ${this.#perPeer} (--max-subscribers-per-peer); close some first`,
+        `Cannot subscribe ${
+          quote(name)
+        }: peer ${address} holds ${fromAddress} subscriptions, the per-peer limit of ${this.#perPeer} (--max-subscribers-per-peer); close some first`,
       );
     }
     add(byConnection, peer, 1);

@@ -36,6 +36,7 @@ import {
 import { SubscriptionIndex } from "./subscription_index.ts";
 import { ReplayLog } from "./replay_log.ts";
 import {
+  hasEmptyToken,
   isPattern,
   MAX_TOPIC_LENGTH,
   TOPIC_CHARACTERS,
@@ -55,6 +56,7 @@ import {
   TICK_TOPIC,
 } from "./hub_items.ts";
 import { Subscriber, type SubscriberHost, wants } from "./subscriber.ts";
+import { quote } from "../escape.ts";
 
 /**
  * Default most subscriptions read from the broker's log at once: each holds
@@ -173,15 +175,16 @@ const TOPIC = new RegExp(`^[${TOPIC_CHARACTERS}]{1,${MAX_TOPIC_LENGTH}}$`);
 
 /**
  * Checks a topic a client may publish on: 1 to 128 letters, digits or
- * `. _ - / :`. Topics starting with `$` are the server's own.
- * Throws {@linkcode InvalidArgumentError} otherwise.
+ * `. _ - / :`, in `.`-separated tokens none of which is empty (as NATS
+ * asks). Topics starting with `$` are the server's own. Throws
+ * {@linkcode InvalidArgumentError} otherwise, quoting the topic escaped.
  */
 export function validateTopic(topic: string): string {
-  if (!TOPIC.test(topic)) {
+  if (!TOPIC.test(topic) || hasEmptyToken(topic)) {
     throw new InvalidArgumentError(
-      `Invalid topic "${
-        topic.slice(0, MAX_TOPIC_LENGTH + 12)
-      }": use 1 to ${MAX_TOPIC_LENGTH} letters, digits or . _ - / : (topics starting with "$" are reserved)`,
+      `Invalid topic ${
+        quote(topic.slice(0, MAX_TOPIC_LENGTH + 12))
+      }: use 1 to ${MAX_TOPIC_LENGTH} letters, digits or . _ - / : in "."-separated tokens, none empty (topics starting with "$" are reserved)`,
     );
   }
   return topic;
@@ -459,7 +462,9 @@ export class Hub<T> {
     const topics = normalizeTopics(options.topics);
     if (this.#closed) {
       throw new UnavailableError(
-        `Cannot subscribe "${name}": the server is shutting down; retry on another instance or after a restart`,
+        `Cannot subscribe ${
+          quote(name)
+        }: the server is shutting down; retry on another instance or after a restart`,
       );
     }
     const pending = this.#broker.pending;
@@ -468,7 +473,9 @@ export class Hub<T> {
     }
     if (this.#subscribers.size >= this.#maxSubscribers) {
       throw new CapacityError(
-        `Cannot subscribe "${name}": the server is at its limit of ${this.#maxSubscribers} subscribers; retry later`,
+        `Cannot subscribe ${
+          quote(name)
+        }: the server is at its limit of ${this.#maxSubscribers} subscribers; retry later`,
       );
     }
     const resume = after ? this.#resumeFrom(after, topics) : undefined;
@@ -658,8 +665,9 @@ export class Hub<T> {
     let fromBroker: number | undefined;
     let reason: string | undefined;
     if (after.epoch !== this.epoch) {
-      reason =
-        `cursor epoch "${after.epoch}" is not the server's "${this.epoch}": the server restarted`;
+      reason = `cursor epoch ${
+        quote(after.epoch)
+      } is not the server's "${this.epoch}": the server restarted`;
     } else if (!Number.isSafeInteger(after.seq) || after.seq < 0) {
       reason = `cursor seq ${after.seq} is not a valid position`;
     } else if (after.seq > Math.max(this.#seq, this.#broker.head ?? 0)) {

@@ -12,6 +12,7 @@ import type { Directory } from "./broker.ts";
 import { Hub, validateFilterTopic } from "./hub.ts";
 import type { SubscriptionInfo } from "./hub_items.ts";
 import { InvalidArgumentError } from "../errors.ts";
+import { quote } from "../escape.ts";
 
 /** Most subscribers one page holds. */
 export const MAX_LIST_SUBSCRIBERS = 1000;
@@ -65,9 +66,9 @@ function parsePageToken(token: string): number {
   const id = /^\d{1,16}$/.test(token) ? Number(token) : NaN;
   if (!Number.isSafeInteger(id)) {
     throw new InvalidArgumentError(
-      `Invalid page token "${
-        token.slice(0, 32)
-      }": send the next_page_token of the previous reply, or none for the first page`,
+      `Invalid page token ${
+        quote(token.slice(0, 32))
+      }: send the next_page_token of the previous reply, or none for the first page`,
     );
   }
   return id;

@@ -1,5 +1,6 @@
 /**
- * Topic patterns, NATS-style: topics are `.`-separated tokens; in a pattern
+ * Topic patterns, NATS-style: topics are `.`-separated tokens, none of them
+ * empty (`news.`, `.news` and `a..b` are no topics, as in NATS); in a pattern
  * `*` stands for exactly one token and `>` (last only) for one or more.
  * `news.*` matches `news.sport` but not `news` nor `news.sport.today`;
  * `news.>` matches both of the latter. One matcher serves the hub's topic
@@ -14,6 +15,7 @@
  */
 
 import { InvalidArgumentError } from "../errors.ts";
+import { quote } from "../escape.ts";
 
 /** Longest topic or pattern accepted, in characters. */
 export const MAX_TOPIC_LENGTH = 128;
@@ -26,6 +28,21 @@ export const TOPIC_CHARACTERS = "A-Za-z0-9._\\-/:";
 
 /** One or more of the characters a topic or pattern may hold. */
 const CHARACTERS = new RegExp(`^[${TOPIC_CHARACTERS}*>]+$`);
+
+/**
+ * Whether `text` has an empty token: it starts or ends with `.`, or holds
+ * `..` (NATS forbids empty tokens; `news.*` must not match `news.`).
+ *
+ * @example
+ * ```ts
+ * import { hasEmptyToken } from "./topic_pattern.ts";
+ * hasEmptyToken("news."); // true
+ * hasEmptyToken("news.sport"); // false
+ * ```
+ */
+export function hasEmptyToken(text: string): boolean {
+  return text.startsWith(".") || text.endsWith(".") || text.includes("..");
+}
 
 /**
  * Whether `filter` holds a wildcard token (`*` or `>`), as opposed to
@@ -67,8 +84,10 @@ export class TopicPattern {
   /**
    * Compiles `text`; throws {@linkcode InvalidArgumentError} naming what is
    * wrong when it is not a valid pattern: 1 to 128 letters, digits or
-   * `. _ - / : * >`, where `*` and `>` are whole tokens and `>` comes last
-   * (or `$presence`-style server topics, taken literally).
+   * `. _ - / : * >` in non-empty `.`-separated tokens, where `*` and `>`
+   * are whole tokens and `>` comes last (or `$presence`-style server
+   * topics, taken literally). The message quotes `text` escaped: it is
+   * what a client sent.
    */
   constructor(text: string) {
     this.text = text;
@@ -77,23 +96,27 @@ export class TopicPattern {
     this.wild = isPattern(text);
     if (text.startsWith("$") && !this.wild) return; // the server's topics
     const bad = text.length > MAX_TOPIC_LENGTH || !CHARACTERS.test(text) ||
+      hasEmptyToken(text) ||
       this.#tokens.some((token, i) =>
         (token.includes("*") && token !== "*") ||
         (token.includes(">") && (token !== ">" || i < this.#tokens.length - 1))
       );
     if (bad) {
       throw new InvalidArgumentError(
-        `Invalid topic pattern "${
-          text.slice(0, MAX_TOPIC_LENGTH + 12)
-        }": use 1 to ${MAX_TOPIC_LENGTH} letters, digits or . _ - / : with "*" for one "."-separated token and a final ">" for one or more`,
+        `Invalid topic pattern ${
+          quote(text.slice(0, MAX_TOPIC_LENGTH + 12))
+        }: use 1 to ${MAX_TOPIC_LENGTH} letters, digits or . _ - / : in "."-separated tokens, none empty, with "*" for one token and a final ">" for one or more`,
       );
     }
   }
 
-  /** Whether `topic` is one this pattern stands for. */
+  /**
+   * Whether `topic` is one this pattern stands for (a wildcard never
+   * stands for an empty token: `news.*` does not match `news.`).
+   */
   matches(topic: string): boolean {
     if (!this.wild) return topic === this.text;
-    return this.matchesTokens(topic.split("."));
+    return !hasEmptyToken(topic) && this.matchesTokens(topic.split("."));
   }
 
   /**

@@ -12,6 +12,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { loadServedDefinition } from "../wire/proto.ts";
+import { quote } from "../escape.ts";
 
 /**
  * The services health reports on: the server as a whole (`""`, what
@@ -170,9 +171,9 @@ export class HealthService {
         else {
           callback({
             code: grpc.status.NOT_FOUND,
-            details: `Health status unknown for service "${
-              call.request.service.slice(0, 256)
-            }": known are ${
+            details: `Health status unknown for service ${
+              quote(call.request.service.slice(0, 256))
+            }: known are ${
               [...this.#status.keys()].map((name) => `"${name}"`).join(", ")
             }`,
           });
