@@ -526,6 +526,36 @@ Deno.test("follow() gives up on a status not worth retrying", async () => {
   );
 });
 
+Deno.test("follow() retries UNAUTHENTICATED a bounded number of times in a row, saying so in each reconnecting message", async () => {
+  await using t = await quietServer({ tokens: ["0123456789abcdef-ok"] });
+  using client = new GreeterClient(t.target, { token: "0123456789abcdef-no" });
+  const reasons: string[] = [];
+  await assert.rejects(
+    async () => {
+      for await (
+        const message of follow(client, "locked", {
+          initialMs: 1,
+          unauthenticatedRetries: 2,
+        })
+      ) {
+        if (message.kind === "reconnecting") reasons.push(message.reason);
+      }
+    },
+    (e: RpcError) => e.code === "UNAUTHENTICATED",
+  );
+  assert.equal(reasons.length, 2);
+  for (const [i, reason] of reasons.entries()) {
+    assert.match(
+      reason,
+      new RegExp(
+        `UNAUTHENTICATED: .*\\(retry ${
+          i + 1
+        } of 2 after UNAUTHENTICATED: the token may be being rotated\\)`,
+      ),
+    );
+  }
+});
+
 Deno.test("follow() after a cursor ahead of the server takes the server's cursor and misses nothing after it", async () => {
   await using t = await quietServer();
   using client = new GreeterClient(t.target);

@@ -11,9 +11,14 @@
  *
  * This module: the token list in force (replaceable while serving: the
  * token file's reload) and the checks made with it. Refusals are logged at
- * `warn`, at most once per peer per 10 s and never with a token; a peer
- * that fails authentication more than 10 times in a second is refused
- * without checking for 10 s ({@linkcode PeerGuard}). Health and reflection
+ * `warn`, at most once per peer per 10 s and never with a token. The token
+ * is always checked first (in constant time), so a valid one always passes:
+ * what is limited is failures. A peer whose bad tokens exceed 10 in a
+ * second has them refused with a short answer, and one log line, for 10 s
+ * ({@linkcode PeerGuard}): before, it was refused without checking, and a
+ * stranger's guesses locked out every valid token behind the same address
+ * (a NAT, a proxy, Prometheus). What keeps guessing hopeless is the token's
+ * length (the start warns below 16 bytes), not a rate. Health and reflection
  * are open: probes must work without a token, and reflection describes only
  * the public contract (the protos in this repository), which tools such as
  * `buf curl` read before every call.
@@ -114,24 +119,26 @@ export class AccessControl {
   /**
    * What `caller`'s credential may do when it calls `what`. Throws
    * {@linkcode UnauthenticatedError} (logged, rate-limited) when it carries
-   * no accepted token, or when its peer is blocked for failing too often.
+   * no accepted token. An accepted token always passes, however many bad
+   * ones its address sent (failures are what the guard counts).
    */
   authenticate(caller: Caller, what: string): Permissions {
-    const host = peerHost(caller.peer);
-    const blockedMs = this.#guard.blockedFor(host);
-    if (blockedMs > 0) {
-      const seconds = Math.ceil(blockedMs / 1000);
-      this.#refused("too many failed authentications", what, caller.peer);
-      throw new UnauthenticatedError(
-        `Too many failed authentications from ${host}: refused without checking for ${seconds} s more; fix the token, then retry`,
-      );
-    }
     const permissions = this.#list.find(caller.authorization);
     if (permissions) return permissions;
+    const host = peerHost(caller.peer);
     if (this.#guard.failed(host)) {
       this.#log.warn(
-        "Too many failed authentications: refusing this address without checking",
+        "Too many failed authentications: refusing this address's bad tokens in short",
         { peer: host, seconds: Math.ceil(this.#guard.blockedFor(host) / 1000) },
+      );
+    }
+    const blockedMs = this.#guard.blockedFor(host);
+    if (blockedMs > 0) {
+      this.#refused("too many failed authentications", what, caller.peer);
+      throw new UnauthenticatedError(
+        `Missing or invalid bearer token, and too many failed authentications from ${host}: refused in short for ${
+          Math.ceil(blockedMs / 1000)
+        } s more (a valid token still passes); fix the token, then retry`,
       );
     }
     this.#refused("missing or invalid bearer token", what, caller.peer);

@@ -1,9 +1,11 @@
 /**
- * Bounds on what refused peers cost: a peer (an IP address) that fails
- * authentication too often is refused without checking for a while, and
- * refusals are logged at most once per peer per interval, with a count of
- * those left out. Memory is bounded: at most {@linkcode MAX_PEERS_TRACKED}
- * peers are remembered, the oldest forgotten first.
+ * Bounds on what refused peers cost: a peer (an IP address) whose failed
+ * authentications come too fast is marked for a while (its failures are
+ * answered in short, and said once), and refusals are logged at most once
+ * per peer per interval, with a count of those left out. It counts
+ * failures only: what a peer's valid tokens may do is never its business.
+ * Memory is bounded: at most {@linkcode MAX_PEERS_TRACKED} peers are
+ * remembered, the oldest forgotten first.
  *
  * @module
  */
@@ -13,7 +15,7 @@ import { PeerLineBudget } from "../observe/peer_lines.ts";
 /** Failed authentications per peer per second before it is blocked. */
 export const MAX_FAILURES_PER_SECOND = 10;
 
-/** How long a blocked peer is refused without checking (ms). */
+/** How long a peer's failures are answered in short once it failed too fast (ms). */
 export const BLOCK_MS = 10_000;
 
 /** Shortest time between two refusal lines for one peer (ms). */
@@ -36,7 +38,7 @@ interface PeerState {
   /** Start of the current one-second window, and failures in it. */
   windowStart: number;
   failures: number;
-  /** Refused without checking until then. */
+  /** Its failures are answered in short until then. */
   blockedUntil: number;
 }
 
@@ -72,7 +74,7 @@ export class PeerGuard {
     });
   }
 
-  /** Milliseconds `host` stays blocked (0: it may try). */
+  /** Milliseconds `host`'s failures stay answered in short (0: not marked). */
   blockedFor(host: string): number {
     const state = this.#peers.get(host);
     return state ? Math.max(0, state.blockedUntil - this.#now()) : 0;
@@ -80,7 +82,7 @@ export class PeerGuard {
 
   /**
    * Counts a failed authentication of `host`; returns true when this one
-   * blocked it.
+   * marked it (more than the limit within a second).
    */
   failed(host: string): boolean {
     const state = this.#state(host);

@@ -1,6 +1,7 @@
 /**
  * A subscription that survives the network: it resubscribes after
- * `UNAVAILABLE` or `RESOURCE_EXHAUSTED`, after a Goodbye that advises it, when
+ * `UNAVAILABLE` or `RESOURCE_EXHAUSTED`, after `UNAUTHENTICATED` a bounded
+ * number of times in a row (a token being rotated), after a Goodbye that advises it, when
  * the server falls silent for longer than its heartbeat promises, and when a
  * subscription gets no answer at all, with capped exponential backoff and
  * full jitter (never shorter than a Goodbye's advice); it resumes from the
@@ -61,7 +62,17 @@ export interface FollowOptions extends BackoffOptions {
   clock?: Clock;
   /** Default `Math.random`. */
   random?: () => number;
+  /**
+   * Retries in a row after `UNAUTHENTICATED` (the token may be in the middle
+   * of a rotation: the server's file reloaded before or after the client's),
+   * each said in its `reconnecting` message; the next one is thrown.
+   * Default {@linkcode DEFAULT_UNAUTHENTICATED_RETRIES}.
+   */
+  unauthenticatedRetries?: number;
 }
+
+/** Default retries in a row after `UNAUTHENTICATED` (about 16 s of backoff at most). */
+export const DEFAULT_UNAUTHENTICATED_RETRIES = 6;
 
 /**
  * The status codes after which a subscription is retried: the server is
@@ -146,6 +157,8 @@ interface Ended {
   reason: string;
   /** The delay a Goodbye advised before reconnecting. */
   advisedDelay?: number;
+  /** It failed with `UNAUTHENTICATED` (retried a bounded number of times in a row). */
+  unauthenticated?: boolean;
 }
 
 /** {@linkcode FollowOptions} with their defaults. */
@@ -164,7 +177,10 @@ async function* subscribeOnce(
   client: GreeterClient,
   name: string,
   cursor: ClientCursor | undefined,
-  settings: Settings,
+  settings: Settings & {
+    /** Retry `UNAUTHENTICATED` this time (the bound is not reached). */
+    retryUnauthenticated: boolean;
+  },
 ): AsyncGenerator<FollowMessage, Ended> {
   const { signal, clock, silenceSlackMs, firstMessageMs } = settings;
   const asked = cursor;
@@ -172,6 +188,7 @@ async function* subscribeOnce(
   let advisedDelay: number | undefined;
   let advisedStop = false;
   let reason = "the server ended the stream";
+  let unauthenticated = false;
   const silence = new AbortController();
   const watchdog = new Watchdog(clock, () => silence.abort());
   // Until the first message, the call itself may be stuck (a dead
@@ -213,14 +230,24 @@ async function* subscribeOnce(
     }
   } catch (error) {
     if (signal?.aborted) return { cursor, done: true, reason };
+    unauthenticated = error instanceof RpcError &&
+      error.code === "UNAUTHENTICATED";
     const retryable = error instanceof RpcError && !advisedStop &&
-      (RETRYABLE_CODES.has(error.code) || advisedDelay !== undefined);
+      (RETRYABLE_CODES.has(error.code) || advisedDelay !== undefined ||
+        (unauthenticated && settings.retryUnauthenticated));
     if (!retryable) throw error;
     reason = error.message;
   } finally {
     watchdog.stop();
   }
-  return { cursor, done: false, subscribedAt, reason, advisedDelay };
+  return {
+    cursor,
+    done: false,
+    subscribedAt,
+    reason,
+    advisedDelay,
+    unauthenticated,
+  };
 }
 
 /**
@@ -231,7 +258,8 @@ async function* subscribeOnce(
  * again, moves on to the next, round the list: the instance it was on may be
  * gone for good, and a dead one costs one failed attempt. Throws
  * {@linkcode RpcError} on a status that is not worth retrying (e.g.
- * `INVALID_ARGUMENT`, `UNAUTHENTICATED`).
+ * `INVALID_ARGUMENT`, `PERMISSION_DENIED`), and on `UNAUTHENTICATED` once
+ * `unauthenticatedRetries` retries in a row met it too.
  *
  * @example
  * ```ts ignore
@@ -253,6 +281,7 @@ export async function* follow(
     random = Math.random,
     silenceSlackMs = 5_000,
     firstMessageMs = 20_000,
+    unauthenticatedRetries = DEFAULT_UNAUTHENTICATED_RETRIES,
   } = options;
   const settings = { ...options, clock, silenceSlackMs, firstMessageMs };
   const servers = Array.isArray(clients) ? clients : [clients];
@@ -260,10 +289,21 @@ export async function* follow(
   let on = 0;
   let cursor = options.after;
   let attempt = 0;
+  /** `UNAUTHENTICATED` retries in a row. */
+  let refusals = 0;
   while (!signal?.aborted) {
-    const ended = yield* subscribeOnce(servers[on], name, cursor, settings);
+    const ended = yield* subscribeOnce(servers[on], name, cursor, {
+      ...settings,
+      retryUnauthenticated: refusals < unauthenticatedRetries,
+    });
     cursor = ended.cursor;
     if (ended.done || signal?.aborted) return;
+    // A subscription that got in before it was refused starts the count anew.
+    refusals = !ended.unauthenticated
+      ? 0
+      : ended.subscribedAt === undefined
+      ? refusals + 1
+      : 1;
     // Backoff grows across quick failures; a stream that lived a while
     // resets it.
     const lived = ended.subscribedAt === undefined
@@ -276,7 +316,9 @@ export async function* follow(
       backoffDelay(attempt, options, random),
     );
     on = (on + 1) % servers.length;
-    const { reason } = ended;
+    const reason = ended.unauthenticated
+      ? `${ended.reason} (retry ${refusals} of ${unauthenticatedRetries} after UNAUTHENTICATED: the token may be being rotated)`
+      : ended.reason;
     yield servers.length > 1
       ? {
         kind: "reconnecting",
