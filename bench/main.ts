@@ -27,6 +27,7 @@ import { deathScenario } from "./scenarios/death.ts";
 import { idleScenario } from "./scenarios/idle.ts";
 import { instancesScenario } from "./scenarios/instances.ts";
 import { multiplexedScenario } from "./scenarios/multiplexed.ts";
+import { patternsScenario } from "./scenarios/patterns.ts";
 import { soakScenario } from "./scenarios/soak.ts";
 import { stalledScenario } from "./scenarios/stalled.ts";
 import { tickScenario } from "./scenarios/tick.ts";
@@ -39,6 +40,7 @@ const SCENARIOS: readonly Scenario[] = [
   tickScenario,
   multiplexedScenario,
   broadcastScenario,
+  patternsScenario,
   soakScenario,
   idleScenario,
   deathScenario,

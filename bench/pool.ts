@@ -29,8 +29,8 @@ export interface PoolOptions {
   connections: number;
   /** `Subscribe` or the seed's `SayHelloStreamReply`. */
   method: PoolMethod;
-  /** `Subscribe`'s topics. Default `["bench"]`. */
-  topics?: string[];
+  /** `Subscribe`'s topics, or each subscription's by its index. Default `["bench"]`. */
+  topics?: string[] | ((index: number) => string[]);
   /** `Subscribe`'s resume cursor: every subscription resumes after it. */
   after?: { epoch: string; seq: number };
   /**
@@ -213,7 +213,9 @@ export class SubscriberPool {
       const request = this.#method === "Subscribe"
         ? {
           name: `b${i}`,
-          topics: this.#options.topics ?? ["bench"],
+          topics: typeof this.#options.topics === "function"
+            ? this.#options.topics(i)
+            : this.#options.topics ?? ["bench"],
           after: this.#options.after,
         }
         : { name: `s${i}` };

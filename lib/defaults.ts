@@ -61,6 +61,13 @@ export const DEFAULT_MAX_SUBSCRIBERS = 20_000;
  */
 export const DEFAULT_MAX_SUBSCRIBERS_PER_PEER = 5_000;
 
+/**
+ * Default most distinct wildcard topic patterns (`news.*`) one peer's
+ * subscriptions may use at once: each is a branch of the hub's pattern
+ * index, memory that a peer would otherwise grow without bound.
+ */
+export const DEFAULT_MAX_PATTERNS_PER_PEER = 1_000;
+
 /** Default most concurrent calls per connection. */
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 1000;
 

@@ -41,6 +41,7 @@ Deno.test("parseServeArgs() defaults to loopback, the seed's port 50051 and a 1 
     maxSubscribers: 20000,
     maxSubscribersPerConnection: undefined,
     maxSubscribersPerPeer: 5000,
+    maxPatternsPerPeer: 1000,
     maxConcurrentStreams: 1000,
     maxMessageBytes: 65536,
     tokenFile: undefined,

@@ -245,6 +245,47 @@ Deno.test("one peer cannot take every subscription slot over many connections: R
   }
 });
 
+Deno.test("serve --max-patterns-per-peer bounds the distinct wildcard patterns of one peer's subscriptions: RESOURCE_EXHAUSTED names it", async () => {
+  const { process: server, target } = await spawnServer([
+    "--max-patterns-per-peer",
+    "3",
+  ]);
+  await using _ = server;
+  using client = new GreeterClient(target);
+  const open = (topics: string[]) => {
+    const controller = new AbortController();
+    const stream = client.subscribe("p", {
+      topics,
+      signal: controller.signal,
+    });
+    return { first: stream.next(), stop: () => controller.abort(), stream };
+  };
+  const first = open(["a.*", "b.>", "news"]);
+  assert.equal((await first.first).value?.kind, "subscribed");
+  // The same patterns again cost nothing new; one more is the third.
+  const second = open(["a.*", "c.*"]);
+  assert.equal((await second.first).value?.kind, "subscribed");
+  await assert.rejects(
+    open(["d.*", "a.*"]).first,
+    (e: RpcError) =>
+      e.code === "RESOURCE_EXHAUSTED" &&
+      /peer 127\.0\.0\.1 uses 3 distinct topic patterns and this adds 1, over the per-peer limit of 3 \(--max-patterns-per-peer\)/
+        .test(e.message),
+  );
+  // Patterns their subscriptions no longer use are free again.
+  second.stop();
+  await second.stream.return(undefined).catch(() => {});
+  await waitFor("c.* released", async () => {
+    const third = open(["d.*"]);
+    const ok = await third.first.then(() => true, () => false);
+    third.stop();
+    await third.stream.return(undefined).catch(() => {});
+    return ok;
+  });
+  first.stop();
+  await first.stream.return(undefined).catch(() => {});
+});
+
 Deno.test("serve --max-subscribers-per-peer defaults to a quarter of the default total and reads GREETER_MAX_SUBSCRIBERS_PER_PEER", () => {
   const config = (args: string[], env = {}) => {
     const parsed = parseServeArgs(args, env);

@@ -17,6 +17,7 @@ import {
   type LeaveReason,
   type SubscriptionInfo,
 } from "../lib/bus/hub_items.ts";
+import { TopicPattern } from "../lib/bus/topic_pattern.ts";
 
 function recordingHub(options: HubOptions<string> = {}) {
   const left: [SubscriptionInfo, LeaveReason][] = [];
@@ -516,6 +517,59 @@ Deno.test("Hub.subscribe() takes NATS-style patterns: * one token, > one or more
   for (const reader of [one, many, all]) {
     assert.deepEqual(await reader.read(), { done: true, value: undefined });
   }
+});
+
+Deno.test("Hub delivers and lists through its pattern index exactly as trying every pattern would", async () => {
+  // A small alphabet, so that patterns overlap, nest and repeat.
+  let state = 12345;
+  const random = (n: number) => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state % n;
+  };
+  const words = ["a", "b", "c"];
+  const topicOf = () =>
+    Array.from({ length: 1 + random(3) }, () => words[random(3)]).join(".");
+  const filterOf = () => {
+    const tokens = Array.from(
+      { length: 1 + random(3) },
+      () => ["*", ...words][random(4)],
+    );
+    if (random(3) === 0) tokens[tokens.length - 1] = ">";
+    return tokens.join(".");
+  };
+  const hub = new Hub(new MemoryBroker<string>(), { bufferSize: 1_000 });
+  const subs = Array.from({ length: 120 }, (_, i) => {
+    const topics = Array.from({ length: 1 + random(3) }, filterOf);
+    const { id, readable } = hub.subscribe(`s${i}`, { topics });
+    const patterns = [...new Set(topics)].map((t) => new TopicPattern(t));
+    return { id, reader: readable.getReader(), patterns, left: false };
+  });
+  for (const sub of subs.filter(() => random(4) === 0)) {
+    sub.left = true;
+    await sub.reader.cancel();
+  }
+  const live = subs.filter((sub) => !sub.left);
+  const published = Array.from({ length: 60 }, topicOf);
+  for (const topic of published) await hub.publish(topic, topic);
+  for (const sub of live) {
+    const expected = published.filter((topic) =>
+      sub.patterns.some((p) => p.matches(topic))
+    );
+    assert.deepEqual(await take(sub.reader, expected.length), expected);
+  }
+  for (const topic of new Set([...published, "c.c.c.c", "a"])) {
+    const expected = live.filter((sub) =>
+      sub.patterns.some((p) => p.matches(topic))
+    ).map((sub) => sub.id);
+    assert.deepEqual(hub.subscriptions(topic).map((s) => s.id), expected);
+    assert.equal(hub.count(topic), expected.length, topic);
+    const after = expected[Math.floor(expected.length / 2)] ?? 0;
+    assert.deepEqual(
+      [...hub.listed(topic, after)].map((s) => s.id),
+      expected.filter((id) => id > after),
+    );
+  }
+  hub.close();
 });
 
 Deno.test("Hub replays a resume through a pattern filter", async () => {

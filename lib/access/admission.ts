@@ -1,13 +1,17 @@
 /**
  * Admission: how many hub subscriptions one connection (peer
  * `address:port`) and one peer (its remote address, over all its
- * connections) may hold at once, so that no single client takes every slot.
+ * connections) may hold at once, and how many distinct wildcard patterns
+ * one peer may use, so that no single client takes every slot, nor fills
+ * the hub's pattern index.
  *
  * @module
  */
 
 import { CapacityError } from "../errors.ts";
 import { quote } from "../escape.ts";
+import { isPattern } from "../bus/topic_pattern.ts";
+import { ALL_TOPICS } from "../bus/hub_items.ts";
 
 /** A peer's remote address: `address:port` (as grpc-js names it) less the port. */
 function addressOf(peer: string): string {
@@ -24,40 +28,63 @@ function add(counts: Map<string, number>, key: string, delta: number): void {
   else counts.set(key, count);
 }
 
+/** Options of {@linkcode Admission}. */
+export interface AdmissionOptions {
+  /** Most subscriptions per connection. Default: no limit. */
+  perConnection?: number;
+  /** Most subscriptions per peer address. Default: no limit. */
+  perPeer?: number;
+  /** Most distinct wildcard patterns per peer address, over its subscriptions. Default: no limit. */
+  patternsPerPeer?: number;
+}
+
+/** What {@linkcode Admission.admit} counts of a subscription. */
+export interface Admitted {
+  /** The name it gave (for the refusal's message). */
+  name: string;
+  /** Its topic filter, as asked: the wildcard patterns in it are counted. */
+  topics?: readonly string[];
+}
+
 /**
- * Counts live subscriptions per connection and per peer address, and
- * refuses one over either limit.
+ * Counts live subscriptions per connection and per peer address, and the
+ * distinct patterns each address uses; refuses one over any limit.
  *
  * @example
  * ```ts
  * import { Admission } from "./admission.ts";
  * const admission = new Admission({ perConnection: 1, perPeer: 2 });
- * const release = admission.admit("127.0.0.1:5000", "ann");
- * // admission.admit("127.0.0.1:5000", "bob") throws a CapacityError
+ * const release = admission.admit("127.0.0.1:5000", { name: "ann" });
+ * // admission.admit("127.0.0.1:5000", { name: "bob" }) throws a CapacityError
  * release();
  * ```
  */
 export class Admission {
   #perConnection: number;
   #perPeer: number;
+  #patternsPerPeer: number;
   /** Live subscriptions per connection (peer address:port). */
   #byConnection = new Map<string, number>();
   /** Live subscriptions per peer address. */
   #byAddress = new Map<string, number>();
+  /** The wildcard patterns each address uses, with how many subscriptions use each. */
+  #patterns = new Map<string, Map<string, number>>();
 
-  /** Admits at most `perConnection` subscriptions per connection and `perPeer` per address (default: no limit). */
-  constructor(options: { perConnection?: number; perPeer?: number } = {}) {
+  /** Admits within `options`' limits (each: no limit when absent). */
+  constructor(options: AdmissionOptions = {}) {
     this.#perConnection = options.perConnection ?? Infinity;
     this.#perPeer = options.perPeer ?? Infinity;
+    this.#patternsPerPeer = options.patternsPerPeer ?? Infinity;
   }
 
   /**
-   * Counts a subscription of `name` against its connection (`peer`, as
-   * grpc-js's `getPeer()` names it) and its address; throws a
-   * {@linkcode CapacityError} naming the limit when either is full. The
+   * Counts a subscription against its connection (`peer`, as grpc-js's
+   * `getPeer()` names it) and its address; throws a
+   * {@linkcode CapacityError} naming the limit when one is full. The
    * returned function uncounts it.
    */
-  admit(peer: string, name: string): () => void {
+  admit(peer: string, subscription: Admitted): () => void {
+    const name = subscription.name;
     const byConnection = this.#byConnection;
     const byAddress = this.#byAddress;
     const count = byConnection.get(peer) ?? 0;
@@ -77,11 +104,50 @@ export class Admission {
         }: peer ${address} holds ${fromAddress} subscriptions, the per-peer limit of ${this.#perPeer} (--max-subscribers-per-peer); close some first`,
       );
     }
+    const patterns = this.#newPatterns(address, subscription);
     add(byConnection, peer, 1);
     add(byAddress, address, 1);
     return () => {
       add(byConnection, peer, -1);
       add(byAddress, address, -1);
+      this.#release(address, patterns);
     };
+  }
+
+  /**
+   * The distinct patterns of `subscription`, counted against `address`;
+   * throws when those it does not use yet would take it over its limit.
+   */
+  #newPatterns(address: string, subscription: Admitted): string[] {
+    const patterns = [
+      ...new Set(
+        (subscription.topics ?? []).filter((t) =>
+          t !== ALL_TOPICS && isPattern(t)
+        ),
+      ),
+    ];
+    if (patterns.length === 0) return patterns;
+    let used = this.#patterns.get(address);
+    const unused = used
+      ? patterns.filter((p) => !used!.has(p)).length
+      : patterns.length;
+    const held = used?.size ?? 0;
+    if (held + unused > this.#patternsPerPeer) {
+      throw new CapacityError(
+        `Cannot subscribe ${
+          quote(subscription.name)
+        }: peer ${address} uses ${held} distinct topic patterns and this adds ${unused}, over the per-peer limit of ${this.#patternsPerPeer} (--max-patterns-per-peer); reuse patterns, or name topics`,
+      );
+    }
+    if (!used) this.#patterns.set(address, used = new Map());
+    for (const pattern of patterns) add(used, pattern, 1);
+    return patterns;
+  }
+
+  #release(address: string, patterns: readonly string[]): void {
+    const used = this.#patterns.get(address);
+    if (!used) return;
+    for (const pattern of patterns) add(used, pattern, -1);
+    if (used.size === 0) this.#patterns.delete(address);
   }
 }

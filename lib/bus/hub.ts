@@ -571,10 +571,8 @@ export class Hub<T> {
    * The live subscriptions with an id above `afterId`, oldest first, as
    * {@linkcode Hub.subscriptions} filters them, read lazily from an index
    * kept in id order: a page costs its own length, not a scan of every
-   * subscription, but for an ordinary `topic` while patterns are in use:
-   * patterned subscribers are not indexed, so those after `afterId` are read
-   * until the page is full. Read it to its end or leave it before the hub
-   * changes.
+   * subscription (patterns included: they are indexed by their tokens).
+   * Read it to its end or leave it before the hub changes.
    */
   *listed(topic?: string, afterId = 0): Generator<SubscriptionInfo> {
     for (const subscriber of this.#subscribers.listed(topic, afterId)) {
@@ -585,8 +583,8 @@ export class Hub<T> {
   /**
    * One page of this hub's subscriptions for a directory query: at most
    * `limit` after `after`, whether more follow, and the total; it costs its
-   * own length, plus a read of every patterned subscriber for an ordinary
-   * `topic` (the total counts them: {@linkcode Hub.count}).
+   * own length, plus, for the total ({@linkcode Hub.count}), a read of the
+   * subscribers whose patterns match `topic`.
    */
   page(query: DirectoryQuery): DirectoryPage<SubscriptionInfo> {
     const entries: SubscriptionInfo[] = [];
@@ -603,8 +601,8 @@ export class Hub<T> {
 
   /**
    * How many live subscriptions {@linkcode Hub.subscriptions} would list
-   * without a limit: O(1), plus the patterned subscribers for an ordinary
-   * topic.
+   * without a limit: O(1), plus a read of the subscribers whose patterns
+   * match an ordinary `topic`.
    */
   count(topic?: string): number {
     return this.#subscribers.count(topic);
@@ -714,13 +712,14 @@ export class Hub<T> {
     const subscribers = this.#subscribers;
     const named = subscribers.named(event.topic);
     if (named) { for (const s of named) this.#offer(s, event); }
-    if (!own) { for (const s of subscribers.everything) this.#offer(s, event); }
-    if (subscribers.patterned.size > 0) {
-      // Plain topics stay indexed; patterns are tried per event, once each.
-      const tokens = event.topic.split(".");
-      for (const s of subscribers.patterned) {
-        if (!named?.has(s) && s.matchesPattern(tokens)) this.#offer(s, event);
-      }
+    if (own) return;
+    for (const s of subscribers.everything) this.#offer(s, event);
+    if (subscribers.patterns > 0) {
+      // Only the patterns its tokens lead to; a subscriber met twice (two
+      // of its patterns match, or it names the topic too) takes it once.
+      subscribers.matching(event.topic.split("."), (matched) => {
+        matched.forEach((s) => this.#offer(s, event));
+      });
     }
   }
 

@@ -125,7 +125,11 @@ export class Subscriber<T> {
   #capacity: number;
   #head = 0;
   #count = 0;
-  /** Events up to here are not this subscriber's (its start, maybe ahead). */
+  /**
+   * Events up to here are not to be offered: before its start (maybe
+   * ahead), or offered already (an event can reach it through several of
+   * its topics, and is taken once).
+   */
   #after: number;
   /**
    * Resuming below the hub's window: read from the broker's log through
@@ -208,21 +212,12 @@ export class Subscriber<T> {
     this.controller.close();
   }
 
-  /** Whether its filter holds a pattern (`news.*`). */
-  get patterned(): boolean {
-    return this.#patterns.length > 0;
-  }
-
+  /** Whether its filter takes `topic` (what it replays; the hub's index does the fan-out). */
   matches(topic: string): boolean {
-    return this.#named.has(topic) ||
-      (this.#everything && !topic.startsWith("$")) ||
-      (this.#patterns.length > 0 && this.matchesPattern(topic.split(".")));
-  }
-
-  /** Whether one of its patterns matches a topic split at `.`. */
-  matchesPattern(tokens: readonly string[]): boolean {
+    if (this.#named.has(topic)) return true;
+    if (this.#everything && !topic.startsWith("$")) return true;
     for (const pattern of this.#patterns) {
-      if (pattern.matchesTokens(tokens)) return true;
+      if (pattern.matches(topic)) return true;
     }
     return false;
   }
@@ -230,7 +225,9 @@ export class Subscriber<T> {
   offer(event: BusEvent<T>, policy: SlowConsumerPolicy): Offer {
     // Replaying subscribers read the replay window, which holds this event.
     if (this.#replayed !== undefined || this.#ending) return "skipped";
-    if (event.seq <= this.#after) return "skipped"; // waiting for its cursor
+    // Waiting for its cursor, or met already through another of its topics.
+    if (event.seq <= this.#after) return "skipped";
+    this.#after = event.seq;
     if (this.#waiting) {
       this.#waiting = false;
       this.#deliver(event);

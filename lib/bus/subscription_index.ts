@@ -1,14 +1,16 @@
 /**
  * The hub's live subscriptions, indexed twice: as sets for the fan-out (by
- * named topic, those of every ordinary topic, those with patterns), and in
- * id order for listings that page. Patterns are not indexed: they are tried
- * per event, and read through for listings.
+ * named topic, those of every ordinary topic, and by wildcard pattern in a
+ * tree of tokens, {@linkcode PatternIndex}), and in id order for listings
+ * that page. An event's cost, and a listing's, grows with the
+ * subscriptions that can receive its topic, not with every pattern in use.
  *
  * @module
  */
 
 import { ALL_TOPICS } from "./hub_items.ts";
-import { IdIndex } from "./id_index.ts";
+import { IdIndex, mergeById } from "./id_index.ts";
+import { PatternIndex } from "./pattern_index.ts";
 import { isPattern } from "./topic_pattern.ts";
 
 /** What the index needs of a subscription. */
@@ -17,50 +19,45 @@ export interface Indexed {
   readonly id: number;
   /** Its normalised topic filter. */
   readonly topics: readonly string[];
-  /** Whether its filter holds a pattern. */
-  readonly patterned: boolean;
-  /** Whether one of its patterns matches a topic split at `.`. */
-  matchesPattern(tokens: readonly string[]): boolean;
 }
 
 /**
- * Live subscriptions by id, by topic, and in id order.
+ * Live subscriptions by id, by topic, by pattern, and in id order.
  *
  * @example
  * ```ts
  * import { SubscriptionIndex } from "./subscription_index.ts";
  * const index = new SubscriptionIndex();
- * const sub = (id: number, topics: string[]) => ({
- *   id,
- *   topics,
- *   patterned: false,
- *   matchesPattern: () => false,
- * });
- * index.add(sub(1, ["news"]));
- * index.add(sub(2, ["*"]));
- * [...index.listed("news")].map((s) => s.id); // [1, 2]
- * index.count("sport"); // 1
+ * index.add({ id: 1, topics: ["news"] });
+ * index.add({ id: 2, topics: ["*"] });
+ * index.add({ id: 3, topics: ["news.*", "news"] });
+ * [...index.listed("news")].map((s) => s.id); // [1, 2, 3]
+ * index.count("news.sport"); // 2
  * ```
  */
 export class SubscriptionIndex<S extends Indexed> {
   #byId = new Map<number, S>();
   /** Subscribers of {@linkcode ALL_TOPICS}. */
   readonly everything: ReadonlySet<S> = new Set<S>();
-  /** Subscribers with patterns (`news.*`), matched against each event. */
-  readonly patterned: ReadonlySet<S> = new Set<S>();
   /** Subscribers by named topic. */
   #byTopic = new Map<string, Set<S>>();
-  /** The same, in id order, for listings that page (fan-out uses the sets). */
+  /** Subscribers by wildcard pattern (`news.*`), a set and an id order each. */
+  #patterns = new PatternIndex<S>();
+  /** The others in id order, for listings that page (fan-out uses the sets). */
   #listed = {
     all: new IdIndex<S>(),
     everything: new IdIndex<S>(),
     byTopic: new Map<string, IdIndex<S>>(),
-    patterned: new IdIndex<S>(),
   };
 
   /** Live subscriptions. */
   get size(): number {
     return this.#byId.size;
+  }
+
+  /** Distinct wildcard patterns in use. */
+  get patterns(): number {
+    return this.#patterns.size;
   }
 
   /** Every live subscription, oldest first. */
@@ -73,19 +70,30 @@ export class SubscriptionIndex<S extends Indexed> {
     return this.#byTopic.get(topic);
   }
 
+  /**
+   * Calls `visit` with the subscribers of each pattern that matches `topic`
+   * split at `.` (`$` topics match none). A subscription two of whose
+   * patterns match, or that names the topic too, is visited more than once:
+   * the caller takes it once.
+   */
+  matching(
+    tokens: readonly string[],
+    visit: (subscribers: IdIndex<S>) => void,
+  ): void {
+    if (!tokens[0]?.startsWith("$")) this.#patterns.match(tokens, visit);
+  }
+
   /** Adds `s` under each of its topics. */
   add(s: S): void {
     this.#byId.set(s.id, s);
     this.#listed.all.add(s);
-    if (s.patterned) {
-      (this.patterned as Set<S>).add(s);
-      this.#listed.patterned.add(s);
-    }
     for (const topic of s.topics) {
       if (topic === ALL_TOPICS) {
         (this.everything as Set<S>).add(s);
         this.#listed.everything.add(s);
-      } else if (!isPattern(topic)) {
+      } else if (isPattern(topic)) {
+        this.#patterns.add(topic, s);
+      } else {
         let set = this.#byTopic.get(topic);
         if (!set) this.#byTopic.set(topic, set = new Set());
         set.add(s);
@@ -100,11 +108,13 @@ export class SubscriptionIndex<S extends Indexed> {
   delete(s: S): void {
     this.#byId.delete(s.id);
     (this.everything as Set<S>).delete(s);
-    (this.patterned as Set<S>).delete(s);
     this.#listed.all.delete(s);
     this.#listed.everything.delete(s);
-    this.#listed.patterned.delete(s);
     for (const topic of s.topics) {
+      if (topic !== ALL_TOPICS && isPattern(topic)) {
+        this.#patterns.delete(topic, s);
+        continue;
+      }
       const set = this.#byTopic.get(topic);
       set?.delete(s);
       if (set?.size === 0) this.#byTopic.delete(topic);
@@ -117,10 +127,10 @@ export class SubscriptionIndex<S extends Indexed> {
   /**
    * The subscriptions with an id above `afterId` that receive `topic`
    * (every one when undefined; {@linkcode ALL_TOPICS}: those of every
-   * ordinary topic), oldest first, read lazily: a page costs its own
-   * length, but for an ordinary `topic` while patterns are in use, when
-   * the patterned subscribers after `afterId` are read until the page is
-   * full. Read it to its end or leave it before the index changes.
+   * ordinary topic), oldest first, each once, read lazily from id orders:
+   * a page costs its own length (times the log of the id orders merged:
+   * the topic's, every topic's, and each matching pattern's). Read it to
+   * its end or leave it before the index changes.
    */
   *listed(topic?: string, afterId = 0): Generator<S> {
     const { all, everything, byTopic } = this.#listed;
@@ -131,19 +141,13 @@ export class SubscriptionIndex<S extends Indexed> {
     } else if (topic.startsWith("$")) {
       yield* byTopic.get(topic)?.after(afterId) ?? [];
     } else {
-      // Named subscribers, those of every ordinary topic and those of a
-      // pattern that matches it: three id orders.
-      const named = byTopic.get(topic)?.after(afterId);
-      yield* merged(
-        merged(named, everything.after(afterId)),
-        this.#byPattern(topic, afterId),
-      );
+      yield* mergeById(this.#receivers(topic, afterId));
     }
   }
 
   /**
    * How many subscriptions {@linkcode SubscriptionIndex.listed} would read:
-   * O(1), plus the patterned subscribers for an ordinary topic.
+   * O(1) when no pattern matches `topic`, else a read of those it matches.
    */
   count(topic?: string): number {
     const { all, everything, byTopic } = this.#listed;
@@ -151,42 +155,27 @@ export class SubscriptionIndex<S extends Indexed> {
     if (topic === ALL_TOPICS) return everything.size;
     const named = byTopic.get(topic)?.size ?? 0;
     if (topic.startsWith("$")) return named;
-    let patterned = 0;
-    for (const _ of this.#byPattern(topic)) patterned++;
-    return named + everything.size + patterned;
+    const sources = this.#receivers(topic);
+    if (sources.length <= 2) return named + everything.size;
+    let count = 0;
+    for (const _ of mergeById(sources)) count++;
+    return count;
   }
 
   /**
-   * Subscribers (id above `afterId`, in id order) that receive `topic`
-   * through a pattern only. Patterns are not indexed: this reads every
-   * patterned subscriber.
+   * The id orders of what receives ordinary `topic` after `afterId`: its
+   * named subscribers, those of every topic, and each matching pattern's.
    */
-  *#byPattern(topic: string, afterId = 0): Generator<S> {
-    if (this.patterned.size === 0) return;
-    const named = this.#byTopic.get(topic);
-    const tokens = topic.split(".");
-    for (const s of this.#listed.patterned.after(afterId)) {
-      if (!named?.has(s) && s.matchesPattern(tokens)) yield s;
-    }
+  #receivers(topic: string, afterId = 0): Iterator<S>[] {
+    const { everything, byTopic } = this.#listed;
+    const sources: Iterator<S>[] = [
+      byTopic.get(topic)?.after(afterId) ?? [].values(),
+      everything.after(afterId),
+    ];
+    this.#patterns.match(
+      topic.split("."),
+      (subscribers) => sources.push(subscribers.after(afterId)),
+    );
+    return sources;
   }
-}
-
-/** Two id-ordered sequences as one, in id order. */
-function* merged<T extends { readonly id: number }>(
-  a: Iterator<T> | undefined,
-  b: Iterator<T>,
-): Generator<T> {
-  let x = a?.next();
-  let y = b.next();
-  while (x && !x.done && !y.done) {
-    if (x.value.id < y.value.id) {
-      yield x.value;
-      x = a!.next();
-    } else {
-      yield y.value;
-      y = b.next();
-    }
-  }
-  for (; x && !x.done; x = a!.next()) yield x.value;
-  for (; !y.done; y = b.next()) yield y.value;
 }

@@ -73,6 +73,7 @@ function serverOptions(
     maxSubscribers: config.maxSubscribers,
     maxSubscribersPerConnection: config.maxSubscribersPerConnection,
     maxSubscribersPerPeer: config.maxSubscribersPerPeer,
+    maxPatternsPerPeer: config.maxPatternsPerPeer,
     replaySize: config.replaySize,
     replayAgeMs: config.replayAgeMs,
     replayBytes: config.replayBytes,

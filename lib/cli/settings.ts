@@ -22,6 +22,7 @@ import {
   DEFAULT_MAX_CONNECTION_IDLE_MS,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_PATTERNS_PER_PEER,
   DEFAULT_MAX_PUBLISH_BYTES,
   DEFAULT_MAX_SUBSCRIBERS,
   DEFAULT_MAX_SUBSCRIBERS_PER_PEER,
@@ -285,6 +286,15 @@ export const SERVE_SETTINGS = {
     min: 1,
     max: 10_000_000,
     default: DEFAULT_MAX_SUBSCRIBERS_PER_PEER,
+  }),
+  maxPatternsPerPeer: integer({
+    flag: "max-patterns-per-peer",
+    arg: "N",
+    help:
+      "most distinct wildcard topic patterns (news.*) per peer address, all its subscriptions",
+    min: 1,
+    max: 10_000_000,
+    default: DEFAULT_MAX_PATTERNS_PER_PEER,
   }),
   maxConcurrentStreams: integer({
     flag: "max-concurrent-streams",

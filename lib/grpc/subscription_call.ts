@@ -111,7 +111,7 @@ export class SubscriptionCalls {
       const name = validateName(options.name);
       const subscribe = options.subscribe();
       const peer = call.getPeer();
-      release = this.#admission.admit(peer, name);
+      release = this.#admission.admit(peer, { name, topics: subscribe.topics });
       const signal = this.#signals.open(call); // the hub logs the leave
       const subscription = this.#hub.subscribe(name, {
         ...subscribe,

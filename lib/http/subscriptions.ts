@@ -173,7 +173,10 @@ export class HttpSubscriptions {
     ) => S,
   ): S {
     const name = validateName(request.name);
-    const release = this.#admission.admit(request.peer, name);
+    const release = this.#admission.admit(request.peer, {
+      name,
+      topics: request.topics,
+    });
     try {
       return subscribe(name, {
         topics: request.topics,

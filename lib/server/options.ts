@@ -19,6 +19,7 @@ import {
   DEFAULT_MAX_CONNECTION_IDLE_MS,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_PATTERNS_PER_PEER,
   DEFAULT_MAX_PUBLISH_BYTES,
   DEFAULT_MAX_SUBSCRIBERS,
   DEFAULT_MAX_SUBSCRIBERS_PER_PEER,
@@ -69,6 +70,8 @@ export interface ServerOptions {
   maxSubscribersPerConnection?: number;
   /** Most hub subscriptions per peer, its remote address. Default {@linkcode DEFAULT_MAX_SUBSCRIBERS_PER_PEER}. */
   maxSubscribersPerPeer?: number;
+  /** Most distinct wildcard topic patterns per peer, over its subscriptions. Default {@linkcode DEFAULT_MAX_PATTERNS_PER_PEER}. */
+  maxPatternsPerPeer?: number;
   /** Events kept for resume. Default {@linkcode DEFAULT_REPLAY_SIZE}. */
   replaySize?: number;
   /** Age beyond which events are not replayed (ms). Default {@linkcode DEFAULT_REPLAY_AGE_MS}. */
@@ -171,6 +174,7 @@ export function resolveServerOptions(
     maxSubscribers = DEFAULT_MAX_SUBSCRIBERS,
     maxSubscribersPerConnection,
     maxSubscribersPerPeer = DEFAULT_MAX_SUBSCRIBERS_PER_PEER,
+    maxPatternsPerPeer = DEFAULT_MAX_PATTERNS_PER_PEER,
     replaySize = DEFAULT_REPLAY_SIZE,
     replayAgeMs = DEFAULT_REPLAY_AGE_MS,
     replayBytes = DEFAULT_REPLAY_BYTES,
@@ -219,6 +223,7 @@ export function resolveServerOptions(
     maxSubscribers,
     maxSubscribersPerConnection,
     maxSubscribersPerPeer,
+    maxPatternsPerPeer,
     replaySize,
     replayAgeMs,
     replayBytes,

@@ -191,6 +191,7 @@ export async function startServer(
     admission: new Admission({
       perConnection: settings.maxSubscribersPerConnection,
       perPeer: settings.maxSubscribersPerPeer,
+      patternsPerPeer: settings.maxPatternsPerPeer,
     }),
     draining: draining.signal,
     stopped: stopped.signal,
