@@ -14,6 +14,7 @@ import type { SubscriptionInfo } from "./bus/hub_items.ts";
 import type { PeerLineBudget } from "./observe/peer_lines.ts";
 import type { RpcMetrics } from "./observe/rpc_metrics.ts";
 import type { ConnectionStats } from "./observe/server_metrics.ts";
+import type { Slots } from "./bus/slots.ts";
 
 /** What the server's core shares with every transport. */
 export interface TransportCore {
@@ -25,6 +26,12 @@ export interface TransportCore {
   peerLines: PeerLineBudget;
   /** Subscriptions per connection and per peer, counted over every transport. */
   admission: Admission;
+  /**
+   * Each peer's share of connections, over every transport
+   * (`--max-connections-per-peer`): a transport takes one per connection it
+   * accepts, and closes a connection refused one.
+   */
+  connectionShares: Slots;
   /** Aborts when the drain starts. */
   draining: AbortSignal;
   /** Aborts when the grace runs out: every call stops. */

@@ -36,6 +36,7 @@ Deno.test("parseServeArgs() defaults to loopback, the seed's port 50051 and a 1 
     keepaliveTimeoutMs: 10000,
     maxConnectionIdleMs: 300_000,
     maxConnections: 10_000,
+    maxConnectionsPerPeer: undefined, // a quarter of maxConnections, once resolved
     maxConnectionAgeMs: undefined,
     maxConnectionAgeGraceMs: undefined,
     maxSubscribers: 20000,

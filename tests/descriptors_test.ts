@@ -96,6 +96,9 @@ Deno.test({
     const { process: server, port, target } = await spawnLimitedServer(256, [
       "--max-connections",
       "128",
+      // One peer here: its share is the whole, so the cap in all is met.
+      "--max-connections-per-peer",
+      "128",
     ]);
     await using _ = server;
     const flood = await idleConnections(port);
@@ -231,9 +234,10 @@ Deno.test({
         conns.push(conn);
         await conn.write(half).catch(() => {}); // refused ones are closed
       }
+      // One peer: its share of the 32 (8) is what it meets.
       await server.waitForLine(
         "stderr",
-        /Metrics connection limit of 32 reached/,
+        /Refused a metrics connection: 127\.0\.0\.1 holds 8 metrics connections, its share of 8/,
       );
       await delay(1_500); // long enough for the old server to have died
       await assertRunning(server);

@@ -6,6 +6,7 @@ import { ManualClock } from "../testing/manual_clock.ts";
 import { setTimeout as delay } from "node:timers/promises";
 import { heapAfterGc } from "../testing/heap.ts";
 import { startTestServer, waitFor } from "../testing/server.ts";
+import { PeerProxy } from "../testing/peer_proxy.ts";
 
 const HealthClient = grpc.makeGenericClientConstructor(healthService, "Health");
 
@@ -187,40 +188,64 @@ Deno.test("Health.Watch on unique 30 KB names, cancelled, leaves nothing behind"
   );
 });
 
-Deno.test("Health.Watch is capped at --max-subscribers: RESOURCE_EXHAUSTED beyond, room again after a cancel", async () => {
+Deno.test("Health.Watch is capped at --max-subscribers, a quarter per peer: RESOURCE_EXHAUSTED beyond, room again after a cancel", async () => {
   await using t = await startTestServer({
     clock: new ManualClock(),
     maxSubscribers: 20,
   });
-  const client = new HealthClient(t.target, grpc.credentials.createInsecure());
-  const open: grpc.ClientReadableStream<HealthReply>[] = [];
+  // Four peers: this address and three more through proxies.
+  await using stack = new AsyncDisposableStack();
+  const targets = [t.target];
+  for (const from of ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]) {
+    targets.push(
+      stack.use(await PeerProxy.start(t.server.port, from)).target,
+    );
+  }
+  const clients = targets.map((target) =>
+    new HealthClient(target, grpc.credentials.createInsecure())
+  );
+  const open: grpc.ClientReadableStream<HealthReply>[][] = targets.map(
+    () => [],
+  );
+  const watch = async (peer: number, service: string) => {
+    const { call, status } = await watchFirst(clients[peer], service);
+    call.on("error", () => {});
+    open[peer].push(call);
+    return status;
+  };
+  const refused = (pattern: RegExp) => (error: grpc.ServiceError) =>
+    error.code === grpc.status.RESOURCE_EXHAUSTED &&
+    pattern.test(error.details);
   try {
-    for (let i = 0; i < 20; i++) {
-      const { call, status } = await watchFirst(client, i % 2 ? "" : `x${i}`);
-      assert.equal(status, i % 2 ? "SERVING" : "SERVICE_UNKNOWN");
-      call.on("error", () => {});
-      open.push(call);
+    for (let peer = 0; peer < 4; peer++) {
+      for (let i = 0; i < 5; i++) {
+        assert.equal(
+          await watch(peer, i % 2 ? "" : `x${i}`),
+          i % 2 ? "SERVING" : "SERVICE_UNKNOWN",
+        );
+      }
+      // Its share is 5 of the 20: one peer cannot take them all.
+      await assert.rejects(
+        watch(peer, ""),
+        refused(
+          /Cannot watch health: \S+ holds 5 health watches, its share of 5; use Check/,
+        ),
+      );
     }
     await assert.rejects(
-      watchFirst(client, ""),
-      (error: grpc.ServiceError) =>
-        error.code === grpc.status.RESOURCE_EXHAUSTED &&
-        /20 watches are open/.test(error.details),
+      watch(4, ""),
+      refused(/all 20 health watches are taken/),
     );
-    open.pop()!.cancel();
+    open[0].pop()!.cancel();
     let admitted: string | undefined;
     for (let i = 0; i < 50 && admitted === undefined; i++) {
       if (i > 0) await delay(100); // until the server has seen the cancel
-      admitted = await watchFirst(client, "").then(({ call, status }) => {
-        call.on("error", () => {});
-        open.push(call);
-        return status;
-      }, () => undefined);
+      admitted = await watch(4, "").catch(() => undefined);
     }
     assert.equal(admitted, "SERVING");
   } finally {
-    for (const call of open) call.cancel();
-    client.close();
+    for (const call of open.flat()) call.cancel();
+    for (const client of clients) client.close();
   }
 });
 

@@ -6,6 +6,7 @@ import { type HubItem } from "../lib/bus/hub_items.ts";
 import { UnavailableError } from "../lib/errors.ts";
 import { scriptedBroker } from "../testing/scripted_broker.ts";
 import { waitFor } from "../testing/server.ts";
+import { PeerShares } from "../lib/access/peer_shares.ts";
 
 function render(item: HubItem<string> | undefined): string {
   if (!item) return "end";
@@ -17,7 +18,7 @@ function render(item: HubItem<string> | undefined): string {
 }
 
 /** The next item, or a failure after 2 s (a read that would hang). */
-async function next(
+async function nextItem(
   reader: ReadableStreamDefaultReader<HubItem<string>>,
 ): Promise<string> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -39,10 +40,10 @@ Deno.test("Hub: a broker's skip during a replay reports every seq the replay had
   const sub = hub.subscribe("r", { after: { epoch: "e", seq: 1 } });
   assert.equal(sub.recovered, true);
   const reader = sub.readable.getReader();
-  assert.equal(await next(reader), "e2");
+  assert.equal(await nextItem(reader), "e2");
   hand(8); // 5-7 are gone from the log; the window restarts after 7
   // 3 and 4 were in the window the replay was reading: lost with it.
-  assert.deepEqual([await next(reader), await next(reader)], [
+  assert.deepEqual([await nextItem(reader), await nextItem(reader)], [
     "gap 3-7 (expired)",
     "e8",
   ]);
@@ -57,7 +58,7 @@ Deno.test("Hub.close() ends a stream whose read waits on the broker's replay", a
   const sub = hub.subscribe("r", { after: { epoch: "e", seq: 0 } });
   assert.equal(sub.recovered, true, sub.reason ?? "");
   const reader = sub.readable.getReader();
-  const read = next(reader);
+  const read = nextItem(reader);
   await waitFor("the read to wait on the broker's log", () => replays() === 1);
   hub.close();
   assert.equal(await read, "end");
@@ -71,10 +72,10 @@ Deno.test("Hub: a broker's skip during a replay from the broker's log stops that
   for (let seq = 1; seq <= 4; seq++) hand(seq);
   const sub = hub.subscribe("r", { after: { epoch: "e", seq: 0 } });
   const reader = sub.readable.getReader();
-  const read = next(reader);
+  const read = nextItem(reader);
   await waitFor("the read to wait on the broker's log", () => replays() === 1);
   hand(8);
-  assert.deepEqual([await read, await next(reader)], [
+  assert.deepEqual([await read, await nextItem(reader)], [
     "gap 1-7 (expired)",
     "e8",
   ]);
@@ -96,9 +97,10 @@ Deno.test("Hub: only so many resumes read from the broker's log at once; the nex
     () => resume(),
     (error: Error) =>
       error instanceof UnavailableError &&
-      /2 resumes are being read from the event stream; retry/.test(
-        error.message,
-      ),
+      /all 2 reads of the event stream are taken \(resumes older than this instance's window read it\); retry/
+        .test(
+          error.message,
+        ),
   );
   first.abort();
   assert.equal(resume().recovered, true);
@@ -112,19 +114,19 @@ Deno.test("Hub: an event the broker marks rejected is a gap (rejected) for the s
   const holding = hub.subscribe("holding", { topics: ["t"] });
   const elsewhere = hub.subscribe("elsewhere", { topics: ["other"] });
   const reader = waiting.readable.getReader();
-  const first = next(reader); // a read waits: the next item goes straight to it
+  const first = nextItem(reader); // a read waits: the next item goes straight to it
   hand(1, { rejected: "size", data: "" });
   assert.equal(await first, "gap 1-1 (rejected)");
   hand(2);
   hand(3, { rejected: "topic", data: "" });
   hand(4);
   assert.deepEqual(
-    [await next(reader), await next(reader), await next(reader)],
+    [await nextItem(reader), await nextItem(reader), await nextItem(reader)],
     ["e2", "gap 3-3 (rejected)", "e4"],
   );
   const held = holding.readable.getReader(); // read after all were held
   const items = [];
-  for (let i = 0; i < 4; i++) items.push(await next(held));
+  for (let i = 0; i < 4; i++) items.push(await nextItem(held));
   assert.deepEqual(items, [
     "gap 1-1 (rejected)",
     "e2",
@@ -137,7 +139,7 @@ Deno.test("Hub: an event the broker marks rejected is a gap (rejected) for the s
   });
   const replay = resumed.readable.getReader();
   const replayed = [];
-  for (let i = 0; i < 4; i++) replayed.push(await next(replay));
+  for (let i = 0; i < 4; i++) replayed.push(await nextItem(replay));
   assert.deepEqual(replayed, items, "from the window, as live");
   assert.deepEqual(
     hub.subscriptions().map((info) => [info.name, info.delivered]),
@@ -146,10 +148,93 @@ Deno.test("Hub: an event the broker marks rejected is a gap (rejected) for the s
   // Whom it would not have reached hears nothing of it.
   hand(5, { topic: "other" });
   const other = elsewhere.readable.getReader();
-  assert.equal(await next(other), "e5");
+  assert.equal(await nextItem(other), "e5");
   await other.cancel();
   await reader.cancel();
   await held.cancel();
   await replay.cancel();
   hub.close();
+});
+
+Deno.test("Hub: each holder gets only its share of the reads from the broker's log; another holder still resumes", () => {
+  const { broker, hand } = scriptedBroker();
+  const hub = new Hub(broker, {
+    replaySize: 2,
+    brokerReplaySlots: new PeerShares({
+      total: 4,
+      perPeer: 2,
+      what: "reads of the event stream",
+    }),
+  });
+  for (let seq = 1; seq <= 10; seq++) hand(seq);
+  const resume = (holder: string) =>
+    hub.subscribe("r", { after: { epoch: "e", seq: 1 }, holder });
+  assert.equal(resume("10.0.0.2:5000").recovered, true);
+  assert.equal(resume("10.0.0.2:5001").recovered, true);
+  assert.throws(
+    () => resume("10.0.0.2:5002"),
+    (error: Error) =>
+      error instanceof UnavailableError &&
+      /Cannot resume after seq 1 now: 10\.0\.0\.2 holds 2 reads of the event stream, its share of 2/
+        .test(error.message),
+  );
+  assert.equal(resume("10.0.0.3:5000").recovered, true);
+  hub.close();
+});
+
+Deno.test("Hub: a read from the broker's log whose reader has not asked for longer than brokerReplayIdleMs gives its slot to the next resume, and its reader gets a slow-consumer gap", async () => {
+  const { broker, hand } = scriptedBroker();
+  const clock = { now: 1_000_000 };
+  const hub = new Hub(broker, {
+    replaySize: 3,
+    maxBrokerReplays: 1,
+    brokerReplayIdleMs: 30_000,
+    now: () => clock.now,
+  });
+  for (let seq = 1; seq <= 10; seq++) hand(seq);
+  const idle = hub.subscribe("idle", { after: { epoch: "e", seq: 1 } });
+  const resume = () => hub.subscribe("next", { after: { epoch: "e", seq: 2 } });
+  // Not idle for long yet: the one slot stays its.
+  clock.now += 29_000;
+  assert.throws(resume, UnavailableError);
+  clock.now += 2_000;
+  const next = resume();
+  assert.equal(next.recovered, true);
+  // What it had not read of the log is a gap; then the window's events.
+  const reader = idle.readable.getReader();
+  assert.deepEqual(
+    [await nextItem(reader), await nextItem(reader), await nextItem(reader)],
+    ["gap 2-7 (slow-consumer)", "e8", "e9"],
+  );
+  await reader.cancel();
+  await next.readable.cancel();
+  hub.close();
+});
+
+Deno.test("Hub.heartbeat() lets go of reads from the broker's log whose reader has not asked for longer than brokerReplayIdleMs, not of those waiting on the log", async () => {
+  const { broker, hand, replays } = scriptedBroker();
+  const clock = { now: 1_000_000 };
+  const hub = new Hub(broker, {
+    replaySize: 3,
+    brokerReplayIdleMs: 30_000,
+    now: () => clock.now,
+  });
+  for (let seq = 1; seq <= 10; seq++) hand(seq);
+  const idle = hub.subscribe("idle", { after: { epoch: "e", seq: 0 } });
+  const stuck = hub.subscribe("stuck", { after: { epoch: "e", seq: 0 } });
+  const stuckReader = stuck.readable.getReader();
+  // Its reader asks: the read waits on the log (an engine slow to answer
+  // is no idle reader).
+  const first = nextItem(stuckReader);
+  await waitFor("the read to wait on the broker's log", () => replays() === 1);
+  clock.now += 60_000;
+  hub.heartbeat();
+  assert.equal(replays(), 1);
+  const idleReader = idle.readable.getReader();
+  assert.deepEqual([await nextItem(idleReader), await nextItem(idleReader)], [
+    "gap 1-7 (slow-consumer)",
+    "e8",
+  ]);
+  hub.close();
+  assert.equal(await first, "end");
 });

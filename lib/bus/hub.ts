@@ -56,6 +56,7 @@ import {
   TICK_TOPIC,
 } from "./hub_items.ts";
 import { Subscriber, type SubscriberHost, wants } from "./subscriber.ts";
+import { type Slots, totalSlots } from "./slots.ts";
 import { quote } from "../escape.ts";
 
 /**
@@ -63,6 +64,14 @@ import { quote } from "../escape.ts";
  * a consumer on the engine and up to 16 events in flight.
  */
 export const DEFAULT_MAX_BROKER_REPLAYS = 64;
+
+/**
+ * Default longest a read from the broker's log holds its slot waiting for
+ * its reader (ms), once another resume wants the slot (or a heartbeat
+ * passes): then what it had not read is a gap, and it goes on from the
+ * hub's window.
+ */
+export const DEFAULT_BROKER_REPLAY_IDLE_MS = 30_000;
 
 /** Default events of the server's own (`$`) topics kept for resume. */
 export const DEFAULT_SERVER_REPLAY_SIZE = 1_000;
@@ -117,8 +126,17 @@ export interface HubOptions<T> {
    * Most subscriptions read from the broker's log at once (resumes older
    * than the window); beyond, a resume is refused with a retryable
    * {@linkcode UnavailableError}. Default {@linkcode DEFAULT_MAX_BROKER_REPLAYS}.
+   * Ignored when `brokerReplaySlots` is given.
    */
   maxBrokerReplays?: number;
+  /**
+   * The slots of those reads, taken by each subscription's `holder` (a
+   * peer's share of them: `lib/access/peer_shares.ts`). Default: at most
+   * `maxBrokerReplays`, whoever holds them.
+   */
+  brokerReplaySlots?: Slots;
+  /** Default {@linkcode DEFAULT_BROKER_REPLAY_IDLE_MS}. */
+  brokerReplayIdleMs?: number;
   /**
    * The first subscription's id (then one more each). Default 1. Instances
    * sharing a sequence start far apart, so that ids are unique across them.
@@ -163,6 +181,8 @@ export interface SubscribeOptions {
   labels?: Record<string, string>;
   /** Called once when this subscription leaves, whatever the path (after the hub's `onLeave`). */
   onLeave?: (reason: LeaveReason) => void;
+  /** Who holds it (the peer, `HOST:PORT`), for shares of bounded pools. Default `""`. */
+  holder?: string;
 }
 
 /** Options of {@linkcode Hub.subscribe} for a stream written as it comes. */
@@ -275,7 +295,12 @@ export function normalizeTopics(topics: readonly string[] = []): string[] {
  *   The server's own topics (`$presence`) have a window of their own, so
  *   joins and leaves never push other events out of theirs.
  *   Otherwise the subscription starts live and `recovered` is false with a
- *   `reason`.
+ *   `reason`. A cursor older than the window but in the broker's log is
+ *   read from the log first, holding one of a bounded number of slots
+ *   (`brokerReplaySlots`: a share per holder); one whose reader has not
+ *   asked for `brokerReplayIdleMs` gives its slot back when another resume
+ *   wants it, or at a heartbeat, and what it had not read of the log is a
+ *   `slow-consumer` gap.
  * - **Heartbeats.** {@linkcode Hub.heartbeat} hands each idle subscription
  *   (its reader waiting, nothing held) the current seq: a safe resume point.
  * - **Leaving.** Cancelling the stream or aborting the signal removes the
@@ -321,9 +346,10 @@ export class Hub<T> {
   #bufferSize: number;
   #policy: SlowConsumerPolicy;
   #maxSubscribers: number;
-  #maxBrokerReplays: number;
-  /** Subscriptions reading from the broker's log now. */
-  #brokerReplays = 0;
+  #brokerReplaySlots: Slots;
+  #brokerReplayIdleMs: number;
+  /** Subscriptions reading from the broker's log now, with their slot's release. */
+  #brokerReaders = new Map<Subscriber<T>, () => void>();
   #now: () => number;
   #presence?: (change: PresenceChange) => T;
   #onJoin?: (info: SubscriptionInfo) => void;
@@ -351,8 +377,13 @@ export class Hub<T> {
     this.#bufferSize = bufferSize;
     this.#policy = options.policy ?? "drop-oldest";
     this.#maxSubscribers = options.maxSubscribers ?? Infinity;
-    this.#maxBrokerReplays = options.maxBrokerReplays ??
-      DEFAULT_MAX_BROKER_REPLAYS;
+    this.#brokerReplaySlots = options.brokerReplaySlots ??
+      totalSlots(
+        options.maxBrokerReplays ?? DEFAULT_MAX_BROKER_REPLAYS,
+        "reads of the event stream",
+      );
+    this.#brokerReplayIdleMs = options.brokerReplayIdleMs ??
+      DEFAULT_BROKER_REPLAY_IDLE_MS;
     this.#nextId = options.firstId ?? 1;
     this.#now = options.now ?? Date.now;
     this.#presence = options.presence;
@@ -386,9 +417,11 @@ export class Hub<T> {
       windows: (ordinary, own) => this.#windows(ordinary, own),
       brokerReplay: (after, through, signal) =>
         this.#broker.replay!(after, through, signal),
-      brokerReplayEnded: () => {
-        this.#brokerReplays--;
+      brokerReplayEnded: (subscriber) => {
+        this.#brokerReaders.get(subscriber)?.();
+        this.#brokerReaders.delete(subscriber);
       },
+      now: () => this.#now(),
       delivered: () => {
         this.#stats.delivered++;
       },
@@ -478,7 +511,9 @@ export class Hub<T> {
         }: the server is at its limit of ${this.#maxSubscribers} subscribers; retry later`,
       );
     }
-    const resume = after ? this.#resumeFrom(after, topics) : undefined;
+    const resume = after
+      ? this.#resumeFrom(after, topics, options.holder ?? "")
+      : undefined;
     // A cursor the broker has stored but this hub not read yet is waited for.
     const start = resume?.recovered ? after!.seq : this.#seq;
     const subscriber = new Subscriber<T>(this.#host, {
@@ -494,6 +529,7 @@ export class Hub<T> {
       encoding: options.encoding,
     });
     this.#subscribers.add(subscriber);
+    if (resume?.slot) this.#brokerReaders.set(subscriber, resume.slot);
     if (signal) {
       const onAbort = () => subscriber.leave("aborted", signal.reason);
       signal.addEventListener("abort", onAbort, { once: true });
@@ -540,6 +576,9 @@ export class Hub<T> {
    * carrying the current seq. Busy ones need none: they are receiving.
    */
   heartbeat(): void {
+    // Reads from the broker's log that wait for a reader that does not ask
+    // let their consumer go.
+    if (this.#brokerReaders.size > 0) this.#reclaimIdleReplays();
     // An idle window lets old events go too.
     this.#log.expire(this.#now());
     this.#serverLog.expire(this.#now());
@@ -658,9 +697,16 @@ export class Hub<T> {
   #resumeFrom(
     after: Cursor,
     topics: readonly string[],
-  ): { recovered: boolean; reason?: string; fromBroker?: number } {
+    holder: string,
+  ): {
+    recovered: boolean;
+    reason?: string;
+    fromBroker?: number;
+    slot?: () => void;
+  } {
     const windows = this.#windows(...wants(topics));
     let fromBroker: number | undefined;
+    let slot: (() => void) | undefined;
     let reason: string | undefined;
     if (after.epoch !== this.epoch) {
       reason = `cursor epoch ${
@@ -679,13 +725,19 @@ export class Hub<T> {
       if (gone && logged) {
         // Older than this hub's window, still in the broker's log: read
         // from there up to where the window takes over; each such read
-        // holds a consumer and its buffer, so only so many at once.
-        if (this.#brokerReplays >= this.#maxBrokerReplays) {
+        // holds a consumer and its buffer, so only so many at once (and so
+        // many per peer); a slot whose reader has not asked for a while is
+        // taken back first.
+        let taken = this.#brokerReplaySlots.take(holder);
+        if (taken.refused && this.#reclaimIdleReplays() > 0) {
+          taken = this.#brokerReplaySlots.take(holder);
+        }
+        if (taken.refused) {
           throw new UnavailableError(
-            `Cannot resume after seq ${after.seq} now: ${this.#brokerReplays} resumes are being read from the event stream; retry in a moment`,
+            `Cannot resume after seq ${after.seq} now: ${taken.refused} (resumes older than this instance's window read it); retry in a moment`,
           );
         }
-        this.#brokerReplays++;
+        slot = taken.release;
         fromBroker = Math.max(...windows.map((window) => window.lost));
       } else if (gone) {
         reason = `events after seq ${after.seq} are no longer held (oldest: ${
@@ -695,7 +747,25 @@ export class Hub<T> {
     }
     if (reason) this.#stats.resumesMissed++;
     else this.#stats.resumesRecovered++;
-    return { recovered: reason === undefined, reason, fromBroker };
+    return { recovered: reason === undefined, reason, fromBroker, slot };
+  }
+
+  /**
+   * Takes back the slots of reads from the broker's log whose reader has
+   * not asked for longer than `brokerReplayIdleMs`: each becomes a gap for
+   * its subscriber. Returns how many.
+   */
+  #reclaimIdleReplays(): number {
+    const before = this.#now() - this.#brokerReplayIdleMs;
+    let reclaimed = 0;
+    for (const subscriber of [...this.#brokerReaders.keys()]) {
+      const since = subscriber.brokerReplayIdleSince;
+      if (since !== undefined && since < before) {
+        subscriber.abandonBrokerReplay();
+        reclaimed++;
+      }
+    }
+    return reclaimed;
   }
 
   #fanOut(event: BusEvent<T>): void {

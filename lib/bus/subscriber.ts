@@ -61,8 +61,10 @@ export interface SubscriberHost<T> {
     through: number,
     signal: AbortSignal,
   ): AsyncIterable<BusEvent<T>>;
-  /** A read from the broker's log ended (one fewer at once). */
-  brokerReplayEnded(): void;
+  /** A read from the broker's log ended: its slot is released. */
+  brokerReplayEnded(subscriber: Subscriber<T>): void;
+  /** The time, for how long a read from the broker's log waits for its reader. */
+  now(): number;
   /** Counts an event handed to a reader. */
   delivered(): void;
   /** Reports a gap handed to a reader. */
@@ -80,6 +82,12 @@ export type Offer = "queued" | "dropped" | "overflow" | "skipped";
 interface BrokerReplay<T> {
   /** Read through this seq (where the window began). */
   through: number;
+  /**
+   * Since when it has waited for its reader (nothing asked since the last
+   * item it handed over, or since it started); undefined while a read is
+   * asked for.
+   */
+  idleSince?: number;
   /** Stops the broker's read. */
   stop: AbortController;
   /** The read, once started. */
@@ -175,6 +183,7 @@ export class Subscriber<T> {
     if (init.fromBrokerThrough !== undefined) {
       this.#fromBroker = {
         through: init.fromBrokerThrough,
+        idleSince: host.now(),
         stop: new AbortController(),
       };
     }
@@ -371,6 +380,7 @@ export class Subscriber<T> {
    */
   async #replayFromBroker(): Promise<void> {
     const replay = this.#fromBroker!;
+    replay.idleSince = undefined;
     replay.events ??= this.#host.brokerReplay(
       this.#replayed!,
       replay.through,
@@ -409,6 +419,7 @@ export class Subscriber<T> {
       this.#replayed = event.seq;
       if (this.matches(event.topic)) {
         this.#deliver(event);
+        replay.idleSince = this.#host.now(); // till the reader asks again
         if (event.seq >= replay.through) this.#brokerReplayDone(replay);
         return;
       }
@@ -441,11 +452,47 @@ export class Subscriber<T> {
     if (!this.#left) return this.#pull();
   }
 
+  /**
+   * Since when its read from the broker's log has waited for its reader
+   * (undefined: none, or a read is asked for).
+   */
+  get brokerReplayIdleSince(): number | undefined {
+    return this.#fromBroker?.idleSince;
+  }
+
+  /**
+   * Gives up its read from the broker's log, whose reader has not asked for
+   * a while and whose slot another resume wants: what it had not read of
+   * the log becomes a `slow-consumer` gap, then it goes on from the hub's
+   * window (a gap again where that has moved on).
+   */
+  abandonBrokerReplay(): void {
+    const replay = this.#fromBroker;
+    if (!replay || this.#left) return;
+    const from = this.#replayed! + 1;
+    this.#stopBrokerReplay();
+    if (replay.through < from) return;
+    if (this.#gap) this.#gap.to = Math.max(this.#gap.to, replay.through);
+    else {
+      this.#gap = {
+        from,
+        to: replay.through,
+        missed: 0,
+        reason: "slow-consumer",
+      };
+    }
+    this.#replayed = replay.through;
+    if (this.#waiting) {
+      this.#waiting = false;
+      this.#pull();
+    }
+  }
+
   #stopBrokerReplay(): void {
     const replay = this.#fromBroker;
     if (!replay) return;
     this.#fromBroker = undefined;
-    this.#host.brokerReplayEnded();
+    this.#host.brokerReplayEnded(this);
     replay.stop.abort();
     void replay.events?.return?.(undefined)?.catch?.(() => {});
   }

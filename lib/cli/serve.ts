@@ -85,6 +85,7 @@ function serverOptions(
     maxConnectionAgeMs: config.maxConnectionAgeMs,
     maxConnectionAgeGraceMs: config.maxConnectionAgeGraceMs,
     maxConnections: config.maxConnections,
+    maxConnectionsPerPeer: config.maxConnectionsPerPeer,
     maxConcurrentStreams: config.maxConcurrentStreams,
     maxMessageBytes: config.maxMessageBytes,
     reusePort: config.reusePort,

@@ -246,6 +246,15 @@ export const SERVE_SETTINGS = {
     max: 10_000_000,
     default: DEFAULT_MAX_CONNECTIONS,
   }),
+  maxConnectionsPerPeer: optionalInteger({
+    flag: "max-connections-per-peer",
+    arg: "N",
+    help:
+      "most connections one peer address holds at once; beyond, its new ones are closed",
+    min: 1,
+    max: 10_000_000,
+    shownDefault: "a quarter of --max-connections",
+  }),
   maxConnectionAgeMs: optionalDuration({
     flag: "max-connection-age",
     arg: "MS",

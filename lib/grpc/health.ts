@@ -5,7 +5,9 @@
  * health). Health is served here rather than by grpc-health-check's
  * implementation: that one keys its watchers by whatever name a caller sends
  * and never deletes an emptied key, so cancelled watches on unique names
- * leaked for good (issue 13), and it caps nothing.
+ * leaked for good (issue 13), and it caps nothing. Here open watches are
+ * bounded in all and per peer (a quarter each): one tokenless peer took all
+ * 1,000 (issue 19).
  *
  * @module
  */
@@ -13,6 +15,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { loadServedDefinition } from "../wire/proto.ts";
 import { quote } from "../escape.ts";
+import { PeerShares } from "../access/peer_shares.ts";
 
 /**
  * The services health reports on: the server as a whole (`""`, what
@@ -94,6 +97,8 @@ export type ServingStatus = "SERVING" | "NOT_SERVING";
 export interface HealthServiceOptions {
   /** Most `Watch` calls open at once (RESOURCE_EXHAUSTED beyond). Default 1,000. */
   maxWatches?: number;
+  /** Most `Watch` calls one peer (remote address) holds open. Default: a quarter of `maxWatches`. */
+  maxWatchesPerPeer?: number;
 }
 
 /** Default most open `Watch` calls. */
@@ -121,7 +126,8 @@ export class HealthService {
   #watchers = new Map<string, Set<WatchCall>>();
   /** Open watches of unknown names: only the calls, never the names. */
   #unknown = new Set<WatchCall>();
-  #maxWatches: number;
+  /** The watches' slots, in all and per peer. */
+  #slots: PeerShares;
 
   /** Reports every one of `services` SERVING. */
   constructor(
@@ -132,7 +138,11 @@ export class HealthService {
       this.#status.set(name, "SERVING");
       this.#watchers.set(name, new Set());
     }
-    this.#maxWatches = options.maxWatches ?? DEFAULT_MAX_HEALTH_WATCHES;
+    this.#slots = new PeerShares({
+      total: options.maxWatches ?? DEFAULT_MAX_HEALTH_WATCHES,
+      perPeer: options.maxWatchesPerPeer,
+      what: "health watches",
+    });
   }
 
   /** Open `Watch` calls now. */
@@ -192,11 +202,12 @@ export class HealthService {
   }
 
   #watch(call: WatchCall): void {
-    if (this.watching >= this.#maxWatches) {
+    const slot = this.#slots.take(call.getPeer());
+    if (slot.refused !== undefined) {
       call.emit("error", {
         code: grpc.status.RESOURCE_EXHAUSTED,
         details:
-          `Cannot watch health: ${this.#maxWatches} watches are open, the limit; use Check, or retry later`,
+          `Cannot watch health: ${slot.refused}; use Check, or retry later`,
       });
       return;
     }
@@ -205,7 +216,10 @@ export class HealthService {
       ? this.#watchers.get(call.request.service)!
       : this.#unknown;
     set.add(call);
-    const forget = () => set.delete(call);
+    const forget = () => {
+      set.delete(call);
+      slot.release();
+    };
     call.once("cancelled", forget);
     call.once("close", forget);
     call.once("finish", forget);

@@ -117,6 +117,7 @@ export class SubscriptionCalls {
         ...subscribe,
         signal,
         labels: { peer, transport: "grpc" },
+        holder: peer,
       });
       const writer = new CallWriter<M>(call, options.serialize, this.#writer);
       try {

@@ -178,6 +178,7 @@ export async function startGrpcTransport(
     host,
     port: settings.port,
     maxConnections: settings.maxConnections,
+    shares: core.connectionShares,
     reusePort: settings.reusePort,
     log,
     onConnection: (socket) => injector.injectConnection(socket),

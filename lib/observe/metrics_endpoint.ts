@@ -8,7 +8,6 @@
  * @module
  */
 
-import type { Logger } from "../log.ts";
 import {
   type MetricsServerOptions,
   serveMetricsHttp,
@@ -34,24 +33,22 @@ export interface MetricsEndpoint {
  * import { Metrics } from "./metrics.ts";
  * import { Logger } from "../log.ts";
  * const log = new Logger({ write: () => {} });
- * const endpoint = serveMetrics(new Metrics(), "127.0.0.1", 0, log);
+ * const endpoint = serveMetrics(new Metrics(), { host: "127.0.0.1", port: 0, log });
  * endpoint.port > 0; // true
  * await endpoint.stop();
  * ```
  */
 export function serveMetrics(
   metrics: Metrics,
-  host: string,
-  port: number,
-  log: Logger,
-  authorize?: MetricsServerOptions["authorize"],
+  options: Pick<
+    MetricsServerOptions,
+    "host" | "port" | "log" | "authorize" | "admit"
+  >,
 ): MetricsEndpoint {
+  const { host, log } = options;
   const server = serveMetricsHttp({
-    host,
-    port,
+    ...options,
     render: () => metrics.render(),
-    log,
-    authorize,
   });
   log.info(`Metrics on http://${formatAddress(host, server.port)}/metrics`, {
     metricsPort: server.port,

@@ -1,6 +1,8 @@
 /**
  * The metrics endpoint's HTTP/1.1 server: `GET /metrics`, one request per
- * connection, with a bound on connections and on the time each may take.
+ * connection, with a bound on connections (in all, and per peer when an
+ * `admit` check is handed in), on the time a request's head may take to
+ * arrive (2 s), and on the time each connection may take in all.
  *
  * Why not `Deno.serve`: it has no header or idle timeout, so silent and
  * half-sent requests were kept forever, and when descriptors ran out its
@@ -25,6 +27,13 @@ export const DEFAULT_MAX_METRICS_CONNECTIONS = 32;
 /** Default milliseconds a metrics connection has to send its request and take the reply. */
 export const DEFAULT_METRICS_TIMEOUT_MS = 10_000;
 
+/**
+ * Default milliseconds a connection has to send its request's head: a
+ * scraper sends it at once, and 32 idle connections held each slot for the
+ * whole timeout, again and again, so no scrape got in.
+ */
+export const DEFAULT_METRICS_HEADER_TIMEOUT_MS = 2_000;
+
 /** Largest request head read (a scrape needs a few hundred bytes). */
 const MAX_HEAD_BYTES = 8 * 1024;
 
@@ -45,6 +54,16 @@ export interface MetricsServerOptions {
   maxConnections?: number;
   /** Each connection is closed after this long (ms), done or not. Default {@linkcode DEFAULT_METRICS_TIMEOUT_MS}. */
   timeoutMs?: number;
+  /** A connection whose request head has not come in this long (ms) is closed. Default {@linkcode DEFAULT_METRICS_HEADER_TIMEOUT_MS}. */
+  headerTimeoutMs?: number;
+  /**
+   * Takes a slot for a connection from `peer` (`HOST:PORT`): its release,
+   * or why it may not (its peer holds its share); then it is closed at
+   * once. Default: every connection within `maxConnections`.
+   */
+  admit?: (
+    peer: string,
+  ) => { release?: () => void; refused?: string };
   /**
    * Checks a request from `peer` (`HOST:PORT`) with its `authorization`
    * header: returns to let it through, throws an `UnauthenticatedError`
@@ -210,8 +229,16 @@ async function exchange(
   timeoutMs: number,
 ): Promise<void> {
   // One deadline for the whole exchange: a peer that sends half a
-  // request, or reads the reply slowly, is cut off.
+  // request, or reads the reply slowly, is cut off; and a shorter one for
+  // the request's head, which a scraper sends at once.
   const timer = setTimeout(() => closeQuietly(conn), timeoutMs);
+  const headTimer = setTimeout(
+    () => closeQuietly(conn),
+    Math.min(
+      timeoutMs,
+      options.headerTimeoutMs ?? DEFAULT_METRICS_HEADER_TIMEOUT_MS,
+    ),
+  );
   try {
     const buffer = new Uint8Array(MAX_HEAD_BYTES);
     let length = 0;
@@ -233,12 +260,14 @@ async function exchange(
       length += n;
       end = headEnd(buffer, length);
     }
+    clearTimeout(headTimer);
     const head = new TextDecoder().decode(buffer.subarray(0, end));
     await writeAll(conn, replyTo(head, conn, options));
   } catch {
     // Reset, timed out or closed by stop(): nothing to answer.
   } finally {
     clearTimeout(timer);
+    clearTimeout(headTimer);
     closeQuietly(conn);
   }
 }
@@ -318,19 +347,28 @@ export function serveMetricsHttp(options: MetricsServerOptions): MetricsServer {
         backoffMs = 0;
         log.info("The metrics listener accepts again");
       }
-      if (open.size >= maxConnections) {
+      const remote = conn.remoteAddr as Deno.NetAddr;
+      const share = open.size < maxConnections
+        ? options.admit?.(formatAddress(remote.hostname, remote.port))
+        : undefined;
+      if (open.size >= maxConnections || share?.refused !== undefined) {
         conn.close();
         if (Date.now() - lastRefusalLine >= 10_000) {
           lastRefusalLine = Date.now();
           log.warn(
-            `Metrics connection limit of ${maxConnections} reached: refusing new connections`,
+            share?.refused !== undefined
+              ? `Refused a metrics connection: ${share.refused}`
+              : `Metrics connection limit of ${maxConnections} reached: refusing new connections`,
           );
         }
         continue;
       }
       open.set(
         conn,
-        exchange(conn, options, timeoutMs).finally(() => open.delete(conn)),
+        exchange(conn, options, timeoutMs).finally(() => {
+          open.delete(conn);
+          share?.release?.();
+        }),
       );
     }
   })();

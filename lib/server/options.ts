@@ -30,6 +30,7 @@ import {
   type SlowConsumerPolicy,
 } from "../defaults.ts";
 import { AccessControl as Access } from "../access/access.ts";
+import { shareOf } from "../access/peer_shares.ts";
 import type { WriterSettings } from "../grpc/transport.ts";
 import { Logger } from "../log.ts";
 import { checkServerTls, type ServerTls } from "../wire/tls.ts";
@@ -94,6 +95,12 @@ export interface ServerOptions {
   maxConnectionAgeGraceMs?: number;
   /** Most connections open at once (closed at once beyond). Default {@linkcode DEFAULT_MAX_CONNECTIONS}. */
   maxConnections?: number;
+  /**
+   * Most connections one peer (remote address) holds at once (its new ones
+   * closed at once beyond), over every transport. Default: a quarter of
+   * `maxConnections` ({@linkcode shareOf}).
+   */
+  maxConnectionsPerPeer?: number;
   /** Most concurrent calls (HTTP/2 streams) per connection. Default {@linkcode DEFAULT_MAX_CONCURRENT_STREAMS}. */
   maxConcurrentStreams?: number;
   /** Largest message accepted or sent, in bytes. Default {@linkcode DEFAULT_MAX_MESSAGE_BYTES}. */
@@ -186,6 +193,7 @@ export function resolveServerOptions(
     maxConnectionAgeMs,
     maxConnectionAgeGraceMs,
     maxConnections = DEFAULT_MAX_CONNECTIONS,
+    maxConnectionsPerPeer = shareOf(maxConnections),
     maxConcurrentStreams = DEFAULT_MAX_CONCURRENT_STREAMS,
     maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
     reusePort = false,
@@ -235,6 +243,7 @@ export function resolveServerOptions(
     maxConnectionAgeMs,
     maxConnectionAgeGraceMs,
     maxConnections,
+    maxConnectionsPerPeer,
     maxConcurrentStreams,
     maxMessageBytes,
     reusePort,

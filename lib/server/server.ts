@@ -30,6 +30,8 @@ import {
 } from "../observe/metrics_endpoint.ts";
 import { PeerLineBudget } from "../observe/peer_lines.ts";
 import { EventLoopLag } from "../observe/runtime_metrics.ts";
+import { DEFAULT_MAX_METRICS_CONNECTIONS } from "../observe/metrics_server.ts";
+import { PeerShares } from "../access/peer_shares.ts";
 import { serverMetrics } from "../observe/server_metrics.ts";
 import {
   type ResolvedServerOptions,
@@ -105,13 +107,19 @@ function startMetrics(
   const { metricsPort, access } = settings;
   if (metricsPort === undefined) return undefined;
   try {
-    return serveMetrics(
-      metrics,
-      settings.host,
-      metricsPort,
-      settings.log,
-      access && ((caller) => access.authorizeMetrics(caller)),
-    );
+    // A peer's share of the connections: a stranger's idle ones cannot
+    // hold every slot.
+    const shares = new PeerShares({
+      total: DEFAULT_MAX_METRICS_CONNECTIONS,
+      what: "metrics connections",
+    });
+    return serveMetrics(metrics, {
+      host: settings.host,
+      port: metricsPort,
+      log: settings.log,
+      authorize: access && ((caller) => access.authorizeMetrics(caller)),
+      admit: (peer) => shares.take(peer),
+    });
   } catch (error) {
     for (const transport of transports) {
       void transport.close();
@@ -192,6 +200,10 @@ export async function startServer(
       perConnection: settings.maxSubscribersPerConnection,
       perPeer: settings.maxSubscribersPerPeer,
       patternsPerPeer: settings.maxPatternsPerPeer,
+    }),
+    connectionShares: new PeerShares({
+      perPeer: settings.maxConnectionsPerPeer,
+      what: "connections",
     }),
     draining: draining.signal,
     stopped: stopped.signal,

@@ -7,7 +7,12 @@
  */
 
 import type { Clock } from "../bus/clock.ts";
-import { Hub, type PresenceChange } from "../bus/hub.ts";
+import {
+  DEFAULT_MAX_BROKER_REPLAYS,
+  Hub,
+  type PresenceChange,
+} from "../bus/hub.ts";
+import { PeerShares } from "../access/peer_shares.ts";
 import { type LeaveReason } from "../bus/hub_items.ts";
 import { runTicker } from "../bus/ticker.ts";
 import type { Logger } from "../log.ts";
@@ -121,6 +126,12 @@ export function createServerHub(
     bufferSize: settings.bufferSize,
     policy: settings.policy,
     maxSubscribers: settings.maxSubscribers,
+    // A peer's share: one client's resumes cannot hold every read of the
+    // stream (and every consumer on it).
+    brokerReplaySlots: new PeerShares({
+      total: DEFAULT_MAX_BROKER_REPLAYS,
+      what: "reads of the event stream",
+    }),
     replaySize: settings.replaySize,
     replayAgeMs: settings.replayAgeMs,
     replayBytes: settings.replayBytes,

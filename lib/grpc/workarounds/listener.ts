@@ -17,6 +17,7 @@ import net from "node:net";
 import { GreeterError } from "../../errors.ts";
 import { formatAddress } from "../../wire/address.ts";
 import type { Logger } from "../../log.ts";
+import type { Slots } from "../../bus/slots.ts";
 
 /** Shortest time between two "connection limit" lines. */
 const LIMIT_LOG_INTERVAL_MS = 10_000;
@@ -46,6 +47,11 @@ export interface ConnectionListenerOptions {
   maxConnections: number;
   /** Takes each admitted connection. */
   onConnection: (socket: net.Socket) => void;
+  /**
+   * Each peer's share of connections (`lib/access/peer_shares.ts`): a
+   * connection its peer holds its share of is closed at once. Default: none.
+   */
+  shares?: Slots;
   /** Where running out (and recovering) is said. */
   log: Logger;
   /** How often (ms) the listener is woken and descriptors checked. Default 1000. */
@@ -123,6 +129,8 @@ export class ConnectionListener {
   #refused = 0;
   #refusedSinceLine = 0;
   #lastLimitLine = -Infinity;
+  #refusedByShareSinceLine = 0;
+  #lastShareLine = -Infinity;
   /** Descriptors ran out, and have not come back yet. */
   #exhausted = false;
   #timer?: ReturnType<typeof setInterval>;
@@ -225,8 +233,27 @@ export class ConnectionListener {
       }
       return;
     }
+    const share = this.#options.shares?.take(
+      `${socket.remoteAddress}:${socket.remotePort}`,
+    );
+    if (share?.refused) {
+      socket.destroy();
+      this.#refused++;
+      this.#refusedByShareSinceLine++;
+      const now = Date.now();
+      if (now - this.#lastShareLine >= LIMIT_LOG_INTERVAL_MS) {
+        this.#lastShareLine = now;
+        this.#options.log.warn(
+          `Refused a connection: ${share.refused} (--max-connections-per-peer)`,
+          { refused: this.#refusedByShareSinceLine },
+        );
+        this.#refusedByShareSinceLine = 0;
+      }
+      return;
+    }
     this.#open.add(socket);
     socket.once("close", () => {
+      share?.release?.();
       this.#open.delete(socket);
       if (this.#open.size === 0) this.#onDrained?.();
     });
