@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { GreeterClient } from "../lib/client/client.ts";
+import {
+  GreeterClient,
+  type SubscriptionMessage,
+} from "../lib/client/client.ts";
 import { ConfigError, type RpcError } from "../lib/errors.ts";
 import { AccessControl } from "../lib/access/access.ts";
 import { PeerGuard } from "../lib/access/peer_guard.ts";
@@ -12,7 +15,9 @@ import {
   spawnTask,
 } from "../testing/process.ts";
 import { spawnServeGroup } from "../testing/process_group.ts";
-import { startTestServer, waitFor } from "../testing/server.ts";
+import { settles, startTestServer, waitFor } from "../testing/server.ts";
+import * as grpc from "@grpc/grpc-js";
+import { loadGreeterProto } from "../lib/wire/proto.ts";
 
 const FULL = "full-0123456789abcdef";
 const PUBLISHER = "publisher-0123456789abcdef";
@@ -409,6 +414,123 @@ Deno.test("a reload of a token file that starts a line with grants, holds two to
     assert.equal(hello.code, 0, hello.stderr);
     for (const secret of [SECRET, NEXT_SECRET, FULL]) {
       assert.ok(!server.stderr.some((l) => l.includes(secret)), secret);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a token-file reload that removes a token or narrows its grants ends its open calls: UNAUTHENTICATED or PERMISSION_DENIED, after a goodbye where the stream has one", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/tokens.txt`;
+  const STAYS = "stays-0123456789abcdef";
+  try {
+    await Deno.writeTextFile(
+      file,
+      `${FULL}\n${READER} subscribe:news.*\n${STAYS} subscribe:news.*\n${PUBLISHER} publish:news.>\n`,
+      { mode: 0o600 },
+    );
+    const { group, target } = await spawnServeGroup([
+      "--token-file",
+      file,
+      "--interval",
+      "3600000",
+    ]);
+    await using _ = group;
+    const server = group.process;
+    using full = new GreeterClient(target, { token: FULL });
+    using reader = new GreeterClient(target, { token: READER });
+    using stays = new GreeterClient(target, { token: STAYS });
+    const subscribed = async (client: GreeterClient, topics: string[]) => {
+      const stream = client.subscribe("s", { topics });
+      assert.equal((await stream.next()).value?.kind, "subscribed");
+      return stream;
+    };
+    const fullStream = await subscribed(full, ["news.a"]);
+    const readerStream = await subscribed(reader, ["news.*"]);
+    const staysStream = await subscribed(stays, ["news.*"]);
+    const timers = full.stream2("t");
+    assert.equal((await timers.next()).value, "firstGreetingMessage");
+    // A bidi stream that stays open, waiting for the caller's next name.
+    const { Client } = loadGreeterProto();
+    const raw = new Client(target, grpc.credentials.createInsecure());
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", `Bearer ${FULL}`);
+    // deno-lint-ignore no-explicit-any
+    const bidi = (raw as any).SayHelloBidiStream(metadata);
+    const bidiEnd = new Promise<grpc.ServiceError>((resolve) =>
+      bidi.on("error", resolve)
+    );
+    const replied = new Promise((resolve) => bidi.once("data", resolve));
+    bidi.on("error", () => {});
+    bidi.write({ name: "b" });
+    try {
+      await settles("the bidi stream's first reply", replied);
+      // FULL goes; READER may now read news.a only (not news.*).
+      await Deno.writeTextFile(
+        file,
+        `${READER} subscribe:news.a\n${STAYS} subscribe:news.*\n${PUBLISHER} publish:news.>\n`,
+      );
+      group.signal("SIGHUP");
+      const ended = async (
+        stream: AsyncGenerator<SubscriptionMessage>,
+      ) => {
+        const messages: SubscriptionMessage[] = [];
+        try {
+          for await (const message of stream) messages.push(message);
+        } catch (error) {
+          return { messages, error: error as RpcError };
+        }
+        return { messages, error: undefined };
+      };
+      const fullEnd = await settles(
+        "FULL's subscription ended",
+        ended(fullStream),
+      );
+      assert.equal(fullEnd.error?.code, "UNAUTHENTICATED");
+      assert.match(
+        fullEnd.error!.message,
+        /The token of this call was revoked/,
+      );
+      const fullBye = fullEnd.messages.at(-1);
+      assert.equal(fullBye?.kind === "goodbye" && fullBye.code, 16);
+      assert.equal(fullBye?.kind === "goodbye" && fullBye.reconnect, false);
+      const readerEnd = await settles(
+        "READER's subscription ended",
+        ended(readerStream),
+      );
+      assert.equal(readerEnd.error?.code, "PERMISSION_DENIED");
+      assert.match(
+        readerEnd.error!.message,
+        /on topic "news\.\*" since the server's token list was reloaded: this token no longer grants "subscribe:news\.\*"/,
+      );
+      const readerBye = readerEnd.messages.at(-1);
+      assert.equal(readerBye?.kind === "goodbye" && readerBye.code, 7);
+      const kinds: string[] = [];
+      await assert.rejects(
+        settles(
+          "SayHelloStream2 ended",
+          (async () => {
+            for await (const kind of timers) kinds.push(kind);
+          })(),
+        ),
+        (e: RpcError) => e.code === "UNAUTHENTICATED",
+      );
+      assert.deepEqual(kinds, ["goodbyeGreetingMessage"]);
+      const bidiError = await settles("the bidi stream ended", bidiEnd);
+      assert.equal(bidiError.code, grpc.status.UNAUTHENTICATED);
+      await server.waitForLine(
+        "stderr",
+        /WARN Ended open calls the reloaded token list refuses calls=4/,
+      );
+      // The token that stays keeps its stream.
+      using publisher = new GreeterClient(target, { token: PUBLISHER });
+      const next = staysStream.next();
+      await publisher.publish("news.b", new Uint8Array([1]));
+      assert.equal((await settles("the event", next)).value?.kind, "event");
+      await staysStream.return(undefined);
+    } finally {
+      raw.close();
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

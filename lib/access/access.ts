@@ -18,7 +18,10 @@
  * ({@linkcode PeerGuard}): before, it was refused without checking, and a
  * stranger's guesses locked out every valid token behind the same address
  * (a NAT, a proxy, Prometheus). What keeps guessing hopeless is the token's
- * length (the start warns below 16 bytes), not a rate. Health and reflection
+ * length (the start warns below 16 bytes), not a rate. A reload revokes:
+ * calls still open (each transport registers its long ones,
+ * {@linkcode AccessControl.register}) are checked again against the new
+ * list, and those it refuses are ended. Health and reflection
  * are open: probes must work without a token, and reflection describes only
  * the public contract (the protos in this repository), which tools such as
  * `buf curl` read before every call.
@@ -53,6 +56,25 @@ export interface Caller {
   readonly authorization?: string;
 }
 
+/**
+ * A call still open, as its transport registers it: who makes it, what it
+ * was authorized for, and how to end it when a reload refuses it.
+ */
+export interface OpenCall {
+  /** Who makes it. */
+  readonly caller: Caller;
+  /** What it calls (`/package.Service/Method`). */
+  readonly method: string;
+  /** The request its topics were checked on, where the request decides. */
+  readonly request?: unknown;
+  /**
+   * Ends it with `error` (an {@linkcode UnauthenticatedError} or a
+   * {@linkcode PermissionDeniedError}), saying goodbye where its stream
+   * has one; called at most once.
+   */
+  revoke(error: UnauthenticatedError | PermissionDeniedError): void;
+}
+
 /** Options of {@linkcode AccessControl}. */
 export interface AccessControlOptions {
   /** Where refusals are logged. */
@@ -85,6 +107,8 @@ export class AccessControl {
   #list: AccessList;
   #log: Logger;
   #guard: PeerGuard;
+  /** Calls still open, checked again on each reload. */
+  #open = new Set<OpenCall>();
 
   /** Reads `lines` (token file lines); throws `ConfigError` when one is wrong. */
   constructor(lines: readonly string[], options: AccessControlOptions) {
@@ -99,11 +123,75 @@ export class AccessControl {
   }
 
   /**
-   * Puts `lines` in force for every call from now on. Throws `ConfigError`
-   * (keeping the list in force) when they are not a valid list.
+   * Puts `lines` in force for every call from now on, and ends the open
+   * calls ({@linkcode AccessControl.register}) it refuses: those whose
+   * token it no longer holds, with {@linkcode UnauthenticatedError}, and
+   * those whose token no longer grants what they do, with
+   * {@linkcode PermissionDeniedError}. Throws `ConfigError` (keeping the
+   * list in force, and every call) when they are not a valid list. Returns
+   * the new list.
    */
   replace(lines: readonly string[]): AccessList {
-    return this.#list = new AccessList(lines);
+    const list = this.#list = new AccessList(lines);
+    const revoked: [OpenCall, UnauthenticatedError | PermissionDeniedError][] =
+      [];
+    // One constant-time lookup per distinct credential, not per call.
+    const found = new Map<string | undefined, Permissions | undefined>();
+    for (const call of this.#open) {
+      const { authorization } = call.caller;
+      if (!found.has(authorization)) {
+        found.set(authorization, list.find(authorization));
+      }
+      const permissions = found.get(authorization);
+      if (!permissions) {
+        revoked.push([
+          call,
+          new UnauthenticatedError(
+            `The token of this call was revoked (the server's token list was reloaded without it): ${call.method} ended; ask for a token the server accepts`,
+          ),
+        ]);
+        continue;
+      }
+      const why = refusal(call.method, call.request, permissions);
+      if (why) {
+        revoked.push([
+          call,
+          new PermissionDeniedError(
+            `Permission denied for ${call.method} on topic ${
+              quote(why.topic)
+            } since the server's token list was reloaded: this token no longer grants ${
+              quote(why.needs)
+            }; the call ended`,
+          ),
+        ]);
+      }
+    }
+    for (const [call, error] of revoked) {
+      this.#open.delete(call);
+      call.revoke(error);
+    }
+    if (revoked.length > 0) {
+      this.#log.warn("Ended open calls the reloaded token list refuses", {
+        calls: revoked.length,
+      });
+    }
+    return list;
+  }
+
+  /**
+   * Registers a call still open, so that a reload that refuses it ends it
+   * (see {@linkcode AccessControl.replace}); returns the function that
+   * forgets it, to call when it ends. Transports register their long calls
+   * (streams); a unary call ends before it matters.
+   */
+  register(call: OpenCall): () => void {
+    this.#open.add(call);
+    return () => this.#open.delete(call);
+  }
+
+  /** Calls registered and still open. */
+  get openCalls(): number {
+    return this.#open.size;
   }
 
   /** Whether `method` (`/package.Service/Method`) needs no token. */

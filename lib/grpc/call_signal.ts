@@ -11,13 +11,24 @@
  * stop at the grace: during the drain the hub ends their streams, and they
  * still deliver what they hold.
  *
+ * With tokens, each call is registered with the access control while it is
+ * open: a reload that revokes its token (or narrows its grants) aborts its
+ * signal with an `UnauthenticatedError` (or a `PermissionDeniedError`),
+ * which its handler turns into that status, after a goodbye where its stream
+ * has one.
+ *
  * @module
  */
 
 import type { StreamingCall } from "./status.ts";
 import type { Logger } from "../log.ts";
 import { quote } from "../escape.ts";
-import { UnavailableError } from "../errors.ts";
+import {
+  PermissionDeniedError,
+  UnauthenticatedError,
+  UnavailableError,
+} from "../errors.ts";
+import type { AccessControl } from "../access/access.ts";
 import type { PeerLineBudget } from "../observe/peer_lines.ts";
 import { deadlinePassed } from "./workarounds/mod.ts";
 
@@ -26,6 +37,26 @@ export type ShutdownStage = "drain" | "grace";
 
 /** The reason a call's signal carries when the server's drain reached it. */
 export class DrainingError extends UnavailableError {}
+
+/**
+ * Whether a call's signal aborted because a reload revoked its token or
+ * narrowed its grants (its reason is then the error to end it with).
+ *
+ * @example
+ * ```ts
+ * import { revokedBy } from "./call_signal.ts";
+ * revokedBy(AbortSignal.abort(new Error("gone"))); // undefined
+ * ```
+ */
+export function revokedBy(
+  signal: AbortSignal,
+): UnauthenticatedError | PermissionDeniedError | undefined {
+  const reason = signal.reason;
+  return reason instanceof UnauthenticatedError ||
+      reason instanceof PermissionDeniedError
+    ? reason
+    : undefined;
+}
 
 /** Options of {@linkcode CallSignals.open}. */
 export interface CallSignalOptions {
@@ -88,6 +119,7 @@ function cancelReason(call: StreamingCall): Error {
 export class CallSignals {
   #log: Logger;
   #peerLines?: PeerLineBudget;
+  #access?: AccessControl;
   #drain: ReturnType<typeof fanOut>;
   #grace: ReturnType<typeof fanOut>;
 
@@ -102,9 +134,12 @@ export class CallSignals {
     log: Logger;
     /** Budgets `disconnected.` lines per peer; every one is written when unset. */
     peerLines?: PeerLineBudget;
+    /** With tokens: each open call is registered, and a reload may revoke it. */
+    access?: AccessControl;
   }) {
     this.#log = options.log;
     this.#peerLines = options.peerLines;
+    this.#access = options.access;
     const drain = new AbortController();
     const draining = options.draining;
     if (draining.aborted) {
@@ -150,12 +185,34 @@ export class CallSignals {
       .follow(controller);
     if (call.cancelled) onCancel();
     else call.once("cancelled", onCancel);
+    const unregister = this.#register(call, controller);
     const release = () => {
       call.off("cancelled", onCancel);
       unfollow();
+      unregister?.();
     };
     call.once("finish", release);
     call.once("close", release);
     return controller.signal;
+  }
+
+  /** Registers `call` with the access control (with tokens): a revocation aborts `controller`. */
+  #register(
+    call: StreamingCall,
+    controller: AbortController,
+  ): (() => void) | undefined {
+    if (!this.#access || controller.signal.aborted) return undefined;
+    const [authorization] = call.metadata.get("authorization");
+    return this.#access.register({
+      caller: {
+        peer: call.getPeer(),
+        authorization: typeof authorization === "string"
+          ? authorization
+          : undefined,
+      },
+      method: call.getPath(),
+      request: "request" in call ? call.request : undefined,
+      revoke: (error) => controller.abort(error),
+    });
   }
 }

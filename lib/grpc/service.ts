@@ -25,6 +25,7 @@ import type { Hub } from "../bus/hub.ts";
 import type { SubscriptionInfo } from "../bus/hub_items.ts";
 import type { Logger } from "../log.ts";
 import type { Admission } from "../access/admission.ts";
+import type { AccessControl } from "../access/access.ts";
 import type { PeerLineBudget } from "../observe/peer_lines.ts";
 import { CallSignals } from "./call_signal.ts";
 import { EncodedEvents } from "./encoded_events.ts";
@@ -69,6 +70,8 @@ export interface GreeterServiceOptions {
   peerLines: PeerLineBudget;
   /** Told each event's delivery to a subscriber (its publish time, ms since the Unix epoch). */
   delivered: (time: number) => void;
+  /** With tokens: open calls are registered, and a reload may revoke them. */
+  access: AccessControl | undefined;
 }
 
 /**
@@ -88,6 +91,7 @@ export function createGreeterService(
     stopped: options.forced,
     log,
     peerLines: options.peerLines,
+    access: options.access,
   });
   const context: GreeterContext = {
     hub,

@@ -169,6 +169,7 @@ export async function startGrpcTransport(
       reconnectJitterMs: settings.reconnectJitterMs,
       peerLines: core.peerLines,
       delivered: recorder.delivered,
+      access: settings.access,
     }),
   );
   // Our own listener: it caps connections and survives running out of

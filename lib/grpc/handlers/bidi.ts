@@ -11,6 +11,7 @@ import { CallWriter } from "../workarounds/mod.ts";
 import { helloMessage, validateName } from "../../greetings.ts";
 import type { HelloReply, HelloRequest } from "../../wire/proto.ts";
 import { failCall } from "../status.ts";
+import { revokedBy } from "../call_signal.ts";
 
 /**
  * The `SayHelloBidiStream` handler.
@@ -28,6 +29,13 @@ export function sayHelloBidiStream(
   return async (call) => {
     const signal = signals.open(call);
     const writer = new CallWriter<HelloReply>(call, serialize, context.writer);
+    // A reload that revokes the token ends the call at once, even while it
+    // waits for the caller's next request.
+    const onAbort = () => {
+      const revoked = revokedBy(signal);
+      if (revoked) failCall(call, revoked, log);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
     try {
       // The default iterator destroys the duplex on exit, losing queued replies.
       const requests = call.iterator({ destroyOnReturn: false });
@@ -35,9 +43,12 @@ export function sayHelloBidiStream(
         const name = validateName(request.name);
         await writer.write({ message: helloMessage(name) }, signal);
       }
-      if (!call.cancelled) call.end();
+      if (!call.cancelled && !revokedBy(signal)) call.end();
     } catch (error) {
-      failCall(call, error, log);
+      // A revocation has ended the call already.
+      if (!revokedBy(signal)) failCall(call, error, log);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
     }
   };
 }

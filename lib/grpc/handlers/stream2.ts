@@ -8,12 +8,12 @@
 
 import * as grpc from "@grpc/grpc-js";
 import type { GreeterContext } from "../service_context.ts";
-import { DrainingError } from "../call_signal.ts";
+import { DrainingError, revokedBy } from "../call_signal.ts";
 import { CallWriter } from "../workarounds/mod.ts";
 import { goodbye } from "../goodbye.ts";
 import { STREAM2_TIMERS, validateName } from "../../greetings.ts";
 import type { GreetingMessage, HelloRequest } from "../../wire/proto.ts";
-import { failCall } from "../status.ts";
+import { failCall, toServiceError } from "../status.ts";
 
 /**
  * The `SayHelloStream2` handler.
@@ -46,6 +46,12 @@ export function sayHelloStream2(
           await writer.write({ timerGreetingMessage: {} }, signal);
         }
       } catch (error) {
+        const revoked = revokedBy(signal);
+        if (revoked) {
+          // A reload revoked the token: goodbye, then that status.
+          call.write(goodbye(toServiceError(revoked).code, revoked.message));
+          throw revoked;
+        }
         if (!(signal.reason instanceof DrainingError)) throw error;
         draining = true; // the caller still gets its goodbye, then OK
       }

@@ -9,7 +9,13 @@
 import * as grpc from "@grpc/grpc-js";
 import type { GreeterContext } from "../service_context.ts";
 import { type Cursor, endedReason } from "../../bus/hub_items.ts";
-import { InvalidArgumentError, SlowConsumerError } from "../../errors.ts";
+import {
+  InvalidArgumentError,
+  PermissionDeniedError,
+  SlowConsumerError,
+  UnauthenticatedError,
+} from "../../errors.ts";
+import { toServiceError } from "../status.ts";
 import { MAX_SEQ, parseSeq } from "../../bus/seq.ts";
 import { goodbye } from "../goodbye.ts";
 import type {
@@ -104,6 +110,13 @@ export function subscribe(
               reconnectJitterMs,
             }),
           );
+        } else if (
+          error instanceof UnauthenticatedError ||
+          error instanceof PermissionDeniedError
+        ) {
+          // A reload revoked the token, or narrowed its grants: no
+          // reconnecting with it.
+          call.write(goodbye(toServiceError(error).code, error.message));
         }
       },
     });
