@@ -5,7 +5,12 @@
 
 import assert from "node:assert/strict";
 import { GreeterClient } from "../lib/client/client.ts";
-import { LineProcess, runClient, spawnTask } from "../testing/process.ts";
+import {
+  LineProcess,
+  runClient,
+  spawnServer,
+  spawnTask,
+} from "../testing/process.ts";
 import { startTestServer, waitFor } from "../testing/server.ts";
 import { CuttableProxy } from "../testing/proxy.ts";
 
@@ -282,4 +287,61 @@ Deno.test("deno task client sends a token to a loopback target directly, never t
     assert.deepEqual(cli.stdout, ["Greeter client received: Hello, you!"]);
   }
   assert.equal(proxy.accepted, 0, "the token went to the proxy");
+});
+
+Deno.test("deno task client --mode publish --idempotency-key: the same key again is the same event, answered with its cursor; a subscriber gets it once", async () => {
+  const { process: server, target } = await spawnServer();
+  await using _ = server;
+  await using subscriber = spawnTask("client", [
+    "you",
+    "--target",
+    target,
+    "--mode",
+    "subscribe",
+    "--topic",
+    "news",
+  ]);
+  await subscriber.waitForLine("stdout", /^subscribed: /);
+  const publish = async (payload: string, key: string) => {
+    const result = await runClient([
+      "--target",
+      target,
+      "--mode",
+      "publish",
+      "--topic",
+      "news",
+      "--payload",
+      payload,
+      "--idempotency-key",
+      key,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    return result.stdout;
+  };
+  const first = await publish("one", "7c9e6679-7425-40de");
+  assert.match(first, /^published: topic=news cursor=\S+:\d+\n$/);
+  // A retry (the reply lost, say): the same event, not a second one.
+  assert.equal(await publish("one", "7c9e6679-7425-40de"), first);
+  const other = await publish("two", "7c9e6679-7425-40df");
+  assert.notEqual(other, first);
+  await subscriber.waitForLine("stdout", /payload="two"/);
+  const payloads = subscriber.stdout.filter((l) => l.startsWith("event: "))
+    .map((l) => l.match(/payload="(.*)"$/)?.[1]);
+  assert.deepEqual(payloads, ["one", "two"]);
+  // A key that is no key is refused, quoted escaped.
+  const bad = await runClient([
+    "--target",
+    target,
+    "--mode",
+    "publish",
+    "--topic",
+    "news",
+    "--idempotency-key",
+    "has space",
+  ]);
+  assert.equal(bad.code, 1);
+  assert.match(
+    bad.stderr,
+    /INVALID_ARGUMENT: Invalid idempotency key "has space": use 1 to 128 printable ASCII characters/,
+  );
 });

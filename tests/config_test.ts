@@ -130,6 +130,7 @@ Deno.test("parseClientArgs() defaults to world at localhost:50051 in stream2 mod
     topics: [],
     after: undefined,
     payload: "",
+    idempotencyKey: undefined,
     tls: false,
     tlsCa: undefined,
     tlsCert: undefined,

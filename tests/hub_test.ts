@@ -587,3 +587,25 @@ Deno.test("Hub replays a resume through a pattern filter", async () => {
   hub.close();
   assert.deepEqual(await reader.read(), { done: true, value: undefined });
 });
+
+Deno.test("MemoryBroker: publishes with an id seen within the duplicate window are one event; after it, a new one", async () => {
+  const clock = { now: 1_000_000 };
+  const broker = new MemoryBroker<string>({
+    now: () => clock.now,
+    duplicateWindowMs: 120_000,
+  });
+  const handed: number[] = [];
+  broker.listen((event) => handed.push(event.seq));
+  const first = await broker.publish("news", "a", { id: "k" });
+  clock.now += 60_000;
+  const again = await broker.publish("other", "b", { id: "k" });
+  assert.deepEqual(
+    [again.seq, again.time, again.topic],
+    [first.seq, first.time, "news"],
+  );
+  assert.equal((await broker.publish("news", "c", { id: "k2" })).seq, 2);
+  assert.equal((await broker.publish("news", "d")).seq, 3);
+  clock.now += 60_001; // "k" is out of the window now
+  assert.equal((await broker.publish("news", "e", { id: "k" })).seq, 4);
+  assert.deepEqual(handed, [1, 2, 3, 4]);
+});

@@ -457,3 +457,32 @@ Deno.test({
     await stopInstance(a);
   },
 });
+
+Deno.test({
+  name:
+    "two instances on one stream: a Publish retried with the same idempotency key on the other instance is one event (JetStream's Nats-Msg-Id)",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    await using a = await instance(nats.url);
+    await using b = await instance(nats.url);
+    await using subscriber = await startSubscriber("once", a.target, "news");
+    using onA = new GreeterClient(a.target);
+    using onB = new GreeterClient(b.target);
+    const text = new TextEncoder();
+    const key = "0b5e8d1c-4f2a-4c1e-9d3b";
+    const first = await onA.publish("news", text.encode("one"), {
+      idempotencyKey: key,
+    });
+    // The reply was lost, say: the client retries on the other instance.
+    const retry = await onB.publish("news", text.encode("one"), {
+      idempotencyKey: key,
+    });
+    assert.deepEqual(retry.cursor, first.cursor);
+    await onB.publish("news", text.encode("two"), {
+      idempotencyKey: `${key}-2`,
+    });
+    await subscriber.waitForLine("stdout", /payload="two"/);
+    assert.deepEqual(printedPayloads(subscriber), ["one", "two"]);
+  },
+});

@@ -364,3 +364,52 @@ Deno.test({
     await stopInstance(b);
   },
 });
+
+Deno.test({
+  name:
+    "nats-server frozen under a Publish: it fails UNAVAILABLE yet is stored once the server thaws; its retry with the same idempotency key is that event, not a second",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    await using a = await instance(nats.url);
+    await using onA = record(a.target, "news");
+    await onA.ready;
+    using publisher = new GreeterClient(a.target);
+    const key = "5d0c6e42-frozen";
+    const publish = () =>
+      publisher.publish("news", text.encode("maybe"), { idempotencyKey: key });
+    const pid = nats.process.child.pid;
+    Deno.kill(pid, "SIGSTOP");
+    let failed: unknown;
+    try {
+      await publish();
+    } catch (error) {
+      failed = error;
+    } finally {
+      Deno.kill(pid, "SIGCONT");
+    }
+    assert.equal((failed as RpcError)?.code, "UNAVAILABLE");
+    // Stored after all: the subscriber gets it once the server thaws.
+    await waitFor(
+      "the frozen publish delivered",
+      () => onA.seen.some((line) => line.endsWith(":maybe")),
+      FAULT_WAIT_MS,
+    );
+    // The client retries, as it must not know: the same event comes back.
+    let retried: Awaited<ReturnType<typeof publish>> | undefined;
+    await waitFor("the retry acknowledged", async () => {
+      retried = await publish().catch(() => undefined);
+      return retried !== undefined;
+    }, FAULT_WAIT_MS);
+    const stored = onA.seen.find((line) => line.endsWith(":maybe"))!;
+    assert.equal(`${retried!.cursor.seq}:maybe`, stored);
+    const after = await publisher.publish("news", text.encode("after"));
+    await waitFor(
+      "the next event",
+      () => onA.seqs.has(after.cursor.seq),
+      FAULT_WAIT_MS,
+    );
+    assert.deepEqual(onA.seen, [stored, `${after.cursor.seq}:after`]);
+    await stopInstance(a);
+  },
+});

@@ -64,7 +64,8 @@ export interface Broker<T> {
    * Appends an event to the sequence and resolves to it once every listener
    * was handed it (or, for a shared log, once the log acknowledged it).
    * Events published with the same `options.id` within the broker's
-   * duplicate window are one event (an embedded broker ignores it).
+   * duplicate window are one event: the later publishes resolve to the
+   * first one's seq, and hand nothing to listeners.
    */
   publish(
     topic: string,
@@ -216,12 +217,20 @@ export type BrokerChange =
   | { kind: "reset"; epoch: string; seq: number; reason: string }
   | { kind: "engine"; up: boolean; reason: string };
 
+/** Default duplicate window of publishes with an id (ms): JetStream's default too. */
+export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
+
+/** Most publish ids {@linkcode MemoryBroker} remembers at once (the oldest forgotten first). */
+export const MAX_REMEMBERED_IDS = 100_000;
+
 /** Options of {@linkcode MemoryBroker}. */
 export interface MemoryBrokerOptions {
   /** The sequence's name. Default: 16 random hex digits. */
   epoch?: string;
   /** Time source for publish times. Default `Date.now`. */
   now?: () => number;
+  /** How long (ms) a publish id is remembered. Default {@linkcode DEFAULT_DUPLICATE_WINDOW_MS}. */
+  duplicateWindowMs?: number;
 }
 
 /** A new random epoch: 16 hex digits (64 bits). */
@@ -234,7 +243,11 @@ export function randomEpoch(): string {
  * The in-process broker: sequences events as they are published and hands
  * them to listeners synchronously. An event published by a listener while
  * another is being handed out is queued, so every listener still sees the
- * sequence in order.
+ * sequence in order. Publishes with an id it has seen within its duplicate
+ * window are one event, as JetStream's `Nats-Msg-Id` makes them: a reply
+ * lost on the way (the connection cut after the event was stored) must not
+ * make the client's retry a second event. It remembers at most
+ * {@linkcode MAX_REMEMBERED_IDS} ids, and each only for the window.
  *
  * @example
  * ```ts
@@ -254,11 +267,15 @@ export class MemoryBroker<T> implements Broker<T> {
   #listeners = new Set<(event: BusEvent<T>) => void>();
   #queue: BusEvent<T>[] = [];
   #delivering = false;
+  #windowMs: number;
+  /** Ids published within the window, oldest first: the event each made. */
+  #ids = new Map<string, { seq: number; time: number; topic: string }>();
 
   /** Creates a broker with a fresh epoch. */
   constructor(options: MemoryBrokerOptions = {}) {
     this.epoch = options.epoch ?? randomEpoch();
     this.#now = options.now ?? Date.now;
+    this.#windowMs = options.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS;
   }
 
   /** Sequence number of the last event published. */
@@ -267,21 +284,35 @@ export class MemoryBroker<T> implements Broker<T> {
   }
 
   /**
-   * Stamps the event and hands it to every listener before resolving. One
-   * process has no duplicates to fold: `options.id` is ignored.
+   * Stamps the event and hands it to every listener before resolving. With
+   * `options.id` seen within the window, resolves to the event that id made
+   * (its seq, time and topic; this `data`) and hands nothing out.
    */
   publish(
     topic: string,
     data: T,
-    _options?: PublishOptions,
+    options: PublishOptions = {},
   ): Promise<BusEvent<T>> {
+    const now = this.#now();
+    const { id } = options;
+    if (id !== undefined) {
+      this.#forget(now);
+      const first = this.#ids.get(id);
+      if (first) return Promise.resolve({ kind: "event", ...first, data });
+    }
     const event: BusEvent<T> = {
       kind: "event",
       seq: ++this.#seq,
-      time: this.#now(),
+      time: now,
       topic,
       data,
     };
+    if (id !== undefined) {
+      if (this.#ids.size >= MAX_REMEMBERED_IDS) {
+        this.#ids.delete(this.#ids.keys().next().value!);
+      }
+      this.#ids.set(id, { seq: event.seq, time: now, topic });
+    }
     this.#queue.push(event);
     if (!this.#delivering) this.#deliver();
     return Promise.resolve(event);
@@ -291,6 +322,14 @@ export class MemoryBroker<T> implements Broker<T> {
   listen(listener: (event: BusEvent<T>) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Forgets the ids older than the window. */
+  #forget(now: number): void {
+    for (const [id, first] of this.#ids) {
+      if (now - first.time < this.#windowMs) return;
+      this.#ids.delete(id);
+    }
   }
 
   #deliver(): void {

@@ -241,6 +241,38 @@ export function validatePublish(
   return topic;
 }
 
+/** Longest idempotency key of a publish, in characters. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
+
+/**
+ * The broker id of a publish whose client named it `key` (its idempotency
+ * key: publishes with one id within the broker's duplicate window are one
+ * event), apart from the server's own ids (ticks on a shared stream); or
+ * undefined when it named none. Throws {@linkcode InvalidArgumentError},
+ * quoting it escaped, unless it is 1 to 128 printable ASCII characters
+ * (what a NATS header value may hold).
+ *
+ * @example
+ * ```ts
+ * import { publishId } from "./hub.ts";
+ * publishId("3f2a9c0d-11e4-4b7a"); // "publish:3f2a9c0d-11e4-4b7a"
+ * publishId(""); // undefined
+ * ```
+ */
+export function publishId(key: string | undefined): string | undefined {
+  if (!key) return undefined;
+  if (
+    key.length > MAX_IDEMPOTENCY_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key)
+  ) {
+    throw new InvalidArgumentError(
+      `Invalid idempotency key ${
+        quote(key.slice(0, MAX_IDEMPOTENCY_KEY_LENGTH + 12))
+      }: use 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters, no spaces (a UUID, say)`,
+    );
+  }
+  return `publish:${key}`;
+}
+
 /**
  * Checks one entry of a topic filter: {@linkcode ALL_TOPICS},
  * {@linkcode PRESENCE_TOPIC}, a valid topic or a pattern

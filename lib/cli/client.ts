@@ -219,7 +219,7 @@ async function publish(run: Run): Promise<void> {
   const { cursor } = await run.greeters[0].publish(
     topic,
     encoder.encode(config.payload),
-    { signal },
+    { signal, idempotencyKey: config.idempotencyKey },
   );
   run.print(renderLine(
     config.output,

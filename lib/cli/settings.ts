@@ -619,6 +619,16 @@ export const CLIENT_SETTINGS = {
     shownDefault: "empty",
     modes: ["publish"],
   }),
+  idempotencyKey: text<string | undefined>({
+    flag: "idempotency-key",
+    env: false,
+    arg: "KEY",
+    help:
+      "name this publish: run again with the same KEY within 2 minutes (after an error), it is one event",
+    default: undefined,
+    shownDefault: "none",
+    modes: ["publish"],
+  }),
   verbose: boolean({
     flag: "verbose",
     env: false,

@@ -310,11 +310,18 @@ export class GreeterClient implements Disposable {
   async publish(
     topic: string,
     payload: Uint8Array,
-    options: UnaryOptions = {},
+    options: UnaryOptions & {
+      /**
+       * Names this publish: retried with the same key (after an
+       * `UNAVAILABLE` or a deadline, when it may or may not have been
+       * stored), it is one event, and the retry gets its cursor.
+       */
+      idempotencyKey?: string;
+    } = {},
   ): Promise<{ cursor: ClientCursor; timeMs: number }> {
     const reply = await this.#unary<PublishReply>(
       "Publish",
-      { topic, payload },
+      { topic, payload, idempotency_key: options.idempotencyKey ?? "" },
       options,
     );
     return { cursor: cursorOf(reply.cursor), timeMs: Number(reply.time_ms) };

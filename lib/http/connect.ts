@@ -29,7 +29,7 @@ import {
 import type { Permissions } from "../access/permissions.ts";
 import type { Clock } from "../bus/clock.ts";
 import type { Directory } from "../bus/broker.ts";
-import { type Hub, validatePublish } from "../bus/hub.ts";
+import { type Hub, publishId, validatePublish } from "../bus/hub.ts";
 import { type SubscriptionInfo, TICK_TOPIC } from "../bus/hub_items.ts";
 import { LISTED_TOPICS, listingPage } from "../bus/listing.ts";
 import {
@@ -250,7 +250,9 @@ export class ConnectCalls {
           validatePublish(topic, payload.length, options.maxPublishBytes);
           // A copy: the request's bytes are a view into its whole body,
           // which the replay window would keep alive uncharged.
-          const event = await hub.publish(topic, payload.slice());
+          const event = await hub.publish(topic, payload.slice(), {
+            id: publishId(request.idempotencyKey),
+          });
           return {
             cursor: { epoch: hub.epoch, seq: BigInt(event.seq) },
             timeMs: BigInt(event.time),

@@ -183,6 +183,8 @@ export type SubscribeRequest = Message<"helloworld.SubscribeRequest"> & {
 export type PublishRequest = Message<"helloworld.PublishRequest"> & {
   topic: string;
   payload: Uint8Array;
+  /** Names the publish: a retry with it within the duplicate window is not a second event. Empty: none. */
+  idempotencyKey: string;
 };
 
 /** `helloworld.PublishReply`. */

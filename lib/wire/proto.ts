@@ -126,6 +126,8 @@ export interface SubscribeRequest {
 export interface PublishRequest {
   topic: string;
   payload: Uint8Array;
+  /** Names the publish: a retry with it within the duplicate window is not a second event. Empty: none. */
+  idempotency_key?: string;
 }
 
 /** `helloworld.PublishReply`. */
