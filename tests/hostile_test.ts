@@ -20,6 +20,7 @@ import type { RpcError } from "../lib/errors.ts";
 import { parseServeArgs } from "../lib/cli/config.ts";
 import { ManualClock } from "../testing/manual_clock.ts";
 import { runClient, spawnServer } from "../testing/process.ts";
+import { PYTHON, pythonGrpcMissing, SEED } from "../testing/python.ts";
 
 const HOUR = 3_600_000;
 
@@ -430,4 +431,70 @@ Deno.test("INVALID_ARGUMENT details quote the client's bad topic and page token 
     (e: RpcError) =>
       e.code === "INVALID_ARGUMENT" && e.message.includes('"1\\n2"'),
   );
+});
+
+/** A gRPC C-core client (Python grpcio): 60 KB then 200 KB of metadata beside a stream; prints what each got. */
+const CORE_METADATA_CLIENT = `
+import sys, threading, time, grpc
+import helloworld_pb2 as pb, helloworld_pb2_grpc as rpc
+stub = rpc.GreeterStub(grpc.insecure_channel(sys.argv[1]))
+sibling = stub.SayHelloStreamReply(pb.HelloRequest(name="sibling"))
+ended = []
+def read():
+    try:
+        for _ in sibling: pass
+    except grpc.RpcError as e:
+        ended.append(e.code().name)
+threading.Thread(target=read, daemon=True).start()
+time.sleep(0.5)
+for kb in (60, 200):
+    try:
+        stub.SayHello(pb.HelloRequest(name="big"), timeout=10,
+            metadata=[("x-big-%d" % i, "a" * 8000) for i in range(kb // 8)])
+        print(kb, "OK")
+    except grpc.RpcError as e:
+        print(kb, e.code().name)
+    time.sleep(0.5)
+    print("sibling", ended[0] if ended else "open", flush=True)
+print(stub.SayHello(pb.HelloRequest(name="after")).message, flush=True)
+`;
+
+Deno.test({
+  name:
+    "a 200 KB header list from a gRPC C-core client is refused on its own stream, as 60 KB is: its sibling streams and its connection go on",
+  ignore: pythonGrpcMissing() !== undefined,
+  async fn() {
+    const { process: server, target } = await spawnServer();
+    await using _ = server;
+    const dir = await Deno.makeTempDir({ prefix: "greeter_core_" });
+    try {
+      const protoc = await new Deno.Command(PYTHON, {
+        args: [
+          "-m",
+          "grpc_tools.protoc",
+          `-I${SEED}`,
+          `--python_out=${dir}`,
+          `--grpc_python_out=${dir}`,
+          `${SEED}/helloworld.proto`,
+        ],
+      }).output();
+      assert.ok(protoc.success, new TextDecoder().decode(protoc.stderr));
+      await Deno.writeTextFile(`${dir}/client.py`, CORE_METADATA_CLIENT);
+      const run = await new Deno.Command(PYTHON, {
+        args: [`${dir}/client.py`, target],
+        cwd: dir,
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(30_000),
+      }).output();
+      const out = new TextDecoder().decode(run.stdout);
+      assert.equal(
+        out,
+        "60 RESOURCE_EXHAUSTED\nsibling open\n200 RESOURCE_EXHAUSTED\nsibling open\nHello, after!\n",
+        new TextDecoder().decode(run.stderr),
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

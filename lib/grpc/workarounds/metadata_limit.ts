@@ -18,14 +18,35 @@ import { CapacityError } from "../../errors.ts";
 export const MAX_HEADER_LIST_BYTES = 16 * 1024;
 
 /**
+ * HTTP/2 frames the server takes (SETTINGS_MAX_FRAME_SIZE): 1 MiB, not the
+ * default 16 KiB. nghttp2 ends the whole connection when a header block
+ * comes in more than 9 frames (its guard against CONTINUATION floods), and
+ * a client that splits its headers by this size (gRPC C-core: Python, C++,
+ * Ruby…) sent 200 KB of metadata in 13 frames of 16 KiB, so the oversized
+ * call took its sibling streams down with it. In frames of 1 MiB, up to 9
+ * MiB is one or a few frames, and the call is refused on its own stream as
+ * any other over {@linkcode MAX_HEADER_LIST_BYTES}. Bodies are no larger
+ * for it: flow-control windows bound what a peer sends, and nghttp2 reads a
+ * frame as it comes.
+ */
+export const MAX_FRAME_BYTES = 1 << 20;
+
+/**
  * Advertises {@linkcode MAX_HEADER_LIST_BYTES} (SETTINGS_MAX_HEADER_LIST_SIZE):
  * Deno's `node:http2` then refuses a longer header list on its stream alone
  * (RST_STREAM ENHANCE_YOUR_CALM, which a grpc-js client reports as
  * RESOURCE_EXHAUSTED), and compliant clients learn the limit; a peer that
  * never acknowledges the SETTINGS is not bound by it, and meets
- * {@linkcode metadataLimitInterceptor} instead. grpc-js 1.14
- * has no option for it: its HTTP/2 server options are a private field, read
- * when it binds.
+ * {@linkcode metadataLimitInterceptor} instead. And advertises
+ * {@linkcode MAX_FRAME_BYTES}, so that a long header list does not end its
+ * connection first. grpc-js 1.14 has no option for either: its HTTP/2
+ * server options are a private field, read when it binds.
+ *
+ * What stays beyond reach, inside nghttp2: a header block in more than 9
+ * frames (a peer that splits into 16 KiB frames whatever the server
+ * allows, past ~144 KiB) and one header over 64 KiB (HPACK cannot decode
+ * it) still end the connection; `node:http2` has no option for nghttp2's
+ * CONTINUATION limit (`nghttp2_option_set_max_continuations`).
  */
 export function limitHeaderList(server: grpc.Server): void {
   const internals = server as unknown as {
@@ -40,6 +61,7 @@ export function limitHeaderList(server: grpc.Server): void {
   common.settings = {
     ...common.settings,
     maxHeaderListSize: MAX_HEADER_LIST_BYTES,
+    maxFrameSize: MAX_FRAME_BYTES,
   };
 }
 
