@@ -30,15 +30,13 @@ export function pythonGrpcMissing(): string | undefined {
 }
 
 /**
- * Generates the stubs from the seed's own proto (tests/seed/helloworld.proto)
- * into a new temporary directory and copies in the seed program `file` with
- * `from` replaced by `to` (its address). Returns the directory; the caller
- * removes it.
+ * Generates the stubs of the seed's own proto (tests/seed/helloworld.proto)
+ * into a new temporary directory, with the Python program `source` as
+ * `file` beside them. Returns the directory; the caller removes it.
  */
-export async function seedProgram(
+export async function pythonProgram(
   file: string,
-  from: string,
-  to: string,
+  source: string,
 ): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "greeter_seed_" });
   const { success, stderr } = await new Deno.Command(PYTHON, {
@@ -52,12 +50,26 @@ export async function seedProgram(
     ],
   }).output();
   if (!success) {
+    await Deno.remove(dir, { recursive: true });
     throw new Error(`protoc failed: ${new TextDecoder().decode(stderr)}`);
   }
+  await Deno.writeTextFile(join(dir, file), source);
+  return dir;
+}
+
+/**
+ * The seed's program `file` with `from` replaced by `to` (its address),
+ * beside the stubs ({@linkcode pythonProgram}). Returns the directory; the
+ * caller removes it.
+ */
+export async function seedProgram(
+  file: string,
+  from: string,
+  to: string,
+): Promise<string> {
   const source = await Deno.readTextFile(join(SEED, file));
   if (!source.includes(from)) {
     throw new Error(`${file} no longer contains ${from}`);
   }
-  await Deno.writeTextFile(join(dir, file), source.replaceAll(from, to));
-  return dir;
+  return await pythonProgram(file, source.replaceAll(from, to));
 }

@@ -28,6 +28,17 @@ const LINES = [
   `${READER} subscribe:news.* subscribe:$presence`,
 ];
 
+/** A token file holding `text` (mode 600) in a directory of its own, removed on disposal. */
+async function tokenFile(text: string) {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/tokens.txt`;
+  await Deno.writeTextFile(path, text, { mode: 0o600 });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
 const denied = (topic: string, needs: string) => (error: RpcError) =>
   error.code === "PERMISSION_DENIED" &&
   error.message.includes(`on topic "${topic}": this token lacks "${needs}"`);
@@ -198,78 +209,66 @@ Deno.test("a peer whose bad tokens come too fast has them answered in short, and
 });
 
 Deno.test("a flood of bad tokens from one address locks out neither a valid token from it nor /metrics scrapes with one", async () => {
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/tokens.txt`;
-  try {
-    await Deno.writeTextFile(file, `${FULL}\n${READER} metrics\n`, {
-      mode: 0o600,
-    });
-    const { process: server, target } = await spawnServer([
-      "--token-file",
-      file,
-      "--metrics-port",
-      "0",
-    ]);
-    await using _ = server;
-    const [, metricsPort] = await server.waitForLine(
-      "stderr",
-      /Metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/,
+  await using tokens = await tokenFile(`${FULL}\n${READER} metrics\n`);
+  const file = tokens.path;
+  const { process: server, target } = await spawnServer([
+    "--token-file",
+    file,
+    "--metrics-port",
+    "0",
+  ]);
+  await using _ = server;
+  const [, metricsPort] = await server.waitForLine(
+    "stderr",
+    /Metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/,
+  );
+  const scrape = async (token: string) => {
+    const response = await fetch(
+      `http://127.0.0.1:${metricsPort}/metrics`,
+      { headers: { authorization: `Bearer ${token}` } },
     );
-    const scrape = async (token: string) => {
-      const response = await fetch(
-        `http://127.0.0.1:${metricsPort}/metrics`,
-        { headers: { authorization: `Bearer ${token}` } },
-      );
-      await response.body?.cancel();
-      return response.status;
-    };
-    using stranger = new GreeterClient(target, { token: "guess-1" });
-    using valid = new GreeterClient(target, { token: FULL });
-    // 40 bad tokens on gRPC and 40 on /metrics, well over 10 a second.
-    for (let i = 0; i < 40; i++) {
-      await assert.rejects(
-        stranger.sayHello("x"),
-        (e: RpcError) => e.code === "UNAUTHENTICATED",
-      );
-      assert.equal(await scrape(`guess-${i}`), 401);
-    }
-    await server.waitForLine("stderr", /WARN Too many failed authentications/);
-    assert.equal(await valid.sayHello("x"), "Hello, x!");
-    assert.equal(await scrape(READER), 200);
-    assert.equal(
-      (await runClient(["x", "--target", target, "--mode", "hello"], 20_000, {
-        GREETER_TOKEN: FULL,
-      })).code,
-      0,
+    await response.body?.cancel();
+    return response.status;
+  };
+  using stranger = new GreeterClient(target, { token: "guess-1" });
+  using valid = new GreeterClient(target, { token: FULL });
+  // 40 bad tokens on gRPC and 40 on /metrics, well over 10 a second.
+  for (let i = 0; i < 40; i++) {
+    await assert.rejects(
+      stranger.sayHello("x"),
+      (e: RpcError) => e.code === "UNAUTHENTICATED",
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+    assert.equal(await scrape(`guess-${i}`), 401);
   }
+  await server.waitForLine("stderr", /WARN Too many failed authentications/);
+  assert.equal(await valid.sayHello("x"), "Hello, x!");
+  assert.equal(await scrape(READER), 200);
+  assert.equal(
+    (await runClient(["x", "--target", target, "--mode", "hello"], 20_000, {
+      GREETER_TOKEN: FULL,
+    })).code,
+    0,
+  );
 });
 
 Deno.test("client --mode subscribe retries UNAUTHENTICATED with its backoff and says so, and gets in once a reload takes its token", async () => {
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/tokens.txt`;
-  try {
-    await Deno.writeTextFile(file, `${FULL}\n`, { mode: 0o600 });
-    const { group, target } = await spawnServeGroup(["--token-file", file]);
-    await using _ = group;
-    await using client = spawnTask(
-      "client",
-      ["you", "--target", target, "--mode", "subscribe", "--topic", "news"],
-      { GREETER_TOKEN: READER },
-    );
-    await client.waitForLine(
-      "stderr",
-      /reconnecting in \d+ ms \(attempt 1\): 127\.0\.0\.1:\d+: UNAUTHENTICATED: .*\(retry 1 of 6 after UNAUTHENTICATED: the token may be being rotated\)/,
-    );
-    // The rotation reaches the server: the client's token is accepted now.
-    await Deno.writeTextFile(file, `${FULL}\n${READER} subscribe:news\n`);
-    group.signal("SIGHUP");
-    await client.waitForLine("stdout", /^subscribed: /, 30_000);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using tokens = await tokenFile(`${FULL}\n`);
+  const file = tokens.path;
+  const { group, target } = await spawnServeGroup(["--token-file", file]);
+  await using _ = group;
+  await using client = spawnTask(
+    "client",
+    ["you", "--target", target, "--mode", "subscribe", "--topic", "news"],
+    { GREETER_TOKEN: READER },
+  );
+  await client.waitForLine(
+    "stderr",
+    /reconnecting in \d+ ms \(attempt 1\): 127\.0\.0\.1:\d+: UNAUTHENTICATED: .*\(retry 1 of 6 after UNAUTHENTICATED: the token may be being rotated\)/,
+  );
+  // The rotation reaches the server: the client's token is accepted now.
+  await Deno.writeTextFile(file, `${FULL}\n${READER} subscribe:news\n`);
+  group.signal("SIGHUP");
+  await client.waitForLine("stdout", /^subscribed: /, 30_000);
 });
 
 Deno.test("AccessControl.replace() puts a new list in force and keeps the old one when the new is bad", async () => {
@@ -291,48 +290,43 @@ Deno.test("AccessControl.replace() puts a new list in force and keeps the old on
 });
 
 Deno.test("SIGHUP to deno task serve's process group reloads the token file; a bad file keeps the old tokens", async () => {
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/tokens.txt`;
-  try {
-    await Deno.writeTextFile(file, `${FULL}\n`, { mode: 0o600 });
-    const { group, target } = await spawnServeGroup(["--token-file", file]);
-    await using _ = group;
-    const server = group.process;
-    const hello = (token: string) =>
-      runClient(["x", "--target", target, "--mode", "hello"], 20_000, {
-        GREETER_TOKEN: token,
-      });
-    assert.equal((await hello(FULL)).code, 0);
-    assert.equal((await hello(READER)).code, 1);
+  await using tokens = await tokenFile(`${FULL}\n`);
+  const file = tokens.path;
+  const { group, target } = await spawnServeGroup(["--token-file", file]);
+  await using _ = group;
+  const server = group.process;
+  const hello = (token: string) =>
+    runClient(["x", "--target", target, "--mode", "hello"], 20_000, {
+      GREETER_TOKEN: token,
+    });
+  assert.equal((await hello(FULL)).code, 0);
+  assert.equal((await hello(READER)).code, 1);
 
-    // Rotation: the new token works, the old one no longer does.
-    await Deno.writeTextFile(file, `${READER} subscribe:news.*\n`);
-    group.signal("SIGHUP");
-    await server.waitForLine(
-      "stderr",
-      /INFO Token file reloaded \(1 accepted\)/,
-    );
-    assert.equal((await hello(READER)).code, 0);
-    const old = await hello(FULL);
-    assert.equal(old.code, 1);
-    assert.match(old.stderr, /UNAUTHENTICATED/);
+  // Rotation: the new token works, the old one no longer does.
+  await Deno.writeTextFile(file, `${READER} subscribe:news.*\n`);
+  group.signal("SIGHUP");
+  await server.waitForLine(
+    "stderr",
+    /INFO Token file reloaded \(1 accepted\)/,
+  );
+  assert.equal((await hello(READER)).code, 0);
+  const old = await hello(FULL);
+  assert.equal(old.code, 1);
+  assert.match(old.stderr, /UNAUTHENTICATED/);
 
-    // A bad file: the tokens in force stay, and the log says why.
-    await Deno.writeTextFile(file, `${FULL} publish\n`);
-    group.signal("SIGHUP");
-    await server.waitForLine(
-      "stderr",
-      /WARN Token file not reloaded: the 1 tokens read before stay in force error=".*Token line 1: Invalid permission \\"publish\\"/,
-    );
-    assert.equal((await hello(READER)).code, 0);
-    assert.ok(
-      !server.stderr.some((l) => l.includes(FULL) || l.includes(READER)),
-    );
-    // SIGHUP no longer ends the server (it exited 129, without a drain).
-    assert.ok(!server.stderr.some((l) => l.includes("Shutting down")));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  // A bad file: the tokens in force stay, and the log says why.
+  await Deno.writeTextFile(file, `${FULL} publish\n`);
+  group.signal("SIGHUP");
+  await server.waitForLine(
+    "stderr",
+    /WARN Token file not reloaded: the 1 tokens read before stay in force error=".*Token line 1: Invalid permission \\"publish\\"/,
+  );
+  assert.equal((await hello(READER)).code, 0);
+  assert.ok(
+    !server.stderr.some((l) => l.includes(FULL) || l.includes(READER)),
+  );
+  // SIGHUP no longer ends the server (it exited 129, without a drain).
+  assert.ok(!server.stderr.some((l) => l.includes("Shutting down")));
 });
 
 /** The secrets of the token lines below: none may ever be printed. */
@@ -359,180 +353,164 @@ const BAD_TOKEN_FILES: [string, string, RegExp][] = [
 ];
 
 Deno.test("serve refuses a token file whose line starts with grants, holds two tokens or grants alone, naming the line and never a secret", async () => {
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/tokens.txt`;
-  try {
-    for (const [what, text, message] of BAD_TOKEN_FILES) {
-      await Deno.writeTextFile(file, text, { mode: 0o600 });
-      const result = await runTask("serve", [
-        "--port",
-        "0",
-        "--token-file",
-        file,
-      ]);
-      assert.equal(result.code, 2, `${what}: ${result.stderr}`);
-      assert.match(result.stderr, message, what);
-      for (const secret of [SECRET, NEXT_SECRET, FULL]) {
-        assert.ok(!result.stderr.includes(secret), `${what}: ${secret}`);
-      }
+  await using tokens = await tokenFile("");
+  const file = tokens.path;
+  for (const [what, text, message] of BAD_TOKEN_FILES) {
+    await Deno.writeTextFile(file, text);
+    const result = await runTask("serve", [
+      "--port",
+      "0",
+      "--token-file",
+      file,
+    ]);
+    assert.equal(result.code, 2, `${what}: ${result.stderr}`);
+    assert.match(result.stderr, message, what);
+    for (const secret of [SECRET, NEXT_SECRET, FULL]) {
+      assert.ok(!result.stderr.includes(secret), `${what}: ${secret}`);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("a reload of a token file that starts a line with grants, holds two tokens or grants alone keeps the old list and prints no secret", async () => {
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/tokens.txt`;
-  try {
-    await Deno.writeTextFile(file, `${FULL}\n`, { mode: 0o600 });
-    const { group, target } = await spawnServeGroup(["--token-file", file]);
-    await using _ = group;
-    const server = group.process;
-    for (const [what, text, message] of BAD_TOKEN_FILES) {
-      await Deno.writeTextFile(file, text);
-      const before = server.stderr.length;
-      const warning = () =>
-        server.stderr.slice(before).find((l) =>
-          l.includes("WARN Token file not reloaded")
-        );
-      group.signal("SIGHUP");
-      await waitFor(
-        `the reload warning (${what})`,
-        () => !!warning(),
-        10_000,
-        () => server.stderr.join("\n"),
+  await using tokens = await tokenFile(`${FULL}\n`);
+  const file = tokens.path;
+  const { group, target } = await spawnServeGroup(["--token-file", file]);
+  await using _ = group;
+  const server = group.process;
+  for (const [what, text, message] of BAD_TOKEN_FILES) {
+    await Deno.writeTextFile(file, text);
+    const before = server.stderr.length;
+    const warning = () =>
+      server.stderr.slice(before).find((l) =>
+        l.includes("WARN Token file not reloaded")
       );
-      assert.match(warning()!, message, what);
-    }
-    // The list in force is still the one read at start.
-    const hello = await runClient(
-      ["x", "--target", target, "--mode", "hello"],
-      20_000,
-      { GREETER_TOKEN: FULL },
+    group.signal("SIGHUP");
+    await waitFor(
+      `the reload warning (${what})`,
+      () => !!warning(),
+      10_000,
+      () => server.stderr.join("\n"),
     );
-    assert.equal(hello.code, 0, hello.stderr);
-    for (const secret of [SECRET, NEXT_SECRET, FULL]) {
-      assert.ok(!server.stderr.some((l) => l.includes(secret)), secret);
-    }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+    assert.match(warning()!, message, what);
+  }
+  // The list in force is still the one read at start.
+  const hello = await runClient(
+    ["x", "--target", target, "--mode", "hello"],
+    20_000,
+    { GREETER_TOKEN: FULL },
+  );
+  assert.equal(hello.code, 0, hello.stderr);
+  for (const secret of [SECRET, NEXT_SECRET, FULL]) {
+    assert.ok(!server.stderr.some((l) => l.includes(secret)), secret);
   }
 });
 
 Deno.test("a token-file reload that removes a token or narrows its grants ends its open calls: UNAUTHENTICATED or PERMISSION_DENIED, after a goodbye where the stream has one", async () => {
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/tokens.txt`;
   const STAYS = "stays-0123456789abcdef";
+  await using tokens = await tokenFile(
+    `${FULL}\n${READER} subscribe:news.*\n${STAYS} subscribe:news.*\n${PUBLISHER} publish:news.>\n`,
+  );
+  const file = tokens.path;
+  const { group, target } = await spawnServeGroup([
+    "--token-file",
+    file,
+    "--interval",
+    "3600000",
+  ]);
+  await using _ = group;
+  const server = group.process;
+  using full = new GreeterClient(target, { token: FULL });
+  using reader = new GreeterClient(target, { token: READER });
+  using stays = new GreeterClient(target, { token: STAYS });
+  const subscribed = async (client: GreeterClient, topics: string[]) => {
+    const stream = client.subscribe("s", { topics });
+    assert.equal((await stream.next()).value?.kind, "subscribed");
+    return stream;
+  };
+  const fullStream = await subscribed(full, ["news.a"]);
+  const readerStream = await subscribed(reader, ["news.*"]);
+  const staysStream = await subscribed(stays, ["news.*"]);
+  const timers = full.stream2("t");
+  assert.equal((await timers.next()).value, "firstGreetingMessage");
+  // A bidi stream that stays open, waiting for the caller's next name.
+  const { Client } = loadGreeterProto();
+  const raw = new Client(target, grpc.credentials.createInsecure());
+  const metadata = new grpc.Metadata();
+  metadata.set("authorization", `Bearer ${FULL}`);
+  // deno-lint-ignore no-explicit-any
+  const bidi = (raw as any).SayHelloBidiStream(metadata);
+  const bidiEnd = new Promise<grpc.ServiceError>((resolve) =>
+    bidi.on("error", resolve)
+  );
+  const replied = new Promise((resolve) => bidi.once("data", resolve));
+  bidi.on("error", () => {});
+  bidi.write({ name: "b" });
   try {
+    await settles("the bidi stream's first reply", replied);
+    // FULL goes; READER may now read news.a only (not news.*).
     await Deno.writeTextFile(
       file,
-      `${FULL}\n${READER} subscribe:news.*\n${STAYS} subscribe:news.*\n${PUBLISHER} publish:news.>\n`,
-      { mode: 0o600 },
+      `${READER} subscribe:news.a\n${STAYS} subscribe:news.*\n${PUBLISHER} publish:news.>\n`,
     );
-    const { group, target } = await spawnServeGroup([
-      "--token-file",
-      file,
-      "--interval",
-      "3600000",
-    ]);
-    await using _ = group;
-    const server = group.process;
-    using full = new GreeterClient(target, { token: FULL });
-    using reader = new GreeterClient(target, { token: READER });
-    using stays = new GreeterClient(target, { token: STAYS });
-    const subscribed = async (client: GreeterClient, topics: string[]) => {
-      const stream = client.subscribe("s", { topics });
-      assert.equal((await stream.next()).value?.kind, "subscribed");
-      return stream;
+    group.signal("SIGHUP");
+    const ended = async (
+      stream: AsyncGenerator<SubscriptionMessage>,
+    ) => {
+      const messages: SubscriptionMessage[] = [];
+      try {
+        for await (const message of stream) messages.push(message);
+      } catch (error) {
+        return { messages, error: error as RpcError };
+      }
+      return { messages, error: undefined };
     };
-    const fullStream = await subscribed(full, ["news.a"]);
-    const readerStream = await subscribed(reader, ["news.*"]);
-    const staysStream = await subscribed(stays, ["news.*"]);
-    const timers = full.stream2("t");
-    assert.equal((await timers.next()).value, "firstGreetingMessage");
-    // A bidi stream that stays open, waiting for the caller's next name.
-    const { Client } = loadGreeterProto();
-    const raw = new Client(target, grpc.credentials.createInsecure());
-    const metadata = new grpc.Metadata();
-    metadata.set("authorization", `Bearer ${FULL}`);
-    // deno-lint-ignore no-explicit-any
-    const bidi = (raw as any).SayHelloBidiStream(metadata);
-    const bidiEnd = new Promise<grpc.ServiceError>((resolve) =>
-      bidi.on("error", resolve)
+    const fullEnd = await settles(
+      "FULL's subscription ended",
+      ended(fullStream),
     );
-    const replied = new Promise((resolve) => bidi.once("data", resolve));
-    bidi.on("error", () => {});
-    bidi.write({ name: "b" });
-    try {
-      await settles("the bidi stream's first reply", replied);
-      // FULL goes; READER may now read news.a only (not news.*).
-      await Deno.writeTextFile(
-        file,
-        `${READER} subscribe:news.a\n${STAYS} subscribe:news.*\n${PUBLISHER} publish:news.>\n`,
-      );
-      group.signal("SIGHUP");
-      const ended = async (
-        stream: AsyncGenerator<SubscriptionMessage>,
-      ) => {
-        const messages: SubscriptionMessage[] = [];
-        try {
-          for await (const message of stream) messages.push(message);
-        } catch (error) {
-          return { messages, error: error as RpcError };
-        }
-        return { messages, error: undefined };
-      };
-      const fullEnd = await settles(
-        "FULL's subscription ended",
-        ended(fullStream),
-      );
-      assert.equal(fullEnd.error?.code, "UNAUTHENTICATED");
-      assert.match(
-        fullEnd.error!.message,
-        /The token of this call was revoked/,
-      );
-      const fullBye = fullEnd.messages.at(-1);
-      assert.equal(fullBye?.kind === "goodbye" && fullBye.code, 16);
-      assert.equal(fullBye?.kind === "goodbye" && fullBye.reconnect, false);
-      const readerEnd = await settles(
-        "READER's subscription ended",
-        ended(readerStream),
-      );
-      assert.equal(readerEnd.error?.code, "PERMISSION_DENIED");
-      assert.match(
-        readerEnd.error!.message,
-        /on topic "news\.\*" since the server's token list was reloaded: this token no longer grants "subscribe:news\.\*"/,
-      );
-      const readerBye = readerEnd.messages.at(-1);
-      assert.equal(readerBye?.kind === "goodbye" && readerBye.code, 7);
-      const kinds: string[] = [];
-      await assert.rejects(
-        settles(
-          "SayHelloStream2 ended",
-          (async () => {
-            for await (const kind of timers) kinds.push(kind);
-          })(),
-        ),
-        (e: RpcError) => e.code === "UNAUTHENTICATED",
-      );
-      assert.deepEqual(kinds, ["goodbyeGreetingMessage"]);
-      const bidiError = await settles("the bidi stream ended", bidiEnd);
-      assert.equal(bidiError.code, grpc.status.UNAUTHENTICATED);
-      await server.waitForLine(
-        "stderr",
-        /WARN Ended open calls the reloaded token list refuses calls=4/,
-      );
-      // The token that stays keeps its stream.
-      using publisher = new GreeterClient(target, { token: PUBLISHER });
-      const next = staysStream.next();
-      await publisher.publish("news.b", new Uint8Array([1]));
-      assert.equal((await settles("the event", next)).value?.kind, "event");
-      await staysStream.return(undefined);
-    } finally {
-      raw.close();
-    }
+    assert.equal(fullEnd.error?.code, "UNAUTHENTICATED");
+    assert.match(
+      fullEnd.error!.message,
+      /The token of this call was revoked/,
+    );
+    const fullBye = fullEnd.messages.at(-1);
+    assert.equal(fullBye?.kind === "goodbye" && fullBye.code, 16);
+    assert.equal(fullBye?.kind === "goodbye" && fullBye.reconnect, false);
+    const readerEnd = await settles(
+      "READER's subscription ended",
+      ended(readerStream),
+    );
+    assert.equal(readerEnd.error?.code, "PERMISSION_DENIED");
+    assert.match(
+      readerEnd.error!.message,
+      /on topic "news\.\*" since the server's token list was reloaded: this token no longer grants "subscribe:news\.\*"/,
+    );
+    const readerBye = readerEnd.messages.at(-1);
+    assert.equal(readerBye?.kind === "goodbye" && readerBye.code, 7);
+    const kinds: string[] = [];
+    await assert.rejects(
+      settles(
+        "SayHelloStream2 ended",
+        (async () => {
+          for await (const kind of timers) kinds.push(kind);
+        })(),
+      ),
+      (e: RpcError) => e.code === "UNAUTHENTICATED",
+    );
+    assert.deepEqual(kinds, ["goodbyeGreetingMessage"]);
+    const bidiError = await settles("the bidi stream ended", bidiEnd);
+    assert.equal(bidiError.code, grpc.status.UNAUTHENTICATED);
+    await server.waitForLine(
+      "stderr",
+      /WARN Ended open calls the reloaded token list refuses calls=4/,
+    );
+    // The token that stays keeps its stream.
+    using publisher = new GreeterClient(target, { token: PUBLISHER });
+    const next = staysStream.next();
+    await publisher.publish("news.b", new Uint8Array([1]));
+    assert.equal((await settles("the event", next)).value?.kind, "event");
+    await staysStream.return(undefined);
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    raw.close();
   }
 });

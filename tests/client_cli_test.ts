@@ -302,8 +302,8 @@ Deno.test("deno task client --mode publish --idempotency-key: the same key again
     "news",
   ]);
   await subscriber.waitForLine("stdout", /^subscribed: /);
-  const publish = async (payload: string, key: string) => {
-    const result = await runClient([
+  const publishAs = (payload: string, key: string) =>
+    runClient([
       "--target",
       target,
       "--mode",
@@ -315,6 +315,8 @@ Deno.test("deno task client --mode publish --idempotency-key: the same key again
       "--idempotency-key",
       key,
     ]);
+  const publish = async (payload: string, key: string) => {
+    const result = await publishAs(payload, key);
     assert.equal(result.code, 0, result.stderr);
     return result.stdout;
   };
@@ -329,16 +331,7 @@ Deno.test("deno task client --mode publish --idempotency-key: the same key again
     .map((l) => l.match(/payload="(.*)"$/)?.[1]);
   assert.deepEqual(payloads, ["one", "two"]);
   // A key that is no key is refused, quoted escaped.
-  const bad = await runClient([
-    "--target",
-    target,
-    "--mode",
-    "publish",
-    "--topic",
-    "news",
-    "--idempotency-key",
-    "has space",
-  ]);
+  const bad = await publishAs("x", "has space");
   assert.equal(bad.code, 1);
   assert.match(
     bad.stderr,

@@ -20,7 +20,7 @@ import type { RpcError } from "../lib/errors.ts";
 import { parseServeArgs } from "../lib/cli/config.ts";
 import { ManualClock } from "../testing/manual_clock.ts";
 import { runClient, spawnServer } from "../testing/process.ts";
-import { PYTHON, pythonGrpcMissing, SEED } from "../testing/python.ts";
+import { PYTHON, pythonGrpcMissing, pythonProgram } from "../testing/python.ts";
 
 const HOUR = 3_600_000;
 
@@ -466,20 +466,8 @@ Deno.test({
   async fn() {
     const { process: server, target } = await spawnServer();
     await using _ = server;
-    const dir = await Deno.makeTempDir({ prefix: "greeter_core_" });
+    const dir = await pythonProgram("client.py", CORE_METADATA_CLIENT);
     try {
-      const protoc = await new Deno.Command(PYTHON, {
-        args: [
-          "-m",
-          "grpc_tools.protoc",
-          `-I${SEED}`,
-          `--python_out=${dir}`,
-          `--grpc_python_out=${dir}`,
-          `${SEED}/helloworld.proto`,
-        ],
-      }).output();
-      assert.ok(protoc.success, new TextDecoder().decode(protoc.stderr));
-      await Deno.writeTextFile(`${dir}/client.py`, CORE_METADATA_CLIENT);
       const run = await new Deno.Command(PYTHON, {
         args: [`${dir}/client.py`, target],
         cwd: dir,

@@ -127,10 +127,9 @@ export class ConnectionListener {
   #cap: number;
   #port = 0;
   #refused = 0;
-  #refusedSinceLine = 0;
-  #lastLimitLine = -Infinity;
-  #refusedByShareSinceLine = 0;
-  #lastShareLine = -Infinity;
+  /** The cap's refusals and a peer share's: a line each at most every 10 s. */
+  #capLine = { at: -Infinity, refused: 0 };
+  #shareLine = { at: -Infinity, refused: 0 };
   /** Descriptors ran out, and have not come back yet. */
   #exhausted = false;
   #timer?: ReturnType<typeof setInterval>;
@@ -219,37 +218,21 @@ export class ConnectionListener {
   #admit(socket: net.Socket): void {
     socket.on("error", () => {}); // a reset peer is its owner's business
     if (this.#open.size >= this.#cap) {
-      socket.destroy();
-      this.#refused++;
-      this.#refusedSinceLine++;
-      const now = Date.now();
-      if (now - this.#lastLimitLine >= LIMIT_LOG_INTERVAL_MS) {
-        this.#lastLimitLine = now;
-        this.#options.log.warn(
-          `Connection limit of ${this.#cap} reached: refusing new connections`,
-          { refused: this.#refusedSinceLine },
-        );
-        this.#refusedSinceLine = 0;
-      }
-      return;
+      return this.#refuse(
+        socket,
+        this.#capLine,
+        `Connection limit of ${this.#cap} reached: refusing new connections`,
+      );
     }
     const share = this.#options.shares?.take(
       `${socket.remoteAddress}:${socket.remotePort}`,
     );
-    if (share?.refused) {
-      socket.destroy();
-      this.#refused++;
-      this.#refusedByShareSinceLine++;
-      const now = Date.now();
-      if (now - this.#lastShareLine >= LIMIT_LOG_INTERVAL_MS) {
-        this.#lastShareLine = now;
-        this.#options.log.warn(
-          `Refused a connection: ${share.refused} (--max-connections-per-peer)`,
-          { refused: this.#refusedByShareSinceLine },
-        );
-        this.#refusedByShareSinceLine = 0;
-      }
-      return;
+    if (share?.refused !== undefined) {
+      return this.#refuse(
+        socket,
+        this.#shareLine,
+        `Refused a connection: ${share.refused} (--max-connections-per-peer)`,
+      );
     }
     this.#open.add(socket);
     socket.once("close", () => {
@@ -258,6 +241,22 @@ export class ConnectionListener {
       if (this.#open.size === 0) this.#onDrained?.();
     });
     this.#options.onConnection(socket);
+  }
+
+  /** Closes `socket` at once; says `message` at most once per 10 s, counting the refused. */
+  #refuse(
+    socket: net.Socket,
+    line: { at: number; refused: number },
+    message: string,
+  ): void {
+    socket.destroy();
+    this.#refused++;
+    line.refused++;
+    const now = Date.now();
+    if (now - line.at < LIMIT_LOG_INTERVAL_MS) return;
+    line.at = now;
+    this.#options.log.warn(message, { refused: line.refused });
+    line.refused = 0;
   }
 
   /** Once a second: wakes the accept loop, and follows the descriptors. */
