@@ -109,6 +109,24 @@ Deno.test("Connect unary JSON from fetch: SayHello, Publish (reaching every tran
   assert.match(tick.body.message, /server's clock/);
 });
 
+Deno.test("Connect Publish takes an idempotency key: a retry with it is the same event; a bad one is refused escaped", async () => {
+  await using test = await httpServer();
+  const publish = (idempotencyKey: string) =>
+    unary(test, "Publish", {
+      topic: "news",
+      payload: btoa("once"),
+      idempotencyKey,
+    });
+  const first = await publish("a1b2c3");
+  assert.equal(first.status, 200);
+  const retry = await publish("a1b2c3");
+  assert.deepEqual(retry.body.cursor, first.body.cursor);
+  assert.equal(test.server.hub.stats.published, 1);
+  const bad = await publish("no\nway");
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.message, /Invalid idempotency key "no\\nway"/);
+});
+
 for (
   const [contentType, json] of [
     ["application/connect+proto", false],

@@ -182,6 +182,7 @@ export class HttpSubscriptions {
         topics: request.topics,
         after: request.after,
         labels: { peer: request.peer, transport: request.transport },
+        holder: request.peer, // its share of the stream's reads
         onLeave: release,
       });
     } catch (error) {
