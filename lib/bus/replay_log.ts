@@ -7,6 +7,27 @@
 
 import type { BusEvent } from "./broker.ts";
 
+/**
+ * A replay window as the hub and its subscribers read it: the most recent
+ * events, in ascending seq, and up to where events were let go.
+ * {@linkcode ReplayLog} holds one in this thread; a `SharedWindowReader`
+ * (`shared_window.ts`) reads one held once for several workers.
+ */
+export interface EventWindow<T> {
+  /** Sequence number of the oldest event held; `last + 1` when none is. */
+  readonly first: number;
+  /** Sequence number of the newest event let go: events after it are all held. */
+  readonly lost: number;
+  /** Events held now. */
+  readonly length: number;
+  /** Takes `event` in (seq above the last), evicting what no longer fits at `now`. */
+  append(event: BusEvent<T>, now: number): void;
+  /** Lets go of the events older than the window's maximum age at `now`. */
+  expire(now: number): void;
+  /** The oldest event held with a seq above `seq`. */
+  next(seq: number): BusEvent<T> | undefined;
+}
+
 /** Options of {@linkcode ReplayLog}. */
 export interface ReplayLogOptions<T> {
   /** Most events held. */
@@ -40,7 +61,7 @@ export interface ReplayLogOptions<T> {
  * log.get(1); // undefined: evicted
  * ```
  */
-export class ReplayLog<T> {
+export class ReplayLog<T> implements EventWindow<T> {
   #ring: (BusEvent<T> | undefined)[];
   #maxAgeMs: number;
   #maxBytes: number;
