@@ -32,6 +32,17 @@ export interface TransportCore {
    * accepts, and closes a connection refused one.
    */
   connectionShares: Slots;
+  /**
+   * Where the connection limit is counted, when not by each listener alone
+   * (a process's workers count theirs together): `take` says whether there
+   * was room (and takes it), `give` hands it back.
+   */
+  connectionSlots?: { take(): boolean; give(): void };
+  /**
+   * Health watches with a share per peer, when not counted by each
+   * transport alone (a process's workers count theirs together).
+   */
+  healthWatches?: Slots;
   /** Aborts when the drain starts. */
   draining: AbortSignal;
   /** Aborts when the grace runs out: every call stops. */

@@ -8,12 +8,21 @@
 import http2 from "node:http2";
 import { setTimeout as delay } from "node:timers/promises";
 import { Logger } from "../lib/log.ts";
-import { type GreeterServer, startServer } from "../lib/server/server.ts";
+import {
+  type GreeterServer,
+  type RunningServer,
+  startServer,
+} from "../lib/server/server.ts";
 import type { ServerOptions } from "../lib/server/options.ts";
+import {
+  startWorkers,
+  type WorkersServer,
+} from "../lib/server/workers/workers.ts";
 
 /** A running test server; dispose of it to shut it down. */
-export interface TestServer extends AsyncDisposable {
-  server: GreeterServer;
+export interface TestServer<S extends RunningServer = GreeterServer>
+  extends AsyncDisposable {
+  server: S;
   /** `127.0.0.1:PORT`. */
   target: string;
   /** Every log line the server wrote. */
@@ -21,12 +30,40 @@ export interface TestServer extends AsyncDisposable {
 }
 
 /** Starts a server on 127.0.0.1:0 with its log captured. */
-export async function startTestServer(
+export function startTestServer(
   options: ServerOptions = {},
 ): Promise<TestServer> {
+  return started(startServer, options);
+}
+
+/**
+ * Starts a server over `workers` workers (alone when 1) on 127.0.0.1:0 with
+ * its log captured: the tests of the bus run both ways.
+ */
+export function startBusServer(
+  options: ServerOptions,
+  workers: number,
+): Promise<TestServer<RunningServer>> {
+  return workers === 1
+    ? startTestServer(options)
+    : startWorkersServer(options, workers);
+}
+
+/** Starts a server over `workers` workers on 127.0.0.1:0 with its log captured. */
+export function startWorkersServer(
+  options: ServerOptions,
+  workers: number,
+): Promise<TestServer<WorkersServer>> {
+  return started((o) => startWorkers(o, { workers }), options);
+}
+
+async function started<S extends RunningServer>(
+  start: (options: ServerOptions) => Promise<S>,
+  options: ServerOptions,
+): Promise<TestServer<S>> {
   const logs: string[] = [];
   const log = new Logger({ level: "debug", write: (line) => logs.push(line) });
-  const server = await startServer({
+  const server = await start({
     host: "127.0.0.1",
     port: 0,
     log,

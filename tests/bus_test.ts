@@ -16,6 +16,7 @@ import {
   grpcFrame,
   settles,
   stalledCall,
+  startBusServer,
   startTestServer,
   waitFor,
 } from "../testing/server.ts";
@@ -28,9 +29,18 @@ const untext = new TextDecoder();
 const HOUR = 3_600_000;
 
 /** A server whose clock tick and heartbeat stay out of the way. */
-function quietServer(options: ServerOptions = {}) {
-  return startTestServer({ intervalMs: HOUR, heartbeatMs: HOUR, ...options });
+function quietServer(options: ServerOptions = {}, workers = 1) {
+  return startBusServer(
+    { intervalMs: HOUR, heartbeatMs: HOUR, ...options },
+    workers,
+  );
 }
+
+/**
+ * The tests of the bus that run on one thread and on two workers (one
+ * sequence, one window, one server to the outside): the same assertions.
+ */
+const WORKERS = [1, 2];
 
 /** Reads the next message of `stream`, failing if it has ended. */
 async function next<T extends SubscriptionMessage | FollowMessage>(
@@ -46,34 +56,39 @@ function payloadOf(message: SubscriptionMessage | FollowMessage): string {
   return untext.decode(message.payload);
 }
 
-Deno.test("Publish reaches subscribers of its topic with seq, epoch and publish time", async () => {
-  await using t = await quietServer();
-  using client = new GreeterClient(t.target);
-  const news = client.subscribe("reader", { topics: ["news"] });
-  const first = await next(news);
-  assert.equal(first.kind, "subscribed");
-  assert.equal(first.recovered, false);
-  assert.equal(first.reason, "");
-  assert.equal(first.cursor.epoch, t.server.hub.epoch);
-  assert.equal(first.heartbeatIntervalMs, HOUR);
+for (const workers of WORKERS) {
+  Deno.test(`Publish reaches subscribers of its topic with seq, epoch and publish time (workers: ${workers})`, async () => {
+    await using t = await quietServer({}, workers);
+    using client = new GreeterClient(t.target);
+    const news = client.subscribe("reader", { topics: ["news"] });
+    const first = await next(news);
+    assert.equal(first.kind, "subscribed");
+    assert.equal(first.recovered, false);
+    assert.equal(first.reason, "");
+    assert.equal(first.cursor.epoch, (await t.server.stats()).epoch);
+    assert.equal(first.heartbeatIntervalMs, HOUR);
 
-  const other = await client.publish("other", text.encode("not for news"));
-  const published = await client.publish("news", text.encode("headline"));
-  assert.equal(published.cursor.epoch, t.server.hub.epoch);
-  assert.equal(published.cursor.seq, other.cursor.seq + 1);
-  const event = await next(news);
-  assert.deepEqual(event, {
-    kind: "event",
-    cursor: published.cursor,
-    timeMs: published.timeMs,
-    topic: "news",
-    payload: event.kind === "event" ? event.payload : undefined,
+    const other = await client.publish("other", text.encode("not for news"));
+    const published = await client.publish("news", text.encode("headline"));
+    assert.equal(published.cursor.epoch, (await t.server.stats()).epoch);
+    assert.equal(published.cursor.seq, other.cursor.seq + 1);
+    const event = await next(news);
+    assert.deepEqual(event, {
+      kind: "event",
+      cursor: published.cursor,
+      timeMs: published.timeMs,
+      topic: "news",
+      payload: event.kind === "event" ? event.payload : undefined,
+    });
+    assert.equal(payloadOf(event), "headline");
+    assert.ok(Math.abs(Date.now() - published.timeMs) < 60_000);
+    await news.return(undefined);
+    await waitFor(
+      "the subscriber gone",
+      async () => (await t.server.stats()).size === 0,
+    );
   });
-  assert.equal(payloadOf(event), "headline");
-  assert.ok(Math.abs(Date.now() - published.timeMs) < 60_000);
-  await news.return(undefined);
-  await waitFor("the subscriber gone", () => t.server.hub.size === 0);
-});
+}
 
 Deno.test("Publish refuses bad topics and oversized payloads with INVALID_ARGUMENT", async () => {
   await using t = await quietServer({ maxPublishBytes: 8 });
@@ -97,65 +112,75 @@ Deno.test("Publish refuses bad topics and oversized payloads with INVALID_ARGUME
       (e: RpcError) => e.code === "INVALID_ARGUMENT" && message.test(e.message),
     );
   }
-  assert.equal(t.server.hub.stats.published, 0);
+  assert.equal((await t.server.stats()).published, 0);
   await assert.rejects(
     client.subscribe("x", { topics: ["bad topic"] }).next(),
     (e: RpcError) => e.code === "INVALID_ARGUMENT",
   );
-  assert.equal(t.server.hub.size, 0);
+  assert.equal((await t.server.stats()).size, 0);
 });
 
-Deno.test("Subscribe after a cursor inside the window continues exactly, with no duplicate", async () => {
-  await using t = await quietServer({ bufferSize: 2 });
-  using client = new GreeterClient(t.target);
-  const first = client.subscribe("a", { topics: ["news"] });
-  await next(first);
-  for (const n of [1, 2]) await client.publish("news", text.encode(`${n}`));
-  assert.equal(payloadOf(await next(first)), "1");
-  const seen = await next(first);
-  assert.equal(seen.kind, "event");
-  await first.return(undefined); // the subscriber goes away after "2"
-  for (const n of [3, 4, 5, 6]) {
-    await client.publish("news", text.encode(`${n}`));
-  }
-  const again = client.subscribe("a", { topics: ["news"], after: seen.cursor });
-  const subscribed = await next(again);
-  assert.equal(subscribed.kind, "subscribed");
-  assert.equal(subscribed.recovered, true);
-  assert.deepEqual(subscribed.cursor, seen.cursor);
-  const replayed = [];
-  for (let i = 0; i < 4; i++) replayed.push(payloadOf(await next(again)));
-  assert.deepEqual(replayed, ["3", "4", "5", "6"]);
-  await client.publish("news", text.encode("7"));
-  assert.equal(payloadOf(await next(again)), "7");
-  await again.return(undefined);
-  assert.equal(t.server.hub.stats.resumesRecovered, 1);
-});
-
-Deno.test("Subscribe after a cursor past the window or from another epoch is not recovered", async () => {
-  await using t = await quietServer({ replaySize: 4 });
-  using client = new GreeterClient(t.target);
-  for (let n = 1; n <= 8; n++) {
-    await client.publish("news", text.encode(`${n}`));
-  }
-  const epoch = t.server.hub.epoch;
-  const cases = [
-    [{ epoch, seq: 2 }, /events after seq 2 are no longer held/],
-    [{ epoch: "another", seq: 8 }, /"another" is not the server's/],
-  ] as const;
-  for (const [after, reason] of cases) {
-    const head = t.server.hub.seq; // its own join is published after
-    const stream = client.subscribe("late", { topics: ["news"], after });
-    const subscribed = await next(stream);
+for (const workers of WORKERS) {
+  Deno.test(`Subscribe after a cursor inside the window continues exactly, with no duplicate (workers: ${workers})`, async () => {
+    await using t = await quietServer({ bufferSize: 2 }, workers);
+    using client = new GreeterClient(t.target);
+    const first = client.subscribe("a", { topics: ["news"] });
+    await next(first);
+    for (const n of [1, 2]) await client.publish("news", text.encode(`${n}`));
+    assert.equal(payloadOf(await next(first)), "1");
+    const seen = await next(first);
+    assert.equal(seen.kind, "event");
+    await first.return(undefined); // the subscriber goes away after "2"
+    for (const n of [3, 4, 5, 6]) {
+      await client.publish("news", text.encode(`${n}`));
+    }
+    const again = client.subscribe("a", {
+      topics: ["news"],
+      after: seen.cursor,
+    });
+    const subscribed = await next(again);
     assert.equal(subscribed.kind, "subscribed");
-    assert.equal(subscribed.recovered, false);
-    assert.match(subscribed.reason, reason);
-    assert.deepEqual(subscribed.cursor, { epoch, seq: head });
-    await stream.return(undefined);
-    await waitFor("its leave", () => t.server.hub.size === 0);
-  }
-  assert.equal(t.server.hub.stats.resumesMissed, 2);
-});
+    assert.equal(subscribed.recovered, true);
+    assert.deepEqual(subscribed.cursor, seen.cursor);
+    const replayed = [];
+    for (let i = 0; i < 4; i++) replayed.push(payloadOf(await next(again)));
+    assert.deepEqual(replayed, ["3", "4", "5", "6"]);
+    await client.publish("news", text.encode("7"));
+    assert.equal(payloadOf(await next(again)), "7");
+    await again.return(undefined);
+    assert.equal((await t.server.stats()).resumesRecovered, 1);
+  });
+}
+
+for (const workers of WORKERS) {
+  Deno.test(`Subscribe after a cursor past the window or from another epoch is not recovered (workers: ${workers})`, async () => {
+    await using t = await quietServer({ replaySize: 4 }, workers);
+    using client = new GreeterClient(t.target);
+    for (let n = 1; n <= 8; n++) {
+      await client.publish("news", text.encode(`${n}`));
+    }
+    const epoch = (await t.server.stats()).epoch;
+    const cases = [
+      [{ epoch, seq: 2 }, /events after seq 2 are no longer held/],
+      [{ epoch: "another", seq: 8 }, /"another" is not the server's/],
+    ] as const;
+    for (const [after, reason] of cases) {
+      const head = (await t.server.stats()).seq; // its own join is published after
+      const stream = client.subscribe("late", { topics: ["news"], after });
+      const subscribed = await next(stream);
+      assert.equal(subscribed.kind, "subscribed");
+      assert.equal(subscribed.recovered, false);
+      assert.match(subscribed.reason, reason);
+      assert.deepEqual(subscribed.cursor, { epoch, seq: head });
+      await stream.return(undefined);
+      await waitFor(
+        "its leave",
+        async () => (await t.server.stats()).size === 0,
+      );
+    }
+    assert.equal((await t.server.stats()).resumesMissed, 2);
+  });
+}
 
 /** Publishes `n` events on "news" in batches; returns their seqs. */
 async function flood(client: GreeterClient, n: number): Promise<number[]> {
@@ -171,99 +196,109 @@ async function flood(client: GreeterClient, n: number): Promise<number[]> {
   return seqs;
 }
 
-Deno.test("a subscriber that stops reading is told exactly which events it missed (drop-oldest)", async () => {
-  await using t = await quietServer({
-    bufferSize: 16,
-    writer: { highWater: 4 * 1024, pollMs: 10 },
-  });
-  using publisher = new GreeterClient(t.target);
-  using reader = new GreeterClient(t.target, {
-    channelOptions: { "grpc.use_local_subchannel_pool": 1 },
-  });
-  const stream = reader.subscribe("slow", { topics: ["news"] });
-  await next(stream); // then stops reading
-  const published = await flood(publisher, 3000);
-  await waitFor("drops", () => t.server.hub.stats.dropped > 0);
-  const end = await publisher.publish("news", text.encode("end"));
-  published.push(end.cursor.seq);
+for (const workers of WORKERS) {
+  Deno.test(`a subscriber that stops reading is told exactly which events it missed (drop-oldest) (workers: ${workers})`, async () => {
+    await using t = await quietServer({
+      bufferSize: 16,
+      writer: { highWater: 4 * 1024, pollMs: 10 },
+    }, workers);
+    using publisher = new GreeterClient(t.target);
+    using reader = new GreeterClient(t.target, {
+      channelOptions: { "grpc.use_local_subchannel_pool": 1 },
+    });
+    const stream = reader.subscribe("slow", { topics: ["news"] });
+    await next(stream); // then stops reading
+    const published = await flood(publisher, 3000);
+    await waitFor("drops", async () => (await t.server.stats()).dropped > 0);
+    const end = await publisher.publish("news", text.encode("end"));
+    published.push(end.cursor.seq);
 
-  const delivered: number[] = [];
-  const gaps: { from: number; to: number; missed: number }[] = [];
-  for (;;) {
-    const message = await next(stream);
-    if (message.kind === "gap") {
-      assert.equal(message.reason, "slow-consumer");
-      gaps.push({
-        from: message.fromSeq,
-        to: message.toSeq,
-        missed: message.missed,
-      });
-    } else if (message.kind === "event") {
-      delivered.push(message.cursor.seq);
-      if (message.cursor.seq === end.cursor.seq) break;
+    const delivered: number[] = [];
+    const gaps: { from: number; to: number; missed: number }[] = [];
+    for (;;) {
+      const message = await next(stream);
+      if (message.kind === "gap") {
+        assert.equal(message.reason, "slow-consumer");
+        gaps.push({
+          from: message.fromSeq,
+          to: message.toSeq,
+          missed: message.missed,
+        });
+      } else if (message.kind === "event") {
+        delivered.push(message.cursor.seq);
+        if (message.cursor.seq === end.cursor.seq) break;
+      }
     }
-  }
-  await stream.return(undefined);
-  assert.ok(gaps.length > 0, "no gap reported");
-  // Every published event was delivered once or fell in exactly one gap.
-  const missed = published.filter((seq) =>
-    gaps.some((g) => g.from <= seq && seq <= g.to)
-  );
-  assert.deepEqual(
-    [...delivered, ...missed].sort((a, b) => a - b),
-    published,
-  );
-  assert.deepEqual(delivered, [...delivered].sort((a, b) => a - b));
-  assert.equal(
-    gaps.reduce((sum, g) => sum + g.missed, 0),
-    missed.length,
-  );
-  assert.equal(t.server.hub.stats.dropped, missed.length);
-});
-
-Deno.test("the disconnect policy ends a slow subscriber with Goodbye, then RESOURCE_EXHAUSTED", async () => {
-  await using t = await quietServer({
-    bufferSize: 16,
-    policy: "disconnect",
-    writer: { highWater: 4 * 1024, pollMs: 10 },
-  });
-  using publisher = new GreeterClient(t.target);
-  // A raw peer: a grpc-js client drops the messages it has not handed to its
-  // reader yet when an error status arrives, the Goodbye among them.
-  const { service } = loadGreeterProto();
-  const request = service.Subscribe.requestSerialize({
-    name: "slow",
-    topics: ["news"],
-  });
-  const peer = stalledCall(
-    http2.connect(`http://${t.target}`),
-    "/helloworld.Greeter/Subscribe",
-    grpcFrame(request),
-  );
-  try {
-    await waitFor("the subscriber", () => t.server.hub.size === 1);
-    await flood(publisher, 3000);
-    await waitFor("the disconnect", () => t.server.hub.size === 0);
-    assert.equal(t.server.hub.stats.slowConsumerDisconnects, 1);
-    peer.resume();
-    await waitFor("the end of the stream", () => peer.ended);
-    assert.equal(peer.trailers!["grpc-status"], "8");
-    assert.match(
-      decodeURIComponent(String(peer.trailers!["grpc-message"])),
-      /fell 16 events behind/,
+    await stream.return(undefined);
+    assert.ok(gaps.length > 0, "no gap reported");
+    // Every published event was delivered once or fell in exactly one gap.
+    const missed = published.filter((seq) =>
+      gaps.some((g) => g.from <= seq && seq <= g.to)
     );
-    const last = service.Subscribe.responseDeserialize(
-      Buffer.from(peer.messages().at(-1)!),
-    ) as GreetingMessage;
-    assert.equal(last.shape_type, "goodbyeGreetingMessage");
-    assert.equal(last.goodbyeGreetingMessage?.code, 8);
-    assert.equal(last.goodbyeGreetingMessage?.reconnect, true);
-    assert.match(last.goodbyeGreetingMessage!.reason!, /was disconnected/);
-    assert.ok(t.logs.some((l) => /reason="slow-consumer"/.test(l)));
-  } finally {
-    peer.close();
-  }
-});
+    assert.deepEqual(
+      [...delivered, ...missed].sort((a, b) => a - b),
+      published,
+    );
+    assert.deepEqual(delivered, [...delivered].sort((a, b) => a - b));
+    assert.equal(
+      gaps.reduce((sum, g) => sum + g.missed, 0),
+      missed.length,
+    );
+    assert.equal((await t.server.stats()).dropped, missed.length);
+  });
+}
+
+for (const workers of WORKERS) {
+  Deno.test(`the disconnect policy ends a slow subscriber with Goodbye, then RESOURCE_EXHAUSTED (workers: ${workers})`, async () => {
+    await using t = await quietServer({
+      bufferSize: 16,
+      policy: "disconnect",
+      writer: { highWater: 4 * 1024, pollMs: 10 },
+    }, workers);
+    using publisher = new GreeterClient(t.target);
+    // A raw peer: a grpc-js client drops the messages it has not handed to its
+    // reader yet when an error status arrives, the Goodbye among them.
+    const { service } = loadGreeterProto();
+    const request = service.Subscribe.requestSerialize({
+      name: "slow",
+      topics: ["news"],
+    });
+    const peer = stalledCall(
+      http2.connect(`http://${t.target}`),
+      "/helloworld.Greeter/Subscribe",
+      grpcFrame(request),
+    );
+    try {
+      await waitFor(
+        "the subscriber",
+        async () => (await t.server.stats()).size === 1,
+      );
+      await flood(publisher, 3000);
+      await waitFor(
+        "the disconnect",
+        async () => (await t.server.stats()).size === 0,
+      );
+      assert.equal((await t.server.stats()).slowConsumerDisconnects, 1);
+      peer.resume();
+      await waitFor("the end of the stream", () => peer.ended);
+      assert.equal(peer.trailers!["grpc-status"], "8");
+      assert.match(
+        decodeURIComponent(String(peer.trailers!["grpc-message"])),
+        /fell 16 events behind/,
+      );
+      const last = service.Subscribe.responseDeserialize(
+        Buffer.from(peer.messages().at(-1)!),
+      ) as GreetingMessage;
+      assert.equal(last.shape_type, "goodbyeGreetingMessage");
+      assert.equal(last.goodbyeGreetingMessage?.code, 8);
+      assert.equal(last.goodbyeGreetingMessage?.reconnect, true);
+      assert.match(last.goodbyeGreetingMessage!.reason!, /was disconnected/);
+      assert.ok(t.logs.some((l) => /reason="slow-consumer"/.test(l)));
+    } finally {
+      peer.close();
+    }
+  });
+}
 
 Deno.test("heartbeats reach an idle subscriber at the configured cadence, with a safe cursor", async () => {
   const clock = new ManualClock();
@@ -294,115 +329,126 @@ Deno.test("heartbeats reach an idle subscriber at the configured cadence, with a
   await stream.return(undefined);
 });
 
-Deno.test("presence: ListSubscribers says who is subscribed; $presence carries joins and leaves", async () => {
-  await using t = await quietServer();
-  using client = new GreeterClient(t.target);
-  const watcher = client.subscribe("watcher", { topics: ["$presence"] });
-  await next(watcher);
-  const joined = JSON.parse(payloadOf(await next(watcher)));
-  assert.deepEqual(joined, {
-    action: "join",
-    subscription_id: 1,
-    name: "watcher",
-    topics: ["$presence"],
+for (const workers of WORKERS) {
+  Deno.test(`presence: ListSubscribers says who is subscribed; $presence carries joins and leaves (workers: ${workers})`, async () => {
+    await using t = await quietServer({}, workers);
+    using client = new GreeterClient(t.target);
+    const watcher = client.subscribe("watcher", { topics: ["$presence"] });
+    await next(watcher);
+    const joined = JSON.parse(payloadOf(await next(watcher)));
+    assert.deepEqual(joined, {
+      action: "join",
+      subscription_id: 1,
+      name: "watcher",
+      topics: ["$presence"],
+    });
+    const ann = client.subscribe("ann", { topics: ["news"] });
+    await next(ann);
+    assert.deepEqual(JSON.parse(payloadOf(await next(watcher))), {
+      action: "join",
+      subscription_id: 2,
+      name: "ann",
+      topics: ["news"],
+    });
+    const listed = await client.listSubscribers();
+    assert.equal(listed.total, 2);
+    assert.deepEqual(
+      listed.subscribers.map((s) => [s.subscriptionId, s.name, s.topics]),
+      [[1, "watcher", ["$presence"]], [2, "ann", ["news"]]],
+    );
+    const ofNews = await client.listSubscribers({ topic: "news", limit: 1 });
+    assert.deepEqual(ofNews.subscribers.map((s) => s.name), ["ann"]);
+    const ofEverything = await client.listSubscribers({ topic: "*" });
+    assert.equal(ofEverything.total, 0); // neither asked for every topic
+    await assert.rejects(
+      client.listSubscribers({ limit: 5000 }),
+      (e: RpcError) => e.code === "INVALID_ARGUMENT",
+    );
+    await ann.return(undefined);
+    assert.deepEqual(JSON.parse(payloadOf(await next(watcher))), {
+      action: "leave",
+      subscription_id: 2,
+      name: "ann",
+      topics: ["news"],
+      reason: "aborted",
+    });
+    await watcher.return(undefined);
   });
-  const ann = client.subscribe("ann", { topics: ["news"] });
-  await next(ann);
-  assert.deepEqual(JSON.parse(payloadOf(await next(watcher))), {
-    action: "join",
-    subscription_id: 2,
-    name: "ann",
-    topics: ["news"],
-  });
-  const listed = await client.listSubscribers();
-  assert.equal(listed.total, 2);
-  assert.deepEqual(
-    listed.subscribers.map((s) => [s.subscriptionId, s.name, s.topics]),
-    [[1, "watcher", ["$presence"]], [2, "ann", ["news"]]],
-  );
-  const ofNews = await client.listSubscribers({ topic: "news", limit: 1 });
-  assert.deepEqual(ofNews.subscribers.map((s) => s.name), ["ann"]);
-  const ofEverything = await client.listSubscribers({ topic: "*" });
-  assert.equal(ofEverything.total, 0); // neither asked for every topic
-  await assert.rejects(
-    client.listSubscribers({ limit: 5000 }),
-    (e: RpcError) => e.code === "INVALID_ARGUMENT",
-  );
-  await ann.return(undefined);
-  assert.deepEqual(JSON.parse(payloadOf(await next(watcher))), {
-    action: "leave",
-    subscription_id: 2,
-    name: "ann",
-    topics: ["news"],
-    reason: "aborted",
-  });
-  await watcher.return(undefined);
-});
+}
 
-Deno.test("a drain sends every subscriber Goodbye (reconnect, jittered), then OK", async () => {
-  const t = await quietServer({ reconnectJitterMs: 500 });
-  using client = new GreeterClient(t.target);
-  const streams = [0, 1, 2].map((i) => client.subscribe(`s${i}`));
-  for (const stream of streams) await next(stream);
-  const stopped = t.server.shutdown({ graceMs: 5000 });
-  for (const stream of streams) {
-    const goodbye = await next(stream);
-    assert.equal(goodbye.kind, "goodbye");
-    assert.equal(goodbye.code, 14);
-    assert.equal(goodbye.reconnect, true);
-    assert.ok(goodbye.reconnectAfterMs >= 0 && goodbye.reconnectAfterMs < 500);
-    assert.match(goodbye.reason, /shutting down/);
-    assert.equal((await stream.next()).done, true); // OK
-  }
-  await stopped;
-  assert.ok(!t.logs.some((l) => /Grace period/.test(l)));
-});
-
-Deno.test("follow() survives a network cut and resumes exactly where it left off", async () => {
-  await using t = await quietServer();
-  await using proxy = new CuttableProxy({
-    hostname: "127.0.0.1",
-    port: t.server.port,
-  });
-  using publisher = new GreeterClient(t.target);
-  using client = new GreeterClient(proxy.target);
-  const controller = new AbortController();
-  const seen: string[] = [];
-  const messages = follow(client, "survivor", {
-    topics: ["news"],
-    initialMs: 10,
-    signal: controller.signal,
-  });
-  const iterator = messages[Symbol.asyncIterator]();
-  const subscribed = await iterator.next();
-  assert.equal(subscribed.value?.kind, "subscribed");
-  for (const n of [1, 2]) {
-    await publisher.publish("news", text.encode(`${n}`));
-    seen.push(payloadOf((await iterator.next()).value!));
-  }
-  await proxy.cut();
-  await waitFor("the server to notice", () => t.server.hub.size === 0);
-  for (const n of [3, 4]) {
-    await publisher.publish("news", text.encode(`${n}`));
-  }
-  const reconnect: FollowMessage[] = [];
-  for (;;) {
-    const { value } = await iterator.next();
-    if (value!.kind === "event") {
-      seen.push(payloadOf(value!));
-      break;
+for (const workers of WORKERS) {
+  Deno.test(`a drain sends every subscriber Goodbye (reconnect, jittered), then OK (workers: ${workers})`, async () => {
+    const t = await quietServer({ reconnectJitterMs: 500 }, workers);
+    using client = new GreeterClient(t.target);
+    const streams = [0, 1, 2].map((i) => client.subscribe(`s${i}`));
+    for (const stream of streams) await next(stream);
+    const stopped = t.server.shutdown({ graceMs: 5000 });
+    for (const stream of streams) {
+      const goodbye = await next(stream);
+      assert.equal(goodbye.kind, "goodbye");
+      assert.equal(goodbye.code, 14);
+      assert.equal(goodbye.reconnect, true);
+      assert.ok(
+        goodbye.reconnectAfterMs >= 0 && goodbye.reconnectAfterMs < 500,
+      );
+      assert.match(goodbye.reason, /shutting down/);
+      assert.equal((await stream.next()).done, true); // OK
     }
-    reconnect.push(value!);
-  }
-  seen.push(payloadOf((await iterator.next()).value!));
-  assert.deepEqual(seen, ["1", "2", "3", "4"]);
-  assert.equal(reconnect[0].kind, "reconnecting");
-  const resumed = reconnect.at(-1)!;
-  assert.equal(resumed.kind, "subscribed");
-  assert.equal(resumed.recovered, true);
-  controller.abort();
-  assert.equal((await iterator.next()).done, true);
-});
+    await stopped;
+    assert.ok(!t.logs.some((l) => /Grace period/.test(l)));
+  });
+}
+
+for (const workers of WORKERS) {
+  Deno.test(`follow() survives a network cut and resumes exactly where it left off (workers: ${workers})`, async () => {
+    await using t = await quietServer({}, workers);
+    await using proxy = new CuttableProxy({
+      hostname: "127.0.0.1",
+      port: t.server.port,
+    });
+    using publisher = new GreeterClient(t.target);
+    using client = new GreeterClient(proxy.target);
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const messages = follow(client, "survivor", {
+      topics: ["news"],
+      initialMs: 10,
+      signal: controller.signal,
+    });
+    const iterator = messages[Symbol.asyncIterator]();
+    const subscribed = await iterator.next();
+    assert.equal(subscribed.value?.kind, "subscribed");
+    for (const n of [1, 2]) {
+      await publisher.publish("news", text.encode(`${n}`));
+      seen.push(payloadOf((await iterator.next()).value!));
+    }
+    await proxy.cut();
+    await waitFor(
+      "the server to notice",
+      async () => (await t.server.stats()).size === 0,
+    );
+    for (const n of [3, 4]) {
+      await publisher.publish("news", text.encode(`${n}`));
+    }
+    const reconnect: FollowMessage[] = [];
+    for (;;) {
+      const { value } = await iterator.next();
+      if (value!.kind === "event") {
+        seen.push(payloadOf(value!));
+        break;
+      }
+      reconnect.push(value!);
+    }
+    seen.push(payloadOf((await iterator.next()).value!));
+    assert.deepEqual(seen, ["1", "2", "3", "4"]);
+    assert.equal(reconnect[0].kind, "reconnecting");
+    const resumed = reconnect.at(-1)!;
+    assert.equal(resumed.kind, "subscribed");
+    assert.equal(resumed.recovered, true);
+    controller.abort();
+    assert.equal((await iterator.next()).done, true);
+  });
+}
 
 Deno.test("follow() with several clients moves to the next at each reconnect, round the list, resuming from its cursor", async () => {
   await using t = await quietServer();

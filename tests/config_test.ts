@@ -63,6 +63,7 @@ Deno.test("parseServeArgs() defaults to loopback, the seed's port 50051 and a 1 
     natsTlsKey: undefined,
     natsReplicas: 1,
     natsStorage: "file",
+    workers: 1,
     reusePort: false,
     metricsPort: undefined,
     httpPort: undefined,
@@ -88,6 +89,23 @@ Deno.test("parseServeArgs() takes env, and flags win over env", () => {
     serve([], { GREETER_KEEPALIVE_TIME_MS: "1500" }).keepaliveTimeMs,
     1500,
   );
+});
+
+Deno.test("parseServeArgs() reads --workers as a count or auto, and GREETER_WORKERS", () => {
+  assert.equal(serve(["--workers", "4"]).workers, 4);
+  assert.equal(serve(["--workers", "auto"]).workers, "auto");
+  assert.equal(serve([], { GREETER_WORKERS: "auto" }).workers, "auto");
+  assert.equal(serve(["--workers", "2"], { GREETER_WORKERS: "3" }).workers, 2);
+  for (const bad of ["0", "257", "all", "1.5"]) {
+    assert.throws(
+      () => parseServeArgs(["--workers", bad], {}),
+      new RegExp(
+        `Invalid workers "${
+          bad.replace(".", "\\.")
+        }": expected auto or an integer from 1 to 256`,
+      ),
+    );
+  }
 });
 
 Deno.test("parseServeArgs() names the setting and the value it rejects", () => {

@@ -31,16 +31,21 @@ const ignore = natsServerMissing() !== undefined;
 
 Deno.test({
   name:
-    "two instances on one stream: publish on either, a cursor from one resumes exactly on the other, one tick per interval",
+    "two instances on one stream, one over two workers: publish on either, a cursor from one resumes exactly on the other, one tick per interval, one consumer per process",
   ignore,
   async fn() {
     await using nats = await startNatsServer();
-    await using a = await instance(nats.url);
+    await using a = await instance(nats.url, { extra: ["--workers", "2"] });
     await using b = await instance(nats.url);
     const [first] = await publishTexts(b.target, "news", "one");
     await publishTexts(a.target, "news", "two", "three");
     // A subscriber that read "one" on A moves to B with its cursor.
     assert.deepEqual(await resumeOn(b.target, "news", first, 2), [
+      "two",
+      "three",
+    ]);
+    // And on A's workers, from the one window they share.
+    assert.deepEqual(await resumeOn(a.target, "news", first, 2), [
       "two",
       "three",
     ]);
@@ -69,6 +74,18 @@ Deno.test({
       [1, 1],
       `one tick per interval in the stream, not one per instance: ${seqs}`,
     );
+    // Each process reads the stream once, however many workers it has.
+    const nc = await connect({ servers: nats.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await waitFor(
+        "one reader per process",
+        async () =>
+          (await jsm.streams.info("greeter")).state.consumer_count === 2,
+      );
+    } finally {
+      await nc.close();
+    }
     await stopInstance(a);
     await stopInstance(b);
   },

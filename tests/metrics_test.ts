@@ -6,7 +6,7 @@ import { RpcError } from "../lib/errors.ts";
 import { BUILD } from "../lib/build.ts";
 import { Metrics } from "../lib/observe/metrics.ts";
 import { loadGreeterProto } from "../lib/wire/proto.ts";
-import { startTestServer, waitFor } from "../testing/server.ts";
+import { startBusServer, startTestServer, waitFor } from "../testing/server.ts";
 import { PROMTOOL } from "../testing/prometheus.ts";
 import { docRows } from "../testing/docs.ts";
 
@@ -461,42 +461,45 @@ Deno.test("the gRPC ecosystem's families: every served method shown at zero, the
   assert.equal(v('greeter_connections{transport="grpc"}'), 1);
 });
 
-Deno.test({
-  name: "promtool check metrics finds nothing to say of the metrics page",
-  ignore: !PROMTOOL,
-  async fn() {
-    await using t = await startTestServer({
-      metricsPort: 0,
-      intervalMs: 3_600_000,
-      heartbeatMs: 3_600_000,
-    });
-    using client = new GreeterClient(t.target);
-    await client.sayHello("you");
-    const stream = client.subscribe("reader", { topics: ["news"] });
-    await stream.next();
-    await client.publish("news", new Uint8Array([1]));
-    await stream.next();
-    await stream.return(undefined);
-    const response = await fetch(
-      `http://127.0.0.1:${t.server.metricsPort}/metrics`,
-    );
-    const text = await response.text();
-    const lint = new Deno.Command(PROMTOOL!, {
-      args: ["check", "metrics"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const writer = lint.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(text));
-    await writer.close();
-    const { code, stdout, stderr } = await lint.output();
-    const said = new TextDecoder().decode(stdout) +
-      new TextDecoder().decode(stderr);
-    assert.equal(said, "");
-    assert.equal(code, 0);
-  },
-});
+for (const workers of [1, 2]) {
+  Deno.test({
+    name:
+      `promtool check metrics finds nothing to say of the metrics page (workers: ${workers})`,
+    ignore: !PROMTOOL,
+    async fn() {
+      await using t = await startBusServer({
+        metricsPort: 0,
+        intervalMs: 3_600_000,
+        heartbeatMs: 3_600_000,
+      }, workers);
+      using client = new GreeterClient(t.target);
+      await client.sayHello("you");
+      const stream = client.subscribe("reader", { topics: ["news"] });
+      await stream.next();
+      await client.publish("news", new Uint8Array([1]));
+      await stream.next();
+      await stream.return(undefined);
+      const response = await fetch(
+        `http://127.0.0.1:${t.server.metricsPort}/metrics`,
+      );
+      const text = await response.text();
+      const lint = new Deno.Command(PROMTOOL!, {
+        args: ["check", "metrics"],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const writer = lint.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(text));
+      await writer.close();
+      const { code, stdout, stderr } = await lint.output();
+      const said = new TextDecoder().decode(stdout) +
+        new TextDecoder().decode(stderr);
+      assert.equal(said, "");
+      assert.equal(code, 0);
+    },
+  });
+}
 
 Deno.test("docs/operations.md's Metrics table names every family the server serves, and no other (the engine's only with --broker nats://)", async () => {
   const documented = new Map<string, string>();
@@ -505,22 +508,31 @@ Deno.test("docs/operations.md's Metrics table names every family the server serv
       documented.set(name, what);
     }
   }
-  await using t = await startTestServer({
-    metricsPort: 0,
-    intervalMs: 3_600_000,
-    heartbeatMs: 3_600_000,
-  });
-  const { types } = await scrape(t.server.metricsPort!, "");
-  const served = [...types.keys()];
-  assert.deepEqual(
-    served.filter((name) => !documented.has(name)),
-    [],
-    "served, not in docs/operations.md",
-  );
-  const engineOnly = [...documented.keys()].filter((name) => !types.has(name));
-  assert.ok(engineOnly.length > 0);
-  for (const name of engineOnly) {
-    assert.match(name, /^greeter_broker_/);
-    assert.match(documented.get(name)!, /^with `--broker nats:\/\/…`/);
+  const served = new Map<number, Set<string>>();
+  for (const workers of [1, 2]) {
+    await using t = await startBusServer({
+      metricsPort: 0,
+      intervalMs: 3_600_000,
+      heartbeatMs: 3_600_000,
+    }, workers);
+    const { types } = await scrape(t.server.metricsPort!, "");
+    served.set(workers, new Set(types.keys()));
+    assert.deepEqual(
+      [...types.keys()].filter((name) => !documented.has(name)),
+      [],
+      `served (workers: ${workers}), not in docs/operations.md`,
+    );
+  }
+  const alone = served.get(1)!;
+  const notAlone = [...documented.keys()].filter((name) => !alone.has(name));
+  assert.ok(notAlone.length > 0);
+  for (const name of notAlone) {
+    if (served.get(2)!.has(name)) {
+      assert.match(name, /^greeter_workers/);
+      assert.match(documented.get(name)!, /^with `--workers N`/);
+    } else {
+      assert.match(name, /^greeter_broker_/);
+      assert.match(documented.get(name)!, /^with `--broker nats:\/\/…`/);
+    }
   }
 });

@@ -3,12 +3,12 @@
 import assert from "node:assert/strict";
 import { waitFor } from "../testing/server.ts";
 import { connect } from "@nats-io/transport-node";
-import type { DirectoryPage, DirectoryQuery } from "../lib/bus/broker.ts";
 import {
-  fitPage,
+  type DirectoryPage,
+  type DirectoryQuery,
   mergePages,
-  natsDirectory,
-} from "../lib/bus/nats/directory.ts";
+} from "../lib/bus/broker.ts";
+import { fitPage, natsDirectory } from "../lib/bus/nats/directory.ts";
 import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
 import { UnavailableError } from "../lib/errors.ts";
 import { Announcers, SILENT_MS } from "../lib/bus/nats/announcers.ts";

@@ -57,6 +57,23 @@ Deno.test({
 
 Deno.test({
   name:
+    "the seed's Python clients work unchanged against a server over two workers",
+  ignore: missing !== undefined,
+  async fn() {
+    const { process: server, target } = await spawnServer([
+      "--interval",
+      "50",
+      "--workers",
+      "2",
+    ]);
+    await using _ = server;
+    // Each its own connection: the kernel spreads them over the workers.
+    await Promise.all([0, 1, 2, 3].map(() => seedClientAgainst(target)));
+  },
+});
+
+Deno.test({
+  name:
     "the seed's Python client works unchanged against either of two instances on one NATS stream",
   ignore: missing !== undefined || natsServerMissing() !== undefined,
   async fn() {

@@ -11,27 +11,43 @@ import { helloRequestFrame } from "../testing/server.ts";
 
 const text = new TextEncoder();
 
-Deno.test("SIGTERM drains: subscribers get Goodbye then OK, the process exits 0 within its grace", async () => {
-  const { process: server, target } = await spawnServer(["--grace", "20000"]);
-  await using _ = server;
-  using client = new GreeterClient(target);
-  const streams = ["a", "b"].map((name) => client.subscribe(name));
-  for (const stream of streams) {
-    assert.equal((await stream.next()).value?.kind, "subscribed");
-  }
-  server.child.kill("SIGTERM");
-  for (const stream of streams) {
-    const goodbye = (await stream.next()).value;
-    assert.equal(goodbye?.kind, "goodbye");
-    assert.equal(goodbye.code, 14);
-    assert.equal(goodbye.reconnect, true);
-    assert.equal((await stream.next()).done, true); // ended with OK
-  }
-  const status = await server.exit(15_000); // far below the 20 s grace
-  assert.equal(status.code, 0);
-  assert.ok(server.stderr.some((l) => l.includes("Server stopped")));
-  assert.ok(!server.stderr.some((l) => l.includes("Grace period")));
-});
+for (const workers of [1, 2]) {
+  Deno.test(`SIGTERM drains: subscribers get Goodbye then OK, the process exits 0 within its grace (workers: ${workers})`, async () => {
+    const { process: server, target } = await spawnServer([
+      "--grace",
+      "20000",
+      "--workers",
+      String(workers),
+    ]);
+    await using _ = server;
+    // Connections of their own: over workers, each lands where the kernel says.
+    const clients = ["a", "b", "c", "d"].map(() =>
+      new GreeterClient(target, {
+        channelOptions: { "grpc.use_local_subchannel_pool": 1 },
+      })
+    );
+    try {
+      const streams = clients.map((client, i) => client.subscribe(`s${i}`));
+      for (const stream of streams) {
+        assert.equal((await stream.next()).value?.kind, "subscribed");
+      }
+      server.child.kill("SIGTERM");
+      for (const stream of streams) {
+        const goodbye = (await stream.next()).value;
+        assert.equal(goodbye?.kind, "goodbye");
+        assert.equal(goodbye.code, 14);
+        assert.equal(goodbye.reconnect, true);
+        assert.equal((await stream.next()).done, true); // ended with OK
+      }
+      const status = await server.exit(15_000); // far below the 20 s grace
+      assert.equal(status.code, 0);
+      assert.ok(server.stderr.some((l) => l.includes("Server stopped")));
+      assert.ok(!server.stderr.some((l) => l.includes("Grace period")));
+    } finally {
+      for (const client of clients) client.close();
+    }
+  });
+}
 
 Deno.test("a second signal, a second or more after the first, forces the shutdown at once", async () => {
   const { process: server, target } = await spawnServer(["--grace", "600000"]);

@@ -1,7 +1,8 @@
 /**
  * Folder `lib/access/`: who may do what, and how much. Bearer tokens
  * (`tokens.ts`), what each grants (`permissions.ts`), the per-peer guard
- * (`peer_guard.ts`), subscriber limits (`admission.ts`) and, here, the
+ * (`peer_guard.ts`), subscriber limits (`admission.ts`, counted by
+ * `tally.ts`: one thread's, or one for every worker) and, here, the
  * check a transport makes of every request. It knows no transport: a
  * caller is a peer address and the credential it presented, and a refusal
  * is one of the project's typed errors, which each transport maps to its
@@ -105,6 +106,8 @@ export interface AccessControlOptions {
  */
 export class AccessControl {
   #list: AccessList;
+  #lines: readonly string[];
+  #watchers = new Set<(lines: readonly string[]) => void>();
   #log: Logger;
   #guard: PeerGuard;
   /** Calls still open, checked again on each reload. */
@@ -113,6 +116,7 @@ export class AccessControl {
   /** Reads `lines` (token file lines); throws `ConfigError` when one is wrong. */
   constructor(lines: readonly string[], options: AccessControlOptions) {
     this.#list = new AccessList(lines);
+    this.#lines = [...lines];
     this.#log = options.log;
     this.#guard = options.guard ?? new PeerGuard();
   }
@@ -133,6 +137,8 @@ export class AccessControl {
    */
   replace(lines: readonly string[]): AccessList {
     const list = this.#list = new AccessList(lines);
+    this.#lines = [...lines];
+    for (const watcher of this.#watchers) watcher(this.#lines);
     const revoked: [OpenCall, UnauthenticatedError | PermissionDeniedError][] =
       [];
     // One constant-time lookup per distinct credential, not per call.
@@ -192,6 +198,17 @@ export class AccessControl {
   /** Calls registered and still open. */
   get openCalls(): number {
     return this.#open.size;
+  }
+
+  /** The lines in force (a process's workers are handed them). */
+  get lines(): readonly string[] {
+    return this.#lines;
+  }
+
+  /** Calls `listener` with the lines each time others are put in force; returns the function that stops it. */
+  watch(listener: (lines: readonly string[]) => void): () => void {
+    this.#watchers.add(listener);
+    return () => this.#watchers.delete(listener);
   }
 
   /** Whether `method` (`/package.Service/Method`) needs no token. */

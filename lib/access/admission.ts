@@ -12,6 +12,7 @@ import { CapacityError } from "../errors.ts";
 import { quote } from "../escape.ts";
 import { isPattern } from "../bus/topic_pattern.ts";
 import { ALL_TOPICS } from "../bus/hub_items.ts";
+import { LocalTally, type Tally } from "./tally.ts";
 
 /** A peer's remote address: `address:port` (as grpc-js names it) less the port. */
 function addressOf(peer: string): string {
@@ -36,6 +37,12 @@ export interface AdmissionOptions {
   perPeer?: number;
   /** Most distinct wildcard patterns per peer address, over its subscriptions. Default: no limit. */
   patternsPerPeer?: number;
+  /**
+   * Where the counts per address are kept: here alone by default; a
+   * process's workers share one, so that a peer whose connections land
+   * on different workers is one peer.
+   */
+  peers?: Tally;
 }
 
 /** What {@linkcode Admission.admit} counts of a subscription. */
@@ -65,16 +72,19 @@ export class Admission {
   #patternsPerPeer: number;
   /** Live subscriptions per connection (peer address:port). */
   #byConnection = new Map<string, number>();
-  /** Live subscriptions per peer address. */
-  #byAddress = new Map<string, number>();
-  /** The wildcard patterns each address uses, with how many subscriptions use each. */
-  #patterns = new Map<string, Map<string, number>>();
+  /**
+   * Per peer address: its live subscriptions (`s ADDRESS`), the
+   * subscriptions that use each wildcard pattern (`p ADDRESS PATTERN`),
+   * and how many distinct patterns it uses (`d ADDRESS`).
+   */
+  #peers: Tally;
 
   /** Admits within `options`' limits (each: no limit when absent). */
   constructor(options: AdmissionOptions = {}) {
     this.#perConnection = options.perConnection ?? Infinity;
     this.#perPeer = options.perPeer ?? Infinity;
     this.#patternsPerPeer = options.patternsPerPeer ?? Infinity;
+    this.#peers = options.peers ?? new LocalTally();
   }
 
   /**
@@ -86,7 +96,6 @@ export class Admission {
   admit(peer: string, subscription: Admitted): () => void {
     const name = subscription.name;
     const byConnection = this.#byConnection;
-    const byAddress = this.#byAddress;
     const count = byConnection.get(peer) ?? 0;
     if (count >= this.#perConnection) {
       throw new CapacityError(
@@ -96,29 +105,6 @@ export class Admission {
       );
     }
     const address = addressOf(peer);
-    const fromAddress = byAddress.get(address) ?? 0;
-    if (fromAddress >= this.#perPeer) {
-      throw new CapacityError(
-        `Cannot subscribe ${
-          quote(name)
-        }: peer ${address} holds ${fromAddress} subscriptions, the per-peer limit of ${this.#perPeer} (--max-subscribers-per-peer); close some first`,
-      );
-    }
-    const patterns = this.#newPatterns(address, subscription);
-    add(byConnection, peer, 1);
-    add(byAddress, address, 1);
-    return () => {
-      add(byConnection, peer, -1);
-      add(byAddress, address, -1);
-      this.#release(address, patterns);
-    };
-  }
-
-  /**
-   * The distinct patterns of `subscription`, counted against `address`;
-   * throws when those it does not use yet would take it over its limit.
-   */
-  #newPatterns(address: string, subscription: Admitted): string[] {
     const patterns = [
       ...new Set(
         (subscription.topics ?? []).filter((t) =>
@@ -126,28 +112,68 @@ export class Admission {
         ),
       ),
     ];
-    if (patterns.length === 0) return patterns;
-    let used = this.#patterns.get(address);
-    const unused = used
-      ? patterns.filter((p) => !used!.has(p)).length
-      : patterns.length;
-    const held = used?.size ?? 0;
+    // One step for every count of the address: another worker's admit of
+    // the same peer comes before or after it, never between.
+    this.#peers.locked((peers) => {
+      const key = `s ${address}`;
+      if (!peers.take(key, this.#perPeer)) {
+        throw new CapacityError(
+          `Cannot subscribe ${quote(name)}: peer ${address} holds ${
+            peers.count(key)
+          } subscriptions, the per-peer limit of ${this.#perPeer} (--max-subscribers-per-peer); close some first`,
+        );
+      }
+      try {
+        this.#takePatterns(peers, address, name, patterns);
+      } catch (error) {
+        peers.give(key);
+        throw error;
+      }
+    });
+    add(byConnection, peer, 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      add(byConnection, peer, -1);
+      this.#peers.locked((peers) => {
+        peers.give(`s ${address}`);
+        for (const pattern of patterns) {
+          peers.give(`p ${address} ${pattern}`);
+          if (peers.count(`p ${address} ${pattern}`) === 0) {
+            peers.give(`d ${address}`);
+          }
+        }
+      });
+    };
+  }
+
+  /**
+   * Counts `patterns` (distinct) against `address`; throws when those it
+   * does not use yet would take it over its limit.
+   */
+  #takePatterns(
+    peers: Tally,
+    address: string,
+    name: string,
+    patterns: readonly string[],
+  ): void {
+    if (patterns.length === 0) return;
+    const unused =
+      patterns.filter((p) => peers.count(`p ${address} ${p}`) === 0).length;
+    const held = peers.count(`d ${address}`);
     if (held + unused > this.#patternsPerPeer) {
       throw new CapacityError(
         `Cannot subscribe ${
-          quote(subscription.name)
+          quote(name)
         }: peer ${address} uses ${held} distinct topic patterns and this adds ${unused}, over the per-peer limit of ${this.#patternsPerPeer} (--max-patterns-per-peer); reuse patterns, or name topics`,
       );
     }
-    if (!used) this.#patterns.set(address, used = new Map());
-    for (const pattern of patterns) add(used, pattern, 1);
-    return patterns;
-  }
-
-  #release(address: string, patterns: readonly string[]): void {
-    const used = this.#patterns.get(address);
-    if (!used) return;
-    for (const pattern of patterns) add(used, pattern, -1);
-    if (used.size === 0) this.#patterns.delete(address);
+    for (const pattern of patterns) {
+      if (peers.count(`p ${address} ${pattern}`) === 0) {
+        peers.take(`d ${address}`, Infinity);
+      }
+      peers.take(`p ${address} ${pattern}`, Infinity);
+    }
   }
 }

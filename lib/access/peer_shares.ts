@@ -10,6 +10,7 @@
 
 import type { Slots, SlotTake } from "../bus/slots.ts";
 import { peerHost } from "../wire/address.ts";
+import { LocalTally, type Tally } from "./tally.ts";
 
 /**
  * A peer's default share of a pool of `total`: a quarter (at least 1), as
@@ -34,6 +35,12 @@ export interface PeerSharesOptions {
   perPeer?: number;
   /** What the slots are, for refusals: `"health watches"`. */
   what: string;
+  /**
+   * Where the slots are counted (under `what`, and `what HOST`): here
+   * alone by default; a process's workers share one, so that the pool and
+   * each peer's share are the process's.
+   */
+  tally?: Tally;
 }
 
 /**
@@ -55,24 +62,24 @@ export class PeerShares implements Slots {
   readonly total: number;
   readonly perPeer: number;
   #what: string;
-  #held = 0;
-  #byPeer = new Map<string, number>();
+  #tally: Tally;
 
-  /** An empty pool. */
+  /** An empty pool (or the one `options.tally` counts). */
   constructor(options: PeerSharesOptions) {
     this.total = options.total ?? Infinity;
     this.perPeer = options.perPeer ?? shareOf(this.total);
     this.#what = options.what;
+    this.#tally = options.tally ?? new LocalTally();
   }
 
   /** Slots held now. */
   get held(): number {
-    return this.#held;
+    return this.#tally.count(this.#what);
   }
 
   /** Slots `peer`'s address holds now. */
   heldBy(peer: string): number {
-    return this.#byPeer.get(peerHost(peer)) ?? 0;
+    return this.#tally.count(`${this.#what} ${peerHost(peer)}`);
   }
 
   /**
@@ -81,27 +88,29 @@ export class PeerShares implements Slots {
    */
   take(peer: string): SlotTake {
     const host = peerHost(peer);
-    const mine = this.#byPeer.get(host) ?? 0;
-    if (mine >= this.perPeer) {
-      return {
-        refused:
-          `${host} holds ${mine} ${this.#what}, its share of ${this.perPeer}`,
-      };
-    }
-    if (this.#held >= this.total) {
-      return { refused: `all ${this.total} ${this.#what} are taken` };
-    }
-    this.#held++;
-    this.#byPeer.set(host, mine + 1);
+    const what = this.#what;
+    const mine = `${what} ${host}`;
+    const refused = this.#tally.locked((tally) => {
+      if (!tally.take(mine, this.perPeer)) {
+        return `${host} holds ${
+          tally.count(mine)
+        } ${what}, its share of ${this.perPeer}`;
+      }
+      if (!tally.take(what, this.total)) {
+        tally.give(mine);
+        return `all ${this.total} ${what} are taken`;
+      }
+    });
+    if (refused !== undefined) return { refused };
     let released = false;
     return {
       release: () => {
         if (released) return;
         released = true;
-        this.#held--;
-        const left = (this.#byPeer.get(host) ?? 1) - 1;
-        if (left === 0) this.#byPeer.delete(host);
-        else this.#byPeer.set(host, left);
+        this.#tally.locked((tally) => {
+          tally.give(what);
+          tally.give(mine);
+        });
       },
     };
   }

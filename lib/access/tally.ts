@@ -18,6 +18,11 @@ export interface Tally {
   give(key: string): void;
   /** How many of `key` are counted now. */
   count(key: string): number;
+  /**
+   * Runs `steps` with this tally as one step: no other thread's count of
+   * it comes between them (several keys taken together, or none).
+   */
+  locked<T>(steps: (tally: Tally) => T): T;
 }
 
 /**
@@ -54,6 +59,11 @@ export class LocalTally implements Tally {
   /** How many of `key` are counted. */
   count(key: string): number {
     return this.#counts.get(key) ?? 0;
+  }
+
+  /** Runs `steps` (one thread: nothing comes between them anyway). */
+  locked<T>(steps: (tally: Tally) => T): T {
+    return steps(this);
   }
 }
 
@@ -113,6 +123,8 @@ export class SharedTally implements Tally {
   #width: number;
   #column: number;
   #columns: number;
+  /** How deep in `locked` this thread is (the lock is taken once). */
+  #depth = 0;
 
   /** Memory for at least `keys` keys at once, counted by `columns` workers. */
   static allocate(keys: number, columns: number): SharedTallyMemory {
@@ -157,9 +169,9 @@ export class SharedTally implements Tally {
         if (limit <= 0) return false;
         if (table[USED] >= (this.#mask + 1) * 0.75) {
           throw new CapacityError(
-            `Cannot count "${key}": the process tracks ${
+            `The process tracks ${
               table[USED]
-            } keys, all it has room for; retry later`,
+            } peers and counts, all it has room for; retry later`,
           );
         }
         table[row] = a;
@@ -275,15 +287,23 @@ export class SharedTally implements Tally {
     }
   }
 
+  /** Runs `steps` holding the lock: no other worker counts meanwhile. */
+  locked<T>(steps: (tally: Tally) => T): T {
+    return this.#locked(() => steps(this));
+  }
+
   #locked<T>(body: () => T): T {
+    if (this.#depth > 0) return body(); // this thread holds it already
     const table = this.#table;
     const owner = this.#column + 1;
     while (Atomics.compareExchange(table, LOCK, 0, owner) !== 0) {
       // Held for a few reads and writes by another worker.
     }
+    this.#depth++;
     try {
       return body();
     } finally {
+      this.#depth--;
       Atomics.store(table, LOCK, 0);
     }
   }

@@ -123,7 +123,9 @@ export interface Broker<T> {
    * broker that is one process.
    */
   directory?<E extends DirectoryEntry>(
-    local: (query: DirectoryQuery) => DirectoryPage<E>,
+    local: (
+      query: DirectoryQuery,
+    ) => DirectoryPage<E> | Promise<DirectoryPage<E>>,
     options?: DirectoryOptions<E>,
   ): Directory<E>;
   /** A shared log's engine, for metrics; absent on an embedded broker. */
@@ -342,4 +344,39 @@ export class MemoryBroker<T> implements Broker<T> {
       this.#delivering = false;
     }
   }
+}
+
+/**
+ * Instances' (or workers') pages as one, in id order: at most `limit` entries, `more` when
+ * any instance has entries beyond those. An instance that has more than it
+ * sent bounds the page at its last entry, so that paging on from there
+ * misses none of its entries.
+ *
+ * @example
+ * ```ts
+ * import { mergePages } from "./broker.ts";
+ * mergePages([{ entries: [{ id: 2 }], total: 1, more: false }, { entries: [{ id: 1 }], total: 1, more: false }], 1);
+ * // { entries: [{ id: 1 }], total: 2, more: true }
+ * ```
+ */
+export function mergePages<E extends DirectoryEntry>(
+  pages: DirectoryPage<E>[],
+  limit: number,
+): DirectoryPage<E> {
+  let cut = Infinity;
+  for (const page of pages) {
+    const last = page.entries.at(-1);
+    if (page.more && last && last.id < cut) cut = last.id;
+  }
+  // Ids are unique across instances: one given twice was forged once.
+  const all = pages.flatMap((page) => page.entries).filter((entry) =>
+    entry.id <= cut
+  ).sort((a, b) => a.id - b.id).filter((entry, i, sorted) =>
+    i === 0 || entry.id !== sorted[i - 1].id
+  );
+  return {
+    entries: all.slice(0, limit),
+    total: pages.reduce((sum, page) => sum + page.total, 0),
+    more: all.length > limit || pages.some((page) => page.more),
+  };
 }

@@ -1,7 +1,10 @@
 /**
  * Folder `lib/bus/`: the event bus: the hub (here), its subscribers, the
  * brokers (`broker.ts`: the interface and the memory broker; NATS
- * JetStream in `nats/`), the replay window, the ticker and the clock. It knows web streams and `AbortSignal`, no transport.
+ * JetStream in `nats/`), the replay window (`replay_log.ts`; held once for
+ * a process's workers: `shared_window.ts`, written by `sequencer.ts`, read
+ * through `relay_broker.ts`), the ticker and the clock. It knows web
+ * streams, `AbortSignal` and shared memory, no transport.
  * May import the shared modules of `lib/` (`errors.ts`, `defaults.ts`) only.
  *
  * The hub (the seed's "CustomerCenter", grown into an event bus): fans the
@@ -34,7 +37,7 @@ import {
   type SlowConsumerPolicy,
 } from "../defaults.ts";
 import { SubscriptionIndex } from "./subscription_index.ts";
-import { ReplayLog } from "./replay_log.ts";
+import { type EventWindow, ReplayLog } from "./replay_log.ts";
 import {
   hasEmptyToken,
   isPattern,
@@ -123,6 +126,12 @@ export interface HubOptions<T> {
   /** Most live subscriptions at once. Default: no limit. */
   maxSubscribers?: number;
   /**
+   * Where `maxSubscribers` is counted, when not in this hub alone: hubs of
+   * one process's workers take their subscriptions from one count. `take`
+   * says whether there was room (and takes it); `give` hands it back.
+   */
+  capacity?: { take(): boolean; give(): void };
+  /**
    * Most subscriptions read from the broker's log at once (resumes older
    * than the window); beyond, a resume is refused with a retryable
    * {@linkcode UnavailableError}. Default {@linkcode DEFAULT_MAX_BROKER_REPLAYS}.
@@ -142,6 +151,19 @@ export interface HubOptions<T> {
    * sharing a sequence start far apart, so that ids are unique across them.
    */
   firstId?: number;
+  /**
+   * Numbers each new subscription instead (`firstId` is then unused): hubs
+   * of one process's workers draw from one counter, so that ids are unique
+   * and in join order across them.
+   */
+  nextId?: () => number;
+  /**
+   * Makes the replay windows (of ordinary topics, and of the server's own),
+   * empty after `after`, instead of the hub's own {@linkcode ReplayLog}s
+   * (sized by the options below): hubs of one process's workers read one
+   * window held for all of them.
+   */
+  windows?: (after: number) => HubWindows<T>;
   /** Events kept for resume. Default {@linkcode DEFAULT_REPLAY_SIZE}. */
   replaySize?: number;
   /** Age beyond which events are not replayed (ms). Default {@linkcode DEFAULT_REPLAY_AGE_MS}. */
@@ -167,6 +189,14 @@ export interface HubOptions<T> {
   onLeave?: (info: SubscriptionInfo, reason: LeaveReason) => void;
   /** Called when a subscription is handed a gap: once per run of losses. */
   onGap?: (info: SubscriptionInfo, gap: Gap) => void;
+}
+
+/** A hub's two replay windows. */
+export interface HubWindows<T> {
+  /** Of ordinary topics. */
+  ordinary: EventWindow<T>;
+  /** Of the server's own (`$`) topics. */
+  own: EventWindow<T>;
 }
 
 /** Options of {@linkcode Hub.subscribe}. */
@@ -365,9 +395,9 @@ export class Hub<T> {
   #broker: Broker<T>;
   #detach: () => void;
   /** The replay window of ordinary topics. */
-  #log!: ReplayLog<T>;
+  #log!: EventWindow<T>;
   /** The replay window of the server's own (`$`) topics. */
-  #serverLog!: ReplayLog<T>;
+  #serverLog!: EventWindow<T>;
   /** Sequence number of the last event fanned out. */
   #seq!: number;
   /** Makes both windows anew, empty after `seq` (a broker's skip or reset). */
@@ -382,12 +412,13 @@ export class Hub<T> {
   #brokerReplayIdleMs: number;
   /** Subscriptions reading from the broker's log now, with their slot's release. */
   #brokerReaders = new Map<Subscriber<T>, () => void>();
+  #capacity?: { take(): boolean; give(): void };
   #now: () => number;
   #presence?: (change: PresenceChange) => T;
   #onJoin?: (info: SubscriptionInfo) => void;
   #onLeave?: (info: SubscriptionInfo, reason: LeaveReason) => void;
   #onGap?: (info: SubscriptionInfo, gap: Gap) => void;
-  #nextId = 1;
+  #nextId: () => number;
   #closed = false;
   #stats = {
     published: 0,
@@ -416,22 +447,24 @@ export class Hub<T> {
       );
     this.#brokerReplayIdleMs = options.brokerReplayIdleMs ??
       DEFAULT_BROKER_REPLAY_IDLE_MS;
-    this.#nextId = options.firstId ?? 1;
+    this.#capacity = options.capacity;
+    let nextId = options.firstId ?? 1;
+    this.#nextId = options.nextId ?? (() => nextId++);
     this.#now = options.now ?? Date.now;
     this.#presence = options.presence;
     this.#onJoin = options.onJoin;
     this.#onLeave = options.onLeave;
     this.#onGap = options.onGap;
     this.#broker = broker;
-    this.#restart = (after) => {
-      this.#log = new ReplayLog<T>({
+    const windows = options.windows ?? ((after) => ({
+      ordinary: new ReplayLog<T>({
         size: options.replaySize ?? DEFAULT_REPLAY_SIZE,
         maxAgeMs: options.replayAgeMs ?? DEFAULT_REPLAY_AGE_MS,
         maxBytes: options.replayBytes,
         sizeOf: options.sizeOf,
         after,
-      });
-      this.#serverLog = new ReplayLog<T>({
+      }),
+      own: new ReplayLog<T>({
         size: options.serverReplaySize ?? DEFAULT_SERVER_REPLAY_SIZE,
         maxAgeMs: options.replayAgeMs ?? DEFAULT_REPLAY_AGE_MS,
         maxBytes: Math.min(
@@ -440,7 +473,10 @@ export class Hub<T> {
         ),
         sizeOf: options.sizeOf,
         after,
-      });
+      }),
+    }));
+    this.#restart = (after) => {
+      ({ ordinary: this.#log, own: this.#serverLog } = windows(after));
       this.#seq = after;
     };
     this.#restart(this.#broker.seq);
@@ -536,20 +572,31 @@ export class Hub<T> {
     if (pending !== undefined) {
       throw new UnavailableError(`Cannot subscribe "${name}": ${pending}`);
     }
-    if (this.#subscribers.size >= this.#maxSubscribers) {
+    const capacity = this.#capacity;
+    if (
+      capacity
+        ? !capacity.take()
+        : this.#subscribers.size >= this.#maxSubscribers
+    ) {
       throw new CapacityError(
         `Cannot subscribe ${
           quote(name)
         }: the server is at its limit of ${this.#maxSubscribers} subscribers; retry later`,
       );
     }
-    const resume = after
-      ? this.#resumeFrom(after, topics, options.holder ?? "")
-      : undefined;
+    let resume;
+    try {
+      resume = after
+        ? this.#resumeFrom(after, topics, options.holder ?? "")
+        : undefined;
+    } catch (error) {
+      capacity?.give();
+      throw error;
+    }
     // A cursor the broker has stored but this hub not read yet is waited for.
     const start = resume?.recovered ? after!.seq : this.#seq;
     const subscriber = new Subscriber<T>(this.#host, {
-      id: this.#nextId++,
+      id: this.#nextId(),
       name,
       topics,
       since: this.#now(),
@@ -697,9 +744,9 @@ export class Hub<T> {
    * The replay windows a subscriber reads: of ordinary topics, of the
    * server's own, or both; their expired events evicted.
    */
-  #windows(ordinary: boolean, own: boolean): ReplayLog<T>[] {
+  #windows(ordinary: boolean, own: boolean): EventWindow<T>[] {
     const now = this.#now();
-    const windows: ReplayLog<T>[] = [];
+    const windows: EventWindow<T>[] = [];
     if (ordinary) windows.push(this.#log);
     if (own) windows.push(this.#serverLog);
     for (const window of windows) window.expire(now);
@@ -709,6 +756,7 @@ export class Hub<T> {
   /** Removes a subscriber; called once per subscriber. */
   #remove(subscriber: Subscriber<T>, reason: LeaveReason, error?: unknown) {
     this.#subscribers.delete(subscriber);
+    this.#capacity?.give();
     subscriber.dispose?.();
     subscriber.dispose = undefined;
     subscriber.stopped(reason, error);

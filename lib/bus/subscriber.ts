@@ -19,7 +19,7 @@ import {
   type SubscriptionInfo,
   type SubscriptionStart,
 } from "./hub_items.ts";
-import type { ReplayLog } from "./replay_log.ts";
+import type { EventWindow } from "./replay_log.ts";
 import { isPattern, TopicPattern } from "./topic_pattern.ts";
 
 /** Whether `topics` receive ordinary topics, and the server's own. */
@@ -35,7 +35,7 @@ export function wants(topics: Iterable<string>): [boolean, boolean] {
 
 /** The oldest event held in any of `windows` after `seq`. */
 function next<T>(
-  windows: readonly ReplayLog<T>[],
+  windows: readonly EventWindow<T>[],
   seq: number,
 ): BusEvent<T> | undefined {
   let first: BusEvent<T> | undefined;
@@ -54,7 +54,7 @@ export interface SubscriberHost<T> {
    * The replay windows to read: of ordinary topics, of the server's own
    * (`$`), or both; their expired events evicted.
    */
-  windows(ordinary: boolean, own: boolean): ReplayLog<T>[];
+  windows(ordinary: boolean, own: boolean): EventWindow<T>[];
   /** Events after `after` through `through`, from the broker's log. */
   brokerReplay(
     after: number,

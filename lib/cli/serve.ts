@@ -9,7 +9,8 @@
 
 import type { ServeConfig } from "./config.ts";
 import { Logger } from "../log.ts";
-import { startServer } from "../server/server.ts";
+import { type RunningServer, startServer } from "../server/server.ts";
+import type { Workers } from "./settings.ts";
 import type { ServerOptions } from "../server/options.ts";
 import type { ServerTls } from "../wire/tls.ts";
 import type { Broker } from "../bus/broker.ts";
@@ -28,6 +29,11 @@ export interface ServeOptions {
    * the function that unregisters it.
    */
   onReload?: (listener: () => void) => () => void;
+}
+
+/** How many workers `--workers` asks for: `auto` is one per core this process may run on. */
+export function workerCount(workers: Workers): number {
+  return workers === "auto" ? navigator.hardwareConcurrency : workers;
 }
 
 /** The token file's lines as an access list; the file's path prefixes a bad line's error. */
@@ -140,7 +146,7 @@ export async function serve(
     })
   ) log.warn(warning);
   const opened = await openBroker(config, log);
-  let server;
+  let server: RunningServer;
   const reload = async () => {
     if (!access) {
       return log.info("Reload asked: nothing to reload (no --token-file)");
@@ -163,9 +169,20 @@ export async function serve(
   /** Why serving must end without a signal: the event stream given up on. */
   let failure: unknown;
   try {
-    server = await startServer(
-      serverOptions(config, { broker: opened.broker, access, tls, log }),
-    );
+    const options = serverOptions(config, {
+      broker: opened.broker,
+      access,
+      tls,
+      log,
+    });
+    const workers = workerCount(config.workers);
+    server = workers === 1
+      ? await startServer(options)
+      // The workers' code is loaded only when there are some.
+      : await (await import("../server/workers/workers.ts")).startWorkers(
+        options,
+        { workers },
+      );
   } catch (error) {
     stopReloads?.();
     await opened.close();
@@ -193,6 +210,8 @@ export async function serve(
   log.info("Shutting down", { graceMs: config.graceMs });
   await server.shutdown({ graceMs: config.graceMs });
   await opened.close();
-  log.info("Server stopped", { ...server.hub.stats });
+  const { epoch: _epoch, seq: _seq, size: _size, ...stats } = await server
+    .stats();
+  log.info("Server stopped", stats);
   if (failure !== undefined) throw failure;
 }

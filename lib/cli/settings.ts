@@ -117,6 +117,24 @@ function readBroker(value: string, label: string): BrokerSetting {
   }
 }
 
+/** How many workers serve: a count, or one per core (`auto`). */
+export type Workers = number | "auto";
+
+/** Most workers `--workers` takes. */
+export const MAX_WORKERS = 256;
+
+/** `auto`, or a count of workers from 1 to {@linkcode MAX_WORKERS}. */
+function readWorkers(value: string, label: string): Workers {
+  if (value === "auto") return "auto";
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > MAX_WORKERS) {
+    throw new ConfigError(
+      `Invalid ${label} "${value}": expected auto or an integer from 1 to ${MAX_WORKERS}`,
+    );
+  }
+  return n;
+}
+
 /** The settings of `greeter serve`, by `ServeConfig` field. */
 export const SERVE_SETTINGS = {
   host: text({
@@ -444,6 +462,14 @@ export const SERVE_SETTINGS = {
     help: "a new stream's storage (file survives a nats-server restart)",
     values: ["file", "memory"] as const,
     default: "file",
+  }),
+  workers: text<Workers>({
+    flag: "workers",
+    arg: "N",
+    help:
+      "serve on N cores: N workers on one port, one sequence; auto: one per core this process may use",
+    default: 1,
+    read: readWorkers,
   }),
   reusePort: boolean({
     flag: "reuse-port",

@@ -16,6 +16,7 @@ import * as grpc from "@grpc/grpc-js";
 import { loadServedDefinition } from "../wire/proto.ts";
 import { quote } from "../escape.ts";
 import { PeerShares } from "../access/peer_shares.ts";
+import type { Slots } from "../bus/slots.ts";
 
 /**
  * The services health reports on: the server as a whole (`""`, what
@@ -99,6 +100,12 @@ export interface HealthServiceOptions {
   maxWatches?: number;
   /** Most `Watch` calls one peer (remote address) holds open. Default: a quarter of `maxWatches`. */
   maxWatchesPerPeer?: number;
+  /**
+   * Where the watches are counted, when not here alone (a process's
+   * workers count theirs together): `maxWatches` and `maxWatchesPerPeer`
+   * are its bounds then.
+   */
+  slots?: Slots;
 }
 
 /** Default most open `Watch` calls. */
@@ -127,7 +134,7 @@ export class HealthService {
   /** Open watches of unknown names: only the calls, never the names. */
   #unknown = new Set<WatchCall>();
   /** The watches' slots, in all and per peer. */
-  #slots: PeerShares;
+  #slots: Slots;
 
   /** Reports every one of `services` SERVING. */
   constructor(
@@ -138,7 +145,7 @@ export class HealthService {
       this.#status.set(name, "SERVING");
       this.#watchers.set(name, new Set());
     }
-    this.#slots = new PeerShares({
+    this.#slots = options.slots ?? new PeerShares({
       total: options.maxWatches ?? DEFAULT_MAX_HEALTH_WATCHES,
       perPeer: options.maxWatchesPerPeer,
       what: "health watches",

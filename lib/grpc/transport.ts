@@ -69,6 +69,19 @@ export type WriterSettings = Omit<CallWriterOptions, "maxMessageBytes">;
 /** The `transport` label of what the gRPC transport reports. */
 const TRANSPORT = "grpc";
 
+/**
+ * Most health watches open at once: the default, or fewer if fewer
+ * subscribers are allowed.
+ *
+ * @example
+ * ```ts ignore
+ * healthWatches(settings); // 1000
+ * ```
+ */
+export function healthWatches(settings: { maxSubscribers: number }): number {
+  return Math.min(settings.maxSubscribers, DEFAULT_MAX_HEALTH_WATCHES);
+}
+
 /** The grpc-js channel options of `settings`: lifetimes set, channelz off. */
 function channelOptions(settings: GrpcSettings): grpc.ServerOptions {
   const set: Record<string, number | undefined> = {
@@ -150,7 +163,8 @@ export async function startGrpcTransport(
     },
   };
   const health = await addHealthAndReflection(services, {
-    maxWatches: Math.min(settings.maxSubscribers, DEFAULT_MAX_HEALTH_WATCHES),
+    maxWatches: healthWatches(settings),
+    slots: core.healthWatches,
   });
   services.addService(
     loadGreeterProto().service,
@@ -182,6 +196,7 @@ export async function startGrpcTransport(
     shares: core.connectionShares,
     reusePort: settings.reusePort,
     log,
+    slots: core.connectionSlots,
     onConnection: (socket) => injector.injectConnection(socket),
   });
   core.connections(TRANSPORT, listener);

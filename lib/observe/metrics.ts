@@ -4,7 +4,8 @@
  * families as every transport reports them (`rpc_metrics.ts`), the process's
  * runtime (`runtime_metrics.ts`), the Prometheus endpoint
  * (`metrics_endpoint.ts` over `metrics_server.ts`) and the budgets of log
- * lines per peer (`peer_lines.ts`). It knows no transport: the endpoint is
+ * lines per peer (`peer_lines.ts`); over workers, one page summed from all
+ * (`summed_metrics.ts`). It knows no transport: the endpoint is
  * handed its access check, and transports report through interfaces. May
  * import `lib/bus/` (the types of what it counts), `lib/wire/address.ts` and
  * the shared modules of `lib/`.

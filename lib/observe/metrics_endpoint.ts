@@ -39,7 +39,7 @@ export interface MetricsEndpoint {
  * ```
  */
 export function serveMetrics(
-  metrics: Metrics,
+  metrics: Pick<Metrics, "render"> | { render(): Promise<string> },
   options: Pick<
     MetricsServerOptions,
     "host" | "port" | "log" | "authorize" | "admit"

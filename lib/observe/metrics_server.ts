@@ -47,7 +47,7 @@ export interface MetricsServerOptions {
   /** Port to bind; 0 picks a free one. */
   port: number;
   /** The exposition text, rendered per request. */
-  render: () => string;
+  render: () => string | Promise<string>;
   /** Where running out of descriptors is said. */
   log: Logger;
   /** Most connections at once; beyond, new ones are closed at once. Default {@linkcode DEFAULT_MAX_METRICS_CONNECTIONS}. */
@@ -171,11 +171,11 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 }
 
 /** The reply to a request whose head is `text`. */
-function replyTo(
+async function replyTo(
   text: string,
   conn: Deno.Conn,
   options: MetricsServerOptions,
-): Uint8Array {
+): Promise<Uint8Array> {
   const line = text.split("\r\n", 1)[0];
   const [method, target, version] = line.split(" ");
   const isHead = method === "HEAD";
@@ -214,7 +214,7 @@ function replyTo(
   } else {
     reply = response(
       "200 OK",
-      options.render(),
+      await options.render(),
       isHead,
       "text/plain; version=0.0.4; charset=utf-8",
     );
@@ -262,7 +262,7 @@ async function exchange(
     }
     clearTimeout(headTimer);
     const head = new TextDecoder().decode(buffer.subarray(0, end));
-    await writeAll(conn, replyTo(head, conn, options));
+    await writeAll(conn, await replyTo(head, conn, options));
   } catch {
     // Reset, timed out or closed by stop(): nothing to answer.
   } finally {

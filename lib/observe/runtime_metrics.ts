@@ -4,7 +4,8 @@
  *
  * - `process_cpu_seconds_total`, `process_resident_memory_bytes`,
  *   `process_start_time_seconds`: Prometheus' standard process metrics.
- * - `deno_heap_used_bytes`, `deno_heap_total_bytes`: the V8 heap.
+ * - `deno_heap_used_bytes`, `deno_heap_total_bytes`: the V8 heap (of each
+ *   isolate: a process over workers labels each `worker`).
  * - `deno_event_loop_lag_seconds`: a histogram of how late a timer fires
  *   (sampled every 200 ms by one timer, not by a busy probe): the saturation
  *   signal of a JavaScript server, whose one thread serves every call.
@@ -21,7 +22,7 @@
 
 import process from "node:process";
 import type { Build } from "../build.ts";
-import type { HistogramSeries, Metrics } from "./metrics.ts";
+import type { HistogramSeries, Labels, Metrics } from "./metrics.ts";
 
 /** Milliseconds between two looks at the event loop's lag. */
 export const LAG_SAMPLE_MS = 200;
@@ -102,6 +103,25 @@ export function runtimeMetrics(
   metrics: Metrics,
   build: Build,
 ): HistogramSeries {
+  processMetrics(metrics, build);
+  return isolateMetrics(metrics);
+}
+
+/**
+ * The families of the whole process (CPU, resident memory, start time,
+ * the build): one set per process, however many workers it has.
+ *
+ * @example
+ * ```ts
+ * import { processMetrics } from "./runtime_metrics.ts";
+ * import { Metrics } from "./metrics.ts";
+ * import { BUILD } from "../build.ts";
+ * const metrics = new Metrics();
+ * processMetrics(metrics, BUILD);
+ * metrics.render().includes("process_resident_memory_bytes"); // true
+ * ```
+ */
+export function processMetrics(metrics: Metrics, build: Build): void {
   metrics.collected(
     "process_cpu_seconds_total",
     "Total user and system CPU time spent in seconds.",
@@ -125,18 +145,6 @@ export function runtimeMetrics(
     () => [[{}, started]],
   );
   metrics.collected(
-    "deno_heap_used_bytes",
-    "V8 heap in use, in bytes (the rest of the resident memory is native: buffers, the runtime).",
-    "gauge",
-    () => [[{}, Deno.memoryUsage().heapUsed]],
-  );
-  metrics.collected(
-    "deno_heap_total_bytes",
-    "V8 heap reserved, in bytes.",
-    "gauge",
-    () => [[{}, Deno.memoryUsage().heapTotal]],
-  );
-  metrics.collected(
     "greeter_build_info",
     "The greeter's version, and the Deno and grpc-js it runs on: always 1.",
     "gauge",
@@ -146,10 +154,42 @@ export function runtimeMetrics(
       grpc_js: build.grpcJs,
     }, 1]],
   );
+}
+
+/**
+ * The families of this isolate (its V8 heap, its event loop's lag), with
+ * `labels` (a process's workers and its main thread each have theirs:
+ * `{ worker }`); returns the lag series, for an {@linkcode EventLoopLag}.
+ *
+ * @example
+ * ```ts
+ * import { isolateMetrics } from "./runtime_metrics.ts";
+ * import { Metrics } from "./metrics.ts";
+ * const metrics = new Metrics();
+ * isolateMetrics(metrics, { worker: "0" });
+ * metrics.render().includes('deno_heap_used_bytes{worker="0"}'); // true
+ * ```
+ */
+export function isolateMetrics(
+  metrics: Metrics,
+  labels: Labels = {},
+): HistogramSeries {
+  metrics.collected(
+    "deno_heap_used_bytes",
+    "V8 heap in use, in bytes (the rest of the resident memory is native: buffers, the runtime).",
+    "gauge",
+    () => [[labels, Deno.memoryUsage().heapUsed]],
+  );
+  metrics.collected(
+    "deno_heap_total_bytes",
+    "V8 heap reserved, in bytes.",
+    "gauge",
+    () => [[labels, Deno.memoryUsage().heapTotal]],
+  );
   const lag = metrics.histogram(
     "deno_event_loop_lag_seconds",
     `How late a timer fired, sampled every ${LAG_SAMPLE_MS} ms, in seconds: the event loop was busy that long.`,
     LAG_BUCKETS,
   );
-  return lag.series();
+  return lag.series(labels);
 }

@@ -18,7 +18,11 @@ import {
   Metrics,
 } from "./metrics.ts";
 import { RpcMetrics } from "./rpc_metrics.ts";
-import { runtimeMetrics } from "./runtime_metrics.ts";
+import { isolateMetrics, runtimeMetrics } from "./runtime_metrics.ts";
+
+/** What `greeter_events_published_total` counts. */
+export const PUBLISHED_HELP =
+  "Events published on the bus (all topics, ticks and presence included).";
 
 /** What a transport's listener tells of its connections. */
 export interface ConnectionStats {
@@ -66,6 +70,15 @@ export interface ServerMetrics {
 export function serverMetrics(
   hub: Hub<Uint8Array>,
   broker?: Broker<Uint8Array>,
+  { worker }: {
+    /**
+     * This server is worker `worker` of a process whose main thread renders
+     * the process's families and the events published (each worker's hub
+     * takes every event in): this one's are left out, and its isolate's
+     * are labelled with it.
+     */
+    worker?: number;
+  } = {},
 ): ServerMetrics {
   const metrics = new Metrics();
   const stat = (
@@ -79,11 +92,13 @@ export function serverMetrics(
     "gauge",
     () => [[{}, hub.size]],
   );
-  stat(
-    "greeter_events_published_total",
-    "Events published on the bus (all topics, ticks and presence included).",
-    (s) => s.published,
-  );
+  if (worker === undefined) {
+    stat(
+      "greeter_events_published_total",
+      PUBLISHED_HELP,
+      (s) => s.published,
+    );
+  }
   stat(
     "greeter_events_delivered_total",
     "Events handed to subscribers (each subscriber counts).",
@@ -111,7 +126,9 @@ export function serverMetrics(
   const rpc = new RpcMetrics(metrics);
   const connections = connectionMetrics(metrics);
   if (broker?.engine) engineMetrics(metrics, broker);
-  const eventLoopLag = runtimeMetrics(metrics, BUILD);
+  const eventLoopLag = worker === undefined
+    ? runtimeMetrics(metrics, BUILD)
+    : isolateMetrics(metrics, { worker: String(worker) });
   return { metrics, leaves, rpc, connections, eventLoopLag };
 }
 
@@ -157,8 +174,18 @@ function connectionMetrics(
   return (transport, stats) => void transports.set(transport, stats);
 }
 
-/** A shared log's families: reachable, lag, reconnects, publish latency. */
-function engineMetrics(metrics: Metrics, broker: Broker<Uint8Array>): void {
+/**
+ * A shared log's families: reachable, lag, reconnects, publish latency.
+ *
+ * @example
+ * ```ts ignore
+ * engineMetrics(metrics, broker); // a JetStream broker's
+ * ```
+ */
+export function engineMetrics(
+  metrics: Metrics,
+  broker: Broker<Uint8Array>,
+): void {
   const read = (
     name: string,
     help: string,

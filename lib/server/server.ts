@@ -2,7 +2,8 @@
  * Folder `lib/server/`: the server's core, which knows no transport: its
  * options resolved once (`options.ts`), the hub with its log lines and
  * presence (`server_hub.ts`), the tickers, and the drain (`shutdown.ts`);
- * `startServer` (here) assembles them with each transport. May import every
+ * `startServer` (here) assembles them with each transport, and `workers/`
+ * runs several such servers in one process (`--workers`). May import every
  * folder below it (`lib/grpc/`, `lib/access/`, `lib/observe/`, `lib/bus/`,
  * `lib/wire/`) and the shared modules of `lib/`; never `lib/cli/`.
  *
@@ -16,8 +17,10 @@
  */
 
 import { Admission } from "../access/admission.ts";
+import type { Tally } from "../access/tally.ts";
+import type { Slots } from "../bus/slots.ts";
 import type { Directory } from "../bus/broker.ts";
-import type { Hub } from "../bus/hub.ts";
+import type { Hub, HubOptions, HubStats } from "../bus/hub.ts";
 import type { SubscriptionInfo } from "../bus/hub_items.ts";
 import { DEFAULT_GRACE_MS } from "../defaults.ts";
 import { startGrpcTransport } from "../grpc/transport.ts";
@@ -48,8 +51,21 @@ export interface ShutdownOptions {
   graceMs?: number;
 }
 
-/** A running server, as returned by {@linkcode startServer}. */
-export interface GreeterServer extends AsyncDisposable {
+/** What a server's event bus says of itself: summed over its workers, if it has some. */
+export interface BusSnapshot extends HubStats {
+  /** The sequence's name. */
+  readonly epoch: string;
+  /** The last seq fanned out (by every worker). */
+  readonly seq: number;
+  /** Live subscriptions. */
+  readonly size: number;
+}
+
+/**
+ * A running server as the command line runs it: alone
+ * ({@linkcode GreeterServer}) or over workers (`startWorkers`).
+ */
+export interface RunningServer extends AsyncDisposable {
   /** The bound address, e.g. `[::]:50051` or `127.0.0.1:40123`. */
   readonly address: string;
   /** The bound port (the real one when 0 was asked for). */
@@ -58,10 +74,8 @@ export interface GreeterServer extends AsyncDisposable {
   readonly metricsPort?: number;
   /** The HTTP port (events, Connect, gRPC-Web, the console), when served. */
   readonly httpPort?: number;
-  /** The server's metrics (served over HTTP when `metricsPort` is set). */
-  readonly metrics: Metrics;
-  /** The event bus behind `Subscribe`, `Publish` and `SayHelloStreamReply`. */
-  readonly hub: Hub<Uint8Array>;
+  /** The event bus's counters, now. */
+  stats(): Promise<BusSnapshot>;
   /**
    * Drains: health turns NOT_SERVING, tickers stop, new subscriptions and
    * publishes are refused, every subscription stream ends with a Goodbye
@@ -70,6 +84,53 @@ export interface GreeterServer extends AsyncDisposable {
    * the same promise.
    */
   shutdown(options?: ShutdownOptions): Promise<void>;
+}
+
+/** A running server, as returned by {@linkcode startServer}. */
+export interface GreeterServer extends RunningServer {
+  /** The server's metrics (served over HTTP when `metricsPort` is set). */
+  readonly metrics: Metrics;
+  /** The event bus behind `Subscribe`, `Publish` and `SayHelloStreamReply`. */
+  readonly hub: Hub<Uint8Array>;
+}
+
+/**
+ * What differs where a server runs: alone (its own hub windows, ticks and
+ * metrics), or as one of a process's workers (the process's windows and
+ * ids; ticks and metrics served by the main thread, which also says where
+ * it listens).
+ */
+export interface ServerRole {
+  /** The hub's windows and ids, when not its own. */
+  hub?: Pick<HubOptions<Uint8Array>, "windows" | "nextId">;
+  /** Where the limits are counted, when not by this server alone. */
+  limits?: SharedLimits;
+  /** Which worker of the process this server is, if it is one (its metrics say so). */
+  worker?: number;
+  /** Whether this server publishes the clock's ticks. */
+  ticks: boolean;
+  /** Whether it serves metrics and says where it listens. */
+  alone: boolean;
+}
+
+/**
+ * The limits of a server that is one of a process's workers, counted for
+ * the whole process (every worker takes from the same counts): a peer
+ * whose connections land on different workers is still one peer.
+ */
+export interface SharedLimits {
+  /** Subscriptions and patterns per peer address (`--max-subscribers-per-peer`, `--max-patterns-per-peer`). */
+  peers: Tally;
+  /** Subscriptions in all (`--max-subscribers`): `take` says whether there was room. */
+  subscribers: { take(): boolean; give(): void };
+  /** Connections in all (`--max-connections`). */
+  connections: { take(): boolean; give(): void };
+  /** Connections per peer (`--max-connections-per-peer`). */
+  connectionShares: Slots;
+  /** Reads of the event stream below the window, with a share per peer. */
+  brokerReplays: Slots;
+  /** Health watches, with a share per peer. */
+  healthWatches: Slots;
 }
 
 /**
@@ -98,10 +159,16 @@ function sharedDirectory(
 /**
  * Serves metrics when `metricsPort` is set (only to a token granting
  * `metrics` when tokens are); stops `transports` when it cannot bind.
+ *
+ * @example
+ * ```ts ignore
+ * const exporter = startMetrics(settings, metrics, [grpc]);
+ * await exporter?.stop();
+ * ```
  */
-function startMetrics(
+export function startMetrics(
   settings: ResolvedServerOptions,
-  metrics: Metrics,
+  metrics: Parameters<typeof serveMetrics>[0],
   transports: readonly Transport[],
 ): MetricsEndpoint | undefined {
   const { metricsPort, access } = settings;
@@ -173,17 +240,40 @@ async function startHttp(
 export async function startServer(
   options: ServerOptions = {},
 ): Promise<GreeterServer> {
-  const settings = resolveServerOptions(options);
+  return await serveHub(resolveServerOptions(options), {
+    ticks: true,
+    alone: true,
+  });
+}
+
+/**
+ * Starts a server over resolved `settings`, in `role` (alone, or as a
+ * worker of the process, which `lib/server/workers/` assembles).
+ *
+ * @example
+ * ```ts ignore
+ * const server = await serveHub(settings, { hub: { windows, nextId }, ticks: false, alone: false });
+ * ```
+ */
+export async function serveHub(
+  settings: ResolvedServerOptions,
+  role: ServerRole,
+): Promise<GreeterServer> {
   const { log, clock, broker } = settings;
+  const limits = role.limits;
   /** Join, leave and disconnect lines per peer: churn must not flood the log. */
   const peerLines = new PeerLineBudget();
   const hub = createServerHub(settings, {
     peerLines,
     onLeave: (reason) => leaves.inc({ reason }),
+    ...role.hub,
+    capacity: limits?.subscribers,
+    brokerReplaySlots: limits?.brokerReplays,
   });
   const { metrics, leaves, rpc, connections, eventLoopLag } = serverMetrics(
     hub,
     broker,
+    { worker: role.worker },
   );
   // A shared log's recent past is read back first, so that cursors from
   // before this instance started resume here; one whose engine is not
@@ -200,11 +290,14 @@ export async function startServer(
       perConnection: settings.maxSubscribersPerConnection,
       perPeer: settings.maxSubscribersPerPeer,
       patternsPerPeer: settings.maxPatternsPerPeer,
+      peers: limits?.peers,
     }),
-    connectionShares: new PeerShares({
+    connectionShares: limits?.connectionShares ?? new PeerShares({
       perPeer: settings.maxConnectionsPerPeer,
       what: "connections",
     }),
+    connectionSlots: limits?.connections,
+    healthWatches: limits?.healthWatches,
     draining: draining.signal,
     stopped: stopped.signal,
     rpc,
@@ -222,13 +315,17 @@ export async function startServer(
     unwatchEngine?.();
   }, { once: true });
   if (broker.engine?.up === false) grpc.serving(false);
-  log.info(`Starting server on ${grpc.address}`, { port: grpc.port });
-  if (http) {
-    log.info(`HTTP on ${settings.tls ? "https" : "http"}://${http.address}`, {
-      httpPort: http.port,
-    });
+  if (role.alone) {
+    log.info(`Starting server on ${grpc.address}`, { port: grpc.port });
+    if (http) {
+      log.info(`HTTP on ${settings.tls ? "https" : "http"}://${http.address}`, {
+        httpPort: http.port,
+      });
+    }
   }
-  const exporter = startMetrics(settings, metrics, transports);
+  const exporter = role.alone
+    ? startMetrics(settings, metrics, transports)
+    : undefined;
   const tickers = startTickers(hub, {
     intervalMs: settings.intervalMs,
     heartbeatMs: settings.heartbeatMs,
@@ -236,6 +333,7 @@ export async function startServer(
     log,
     signal: draining.signal,
     shared: broker.shared ?? false,
+    ticks: role.ticks,
   });
   const lag = new EventLoopLag(eventLoopLag);
   let stopping: Promise<void> | undefined;
@@ -256,7 +354,13 @@ export async function startServer(
     httpPort: http?.port,
     metrics,
     hub,
+    stats: () => Promise.resolve(snapshot(hub)),
     shutdown,
     [Symbol.asyncDispose]: () => shutdown(),
   };
+}
+
+/** What `hub` says of itself now. */
+export function snapshot(hub: Hub<Uint8Array>): BusSnapshot {
+  return { ...hub.stats, epoch: hub.epoch, seq: hub.seq, size: hub.size };
 }

@@ -10,8 +10,10 @@ import type { Clock } from "../bus/clock.ts";
 import {
   DEFAULT_MAX_BROKER_REPLAYS,
   Hub,
+  type HubOptions,
   type PresenceChange,
 } from "../bus/hub.ts";
+import type { PublishOptions } from "../bus/broker.ts";
 import { PeerShares } from "../access/peer_shares.ts";
 import { type LeaveReason } from "../bus/hub_items.ts";
 import { runTicker } from "../bus/ticker.ts";
@@ -23,6 +25,20 @@ import { PeerLineBudget, topicsForLog } from "../observe/peer_lines.ts";
 
 /** What an event weighs besides its payload (object, topic), roughly. */
 const EVENT_OVERHEAD_BYTES = 128;
+
+/**
+ * What an event weighs in a replay window (`--replay-bytes`): its payload
+ * and the rest of it, roughly.
+ *
+ * @example
+ * ```ts
+ * import { eventWeight } from "./server_hub.ts";
+ * eventWeight(new Uint8Array(10)); // 138
+ * ```
+ */
+export function eventWeight(payload: Uint8Array): number {
+  return payload.length + EVENT_OVERHEAD_BYTES;
+}
 
 /** Shortest time between two "missed events" lines for one subscription. */
 const GAP_LOG_INTERVAL_MS = 10_000;
@@ -69,7 +85,7 @@ export function presencePayload(change: PresenceChange): Uint8Array {
 const INSTANCE_ID_SPAN = 2 ** 32;
 
 /** A random first subscription id for an instance on a shared stream. */
-function instanceFirstId(): number {
+export function instanceFirstId(): number {
   const [slot] = crypto.getRandomValues(new Uint32Array(1));
   return ((slot % (2 ** 20 - 1)) + 1) * INSTANCE_ID_SPAN + 1;
 }
@@ -107,12 +123,17 @@ export type ServerHubSettings = Pick<
  */
 export function createServerHub(
   settings: ServerHubSettings,
-  wiring: {
-    /** Called once per leave, with its reason (the metrics). */
-    onLeave: (reason: LeaveReason) => void;
-    /** The budget of join and leave lines per peer. */
-    peerLines: PeerLineBudget;
-  },
+  wiring:
+    & {
+      /** Called once per leave, with its reason (the metrics). */
+      onLeave: (reason: LeaveReason) => void;
+      /** The budget of join and leave lines per peer. */
+      peerLines: PeerLineBudget;
+    }
+    & Pick<
+      HubOptions<Uint8Array>,
+      "windows" | "nextId" | "capacity" | "brokerReplaySlots"
+    >,
 ): Hub<Uint8Array> {
   const { log, clock, broker } = settings;
   const joinLines = wiring.peerLines;
@@ -123,19 +144,23 @@ export function createServerHub(
   >();
   return new Hub<Uint8Array>(broker, {
     firstId: broker.shared ? instanceFirstId() : 1,
+    // A worker's hub: the process's windows and ids.
+    windows: wiring.windows,
+    nextId: wiring.nextId,
+    capacity: wiring.capacity,
     bufferSize: settings.bufferSize,
     policy: settings.policy,
     maxSubscribers: settings.maxSubscribers,
     // A peer's share: one client's resumes cannot hold every read of the
     // stream (and every consumer on it).
-    brokerReplaySlots: new PeerShares({
+    brokerReplaySlots: wiring.brokerReplaySlots ?? new PeerShares({
       total: DEFAULT_MAX_BROKER_REPLAYS,
       what: "reads of the event stream",
     }),
     replaySize: settings.replaySize,
     replayAgeMs: settings.replayAgeMs,
     replayBytes: settings.replayBytes,
-    sizeOf: (payload) => payload.length + EVENT_OVERHEAD_BYTES,
+    sizeOf: eventWeight,
     presence: presencePayload,
     now: () => clock.now(),
     onJoin: (info) => {
@@ -190,10 +215,83 @@ export function createServerHub(
   });
 }
 
+/** What the clock's ticks and the heartbeats run with. */
+export interface TickerOptions {
+  /** Milliseconds between ticks. */
+  intervalMs: number;
+  /** Stops them. */
+  signal: AbortSignal;
+  /** Where a failure is said. */
+  log: Logger;
+  /** Whose time. */
+  clock: Clock;
+  /**
+   * The stream is shared with other instances: tick on the wall clock's
+   * grid, each tick named by its instant, so the broker keeps one per
+   * interval however many instances publish it.
+   */
+  shared: boolean;
+}
+
+/**
+ * Publishes the clock's tick (an empty event on `tick`) through `publish`
+ * every `intervalMs` until `signal` aborts; resolves once stopped. A run of
+ * failed publishes is said once, and once again when they work again.
+ *
+ * @example
+ * ```ts
+ * import { runTicks } from "./server_hub.ts";
+ * import { MemoryBroker } from "../bus/broker.ts";
+ * import { systemClock } from "../bus/clock.ts";
+ * import { Logger } from "../log.ts";
+ * const broker = new MemoryBroker<Uint8Array>();
+ * const stop = new AbortController();
+ * const ticks = runTicks((topic, data, options) => broker.publish(topic, data, options), {
+ *   intervalMs: 1000, clock: systemClock, log: new Logger(), signal: stop.signal, shared: false,
+ * });
+ * stop.abort();
+ * await ticks;
+ * ```
+ */
+export function runTicks(
+  publish: (
+    topic: string,
+    data: Uint8Array,
+    options: PublishOptions,
+  ) => Promise<unknown>,
+  options: TickerOptions,
+): Promise<void> {
+  const { log, signal, clock } = options;
+  const tick = new Uint8Array(0);
+  // One line when ticks start failing (the event stream away), one when they
+  // publish again: not a line a tick.
+  let failing = 0;
+  return runTicker((_, at) => {
+    const id = options.shared ? `${TICK_TOPIC}:${at}` : undefined;
+    publish(TICK_TOPIC, tick, { id }).then(() => {
+      if (failing === 0) return;
+      log.info("Ticks publish again", { failed: failing });
+      failing = 0;
+    }, (error) => {
+      if (failing++ === 0) {
+        log.warn("Could not publish a tick", { error: String(error) });
+      }
+    });
+  }, {
+    intervalMs: options.intervalMs,
+    clock,
+    signal,
+    aligned: options.shared,
+  }).then(() => {}, (error) => {
+    log.error("The clock's ticker stopped", { error: String(error) });
+  });
+}
+
 /**
  * Runs the hub's two clocks until `signal` aborts: a tick on `tick` every
- * `intervalMs`, a heartbeat every `heartbeatMs`. Resolves once both stopped;
- * a failure is logged, never thrown.
+ * `intervalMs` (unless `ticks` is false: a worker's ticks come from the
+ * process's sequencer), a heartbeat every `heartbeatMs`. Resolves once both
+ * stopped; a failure is logged, never thrown.
  *
  * @example
  * ```ts
@@ -219,49 +317,24 @@ export function createServerHub(
  */
 export function startTickers(
   hub: Hub<Uint8Array>,
-  options: {
-    intervalMs: number;
+  options: TickerOptions & {
+    /** Milliseconds between heartbeats. */
     heartbeatMs: number;
-    signal: AbortSignal;
-    log: Logger;
-    clock: Clock;
-    /**
-     * The stream is shared with other instances: tick on the wall clock's
-     * grid, each tick named by its instant, so the broker keeps one per
-     * interval however many instances publish it.
-     */
-    shared: boolean;
+    /** Whether this hub publishes the clock's ticks. Default true. */
+    ticks?: boolean;
   },
 ): Promise<void> {
   const { log, signal, clock } = options;
-  const tick = new Uint8Array(0);
-  // One line when ticks start failing (the event stream away), one when they
-  // publish again: not a line a tick.
-  let failing = 0;
   return Promise.all([
-    runTicker((_, at) => {
-      const id = options.shared ? `${TICK_TOPIC}:${at}` : undefined;
-      hub.publish(TICK_TOPIC, tick, { id }).then(() => {
-        if (failing === 0) return;
-        log.info("Ticks publish again", { failed: failing });
-        failing = 0;
-      }, (error) => {
-        if (failing++ === 0) {
-          log.warn("Could not publish a tick", { error: String(error) });
-        }
-      });
-    }, {
-      intervalMs: options.intervalMs,
-      clock,
-      signal,
-      aligned: options.shared,
-    }),
+    options.ticks === false
+      ? undefined
+      : runTicks((topic, data, o) => hub.publish(topic, data, o), options),
     runTicker(() => hub.heartbeat(), {
       intervalMs: options.heartbeatMs,
       clock,
       signal,
+    }).catch((error) => {
+      log.error("A hub ticker stopped", { error: String(error) });
     }),
-  ]).then(() => {}, (error) => {
-    log.error("A hub ticker stopped", { error: String(error) });
-  });
+  ]).then(() => {});
 }

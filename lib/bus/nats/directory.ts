@@ -7,12 +7,13 @@
  */
 
 import type { NatsConnection } from "@nats-io/nats-core";
-import type {
-  Directory,
-  DirectoryEntry,
-  DirectoryOptions,
-  DirectoryPage,
-  DirectoryQuery,
+import {
+  type Directory,
+  type DirectoryEntry,
+  type DirectoryOptions,
+  type DirectoryPage,
+  type DirectoryQuery,
+  mergePages,
 } from "../broker.ts";
 import { UnavailableError } from "../../errors.ts";
 import { Announcers, MAX_ANNOUNCERS } from "./announcers.ts";
@@ -52,7 +53,9 @@ export interface NatsDirectoryOptions<E extends DirectoryEntry>
 export function natsDirectory<E extends DirectoryEntry>(
   nc: NatsConnection,
   subject: string,
-  local: (query: DirectoryQuery) => DirectoryPage<E>,
+  local: (
+    query: DirectoryQuery,
+  ) => DirectoryPage<E> | Promise<DirectoryPage<E>>,
   options: NatsDirectoryOptions<E> = {},
 ): Directory<E> {
   const { waitMs = DIRECTORY_WAIT_MS } = options;
@@ -89,13 +92,10 @@ export function natsDirectory<E extends DirectoryEntry>(
       // An answer over the server's max_payload could not be sent at all.
       const max = (nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD) -
         PAYLOAD_MARGIN_BYTES;
-      let page: DirectoryPage<E>;
-      try {
-        page = local(query);
-      } catch {
-        page = { entries: [], total: 0, more: false };
-      }
-      message.respond(fitPage({ instance: self, ...page }, max));
+      const none: DirectoryPage<E> = { entries: [], total: 0, more: false };
+      Promise.resolve().then(() => local(query)).catch(() => none).then(
+        (page) => message.respond(fitPage({ instance: self, ...page }, max)),
+      ).catch(() => {}); // closed meanwhile: nothing to answer on
     },
   });
   return {
@@ -194,39 +194,4 @@ export function fitPage<E extends DirectoryEntry>(
     size = encoder.encode(json).length;
   }
   return json;
-}
-
-/**
- * Instances' pages as one, in id order: at most `limit` entries, `more` when
- * any instance has entries beyond those. An instance that has more than it
- * sent bounds the page at its last entry, so that paging on from there
- * misses none of its entries.
- *
- * @example
- * ```ts
- * import { mergePages } from "./directory.ts";
- * mergePages([{ entries: [{ id: 2 }], total: 1, more: false }, { entries: [{ id: 1 }], total: 1, more: false }], 1);
- * // { entries: [{ id: 1 }], total: 2, more: true }
- * ```
- */
-export function mergePages<E extends DirectoryEntry>(
-  pages: DirectoryPage<E>[],
-  limit: number,
-): DirectoryPage<E> {
-  let cut = Infinity;
-  for (const page of pages) {
-    const last = page.entries.at(-1);
-    if (page.more && last && last.id < cut) cut = last.id;
-  }
-  // Ids are unique across instances: one given twice was forged once.
-  const all = pages.flatMap((page) => page.entries).filter((entry) =>
-    entry.id <= cut
-  ).sort((a, b) => a.id - b.id).filter((entry, i, sorted) =>
-    i === 0 || entry.id !== sorted[i - 1].id
-  );
-  return {
-    entries: all.slice(0, limit),
-    total: pages.reduce((sum, page) => sum + page.total, 0),
-    more: all.length > limit || pages.some((page) => page.more),
-  };
 }

@@ -295,7 +295,9 @@ export class JetStreamBroker implements Broker<Uint8Array> {
    * by cause ({@linkcode EngineStats.refusedAnswers}).
    */
   directory<E extends DirectoryEntry>(
-    local: (query: DirectoryQuery) => DirectoryPage<E>,
+    local: (
+      query: DirectoryQuery,
+    ) => DirectoryPage<E> | Promise<DirectoryPage<E>>,
     options: DirectoryOptions<E> = {},
   ): Directory<E> {
     return natsDirectory(this.#nc, `${this.#stream}.directory`, local, {

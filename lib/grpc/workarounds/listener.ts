@@ -52,6 +52,12 @@ export interface ConnectionListenerOptions {
    * connection its peer holds its share of is closed at once. Default: none.
    */
   shares?: Slots;
+  /**
+   * Where `maxConnections` is counted too, when not here alone (a
+   * process's workers count theirs together): `take` says whether there
+   * was room (and takes it), `give` hands it back when it closes.
+   */
+  slots?: { take(): boolean; give(): void };
   /** Where running out (and recovering) is said. */
   log: Logger;
   /** How often (ms) the listener is woken and descriptors checked. Default 1000. */
@@ -217,7 +223,8 @@ export class ConnectionListener {
 
   #admit(socket: net.Socket): void {
     socket.on("error", () => {}); // a reset peer is its owner's business
-    if (this.#open.size >= this.#cap) {
+    const slots = this.#options.slots;
+    if (this.#open.size >= this.#cap || (slots && !slots.take())) {
       return this.#refuse(
         socket,
         this.#capLine,
@@ -228,6 +235,7 @@ export class ConnectionListener {
       `${socket.remoteAddress}:${socket.remotePort}`,
     );
     if (share?.refused !== undefined) {
+      slots?.give();
       return this.#refuse(
         socket,
         this.#shareLine,
@@ -238,6 +246,7 @@ export class ConnectionListener {
     socket.once("close", () => {
       share?.release?.();
       this.#open.delete(socket);
+      slots?.give();
       if (this.#open.size === 0) this.#onDrained?.();
     });
     this.#options.onConnection(socket);

@@ -1,0 +1,282 @@
+/**
+ * The workers' lives, from the main thread: each started with what it needs
+ * (`worker.ts`), asked and told things over its {@linkcode Channel}, watched
+ * (an error nothing caught, or no answer to a ping for a while), and
+ * replaced when it dies: the death logged and counted, the replacement
+ * started at once, on the same port, reading the same windows (so that its
+ * subscribers, reconnecting, resume by cursor). A run of deaths backs off.
+ *
+ * @module
+ */
+
+import type { Logger } from "../../log.ts";
+import { Channel, type Handlers } from "./channel.ts";
+import type { WorkerStart } from "./worker.ts";
+
+/** How often (ms) each worker is pinged. */
+const PING_MS = 1_000;
+
+/**
+ * A worker that has not answered a ping for this long (ms) is taken for
+ * dead (its event loop stuck, or gone without a word: `Deno.exit` in a
+ * worker ends it silently) and replaced. A worker at full load still turns
+ * its event loop many times a second.
+ */
+export const UNRESPONSIVE_MS = 10_000;
+
+/** Deaths closer together than this (ms) are a run: each waits longer to be replaced. */
+const RUN_MS = 10_000;
+
+/** Longest wait (ms) before a worker of a run of deaths is replaced. */
+const MOST_BACKOFF_MS = 5_000;
+
+/** One worker's place: its index, the worker there now, its channel. */
+interface Slot {
+  readonly index: number;
+  worker: Worker;
+  channel: Channel;
+  /** Resolved once it serves; rejected if it cannot start. */
+  started: Promise<{ address: string; port: number }>;
+  /** It died (or was told to stop): its messages are not read. */
+  gone: boolean;
+  /** When it last answered a ping (performance.now()). */
+  answered: number;
+}
+
+/** What the pool needs of the main thread. */
+export interface PoolOptions {
+  /** How many workers. */
+  size: number;
+  /**
+   * What worker `index` is started with: the sequence as it is now, and
+   * `port`, where the others listen (0 for the first, the port asked for
+   * by the settings).
+   */
+  init: (index: number, port: number) => WorkerStart;
+  /** What a worker may ask of the main thread, by name. */
+  handlers: (index: number) => Handlers;
+  /** What a worker may tell the main thread (no answer), by name. */
+  notes: (index: number) => Record<string, (value: never) => void>;
+  /** Told when worker `index` serves (a replacement too). */
+  onStarted?: (index: number) => void;
+  /** Told when worker `index` is gone (its calls to clean up). */
+  onGone?: (index: number) => void;
+  /** Where deaths are said. */
+  log: Logger;
+  /** How long (ms) without an answer to a ping is death. Default {@linkcode UNRESPONSIVE_MS}. */
+  unresponsiveMs?: number;
+}
+
+/** The module every worker runs. */
+const WORKER_URL = new URL("./worker.ts", import.meta.url);
+
+/**
+ * The process's workers, supervised.
+ *
+ * @example
+ * ```ts ignore
+ * const pool = new WorkerPool({ size: 2, init, handlers, notes, log });
+ * await pool.start();
+ * pool.note("events", 42);
+ * await pool.drain(5000);
+ * pool.end();
+ * ```
+ */
+export class WorkerPool {
+  #options: PoolOptions;
+  #slots: Slot[] = [];
+  /** Where the workers listen, once the first does. */
+  #port = 0;
+  #replaced = 0;
+  #stopping = false;
+  #deaths: number[] = [];
+  #pinger?: ReturnType<typeof setInterval>;
+  #backoffs = new Set<ReturnType<typeof setTimeout>>();
+
+  /** A pool of `options.size` workers, none started yet. */
+  constructor(options: PoolOptions) {
+    this.#options = options;
+  }
+
+  /** Workers replaced so far. */
+  get replaced(): number {
+    return this.#replaced;
+  }
+
+  /** How many workers there are. */
+  get size(): number {
+    return this.#options.size;
+  }
+
+  /**
+   * Starts worker 0, then (on the port it bound) the others; resolves to
+   * where they listen once all serve. Rejects, every worker stopped, if one
+   * cannot start.
+   */
+  async start(): Promise<{ address: string; port: number }> {
+    try {
+      const first = await this.#spawn(0).started;
+      this.#port = first.port;
+      const rest = [];
+      for (let index = 1; index < this.#options.size; index++) {
+        rest.push(this.#spawn(index).started);
+      }
+      await Promise.all(rest);
+      this.#pinger = setInterval(() => this.#ping(), PING_MS);
+      return first;
+    } catch (error) {
+      this.#stopping = true;
+      for (const slot of this.#slots) this.#end(slot);
+      throw error;
+    }
+  }
+
+  /** Tells every started worker `name` with `value`. */
+  note(name: string, value: unknown): void {
+    for (const slot of this.#slots) {
+      if (!slot.gone) slot.channel.note(name, value);
+    }
+  }
+
+  /** Asks every worker that serves `name` with `value`; resolves to their answers, by worker. */
+  async ask<T>(name: string, value: unknown): Promise<Map<number, T>> {
+    const answers = await Promise.all(this.#slots.map(async (slot) => {
+      if (slot.gone) return [];
+      try {
+        await slot.started;
+        return [[slot.index, await slot.channel.call<T>(name, value)] as const];
+      } catch {
+        return []; // died meanwhile: its replacement answers next time
+      }
+    }));
+    return new Map(answers.flat());
+  }
+
+  /** Makes worker `index` fail as an error nothing caught would (a debug hook). */
+  crash(index: number): void {
+    void this.#slots[index]?.channel.call("crash", `Crashed on purpose`)
+      .catch(() => {});
+  }
+
+  /**
+   * Drains every worker with `graceMs` to finish its calls, and waits for
+   * them (a little longer than the grace: their own forced end); none is
+   * replaced from now on. {@linkcode WorkerPool.end} ends them.
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#pinger);
+    for (const timer of this.#backoffs) clearTimeout(timer);
+    const drained = this.#slots.map(async (slot) => {
+      if (slot.gone) return;
+      try {
+        await slot.started;
+        await slot.channel.call("drain", { graceMs });
+      } catch {
+        // Gone or failed: ended below all the same.
+      }
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(drained),
+      new Promise((resolve) => timer = setTimeout(resolve, graceMs + 1_000)),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Ends every worker at once (after a drain, or when the start fails). */
+  end(): void {
+    this.#stopping = true;
+    clearInterval(this.#pinger);
+    for (const timer of this.#backoffs) clearTimeout(timer);
+    for (const slot of this.#slots) this.#end(slot);
+  }
+
+  #spawn(index: number): Slot {
+    const options = this.#options;
+    const worker = new Worker(WORKER_URL, { type: "module" });
+    const slot: Slot = {
+      index,
+      worker,
+      channel: new Channel(worker, options.handlers(index), {
+        ...options.notes(index),
+        fatal: (error: { message: string; stack?: string }) =>
+          this.#died(slot, error.message, error.stack),
+      }),
+      started: Promise.resolve({ address: "", port: 0 }),
+      gone: false,
+      answered: performance.now(),
+    };
+    // An error the worker's own handlers did not catch: without this, it
+    // would end the whole process.
+    worker.onerror = (event) => {
+      event.preventDefault();
+      this.#died(slot, event.message);
+    };
+    this.#slots[index] = slot;
+    slot.started = slot.channel.call("start", options.init(index, this.#port));
+    slot.started.then(
+      () => options.onStarted?.(index),
+      () => {}, // a failed start is told to start()'s caller
+    );
+    return slot;
+  }
+
+  #ping(): void {
+    const now = performance.now();
+    const limit = this.#options.unresponsiveMs ?? UNRESPONSIVE_MS;
+    for (const slot of this.#slots) {
+      if (slot.gone) continue;
+      if (now - slot.answered > limit) {
+        this.#died(slot, `no answer for ${Math.round(limit / 1000)} s`);
+        continue;
+      }
+      slot.channel.call("ping", null).then(() => {
+        slot.answered = performance.now();
+      }, () => {});
+    }
+  }
+
+  /** Worker `slot` died: said, counted, ended, and replaced (unless stopping). */
+  #died(slot: Slot, why: string, stack?: string): void {
+    if (slot.gone || this.#slots[slot.index] !== slot) return;
+    this.#end(slot);
+    if (this.#stopping) return;
+    const { log } = this.#options;
+    const now = performance.now();
+    this.#deaths = this.#deaths.filter((at) => now - at < RUN_MS);
+    this.#deaths.push(now);
+    const waitMs = Math.min(
+      MOST_BACKOFF_MS,
+      this.#deaths.length <= 1 ? 0 : 250 * 2 ** (this.#deaths.length - 2),
+    );
+    this.#replaced++;
+    log.error(`Worker ${slot.index} died: ${why}; replacing it`, {
+      worker: slot.index,
+      replaced: this.#replaced,
+      inMs: waitMs || undefined,
+      stack,
+    });
+    const timer = setTimeout(() => {
+      this.#backoffs.delete(timer);
+      if (this.#stopping) return;
+      const started = this.#spawn(slot.index).started;
+      started.then(
+        () => log.info(`Worker ${slot.index} replaced`, { worker: slot.index }),
+        (error) => {
+          const replacement = this.#slots[slot.index];
+          this.#died(replacement, `could not start (${error.message})`);
+        },
+      );
+    }, waitMs);
+    this.#backoffs.add(timer);
+  }
+
+  #end(slot: Slot): void {
+    if (slot.gone) return;
+    slot.gone = true;
+    slot.channel.close();
+    slot.worker.terminate();
+    this.#options.onGone?.(slot.index);
+  }
+}
