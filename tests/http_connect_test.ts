@@ -11,7 +11,12 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { greeterDescriptors } from "../lib/wire/descriptors.ts";
 import type { ServerOptions } from "../lib/server/options.ts";
 import { enveloped, EnvelopeReader, SseReader } from "../testing/http.ts";
-import { settles, startTestServer, waitFor } from "../testing/server.ts";
+import {
+  settles,
+  startBusServer,
+  startTestServer,
+  waitFor,
+} from "../testing/server.ts";
 
 const { GreetingMessage, SubscribeRequest } = greeterDescriptors();
 const encoder = new TextEncoder();
@@ -28,7 +33,8 @@ async function httpServer(options: ServerOptions = {}) {
   });
 }
 
-type Server = Awaited<ReturnType<typeof httpServer>>;
+/** A server with its HTTP port's base URL. */
+type Server = { base: string };
 
 /** A Connect unary call with a JSON body, as a page's `fetch` makes it. */
 async function unary(
@@ -77,37 +83,46 @@ function greeting(data: Uint8Array, json: boolean) {
   return { [message.shapeType.case!]: message.shapeType.value };
 }
 
-Deno.test("Connect unary JSON from fetch: SayHello, Publish (reaching every transport's subscribers), ListSubscribers", async () => {
-  await using test = await httpServer();
-  assert.deepEqual(await unary(test, "SayHello", { name: "you" }), {
-    status: 200,
-    body: { message: "Hello, you!" },
+for (const workers of [1, 2]) {
+  Deno.test(`Connect unary JSON from fetch: SayHello, Publish (reaching every transport's subscribers), ListSubscribers (workers: ${workers})`, async () => {
+    const started = await startBusServer(
+      { httpPort: 0, intervalMs: 60_000 },
+      workers,
+    );
+    await using test = Object.assign(started, {
+      base: `http://127.0.0.1:${started.server.httpPort}`,
+    });
+    const { epoch } = await test.server.stats();
+    assert.deepEqual(await unary(test, "SayHello", { name: "you" }), {
+      status: 200,
+      body: { message: "Hello, you!" },
+    });
+    await using events = new SseReader(
+      await fetch(`${test.base}/v1/events?topic=news&name=page`),
+    );
+    await events.until((block) => block.event === "first");
+    const published = await unary(test, "Publish", {
+      topic: "news",
+      payload: btoa("hello"),
+    });
+    assert.equal(published.status, 200);
+    assert.equal(published.body.cursor.epoch, epoch);
+    const [event] = (await events.until((block) => block.event === undefined))
+      .slice(-1);
+    assert.equal(
+      event.id,
+      `${epoch}:${published.body.cursor.seq}`,
+    );
+    assert.equal(JSON.parse(event.data!).payload, btoa("hello"));
+    const listed = await unary(test, "ListSubscribers", {});
+    assert.equal(listed.body.total, 1);
+    assert.equal(listed.body.subscribers[0].name, "page");
+    const tick = await unary(test, "Publish", { topic: "tick" });
+    assert.equal(tick.status, 400);
+    assert.equal(tick.body.code, "invalid_argument");
+    assert.match(tick.body.message, /server's clock/);
   });
-  await using events = new SseReader(
-    await fetch(`${test.base}/v1/events?topic=news&name=page`),
-  );
-  await events.until((block) => block.event === "first");
-  const published = await unary(test, "Publish", {
-    topic: "news",
-    payload: btoa("hello"),
-  });
-  assert.equal(published.status, 200);
-  assert.equal(published.body.cursor.epoch, test.server.hub.epoch);
-  const [event] = (await events.until((block) => block.event === undefined))
-    .slice(-1);
-  assert.equal(
-    event.id,
-    `${test.server.hub.epoch}:${published.body.cursor.seq}`,
-  );
-  assert.equal(JSON.parse(event.data!).payload, btoa("hello"));
-  const listed = await unary(test, "ListSubscribers", {});
-  assert.equal(listed.body.total, 1);
-  assert.equal(listed.body.subscribers[0].name, "page");
-  const tick = await unary(test, "Publish", { topic: "tick" });
-  assert.equal(tick.status, 400);
-  assert.equal(tick.body.code, "invalid_argument");
-  assert.match(tick.body.message, /server's clock/);
-});
+}
 
 Deno.test("Connect Publish takes an idempotency key: a retry with it is the same event; a bad one is refused escaped", async () => {
   await using test = await httpServer();

@@ -11,10 +11,12 @@ import { EncodedItems } from "../lib/http/encoded_items.ts";
 import type { ServerOptions } from "../lib/server/options.ts";
 import {
   settles,
+  startBusServer,
   startTestServer,
   type TestServer,
   waitFor,
 } from "../testing/server.ts";
+import { GreeterClient } from "../lib/client/client.ts";
 import { type SseBlock, SseReader } from "../testing/http.ts";
 
 const encoder = new TextEncoder();
@@ -32,7 +34,7 @@ async function httpServer(options: ServerOptions = {}) {
 
 /** Opens `path` on `test`'s HTTP port as an event stream. */
 async function events(
-  test: TestServer & { base: string },
+  test: { base: string },
   path: string,
   headers: HeadersInit = {},
 ): Promise<SseReader> {
@@ -83,50 +85,65 @@ function eventOf(block: SseBlock) {
   };
 }
 
-Deno.test("GET /v1/events streams events with their cursor as id, and Last-Event-ID resumes with no duplicate and no hole", async () => {
-  await using test = await httpServer();
-  const epoch = test.server.hub.epoch;
-  let lastId: string | undefined;
-  {
-    await using stream = await events(test, "/v1/events?topic=news");
-    const opening = await stream.next();
-    assert.equal(opening?.retry !== undefined && opening.retry >= 1000, true);
-    const first = await stream.next();
-    assert.equal(first?.event, "first");
-    assert.equal(first?.id, `${epoch}:0`);
-    const start = JSON.parse(first!.data!);
-    assert.equal(start.cursor.epoch, epoch);
-    assert.equal(start.recovered, undefined); // false: omitted
-    assert.equal(start.heartbeatIntervalMs > 0, true);
-    const one = await publish(test, "news", "one");
-    await publish(test, "sport", "not mine");
-    const two = await publish(test, "news", "two");
-    const received = [
-      eventOf((await stream.next())!),
-      eventOf((await stream.next())!),
-    ];
-    assert.deepEqual(received, [
-      { id: `${epoch}:${one.seq}`, seq: one.seq, topic: "news", text: "one" },
-      { id: `${epoch}:${two.seq}`, seq: two.seq, topic: "news", text: "two" },
-    ]);
-    lastId = received[1].id;
-  }
-  await waitFor("the subscriber to leave", () => test.server.hub.size === 0);
-  // While nobody listens.
-  await publish(test, "news", "three");
-  await publish(test, "news", "four");
-  await using again = await events(test, "/v1/events?topic=news", {
-    "last-event-id": lastId!,
+for (const workers of [1, 2]) {
+  Deno.test(`GET /v1/events streams events with their cursor as id, and Last-Event-ID resumes with no duplicate and no hole (workers: ${workers})`, async () => {
+    const started = await startBusServer(
+      { httpPort: 0, intervalMs: 60_000 },
+      workers,
+    );
+    await using test = Object.assign(started, {
+      base: `http://127.0.0.1:${started.server.httpPort}`,
+    });
+    // Published over gRPC: over workers, from whichever the kernel picks.
+    using client = new GreeterClient(test.target);
+    const publish = async (_: unknown, topic: string, text: string) =>
+      (await client.publish(topic, encoder.encode(text))).cursor;
+    const { epoch } = await test.server.stats();
+    let lastId: string | undefined;
+    {
+      await using stream = await events(test, "/v1/events?topic=news");
+      const opening = await stream.next();
+      assert.equal(opening?.retry !== undefined && opening.retry >= 1000, true);
+      const first = await stream.next();
+      assert.equal(first?.event, "first");
+      assert.equal(first?.id, `${epoch}:0`);
+      const start = JSON.parse(first!.data!);
+      assert.equal(start.cursor.epoch, epoch);
+      assert.equal(start.recovered, undefined); // false: omitted
+      assert.equal(start.heartbeatIntervalMs > 0, true);
+      const one = await publish(test, "news", "one");
+      await publish(test, "sport", "not mine");
+      const two = await publish(test, "news", "two");
+      const received = [
+        eventOf((await stream.next())!),
+        eventOf((await stream.next())!),
+      ];
+      assert.deepEqual(received, [
+        { id: `${epoch}:${one.seq}`, seq: one.seq, topic: "news", text: "one" },
+        { id: `${epoch}:${two.seq}`, seq: two.seq, topic: "news", text: "two" },
+      ]);
+      lastId = received[1].id;
+    }
+    await waitFor(
+      "the subscriber to leave",
+      async () => (await test.server.stats()).size === 0,
+    );
+    // While nobody listens.
+    await publish(test, "news", "three");
+    await publish(test, "news", "four");
+    await using again = await events(test, "/v1/events?topic=news", {
+      "last-event-id": lastId!,
+    });
+    await again.next(); // retry
+    const first = await again.next();
+    assert.equal(first?.id, lastId);
+    assert.equal(JSON.parse(first!.data!).recovered, true);
+    await publish(test, "news", "five");
+    const texts = [];
+    for (let i = 0; i < 3; i++) texts.push(eventOf((await again.next())!).text);
+    assert.deepEqual(texts, ["three", "four", "five"]);
   });
-  await again.next(); // retry
-  const first = await again.next();
-  assert.equal(first?.id, lastId);
-  assert.equal(JSON.parse(first!.data!).recovered, true);
-  await publish(test, "news", "five");
-  const texts = [];
-  for (let i = 0; i < 3; i++) texts.push(eventOf((await again.next())!).text);
-  assert.deepEqual(texts, ["three", "four", "five"]);
-});
+}
 
 Deno.test("GET /v1/events resumes from Last-Event-ID over last_event_id over after; a bad or unknown cursor is said", async () => {
   await using test = await httpServer();

@@ -59,6 +59,12 @@ export interface HttpSettings {
   log: Logger;
   tls: ServerTls | undefined;
   access: AccessControl | undefined;
+  /**
+   * Share the port with other listeners that ask the same (SO_REUSEPORT:
+   * a process's workers, or processes on one stream). `Deno.serve` takes
+   * it under `--unstable-net` only.
+   */
+  reusePort: boolean;
 }
 
 /** A `Deno.serve` server bound where the transport listens. */
@@ -173,6 +179,7 @@ export async function startHttpTransport(
   const options: Deno.ServeTcpOptions & Partial<Deno.TlsCertifiedKeyPem> = {
     hostname: host,
     port: settings.httpPort,
+    reusePort: settings.reusePort || undefined,
     onListen: () => {},
     onError: (error) => {
       log.error("HTTP request failed", { error: String(error) });
@@ -217,10 +224,13 @@ export async function startHttpTransport(
   try {
     first = listen(settings.httpPort);
   } catch (error) {
+    const unstable = /--unstable-net/.test(String(error))
+      ? " (sharing the port takes Deno's --unstable-net flag, which deno task serve gives)"
+      : "";
     throw new GreeterError(
       `Cannot serve HTTP on "${formatAddress(host, settings.httpPort)}": ${
         (error as Error).message
-      }`,
+      }${unstable}`,
       { cause: error },
     );
   }

@@ -30,13 +30,23 @@ const RUN_MS = 10_000;
 /** Longest wait (ms) before a worker of a run of deaths is replaced. */
 const MOST_BACKOFF_MS = 5_000;
 
+/** Where a worker listens: the gRPC port, and the HTTP port when it serves HTTP. */
+export interface Listening {
+  /** The gRPC address, e.g. `[::]:50051`. */
+  address: string;
+  /** The gRPC port. */
+  port: number;
+  /** The HTTP port, if HTTP is served. */
+  httpPort?: number;
+}
+
 /** One worker's place: its index, the worker there now, its channel. */
 interface Slot {
   readonly index: number;
   worker: Worker;
   channel: Channel;
   /** Resolved once it serves; rejected if it cannot start. */
-  started: Promise<{ address: string; port: number }>;
+  started: Promise<Listening>;
   /** It died (or was told to stop): its messages are not read. */
   gone: boolean;
   /** When it last answered a ping (performance.now()). */
@@ -49,10 +59,10 @@ export interface PoolOptions {
   size: number;
   /**
    * What worker `index` is started with: the sequence as it is now, and
-   * `port`, where the others listen (0 for the first, the port asked for
+   * where the others listen (nothing for the first: the ports asked for
    * by the settings).
    */
-  init: (index: number, port: number) => WorkerStart;
+  init: (index: number, listening: Listening | undefined) => WorkerStart;
   /** What a worker may ask of the main thread, by name. */
   handlers: (index: number) => Handlers;
   /** What a worker may tell the main thread (no answer), by name. */
@@ -86,7 +96,7 @@ export class WorkerPool {
   #options: PoolOptions;
   #slots: Slot[] = [];
   /** Where the workers listen, once the first does. */
-  #port = 0;
+  #listening?: Listening;
   #replaced = 0;
   #stopping = false;
   #deaths: number[] = [];
@@ -113,10 +123,10 @@ export class WorkerPool {
    * where they listen once all serve. Rejects, every worker stopped, if one
    * cannot start.
    */
-  async start(): Promise<{ address: string; port: number }> {
+  async start(): Promise<Listening> {
     try {
       const first = await this.#spawn(0).started;
-      this.#port = first.port;
+      this.#listening = first;
       const rest = [];
       for (let index = 1; index < this.#options.size; index++) {
         rest.push(this.#spawn(index).started);
@@ -214,7 +224,10 @@ export class WorkerPool {
       this.#died(slot, event.message);
     };
     this.#slots[index] = slot;
-    slot.started = slot.channel.call("start", options.init(index, this.#port));
+    slot.started = slot.channel.call(
+      "start",
+      options.init(index, this.#listening),
+    );
     slot.started.then(
       () => options.onStarted?.(index),
       () => {}, // a failed start is told to start()'s caller

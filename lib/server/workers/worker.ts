@@ -182,7 +182,11 @@ async function start(init: WorkerStart) {
     worker: init.index,
   });
   broker.take(); // what was sequenced while this worker started
-  return { address: server.address, port: server.port };
+  return {
+    address: server.address,
+    port: server.port,
+    httpPort: server.httpPort,
+  };
 }
 
 /** Reads the shared log through the main thread, a batch at a time. */

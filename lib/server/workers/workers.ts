@@ -164,8 +164,10 @@ export async function startWorkers(
   }
   const settings = resolveServerOptions(options);
   const { log, broker, clock, access } = settings;
-  if (settings.port !== 0 && !settings.reusePort) {
-    await checkPortFree(settings.host, settings.port);
+  if (!settings.reusePort) {
+    for (const port of [settings.port, settings.httpPort]) {
+      if (port) await checkPortFree(settings.host, port);
+    }
   }
   const sequencer = new Sequencer(broker, {
     size: settings.replaySize,
@@ -230,9 +232,13 @@ export async function startWorkers(
     size: workers,
     log,
     unresponsiveMs,
-    init: (index, port): WorkerStart => ({
+    init: (index, listening): WorkerStart => ({
       index,
-      settings: { ...workerSettings(settings), port: port || settings.port },
+      settings: {
+        ...workerSettings(settings),
+        port: listening?.port ?? settings.port,
+        httpPort: listening?.httpPort ?? settings.httpPort,
+      },
       logLevel,
       tokens: access?.lines,
       relay: {
@@ -314,8 +320,9 @@ export async function startWorkers(
   }
   let address: string;
   let port: number;
+  let httpPort: number | undefined;
   try {
-    ({ address, port } = await pool.start());
+    ({ address, port, httpPort } = await pool.start());
   } catch (error) {
     shared?.close();
     stopSequencer();
@@ -323,6 +330,12 @@ export async function startWorkers(
   }
   const stopTokens = access?.watch((lines) => pool.note("tokens", lines));
   log.info(`Starting server on ${address}`, { port, workers });
+  if (httpPort !== undefined) {
+    const http = formatAddress(settings.host, httpPort);
+    log.info(`HTTP on ${settings.tls ? "https" : "http"}://${http}`, {
+      httpPort,
+    });
+  }
   // The process's own families, rendered here, and this thread's: the
   // workers' are summed to them.
   const own = new Metrics();
@@ -400,6 +413,7 @@ export async function startWorkers(
   return {
     address,
     port,
+    httpPort,
     metricsPort: exporter?.port,
     workers,
     get replaced() {
