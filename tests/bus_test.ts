@@ -293,7 +293,10 @@ for (const workers of WORKERS) {
       assert.equal(last.goodbyeGreetingMessage?.code, 8);
       assert.equal(last.goodbyeGreetingMessage?.reconnect, true);
       assert.match(last.goodbyeGreetingMessage!.reason!, /was disconnected/);
-      assert.ok(t.logs.some((l) => /reason="slow-consumer"/.test(l)));
+      await waitFor( // over workers, a worker's line comes a moment later
+        "the leave said",
+        () => t.logs.some((l) => /reason="slow-consumer"/.test(l)),
+      );
     } finally {
       peer.close();
     }
