@@ -190,12 +190,18 @@ Deno.test("a worker's heartbeat carries the process's seq", async () => {
   }
 });
 
-Deno.test("limits are the process's: one peer over several workers, the subscribers in all, the connections", async () => {
+Deno.test("a peer's limits are the process's, whichever workers its connections land on: subscriptions, patterns, connections", async () => {
   await using t = await startWorkersServer(
-    { intervalMs: HOUR, heartbeatMs: HOUR, maxSubscribersPerPeer: 12 },
+    {
+      intervalMs: HOUR,
+      heartbeatMs: HOUR,
+      maxSubscribersPerPeer: 12,
+      maxPatternsPerPeer: 3,
+      maxConnectionsPerPeer: 14,
+    },
     2,
   );
-  const clients = Array.from({ length: 13 }, () => ownConnection(t.target));
+  const clients = Array.from({ length: 14 }, () => ownConnection(t.target));
   const controllers: AbortController[] = [];
   const open = (client: GreeterClient, name: string) => {
     const controller = new AbortController();
@@ -215,6 +221,47 @@ Deno.test("limits are the process's: one peer over several workers, the subscrib
         /peer 127\.0\.0\.1 holds 12 subscriptions, the per-peer limit of 12/
           .test(error.message),
     );
+    // One leaves: three patterns, on connections of either worker, fill
+    // the peer's; a fourth is refused, a pattern in use is not.
+    controllers[0].abort();
+    await waitFor("one left", async () => (await t.server.stats()).size === 11);
+    const patterned = (client: GreeterClient, topics: string[]) =>
+      client.subscribe("p", { topics })[Symbol.asyncIterator]().next();
+    const opened = [];
+    for (const [i, topic] of ["a.*", "b.*", "c.*"].entries()) {
+      controllers[i + 1].abort();
+      await waitFor("room", async () => (await t.server.stats()).size < 11);
+      opened.push(await patterned(clients[i + 1], [topic]));
+    }
+    controllers[4].abort();
+    await waitFor("room", async () => (await t.server.stats()).size < 11);
+    await assert.rejects(
+      patterned(clients[12], ["d.*"]),
+      (error: Error & { code?: string }) =>
+        error.code === "RESOURCE_EXHAUSTED" &&
+        /uses 3 distinct topic patterns and this adds 1, over the per-peer limit of 3/
+          .test(error.message),
+    );
+    assert.equal(
+      (await patterned(clients[12], ["a.*"])).value?.kind,
+      "subscribed",
+    );
+    // The fourteenth connection is the peer's last.
+    assert.equal(await clients[13].sayHello("14th"), "Hello, 14th!");
+    using fifteenth = ownConnection(t.target);
+    await assert.rejects(
+      fifteenth.sayHello("15th", { timeoutMs: 5000 }),
+      (error: Error & { code?: string }) => error.code === "UNAVAILABLE",
+    );
+    await waitFor(
+      "the refusal said",
+      () =>
+        t.logs.some((l) =>
+          /Refused a connection: 127\.0\.0\.1 holds 14 connections, its share of 14/
+            .test(l)
+        ),
+    );
+    assert.equal(opened.length, 3);
   } finally {
     for (const controller of controllers) controller.abort();
     await Promise.allSettled(pending);
@@ -224,7 +271,12 @@ Deno.test("limits are the process's: one peer over several workers, the subscrib
 
 Deno.test("--max-subscribers and --max-connections count every worker's", async () => {
   await using t = await startWorkersServer(
-    { intervalMs: HOUR, maxSubscribers: 6, maxConnections: 8 },
+    {
+      intervalMs: HOUR,
+      maxSubscribers: 6,
+      maxConnections: 8,
+      maxConnectionsPerPeer: 8, // every connection here is one peer's
+    },
     2,
   );
   const clients = Array.from({ length: 8 }, () => ownConnection(t.target));
