@@ -55,6 +55,14 @@ Deno.test("Permissions.parse() reads publish:, subscribe: and metrics grants", (
   assert.equal(p.metrics, true);
   assert.equal(Permissions.parse([]).all, true);
   assert.equal(Permissions.parse(["subscribe:>"]).maySubscribe("*"), true);
+  // As in NATS: a lone "*" is one token, a lone ">" every ordinary topic.
+  const star = Permissions.parse(["subscribe:*", "publish:*"]);
+  assert.equal(star.maySubscribe("news"), true);
+  assert.equal(star.maySubscribe("news.sport.today"), false);
+  assert.equal(star.maySubscribe("*"), false); // every topic: needs ">"
+  assert.equal(star.mayPublish("news"), true);
+  assert.equal(star.mayPublish("news.sport"), false);
+  assert.equal(Permissions.parse(["publish:>"]).mayPublish("news.a.b"), true);
   assert.equal(
     Permissions.parse(["subscribe:>"]).maySubscribe("$presence"),
     false,
@@ -112,7 +120,7 @@ Deno.test("a token's grants decide its calls: PERMISSION_DENIED names the topic 
   );
   await assert.rejects(
     reader.subscribe("r").next(),
-    denied("*", "subscribe:*"),
+    denied(">", "subscribe:>"),
   );
   await assert.rejects(
     reader.streamReply("r").next(),
@@ -314,12 +322,16 @@ Deno.test("SIGHUP to deno task serve's process group reloads the token file; a b
   assert.equal(old.code, 1);
   assert.match(old.stderr, /UNAUTHENTICATED/);
 
-  // A bad file: the tokens in force stay, and the log says why.
-  await Deno.writeTextFile(file, `${FULL} publish\n`);
+  // A bad file: the tokens in force stay, and the log says why, naming
+  // the line as an editor numbers it (comments and blank lines counted).
+  await Deno.writeTextFile(
+    file,
+    `# rotated by ops\n\n# the reader\n${READER}\n${FULL} publish\n`,
+  );
   group.signal("SIGHUP");
   await server.waitForLine(
     "stderr",
-    /WARN Token file not reloaded: the 1 tokens read before stay in force error=".*Token line 1: Invalid permission \\"publish\\"/,
+    /WARN Token file not reloaded: the 1 tokens read before stay in force error="Token file \\".*\\": Token line 5: Invalid permission \\"publish\\"/,
   );
   assert.equal((await hello(READER)).code, 0);
   assert.ok(

@@ -101,6 +101,35 @@ Deno.test("--version on greeter and both subcommands prints the project's and De
   });
 });
 
+Deno.test("deno run main.ts --version, --help or nothing answers without asking for a permission", async () => {
+  const { version } = JSON.parse(
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+  );
+  for (
+    const [args, first] of [
+      [["--version"], `greeter ${version} (deno ${Deno.version.deno})`],
+      [[], "Usage: greeter <command> [options]"],
+      [["serve", "--version"], `greeter ${version}`],
+      [["client", "--help"], "Usage: greeter client [NAME…] [options]"],
+    ] as const
+  ) {
+    // No --allow-* flag, and no terminal to prompt on: a permission asked
+    // for would fail the run.
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "main.ts", ...args],
+      cwd: ROOT,
+      stdin: "null",
+      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    }).output();
+    const stderr = new TextDecoder().decode(run.stderr);
+    assert.equal(run.code, 0, `${args.join(" ")}: ${stderr}`);
+    assert.ok(
+      new TextDecoder().decode(run.stdout).startsWith(first),
+      args.join(" "),
+    );
+  }
+});
+
 Deno.test("parseClientArgs() refuses, by one rule, every argument the chosen mode would ignore", () => {
   const cases: [string[], string][] = [
     [
@@ -221,10 +250,14 @@ Deno.test("relative --token-file and --tls-* paths are read from where deno task
       { cwd: dir },
     );
     assert.equal(serve.code, 2);
+    // The path once, then the system's words, without Deno's restatement
+    // of the path ("(os error 2): readfile '…'").
     assert.match(
       serve.stderr,
       new RegExp(
-        `^error: Cannot read token file "${join(dir, "absent.txt")}": `,
+        `^error: Cannot read token file "${
+          join(dir, "absent.txt")
+        }": No such file or directory\n`,
       ),
     );
   } finally {

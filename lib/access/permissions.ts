@@ -13,7 +13,10 @@
  * - `metrics`: read `/metrics`.
  *
  * Each kind may be given as often as needed. Patterns are the bus's own
- * ({@linkcode TopicPattern}). `SayHello`, `SayHelloBidiStream` and
+ * ({@linkcode TopicPattern}), read as NATS reads them: `*` is exactly one
+ * token, `>` one or more, so `subscribe:*` grants `news` but not
+ * `news.sport`, and a subscription to every ordinary topic (no topic) needs
+ * `subscribe:>`. `SayHello`, `SayHelloBidiStream` and
  * `SayHelloStream2` touch no topic: any accepted token may call them.
  *
  * @module
@@ -24,6 +27,9 @@ import { ConfigError } from "../errors.ts";
 import { quote } from "../escape.ts";
 import { TopicPattern } from "../bus/topic_pattern.ts";
 import { ALL_TOPICS, PRESENCE_TOPIC, TICK_TOPIC } from "../bus/hub_items.ts";
+
+/** What a subscription to every ordinary topic (`ALL_TOPICS`) asks for. */
+const EVERY_TOPIC = new TopicPattern(">");
 
 /**
  * What one token may do; see the module doc for the grammar.
@@ -114,15 +120,15 @@ export class Permissions {
   }
 
   /**
-   * Whether a subscription to `filter` (a topic, a pattern, `*` for every
-   * ordinary topic, or `$presence`) is allowed: one `subscribe` grant must
-   * cover all it can receive.
+   * Whether a subscription to `filter` (a topic, a pattern,
+   * {@linkcode ALL_TOPICS} for every ordinary topic, or `$presence`) is
+   * allowed: one `subscribe` grant must cover all it can receive.
    */
   maySubscribe(filter: string): boolean {
     if (!this.#subscribe) return true;
     let wanted: TopicPattern;
     try {
-      wanted = new TopicPattern(filter);
+      wanted = filter === ALL_TOPICS ? EVERY_TOPIC : new TopicPattern(filter);
     } catch {
       return true; // invalid: the service refuses it with INVALID_ARGUMENT
     }
@@ -171,7 +177,9 @@ export function refusal(
   const subscribe = (topics: readonly string[]) => {
     for (const topic of topics) {
       if (!permissions.maySubscribe(topic)) {
-        return { topic, needs: `subscribe:${topic}` };
+        // Every ordinary topic is the pattern ">" in a grant.
+        const wanted = topic === ALL_TOPICS ? EVERY_TOPIC.text : topic;
+        return { topic: wanted, needs: `subscribe:${wanted}` };
       }
     }
   };
@@ -207,6 +215,40 @@ export function checksRequest(method: string): boolean {
 }
 
 /**
+ * One token line: its token and what it grants. Throws
+ * {@linkcode ConfigError} naming the line by `number` (never its token, nor
+ * any word that is not a grant) when a grant is wrong or the line starts
+ * with one. A token file numbers its lines as an editor does, comments and
+ * blank lines counted; a list of lines, from 1.
+ *
+ * @example
+ * ```ts
+ * import { parseTokenLine } from "./permissions.ts";
+ * parseTokenLine("s3cret publish:news.>", 9).permissions.mayPublish("news.a"); // true
+ * ```
+ */
+export function parseTokenLine(
+  line: string,
+  number: number,
+): { token: string; permissions: Permissions } {
+  const [token, ...words] = line.trim().split(/\s+/);
+  if (isGrant(token)) {
+    // Grants before the token, or a wrapped line of grants alone: never
+    // a token with every permission, and the line's words unprinted.
+    throw new ConfigError(
+      `Token line ${number} starts with a grant (${
+        token.split(":", 1)[0]
+      }…) where its token should be: write the token first, then what it grants, all on one line`,
+    );
+  }
+  try {
+    return { token: tokenOf(token), permissions: Permissions.parse(words) };
+  } catch (error) {
+    throw new ConfigError(`Token line ${number}: ${(error as Error).message}`);
+  }
+}
+
+/**
  * The accepted tokens and what each may do, read from token lines (see the
  * module doc). Immutable: a reload makes a new one.
  *
@@ -234,24 +276,9 @@ export class AccessList {
     }
     const tokens: string[] = [];
     this.#permissions = lines.map((line, i) => {
-      const [token, ...words] = line.trim().split(/\s+/);
-      if (isGrant(token)) {
-        // Grants before the token, or a wrapped line of grants alone: never
-        // a token with every permission, and the line's words unprinted.
-        throw new ConfigError(
-          `Token line ${i + 1} starts with a grant (${
-            token.split(":", 1)[0]
-          }…) where its token should be: write the token first, then what it grants, all on one line`,
-        );
-      }
-      tokens.push(tokenOf(token));
-      try {
-        return Permissions.parse(words);
-      } catch (error) {
-        throw new ConfigError(
-          `Token line ${i + 1}: ${(error as Error).message}`,
-        );
-      }
+      const parsed = parseTokenLine(line, i + 1);
+      tokens.push(parsed.token);
+      return parsed.permissions;
     });
     this.#tokens = new BearerTokens(tokens);
     this.short =

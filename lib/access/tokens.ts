@@ -20,9 +20,28 @@ import { createHash, timingSafeEqual } from "node:crypto";
  * ```
  */
 export function parseTokenLines(text: string): string[] {
-  return text.split(/\r?\n/).map((line) => line.trim()).filter((line) =>
-    line !== "" && !line.startsWith("#")
-  );
+  return numberedTokenLines(text).map(({ text }) => text);
+}
+
+/**
+ * The token lines of a token file with their line numbers in it (from 1,
+ * comments and blank lines counted), so that an error can name the line
+ * a person finds in an editor.
+ *
+ * @example
+ * ```ts
+ * import { numberedTokenLines } from "./tokens.ts";
+ * numberedTokenLines("# ops\ns3cret\n\nother publish:news.>\n");
+ * // [{ line: 2, text: "s3cret" }, { line: 4, text: "other publish:news.>" }]
+ * ```
+ */
+export function numberedTokenLines(
+  text: string,
+): { line: number; text: string }[] {
+  return text.split(/\r?\n/).map((line, i) => ({
+    line: i + 1,
+    text: line.trim(),
+  })).filter(({ text }) => text !== "" && !text.startsWith("#"));
 }
 
 /**

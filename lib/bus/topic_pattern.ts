@@ -6,10 +6,12 @@
  * `news.>` matches both of the latter. One matcher serves the hub's topic
  * filters and the server's permissions.
  *
- * Two rules keep the server's own topics its own: a pattern with a wildcard
- * never matches a topic starting with `$` (name `$presence` to get it), and
- * the pattern `*` alone keeps its older meaning, every ordinary topic
- * (the same as `>`).
+ * A pattern with a wildcard never matches a topic starting with `$` (name
+ * `$presence` to get it), so that the server's own topics stay its own. A
+ * lone `*` is one token (`news`, not `news.sport`) and a lone `>` every
+ * ordinary topic, as in NATS. (A subscription's filter `*` is the hub's
+ * "every ordinary topic", `ALL_TOPICS`, which the hub handles before any
+ * pattern.)
  *
  * @module
  */
@@ -91,8 +93,7 @@ export class TopicPattern {
    */
   constructor(text: string) {
     this.text = text;
-    // "*" alone: every ordinary topic, as ">".
-    this.#tokens = text === "*" ? [">"] : text.split(".");
+    this.#tokens = text.split(".");
     this.wild = isPattern(text);
     if (text.startsWith("$") && !this.wild) return; // the server's topics
     const bad = text.length > MAX_TOPIC_LENGTH || !CHARACTERS.test(text) ||

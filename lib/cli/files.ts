@@ -6,12 +6,29 @@
  */
 
 import { isAbsolute, resolve } from "node:path";
-import { parseTokenLines } from "../access/tokens.ts";
+import { numberedTokenLines } from "../access/tokens.ts";
+import { parseTokenLine } from "../access/permissions.ts";
 import { ConfigError } from "../errors.ts";
 
 /** `path` as tried: a relative one is named in full, from the working directory. */
 function tried(path: string): string {
   return isAbsolute(path) ? `"${path}"` : `"${resolve(path)}"`;
+}
+
+/**
+ * Why a file could not be read, without what Deno appends to the system's
+ * words (`(os error 2): readfile '/etc/…'`: the path is named already).
+ *
+ * @example
+ * ```ts ignore
+ * whyUnreadable(new Deno.errors.NotFound("No such file or directory (os error 2): readfile '/x'"));
+ * // "No such file or directory"
+ * ```
+ */
+export function whyUnreadable(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/ \(os error \d+\)(?:: \w+ '.*')?$/s, "")
+    .replace(/: \w+ '.*'$/s, "");
 }
 
 /**
@@ -30,15 +47,27 @@ export async function readTokenFile(path: string): Promise<string[]> {
     text = await Deno.readTextFile(path);
   } catch (error) {
     throw new ConfigError(
-      `Cannot read token file ${tried(path)}: ${(error as Error).message}`,
+      `Cannot read token file ${tried(path)}: ${whyUnreadable(error)}`,
       { cause: error },
     );
   }
-  const tokens = parseTokenLines(text);
-  if (tokens.length === 0) {
-    throw new ConfigError(`Token file "${path}" holds no token`);
+  const lines = numberedTokenLines(text);
+  if (lines.length === 0) {
+    throw new ConfigError(`Token file ${tried(path)} holds no token`);
   }
-  return tokens;
+  // Checked here, where the file's own line numbers are known (the
+  // access list numbers the lines it is given).
+  for (const { line, text } of lines) {
+    try {
+      parseTokenLine(text, line);
+    } catch (error) {
+      throw new ConfigError(
+        `Token file ${tried(path)}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  }
+  return lines.map(({ text }) => text);
 }
 
 /**
@@ -58,7 +87,7 @@ export async function readConfigFile(
     return await Deno.readFile(path);
   } catch (error) {
     throw new ConfigError(
-      `Cannot read ${what} file ${tried(path)}: ${(error as Error).message}`,
+      `Cannot read ${what} file ${tried(path)}: ${whyUnreadable(error)}`,
       { cause: error },
     );
   }
