@@ -38,9 +38,10 @@ Run "greeter <command> --help" for a command's options, and
 const REPEAT_SIGNAL_WINDOW_MS = 1000;
 
 /**
- * Runs `task` with a signal that aborts on the first SIGINT/SIGTERM; with
- * `force`, another one at least {@linkcode REPEAT_SIGNAL_WINDOW_MS} later
- * exits at once (130), else repeats are ignored. The listeners are removed
+ * Runs `task` with a signal that aborts on the first SIGINT/SIGTERM (and,
+ * with `hangup`, SIGHUP: the terminal went away); with `force`, another one
+ * at least {@linkcode REPEAT_SIGNAL_WINDOW_MS} later exits at once (130),
+ * else repeats are ignored. The listeners are removed
  * when it settles, unless a signal came: then a copy of it may still be on
  * its way (a loaded machine delivered `deno task`'s forwarded SIGINT after
  * the client had finished, and with no listener left it killed the process:
@@ -49,10 +50,12 @@ const REPEAT_SIGNAL_WINDOW_MS = 1000;
  */
 async function untilInterrupted(
   task: (signal: AbortSignal) => Promise<void>,
-  { force }: { force: boolean },
+  { force, hangup }: { force: boolean; hangup: boolean },
 ): Promise<void> {
   const controller = new AbortController();
-  const signals = ["SIGINT", "SIGTERM"] as const;
+  const signals: Deno.Signal[] = hangup
+    ? ["SIGINT", "SIGTERM", "SIGHUP"]
+    : ["SIGINT", "SIGTERM"];
   let firstAt: number | undefined;
   let settled = false;
   const onSignal = () => {
@@ -103,12 +106,20 @@ function printError(error: unknown): void {
  */
 const SERVE_STACK_TRACE_LIMIT = 3;
 
+/** Flags that print instead of running: they need no settings. */
+const HELP_FLAGS = ["--help", "-h", "--version"];
+
 async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
-  const env = Object.fromEntries(ENV_VARS.map((n) => [n, Deno.env.get(n)]));
+  // Read only when settings are: `--version` and the usage need no
+  // permission (`deno run main.ts --version` must not ask for one).
+  const env = () =>
+    rest.some((arg) => HELP_FLAGS.includes(arg))
+      ? {}
+      : Object.fromEntries(ENV_VARS.map((n) => [n, Deno.env.get(n)]));
   switch (command) {
     case "serve": {
-      const parsed = parseServeArgs(rest, env);
+      const parsed = parseServeArgs(rest, env());
       if (parsed.help) {
         console.log(parsed.version ? versionLine() : SERVE_USAGE);
         return 0;
@@ -116,14 +127,22 @@ async function main(args: string[]): Promise<number> {
       Error.stackTraceLimit = SERVE_STACK_TRACE_LIMIT;
       // Each subcommand loads only its own code (the client no server parts).
       const { serve } = await import("./lib/cli/serve.ts");
+      // SIGHUP reloads the token file when there is one; without one it is
+      // what it always was, the terminal gone: drain and stop, rather than
+      // run on orphaned, holding the port.
+      const reloads = parsed.config.tokenFile !== undefined;
       await untilInterrupted(
-        (signal) => serve(parsed.config, signal, { onReload: onHangup }),
-        { force: true }, // a drain can take --grace: a second Ctrl-C cuts it short
+        (signal) =>
+          serve(parsed.config, signal, {
+            onReload: reloads ? onHangup : undefined,
+          }),
+        // A drain can take --grace: a second Ctrl-C cuts it short.
+        { force: true, hangup: !reloads },
       );
       return 0;
     }
     case "client": {
-      const parsed = parseClientArgs(rest, env);
+      const parsed = parseClientArgs(rest, env());
       if (parsed.help) {
         console.log(parsed.version ? versionLine() : CLIENT_USAGE);
         return 0;
@@ -140,7 +159,7 @@ async function main(args: string[]): Promise<number> {
           parsed.config,
           (line) => out.write(line),
           AbortSignal.any([signal, out.closed]),
-        ), { force: false });
+        ), { force: false, hangup: true });
       return 0;
     }
     case undefined:

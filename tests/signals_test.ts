@@ -62,3 +62,46 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     }
   });
 }
+
+Deno.test("SIGHUP to deno task serve's process group without --token-file drains and stops (a closed terminal), exit 0", async () => {
+  const { process: server, target } = await spawnServer(
+    ["--grace", "10000"],
+    undefined,
+    true,
+  );
+  await using _ = server;
+  using client = new GreeterClient(target);
+  const stream = client.subscribe("ann", { topics: ["news"] });
+  assert.equal((await stream.next()).value?.kind, "subscribed");
+  server.signalGroup("SIGHUP");
+  const goodbye = (await stream.next()).value;
+  assert.equal(goodbye?.kind, "goodbye");
+  assert.equal(goodbye.code, 14);
+  assert.equal((await stream.next()).done, true);
+  const status = await server.exit(15_000);
+  assert.equal(status.code, 0, server.stderr.join("\n"));
+  assert.ok(
+    server.stderr.some((l) => l.includes("Server stopped")),
+    server.stderr.join("\n"),
+  );
+});
+
+Deno.test("SIGHUP to deno task client's process group ends the subscription with exit 0 and the last cursor", async () => {
+  await using t = await startTestServer();
+  await using cli = spawnTask("client", [
+    "--target",
+    t.target,
+    "--mode",
+    "subscribe",
+    "--topic",
+    "news",
+  ]);
+  await cli.waitForLine("stdout", /^subscribed: /);
+  cli.signalGroup("SIGHUP");
+  const status = await cli.exit(15_000);
+  assert.equal(status.code, 0, cli.stderr.join("\n"));
+  assert.ok(
+    cli.stderr.some((l) => /^last cursor: \w+:\d+$/.test(l)),
+    cli.stderr.join("\n"),
+  );
+});

@@ -147,10 +147,9 @@ export async function serve(
   ) log.warn(warning);
   const opened = await openBroker(config, log);
   let server: RunningServer;
+  // Asked only when there is a token file (main.ts stops on SIGHUP else).
   const reload = async () => {
-    if (!access) {
-      return log.info("Reload asked: nothing to reload (no --token-file)");
-    }
+    if (!access) return;
     try {
       await readAccess(tokenFile!, log, access);
       log.info(`Token file reloaded (${access.list.size} accepted)`);
