@@ -338,3 +338,50 @@ Deno.test("deno task client --mode publish --idempotency-key: the same key again
     /INVALID_ARGUMENT: Invalid idempotency key "has space": use 1 to 128 printable ASCII characters/,
   );
 });
+
+/** A loopback port nothing listens on (one just closed). */
+function deadTarget(): string {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return `127.0.0.1:${port}`;
+}
+
+Deno.test("a target list in GREETER_TARGET is tried in order by every mode: a target that is not there is said on stderr, the next one answers", async () => {
+  await using t = await startTestServer({ intervalMs: 200, heartbeatMs: HOUR });
+  const dead = deadTarget();
+  const env = { GREETER_TARGET: `${dead},${t.target}` };
+  for (
+    const [args, printed] of [
+      [
+        ["--mode", "publish", "--topic", "news", "--payload", "x"],
+        /^published: /,
+      ],
+      [["--mode", "presence"], /^0 subscribers$/m],
+      [["you", "--mode", "hello"], /^Greeter client received: Hello, you!$/m],
+      [["you", "--mode", "stream", "--count", "1"], /hello you, it's/],
+      [["a", "b", "--mode", "bidi"], /Hello, b!/],
+      [
+        ["you", "--mode", "subscribe", "--topic", "tick", "--count", "1"],
+        /^event: /m,
+      ],
+    ] as const
+  ) {
+    const result = await runClient([...args], 20_000, env);
+    assert.equal(result.code, 0, `${args.join(" ")}: ${result.stderr}`);
+    assert.match(result.stdout, printed, args.join(" "));
+    if (!(args as readonly string[]).includes("subscribe")) {
+      assert.match(
+        result.stderr,
+        new RegExp(`^trying ${t.target}: ${dead}: UNAVAILABLE: `),
+        args.join(" "),
+      );
+    }
+  }
+  // None there: the last one's failure.
+  const none = await runClient(["--mode", "hello"], 20_000, {
+    GREETER_TARGET: `${dead},${deadTarget()}`,
+  });
+  assert.notEqual(none.code, 0);
+  assert.match(none.stderr, /UNAVAILABLE/);
+});

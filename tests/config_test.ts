@@ -324,7 +324,7 @@ Deno.test("parseClientArgs() rejects a target that is not HOST:PORT", () => {
   );
 });
 
-Deno.test("parseClientArgs() takes several targets, comma-separated, to subscribe only", () => {
+Deno.test("parseClientArgs() takes several targets, comma-separated, in every mode", () => {
   const parsed = parseClientArgs([
     "--mode",
     "subscribe",
@@ -341,10 +341,14 @@ Deno.test("parseClientArgs() takes several targets, comma-separated, to subscrib
     () => parseClientArgs(["--mode", "subscribe", "--target", "a:1,"], {}),
     /Invalid target "": expected HOST:PORT/,
   );
-  assert.throws(
-    () => parseClientArgs(["--mode", "publish", "--target", "a:1,b:2"], {}),
-    /Several targets \("a:1,b:2"\) apply to --mode subscribe, not publish/,
-  );
+  // Every mode takes a list: tried in order.
+  for (const mode of ["publish", "presence", "hello", "stream", "bidi"]) {
+    const other = parseClientArgs(["--mode", mode, "--target", "a:1,b:2"], {
+      GREETER_TARGET: "c:3",
+    });
+    assert.ok(!other.help);
+    assert.equal(other.config.target, "a:1,b:2");
+  }
 });
 
 Deno.test("--help lists every flag and environment variable of the table", () => {

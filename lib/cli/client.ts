@@ -14,7 +14,7 @@ import {
 } from "../client/client.ts";
 import type { ClientConfig, ClientMode } from "./config.ts";
 import { follow, nextCursor } from "../client/follow.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, RpcError } from "../errors.ts";
 import { isLoopback } from "../wire/address.ts";
 import { readOptionalFile, readTokenFile } from "./files.ts";
 import {
@@ -74,7 +74,7 @@ export async function client(
     readOptionalFile(config.tlsCert, "client TLS certificate"),
     readOptionalFile(config.tlsKey, "client TLS key"),
   ]);
-  // Several targets only in subscribe mode (checked with the settings).
+  // Several targets: tried in order (subscribe goes round them).
   const greeters = config.target.split(",").map((target) =>
     new GreeterClient(target, {
       token,
@@ -91,13 +91,70 @@ export async function client(
 /** What each mode is handed: the settings, the clients, where lines go. */
 interface Run {
   config: ClientConfig;
-  /** One client per target (several only to subscribe). */
+  /** One client per target, in the order given. */
   greeters: GreeterClient[];
   /** Where what was received goes (stdout). */
   print: (line: string) => void;
   /** Where what is about the client itself goes (stderr). */
   notify: (line: string) => void;
   signal: AbortSignal;
+}
+
+/** A failure before anything reached a server: no connection was made. */
+const NOT_SENT = /No connection established/;
+
+/**
+ * `call` on the first target that answers: a target that is `UNAVAILABLE`
+ * (not there, or going away) is said on stderr and the next one is tried,
+ * as Kafka's `bootstrap.servers` and `nats -s a,b` do; the last one's
+ * failure is thrown. Any other failure is the server's answer, thrown as it
+ * is, and so is one `mayMoveOn` says must not be tried elsewhere.
+ */
+async function firstAnswering<T>(
+  run: Run,
+  call: (greeter: GreeterClient) => Promise<T>,
+  mayMoveOn: (error: RpcError) => boolean = () => true,
+): Promise<{ greeter: GreeterClient; value: T }> {
+  const { greeters } = run;
+  for (let i = 0;; i++) {
+    try {
+      return { greeter: greeters[i], value: await call(greeters[i]) };
+    } catch (error) {
+      const next = greeters[i + 1];
+      if (
+        !next || run.signal.aborted || !(error instanceof RpcError) ||
+        error.code !== "UNAVAILABLE" || !mayMoveOn(error)
+      ) throw error;
+      run.notify(
+        `trying ${next.target}: ${escapeUnsafe(error.message)}`,
+      );
+    }
+  }
+}
+
+/**
+ * A stream from the first target that answers (see
+ * {@linkcode firstAnswering}): its first message decides; once one came, the
+ * stream stays on that target.
+ */
+async function* firstAnsweringStream<T>(
+  run: Run,
+  open: (greeter: GreeterClient) => AsyncIterable<T>,
+): AsyncGenerator<T> {
+  const { value: [iterator, first] } = await firstAnswering(
+    run,
+    async (greeter) => {
+      const iterator = open(greeter)[Symbol.asyncIterator]();
+      return [iterator, await iterator.next()] as const;
+    },
+  );
+  try {
+    for (let result = first; !result.done; result = await iterator.next()) {
+      yield result.value;
+    }
+  } finally {
+    await iterator.return?.();
+  }
 }
 
 /** The calls of each mode. */
@@ -108,27 +165,32 @@ const MODES: Record<ClientMode, (run: Run) => Promise<void>> = {
   bidi: (run) =>
     take(
       run,
-      run.greeters[0].bidi(run.config.names, { signal: run.signal }),
+      firstAnsweringStream(
+        run,
+        (greeter) => greeter.bidi(run.config.names, { signal: run.signal }),
+      ),
       reply(run, "SayHelloBidiStream"),
     ),
   hello: async (run) => {
     await hello(run);
   },
   stream: async (run) => {
-    if (!await hello(run)) return;
+    const greeter = await hello(run);
+    if (!greeter) return;
     const [name] = run.config.names;
     await take(
       run,
-      run.greeters[0].streamReply(name, { signal: run.signal }),
+      greeter.streamReply(name, { signal: run.signal }),
       reply(run, "SayHelloStreamReply"),
     );
   },
   stream2: async (run) => {
-    if (!await hello(run)) return;
+    const greeter = await hello(run);
+    if (!greeter) return;
     const [name] = run.config.names;
     await take(
       run,
-      run.greeters[0].stream2(name, { signal: run.signal }),
+      greeter.stream2(name, { signal: run.signal }),
       (kind) =>
         renderLine(
           run.config.output,
@@ -165,17 +227,21 @@ function reply(run: Run, method: string): (message: string) => string {
     });
 }
 
-/** `SayHello`, printed; false when interrupted (nothing more to do). */
-async function hello(run: Run): Promise<boolean> {
+/**
+ * `SayHello` on the first target that answers, printed; that target, or
+ * undefined when interrupted (nothing more to do).
+ */
+async function hello(run: Run): Promise<GreeterClient | undefined> {
   const [name] = run.config.names;
   try {
-    const message = await run.greeters[0].sayHello(name, {
-      signal: run.signal,
-    });
-    run.print(reply(run, "SayHello")(message));
-    return true;
+    const { greeter, value } = await firstAnswering(
+      run,
+      (greeter) => greeter.sayHello(name, { signal: run.signal }),
+    );
+    run.print(reply(run, "SayHello")(value));
+    return greeter;
   } catch (error) {
-    if (run.signal.aborted) return false;
+    if (run.signal.aborted) return undefined;
     throw error;
   }
 }
@@ -216,10 +282,19 @@ async function subscribe(run: Run): Promise<void> {
 async function publish(run: Run): Promise<void> {
   const { config, signal } = run;
   const [topic = ""] = config.topics;
-  const { cursor } = await run.greeters[0].publish(
-    topic,
-    encoder.encode(config.payload),
-    { signal, idempotencyKey: config.idempotencyKey },
+  const payload = encoder.encode(config.payload);
+  const { value: { cursor } } = await firstAnswering(
+    run,
+    (greeter) =>
+      greeter.publish(topic, payload, {
+        signal,
+        idempotencyKey: config.idempotencyKey,
+      }),
+    // A publish that reached a server may be stored though it failed:
+    // another target may take it only with a key that makes it one event.
+    (error) =>
+      config.idempotencyKey !== undefined ||
+      NOT_SENT.test(error.message),
   );
   run.print(renderLine(
     config.output,
@@ -235,12 +310,15 @@ async function presence(run: Run): Promise<void> {
   // Bounded, since every page lists at least one.
   let pageToken = "";
   let total = 0;
+  // The target that answers the first page answers the next ones.
+  let greeters = run.greeters;
   for (let page = 0; page < 100_000; page++) {
-    const reply = await run.greeters[0].listSubscribers({
-      topic: config.topics[0],
-      pageToken,
-      signal,
-    });
+    const { greeter, value: reply } = await firstAnswering(
+      { ...run, greeters },
+      (greeter) =>
+        greeter.listSubscribers({ topic: config.topics[0], pageToken, signal }),
+    );
+    greeters = [greeter];
     for (const s of reply.subscribers) run.print(renderSubscriber(format, s));
     total = reply.total;
     pageToken = reply.nextPageToken;

@@ -223,11 +223,6 @@ function checkModes(
       `--mode ${mode} takes one NAME, got ${names.length}; --mode bidi sends several`,
     );
   }
-  if (mode !== "subscribe" && config.target.includes(",")) {
-    throw new ConfigError(
-      `Several targets ("${config.target}") apply to --mode subscribe, not ${mode}: give one`,
-    );
-  }
   if (mode !== "subscribe" && topics.length > 1) {
     throw new ConfigError(
       `--mode ${mode} takes one --topic, got ${topics.length}`,

@@ -589,7 +589,7 @@ export const CLIENT_SETTINGS = {
     flag: "target",
     arg: "HOST:PORT[,…]",
     help:
-      "server address; in subscribe mode, several instances of one NATS stream, comma-separated (it moves to the next when one fails)",
+      "server address, or several, comma-separated, tried in order (subscribe moves to the next whenever it must subscribe again)",
     default: "localhost:50051",
     read: readTarget,
   }),
