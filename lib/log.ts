@@ -22,7 +22,13 @@ export const LOG_LEVELS: readonly LogLevel[] = [
 ];
 
 /** Extra structured fields of a record (subscription id, peer, reason…). */
-export type LogFields = Record<string, string | number | boolean | undefined>;
+export type LogFields = Record<
+  string,
+  string | number | boolean | readonly string[] | undefined
+>;
+
+/** A field named in a message: `{name}`. */
+const PLACEHOLDER = /\{(\w+)\}/g;
 
 /** Options of {@linkcode Logger}. */
 export interface LoggerOptions {
@@ -37,21 +43,33 @@ export interface LoggerOptions {
 }
 
 const encoder = new TextEncoder();
+
+/** A field's value in a text line: strings and lists quoted, the rest bare. */
+function shown(value: LogFields[string]): string {
+  if (typeof value === "string") return quote(value);
+  if (Array.isArray(value)) return quote(value.join(","));
+  return String(value);
+}
 const toStderr = (line: string) => {
   Deno.stderr.writeSync(encoder.encode(line + "\n"));
 };
 
 /**
  * A levelled logger. Text lines read `TIME LEVEL message key=value…`, every
- * string value quoted and escaped by `quote` (`escape.ts`) (numbers and booleans
- * bare); JSON lines hold `time`, `level`, `msg` and the fields. Logging
- * never throws: a line the sink cannot take is dropped.
+ * string value quoted and escaped by `quote` (`escape.ts`) (numbers and
+ * booleans bare, a list as its items joined by commas); JSON lines hold
+ * `time`, `level`, `msg` and the fields. A message may name a field,
+ * `client {name} subscribed.`: a text line shows the value there, quoted, for
+ * people; a JSON line keeps `msg` the same for every record of its kind
+ * (`client subscribed.`) and the value in its field, for log pipelines.
+ * Logging never throws: a line the sink cannot take is dropped.
  *
  * @example
  * ```ts
  * import { Logger } from "./log.ts";
  * const log = new Logger({ level: "info" });
- * log.info("Starting server on [::]:50051", { port: 50051 });
+ * log.info("Starting server on 127.0.0.1:50051", { port: 50051 });
+ * log.info("client {name} subscribed.", { name: "you", topics: ["tick"] });
  * ```
  */
 export class Logger {
@@ -103,15 +121,30 @@ export class Logger {
   #emit(level: LogLevel, msg: string, fields: LogFields): void {
     const time = new Date(this.#now()).toISOString();
     if (this.#format === "json") {
-      this.#write(JSON.stringify({ time, level, msg, ...fields }));
+      const constant = msg.includes("{")
+        ? msg.replace(PLACEHOLDER, "").replace(/ {2,}/g, " ")
+        : msg;
+      // \uXXXX escapes are JSON too: the value parses back unchanged, and a
+      // terminal showing the line is not steered by a client's characters.
+      this.#write(
+        escapeUnsafe(JSON.stringify({ time, level, msg: constant, ...fields })),
+      );
       return;
     }
-    // The message is the server's own words (client values in it are
-    // quoted by the caller); escaping what remains keeps it on one line.
-    let line = `${time} ${level.toUpperCase()} ${escapeUnsafe(msg)}`;
+    // The message is the server's own words, and the fields it names are
+    // quoted; escaping what remains keeps it on one line.
+    const named = new Set<string>();
+    const text = msg.includes("{")
+      ? msg.replace(PLACEHOLDER, (whole, key: string) => {
+        if (!(key in fields)) return whole;
+        named.add(key);
+        return shown(fields[key]);
+      })
+      : msg;
+    let line = `${time} ${level.toUpperCase()} ${escapeUnsafe(text)}`;
     for (const [key, value] of Object.entries(fields)) {
-      if (value === undefined) continue;
-      line += ` ${key}=${typeof value === "string" ? quote(value) : value}`;
+      if (value === undefined || named.has(key)) continue;
+      line += ` ${key}=${shown(value)}`;
     }
     this.#write(line);
   }

@@ -258,6 +258,24 @@ Deno.test("greeter serve: env settings apply, flags win, SIGTERM stops it with e
   assert.equal(started.msg, `Starting server on ${target}`);
   await using client = streamingClient(target, "eve");
   await client.waitForLine("stdout", /hello eve/);
+  // JSON lines for log pipelines: one msg per kind of record, the client's
+  // name and topics in fields of their own.
+  const joined = server.stderr.map((l) => JSON.parse(l)).find((r) =>
+    r.msg === "client subscribed."
+  );
+  assert.deepEqual(
+    { ...joined, time: undefined, peer: undefined },
+    {
+      time: undefined,
+      level: "info",
+      msg: "client subscribed.",
+      name: "eve",
+      subscription: 1,
+      peer: undefined,
+      transport: "grpc",
+      topics: ["tick"],
+    },
+  );
   server.child.kill("SIGTERM");
   const status = await server.exit();
   assert.equal(status.code, 0, server.stderr.join("\n"));

@@ -23,6 +23,33 @@ Deno.test("Logger writes text and JSON lines at or above its level", () => {
   });
 });
 
+Deno.test("Logger shows the fields a message names in it for people, and keeps a JSON msg constant", () => {
+  const lines: string[] = [];
+  const now = () => 0;
+  const fields = { name: "j\u202e", subscription: 3, topics: ["tick", "a.b"] };
+  new Logger({ write: (l) => lines.push(l), now }).info(
+    "client {name} subscribed.",
+    fields,
+  );
+  new Logger({ format: "json", write: (l) => lines.push(l), now }).info(
+    "client {name} subscribed.",
+    fields,
+  );
+  assert.equal(
+    lines[0],
+    '1970-01-01T00:00:00.000Z INFO client "j\\u202e" subscribed. subscription=3 topics="tick,a.b"',
+  );
+  assert.ok(lines[1].includes('"name":"j\\u202e"'), lines[1]);
+  assert.deepEqual(JSON.parse(lines[1]), {
+    time: "1970-01-01T00:00:00.000Z",
+    level: "info",
+    msg: "client subscribed.",
+    name: "j\u202e",
+    subscription: 3,
+    topics: ["tick", "a.b"],
+  });
+});
+
 Deno.test("Logger drops a line its sink cannot take instead of throwing", () => {
   const log = new Logger({
     write: () => {

@@ -171,7 +171,8 @@ export class CallSignals {
         // Churn must not flood the log: a budget of lines per peer.
         const held = lines ? lines.take(peer) : 0;
         if (held !== undefined) {
-          log.info(`client ${quote(name)} disconnected.`, {
+          log.info("client {name} disconnected.", {
+            name,
             peer,
             joinsAndLeavesNotLogged: held || undefined,
           });

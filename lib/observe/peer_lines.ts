@@ -21,19 +21,21 @@ export const DEFAULT_PEER_INTERVAL_MS = 10_000;
 const SWEEP_AT = 1_024;
 
 /**
- * A subscription's topics for a log line: the first
- * {@linkcode LOGGED_TOPICS}, then how many more.
+ * A subscription's topics as log fields: `topics`, the first
+ * {@linkcode LOGGED_TOPICS} of them, and `topicCount` when there are more.
  *
  * @example
  * ```ts
  * import { topicsForLog } from "./peer_lines.ts";
- * topicsForLog(["a", "b"]); // "a,b"
+ * topicsForLog(["a", "b"]); // { topics: ["a", "b"] }
  * ```
  */
-export function topicsForLog(topics: readonly string[]): string {
-  const shown = topics.slice(0, LOGGED_TOPICS).join(",");
-  const more = topics.length - LOGGED_TOPICS;
-  return more > 0 ? `${shown},…(${more} more)` : shown;
+export function topicsForLog(
+  topics: readonly string[],
+): { topics: readonly string[]; topicCount?: number } {
+  return topics.length > LOGGED_TOPICS
+    ? { topics: topics.slice(0, LOGGED_TOPICS), topicCount: topics.length }
+    : { topics };
 }
 
 /** Options of {@linkcode PeerLineBudget}. */

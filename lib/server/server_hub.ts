@@ -19,7 +19,6 @@ import { type LeaveReason } from "../bus/hub_items.ts";
 import { runTicker } from "../bus/ticker.ts";
 import type { Logger } from "../log.ts";
 import type { ResolvedServerOptions } from "./options.ts";
-import { quote } from "../escape.ts";
 import { TICK_TOPIC } from "../bus/hub_items.ts";
 import { PeerLineBudget, topicsForLog } from "../observe/peer_lines.ts";
 
@@ -166,11 +165,12 @@ export function createServerHub(
     onJoin: (info) => {
       const held = joinLines.take(info.labels.peer ?? "");
       if (held === undefined) return; // this peer's budget of lines is spent
-      log.info(`client ${quote(info.name)} subscribed.`, {
+      log.info("client {name} subscribed.", {
+        name: info.name,
         subscription: info.id,
         peer: info.labels.peer,
         transport: info.labels.transport,
-        topics: topicsForLog(info.topics),
+        ...topicsForLog(info.topics),
         joinsAndLeavesNotLogged: held || undefined,
       });
     },
@@ -186,7 +186,8 @@ export function createServerHub(
         return;
       }
       gapLogs.set(info.id, { at: now, gaps: 0, missed: 0 });
-      log.warn(`client ${quote(info.name)} missed events.`, {
+      log.warn("client {name} missed events.", {
+        name: info.name,
         subscription: info.id,
         peer: info.labels.peer,
         transport: info.labels.transport,
@@ -203,7 +204,8 @@ export function createServerHub(
       wiring.onLeave(reason);
       const held = joinLines.take(info.labels.peer ?? "");
       if (held === undefined) return;
-      log.info(`client ${quote(info.name)} is leaving.`, {
+      log.info("client {name} is leaving.", {
+        name: info.name,
         subscription: info.id,
         peer: info.labels.peer,
         transport: info.labels.transport,
