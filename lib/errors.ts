@@ -45,6 +45,35 @@ export class CapacityError extends GreeterError {}
 /** The hub or server is closing and accepts no new work. */
 export class UnavailableError extends GreeterError {}
 
+/**
+ * How a caller left its call before the call was done: it cancelled it
+ * (Ctrl-C, a count reached, a closed pipe), its connection closed under the
+ * call (the process was killed, the network went), or its deadline passed.
+ */
+export type CallerLeaving = "client-cancelled" | "disconnected" | "deadline";
+
+/**
+ * The caller left its call ({@linkcode CallerLeaving} says how). A
+ * transport aborts a call's signal with one; the hub reports a
+ * subscription's leave by it.
+ *
+ * @example
+ * ```ts
+ * import { CallerLeftError } from "./errors.ts";
+ * const left = new CallerLeftError("disconnected", "The client's connection closed");
+ * left.how; // "disconnected"
+ * ```
+ */
+export class CallerLeftError extends GreeterError {
+  /** How the caller left. */
+  readonly how: CallerLeaving;
+  /** Creates the error. */
+  constructor(how: CallerLeaving, message: string) {
+    super(message);
+    this.how = how;
+  }
+}
+
 /** The command line or environment holds a setting that cannot be used. */
 export class ConfigError extends GreeterError {}
 

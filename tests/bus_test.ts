@@ -373,7 +373,7 @@ for (const workers of WORKERS) {
       subscription_id: 2,
       name: "ann",
       topics: ["news"],
-      reason: "aborted",
+      reason: "client-cancelled",
     });
     await watcher.return(undefined);
   });

@@ -61,7 +61,8 @@ Deno.test("greeter client --mode stream --count N leaves cleanly and the server 
   }
   await server.waitForLine(
     "stderr",
-    /client "alice" is leaving\. subscription=1 peer="[^"]+" transport="grpc" reason="aborted"/,
+    // --count reached: the client cancelled its call.
+    /client "alice" is leaving\. subscription=1 peer="[^"]+" transport="grpc" reason="client-cancelled"/,
   );
   // One line per leave: no separate "disconnected." line.
   assert.ok(!server.stderr.some((l) => l.includes("disconnected.")));
@@ -96,7 +97,7 @@ Deno.test("a client's name cannot forge fields in the server's log", async () =>
     ),
     leaves[0],
   );
-  assert.match(leaves[0], /reason="aborted"$/);
+  assert.match(leaves[0], /reason="client-cancelled"$/);
   assert.ok(!server.stderr.some((l) => l.includes("INFO client eve ")));
 });
 
@@ -202,7 +203,8 @@ Deno.test("a killed client's subscription is removed by the server", async () =>
   await client.exit();
   await server.waitForLine(
     "stderr",
-    /client "dave" is leaving\. subscription=1 peer="[^"]+" transport="grpc" reason="aborted"/,
+    // Killed: no cancel, its connection closed.
+    /client "dave" is leaving\. subscription=1 peer="[^"]+" transport="grpc" reason="disconnected"/,
   );
 });
 

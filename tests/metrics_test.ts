@@ -141,7 +141,10 @@ Deno.test("the metrics page parses, and its counters move with the traffic", asy
   assert.equal(v(method("Publish", "OK")), 1);
   assert.equal(v(method("Subscribe", "CANCELLED")), 2);
   assert.equal(v("greeter_subscribers"), 0);
-  assert.equal(v('greeter_subscriptions_ended_total{reason="aborted"}'), 2);
+  assert.equal(
+    v('greeter_subscriptions_ended_total{reason="client-cancelled"}'),
+    2,
+  );
   assert.equal(v('greeter_resumes_total{outcome="recovered"}'), 1);
   assert.ok(
     v("greeter_events_published_total") >

@@ -93,7 +93,7 @@ Deno.test("SayHelloStreamReply removes a subscriber whose connection drops", asy
   const leave = t.logs.find((l) => l.includes('client "gone" is leaving.'));
   assert.match(
     leave!,
-    /subscription=1 peer="127\.0\.0\.1:\d+" transport="grpc" reason="aborted"/,
+    /subscription=1 peer="127\.0\.0\.1:\d+" transport="grpc" reason="disconnected"/,
   );
 });
 

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { GreeterClient } from "../lib/client/client.ts";
 import { spawnServer, spawnTask } from "../testing/process.ts";
-import { startTestServer } from "../testing/server.ts";
+import { startTestServer, waitFor } from "../testing/server.ts";
 
 /** Rounds per signal kind: the second copy's timing varies run to run. */
 const ROUNDS = 5;
@@ -103,5 +103,14 @@ Deno.test("SIGHUP to deno task client's process group ends the subscription with
   assert.ok(
     cli.stderr.some((l) => /^last cursor: \w+:\d+$/.test(l)),
     cli.stderr.join("\n"),
+  );
+  // It cancelled its call, and the server says so.
+  await waitFor(
+    "the leave",
+    () => t.logs.some((l) => l.includes("is leaving.")),
+  );
+  assert.match(
+    t.logs.find((l) => l.includes("is leaving."))!,
+    /reason="client-cancelled"/,
   );
 });

@@ -25,6 +25,7 @@ import {
   type PublishOptions,
 } from "./broker.ts";
 import {
+  CallerLeftError,
   CapacityError,
   InvalidArgumentError,
   SlowConsumerError,
@@ -610,7 +611,13 @@ export class Hub<T> {
     this.#subscribers.add(subscriber);
     if (resume?.slot) this.#brokerReaders.set(subscriber, resume.slot);
     if (signal) {
-      const onAbort = () => subscriber.leave("aborted", signal.reason);
+      const onAbort = () =>
+        subscriber.leave(
+          signal.reason instanceof CallerLeftError
+            ? signal.reason.how
+            : "aborted",
+          signal.reason,
+        );
       signal.addEventListener("abort", onAbort, { once: true });
       subscriber.dispose = () => signal.removeEventListener("abort", onAbort);
     }

@@ -132,20 +132,18 @@ export interface StreamEncoding<T, U> {
 export type LeaveReason =
   /** The reader cancelled its stream. */
   | "cancelled"
-  /** The subscriber's signal aborted (e.g. the client went away). */
+  /** The client cancelled its call (Ctrl-C, a count reached, a closed pipe). */
+  | "client-cancelled"
+  /** The client's connection closed under the call (killed, network gone). */
+  | "disconnected"
+  /** The call's deadline passed. */
+  | "deadline"
+  /** The subscriber's signal aborted otherwise, or its stream failed. */
   | "aborted"
   /** Its buffer overflowed under the `disconnect` policy. */
   | "slow-consumer"
   /** The hub closed and the subscriber read everything it held. */
   | "closed";
-
-/** Every {@linkcode LeaveReason}, for metrics shown before the first leave. */
-export const LEAVE_REASONS: readonly LeaveReason[] = [
-  "cancelled",
-  "aborted",
-  "slow-consumer",
-  "closed",
-];
 
 /** A snapshot of one subscription, for presence, logs and tests. */
 export interface SubscriptionInfo {
@@ -166,3 +164,17 @@ export interface SubscriptionInfo {
   /** What the subscriber was labelled with (e.g. its peer), for logs. */
   readonly labels: Readonly<Record<string, string>>;
 }
+
+/**
+ * Every {@linkcode LeaveReason}: for metrics shown before the first leave,
+ * and the reasons a `$presence` leave read from a shared stream may give.
+ */
+export const LEAVE_REASONS: readonly LeaveReason[] = [
+  "cancelled",
+  "client-cancelled",
+  "disconnected",
+  "deadline",
+  "aborted",
+  "slow-consumer",
+  "closed",
+];

@@ -214,7 +214,7 @@ export class Subscriber<T> {
    * errored with it.
    */
   stopped(reason: LeaveReason, error: unknown): void {
-    if (reason !== "aborted" && reason !== "slow-consumer") return;
+    if (reason === "cancelled" || reason === "closed") return;
     const last = this.#encoding?.last(this.#start!, error);
     if (last === undefined) return this.controller.error(error);
     this.controller.enqueue(last);

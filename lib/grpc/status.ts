@@ -7,6 +7,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import {
+  CallerLeftError,
   CapacityError,
   InvalidArgumentError,
   PermissionDeniedError,
@@ -39,6 +40,10 @@ export function toServiceError(error: unknown): grpc.ServiceError {
     ? grpc.status.UNAUTHENTICATED
     : error instanceof PermissionDeniedError
     ? grpc.status.PERMISSION_DENIED
+    : error instanceof CallerLeftError
+    ? (error.how === "deadline"
+      ? grpc.status.DEADLINE_EXCEEDED
+      : grpc.status.CANCELLED)
     : grpc.status.INTERNAL;
   const details = code === grpc.status.INTERNAL
     ? "Internal error: the server could not complete the call"

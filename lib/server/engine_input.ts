@@ -12,6 +12,7 @@
 
 import type { EventRefusal } from "../bus/broker.ts";
 import {
+  LEAVE_REASONS,
   type LeaveReason,
   PRESENCE_TOPIC,
   type SubscriptionInfo,
@@ -25,14 +26,6 @@ import { PeerLineBudget } from "../observe/peer_lines.ts";
 
 /** One line per cause of refusal per this interval (ms). */
 export const REFUSAL_LOG_INTERVAL_MS = 60_000;
-
-/** Why a subscription may leave, as `$presence` says it. */
-const LEAVE_REASONS: readonly LeaveReason[] = [
-  "cancelled",
-  "aborted",
-  "slow-consumer",
-  "closed",
-];
 
 /**
  * Room a subscriber's stream message needs around a payload (cursor, topic,

@@ -572,6 +572,30 @@ function flushedBytes(session: Session): number {
 }
 
 /**
+ * Whether the HTTP/2 connection of a call has closed, asked of the
+ * connection as it was when the call started (taken now). grpc-js says
+ * `'cancelled'` both when a client cancels its call (RST_STREAM) and when
+ * its connection goes (a killed process, a cut network), and Deno 2.9.3
+ * gives both streams the same `rstCode` (8, CANCEL); what tells them apart
+ * is the connection (measured: closed by the time the stream closes when
+ * the connection went, open when only the stream was cancelled). Once the
+ * stream is closed, Deno no longer links it to its connection: hence the
+ * connection taken at the start.
+ *
+ * @example
+ * ```ts ignore
+ * const closed = connectionClosed(call); // when the call starts
+ * call.once("cancelled", () => closed() ? "disconnected" : "client-cancelled");
+ * ```
+ */
+export function connectionClosed(call: object): () => boolean {
+  const session = http2StreamOf(call)?.session as
+    | { readonly closed?: boolean; readonly destroyed?: boolean }
+    | undefined;
+  return () => session?.closed === true || session?.destroyed === true;
+}
+
+/**
  * The HTTP/2 stream under a grpc-js server call (or intercepting call).
  * Exported for the call counting (`sent_status.ts`), which reads the status
  * grpc-js sent without telling the interceptors.

@@ -27,6 +27,7 @@
 export {
   CallWriter,
   type CallWriterOptions,
+  connectionClosed,
   FramedMessage,
   framePrefix,
 } from "./call_writer.ts";
