@@ -88,6 +88,15 @@ Deno.test({
     }
     await stopInstance(a);
     await stopInstance(b);
+    // Each counts what it published itself, not every instance's events.
+    for (const server of [a, b]) {
+      const line = server.process.stderr.find((l) =>
+        l.includes("Server stopped")
+      )!;
+      const count = (name: string) =>
+        Number(line.match(` ${name}=(\\d+)`)?.[1]);
+      assert.ok(count("published") < count("received"), line);
+    }
   },
 });
 

@@ -33,6 +33,11 @@ export interface BusEvent<T> {
    * `rejected`) in its place, never the event.
    */
   readonly rejected?: string;
+  /**
+   * Set on what `publish` resolves to when the event was published before
+   * with the same id, within the duplicate window: no new event.
+   */
+  readonly duplicate?: true;
 }
 
 /** Why an event read from a shared log is refused, and what was wrong. */
@@ -300,7 +305,14 @@ export class MemoryBroker<T> implements Broker<T> {
     if (id !== undefined) {
       this.#forget(now);
       const first = this.#ids.get(id);
-      if (first) return Promise.resolve({ kind: "event", ...first, data });
+      if (first) {
+        return Promise.resolve({
+          kind: "event",
+          ...first,
+          data,
+          duplicate: true,
+        });
+      }
     }
     const event: BusEvent<T> = {
       kind: "event",

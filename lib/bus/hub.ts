@@ -104,8 +104,16 @@ export interface Subscription<T, U = HubItem<T>> extends SubscriptionStart {
 
 /** Counters over the hub's life, for logs and metrics. */
 export interface HubStats {
-  /** Events received from the broker and fanned out. */
+  /**
+   * Events this hub published and the broker took (its callers', its
+   * ticks, its `$presence`): with a shared log, this instance's alone.
+   */
   readonly published: number;
+  /**
+   * Events received from the broker and fanned out: with a shared log,
+   * every instance's.
+   */
+  readonly received: number;
   /** Events handed to readers (all subscriptions). */
   readonly delivered: number;
   /** Events dropped under `drop-oldest` (all subscriptions). */
@@ -423,6 +431,7 @@ export class Hub<T> {
   #closed = false;
   #stats = {
     published: 0,
+    received: 0,
     delivered: 0,
     dropped: 0,
     slowConsumerDisconnects: 0,
@@ -654,7 +663,11 @@ export class Hub<T> {
         ),
       );
     }
-    return this.#broker.publish(topic, data, options);
+    return this.#broker.publish(topic, data, options).then((event) => {
+      // A publish the broker folded into an earlier one is no new event.
+      if (!event.duplicate) this.#stats.published++;
+      return event;
+    });
   }
 
   /**
@@ -776,7 +789,8 @@ export class Hub<T> {
 
   #announce(change: PresenceChange): void {
     if (!this.#presence || this.#closed) return;
-    this.#broker.publish(PRESENCE_TOPIC, this.#presence(change)).catch(
+    this.#broker.publish(PRESENCE_TOPIC, this.#presence(change)).then(
+      () => this.#stats.published++,
       () => {}, // a broker that cannot take presence must not fail the join
     );
   }
@@ -865,7 +879,7 @@ export class Hub<T> {
     const own = event.topic.startsWith("$");
     (own ? this.#serverLog : this.#log).append(event, this.#now());
     this.#seq = event.seq;
-    this.#stats.published++;
+    this.#stats.received++;
     const subscribers = this.#subscribers;
     const named = subscribers.named(event.topic);
     if (named) { for (const s of named) this.#offer(s, event); }

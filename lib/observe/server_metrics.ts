@@ -22,7 +22,11 @@ import { isolateMetrics, runtimeMetrics } from "./runtime_metrics.ts";
 
 /** What `greeter_events_published_total` counts. */
 export const PUBLISHED_HELP =
-  "Events published on the bus (all topics, ticks and presence included).";
+  "Events this instance published (Publish calls, its ticks and presence).";
+
+/** What `greeter_events_received_total` counts. */
+export const RECEIVED_HELP =
+  "Events read from the event stream and fanned out (every instance's, with a shared stream).";
 
 /** What a transport's listener tells of its connections. */
 export interface ConnectionStats {
@@ -73,9 +77,9 @@ export function serverMetrics(
   { worker }: {
     /**
      * This server is worker `worker` of a process whose main thread renders
-     * the process's families and the events published (each worker's hub
+     * the process's families and the events received (each worker's hub
      * takes every event in): this one's are left out, and its isolate's
-     * are labelled with it.
+     * are labelled with it. What it published is its own, summed there.
      */
     worker?: number;
   } = {},
@@ -92,12 +96,13 @@ export function serverMetrics(
     "gauge",
     () => [[{}, hub.size]],
   );
+  stat(
+    "greeter_events_published_total",
+    PUBLISHED_HELP,
+    (s) => s.published,
+  );
   if (worker === undefined) {
-    stat(
-      "greeter_events_published_total",
-      PUBLISHED_HELP,
-      (s) => s.published,
-    );
+    stat("greeter_events_received_total", RECEIVED_HELP, (s) => s.received);
   }
   stat(
     "greeter_events_delivered_total",

@@ -417,6 +417,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     headers.set(TOPIC_HEADER, topic);
     const started = performance.now();
     let seq: number;
+    let duplicate = false;
     try {
       const ack = await this.#js.publish(this.#subject, data, {
         headers,
@@ -424,6 +425,7 @@ export class JetStreamBroker implements Broker<Uint8Array> {
         timeout: PUBLISH_TIMEOUT_MS,
       });
       seq = ack.seq;
+      duplicate = ack.duplicate;
     } catch (error) {
       throw new UnavailableError(
         `Cannot publish on "${topic}": the event stream (NATS) did not acknowledge it (${
@@ -437,8 +439,9 @@ export class JetStreamBroker implements Broker<Uint8Array> {
     for (const listener of this.#acknowledged) listener(seconds);
     if (seq > this.#head) this.#head = seq;
     this.#wakeReader();
-    return await this.#readBackEvent(seq) ??
+    const event = await this.#readBackEvent(seq) ??
       { kind: "event", seq, time: Date.now(), topic, data };
+    return duplicate ? { ...event, duplicate: true } : event;
   }
 
   /** Adds a listener of every later event; the first one starts the reader. */

@@ -31,7 +31,11 @@ import { GreeterError } from "../../errors.ts";
 import { LOG_LEVELS, type LogLevel } from "../../log.ts";
 import type { MetricsEndpoint } from "../../observe/metrics_endpoint.ts";
 import { Metrics } from "../../observe/metrics.ts";
-import { engineMetrics, PUBLISHED_HELP } from "../../observe/server_metrics.ts";
+import {
+  engineMetrics,
+  PUBLISHED_HELP,
+  RECEIVED_HELP,
+} from "../../observe/server_metrics.ts";
 import {
   EventLoopLag,
   isolateMetrics,
@@ -121,19 +125,20 @@ function workerSettings(settings: ResolvedServerOptions): WorkerSettings {
   return { ...rest, reusePort: true };
 }
 
-/** Sums the workers' counters into one snapshot. */
+/** Sums the workers' counters into one snapshot; the events received are the process's. */
 function sum(
   snapshots: BusSnapshot[],
   epoch: string,
   seq: number,
-  published: number,
+  own: { received: number; ticked: number },
 ): BusSnapshot {
   const total = (key: keyof BusSnapshot) =>
     snapshots.reduce((n, s) => n + (s[key] as number), 0);
   return {
     epoch,
     seq,
-    published,
+    published: total("published") + own.ticked,
+    received: own.received,
     size: total("size"),
     delivered: total("delivered"),
     dropped: total("dropped"),
@@ -339,13 +344,22 @@ export async function startWorkers(
   // The process's own families, rendered here, and this thread's: the
   // workers' are summed to them.
   const own = new Metrics();
+  /** The ticks this process published (the workers count their publishes). */
+  let ticked = 0;
   processMetrics(own, BUILD);
   const lag = new EventLoopLag(isolateMetrics(own, { worker: "main" }));
   if (broker.engine) engineMetrics(own, broker);
-  // Each worker's hub counts every event: the process publishes each once.
+  // The ticks published here; the workers' publishes are summed to them.
   own.collected(
     "greeter_events_published_total",
     PUBLISHED_HELP,
+    "counter",
+    () => [[{}, ticked]],
+  );
+  // Each worker's hub takes every event in: the process reads each once.
+  own.collected(
+    "greeter_events_received_total",
+    RECEIVED_HELP,
     "counter",
     () => [[{}, sequencer.published]],
   );
@@ -378,7 +392,10 @@ export async function startWorkers(
   }
   const draining = new AbortController();
   const ticks = runTicks(
-    (topic, data, options) => broker.publish(topic, data, options),
+    (topic, data, options) =>
+      broker.publish(topic, data, options).then((event) => {
+        if (!event.duplicate) ticked++; // another instance's tick otherwise
+      }),
     {
       intervalMs: settings.intervalMs,
       clock,
@@ -392,7 +409,7 @@ export async function startWorkers(
       [...(await pool.ask<BusSnapshot>("stats", null)).values()],
       broker.epoch,
       sequencer.seq,
-      sequencer.published,
+      { received: sequencer.published, ticked },
     );
   /** What the workers said last, once they are gone. */
   let final: BusSnapshot | undefined;
