@@ -509,3 +509,26 @@ Deno.test({
     assert.equal((await server.exit()).code, 0);
   },
 });
+
+Deno.test("a first run prints no notice about npm build scripts: deno.json decides every package that has some", async () => {
+  const { default: project } = await import("../deno.json", {
+    with: { type: "json" },
+  });
+  const lock = JSON.parse(docText("deno.lock"));
+  const withScripts = Object.entries(
+    lock.npm as Record<string, { scripts?: boolean }>,
+  ).filter(([, entry]) => entry.scripts).map(([id]) =>
+    `npm:${id.replace(/@[^@]+$/, "")}`
+  );
+  assert.ok(withScripts.length > 0, "protobufjs has a postinstall script");
+  const decided = [
+    ...project.allowScripts.deny,
+    ...(project.allowScripts as { allow?: string[] }).allow ?? [],
+  ];
+  for (const name of withScripts) {
+    assert.ok(
+      decided.includes(name),
+      `${name} has npm lifecycle scripts: deny them in deno.json's allowScripts (or allow them, saying why), or a first run says "Ignored build scripts"`,
+    );
+  }
+});

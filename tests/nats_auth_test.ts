@@ -36,7 +36,7 @@ function readmeNatsConfig(): string {
   const block = page.match(/```text\n(# greeter-nats\.conf\n[^]*?)```/)?.[1];
   assert.ok(block, "docs/instances.md shows greeter-nats.conf in a text block");
   const address = "listen: 127.0.0.1:4222\n";
-  const store = "jetstream { store_dir: /var/lib/nats }\n";
+  const store = "jetstream { store_dir: nats-store }\n";
   assert.ok(block.includes(address) && block.includes(store), block);
   return block.replace(address, "").replace(store, "");
 }
