@@ -810,9 +810,14 @@ export class Hub<T> {
     let slot: (() => void) | undefined;
     let reason: string | undefined;
     if (after.epoch !== this.epoch) {
-      reason = `cursor epoch ${
-        quote(after.epoch)
-      } is not the server's "${this.epoch}": the server restarted`;
+      // Why, as far as the hub can tell: a cursor names its epoch only.
+      reason = this.#broker.shared
+        ? `cursor epoch ${
+          quote(after.epoch)
+        } is not the event stream's "${this.epoch}": it is from before the stream was recreated, or from another stream`
+        : `cursor epoch ${
+          quote(after.epoch)
+        } is not the server's "${this.epoch}": it is from before the server's last start, or from another server`;
     } else if (!Number.isSafeInteger(after.seq) || after.seq < 0) {
       reason = `cursor seq ${after.seq} is not a valid position`;
     } else if (after.seq > Math.max(this.#seq, this.#broker.head ?? 0)) {
