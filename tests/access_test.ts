@@ -149,6 +149,17 @@ Deno.test("a token's grants decide its calls: PERMISSION_DENIED names the topic 
   );
   assert.equal(t.server.hub.size, 1); // no refused subscription got in
 
+  // The stream's state is operations' business, as /metrics is.
+  await assert.rejects(
+    reader.streamInfo(),
+    (error: RpcError) =>
+      error.code === "PERMISSION_DENIED" &&
+      error.message.includes(
+        'Permission denied for /helloworld.Greeter/StreamInfo: this token lacks "metrics"',
+      ),
+  );
+  assert.equal((await full.streamInfo()).epoch, t.server.hub.epoch);
+
   // A token alone may do everything.
   await full.publish("weather", new Uint8Array());
   assert.equal((await full.listSubscribers()).total, 1);

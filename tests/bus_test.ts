@@ -79,6 +79,7 @@ for (const workers of WORKERS) {
       timeMs: published.timeMs,
       topic: "news",
       payload: event.kind === "event" ? event.payload : undefined,
+      replayed: false, // published after the subscription started
     });
     assert.equal(payloadOf(event), "headline");
     assert.ok(Math.abs(Date.now() - published.timeMs) < 60_000);
@@ -153,7 +154,7 @@ for (const workers of WORKERS) {
 }
 
 for (const workers of WORKERS) {
-  Deno.test(`Subscribe after a cursor past the window or from another epoch is not recovered (workers: ${workers})`, async () => {
+  Deno.test(`Subscribe after a cursor past the window or from another epoch is not recovered; one past the window starts with what is held (workers: ${workers})`, async () => {
     await using t = await quietServer({ replaySize: 4 }, workers);
     using client = new GreeterClient(t.target);
     for (let n = 1; n <= 8; n++) {
@@ -161,17 +162,28 @@ for (const workers of WORKERS) {
     }
     const epoch = (await t.server.stats()).epoch;
     const cases = [
-      [{ epoch, seq: 2 }, /events after seq 2 are no longer held/],
-      [{ epoch: "another", seq: 8 }, /"another" is not the server's/],
+      // Too old: the four held follow (seq 5 to 8), not only live events.
+      [
+        { epoch, seq: 2 },
+        /events after seq 2 through 4 are no longer held/,
+        4,
+      ],
+      [{ epoch: "another", seq: 8 }, /"another" is not the server's/, "live"],
     ] as const;
-    for (const [after, reason] of cases) {
-      const head = (await t.server.stats()).seq; // its own join is published after
+    for (const [after, reason, from] of cases) {
+      // Live: from the head (its own join is published after).
+      const start = from === "live" ? (await t.server.stats()).seq : from;
       const stream = client.subscribe("late", { topics: ["news"], after });
       const subscribed = await next(stream);
       assert.equal(subscribed.kind, "subscribed");
       assert.equal(subscribed.recovered, false);
       assert.match(subscribed.reason, reason);
-      assert.deepEqual(subscribed.cursor, { epoch, seq: head });
+      assert.deepEqual(subscribed.cursor, { epoch, seq: start });
+      if (from !== "live") {
+        const first = await next(stream);
+        assert.ok(first.kind === "event" && first.replayed, "replayed");
+        assert.equal(first.cursor.seq, 5);
+      }
       await stream.return(undefined);
       await waitFor(
         "its leave",

@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { GreeterClient } from "../lib/client/client.ts";
 import {
   LineProcess,
+  ROOT,
   runClient,
+  runTask,
   spawnServer,
   spawnTask,
 } from "../testing/process.ts";
@@ -384,4 +386,192 @@ Deno.test("a target list in GREETER_TARGET is tried in order by every mode: a ta
   });
   assert.notEqual(none.code, 0);
   assert.match(none.stderr, /UNAVAILABLE/);
+});
+
+Deno.test("deno task client --from first, last:N, a time or how long ago starts with the events held, printed as replayed, then goes on live", async () => {
+  await using t = await startTestServer({
+    intervalMs: HOUR,
+    heartbeatMs: HOUR,
+  });
+  using publisher = new GreeterClient(t.target);
+  const since = new Date(Date.now() - 60_000).toISOString();
+  let n = 0;
+  for (
+    const [from, expected] of [
+      ["first", ["one", "two", "three"]],
+      ["last:2", ["two", "three"]],
+      [since, ["one", "two", "three"]],
+      ["5m", ["one", "two", "three"]],
+    ] as const
+  ) {
+    const topic = `news.${n++}`; // its own three events, and others' between
+    for (const payload of ["one", "two", "three"]) {
+      await publisher.publish(topic, text.encode(payload));
+      await publisher.publish("other", text.encode("not for it"));
+    }
+    await using cli = spawnTask("client", [
+      "you",
+      "--target",
+      t.target,
+      "--mode",
+      "subscribe",
+      "--topic",
+      topic,
+      "--from",
+      from,
+      "--count",
+      String(expected.length + 1),
+    ]);
+    await cli.waitForLine("stdout", /payload="three"/);
+    await publisher.publish(topic, text.encode("live"));
+    assert.equal((await cli.exit()).code, 0, cli.stderr.join("\n"));
+    const events = cli.stdout.filter((l) => l.startsWith("event: "));
+    assert.deepEqual(
+      events.map((l) => l.match(/payload="(.*)"$/)?.[1]),
+      [...expected, "live"],
+      from,
+    );
+    // What was held is replayed, not late: its age is no latency.
+    for (const line of events.slice(0, -1)) {
+      assert.match(line, / replayed payload=/, line);
+    }
+    assert.match(events.at(-1)!, / latency=\d+ms payload="live"$/);
+  }
+  const both = await runClient([
+    "--target",
+    t.target,
+    "--mode",
+    "subscribe",
+    "--from",
+    "first",
+    "--after",
+    "0123456789abcdef:1",
+  ]);
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /--after and --from say the same thing twice/);
+  const bad = await runClient(["--mode", "subscribe", "--from", "10:00"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /Invalid --from "10:00": expected first, last:N/);
+});
+
+Deno.test("deno task client --payload-file publishes a file's bytes or stdin's as they are, binary too", async () => {
+  await using t = await startTestServer({
+    intervalMs: HOUR,
+    heartbeatMs: HOUR,
+  });
+  using reader = new GreeterClient(t.target);
+  const stream = reader.subscribe("r", { topics: ["bin"] });
+  assert.equal((await stream.next()).value?.kind, "subscribed");
+  const bytes = new Uint8Array([0, 1, 0xff, 0x0a, 0xc3]); // not UTF-8
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/payload.bin`, bytes);
+    // A file, named relative to where deno task runs.
+    const fromFile = await runTask(
+      "client",
+      [
+        "--target",
+        t.target,
+        "--mode",
+        "publish",
+        "--topic",
+        "bin",
+        "--payload-file",
+        "payload.bin",
+      ],
+      { cwd: dir },
+    );
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    // stdin, piped as a shell pipes it.
+    const piped = new Deno.Command(Deno.execPath(), {
+      args: [
+        "task",
+        "-q",
+        "client",
+        "--target",
+        t.target,
+        "--mode",
+        "publish",
+        "--topic",
+        "bin",
+        "--payload-file",
+        "-",
+      ],
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    }).spawn();
+    const writer = piped.stdin.getWriter();
+    await writer.write(bytes);
+    await writer.close();
+    const out = await piped.output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    for (let i = 0; i < 2; i++) {
+      const event = (await stream.next()).value;
+      assert.ok(event?.kind === "event", `event ${i}`);
+      assert.deepEqual([...event.payload], [...bytes]);
+    }
+    const missing = await runTask(
+      "client",
+      [
+        "--target",
+        t.target,
+        "--mode",
+        "publish",
+        "--topic",
+        "bin",
+        "--payload-file",
+        "nope.bin",
+      ],
+      { cwd: dir },
+    );
+    assert.equal(missing.code, 2);
+    assert.match(
+      missing.stderr,
+      new RegExp(
+        `^error: Cannot read payload file "${dir}/nope.bin": No such file or directory\\n`,
+      ),
+    );
+  } finally {
+    await stream.return(undefined);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task client --mode stream-info prints the stream's epoch, first and last seq, events and bytes held, without subscribing", async () => {
+  await using t = await startTestServer({
+    intervalMs: HOUR,
+    heartbeatMs: HOUR,
+  });
+  using publisher = new GreeterClient(t.target);
+  await publisher.publish("news", text.encode("one"));
+  await publisher.publish("news", text.encode("two"));
+  const info = await runClient([
+    "--target",
+    t.target,
+    "--mode",
+    "stream-info",
+  ]);
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(
+    info.stdout,
+    new RegExp(
+      `^stream: epoch=${t.server.hub.epoch} store=memory first=1 last=2 events=2 bytes=\\d+ first_time="[^"]+" last_time="[^"]+"\\n$`,
+    ),
+  );
+  const json = await runClient([
+    "--target",
+    t.target,
+    "--mode",
+    "stream-info",
+    "--output",
+    "json",
+  ]);
+  const state = JSON.parse(json.stdout);
+  assert.equal(state.kind, "stream");
+  assert.equal(state.last_seq, 2);
+  assert.equal(state.events, 2);
+  assert.equal(t.server.hub.size, 0); // nobody subscribed
 });

@@ -6,7 +6,11 @@ import {
   SERVE_USAGE,
 } from "../lib/cli/config.ts";
 import type { Setting } from "../lib/cli/setting.ts";
-import { CLIENT_SETTINGS, SERVE_SETTINGS } from "../lib/cli/settings.ts";
+import {
+  CLIENT_SETTINGS,
+  readStart,
+  SERVE_SETTINGS,
+} from "../lib/cli/settings.ts";
 import { markdownRows } from "../lib/cli/usage.ts";
 import { ConfigError } from "../lib/errors.ts";
 import { docRows } from "../testing/docs.ts";
@@ -139,6 +143,31 @@ Deno.test("parseServeArgs() names the setting and the value it rejects", () => {
   );
 });
 
+Deno.test("readStart() reads first, last:N, a zoned time and how long ago; nothing else", () => {
+  assert.deepEqual(readStart("first"), { first: true });
+  assert.deepEqual(readStart("last:12"), { last: 12 });
+  assert.deepEqual(readStart("90s", 100_000), { timeMs: 10_000 });
+  assert.deepEqual(readStart("2h", 7_200_000), { timeMs: 0 });
+  assert.deepEqual(readStart("2026-11-24T10:00:00Z"), {
+    timeMs: Date.UTC(2026, 10, 24, 10),
+  });
+  assert.deepEqual(readStart("2026-11-24T11:00:00.5+01:00"), {
+    timeMs: Date.UTC(2026, 10, 24, 10, 0, 0, 500),
+  });
+  for (
+    const bad of [
+      "last:0",
+      "last:",
+      "10:00",
+      "2026-11-24T10:00",
+      "10x",
+      "beginning",
+    ]
+  ) {
+    assert.throws(() => readStart(bad), /Invalid --from/, bad);
+  }
+});
+
 Deno.test("parseClientArgs() defaults to world at localhost:50051 in stream2 mode", () => {
   const parsed = parseClientArgs([], {});
   assert.ok(!parsed.help);
@@ -147,8 +176,10 @@ Deno.test("parseClientArgs() defaults to world at localhost:50051 in stream2 mod
     token: undefined,
     topics: [],
     after: undefined,
+    from: undefined,
     payload: "",
     idempotencyKey: undefined,
+    payloadFile: undefined,
     tls: false,
     tlsCa: undefined,
     tlsCert: undefined,

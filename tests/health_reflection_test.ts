@@ -98,6 +98,7 @@ Deno.test({
       "helloworld.Greeter/SayHelloBidiStream",
       "helloworld.Greeter/SayHelloStream2",
       "helloworld.Greeter/SayHelloStreamReply",
+      "helloworld.Greeter/StreamInfo",
       "helloworld.Greeter/Subscribe",
     ]);
     assert.deepEqual(

@@ -512,3 +512,72 @@ Deno.test({
     assert.deepEqual(printedPayloads(subscriber), ["one", "two"]);
   },
 });
+
+Deno.test({
+  name:
+    "an instance whose window holds less than the stream serves --from first, --from a time, --after EPOCH:0 and stream-info from the stream",
+  ignore,
+  async fn() {
+    await using nats = await startNatsServer();
+    // The stream is made by an instance that keeps 1,000 events; the
+    // other keeps 2 in its window and adopts the stream as it is.
+    await using wide = await instance(nats.url);
+    await using narrow = await instance(nats.url, {
+      extra: ["--replay-size", "2", "--interval", "3600000"],
+    });
+    const cursors = await publishTexts(wide.target, "news", "a", "b", "c");
+    await publishTexts(wide.target, "other", "x", "y", "z"); // fills the window
+    const [epoch] = cursors[0].split(":");
+    const read = async (args: string[]) => {
+      const result = await runClient([
+        "you",
+        "--target",
+        narrow.target,
+        "--mode",
+        "subscribe",
+        "--topic",
+        "news",
+        "--count",
+        "3",
+        ...args,
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout;
+    };
+    const payloads = (stdout: string) =>
+      [...stdout.matchAll(/^event: .* replayed payload="(.*)"$/gm)].map((m) =>
+        m[1]
+      );
+    assert.deepEqual(payloads(await read(["--from", "first"])), [
+      "a",
+      "b",
+      "c",
+    ]);
+    assert.deepEqual(payloads(await read(["--from", "1h"])), ["a", "b", "c"]);
+    // Held by the stream: resumed, not "not resumed" with live events only.
+    const resumed = await read(["--after", `${epoch}:0`]);
+    assert.match(
+      resumed,
+      new RegExp(`^subscribed: .* cursor=${epoch}:0 resumed$`, "m"),
+    );
+    assert.deepEqual(payloads(resumed), ["a", "b", "c"]);
+    // The stream's state, as JetStream has it, from the narrow instance.
+    const info = await runClient([
+      "--target",
+      narrow.target,
+      "--mode",
+      "stream-info",
+      "--output",
+      "json",
+    ]);
+    assert.equal(info.code, 0, info.stderr);
+    const state = JSON.parse(info.stdout);
+    assert.equal(state.epoch, epoch);
+    assert.equal(state.store, "nats");
+    assert.equal(state.first_seq, 1);
+    assert.ok(state.events >= 6 && state.last_seq >= 6, info.stdout);
+    assert.ok(state.bytes > 0);
+    await stopInstance(narrow);
+    await stopInstance(wide);
+  },
+});

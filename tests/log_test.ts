@@ -111,6 +111,7 @@ Deno.test("a log line, a refused name's error and the client's output escape the
       timeMs: 0,
       topic: text,
       payload: new TextEncoder().encode(text),
+      replayed: false,
     });
   const refused = (text: string) => {
     try {

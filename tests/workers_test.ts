@@ -413,3 +413,36 @@ Deno.test("a token file reloaded is in force in every worker; refusals are the p
     for (const client of [...before, ...after]) client.close();
   }
 });
+
+Deno.test("over workers: a start position and StreamInfo read the process's one window, and a retried publish counts once", async () => {
+  await using t = await startWorkersServer(
+    { intervalMs: HOUR, heartbeatMs: HOUR },
+    2,
+  );
+  using client = ownConnection(t.target);
+  for (const payload of ["a", "b", "c"]) {
+    await client.publish("news", text.encode(payload), {
+      idempotencyKey: `key-${payload}`,
+    });
+  }
+  await client.publish("news", text.encode("a"), { idempotencyKey: "key-a" });
+  // The retry is the first "a": no event of its own.
+  assert.equal((await t.server.stats()).published, 3);
+  const info = await client.streamInfo();
+  assert.equal(info.store, "memory");
+  assert.equal(info.lastSeq, 3);
+  assert.equal(info.events, 3);
+  const read: string[] = [];
+  for await (
+    const message of client.subscribe("s", {
+      topics: ["news"],
+      start: { last: 2 },
+    })
+  ) {
+    if (message.kind !== "event") continue;
+    assert.ok(message.replayed);
+    read.push(new TextDecoder().decode(message.payload));
+    if (read.length === 2) break;
+  }
+  assert.deepEqual(read, ["b", "c"]);
+});

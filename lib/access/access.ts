@@ -266,10 +266,11 @@ export class AccessControl {
     const why = refusal(method, request, permissions);
     if (!why) return;
     this.#refused("permission denied", method, caller.peer, why);
+    const on = why.topic === "" ? "" : ` on topic ${quote(why.topic)}`;
     throw new PermissionDeniedError(
-      `Permission denied for ${method} on topic ${
-        quote(why.topic)
-      }: this token lacks ${quote(why.needs)}; ask for a token that grants it`,
+      `Permission denied for ${method}${on}: this token lacks ${
+        quote(why.needs)
+      }; ask for a token that grants it`,
     );
   }
 

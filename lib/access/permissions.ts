@@ -10,7 +10,8 @@
  * - `subscribe:PATTERN`: `Subscribe` to topics (or patterns) it covers;
  *   `SayHelloStreamReply` needs `subscribe:tick`; `ListSubscribers` needs
  *   `subscribe:$presence` (presence is what `$presence` publishes anyway);
- * - `metrics`: read `/metrics`.
+ * - `metrics`: read `/metrics` and call `StreamInfo` (the stream's state,
+ *   as counts: no event).
  *
  * Each kind may be given as often as needed. Patterns are the bus's own
  * ({@linkcode TopicPattern}), read as NATS reads them: `*` is exactly one
@@ -198,6 +199,8 @@ export function refusal(
       return subscribe([TICK_TOPIC]);
     case "/helloworld.Greeter/ListSubscribers":
       return subscribe([PRESENCE_TOPIC]);
+    case "/helloworld.Greeter/StreamInfo":
+      return permissions.metrics ? undefined : { topic: "", needs: "metrics" };
     default:
       return undefined;
   }
@@ -211,7 +214,8 @@ export function checksRequest(method: string): boolean {
   return method === "/helloworld.Greeter/Publish" ||
     method === "/helloworld.Greeter/Subscribe" ||
     method === "/helloworld.Greeter/SayHelloStreamReply" ||
-    method === "/helloworld.Greeter/ListSubscribers";
+    method === "/helloworld.Greeter/ListSubscribers" ||
+    method === "/helloworld.Greeter/StreamInfo";
 }
 
 /**

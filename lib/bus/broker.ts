@@ -53,6 +53,29 @@ export interface EventRefusal {
   readonly detail: string;
 }
 
+/** What an event stream holds now (the hub's window, or a shared log). */
+export interface StreamState {
+  /** Names the sequence. */
+  readonly epoch: string;
+  /** Where the events are held: `memory` (the hub's window) or the shared log's engine (`nats`). */
+  readonly store: string;
+  /** The oldest event held; 0 when none is. */
+  readonly firstSeq: number;
+  /** The newest event published; 0 before any. */
+  readonly lastSeq: number;
+  /** Events held. */
+  readonly events: number;
+  /** Their size in bytes, as the store counts them. */
+  readonly bytes: number;
+  /** When the oldest held event was published (ms since the Unix epoch); 0 when none is. */
+  readonly firstTimeMs: number;
+  /** When the newest held event was published; 0 when none is. */
+  readonly lastTimeMs: number;
+}
+
+/** What a shared log holds now, as its engine says ({@linkcode Broker.state}). */
+export type LogState = Omit<StreamState, "epoch">;
+
 /** Orders, stamps and distributes events. */
 export interface Broker<T> {
   /** Names the sequence; a cursor from another epoch cannot be resumed. */
@@ -133,6 +156,17 @@ export interface Broker<T> {
     ) => DirectoryPage<E> | Promise<DirectoryPage<E>>,
     options?: DirectoryOptions<E>,
   ): Directory<E>;
+  /**
+   * What the shared log holds now, asked of its engine. Absent on a broker
+   * with no log of its own (the hub's window is then the store).
+   */
+  state?(): Promise<LogState>;
+  /**
+   * The seq of the first event the shared log holds that was published at
+   * or after `timeMs`; undefined when none is yet. Absent on a broker with
+   * no log of its own.
+   */
+  seqAt?(timeMs: number): Promise<number | undefined>;
   /** A shared log's engine, for metrics; absent on an embedded broker. */
   readonly engine?: EngineStats;
   /**

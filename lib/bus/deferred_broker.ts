@@ -20,6 +20,7 @@ import type {
   DirectoryPage,
   DirectoryQuery,
   EngineStats,
+  LogState,
   PublishOptions,
 } from "./broker.ts";
 import { UnavailableError } from "../errors.ts";
@@ -179,6 +180,24 @@ export class DeferredBroker<T> implements Broker<T> {
       );
     }
     return this.#inner.publish(topic, data, options);
+  }
+
+  /** What the engine's log holds (`StreamInfo`); refused until it is reached. */
+  state(): Promise<LogState> {
+    const pending = this.#pending;
+    if (pending !== undefined || !this.#inner?.state) {
+      return Promise.reject(
+        new UnavailableError(
+          `Cannot read the event stream's state: ${pending}`,
+        ),
+      );
+    }
+    return this.#inner.state();
+  }
+
+  /** The seq of the engine's first event since `timeMs`; none until it is reached. */
+  seqAt(timeMs: number): Promise<number | undefined> {
+    return this.#inner?.seqAt?.(timeMs) ?? Promise.resolve(undefined);
   }
 
   /** Adds a listener of every event, from the first the engine hands over. */

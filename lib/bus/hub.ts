@@ -23,6 +23,7 @@ import {
   type DirectoryPage,
   type DirectoryQuery,
   type PublishOptions,
+  type StreamState,
 } from "./broker.ts";
 import {
   CallerLeftError,
@@ -54,12 +55,18 @@ import {
   type HubItem,
   type LeaveReason,
   PRESENCE_TOPIC,
+  type StartPosition,
   type StreamEncoding,
   type SubscriptionInfo,
   type SubscriptionStart,
   TICK_TOPIC,
 } from "./hub_items.ts";
-import { Subscriber, type SubscriberHost, wants } from "./subscriber.ts";
+import {
+  Subscriber,
+  type SubscriberHost,
+  topicMatcher,
+  wants,
+} from "./subscriber.ts";
 import { type Slots, totalSlots } from "./slots.ts";
 import { quote } from "../escape.ts";
 
@@ -212,8 +219,17 @@ export interface HubWindows<T> {
 export interface SubscribeOptions {
   /** Topics to receive; empty or absent: {@linkcode ALL_TOPICS}. */
   topics?: readonly string[];
-  /** Resume: replay what the hub still holds after this cursor. */
+  /**
+   * Resume: replay what the hub still holds after this cursor. A cursor of
+   * this epoch older than everything held starts with the oldest event held
+   * (not recovered: the reason says what is gone).
+   */
   after?: Cursor;
+  /**
+   * `after` is where a start position ({@linkcode Hub.startAfter}) put the
+   * subscription, not a resume: not counted among resumes.
+   */
+  started?: boolean;
   /** Aborting it removes the subscription at once and errors its stream. */
   signal?: AbortSignal;
   /** Opaque labels kept with the subscription (e.g. `{ peer }`). */
@@ -345,6 +361,11 @@ export function normalizeTopics(topics: readonly string[] = []): string[] {
   return [...set];
 }
 
+/** The events `window` holds, oldest first. */
+function* heldIn<T>(window: EventWindow<T>): Generator<BusEvent<T>> {
+  for (let e = window.next(window.lost); e; e = window.next(e.seq)) yield e;
+}
+
 /**
  * Fans events out to subscriptions.
  *
@@ -423,6 +444,8 @@ export class Hub<T> {
   #brokerReaders = new Map<Subscriber<T>, () => void>();
   #capacity?: { take(): boolean; give(): void };
   #now: () => number;
+  /** What one event's data weighs (the window's bound; `StreamInfo`'s bytes). */
+  #sizeOf: (data: T) => number;
   #presence?: (change: PresenceChange) => T;
   #onJoin?: (info: SubscriptionInfo) => void;
   #onLeave?: (info: SubscriptionInfo, reason: LeaveReason) => void;
@@ -461,6 +484,7 @@ export class Hub<T> {
     let nextId = options.firstId ?? 1;
     this.#nextId = options.nextId ?? (() => nextId++);
     this.#now = options.now ?? Date.now;
+    this.#sizeOf = options.sizeOf ?? (() => 0);
     this.#presence = options.presence;
     this.#onJoin = options.onJoin;
     this.#onLeave = options.onLeave;
@@ -594,17 +618,23 @@ export class Hub<T> {
         }: the server is at its limit of ${this.#maxSubscribers} subscribers; retry later`,
       );
     }
+    const head = Math.max(this.#seq, this.#broker.head ?? 0);
     let resume;
     try {
       resume = after
-        ? this.#resumeFrom(after, topics, options.holder ?? "")
+        ? this.#resumeFrom(
+          after,
+          topics,
+          options.holder ?? "",
+          !options.started,
+        )
         : undefined;
     } catch (error) {
       capacity?.give();
       throw error;
     }
     // A cursor the broker has stored but this hub not read yet is waited for.
-    const start = resume?.recovered ? after!.seq : this.#seq;
+    const start = resume?.start ?? this.#seq;
     const subscriber = new Subscriber<T>(this.#host, {
       id: this.#nextId(),
       name,
@@ -637,6 +667,7 @@ export class Hub<T> {
       cursor: { epoch: this.epoch, seq: start },
       recovered: resume?.recovered ?? false,
       reason: resume?.reason,
+      head: { epoch: this.epoch, seq: head },
       readable: subscriber.readable,
     };
     subscriber.opened(subscription);
@@ -644,6 +675,114 @@ export class Hub<T> {
     this.#onJoin?.(info);
     this.#announce({ action: "join", subscription: info });
     return subscription;
+  }
+
+  /**
+   * Where a subscription to `topics` starting at `position` begins: the seq
+   * to subscribe after (`after`, with `started`). `first`: the oldest event
+   * still held, in the hub's window or, older, in the broker's log; `last`:
+   * the newest `last` events of the topics in the window (all it holds when
+   * fewer); `timeMs`: the first event published at or after it, asking the
+   * broker's log when the window starts later. Throws
+   * {@linkcode InvalidArgumentError} for a bad topic.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "./hub.ts";
+   * import { MemoryBroker } from "./broker.ts";
+   * const hub = new Hub(new MemoryBroker<string>());
+   * await hub.publish("news", "one");
+   * const after = await hub.startAfter({ first: true }, ["news"]); // 0
+   * const s = hub.subscribe("you", {
+   *   topics: ["news"],
+   *   after: { epoch: hub.epoch, seq: after },
+   *   started: true,
+   * }); // reads "one", then live events
+   * await s.readable.cancel();
+   * ```
+   */
+  async startAfter(
+    position: StartPosition,
+    topics?: readonly string[],
+  ): Promise<number> {
+    const normalized = normalizeTopics(topics);
+    const windows = this.#windows(...wants(normalized));
+    // Every window holds all it has of its topics after this.
+    const held = Math.max(...windows.map((window) => window.lost));
+    const log = this.#broker.replay && this.#broker.first !== undefined
+      ? this.#broker.first - 1
+      : undefined;
+    if ("first" in position) return Math.min(held, log ?? held);
+    if ("last" in position) {
+      // The newest `last` of the topics: a walk through the windows, once.
+      const matches = topicMatcher(normalized);
+      const seqs: number[] = [];
+      for (const window of windows) {
+        for (const event of heldIn(window)) {
+          if (matches(event.topic)) seqs.push(event.seq);
+        }
+      }
+      seqs.sort((a, b) => b - a);
+      return seqs.length >= position.last ? seqs[position.last - 1] - 1 : held;
+    }
+    const { timeMs } = position;
+    let since: number | undefined;
+    for (const window of windows) {
+      for (const event of heldIn(window)) {
+        if (event.time < timeMs) continue;
+        since = Math.min(since ?? Infinity, event.seq);
+        break;
+      }
+    }
+    // Events that recent may have left the window: the broker's log may
+    // still hold them.
+    const evicted = windows.some((window) =>
+      window.lost > 0 &&
+      (window.next(window.lost)?.time ?? Infinity) >= timeMs
+    );
+    if (evicted && log !== undefined && log < held && this.#broker.seqAt) {
+      const seq = await this.#broker.seqAt(timeMs);
+      if (seq !== undefined) return Math.min(Math.max(seq - 1, log), held);
+    }
+    if (since === undefined) return evicted ? held : this.#seq;
+    return Math.max(since - 1, held);
+  }
+
+  /**
+   * What the event stream holds now: the broker's log as its engine says,
+   * or the hub's own windows (with the memory broker; bytes as `sizeOf`
+   * weighs the events).
+   */
+  async state(): Promise<StreamState> {
+    if (this.#broker.state) {
+      return { epoch: this.epoch, ...await this.#broker.state() };
+    }
+    let firstSeq = 0;
+    let firstTimeMs = 0;
+    let lastTimeMs = 0;
+    let events = 0;
+    let bytes = 0;
+    for (const window of this.#windows(true, true)) {
+      for (const event of heldIn(window)) {
+        if (firstSeq === 0 || event.seq < firstSeq) {
+          firstSeq = event.seq;
+          firstTimeMs = event.time;
+        }
+        lastTimeMs = Math.max(lastTimeMs, event.time);
+        events++;
+        bytes += this.#sizeOf(event.data);
+      }
+    }
+    return {
+      epoch: this.epoch,
+      store: "memory",
+      firstSeq,
+      lastSeq: this.#seq,
+      events,
+      bytes,
+      firstTimeMs,
+      lastTimeMs,
+    };
   }
 
   /**
@@ -799,16 +938,20 @@ export class Hub<T> {
     after: Cursor,
     topics: readonly string[],
     holder: string,
+    counted: boolean,
   ): {
     recovered: boolean;
     reason?: string;
     fromBroker?: number;
     slot?: () => void;
+    start: number;
   } {
     const windows = this.#windows(...wants(topics));
     let fromBroker: number | undefined;
     let slot: (() => void) | undefined;
     let reason: string | undefined;
+    let start = this.#seq; // live, when the cursor means nothing here
+    const head = Math.max(this.#seq, this.#broker.head ?? 0);
     if (after.epoch !== this.epoch) {
       // Why, as far as the hub can tell: a cursor names its epoch only.
       reason = this.#broker.shared
@@ -820,15 +963,22 @@ export class Hub<T> {
         } is not the server's "${this.epoch}": it is from before the server's last start, or from another server`;
     } else if (!Number.isSafeInteger(after.seq) || after.seq < 0) {
       reason = `cursor seq ${after.seq} is not a valid position`;
-    } else if (after.seq > Math.max(this.#seq, this.#broker.head ?? 0)) {
-      reason = `cursor seq ${after.seq} is ahead of the last event (${
-        Math.max(this.#seq, this.#broker.head ?? 0)
-      })`;
+    } else if (after.seq > head) {
+      reason = `cursor seq ${after.seq} is ahead of the last event (${head})`;
     } else {
-      const gone = windows.find((window) => window.lost > after.seq);
-      const logged = this.#broker.replay !== undefined &&
-        after.seq + 1 >= (this.#broker.first ?? Infinity);
-      if (gone && logged) {
+      // Every window holds all it has of its topics after this.
+      const held = Math.max(...windows.map((window) => window.lost));
+      const first = this.#broker.replay ? this.#broker.first : undefined;
+      start = after.seq;
+      if (held > after.seq && (first === undefined || first > after.seq + 1)) {
+        // Older than anything held: what is gone is said, and the stream
+        // starts with the oldest event still held, not live (the events
+        // still held would be lost too).
+        start = first === undefined ? held : Math.min(held, first - 1);
+        reason =
+          `events after seq ${after.seq} through ${start} are no longer held; the stream goes on from the oldest still held`;
+      }
+      if (held > start) {
         // Older than this hub's window, still in the broker's log: read
         // from there up to where the window takes over; each such read
         // holds a consumer and its buffer, so only so many at once (and so
@@ -844,16 +994,18 @@ export class Hub<T> {
           );
         }
         slot = taken.release;
-        fromBroker = Math.max(...windows.map((window) => window.lost));
-      } else if (gone) {
-        reason = `events after seq ${after.seq} are no longer held (oldest: ${
-          gone.length === 0 ? "none" : gone.first
-        })`;
+        fromBroker = held;
       }
     }
-    if (reason) this.#stats.resumesMissed++;
-    else this.#stats.resumesRecovered++;
-    return { recovered: reason === undefined, reason, fromBroker, slot };
+    if (counted && reason) this.#stats.resumesMissed++;
+    else if (counted) this.#stats.resumesRecovered++;
+    return {
+      recovered: reason === undefined,
+      reason,
+      fromBroker,
+      slot,
+      start,
+    };
   }
 
   /**

@@ -17,6 +17,16 @@ export const PRESENCE_TOPIC = "$presence";
 /** The topic of the server clock's ticks (`Publish` refuses it). */
 export const TICK_TOPIC = "tick";
 
+/**
+ * Where a new subscription starts among the events still held, rather than
+ * live: every one (`first`), the last `last` of its topics, or those
+ * published at or after `timeMs` (ms since the Unix epoch).
+ */
+export type StartPosition =
+  | { readonly first: true }
+  | { readonly last: number }
+  | { readonly timeMs: number };
+
 /** A position in the event sequence. */
 export interface Cursor {
   /** Names the sequence (changes when the server restarts). */
@@ -92,6 +102,11 @@ export interface SubscriptionStart {
   readonly recovered: boolean;
   /** Why a resume was not recovered (undefined when it was, or was not asked). */
   readonly reason?: string;
+  /**
+   * The last event published when it started: events up to it are
+   * replayed, later ones live.
+   */
+  readonly head: Cursor;
 }
 
 /**

@@ -18,6 +18,7 @@ import type {
   DirectoryEntry,
   DirectoryPage,
   DirectoryQuery,
+  LogState,
   PublishOptions,
 } from "./broker.ts";
 import type { HubWindows } from "./hub.ts";
@@ -26,12 +27,15 @@ import { SharedWindowReader } from "./shared_window.ts";
 
 /** What a worker asks of the thread that holds the broker. */
 export interface SequencerLink {
-  /** Publishes through the real broker; resolves to the event's seq and time once sequenced. */
+  /**
+   * Publishes through the real broker; resolves to the event's seq and time
+   * once sequenced, and whether it was one published before (its id).
+   */
   publish(
     topic: string,
     data: Uint8Array,
     options?: PublishOptions,
-  ): Promise<{ seq: number; time: number }>;
+  ): Promise<{ seq: number; time: number; duplicate?: true }>;
   /** Reads the shared log after `after` through `through` (when the broker has one). */
   replay?(
     after: number,
@@ -40,6 +44,10 @@ export interface SequencerLink {
   ): AsyncIterable<BusEvent<Uint8Array>>;
   /** Lists the subscriptions of every worker (and instance, on a shared log). */
   list(query: DirectoryQuery): Promise<DirectoryPage<DirectoryEntry>>;
+  /** What the shared log holds (when the broker has one). */
+  state?(): Promise<LogState>;
+  /** The seq of the shared log's first event since `timeMs` (when the broker has one). */
+  seqAt?(timeMs: number): Promise<number | undefined>;
 }
 
 /** What a worker is told of the sequence when it starts. */
@@ -97,7 +105,19 @@ export class RelayBroker implements Broker<Uint8Array> {
     this.#state = new SequenceState(start.memory.state);
     this.#read(start.memory);
     if (!start.replay) this.replay = undefined;
+    // A shared log's state and times are asked of the thread that holds it.
+    if (start.replay && link.state && link.seqAt) {
+      const { state, seqAt } = link;
+      this.state = () => state.call(link);
+      this.seqAt = (timeMs) => seqAt.call(link, timeMs);
+    }
   }
+
+  /** What the shared log holds, through the thread that holds it; absent without one. */
+  state?: () => Promise<LogState>;
+
+  /** The seq of the shared log's first event since `timeMs`; absent without one. */
+  seqAt?: (timeMs: number) => Promise<number | undefined>;
 
   /** The sequence's name. */
   get epoch(): string {
@@ -135,10 +155,15 @@ export class RelayBroker implements Broker<Uint8Array> {
     data: Uint8Array,
     options?: PublishOptions,
   ): Promise<BusEvent<Uint8Array>> {
-    const { seq, time } = await this.#link.publish(topic, data, options);
+    const { seq, time, duplicate } = await this.#link.publish(
+      topic,
+      data,
+      options,
+    );
     this.take();
-    return this.#decoded.get(seq) ??
+    const event = this.#decoded.get(seq) ??
       { kind: "event", seq, time, topic, data };
+    return duplicate ? { ...event, duplicate } : event;
   }
 
   /** Calls `listener` with every event taken in from now on. */

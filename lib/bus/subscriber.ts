@@ -33,6 +33,30 @@ export function wants(topics: Iterable<string>): [boolean, boolean] {
   return [ordinary, own];
 }
 
+/**
+ * Whether a topic is one that a subscription to `topics` (normalised:
+ * names, patterns, `ALL_TOPICS`, `$presence`) receives.
+ *
+ * @example
+ * ```ts
+ * import { topicMatcher } from "./subscriber.ts";
+ * const news = topicMatcher(["news.*"]);
+ * news("news.sport"); // true
+ * news("tick"); // false
+ * ```
+ */
+export function topicMatcher(
+  topics: readonly string[],
+): (topic: string) => boolean {
+  const everything = topics.includes(ALL_TOPICS);
+  const named = new Set(topics);
+  const patterns = topics.filter((t) => t !== ALL_TOPICS && isPattern(t))
+    .map((t) => new TopicPattern(t));
+  return (topic) =>
+    named.has(topic) || (everything && !topic.startsWith("$")) ||
+    patterns.some((p) => p.matches(topic));
+}
+
 /** The oldest event held in any of `windows` after `seq`. */
 function next<T>(
   windows: readonly EventWindow<T>[],

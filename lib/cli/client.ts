@@ -16,8 +16,9 @@ import type { ClientConfig, ClientMode } from "./config.ts";
 import { follow, nextCursor } from "../client/follow.ts";
 import { ConfigError, RpcError } from "../errors.ts";
 import { isLoopback } from "../wire/address.ts";
-import { readOptionalFile, readTokenFile } from "./files.ts";
+import { readOptionalFile, readPayloadFile, readTokenFile } from "./files.ts";
 import {
+  formatZonedTime,
   renderCursor,
   renderFollow,
   renderLine,
@@ -162,6 +163,7 @@ const MODES: Record<ClientMode, (run: Run) => Promise<void>> = {
   subscribe,
   publish,
   presence,
+  "stream-info": streamInfo,
   bidi: (run) =>
     take(
       run,
@@ -259,6 +261,7 @@ async function subscribe(run: Run): Promise<void> {
   const messages = follow(run.greeters, config.names[0], {
     topics: config.topics,
     after: config.after,
+    start: config.from,
     signal,
   });
   for await (const message of messages) {
@@ -278,11 +281,16 @@ async function subscribe(run: Run): Promise<void> {
   }
 }
 
-/** Publishes `--payload` on the first `--topic`, and prints its cursor. */
+/**
+ * Publishes `--payload` (or the bytes of `--payload-file`, stdin for `-`)
+ * on the first `--topic`, and prints its cursor.
+ */
 async function publish(run: Run): Promise<void> {
   const { config, signal } = run;
   const [topic = ""] = config.topics;
-  const payload = encoder.encode(config.payload);
+  const payload = config.payloadFile === undefined
+    ? encoder.encode(config.payload)
+    : await readPayloadFile(config.payloadFile, signal);
   const { value: { cursor } } = await firstAnswering(
     run,
     (greeter) =>
@@ -300,6 +308,32 @@ async function publish(run: Run): Promise<void> {
     config.output,
     `published: topic=${topic} cursor=${renderCursor(cursor)}`,
     { kind: "published", topic, cursor: renderCursor(cursor) },
+  ));
+}
+
+/** The event stream's state, on one line. */
+async function streamInfo(run: Run): Promise<void> {
+  const { value: info } = await firstAnswering(
+    run,
+    (greeter) => greeter.streamInfo({ signal: run.signal }),
+  );
+  const time = (ms: number) => ms === 0 ? "none" : formatZonedTime(ms);
+  run.print(renderLine(
+    run.config.output,
+    `stream: epoch=${info.epoch} store=${info.store} first=${info.firstSeq} last=${info.lastSeq} events=${info.events} bytes=${info.bytes} first_time=${
+      JSON.stringify(time(info.firstTimeMs))
+    } last_time=${JSON.stringify(time(info.lastTimeMs))}`,
+    {
+      kind: "stream",
+      epoch: info.epoch,
+      store: info.store,
+      first_seq: info.firstSeq,
+      last_seq: info.lastSeq,
+      events: info.events,
+      bytes: info.bytes,
+      first_time_ms: info.firstTimeMs,
+      last_time_ms: info.lastTimeMs,
+    },
   ));
 }
 

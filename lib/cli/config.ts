@@ -228,6 +228,21 @@ function checkModes(
       `--mode ${mode} takes one --topic, got ${topics.length}`,
     );
   }
+  // Two answers to one question: which one was meant is not a guess to make.
+  for (
+    const [one, other] of [["after", "from"], [
+      "payload",
+      "payloadFile",
+    ]] as const
+  ) {
+    if (given.has(one) && given.has(other)) {
+      throw new ConfigError(
+        `--${CLIENT_SETTINGS[one].flag} and --${
+          CLIENT_SETTINGS[other].flag
+        } say the same thing twice: give one`,
+      );
+    }
+  }
 }
 
 /**

@@ -102,3 +102,69 @@ export function readOptionalFile(
     ? Promise.resolve(undefined)
     : readConfigFile(path, what);
 }
+
+/** The largest payload read for publishing: no server accepts more. */
+export const MAX_PAYLOAD_FILE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The bytes of `path` as they are (binary too), or of stdin when `path` is
+ * `-`, read to their end; at most {@linkcode MAX_PAYLOAD_FILE_BYTES}.
+ * Aborting `signal` stops a read of stdin that waits. Throws
+ * {@linkcode ConfigError} when it cannot be read or is larger.
+ *
+ * @example
+ * ```ts ignore
+ * const payload = await readPayloadFile("report.json", signal);
+ * const piped = await readPayloadFile("-", signal); // printf hi | deno task client …
+ * ```
+ */
+export async function readPayloadFile(
+  path: string,
+  signal: AbortSignal,
+): Promise<Uint8Array> {
+  const what = path === "-" ? "stdin" : `payload file ${tried(path)}`;
+  const tooLarge = () =>
+    new ConfigError(
+      `Cannot publish ${what}: it is over ${MAX_PAYLOAD_FILE_BYTES} bytes, more than any server accepts`,
+    );
+  if (path !== "-") {
+    let file: Uint8Array;
+    try {
+      const { size } = await Deno.stat(path);
+      if (size > MAX_PAYLOAD_FILE_BYTES) throw tooLarge();
+      file = await Deno.readFile(path, { signal });
+    } catch (error) {
+      if (error instanceof ConfigError || signal.aborted) throw error;
+      throw new ConfigError(
+        `Cannot read ${what}: ${whyUnreadable(error)}`,
+        { cause: error },
+      );
+    }
+    return file;
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = Deno.stdin.readable.getReader();
+  const stop = () => reader.cancel().catch(() => {});
+  signal.addEventListener("abort", stop, { once: true });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > MAX_PAYLOAD_FILE_BYTES) throw tooLarge();
+      chunks.push(value);
+    }
+  } finally {
+    signal.removeEventListener("abort", stop);
+    reader.releaseLock();
+  }
+  signal.throwIfAborted();
+  const payload = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    payload.set(chunk, at);
+    at += chunk.length;
+  }
+  return payload;
+}

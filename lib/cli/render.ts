@@ -117,13 +117,14 @@ function followText(message: FollowMessage, now: number): string {
       }${resume}`;
     }
     case "event":
+      // A replayed event's age is no delivery latency.
       return `event: cursor=${
         renderCursor(message.cursor)
-      } topic=${message.topic} time=${
-        formatZonedTime(message.timeMs)
-      } latency=${Math.max(0, now - message.timeMs)}ms payload=${
-        renderPayload(message.topic, message.payload)
-      }`;
+      } topic=${message.topic} time=${formatZonedTime(message.timeMs)} ${
+        message.replayed
+          ? "replayed"
+          : `latency=${Math.max(0, now - message.timeMs)}ms`
+      } payload=${renderPayload(message.topic, message.payload)}`;
     case "heartbeat":
       return `heartbeat: cursor=${renderCursor(message.cursor)} time=${
         formatZonedTime(message.timeMs)
@@ -168,7 +169,9 @@ function followObject(message: FollowMessage, now: number): object {
         topic: message.topic,
         time: formatZonedTime(message.timeMs),
         time_ms: message.timeMs,
-        latency_ms: Math.max(0, now - message.timeMs),
+        ...(message.replayed
+          ? { replayed: true }
+          : { latency_ms: Math.max(0, now - message.timeMs) }),
         payload: payloadValue(message.topic, message.payload),
       };
     case "heartbeat":

@@ -249,7 +249,8 @@ export function labelOf(setting: Setting<unknown>, key: string): string {
 /**
  * The values of `table` from flag `values` (as `node:util` `parseArgs`
  * gives them), then `env`, then defaults; validated in table order. A
- * relative path is resolved against `env.INIT_CWD` when it is set.
+ * relative path (but `-`, stdin) is resolved against `env.INIT_CWD` when it
+ * is set.
  *
  * @example
  * ```ts
@@ -283,8 +284,9 @@ export function readSettings<S extends SettingTable>(
     const value = text === undefined
       ? setting.default
       : setting.read(text, label);
+    // "-" is stdin, not a file in the directory.
     out[key] = setting.kind.type === "path" && env.INIT_CWD &&
-        typeof value === "string" && !isAbsolute(value)
+        typeof value === "string" && !isAbsolute(value) && value !== "-"
       ? join(env.INIT_CWD, value)
       : value;
   }

@@ -10,6 +10,7 @@
  */
 
 import { ConfigError } from "../errors.ts";
+import type { StartPosition } from "../client/client.ts";
 import { MAX_SEQ, parseSeq } from "../bus/seq.ts";
 import { LOG_LEVELS, type LogFormat } from "../log.ts";
 import {
@@ -525,7 +526,8 @@ export type ClientMode =
   | "bidi"
   | "subscribe"
   | "publish"
-  | "presence";
+  | "presence"
+  | "stream-info";
 
 /** Every {@linkcode ClientMode}. */
 export const CLIENT_MODES: readonly ClientMode[] = [
@@ -536,6 +538,7 @@ export const CLIENT_MODES: readonly ClientMode[] = [
   "subscribe",
   "publish",
   "presence",
+  "stream-info",
 ];
 
 /** The modes that send a NAME (all but `publish` and `presence`). */
@@ -567,6 +570,44 @@ function readCursor(value: string): { epoch: string; seq: number } {
     );
   }
   return { epoch: match[1], seq };
+}
+
+/** Units of a `--from` duration, in milliseconds. */
+const DURATION_UNITS: Record<string, number> = {
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/**
+ * A `--from` value: `first`, `last:N`, an ISO 8601 time with its zone, or
+ * a duration ago (`90s`, `10m`, `2h`, `1d`), read against `now`.
+ *
+ * @example
+ * ```ts
+ * import { readStart } from "./settings.ts";
+ * readStart("last:5"); // { last: 5 }
+ * readStart("10m", 600_000); // { timeMs: 0 }
+ * ```
+ */
+export function readStart(
+  value: string,
+  now: number = Date.now(),
+): StartPosition {
+  if (value === "first") return { first: true };
+  const last = value.match(/^last:(\d{1,9})$/);
+  if (last && Number(last[1]) >= 1) return { last: Number(last[1]) };
+  const ago = value.match(/^(\d{1,9})([smhd])$/);
+  if (ago) return { timeMs: now - Number(ago[1]) * DURATION_UNITS[ago[2]] };
+  // A time must say its zone: "10:00" alone means another instant elsewhere.
+  const zoned = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/
+    .test(value);
+  const timeMs = Date.parse(value);
+  if (zoned && Number.isFinite(timeMs)) return { timeMs };
+  throw new ConfigError(
+    `Invalid --from "${value}": expected first, last:N (N from 1), a time with its zone (2026-11-24T10:00:00Z) or how long ago (90s, 10m, 2h, 1d)`,
+  );
 }
 
 /** One `HOST:PORT`, or several separated by commas (as given). */
@@ -607,8 +648,10 @@ export const CLIENT_SETTINGS = {
       "bidi: SayHelloBidiStream with every NAME given",
       "subscribe: Subscribe to the event bus, reconnecting and resuming",
       "  (until --count or Ctrl-C)",
-      "publish: Publish --payload on --topic",
+      "publish: Publish --payload (or --payload-file) on --topic",
       "presence: list subscribers (of --topic, if given)",
+      "stream-info: the event stream's state: epoch, first and last seq,",
+      "  events and bytes held (StreamInfo)",
     ],
   }),
   count: optionalInteger({
@@ -636,6 +679,16 @@ export const CLIENT_SETTINGS = {
     read: readCursor,
     modes: ["subscribe"],
   }),
+  from: text<StartPosition | undefined>({
+    flag: "from",
+    env: false,
+    arg: "WHERE",
+    help:
+      "start with events still held instead of live: first (all of them), last:N (the last N of the topics), a time (2026-11-24T10:00:00Z) or how long ago (90s, 10m, 2h, 1d); not with --after",
+    default: undefined,
+    read: (value) => readStart(value),
+    modes: ["subscribe"],
+  }),
   payload: text({
     flag: "payload",
     env: false,
@@ -653,6 +706,14 @@ export const CLIENT_SETTINGS = {
       "name this publish: run again with the same KEY within 2 minutes (after an error), it is one event",
     default: undefined,
     shownDefault: "none",
+    modes: ["publish"],
+  }),
+  payloadFile: path({
+    flag: "payload-file",
+    env: false,
+    arg: "PATH",
+    help:
+      "publish this file's bytes as they are (binary too); - reads stdin; not with --payload",
     modes: ["publish"],
   }),
   verbose: boolean({

@@ -22,6 +22,8 @@ import {
   type ListSubscribersReply,
   loadGreeterProto,
   type PublishReply,
+  type StreamInfoReply,
+  type SubscribeRequest,
 } from "../wire/proto.ts";
 
 /** Default deadline of a unary call, in milliseconds. */
@@ -62,6 +64,11 @@ export type SubscriptionMessage =
     readonly reason: string;
     /** The server's heartbeat cadence (ms); 0 when it sends none. */
     readonly heartbeatIntervalMs: number;
+    /**
+     * The last event published when the subscription started: events up
+     * to it are replayed, later ones live. Absent from older servers.
+     */
+    readonly head?: ClientCursor;
   }
   | {
     readonly kind: "event";
@@ -70,6 +77,11 @@ export type SubscriptionMessage =
     readonly timeMs: number;
     readonly topic: string;
     readonly payload: Uint8Array;
+    /**
+     * Published before the subscription started (a resume, a start
+     * position): its age is no delivery latency.
+     */
+    readonly replayed: boolean;
   }
   | {
     /** Liveness, and a safe resume point. */
@@ -97,12 +109,44 @@ export type SubscriptionMessage =
     readonly reconnectAfterMs: number;
   };
 
+/**
+ * Where a new subscription starts among the events still held, instead of
+ * live: every one (`first`), the last `last` of its topics, or those
+ * published at or after `timeMs` (ms since the Unix epoch).
+ */
+export type StartPosition =
+  | { readonly first: true }
+  | { readonly last: number }
+  | { readonly timeMs: number };
+
 /** Options of {@linkcode GreeterClient.subscribe}. */
 export interface SubscribeCallOptions extends CallOptions {
   /** Topics to receive; empty or absent: every topic not starting with `$`. */
   topics?: readonly string[];
   /** Resume after this cursor. */
   after?: ClientCursor;
+  /** Or start at this position among the events held (not with `after`). */
+  start?: StartPosition;
+}
+
+/** The event stream's state, as {@linkcode GreeterClient.streamInfo} returns it. */
+export interface StreamInfo {
+  /** Names the sequence, as cursors carry it. */
+  readonly epoch: string;
+  /** Where the events are held: `memory` (the server's window) or `nats`. */
+  readonly store: string;
+  /** The oldest event held; 0 when none is. */
+  readonly firstSeq: number;
+  /** The newest event published; 0 before any. */
+  readonly lastSeq: number;
+  /** Events held. */
+  readonly events: number;
+  /** Their size in bytes, as the store counts them. */
+  readonly bytes: number;
+  /** When the oldest held event was published (ms since the Unix epoch); 0 when none is. */
+  readonly firstTimeMs: number;
+  /** When the newest held event was published; 0 when none is. */
+  readonly lastTimeMs: number;
 }
 
 /** A subscription as {@linkcode GreeterClient.listSubscribers} returns it. */
@@ -137,9 +181,14 @@ function cursorOf(message?: CursorMessage | null): ClientCursor {
   return { epoch: message?.epoch ?? "", seq: Number(message?.seq ?? 0) };
 }
 
-/** Decodes one `Subscribe` message; undefined for kinds this client does not know. */
+/**
+ * Decodes one `Subscribe` message; undefined for kinds this client does not
+ * know. An event is replayed when it is not after `head`, the first
+ * message's.
+ */
 function decodeSubscription(
   message: GreetingMessage,
+  head?: ClientCursor,
 ): SubscriptionMessage | undefined {
   const {
     firstGreetingMessage: first,
@@ -157,15 +206,20 @@ function decodeSubscription(
         recovered: first!.recovered ?? false,
         reason: first!.reason ?? "",
         heartbeatIntervalMs: first!.heartbeat_interval_ms ?? 0,
+        ...(first!.head ? { head: cursorOf(first!.head) } : {}),
       };
-    case "event":
+    case "event": {
+      const seq = Number(event!.seq);
       return {
         kind: "event",
-        cursor: { epoch: event!.epoch, seq: Number(event!.seq) },
+        cursor: { epoch: event!.epoch, seq },
         timeMs: Number(event!.time_ms),
         topic: event!.topic,
         payload: event!.payload,
+        replayed: head !== undefined && head.epoch === event!.epoch &&
+          seq <= head.seq,
       };
+    }
     case "heartbeat":
       return {
         kind: "heartbeat",
@@ -295,15 +349,43 @@ export class GreeterClient implements Disposable {
     name: string,
     options: SubscribeCallOptions = {},
   ): AsyncGenerator<SubscriptionMessage> {
-    const { topics = [], after } = options;
+    const { topics = [], after, start } = options;
+    const request: SubscribeRequest = { name, topics: [...topics], after };
+    if (start) {
+      request.start = "first" in start
+        ? { first: true }
+        : "last" in start
+        ? { last: start.last }
+        : { time_ms: start.timeMs };
+    }
     const stream = this.#messages<GreetingMessage>(
-      this.#stub.Subscribe({ name, topics, after }, this.#metadata()),
+      this.#stub.Subscribe(request, this.#metadata()),
       options.signal,
     );
+    let head: ClientCursor | undefined;
     for await (const message of stream) {
-      const decoded = decodeSubscription(message);
+      const decoded = decodeSubscription(message, head);
+      if (decoded?.kind === "subscribed") head = decoded.head;
       if (decoded) yield decoded;
     }
+  }
+
+  /**
+   * `StreamInfo`: the event stream's state (epoch, the oldest and newest
+   * events held, how many and how big), without subscribing.
+   */
+  async streamInfo(options: UnaryOptions = {}): Promise<StreamInfo> {
+    const reply = await this.#unary<StreamInfoReply>("StreamInfo", {}, options);
+    return {
+      epoch: reply.epoch,
+      store: reply.store,
+      firstSeq: Number(reply.first_seq),
+      lastSeq: Number(reply.last_seq),
+      events: Number(reply.events),
+      bytes: Number(reply.bytes),
+      firstTimeMs: Number(reply.first_time_ms),
+      lastTimeMs: Number(reply.last_time_ms),
+    };
   }
 
   /** `Publish`: resolves to the event's cursor and publish time. */

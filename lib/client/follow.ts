@@ -15,6 +15,7 @@
 import type {
   ClientCursor,
   GreeterClient,
+  StartPosition,
   SubscriptionMessage,
 } from "./client.ts";
 import { type Clock, systemClock } from "../bus/clock.ts";
@@ -52,6 +53,12 @@ export interface FollowOptions extends BackoffOptions {
   topics?: readonly string[];
   /** Resume after this cursor on the first subscription too. */
   after?: ClientCursor;
+  /**
+   * Without `after`: where the first subscription starts among the events
+   * held (every one, the last N, since a time); later ones resume from the
+   * last cursor.
+   */
+  start?: StartPosition;
   /** Aborting it ends the iteration normally. */
   signal?: AbortSignal;
   /** Silence (ms) beyond which the stream is presumed dead, on top of twice the heartbeat. Default 5 000. */
@@ -198,6 +205,8 @@ async function* subscribeOnce(
     const messages = client.subscribe(name, {
       topics: settings.topics,
       after: asked,
+      // Until a cursor is known, the start position holds.
+      start: asked ? undefined : settings.start,
       signal: signal ? AbortSignal.any([signal, silence.signal]) : silence
         .signal,
     });

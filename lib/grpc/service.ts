@@ -39,6 +39,7 @@ import { sayHelloStream2 } from "./handlers/stream2.ts";
 import { subscribe } from "./handlers/subscribe.ts";
 import { publish } from "./handlers/publish.ts";
 import { listSubscribers } from "./handlers/list_subscribers.ts";
+import { streamInfo } from "./handlers/stream_info.ts";
 
 /** Options of {@linkcode createGreeterService}, resolved by the server's core. */
 export interface GreeterServiceOptions {
@@ -123,5 +124,6 @@ export function createGreeterService(
     Subscribe: subscribe(context),
     Publish: publish(context),
     ListSubscribers: listSubscribers(context),
+    StreamInfo: streamInfo(context),
   };
 }

@@ -20,7 +20,9 @@ export interface SubscriptionCallOptions<M> {
   /** The name the caller sent (validated here). */
   name: string;
   /** The topics and resume cursor of the hub subscription (read from the request here: a bad one fails the call). */
-  subscribe: () => Pick<SubscribeOptions, "topics" | "after">;
+  subscribe: () =>
+    | Pick<SubscribeOptions, "topics" | "after" | "started">
+    | Promise<Pick<SubscribeOptions, "topics" | "after" | "started">>;
   /** Encodes the method's replies. */
   serialize: (message: M) => Buffer;
   /** Writes the subscription to the call (the signal aborts when the call must stop). */
@@ -109,7 +111,7 @@ export class SubscriptionCalls {
     let release: (() => void) | undefined;
     try {
       const name = validateName(options.name);
-      const subscribe = options.subscribe();
+      const subscribe = await options.subscribe();
       const peer = call.getPeer();
       release = this.#admission.admit(peer, { name, topics: subscribe.topics });
       const signal = this.#signals.open(call); // the hub logs the leave

@@ -204,6 +204,7 @@ export class HttpSubscriptions {
       recovered: start.recovered,
       reason: start.reason ?? "",
       heartbeatIntervalMs: this.#heartbeatIntervalMs,
+      head: { epoch: start.head.epoch, seq: BigInt(start.head.seq) },
     });
   }
 

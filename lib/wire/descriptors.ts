@@ -51,7 +51,7 @@ interface DescriptorSet {
  * @example
  * ```ts
  * import { loadRegistry } from "./descriptors.ts";
- * loadRegistry().getService("helloworld.Greeter")?.methods.length; // 7
+ * loadRegistry().getService("helloworld.Greeter")?.methods.length; // 8
  * ```
  */
 export function loadRegistry(file = "helloworld.proto"): FileRegistry {
@@ -122,6 +122,7 @@ export type FirstGreetingMessage =
     recovered: boolean;
     reason: string;
     heartbeatIntervalMs: number;
+    head?: Cursor;
   };
 
 /** `helloworld.GoodbyeGreetingMessage`. */

@@ -71,6 +71,8 @@ export interface FirstMessage {
   recovered?: boolean;
   reason?: string;
   heartbeat_interval_ms?: number;
+  /** The last event published when the subscription started. */
+  head?: CursorMessage | null;
 }
 
 /** `helloworld.GoodbyeGreetingMessage`. */
@@ -115,11 +117,33 @@ export interface GreetingMessage {
   shape_type?: GreetingKind;
 }
 
+/** `helloworld.StartPosition`: one of its fields is set (`position` names which, when received). */
+export interface StartPositionMessage {
+  first?: boolean;
+  last?: number;
+  /** A decimal string when received. */
+  time_ms?: number | string;
+  position?: "first" | "last" | "time_ms";
+}
+
 /** `helloworld.SubscribeRequest`. */
 export interface SubscribeRequest {
   name: string;
   topics?: string[];
   after?: CursorMessage | null;
+  start?: StartPositionMessage | null;
+}
+
+/** `helloworld.StreamInfoReply`; the uint64 and int64 fields are decimal strings when received. */
+export interface StreamInfoReply {
+  epoch: string;
+  store: string;
+  first_seq: number | string;
+  last_seq: number | string;
+  events: number | string;
+  bytes: number | string;
+  first_time_ms: number | string;
+  last_time_ms: number | string;
 }
 
 /** `helloworld.PublishRequest`. */

@@ -41,6 +41,7 @@ import type {
   DirectoryQuery,
   EngineStats,
   EventRefusal,
+  LogState,
   PublishOptions,
 } from "../broker.ts";
 import { quote } from "../../escape.ts";
@@ -68,6 +69,9 @@ const REPLAY_BATCH = 16;
 
 /** A replay from the stream ends after this long (ms) without an event. */
 const REPLAY_IDLE_MS = 5_000;
+
+/** How long (ms) a time lookup waits for the stream's first event since then. */
+const SEQ_AT_WAIT_MS = 2_000;
 
 /**
  * How often (ms) the stream's first seq is asked again: events leave the
@@ -378,6 +382,61 @@ export class JetStreamBroker implements Broker<Uint8Array> {
       clearTimeout(idle);
       signal.removeEventListener("abort", stop);
       messages.stop();
+    }
+  }
+
+  /**
+   * What the stream holds now, asked of JetStream (`StreamInfo`). Throws
+   * {@linkcode UnavailableError} when the engine does not answer.
+   */
+  async state(): Promise<LogState> {
+    let info: StreamInfo;
+    try {
+      info = await this.#jsm.streams.info(this.#stream);
+    } catch (error) {
+      throw new UnavailableError(
+        `Cannot read the state of the event stream "${this.#stream}" (NATS): ${
+          (error as Error).message
+        }; retry in a moment`,
+        { cause: error },
+      );
+    }
+    const { messages, bytes, first_seq, last_seq, first_ts, last_ts } =
+      info.state;
+    return {
+      store: "nats",
+      firstSeq: messages > 0 ? first_seq : 0,
+      lastSeq: last_seq,
+      events: messages,
+      bytes,
+      firstTimeMs: messages > 0 ? Date.parse(first_ts) || 0 : 0,
+      lastTimeMs: messages > 0 ? Date.parse(last_ts) || 0 : 0,
+    };
+  }
+
+  /**
+   * The seq of the first event the stream holds published at or after
+   * `timeMs` (a consumer of its own that starts there reads one); undefined
+   * when none is yet. Throws {@linkcode UnavailableError} when the engine
+   * does not answer.
+   */
+  async seqAt(timeMs: number): Promise<number | undefined> {
+    try {
+      const consumer = await this.#js.consumers.get(this.#stream, {
+        deliver_policy: DeliverPolicy.StartTime,
+        opt_start_time: new Date(timeMs).toISOString(),
+      });
+      const message = await consumer.next({ expires: SEQ_AT_WAIT_MS });
+      return message?.seq;
+    } catch (error) {
+      throw new UnavailableError(
+        `Cannot find the events since ${
+          new Date(timeMs).toISOString()
+        } in the event stream "${this.#stream}" (NATS): ${
+          (error as Error).message
+        }; retry in a moment`,
+        { cause: error },
+      );
     }
   }
 

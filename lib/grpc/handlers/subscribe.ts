@@ -21,8 +21,10 @@ import { goodbye } from "../goodbye.ts";
 import type {
   CursorMessage,
   GreetingMessage,
+  StartPositionMessage,
   SubscribeRequest,
 } from "../../wire/proto.ts";
+import type { StartPosition } from "../../bus/hub_items.ts";
 import { readAll } from "../subscription_call.ts";
 
 /**
@@ -41,6 +43,42 @@ function parseCursor(after?: CursorMessage | null): Cursor | undefined {
   return after.epoch === "" && seq === 0
     ? undefined
     : { epoch: after.epoch, seq };
+}
+
+/**
+ * The `SubscribeRequest.start` position, if one was sent: `first`, `last`
+ * (1 or more) or `time_ms`.
+ */
+function parseStart(
+  start?: StartPositionMessage | null,
+): StartPosition | undefined {
+  switch (start?.position) {
+    case undefined:
+      return undefined;
+    case "first":
+      if (!start.first) {
+        throw new InvalidArgumentError(
+          "Start position first is false: set it to true, or send no start position to start live",
+        );
+      }
+      return { first: true };
+    case "last":
+      if (!start.last || start.last < 1) {
+        throw new InvalidArgumentError(
+          `Start position last is ${start.last}: ask for 1 event or more`,
+        );
+      }
+      return { last: start.last };
+    case "time_ms": {
+      const timeMs = Number(start.time_ms);
+      if (!Number.isSafeInteger(timeMs)) {
+        throw new InvalidArgumentError(
+          `Start position time_ms ${start.time_ms} is out of range: send milliseconds since the Unix epoch`,
+        );
+      }
+      return { timeMs };
+    }
+  }
 }
 
 /**
@@ -66,10 +104,22 @@ export function subscribe(
     const { request } = call;
     return subscriptions.serve<GreetingMessage>(call, {
       name: request.name,
-      subscribe: () => ({
-        topics: request.topics,
-        after: parseCursor(request.after),
-      }),
+      subscribe: async () => {
+        const after = parseCursor(request.after);
+        const start = parseStart(request.start);
+        if (!start) return { topics: request.topics, after };
+        if (after) {
+          throw new InvalidArgumentError(
+            "A subscription resumes after a cursor or starts at a position, not both: send after or start",
+          );
+        }
+        const seq = await context.hub.startAfter(start, request.topics);
+        return {
+          topics: request.topics,
+          after: { epoch: context.hub.epoch, seq },
+          started: true,
+        };
+      },
       serialize,
       body: async (subscription, writer, signal) => {
         await writer.write({
@@ -79,6 +129,7 @@ export function subscribe(
             recovered: subscription.recovered,
             reason: subscription.reason ?? "",
             heartbeat_interval_ms: heartbeatIntervalMs,
+            head: subscription.head,
           },
         }, signal);
         await readAll(

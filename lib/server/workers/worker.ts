@@ -161,6 +161,8 @@ async function start(init: WorkerStart) {
       channel.call("publish", { topic, data, id: options?.id }),
     list: (query) => channel.call("list", query),
     replay: init.relay.replay ? replay : undefined,
+    state: () => channel.call("state", null),
+    seqAt: (timeMs) => channel.call("seqAt", { timeMs }),
   });
   const broker = relay;
   const settings = init.settings;

@@ -262,8 +262,10 @@ export async function startWorkers(
         { topic, data, id }: { topic: string; data: Uint8Array; id?: string },
       ) => {
         const event = await broker.publish(topic, data, { id });
-        return { seq: event.seq, time: event.time };
+        return { seq: event.seq, time: event.time, duplicate: event.duplicate };
       },
+      state: () => broker.state!(),
+      seqAt: ({ timeMs }: { timeMs: number }) => broker.seqAt!(timeMs),
       list: (query: DirectoryQuery) =>
         shared ? shared.list(query) : localPage(query),
       replayOpen: ({ after, through }: { after: number; through: number }) => {
