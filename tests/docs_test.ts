@@ -36,6 +36,7 @@ Deno.test("the README is under 300 lines, and the pages it points to exist", () 
       "docs/operations.md",
       "docs/instances.md",
       "docs/troubleshooting.md",
+      "docs/library.md",
       "ARCHITECTURE.md",
     ]
   ) {
@@ -299,8 +300,30 @@ function renderedSamples(): string[] {
       reason: "the server restarted",
       heartbeatIntervalMs: 15000,
     },
-    { kind: "event", cursor, topic: "news", timeMs: 0, payload },
-    { kind: "event", cursor, topic: "$presence", timeMs: 0, payload: presence },
+    {
+      kind: "event",
+      cursor,
+      topic: "news",
+      timeMs: 0,
+      payload,
+      replayed: false,
+    },
+    {
+      kind: "event",
+      cursor,
+      topic: "news",
+      timeMs: 0,
+      payload,
+      replayed: true,
+    },
+    {
+      kind: "event",
+      cursor,
+      topic: "$presence",
+      timeMs: 0,
+      payload: presence,
+      replayed: false,
+    },
     { kind: "heartbeat", cursor, timeMs: 0 },
     {
       kind: "gap",
