@@ -16,6 +16,7 @@ import {
 } from "./lib/cli/config.ts";
 import { versionLine } from "./lib/cli/version.ts";
 import { ConfigError } from "./lib/errors.ts";
+import { failure, failureLines } from "./lib/cli/failure.ts";
 
 const USAGE = `Usage: greeter <command> [options]
 
@@ -88,11 +89,10 @@ function onHangup(listener: () => void): () => void {
   return () => Deno.removeSignalListener("SIGHUP", listener);
 }
 
-/** Prints `error: message` on stderr, with a usage hint for a bad command line. */
-function printError(error: unknown): void {
-  let text = `error: ${error instanceof Error ? error.message : String(error)}`;
-  if (error instanceof ConfigError) text += "\nRun with --help for usage.";
-  console.error(text);
+/** How a failure is reported: as the client prints (text or JSON), and whether it used TLS. */
+interface Reporting {
+  format: "text" | "json";
+  tls: boolean;
 }
 
 /**
@@ -109,7 +109,7 @@ const SERVE_STACK_TRACE_LIMIT = 3;
 /** Flags that print instead of running: they need no settings. */
 const HELP_FLAGS = ["--help", "-h", "--version"];
 
-async function main(args: string[]): Promise<number> {
+async function main(args: string[], reporting: Reporting): Promise<number> {
   const [command, ...rest] = args;
   // Read only when settings are: `--version` and the usage need no
   // permission (`deno run main.ts --version` must not ask for one).
@@ -147,6 +147,9 @@ async function main(args: string[]): Promise<number> {
         console.log(parsed.version ? versionLine() : CLIENT_USAGE);
         return 0;
       }
+      // Errors as data too, for scripts that read --output json.
+      reporting.format = parsed.config.output;
+      reporting.tls = parsed.config.tls;
       const { client } = await import("./lib/cli/client.ts");
       const { LineWriter } = await import("./lib/cli/stdout.ts");
       const out = new LineWriter(Deno.stdout);
@@ -180,11 +183,15 @@ async function main(args: string[]): Promise<number> {
 
 if (import.meta.main) {
   let code: number;
+  const reporting: Reporting = { format: "text", tls: false };
   try {
-    code = await main(Deno.args);
+    code = await main(Deno.args, reporting);
   } catch (error) {
-    printError(error);
-    code = error instanceof ConfigError ? 2 : 1;
+    const failed = failure(error, { tls: reporting.tls });
+    for (const line of failureLines(failed, reporting.format)) {
+      console.error(line);
+    }
+    code = failed.exitCode;
   }
   // Explicit: a connection a peer keeps open must not keep the process alive.
   Deno.exit(code);

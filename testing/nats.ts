@@ -61,6 +61,8 @@ export interface NatsServerOptions {
   monitor?: boolean;
   /** Environment variables (which `config` may name as `$NAME`). */
   env?: Record<string, string>;
+  /** `false`: no JetStream, as Debian's own `nats-server.service` runs. */
+  jetstream?: boolean;
 }
 
 /** A running nats-server; dispose of it to stop it and remove its store. */
@@ -97,9 +99,7 @@ export async function startNatsServer(
   try {
     const monitorPort = options.monitor ? freePort() : undefined;
     const args = [
-      "-js",
-      "-sd",
-      storeDir,
+      ...(options.jetstream === false ? [] : ["-js", "-sd", storeDir]),
       "-a",
       "127.0.0.1",
       "-p",

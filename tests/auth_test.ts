@@ -108,7 +108,7 @@ Deno.test("greeter serve --token-file and a client with GREETER_TOKEN", async ()
       "--mode",
       "hello",
     ]);
-    assert.equal(denied.code, 1);
+    assert.equal(denied.code, 64 + 16); // UNAUTHENTICATED
     assert.match(denied.stderr, /^error: 127\.0\.0\.1:\d+: UNAUTHENTICATED: /);
     const allowed = await runClient(
       ["you", "--target", target, "--mode", "hello"],

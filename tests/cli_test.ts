@@ -279,7 +279,9 @@ Deno.test("deno task serve on a busy port says so once, without grpc-js's stray 
   assert.equal(lines.length, 1, result.stderr);
   assert.match(
     lines[0],
-    new RegExp(`^error: Cannot bind "127\\.0\\.0\\.1:${port}": .*EADDRINUSE`),
+    new RegExp(
+      `^error: Cannot bind "127\\.0\\.0\\.1:${port}": .*EADDRINUSE.*: another process listens there \\(another greeter\\?\\): stop it \\(ss -ltnp 'sport = :${port}' names it\\) or choose another --port$`,
+    ),
   );
 });
 

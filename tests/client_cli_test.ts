@@ -260,11 +260,11 @@ Deno.test("deno task client refuses to send a token in plaintext beyond loopback
     20_000,
     env,
   );
-  assert.equal(allowed.code, 1, allowed.stderr);
+  assert.equal(allowed.code, 64 + 14, allowed.stderr); // UNAVAILABLE
   assert.match(allowed.stderr, /^error: greeter\.invalid:50051: UNAVAILABLE/);
   // No token, nothing to protect.
   const tokenless = await runClient(args);
-  assert.equal(tokenless.code, 1, tokenless.stderr);
+  assert.equal(tokenless.code, 64 + 14, tokenless.stderr);
 });
 
 Deno.test("deno task client sends a token to a loopback target directly, never through a proxy named in its environment", async () => {
@@ -334,7 +334,7 @@ Deno.test("deno task client --mode publish --idempotency-key: the same key again
   assert.deepEqual(payloads, ["one", "two"]);
   // A key that is no key is refused, quoted escaped.
   const bad = await publishAs("x", "has space");
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 64 + 3); // INVALID_ARGUMENT
   assert.match(
     bad.stderr,
     /INVALID_ARGUMENT: Invalid idempotency key "has space": use 1 to 128 printable ASCII characters/,
@@ -384,7 +384,7 @@ Deno.test("a target list in GREETER_TARGET is tried in order by every mode: a ta
   const none = await runClient(["--mode", "hello"], 20_000, {
     GREETER_TARGET: `${dead},${deadTarget()}`,
   });
-  assert.notEqual(none.code, 0);
+  assert.equal(none.code, 64 + 14);
   assert.match(none.stderr, /UNAVAILABLE/);
 });
 

@@ -7,6 +7,14 @@
 import assert from "node:assert/strict";
 import { parseClientArgs, parseServeArgs } from "../lib/cli/config.ts";
 import { renderFollow, renderSubscriber } from "../lib/cli/render.ts";
+import {
+  failure,
+  failureLines,
+  GRPC_CODES,
+  RPC_EXIT_BASE,
+  RPC_HINTS,
+} from "../lib/cli/failure.ts";
+import { RpcError } from "../lib/errors.ts";
 import type { FollowMessage } from "../lib/client/follow.ts";
 import {
   anchorOf,
@@ -15,6 +23,7 @@ import {
   docHeadings,
   docLinks,
   docPages,
+  docRows,
   docText,
   resolveLink,
 } from "../testing/docs.ts";
@@ -358,6 +367,15 @@ function renderedSamples(): string[] {
       renderFollow(message, { format, now: 6 })
     )
   );
+  const failed = failure(
+    new RpcError(
+      "UNAVAILABLE",
+      "No connection established. Last error: write EPIPE",
+      "localhost:50051",
+    ),
+    { tls: true },
+  );
+  lines.push(...failureLines(failed, "json"), ...failureLines(failed, "text"));
   for (const format of ["text", "json"] as const) {
     lines.push(renderSubscriber(format, {
       subscriptionId: 1,
@@ -554,4 +572,27 @@ Deno.test("a first run prints no notice about npm build scripts: deno.json decid
       `${name} has npm lifecycle scripts: deny them in deno.json's allowScripts (or allow them, saying why), or a first run says "Ignored build scripts"`,
     );
   }
+});
+
+Deno.test("docs/troubleshooting.md's exit statuses and hints are the ones the client gives", () => {
+  const rows = docRows(
+    "docs/troubleshooting.md",
+    "The statuses a failed call exits with:",
+  );
+  assert.deepEqual(
+    rows.map(([exit, status]) => [Number(exit), status.replaceAll("`", "")]),
+    Object.entries(GRPC_CODES).filter(([, code]) => code > 0).map((
+      [name, code],
+    ) => [RPC_EXIT_BASE + code, name]),
+  );
+  const hints = docRows("docs/troubleshooting.md", "## Errors").map((row) =>
+    row[1].replace(/^`|`$/g, "")
+  );
+  assert.deepEqual(
+    [...hints].sort(),
+    RPC_HINTS.map((h) => h.hint).filter((hint, i, all) =>
+      all.indexOf(hint) === i
+    ).sort(),
+    "every hint the client gives is in the table, as it gives it",
+  );
 });

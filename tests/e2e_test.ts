@@ -135,7 +135,7 @@ Deno.test("greeter serve --log-level debug logs each call: method, peer, status,
       (await runClient(hello, 20_000, { GREETER_TOKEN_FILE: file })).code,
       0,
     );
-    assert.equal((await runClient(hello)).code, 1);
+    assert.equal((await runClient(hello)).code, 64 + 16); // UNAUTHENTICATED
     const line = (code: string) =>
       new RegExp(
         `DEBUG Call ended method="/helloworld\\.Greeter/SayHello" peer="127\\.0\\.0\\.1:\\d+" code="${code}" ms=\\d`,
@@ -208,26 +208,28 @@ Deno.test("a killed client's subscription is removed by the server", async () =>
   );
 });
 
-Deno.test("greeter client reports an unreachable server in one line and exits 1", async () => {
+Deno.test("greeter client reports an unreachable server in one line and its likely cause, and exits 64 + UNAVAILABLE", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr;
   listener.close();
   const result = await runClient(["--target", `127.0.0.1:${port}`]);
-  assert.equal(result.code, 1);
+  assert.equal(result.code, 64 + 14);
   assert.equal(result.stdout, "");
   const lines = result.stderr.trimEnd().split("\n");
-  assert.equal(lines.length, 1, result.stderr);
-  assert.match(
+  assert.equal(lines.length, 2, result.stderr);
+  // Without grpc-js' timestamp and doubled "Error:".
+  assert.equal(
     lines[0],
-    new RegExp(`^error: 127\\.0\\.0\\.1:${port}: UNAVAILABLE: `),
+    `error: 127.0.0.1:${port}: UNAVAILABLE: No connection established. Last error: connect ECONNREFUSED 127.0.0.1:${port}`,
   );
+  assert.match(lines[1], /^hint: nothing listens there: start the server/);
 });
 
-Deno.test("greeter client reports an error status and exits 1", async () => {
+Deno.test("greeter client reports an error status and exits 64 + its code", async () => {
   const { process: server, target } = await spawnServer();
   await using _ = server;
   const result = await runClient(["", "--target", target, "--mode", "hello"]);
-  assert.equal(result.code, 1);
+  assert.equal(result.code, 64 + 3); // INVALID_ARGUMENT
   assert.match(
     result.stderr,
     /^error: 127\.0\.0\.1:\d+: INVALID_ARGUMENT: Name must not be empty/,

@@ -383,7 +383,8 @@ Deno.test("publish:news.* does not allow news.: topics and patterns with an empt
     assert.equal((await publish("news.sport")).code, 0);
     for (const topic of ["news.", ".news", "news..sport"]) {
       const refused = await publish(topic);
-      assert.equal(refused.code, 1, topic);
+      // 64 + INVALID_ARGUMENT, or 64 + PERMISSION_DENIED.
+      assert.ok([64 + 3, 64 + 7].includes(refused.code), topic);
       assert.match(
         refused.stderr,
         /(INVALID_ARGUMENT: Invalid topic|PERMISSION_DENIED).*"news|"\.news/,

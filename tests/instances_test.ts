@@ -189,6 +189,21 @@ Deno.test({
 
 Deno.test({
   name:
+    "serve --broker on a nats-server without JetStream (Debian's own service) fails at start naming the likely cause (exit 1)",
+  ignore,
+  async fn() {
+    await using plain = await startNatsServer({ jetstream: false });
+    const refused = await serveRefused(plain.url, ["--broker-wait", "0"]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(
+      refused.stderr,
+      /^error: .*jetstream (is )?not enabled.* \(the nats-server at 127\.0\.0\.1:\d+ runs without JetStream: start it with -js, or jetstream \{\} in its configuration; on Debian, the package's own nats-server\.service listens on 127\.0\.0\.1:4222 without it: see docs\/instances\.md\)$/im,
+    );
+  },
+});
+
+Deno.test({
+  name:
     "serve --nats-tls-*: events go over TLS to a nats-server that requires it, with a client certificate where it verifies them; no TLS offered, an untrusted certificate or a missing client certificate is refused at start (exit 1)",
   ignore: ignore || OPENSSL_MISSING !== undefined,
   async fn() {

@@ -150,8 +150,17 @@ Deno.test({
       "--tls-ca",
       pki.files.ca,
     ]);
-    assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /^error: .*UNAVAILABLE/);
+    assert.equal(refused.code, 64 + 14);
+    // The server's TLS alert, or the write it cut short, whichever came first.
+    assert.match(
+      refused.stderr,
+      /^error: .*UNAVAILABLE: .*(write EPIPE|CertificateRequired)\n/,
+    );
+    // The cause people meet, named.
+    assert.match(
+      refused.stderr,
+      /^hint: the server likely wants a client certificate \(mTLS\): give --tls-cert and --tls-key$/m,
+    );
     const missing = await runClient(["--tls-ca", `${pki.dir}/absent.pem`]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /Cannot read TLS CA file ".*absent\.pem"/);
@@ -194,5 +203,70 @@ Deno.test({
     ]);
     assert.equal(cli.code, 0, cli.stderr);
     assert.equal(cli.stdout, "Greeter client received: Hello, you!\n");
+  },
+});
+
+Deno.test({
+  name:
+    "a client at the wrong kind of port is told so: TLS to plaintext, plaintext to TLS, an unknown CA; with --output json as a JSON line, exit 64 + the status",
+  ignore,
+  async fn() {
+    await using pki = await makeTestPki();
+    const { process: secure, port: tlsPort } = await spawnServer([
+      "--tls-cert",
+      pki.files.serverCert,
+      "--tls-key",
+      pki.files.serverKey,
+    ]);
+    await using _secure = secure;
+    const { process: plain, port: plainPort } = await spawnServer();
+    await using _plain = plain;
+    const hello = (port: number, ...flags: string[]) =>
+      runClient([
+        "--mode",
+        "hello",
+        "--target",
+        `localhost:${port}`,
+        ...flags,
+      ]);
+    for (
+      const [result, hint] of [
+        [
+          await hello(plainPort, "--tls-ca", pki.files.ca),
+          /^hint: TLS to a port that speaks plaintext/m,
+        ],
+        [
+          await hello(tlsPort),
+          /^hint: plaintext to a port that likely speaks TLS/m,
+        ],
+        [
+          await hello(tlsPort, "--tls"),
+          /^hint: the server's certificate is not one this client trusts: give --tls-ca/m,
+        ],
+      ] as const
+    ) {
+      assert.equal(result.code, 64 + 14, result.stderr);
+      assert.match(result.stderr, /^error: localhost:\d+: UNAVAILABLE: /);
+      assert.match(result.stderr, hint);
+      assert.doesNotMatch(result.stderr, /\(\d{4}-\d\d-\d\dT/); // no grpc-js timestamp
+    }
+    const json = await hello(tlsPort, "--output", "json");
+    assert.equal(json.code, 64 + 14);
+    assert.equal(json.stdout, "");
+    const error = JSON.parse(json.stderr);
+    assert.deepEqual(
+      { ...error, message: undefined },
+      {
+        kind: "error",
+        message: undefined,
+        code: "UNAVAILABLE",
+        status: 14,
+        target: `localhost:${tlsPort}`,
+        hint:
+          "plaintext to a port that likely speaks TLS: give --tls-ca (or --tls for a certificate the system trusts)",
+        exit_code: 78,
+      },
+    );
+    assert.match(error.message, /^localhost:\d+: UNAVAILABLE: /);
   },
 });

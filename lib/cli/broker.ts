@@ -165,9 +165,23 @@ function refusal(error: unknown, config: ServeConfig, auth: NatsAuth): Refusal {
       unreachable: false,
     };
   }
-  // TLS nats-server will not do, or a nats-server without JetStream (often
-  // another one on that port): reached, and wrong.
-  if (/certificate|tls|ssl|jetstream (is )?not enabled/i.test(message)) {
+  // A nats-server without JetStream (often another one on that port):
+  // reached, and wrong.
+  if (/jetstream (is )?not enabled/i.test(message)) {
+    return {
+      error: new UnavailableError(
+        `${message} (the nats-server at ${
+          config.brokerUrl.kind === "nats"
+            ? config.brokerUrl.servers.join(",")
+            : ""
+        } runs without JetStream: start it with -js, or jetstream {} in its configuration; on Debian, the package's own nats-server.service listens on 127.0.0.1:4222 without it: see docs/instances.md)`,
+        { cause: error },
+      ),
+      unreachable: false,
+    };
+  }
+  // TLS nats-server will not do: reached, and wrong.
+  if (/certificate|tls|ssl/i.test(message)) {
     return { error, unreachable: false };
   }
   // nats-server drops a TLS client without the certificate its verify

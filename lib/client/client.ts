@@ -177,6 +177,24 @@ export function targetHost(target: string): string {
   return match?.[1] ?? match?.[2] ?? target;
 }
 
+/**
+ * A status's details without what grpc-js adds to a connection error and
+ * says nothing to a person: an empty "Resolution note:", the time of the
+ * last attempt, an "Error: " inside the text.
+ *
+ * @example
+ * ```ts ignore
+ * tidyDetails("No connection established. Last error: write EPIPE (2026-12-08T02:50:14.954Z)");
+ * // "No connection established. Last error: write EPIPE"
+ * ```
+ */
+function tidyDetails(details: string | undefined): string {
+  return (details ?? "")
+    .replace(/\.?\s*Resolution note:\s*$/, "")
+    .replace(/ \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\)/g, "")
+    .replace(/Last error: Error: /g, "Last error: ");
+}
+
 function cursorOf(message?: CursorMessage | null): ClientCursor {
   return { epoch: message?.epoch ?? "", seq: Number(message?.seq ?? 0) };
 }
@@ -537,8 +555,7 @@ export class GreeterClient implements Disposable {
     }
     return new RpcError(
       grpc.status[code] ?? String(code),
-      // grpc-js appends an empty "Resolution note: " to connection errors.
-      details?.replace(/\.?\s*Resolution note:\s*$/, "") || "no details",
+      tidyDetails(details) || "no details",
       this.target,
       { cause: error },
     );

@@ -198,9 +198,17 @@ export class ConnectionListener {
     const server = this.#server;
     this.#port = await new Promise<number>((resolve, reject) => {
       const onError = (error: Error) => {
+        const address = formatAddress(host, port);
+        // What to do depends on why; the two people meet are named.
+        const code = (error as { code?: string }).code;
+        const hint = code === "EADDRINUSE"
+          ? `: another process listens there (another greeter?): stop it (ss -ltnp 'sport = :${port}' names it) or choose another --port`
+          : code === "EADDRNOTAVAIL"
+          ? ": no interface of this machine has that address: give --host one it has, 127.0.0.1, or :: for every interface"
+          : "";
         reject(
           new GreeterError(
-            `Cannot bind "${formatAddress(host, port)}": ${error.message}`,
+            `Cannot bind "${address}": ${error.message}${hint}`,
             { cause: error },
           ),
         );
