@@ -211,6 +211,8 @@ async function* subscribeOnce(
         .signal,
     });
     for await (const message of messages) {
+      // Aborted: nothing more is handed out, even what had already come.
+      if (signal?.aborted) return { cursor, done: true, reason };
       watchdog.seen();
       if (message.kind === "event" && seen(cursor, message.cursor)) continue;
       cursor = nextCursor(cursor, message);
