@@ -45,6 +45,8 @@ export interface SubscribeAllOptions {
   subscribers: number;
   /** Names the subscribe-rate row. */
   label: string;
+  /** Connections to spread them over. Default: the bench's shape (`connectionsFor`). */
+  connections?: number;
 }
 
 /**
@@ -65,11 +67,11 @@ export interface SubscribeAllOptions {
  */
 export async function subscribeAll(
   report: Report,
-  { target, subscribers, label }: SubscribeAllOptions,
+  { target, subscribers, label, connections }: SubscribeAllOptions,
 ): Promise<SubscriberPool> {
   const pool = new SubscriberPool(target, {
     subscribers,
-    connections: connectionsFor(subscribers),
+    connections: connections ?? connectionsFor(subscribers),
     method: "Subscribe",
   });
   const start = performance.now();
@@ -129,6 +131,8 @@ export interface FanOutRates {
   written: number;
   /** The servers' CPU, % of a core. */
   serverCpu: number;
+  /** The first server process's main thread alone, % of a core. */
+  mainThreadCpu: number;
 }
 
 /**
@@ -219,7 +223,12 @@ export async function measureFanOut(
     );
   }
   report.costs(name, costs);
-  return { delivered, written, serverCpu: costs.serverCpu };
+  return {
+    delivered,
+    written,
+    serverCpu: costs.serverCpu,
+    mainThreadCpu: costs.mainThreadCpu,
+  };
 }
 
 /**

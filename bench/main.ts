@@ -7,7 +7,8 @@
  * server where one applies. With nats-server installed, also several
  * instances on one NATS JetStream stream against the memory broker:
  * publish-to-delivery across two instances, resume from a fresh instance,
- * and two `--reuse-port` processes against one. Prints a table, then the
+ * and two `--reuse-port` processes against one. One process over 1, 2 and
+ * `auto` workers (`--workers`). Prints a table, then the
  * same figures as one JSON line. Figures, never assertions: tests do not
  * time anything.
  *
@@ -32,6 +33,7 @@ import { soakScenario } from "./scenarios/soak.ts";
 import { stalledScenario } from "./scenarios/stalled.ts";
 import { tickScenario } from "./scenarios/tick.ts";
 import { unaryScenario } from "./scenarios/unary.ts";
+import { workersScenario } from "./scenarios/workers.ts";
 import { ROOT } from "../testing/process.ts";
 
 /** Every section, in the order a run takes them. */
@@ -40,6 +42,7 @@ const SCENARIOS: readonly Scenario[] = [
   tickScenario,
   multiplexedScenario,
   broadcastScenario,
+  workersScenario,
   patternsScenario,
   soakScenario,
   idleScenario,

@@ -7,8 +7,10 @@
  */
 
 /**
- * Several series of one reading of each process's metrics page (the
- * greeter's, at `metricsPorts`), each summed over the processes.
+ * Several families of one reading of each process's metrics page (the
+ * greeter's, at `metricsPorts`), each summed over its series (whatever
+ * their labels) and over the processes; NaN each when a page did not
+ * answer.
  *
  * @example
  * ```ts ignore
@@ -25,12 +27,22 @@ export async function metrics(
 ): Promise<number[]> {
   const sums = names.map(() => 0);
   for (const port of metricsPorts) {
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`))
-      .text();
+    let text: string;
+    try {
+      text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    } catch {
+      // A server buried under its row may not answer within the page's
+      // deadline: its figures are unknown, not the row's end.
+      return names.map(() => NaN);
+    }
     names.forEach((name, i) => {
-      sums[i] += Number(
-        text.match(new RegExp(`^${name} (\\S+)`, "m"))?.[1] ?? 0,
-      );
+      // Every series of the family (a process over workers labels some by
+      // worker: their heaps).
+      for (
+        const [, value] of text.matchAll(
+          new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"),
+        )
+      ) sums[i] += Number(value);
     });
   }
   return sums;

@@ -96,6 +96,23 @@ export function cpuTimes(): CpuTimes {
   };
 }
 
+/**
+ * CPU seconds the main thread of process `pid` has used (its JavaScript
+ * thread: a greeter over workers runs its sequencer there, each worker on
+ * a thread of its own).
+ *
+ * @example
+ * ```ts
+ * import { mainThreadSeconds } from "./resources.ts";
+ * console.log(mainThreadSeconds(Deno.pid));
+ * ```
+ */
+export function mainThreadSeconds(pid: number): number {
+  const fields = proc(`/proc/${pid}/task/${pid}/stat`).split(") ")[1]
+    .split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ
+}
+
 /** What a measured window cost, CPU in % of a core. */
 export interface WindowCosts {
   /** Its length, in seconds. */
@@ -106,6 +123,8 @@ export interface WindowCosts {
   serverCpu: number;
   /** The bench's own process: the generator. */
   generatorCpu: number;
+  /** The first measured process's main thread alone. */
+  mainThreadCpu: number;
 }
 
 /**
@@ -122,6 +141,7 @@ export interface WindowCosts {
  */
 export function measureCosts(pids: number[]): () => WindowCosts {
   const cpu = cpuOf(pids);
+  const main = mainThreadSeconds(pids[0]);
   const gen = process.cpuUsage();
   const machine = cpuTimes();
   const start = performance.now();
@@ -135,6 +155,7 @@ export function measureCosts(pids: number[]): () => WindowCosts {
       machineCpu: (busy / 100 / wall) * 100, // USER_HZ
       serverCpu: ((cpuOf(pids) - cpu) / wall) * 100,
       generatorCpu: ((g.user + g.system) / 1e6 / wall) * 100,
+      mainThreadCpu: ((mainThreadSeconds(pids[0]) - main) / wall) * 100,
     };
   };
 }

@@ -531,7 +531,7 @@ Deno.test("docs/operations.md's Metrics table names every family the server serv
   assert.ok(notAlone.length > 0);
   for (const name of notAlone) {
     if (served.get(2)!.has(name)) {
-      assert.match(name, /^greeter_workers/);
+      assert.match(name, /^greeter_workers?(_|$)/);
       assert.match(documented.get(name)!, /^with `--workers N`/);
     } else {
       assert.match(name, /^greeter_broker_/);

@@ -44,18 +44,28 @@ const SIZES = envList("BENCH_BROADCAST", "1000,5000,10000").map(Number);
  */
 export async function broadcast(
   report: Report,
-  { peer, subscribers: n }: { peer: FanOutPeer; subscribers: number },
-): Promise<FanOutRates> {
+  { peer, subscribers: n, connections, onSubscribed }: {
+    peer: FanOutPeer;
+    subscribers: number;
+    /** Connections to spread them over. Default: the bench's shape (`connectionsFor`). */
+    connections?: number;
+    /** Called once every subscriber is live. */
+    onSubscribed?: () => Promise<void>;
+  },
+): Promise<FanOutRates & { kbPerSubscriber: number }> {
   const { target, pids, label, metricsPorts = [] } = peer;
   const rssBefore = rssOf(pids);
-  const pool = await subscribeAll(report, { target, subscribers: n, label });
+  const pool = await subscribeAll(report, {
+    target,
+    subscribers: n,
+    label,
+    connections,
+  });
   const name = `${label} broadcast ${n.toLocaleString("en-US")}`;
   try {
-    report.figure(
-      `${name}: KB per subscriber`,
-      (rssOf(pids) - rssBefore) / n,
-      "KB",
-    );
+    const kbPerSubscriber = (rssOf(pids) - rssBefore) / n;
+    report.figure(`${name}: KB per subscriber`, kbPerSubscriber, "KB");
+    await onSubscribed?.();
     if (metricsPorts.length > 1) {
       const split = [];
       for (const port of metricsPorts) {
@@ -102,7 +112,7 @@ export async function broadcast(
         "the rest of RSS is native",
       );
     }
-    return rates;
+    return { ...rates, kbPerSubscriber };
   } finally {
     pool.close();
     await quiesce(report, { pids, label: name });

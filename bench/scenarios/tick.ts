@@ -8,7 +8,12 @@
  */
 
 import { type Bench, greeterPeer, type Scenario } from "../bench.ts";
-import { fanOutRow, measureFanOut, quiesce } from "../fan_out.ts";
+import {
+  type FanOutRates,
+  fanOutRow,
+  measureFanOut,
+  quiesce,
+} from "../fan_out.ts";
 import { type FanOutPeer, running } from "../peers.ts";
 import { SubscriberPool } from "../pool.ts";
 import type { Report } from "../report.ts";
@@ -36,12 +41,20 @@ interface TickFanOut extends TickRow {
  * The seed's personalised tick to `subscribers` over `connections`:
  * subscribe rate, what was delivered, latency and CPU, and RSS per
  * subscriber under that load (from before they subscribed to the end of
- * the window); returns the delivered rate.
+ * the window); returns the rates and that RSS. `onSubscribed` is called
+ * once every subscriber is live.
+ *
+ * @example
+ * ```ts ignore
+ * const { delivered } = await tickFanOut(report, { peer, subscribers: 5000, connections: 8 });
+ * ```
  */
-async function tickFanOut(
+export async function tickFanOut(
   report: Report,
-  { peer, subscribers, connections }: TickFanOut,
-): Promise<number> {
+  { peer, subscribers, connections, onSubscribed }: TickFanOut & {
+    onSubscribed?: () => Promise<void>;
+  },
+): Promise<FanOutRates & { kbPerSubscriber: number }> {
   const rssBefore = rssOf(peer.pids);
   const name = `${peer.label} tick fan-out ${
     subscribers.toLocaleString("en-US")
@@ -59,19 +72,21 @@ async function tickFanOut(
       subscribers / ((performance.now() - start) / 1000),
       "subs/s",
     );
-    const { delivered } = await measureFanOut(report, {
+    await onSubscribed?.();
+    const rates = await measureFanOut(report, {
       pool,
       peer,
       name,
       offered: `${subscribers * 100} offered`,
     });
+    const kbPerSubscriber = (rssOf(peer.pids) - rssBefore) / subscribers;
     report.figure(
       `${name}: KB per subscriber`,
-      (rssOf(peer.pids) - rssBefore) / subscribers,
+      kbPerSubscriber,
       "KB",
       "RSS under this load, less the RSS before they subscribed",
     );
-    return delivered;
+    return { ...rates, kbPerSubscriber };
   } finally {
     pool.close();
     await quiesce(report, { pids: peer.pids, label: name });
@@ -102,7 +117,9 @@ export async function tickRow(
       subscribers.toLocaleString("en-US")
     } over ${connections} connections`,
     contenders: [running(greeterPeer(greeter)), ...peers],
-    run: (peer) => tickFanOut(bench.report, { peer, subscribers, connections }),
+    run: async (peer) =>
+      (await tickFanOut(bench.report, { peer, subscribers, connections }))
+        .delivered,
   });
 }
 

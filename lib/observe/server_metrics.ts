@@ -101,7 +101,14 @@ export function serverMetrics(
     PUBLISHED_HELP,
     (s) => s.published,
   );
-  if (worker === undefined) {
+  if (worker !== undefined) {
+    metrics.collected(
+      "greeter_worker_subscribers",
+      "Live hub subscriptions of each worker: how the kernel spread the connections over them.",
+      "gauge",
+      () => [[{ worker: String(worker) }, hub.size]],
+    );
+  } else {
     stat("greeter_events_received_total", RECEIVED_HELP, (s) => s.received);
   }
   stat(

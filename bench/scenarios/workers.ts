@@ -1,0 +1,290 @@
+/**
+ * `BENCH_ONLY=workers`: one greeter process over 1, 2 and `auto` workers
+ * (`--workers`), a fresh process each, under the tick fan-out (100 ticks a
+ * second, the seed's personalised tick) and a broadcast (an event every
+ * `BENCH_PUBLISH_MS`) to `BENCH_WORKERS_SUBSCRIBERS` (5,000) subscribers
+ * over `BENCH_WORKERS_CONNECTIONS` (8) connections. Each reports what was
+ * delivered, events per server CPU-second, KB per subscriber, the main
+ * thread's CPU (over workers: the sequencer, the clock, the metrics; alone:
+ * the whole server) and how the subscribers spread over the workers; then
+ * the same-run ratios against one worker; and RSS per idle subscriber, on
+ * average and at the margin. While a contender is measured,
+ * the generator (this process, and the broadcast's publisher) is pinned
+ * to the machine's last core, where it has two or more (`BENCH_PIN=0`
+ * leaves it free): the servers' CPU is then theirs alone.
+ *
+ * @module
+ */
+
+import { type Bench, greeterPeer, type Scenario } from "../bench.ts";
+import type { FanOutRates } from "../fan_out.ts";
+import { fanOutRow, quiesce } from "../fan_out.ts";
+import { SubscriberPool } from "../pool.ts";
+import { rssOf } from "../resources.ts";
+import type { FanOutPeer, PeerStarter } from "../peers.ts";
+import type { Report } from "../report.ts";
+import { envList, envNumber } from "../settings.ts";
+import { broadcast } from "./broadcast.ts";
+import { tickFanOut } from "./tick.ts";
+
+/** Subscribers of each row (`BENCH_WORKERS_SUBSCRIBERS`). */
+const SUBSCRIBERS = envNumber("BENCH_WORKERS_SUBSCRIBERS", 5000);
+
+/** Connections they come over (`BENCH_WORKERS_CONNECTIONS`): few, as the issue's shape. */
+const CONNECTIONS = envNumber("BENCH_WORKERS_CONNECTIONS", 8);
+
+/** The `--workers` values measured (`BENCH_WORKERS`), the first the reference. */
+const WORKERS = envList("BENCH_WORKERS", "1,2,auto");
+
+/** Whether to pin the generator (`BENCH_PIN`, default 1). */
+const PIN = envNumber("BENCH_PIN", 1) === 1 &&
+  navigator.hardwareConcurrency >= 2;
+
+/** Sets the CPU affinity of every thread of this process to `cpus` (`taskset` syntax). */
+async function pinGenerator(cpus: string): Promise<void> {
+  const { success, stderr } = await new Deno.Command("taskset", {
+    args: ["-a", "-p", "-c", cpus, String(Deno.pid)],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!success) {
+    throw new Error(
+      `Cannot pin the generator to CPU ${cpus}: ${
+        new TextDecoder().decode(stderr)
+      }`,
+    );
+  }
+}
+
+/** A fresh greeter with `--workers workers` and `args`, labelled with its workers. */
+function contender(
+  bench: Bench,
+  workers: string,
+  args: string[],
+): PeerStarter<FanOutPeer> {
+  const label = `greeter --workers ${workers}`;
+  return {
+    label,
+    async start(stack) {
+      const greeter = await bench.spawnGreeter([
+        ...args,
+        "--workers",
+        workers,
+      ]);
+      stack.use(greeter.process);
+      return { ...greeterPeer(greeter), label };
+    },
+  };
+}
+
+/** Each worker's subscribers, as its metrics page says (empty for one alone). */
+async function spread(peer: FanOutPeer): Promise<number[]> {
+  const [port] = peer.metricsPorts ?? [];
+  if (port === undefined) return [];
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return [
+    ...text.matchAll(
+      /^greeter_worker_subscribers\{worker="(\d+)"\} (\d+)/gm,
+    ),
+  ].sort((a, b) => Number(a[1]) - Number(b[1])).map((m) => Number(m[2]));
+}
+
+/** What one contender's run found. */
+type Found = FanOutRates & { kbPerSubscriber: number };
+
+/**
+ * One row: each contender in turn (the generator pinned meanwhile), then
+ * the ratios of each against the first: delivered, events per server
+ * CPU-second, KB per subscriber.
+ */
+async function workersRow(
+  bench: Bench,
+  name: string,
+  args: string[],
+  run: (
+    peer: FanOutPeer,
+    onSubscribed: () => Promise<void>,
+  ) => Promise<Found>,
+): Promise<void> {
+  const report = bench.report;
+  const found = new Map<string, Found>();
+  const last = String(navigator.hardwareConcurrency - 1);
+  await fanOutRow(bench, {
+    name,
+    contenders: WORKERS.map((workers) => contender(bench, workers, args)),
+    run: async (peer) => {
+      if (PIN) await pinGenerator(last);
+      try {
+        const rates = await run(peer, async () => {
+          const split = await spread(peer);
+          if (split.length === 0) return;
+          report.set(`${peer.label} ${name}: subscribers per worker`, split);
+          report.row(
+            `${peer.label} ${name}: subscribers per worker`,
+            split.join(" / "),
+            `as the kernel spread ${CONNECTIONS} connections`,
+          );
+        });
+        found.set(peer.label, rates);
+        perContender(report, `${peer.label} ${name}`, rates);
+        return rates.delivered;
+      } finally {
+        if (PIN) await pinGenerator(`0-${last}`);
+      }
+    },
+  });
+  const [reference, ...others] = [...found];
+  if (!reference) return;
+  for (const [label, rates] of others) {
+    const ratio = (what: string, ours: number, theirs: number, note = "") =>
+      report.figure(
+        `${name}: ${label} / ${reference[0]}: ${what}`,
+        ours / theirs,
+        "x",
+        note,
+      );
+    ratio(
+      "events per server CPU-second",
+      perCpuSecond(rates),
+      perCpuSecond(reference[1]),
+      "at least 0.9: nothing lost to the workers' coordination",
+    );
+    ratio(
+      "KB per subscriber",
+      rates.kbPerSubscriber,
+      reference[1].kbPerSubscriber,
+      "at most 1: a subscriber costs no more over workers",
+    );
+  }
+}
+
+/** Events delivered per CPU-second of the server's processes. */
+function perCpuSecond(rates: FanOutRates): number {
+  return rates.delivered / Math.max(rates.serverCpu / 100, 1e-9);
+}
+
+/** The figures of one contender that the shared fan-out does not report. */
+function perContender(report: Report, label: string, rates: Found): void {
+  report.figure(
+    `${label}: events per server CPU-second`,
+    perCpuSecond(rates),
+    "events/s",
+    `${
+      PIN ? "generator pinned to the last core; " : ""
+    }delivered over the server's CPU`,
+  );
+  report.figure(
+    `${label}: main thread CPU`,
+    rates.mainThreadCpu,
+    "% of a core",
+    "over workers: the sequencer, the clock's ticks and /metrics; alone: the whole server",
+  );
+}
+
+/**
+ * RSS per subscriber, idle, at `SUBSCRIBERS`: on average since before any
+ * subscribed, and at the margin (the second half's alone, once each
+ * worker's heap has grown to its load: what one more subscriber costs).
+ */
+async function memoryRow(bench: Bench, name: string): Promise<void> {
+  const report = bench.report;
+  const found = new Map<string, { average: number; marginal: number }>();
+  const half = Math.floor(SUBSCRIBERS / 2);
+  for (const workers of WORKERS) {
+    const starter = contender(bench, workers, ["--interval", "3600000"]);
+    try {
+      await using stack = new AsyncDisposableStack();
+      const peer = await starter.start(stack);
+      const before = rssOf(peer.pids);
+      const pools = [0, 1].map(() =>
+        new SubscriberPool(peer.target, {
+          subscribers: half,
+          connections: Math.max(1, Math.round(CONNECTIONS / 2)),
+          method: "Subscribe",
+        })
+      );
+      stack.defer(() => {
+        for (const pool of pools) pool.close();
+      });
+      await pools[0].start();
+      const middle = rssOf(peer.pids);
+      await pools[1].start();
+      const after = rssOf(peer.pids);
+      const average = (after - before) / (2 * half);
+      const marginal = (after - middle) / half;
+      found.set(starter.label, { average, marginal });
+      report.figure(
+        `${starter.label} ${name}: KB per subscriber`,
+        average,
+        "KB",
+      );
+      report.figure(
+        `${starter.label} ${name}: KB per subscriber, marginal`,
+        marginal,
+        "KB",
+        `the second ${half.toLocaleString("en-US")} alone`,
+      );
+      for (const pool of pools) pool.close(); // before the quiet wait
+      await quiesce(report, {
+        pids: peer.pids,
+        label: `${starter.label} ${name}`,
+      });
+    } catch (error) {
+      report.row(
+        `${starter.label} ${name}`,
+        "failed",
+        String(error).split("\n")[0],
+      );
+    }
+  }
+  const [reference, ...others] = [...found];
+  if (!reference) return;
+  for (const [label, kb] of others) {
+    report.figure(
+      `${name}: ${label} / ${reference[0]}: KB per subscriber`,
+      kb.average / reference[1].average,
+      "x",
+      "on average: each worker's heap grows on its own",
+    );
+    report.figure(
+      `${name}: ${label} / ${reference[0]}: KB per subscriber, marginal`,
+      kb.marginal / reference[1].marginal,
+      "x",
+      "at most 1: one more subscriber costs no more over workers",
+    );
+  }
+}
+
+async function run(bench: Bench): Promise<void> {
+  const shape = `${
+    SUBSCRIBERS.toLocaleString("en-US")
+  } over ${CONNECTIONS} connections`;
+  await workersRow(
+    bench,
+    `workers tick fan-out ${shape}`,
+    ["--interval", "10"],
+    (peer, onSubscribed) =>
+      tickFanOut(bench.report, {
+        peer,
+        subscribers: SUBSCRIBERS,
+        connections: CONNECTIONS,
+        onSubscribed,
+      }),
+  );
+  await memoryRow(bench, `workers memory ${shape}, idle`);
+  await workersRow(
+    bench,
+    `workers broadcast ${shape}`,
+    ["--interval", "3600000"],
+    (peer, onSubscribed) =>
+      broadcast(bench.report, {
+        peer,
+        subscribers: SUBSCRIBERS,
+        connections: CONNECTIONS,
+        onSubscribed,
+      }),
+  );
+}
+
+/** The workers section: 1, 2 and `auto` workers in one run. */
+export const workersScenario: Scenario = { name: "workers", run };
