@@ -220,3 +220,44 @@ export function stalledCall(
     close: () => session.destroy(),
   };
 }
+
+/**
+ * `SayHelloStreamReply` calls held open (each a hub subscription) until
+ * ended one by one or all at once by disposal.
+ */
+export class HeldStreams implements AsyncDisposable {
+  #controllers: AbortController[] = [];
+  #pending: Promise<unknown>[] = [];
+
+  /**
+   * Opens one on `client` named `name`: resolves with its first message,
+   * rejects with its refusal. The `n`th opened is ended by `end(n)`.
+   */
+  open(
+    client: {
+      streamReply(
+        name: string,
+        options: { signal: AbortSignal },
+      ): AsyncGenerator;
+    },
+    name: string,
+  ): Promise<unknown> {
+    const controller = new AbortController();
+    this.#controllers.push(controller);
+    const first = client.streamReply(name, { signal: controller.signal })
+      .next();
+    this.#pending.push(first.catch(() => {}));
+    return first;
+  }
+
+  /** Ends the `n`th call opened. */
+  end(n: number): void {
+    this.#controllers[n].abort();
+  }
+
+  /** Ends every call, and waits for them to settle. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    for (const controller of this.#controllers) controller.abort();
+    await Promise.allSettled(this.#pending);
+  }
+}

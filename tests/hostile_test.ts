@@ -9,6 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { loadGreeterProto } from "../lib/wire/proto.ts";
 import type { GreetingMessage, SubscribeRequest } from "../lib/wire/proto.ts";
 import {
+  HeldStreams,
   helloRequestFrame,
   settles,
   startTestServer,
@@ -213,21 +214,15 @@ Deno.test("one peer cannot take every subscription slot over many connections: R
     new GreeterClient(t.target, {
       channelOptions: { "grpc.use_local_subchannel_pool": 1 },
     }));
-  const controllers: AbortController[] = [];
-  const open = (client: GreeterClient, name: string) => {
-    const controller = new AbortController();
-    controllers.push(controller);
-    return client.streamReply(name, { signal: controller.signal }).next();
-  };
-  const pending: Promise<unknown>[] = [];
+  const held = new HeldStreams();
   try {
     for (let i = 0; i < 5; i++) {
-      pending.push(open(clients[Math.floor(i / 2)], `m${i}`));
+      void held.open(clients[Math.floor(i / 2)], `m${i}`);
     }
     await waitFor("five subscriptions", () => t.server.hub.size === 5);
     // A sixth, on a fresh connection with room of its own, is refused.
     await assert.rejects(
-      settles("the refusal", open(clients[3], "m5")),
+      settles("the refusal", held.open(clients[3], "m5")),
       (error: Error & { code?: string }) =>
         error.code === "RESOURCE_EXHAUSTED" &&
         /peer 127\.0\.0\.1 holds 5 subscriptions, the per-peer limit of 5 \(--max-subscribers-per-peer\)/
@@ -235,13 +230,12 @@ Deno.test("one peer cannot take every subscription slot over many connections: R
     );
     assert.equal(t.server.hub.size, 5);
     // One leaves: the peer may subscribe again.
-    controllers[0].abort();
+    held.end(0);
     await waitFor("a slot freed", () => t.server.hub.size === 4);
-    pending.push(open(clients[3], "m6"));
+    void held.open(clients[3], "m6");
     await waitFor("the slot taken again", () => t.server.hub.size === 5);
   } finally {
-    for (const controller of controllers) controller.abort();
-    await Promise.allSettled(pending);
+    await held[Symbol.asyncDispose]();
     for (const client of clients) client.close();
   }
 });

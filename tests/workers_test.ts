@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { GreeterClient } from "../lib/client/client.ts";
 import { follow, type FollowMessage } from "../lib/client/follow.ts";
-import { startWorkersServer, waitFor } from "../testing/server.ts";
+import { HeldStreams, startWorkersServer, waitFor } from "../testing/server.ts";
 import { AccessControl } from "../lib/access/access.ts";
 import { Logger } from "../lib/log.ts";
 
@@ -202,20 +202,14 @@ Deno.test("a peer's limits are the process's, whichever workers its connections 
     2,
   );
   const clients = Array.from({ length: 14 }, () => ownConnection(t.target));
-  const controllers: AbortController[] = [];
-  const open = (client: GreeterClient, name: string) => {
-    const controller = new AbortController();
-    controllers.push(controller);
-    return client.streamReply(name, { signal: controller.signal }).next();
-  };
-  const pending: Promise<unknown>[] = [];
+  const held = new HeldStreams();
   try {
-    for (let i = 0; i < 12; i++) pending.push(open(clients[i], `m${i}`));
+    for (let i = 0; i < 12; i++) void held.open(clients[i], `m${i}`);
     await waitFor("twelve", async () => (await t.server.stats()).size === 12);
     const spread = [...(await t.server.byWorker()).values()].map((s) => s.size);
     assert.ok(spread.every((n) => n > 0), `all on one worker: ${spread}`);
     await assert.rejects(
-      open(clients[12], "m12"),
+      held.open(clients[12], "m12"),
       (error: Error & { code?: string }) =>
         error.code === "RESOURCE_EXHAUSTED" &&
         /peer 127\.0\.0\.1 holds 12 subscriptions, the per-peer limit of 12/
@@ -223,17 +217,17 @@ Deno.test("a peer's limits are the process's, whichever workers its connections 
     );
     // One leaves: three patterns, on connections of either worker, fill
     // the peer's; a fourth is refused, a pattern in use is not.
-    controllers[0].abort();
+    held.end(0);
     await waitFor("one left", async () => (await t.server.stats()).size === 11);
     const patterned = (client: GreeterClient, topics: string[]) =>
       client.subscribe("p", { topics })[Symbol.asyncIterator]().next();
     const opened = [];
     for (const [i, topic] of ["a.*", "b.*", "c.*"].entries()) {
-      controllers[i + 1].abort();
+      held.end(i + 1);
       await waitFor("room", async () => (await t.server.stats()).size < 11);
       opened.push(await patterned(clients[i + 1], [topic]));
     }
-    controllers[4].abort();
+    held.end(4);
     await waitFor("room", async () => (await t.server.stats()).size < 11);
     await assert.rejects(
       patterned(clients[12], ["d.*"]),
@@ -263,8 +257,7 @@ Deno.test("a peer's limits are the process's, whichever workers its connections 
     );
     assert.equal(opened.length, 3);
   } finally {
-    for (const controller of controllers) controller.abort();
-    await Promise.allSettled(pending);
+    await held[Symbol.asyncDispose]();
     for (const client of clients) client.close();
   }
 });
@@ -280,16 +273,9 @@ Deno.test("--max-subscribers and --max-connections count every worker's", async 
     2,
   );
   const clients = Array.from({ length: 8 }, () => ownConnection(t.target));
-  const controllers: AbortController[] = [];
-  const pending: Promise<unknown>[] = [];
+  const held = new HeldStreams();
   try {
-    for (let i = 0; i < 6; i++) {
-      const controller = new AbortController();
-      controllers.push(controller);
-      pending.push(
-        clients[i].streamReply(`s${i}`, { signal: controller.signal }).next(),
-      );
-    }
+    for (let i = 0; i < 6; i++) void held.open(clients[i], `s${i}`);
     await waitFor("six", async () => (await t.server.stats()).size === 6);
     await assert.rejects(
       clients[6].streamReply("s6").next(),
@@ -311,8 +297,7 @@ Deno.test("--max-subscribers and --max-connections count every worker's", async 
       () => t.logs.some((l) => /Connection limit of 8 reached/.test(l)),
     );
   } finally {
-    for (const controller of controllers) controller.abort();
-    await Promise.allSettled(pending);
+    await held[Symbol.asyncDispose]();
     for (const client of clients) client.close();
   }
 });
