@@ -6,6 +6,8 @@ import { GreeterClient } from "../lib/client/client.ts";
 import { follow, type FollowMessage } from "../lib/client/follow.ts";
 import { HeldStreams, startWorkersServer, waitFor } from "../testing/server.ts";
 import { AccessControl } from "../lib/access/access.ts";
+import { JetStreamBroker } from "../lib/bus/nats/jetstream_broker.ts";
+import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
 import { Logger } from "../lib/log.ts";
 
 const HOUR = 3_600_000;
@@ -430,4 +432,54 @@ Deno.test("over workers: a start position and StreamInfo read the process's one 
     if (read.length === 2) break;
   }
   assert.deepEqual(read, ["b", "c"]);
+});
+
+Deno.test({
+  name:
+    "over workers on JetStream, a resume older than the shared window is read from the stream through the main thread, then from the window: nothing missed, nothing twice",
+  ignore: natsServerMissing() !== undefined,
+  async fn() {
+    await using nats = await startNatsServer();
+    const broker = await JetStreamBroker.connect({
+      servers: [nats.url],
+      maxEvents: 1_000,
+      maxBytes: 1 << 20,
+      maxAgeMs: 60_000,
+      preload: 3,
+    });
+    try {
+      await using t = await startWorkersServer(
+        { broker, replaySize: 3, intervalMs: HOUR, heartbeatMs: HOUR },
+        2,
+      );
+      using client = ownConnection(t.target);
+      const cursors = [];
+      for (let n = 1; n <= 10; n++) {
+        cursors.push(
+          (await client.publish("news", text.encode(`${n}`))).cursor,
+        );
+      }
+      // The window holds the last 3: the 8 after the first come from the
+      // stream (through the main thread's one connection), the rest from it.
+      const stream = client.subscribe("late", {
+        topics: ["news"],
+        after: cursors[0],
+      })[Symbol.asyncIterator]();
+      try {
+        const first = (await stream.next()).value!;
+        assert.ok(first.kind === "subscribed" && first.recovered);
+        const read = [];
+        for (let i = 0; i < 9; i++) {
+          const message = (await stream.next()).value!;
+          assert.equal(message.kind, "event");
+          read.push(new TextDecoder().decode(message.payload));
+        }
+        assert.deepEqual(read, ["2", "3", "4", "5", "6", "7", "8", "9", "10"]);
+      } finally {
+        await stream.return?.(undefined);
+      }
+    } finally {
+      await broker.close();
+    }
+  },
 });

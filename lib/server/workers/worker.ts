@@ -198,6 +198,9 @@ async function* replay(
   signal: AbortSignal,
 ): AsyncGenerator<BusEvent<Uint8Array>> {
   const id = await channel.call<number>("replayOpen", { after, through });
+  // Left before its read came back: the main thread stops reading at once.
+  const stop = () => channel.note("replayClose", id);
+  signal.addEventListener("abort", stop, { once: true });
   try {
     for (;;) {
       signal.throwIfAborted();
@@ -209,6 +212,7 @@ async function* replay(
       if (done) return;
     }
   } finally {
+    signal.removeEventListener("abort", stop);
     channel.note("replayClose", id);
   }
 }
