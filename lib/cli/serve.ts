@@ -9,7 +9,7 @@
 
 import type { ServeConfig } from "./config.ts";
 import { Logger } from "../log.ts";
-import { type RunningServer, startServer } from "../server/server.ts";
+import type { RunningServer } from "../server/server.ts";
 import type { Workers } from "./settings.ts";
 import type { ServerOptions } from "../server/options.ts";
 import type { ServerTls } from "../wire/tls.ts";
@@ -175,9 +175,10 @@ export async function serve(
       log,
     });
     const workers = workerCount(config.workers);
+    // Each loads its own code: over workers, the main thread loads no
+    // transport (the workers do).
     server = workers === 1
-      ? await startServer(options)
-      // The workers' code is loaded only when there are some.
+      ? await (await import("../server/server.ts")).startServer(options)
       : await (await import("../server/workers/workers.ts")).startWorkers(
         options,
         { workers },

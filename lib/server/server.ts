@@ -27,13 +27,8 @@ import { startGrpcTransport } from "../grpc/transport.ts";
 import { startHttpTransport } from "../http/transport.ts";
 import type { Transport, TransportCore } from "../transport.ts";
 import type { Metrics } from "../observe/metrics.ts";
-import {
-  type MetricsEndpoint,
-  serveMetrics,
-} from "../observe/metrics_endpoint.ts";
 import { PeerLineBudget } from "../observe/peer_lines.ts";
 import { EventLoopLag } from "../observe/runtime_metrics.ts";
-import { DEFAULT_MAX_METRICS_CONNECTIONS } from "../observe/metrics_server.ts";
 import { PeerShares } from "../access/peer_shares.ts";
 import { serverMetrics } from "../observe/server_metrics.ts";
 import {
@@ -44,6 +39,7 @@ import {
 import { createServerHub, startTickers } from "./server_hub.ts";
 import { listedSubscription, refusalLog } from "./engine_input.ts";
 import { stopServer } from "./shutdown.ts";
+import { startMetrics } from "./exporter.ts";
 
 /** Options of {@linkcode GreeterServer.shutdown}. */
 export interface ShutdownOptions {
@@ -154,46 +150,6 @@ function sharedDirectory(
       "A listing answer from another instance left out",
     ),
   });
-}
-
-/**
- * Serves metrics when `metricsPort` is set (only to a token granting
- * `metrics` when tokens are); stops `transports` when it cannot bind.
- *
- * @example
- * ```ts ignore
- * const exporter = startMetrics(settings, metrics, [grpc]);
- * await exporter?.stop();
- * ```
- */
-export function startMetrics(
-  settings: ResolvedServerOptions,
-  metrics: Parameters<typeof serveMetrics>[0],
-  transports: readonly Transport[],
-): MetricsEndpoint | undefined {
-  const { metricsPort, access } = settings;
-  if (metricsPort === undefined) return undefined;
-  try {
-    // A peer's share of the connections: a stranger's idle ones cannot
-    // hold every slot.
-    const shares = new PeerShares({
-      total: DEFAULT_MAX_METRICS_CONNECTIONS,
-      what: "metrics connections",
-    });
-    return serveMetrics(metrics, {
-      host: settings.host,
-      port: metricsPort,
-      log: settings.log,
-      authorize: access && ((caller) => access.authorizeMetrics(caller)),
-      admit: (peer) => shares.take(peer),
-    });
-  } catch (error) {
-    for (const transport of transports) {
-      void transport.close();
-      transport.force();
-    }
-    throw error;
-  }
 }
 
 /**

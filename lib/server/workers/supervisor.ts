@@ -73,6 +73,12 @@ export interface PoolOptions {
   onGone?: (index: number) => void;
   /** Where deaths are said. */
   log: Logger;
+  /**
+   * Whether the ports are known before any worker binds them (none is 0):
+   * then every worker starts at once, else the first binds, then the
+   * others join it on the ports it got.
+   */
+  portsKnown?: boolean;
   /** How long (ms) without an answer to a ping is death. Default {@linkcode UNRESPONSIVE_MS}. */
   unresponsiveMs?: number;
 }
@@ -119,21 +125,23 @@ export class WorkerPool {
   }
 
   /**
-   * Starts worker 0, then (on the port it bound) the others; resolves to
-   * where they listen once all serve. Rejects, every worker stopped, if one
-   * cannot start.
+   * Starts worker 0, then (on the port it bound) the others, or all at
+   * once when the ports are known; resolves to where they listen once all
+   * serve. Rejects, every worker stopped, if one cannot start.
    */
   async start(): Promise<Listening> {
     try {
-      const first = await this.#spawn(0).started;
-      this.#listening = first;
+      const { size, portsKnown } = this.#options;
+      const first = this.#spawn(0).started;
+      if (!portsKnown) this.#listening = await first;
       const rest = [];
-      for (let index = 1; index < this.#options.size; index++) {
+      for (let index = 1; index < size; index++) {
         rest.push(this.#spawn(index).started);
       }
+      this.#listening = await first;
       await Promise.all(rest);
       this.#pinger = setInterval(() => this.#ping(), PING_MS);
-      return first;
+      return this.#listening;
     } catch (error) {
       this.#stopping = true;
       for (const slot of this.#slots) this.#end(slot);

@@ -50,12 +50,8 @@ import {
   resolveServerOptions,
   type ServerOptions,
 } from "../options.ts";
-import {
-  type BusSnapshot,
-  type RunningServer,
-  type ShutdownOptions,
-  startMetrics,
-} from "../server.ts";
+import type { BusSnapshot, RunningServer, ShutdownOptions } from "../server.ts";
+import { startMetrics } from "../exporter.ts";
 import { eventWeight, instanceFirstId, runTicks } from "../server_hub.ts";
 import { WorkerPool } from "./supervisor.ts";
 import type { WorkerSettings, WorkerStart } from "./worker.ts";
@@ -237,6 +233,7 @@ export async function startWorkers(
     size: workers,
     log,
     unresponsiveMs,
+    portsKnown: settings.port !== 0 && settings.httpPort !== 0,
     init: (index, listening): WorkerStart => ({
       index,
       settings: {
