@@ -186,7 +186,7 @@ for (
   });
 }
 
-Deno.test("Subscribe over Connect and gRPC-Web: the binary events are gRPC's frames, encoded once for every subscriber", async () => {
+Deno.test("Subscribe over Connect and gRPC-Web: one binary encoding of each event for both protocols", async () => {
   await using test = await httpServer();
   const streams = await Promise.all([
     subscribe(test, "application/connect+proto", { name: "a" }),
@@ -301,5 +301,67 @@ Deno.test("Subscribe over Connect: a caller that goes away leaves the hub at onc
   assert.match(
     test.logs.find((line) => line.includes("is leaving."))!,
     /transport="connect" reason="cancelled"/,
+  );
+});
+
+Deno.test("the metrics name the transport: calls and their codes, deliveries, the HTTP port's connections", async () => {
+  await using test = await httpServer({ metricsPort: 0 });
+  const page = async () =>
+    await (await fetch(
+      `http://127.0.0.1:${test.server.metricsPort}/metrics`,
+    )).text();
+  const value = (text: string, series: string) =>
+    Number(
+      text.match(
+        new RegExp(`^${series.replace(/[{}()."/]/g, "\\$&")} (\\S+)$`, "m"),
+      )?.[1],
+    );
+  {
+    await using events = new SseReader(
+      await fetch(`${test.base}/v1/events?topic=news`),
+    );
+    await events.until((block) => block.event === "first");
+    await using stream = await subscribe(test, "application/grpc-web+proto", {
+      name: "web",
+      topics: ["news"],
+    });
+    await stream.next();
+    await unary(test, "SayHello", { name: "you" });
+    await test.server.hub.publish("news", encoder.encode("x"));
+    await events.until((block) => block.data !== undefined && !block.event);
+    await stream.next();
+    const during = await page();
+    assert.equal(value(during, 'greeter_connections{transport="http"}'), 2);
+    for (const transport of ["sse", "grpc-web"]) {
+      assert.equal(
+        value(
+          during,
+          `greeter_event_delivery_seconds_count{transport="${transport}"}`,
+        ),
+        1,
+        transport,
+      );
+    }
+  }
+  await waitFor("both to leave", () => test.server.hub.size === 0);
+  let after = "";
+  const rpcs = (transport: string, method: string, code: string) =>
+    value(
+      after,
+      `greeter_rpcs_total{transport="${transport}",method="/helloworld.Greeter/${method}",code="${code}"}`,
+    );
+  await waitFor("the streams' ends to be counted", async () => {
+    after = await page();
+    return rpcs("sse", "Subscribe", "CANCELLED") === 1 &&
+      rpcs("grpc-web", "Subscribe", "CANCELLED") === 1;
+  });
+  assert.equal(rpcs("connect", "SayHello", "OK"), 1);
+  // One service's calls in the grpc-ecosystem families, whatever carried them.
+  assert.equal(
+    value(
+      after,
+      'grpc_server_started_total{grpc_type="server_stream",grpc_service="helloworld.Greeter",grpc_method="Subscribe"}',
+    ),
+    2,
   );
 });

@@ -234,8 +234,11 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
   /** Opaque labels kept with the subscription (e.g. `{ peer }`). */
   labels?: Record<string, string>;
-  /** Called once when this subscription leaves, whatever the path (after the hub's `onLeave`). */
-  onLeave?: (reason: LeaveReason) => void;
+  /**
+   * Called once when this subscription leaves, whatever the path (after the
+   * hub's `onLeave`), with the error it was removed with, if any.
+   */
+  onLeave?: (reason: LeaveReason, error?: unknown) => void;
   /** Who holds it (the peer, `HOST:PORT`), for shares of bounded pools. Default `""`. */
   holder?: string;
 }
@@ -922,7 +925,7 @@ export class Hub<T> {
     if (reason === "slow-consumer") this.#stats.slowConsumerDisconnects++;
     const info = subscriber.info();
     this.#onLeave?.(info, reason);
-    subscriber.left?.(reason);
+    subscriber.left?.(reason, error);
     this.#announce({ action: "leave", subscription: info, reason });
   }
 

@@ -135,7 +135,7 @@ export class Subscriber<T> {
   controller!: ReadableStreamDefaultController<unknown>;
   dispose?: () => void;
   /** Its own leave callback (`SubscribeOptions.onLeave`). */
-  left?: (reason: LeaveReason) => void;
+  left?: (reason: LeaveReason, error?: unknown) => void;
   delivered = 0;
   dropped = 0;
   #host: SubscriberHost<T>;

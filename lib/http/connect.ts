@@ -39,6 +39,7 @@ import {
   validateName,
 } from "../greetings.ts";
 import type { Logger } from "../log.ts";
+import type { TransportRecorder } from "../observe/rpc_metrics.ts";
 import { greeterDescriptors } from "../wire/descriptors.ts";
 import {
   authenticate,
@@ -46,11 +47,11 @@ import {
   callerOf,
   type HttpCaller,
 } from "./credentials.ts";
-import { toConnectError } from "./status.ts";
+import { CallRecord, connectCodeOf, toConnectError } from "./status.ts";
 import {
   goodbyeMessage,
   type HttpSubscriptions,
-  type HttpTransportName,
+  type RpcProtocol,
 } from "./subscriptions.ts";
 
 /** What grpc-js clients take by default: the largest listing reply (bytes). */
@@ -62,6 +63,11 @@ const UNAVAILABLE = 14;
 
 /** The caller's `HOST:PORT`, handed to each call. */
 const PEER = createContextKey("", { description: "the caller's HOST:PORT" });
+
+/** Each call's record in the metrics, made by the request gate. */
+const CALL = createContextKey<CallRecord | undefined>(undefined, {
+  description: "the call's record in the metrics",
+});
 
 /** What the request gate learnt of the caller, for the grants' check. */
 const CALLER = createContextKey<
@@ -90,12 +96,48 @@ export interface ConnectCallsOptions extends CallerCheck {
   draining: AbortSignal;
   /** Aborts when the grace runs out: every call stops. */
   stopped: AbortSignal;
+  /** Where each protocol's calls are counted. */
+  recorders: Readonly<Record<RpcProtocol, TransportRecorder>>;
   /** Where failures are logged. */
   log: Logger;
 }
 
+/** `messages`, each counted as received by `call`. */
+async function* receiving<T>(
+  messages: AsyncIterable<T>,
+  call: CallRecord,
+): AsyncIterable<T> {
+  for await (const message of messages) {
+    call.received();
+    yield message;
+  }
+}
+
+/**
+ * `messages`, each counted as sent by `call`, which is handled when they
+ * end: OK, the error's code, or CANCELLED when the caller stopped reading.
+ */
+async function* sending<T>(
+  messages: AsyncIterable<T>,
+  call: CallRecord,
+): AsyncIterable<T> {
+  let code: number = Code.Canceled;
+  try {
+    for await (const message of messages) {
+      call.sent();
+      yield message;
+    }
+    code = 0;
+  } catch (error) {
+    code = connectCodeOf(error);
+    throw error;
+  } finally {
+    call.handled(code);
+  }
+}
+
 /** The transport label of a call's protocol. */
-function transportOf(context: HandlerContext): HttpTransportName {
+function transportOf(context: HandlerContext): RpcProtocol {
   return context.protocolName === "grpc-web" ? "grpc-web" : "connect";
 }
 
@@ -116,8 +158,12 @@ export class ConnectCalls {
     const { hub, subscriptions, clock, intervalMs, log } = options;
     const { Greeter } = greeterDescriptors();
     const gate = (context: HandlerContext) => {
+      const path = `/${context.service.typeName}/${context.method.name}`;
+      const call = new CallRecord(
+        options.recorders[transportOf(context)].method(path),
+      );
+      context.values.set(CALL, call);
       try {
-        const path = `/${context.service.typeName}/${context.method.name}`;
         const caller = callerOf(
           context.requestHeader,
           context.values.get(PEER),
@@ -131,25 +177,43 @@ export class ConnectCalls {
         );
         if (permissions) context.values.set(CALLER, { caller, permissions });
       } catch (error) {
-        throw toConnectError(error, log);
+        const refusal = toConnectError(error, log);
+        call.handled(refusal.code);
+        throw refusal;
       }
     };
-    const grants: Interceptor = (next) => (request) => {
-      const checked = request.contextValues.get(CALLER);
-      if (checked && !request.stream) {
-        const method = `/${request.service.typeName}/${request.method.name}`;
-        try {
-          options.access!.authorize(
-            checked.permissions,
-            checked.caller,
-            method,
-            request.message,
-          );
-        } catch (error) {
-          throw toConnectError(error, log);
+    // The grants, once the request is read, and the call's counts.
+    const checks: Interceptor = (next) => async (request) => {
+      const call = request.contextValues.get(CALL)!;
+      try {
+        const checked = request.contextValues.get(CALLER);
+        if (!request.stream) {
+          call.received();
+          if (checked) {
+            options.access!.authorize(
+              checked.permissions,
+              checked.caller,
+              `/${request.service.typeName}/${request.method.name}`,
+              request.message,
+            );
+          }
         }
+        const response = await next(
+          request.stream
+            ? { ...request, message: receiving(request.message, call) }
+            : request,
+        );
+        if (response.stream) {
+          return { ...response, message: sending(response.message, call) };
+        }
+        call.sent();
+        call.handled(0);
+        return response;
+      } catch (error) {
+        const refusal = toConnectError(error, log);
+        call.handled(refusal.code);
+        throw refusal;
       }
-      return next(request);
     };
     const listingSource = options.directory ?? hub;
     const maxListingBytes = Math.min(
@@ -164,7 +228,7 @@ export class ConnectCalls {
       writeMaxBytes: options.maxMessageBytes,
       shutdownSignal: options.stopped,
       requestGate: gate,
-      interceptors: [grants],
+      interceptors: [checks],
     });
     /** A call's failure as its caller gets it; one the caller ended is not logged. */
     const fail = (error: unknown, context?: HandlerContext): never => {
@@ -182,6 +246,7 @@ export class ConnectCalls {
         }
       },
       async *sayHelloStreamReply(request, context) {
+        const recorder = options.recorders[transportOf(context)];
         try {
           const subscription = subscriptions.items({
             name: request.name,
@@ -193,6 +258,7 @@ export class ConnectCalls {
           for await (const item of subscription.readable) {
             // This seed message has no room for gaps or heartbeats.
             if (item.kind !== "event") continue;
+            recorder.delivered(item.time);
             yield {
               message: tickMessage(subscription.name, item.time),
               cursor: { epoch, seq: BigInt(item.seq) },

@@ -26,8 +26,17 @@ import {
 import type { Cors } from "./cors.ts";
 import { authenticate, callerOf } from "./credentials.ts";
 import { type EncodedItems, sseBlock } from "./encoded_items.ts";
-import { refusalResponse, textResponse } from "./status.ts";
-import type { HttpSubscriptions } from "./subscriptions.ts";
+import {
+  CallRecord,
+  connectCodeOf,
+  refusalResponse,
+  textResponse,
+} from "./status.ts";
+import { countingItems, type HttpSubscriptions } from "./subscriptions.ts";
+import type {
+  MethodRecorder,
+  TransportRecorder,
+} from "../observe/rpc_metrics.ts";
 
 /** The event stream's path. */
 export const EVENTS_PATH = "/v1/events";
@@ -100,6 +109,8 @@ export interface EventStreamsOptions {
   cors: Cors;
   /** Goodbyes and `retry:` add a random delay below this (ms). */
   reconnectJitterMs: number;
+  /** Where its calls are counted (transport `sse`). */
+  recorder: TransportRecorder;
   /** Where failures are logged. */
   log: Logger;
 }
@@ -119,6 +130,7 @@ export class EventStreams {
   #cors: Cors;
   #jitterMs: number;
   #log: Logger;
+  #calls: MethodRecorder | undefined;
   #encoding: StreamEncoding<Uint8Array, Uint8Array>;
   #descriptors = greeterDescriptors();
 
@@ -129,13 +141,15 @@ export class EventStreams {
     this.#cors = options.cors;
     this.#jitterMs = options.reconnectJitterMs;
     this.#log = options.log;
+    const calls = this.#calls = options.recorder.method(SUBSCRIBE);
     const { FirstGreetingMessage } = this.#descriptors;
     const subscriptions = this.#subscriptions;
     // One for every stream: what opens and ends it is made per stream, each
     // item is looked up encoded once for all.
     this.#encoding = {
-      first: (start) =>
-        utf8.encode(
+      first: (start) => {
+        calls?.sent();
+        return utf8.encode(
           sseBlock({ retry: this.#retryMs() }) + sseBlock({
             event: "first",
             id: `${start.cursor.epoch}:${start.cursor.seq}`,
@@ -144,10 +158,12 @@ export class EventStreams {
               subscriptions.first(start),
             ),
           }),
-        ),
-      item: options.items.sse,
+        );
+      },
+      item: countingItems(options.items.sse, calls, options.recorder),
       last: (start, error) => {
         const goodbye = subscriptions.ended(start, error);
+        if (goodbye) calls?.sent();
         return goodbye && utf8.encode(this.#goodbye(goodbye));
       },
     };
@@ -162,6 +178,7 @@ export class EventStreams {
         { allow: "GET" },
       );
     }
+    const call = new CallRecord(this.#calls);
     try {
       const caller = callerOf(request.headers, peer, url);
       const access = this.#access;
@@ -173,18 +190,24 @@ export class EventStreams {
         SUBSCRIBE,
       );
       const topics = url.searchParams.getAll("topic");
+      call.received();
       if (permissions) {
         access!.authorize(permissions, caller, SUBSCRIBE, { topics });
       }
-      const subscription = this.#subscriptions.open({
-        name: url.searchParams.get("name") ?? DEFAULT_SUBSCRIBER_NAME,
-        topics,
-        after: resumeCursor(request, url),
-        peer,
-        transport: "sse",
-      }, this.#encoding);
+      const subscription = this.#subscriptions.open(
+        {
+          name: url.searchParams.get("name") ?? DEFAULT_SUBSCRIBER_NAME,
+          topics,
+          after: resumeCursor(request, url),
+          peer,
+          transport: "sse",
+        },
+        this.#encoding,
+        { call },
+      );
       return new Response(subscription.readable, { headers: HEADERS });
     } catch (error) {
+      call.handled(connectCodeOf(error));
       if (error instanceof UnavailableError) return this.#comeBack(error);
       return refusalResponse(error, this.#log);
     }

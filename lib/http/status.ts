@@ -10,13 +10,16 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   CapacityError,
+  GreeterError,
   InvalidArgumentError,
   PermissionDeniedError,
   SlowConsumerError,
   UnauthenticatedError,
   UnavailableError,
 } from "../errors.ts";
+import type { LeaveReason } from "../bus/hub_items.ts";
 import type { Logger } from "../log.ts";
+import type { MethodRecorder } from "../observe/rpc_metrics.ts";
 
 /** Seconds a refused client is told to wait before trying again (`retry-after`). */
 export const RETRY_AFTER_SECONDS = 5;
@@ -127,4 +130,79 @@ export function textResponse(
   all.set("content-type", "text/plain; charset=utf-8");
   all.set("cache-control", "no-store");
   return new Response(message + "\n", { status, headers: all });
+}
+
+/**
+ * Why an HTTP stream was cut when the shutdown's grace ran out: no goodbye
+ * (the stream errors), counted as CANCELLED.
+ */
+export class CutError extends GreeterError {}
+
+/**
+ * The gRPC status code a subscription ended with, as its caller saw it:
+ * OK after the hub closed it, CANCELLED when the caller went (or the
+ * grace's end cut it), RESOURCE_EXHAUSTED for a slow consumer, and the
+ * error's own code for an abort (a deadline, the hub unable to go on).
+ *
+ * @example
+ * ```ts
+ * import { leaveCode } from "./status.ts";
+ * leaveCode("cancelled"); // 1
+ * ```
+ */
+export function leaveCode(reason: LeaveReason, error?: unknown): number {
+  switch (reason) {
+    case "closed":
+      return 0; // OK: connect-es has no name for it
+    case "cancelled":
+    case "client-cancelled":
+    case "disconnected":
+      return Code.Canceled;
+    case "deadline":
+      return Code.DeadlineExceeded;
+    case "slow-consumer":
+      return Code.ResourceExhausted;
+    case "aborted":
+      return error instanceof CutError ? Code.Canceled : connectCodeOf(error);
+  }
+}
+
+/**
+ * One HTTP call as the metrics count it: started when made, each request
+ * message received, handled once with its code and how long it took.
+ *
+ * @example
+ * ```ts ignore
+ * const call = new CallRecord(recorder.method("/helloworld.Greeter/Subscribe"));
+ * call.received();
+ * call.handled(0);
+ * ```
+ */
+export class CallRecord {
+  #calls: MethodRecorder | undefined;
+  #start = performance.now();
+  #handled = false;
+
+  /** A call of the method `calls` records (none: counted nowhere). */
+  constructor(calls: MethodRecorder | undefined) {
+    this.#calls = calls;
+    calls?.started();
+  }
+
+  /** A request message was read. */
+  received(): void {
+    this.#calls?.received();
+  }
+
+  /** A reply message went to the transport. */
+  sent(): void {
+    this.#calls?.sent();
+  }
+
+  /** The call ended with the gRPC status `code` (later calls are ignored). */
+  handled(code: number): void {
+    if (this.#handled) return;
+    this.#handled = true;
+    this.#calls?.handled(code, (performance.now() - this.#start) / 1000);
+  }
 }

@@ -42,15 +42,20 @@ import {
 } from "../wire/descriptors.ts";
 import { authenticate, type CallerCheck, callerOf } from "./credentials.ts";
 import { EncodedItems, envelope, MESSAGE_FLAG } from "./encoded_items.ts";
-import { textResponse, toConnectError } from "./status.ts";
-import type { HttpSubscriptions, HttpTransportName } from "./subscriptions.ts";
+import { CallRecord, textResponse, toConnectError } from "./status.ts";
+import {
+  countingItems,
+  type HttpSubscriptions,
+  type RpcProtocol,
+} from "./subscriptions.ts";
+import type { TransportRecorder } from "../observe/rpc_metrics.ts";
 
 /** `Subscribe`'s path. */
 export const SUBSCRIBE_PATH = "/helloworld.Greeter/Subscribe";
 
 /** A request's wire: its protocol, and whether its messages are JSON. */
 interface Wire {
-  protocol: Exclude<HttpTransportName, "sse">;
+  protocol: RpcProtocol;
   json: boolean;
   /** The response's content type (the request's, normalised). */
   contentType: string;
@@ -183,6 +188,8 @@ export interface SubscribeStreamsOptions extends CallerCheck {
   items: EncodedItems;
   /** Largest request accepted (bytes). */
   maxMessageBytes: number;
+  /** Where each protocol's calls are counted. */
+  recorders: Readonly<Record<RpcProtocol, TransportRecorder>>;
   /** Where failures are logged. */
   log: Logger;
 }
@@ -231,6 +238,9 @@ export class SubscribeStreams {
         }`,
       );
     }
+    const call = new CallRecord(
+      this.#options.recorders[wire.protocol].method(SUBSCRIBE_PATH),
+    );
     try {
       const { access, subscriptions, maxMessageBytes } = this.#options;
       const caller = callerOf(request.headers, peer);
@@ -255,6 +265,7 @@ export class SubscribeStreams {
         wire,
         oneEnvelope(await readBody(request, maxMessageBytes + 5)),
       );
+      call.received();
       if (permissions) {
         access!.authorize(permissions, caller, SUBSCRIBE_PATH, message);
       }
@@ -267,18 +278,16 @@ export class SubscribeStreams {
           transport: wire.protocol,
         },
         this.#encodings.get(wire)!,
-        {
-          timeoutMs: timeout.timeoutMs,
-        },
+        { timeoutMs: timeout.timeoutMs, call },
       );
       return new Response(
         subscription.readable as ReadableStream<Uint8Array<ArrayBuffer>>,
-        {
-          headers: { "content-type": wire.contentType },
-        },
+        { headers: { "content-type": wire.contentType } },
       );
     } catch (error) {
-      return this.#refused(wire, toConnectError(error, this.#options.log));
+      const refusal = toConnectError(error, this.#options.log);
+      call.handled(refusal.code);
+      return this.#refused(wire, refusal);
     }
   }
 
@@ -318,14 +327,18 @@ export class SubscribeStreams {
   /** The first message, the items and the end of a stream on `wire`. */
   #encoding(wire: Wire): StreamEncoding<Uint8Array, Uint8Array> {
     const { subscriptions, items } = this.#options;
+    const recorder = this.#options.recorders[wire.protocol];
+    const calls = recorder.method(SUBSCRIBE_PATH);
     const { GreetingMessage } = this.#descriptors;
-    const encode = (message: GreetingMessage) =>
-      envelope(
+    const encode = (message: GreetingMessage) => {
+      calls?.sent();
+      return envelope(
         MESSAGE_FLAG,
         wire.json
           ? utf8.encode(toJsonString(GreetingMessage, message))
           : toBinary(GreetingMessage, message),
       );
+    };
     const end = wire.protocol === "connect" ? connectEnd : grpcWebEnd;
     return {
       first: (start) =>
@@ -335,7 +348,11 @@ export class SubscribeStreams {
             value: subscriptions.first(start),
           },
         })),
-      item: wire.json ? items.json : items.binary,
+      item: countingItems(
+        wire.json ? items.json : items.binary,
+        calls,
+        recorder,
+      ),
       last: (start, error) => {
         if (error instanceof ConnectError) return end(error); // its deadline
         const goodbye = subscriptions.ended(start, error);

@@ -18,11 +18,17 @@ import type { Hub, SubscribeOptions, Subscription } from "../bus/hub.ts";
 import {
   type Cursor,
   endedReason,
+  type HubItem,
   type LeaveReason,
   type StreamEncoding,
   type SubscriptionStart,
 } from "../bus/hub_items.ts";
 import { SlowConsumerError, UnavailableError } from "../errors.ts";
+import type {
+  MethodRecorder,
+  TransportRecorder,
+} from "../observe/rpc_metrics.ts";
+import { type CallRecord, CutError, leaveCode } from "./status.ts";
 import { validateName } from "../greetings.ts";
 import {
   type FirstGreetingMessage,
@@ -30,8 +36,11 @@ import {
   greeterDescriptors,
 } from "../wire/descriptors.ts";
 
+/** The RPC protocols of the HTTP port (plain gRPC stays on its own port). */
+export type RpcProtocol = "connect" | "grpc-web";
+
 /** What carries a subscription: the `transport` label of its logs and metrics. */
-export type HttpTransportName = "sse" | "connect" | "grpc-web";
+export type HttpTransportName = "sse" | RpcProtocol;
 
 /** gRPC status codes a goodbye names. */
 const RESOURCE_EXHAUSTED = 8;
@@ -101,16 +110,16 @@ export class HttpSubscriptions {
    * transport. The stream it returns is meant to be a response body: the
    * peer going away cancels it, which removes the subscription. With
    * `timeoutMs`, the stream ends then, as `encoding.last` says for a
-   * `DEADLINE_EXCEEDED` error. Throws the hub's and the admission's typed
-   * errors.
+   * `DEADLINE_EXCEEDED` error. `call` learns how it ended. Throws the hub's
+   * and the admission's typed errors.
    */
   open<U>(
     request: HttpSubscribeRequest,
     encoding: StreamEncoding<Uint8Array, U>,
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; call?: CallRecord } = {},
   ): Subscription<Uint8Array, U> {
     const cut = new AbortController();
-    const { timeoutMs } = options;
+    const { timeoutMs, call } = options;
     const timer = timeoutMs === undefined
       ? undefined
       : setTimeout(() =>
@@ -132,9 +141,10 @@ export class HttpSubscriptions {
             ...options,
             encoding,
             signal: cut.signal,
-            onLeave: (reason) => {
+            onLeave: (reason, error) => {
               leave();
               options.onLeave(reason);
+              call?.handled(leaveCode(reason, error));
             },
           }),
       );
@@ -192,7 +202,8 @@ export class HttpSubscriptions {
   }
 
   /** The grace ran out: every open subscription's stream errors (its response is cut). */
-  cutAll(reason: unknown): void {
+  cutAll(): void {
+    const reason = new CutError("The server shut down");
     for (const cut of [...this.#open]) cut.abort(reason);
   }
 
@@ -272,4 +283,26 @@ export function goodbyeMessage(
       ? 0
       : Math.floor(Math.random() * reconnectJitterMs),
   });
+}
+
+/**
+ * `encode`, counting each item as a message sent by `calls`, and each
+ * event's delivery (from its publish time) on `transport`: once per item a
+ * subscriber reads, nothing more.
+ *
+ * @example
+ * ```ts ignore
+ * const item = countingItems(items.sse, recorder.method(SUBSCRIBE), recorder);
+ * ```
+ */
+export function countingItems<U>(
+  encode: (item: HubItem<Uint8Array>) => U,
+  calls: MethodRecorder | undefined,
+  transport: Pick<TransportRecorder, "delivered">,
+): (item: HubItem<Uint8Array>) => U {
+  return (item) => {
+    calls?.sent();
+    if (item.kind === "event") transport.delivered(item.time);
+    return encode(item);
+  };
 }

@@ -24,7 +24,10 @@ import type { AccessControl } from "../access/access.ts";
 import type { Clock } from "../bus/clock.ts";
 import { GreeterError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { RpcMethodInfo } from "../observe/rpc_metrics.ts";
+import type { ConnectionStats } from "../observe/server_metrics.ts";
 import type { Transport, TransportCore } from "../transport.ts";
+import { greeterDescriptors } from "../wire/descriptors.ts";
 import { formatAddress } from "../wire/address.ts";
 import type { ServerTls } from "../wire/tls.ts";
 import { ConnectCalls } from "./connect.ts";
@@ -36,6 +39,9 @@ import { EVENTS_PATH, EventStreams } from "./events.ts";
 import { textResponse } from "./status.ts";
 import { SUBSCRIBE_PATH, SubscribeStreams } from "./subscribe_stream.ts";
 import { HttpSubscriptions } from "./subscriptions.ts";
+
+/** The `transport` label of the HTTP port's connections. */
+const TRANSPORT = "http";
 
 /** How long to wait before listening again after the listener failed (ms). */
 const RELISTEN_MS = 1000;
@@ -65,6 +71,46 @@ export interface HttpSettings {
    * it under `--unstable-net` only.
    */
   reusePort: boolean;
+}
+
+/** The Greeter's methods, as the metrics register them. */
+function greeterMethods(): RpcMethodInfo[] {
+  const { Greeter } = greeterDescriptors();
+  return Greeter.methods.map((method) => ({
+    path: `/${Greeter.typeName}/${method.name}`,
+    requestStream: method.methodKind === "client_streaming" ||
+      method.methodKind === "bidi_streaming",
+    responseStream: method.methodKind === "server_streaming" ||
+      method.methodKind === "bidi_streaming",
+  }));
+}
+
+/**
+ * The HTTP port's connections as the metrics show them: those with a
+ * request in flight (`Deno.serve` tells of requests, not connections, so an
+ * idle keep-alive connection is not seen); no cap, none refused.
+ */
+class OpenConnections implements ConnectionStats {
+  /** Requests in flight per peer (`HOST:PORT`: one connection). */
+  #requests = new Map<string, number>();
+  readonly maxConnections = Infinity;
+  readonly refused = 0;
+
+  get connections(): number {
+    return this.#requests.size;
+  }
+
+  /** A request from `peer` came; it is done when `completed` settles. */
+  opened(peer: string, completed: Promise<void>): void {
+    const requests = this.#requests;
+    requests.set(peer, (requests.get(peer) ?? 0) + 1);
+    const done = () => {
+      const left = requests.get(peer)! - 1;
+      if (left === 0) requests.delete(peer);
+      else requests.set(peer, left);
+    };
+    completed.then(done, done);
+  }
 }
 
 /** A `Deno.serve` server bound where the transport listens. */
@@ -97,12 +143,18 @@ export async function startHttpTransport(
     reconnectJitterMs: settings.reconnectJitterMs,
   });
   const items = new EncodedItems(() => core.hub.epoch);
+  core.rpc.register(greeterMethods());
+  const recorders = {
+    connect: core.rpc.recorder("connect"),
+    "grpc-web": core.rpc.recorder("grpc-web"),
+  };
   const events = new EventStreams({
     subscriptions,
     items,
     access,
     cors,
     reconnectJitterMs: settings.reconnectJitterMs,
+    recorder: core.rpc.recorder("sse"),
     log,
   });
   const subscribe = new SubscribeStreams({
@@ -111,6 +163,7 @@ export async function startHttpTransport(
     access,
     cors,
     maxMessageBytes: settings.maxMessageBytes,
+    recorders,
     log,
   });
   const calls = new ConnectCalls({
@@ -126,8 +179,11 @@ export async function startHttpTransport(
     reconnectJitterMs: settings.reconnectJitterMs,
     draining: core.draining,
     stopped: core.stopped,
+    recorders,
     log,
   });
+  const connections = new OpenConnections();
+  core.connections(TRANSPORT, connections);
   const debug = log.enabled("debug");
 
   const route = (
@@ -160,6 +216,7 @@ export async function startHttpTransport(
   ): Promise<Response> => {
     const { hostname, port } = info.remoteAddr;
     const peer = formatAddress(hostname, port);
+    connections.opened(peer, info.completed);
     const url = new URL(request.url);
     const response = request.method === "OPTIONS"
       ? cors.preflight(request)
@@ -249,6 +306,6 @@ export async function startHttpTransport(
         servers.map((server) => server.shutdown().catch(() => {})),
       );
     },
-    force: () => subscriptions.cutAll(new GreeterError("The server shut down")),
+    force: () => subscriptions.cutAll(),
   };
 }
