@@ -17,6 +17,7 @@ import {
   waitFor,
 } from "../testing/server.ts";
 import { GreeterClient } from "../lib/client/client.ts";
+import { docBlocks } from "../testing/docs.ts";
 import { type SseBlock, SseReader } from "../testing/http.ts";
 
 const encoder = new TextEncoder();
@@ -446,4 +447,25 @@ Deno.test("GET /v1/events: a client that goes away leaves the hub at once", asyn
   assert.equal(test.server.hub.size, 20);
   await Promise.all(streams.map((stream) => stream[Symbol.asyncDispose]()));
   await waitFor("every subscriber to leave", () => test.server.hub.size === 0);
+});
+
+Deno.test("docs/http.md shows the event stream the server sends: its blocks, fields, ids and JSON keys", async () => {
+  const [shown] = docBlocks("http", ["docs/http.md"]);
+  const parse = async (text: string) =>
+    await new SseReader(new Response(text)).rest();
+  const expected = await parse(shown.text + "\n"); // the last blank line
+  await using test = await httpServer();
+  await using stream = await events(test, "/v1/events?topic=news");
+  const blocks = await stream.until((block) => block.event === "first");
+  await publish(test, "news", "hello");
+  blocks.push((await stream.next())!);
+  const shape = (block: SseBlock) => ({
+    fields: Object.entries(block).filter(([, v]) =>
+      v !== undefined && !(Array.isArray(v) && v.length === 0)
+    ).map(([k]) => k).sort(),
+    event: block.event,
+    id: block.id?.replace(/^[0-9a-f]{16}:\d+$/, "EPOCH:SEQ"),
+    keys: block.data && Object.keys(JSON.parse(block.data)),
+  });
+  assert.deepEqual(blocks.map(shape), expected.map(shape));
 });
