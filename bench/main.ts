@@ -25,6 +25,7 @@ import { Bench, type Scenario } from "./bench.ts";
 import { cpuTimes } from "./resources.ts";
 import { broadcastScenario } from "./scenarios/broadcast.ts";
 import { deathScenario } from "./scenarios/death.ts";
+import { httpScenario } from "./scenarios/http.ts";
 import { idleScenario } from "./scenarios/idle.ts";
 import { instancesScenario } from "./scenarios/instances.ts";
 import { multiplexedScenario } from "./scenarios/multiplexed.ts";
@@ -49,6 +50,7 @@ const SCENARIOS: readonly Scenario[] = [
   deathScenario,
   stalledScenario,
   instancesScenario,
+  httpScenario,
 ];
 
 /**

@@ -337,11 +337,13 @@ class MessageSplitter {
 }
 
 if (import.meta.main) {
-  const [target, n, connections] = Deno.args;
+  // TARGET SUBSCRIBERS CONNECTIONS [Subscribe TOPIC]: tick replies by default.
+  const [target, n, connections, method, topic] = Deno.args;
   const pool = new SubscriberPool(target, {
     subscribers: Number(n),
     connections: Number(connections),
-    method: "SayHelloStreamReply",
+    method: method === "Subscribe" ? "Subscribe" : "SayHelloStreamReply",
+    topics: topic === undefined ? undefined : [topic],
   });
   await pool.start();
   console.log("ready");

@@ -1,8 +1,9 @@
 /**
  * A publisher for the bench, run as its own process so that the
  * subscribers' load in the bench's process cannot slow the offered rate:
- * `deno run … bench/publisher.ts TARGET TOPIC PACE PAYLOAD_BYTES` publishes
- * until killed, at one of three paces:
+ * `deno run … bench/publisher.ts TARGET TOPIC PACE PAYLOAD_BYTES [CA_FILE]`
+ * publishes until killed (over TLS, trusting `CA_FILE`, when given), at one
+ * of three paces:
  *
  * - `INTERVAL_MS` (a number): one event every `INTERVAL_MS` (drift-free;
  *   a tick late by a whole interval is skipped), each call on its own;
@@ -27,8 +28,11 @@ import { runTicker } from "../lib/bus/ticker.ts";
 import { preciseNow } from "./pool.ts";
 
 if (import.meta.main) {
-  const [target, topic, pace, bytes] = Deno.args;
-  using publisher = new GreeterClient(target);
+  const [target, topic, pace, bytes, caFile] = Deno.args;
+  // A fifth argument: the CA file of a server over TLS.
+  using publisher = new GreeterClient(target, {
+    tls: caFile === undefined ? undefined : { ca: Deno.readFileSync(caFile) },
+  });
   const size = Number(bytes);
   let acked = 0;
   let ackMs = 0;

@@ -316,13 +316,15 @@ export async function spawnLimitedServer(
 }
 
 /**
- * Starts `bench/pool.ts` holding `subscribers` clock subscriptions over
- * `connections` connections to `target`; resolves once all are live.
+ * Starts `bench/pool.ts` holding `subscribers` clock subscriptions
+ * (`SayHelloStreamReply`; with `subscribe`, `Subscribe` calls to its topic)
+ * over `connections` connections to `target`; resolves once all are live.
  */
 export async function spawnSubscriberPool(
   target: string,
   subscribers: number,
   connections: number,
+  subscribe?: { topic: string },
 ): Promise<LineProcess> {
   const pool = new LineProcess(
     scriptArgs(
@@ -331,6 +333,7 @@ export async function spawnSubscriberPool(
       target,
       String(subscribers),
       String(connections),
+      ...(subscribe ? ["Subscribe", subscribe.topic] : []),
     ),
   );
   await pool.waitForLine("stdout", /^ready$/, 60_000);
