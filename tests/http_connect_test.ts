@@ -8,6 +8,8 @@
 
 import assert from "node:assert/strict";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { AccessControl } from "../lib/access/access.ts";
+import { Logger } from "../lib/log.ts";
 import { greeterDescriptors } from "../lib/wire/descriptors.ts";
 import type { ServerOptions } from "../lib/server/options.ts";
 import { enveloped, EnvelopeReader, SseReader } from "../testing/http.ts";
@@ -364,4 +366,46 @@ Deno.test("the metrics name the transport: calls and their codes, deliveries, th
     ),
     2,
   );
+});
+
+Deno.test("a token-file reload ends the HTTP streams it refuses: a goodbye that says not to come back, then the end", async () => {
+  const access = new AccessControl(["keep-me", "drop-me subscribe:news"], {
+    log: new Logger({ write: () => {} }),
+  });
+  await using test = await httpServer({ access });
+  await using kept = new SseReader(
+    await fetch(`${test.base}/v1/events?topic=news`, {
+      headers: { authorization: "Bearer keep-me" },
+    }),
+  );
+  await using dropped = new SseReader(
+    await fetch(`${test.base}/v1/events?topic=news&access_token=drop-me`),
+  );
+  await using stream = await subscribe(
+    test,
+    "application/connect+json",
+    { name: "web", topics: ["news"] },
+    { authorization: "Bearer drop-me" },
+  );
+  for (const reader of [kept, dropped]) {
+    await reader.until((block) => block.event === "first");
+  }
+  await stream.next();
+  assert.equal(test.server.hub.size, 3);
+  access.replace(["keep-me"]);
+  const [goodbye, ...after] = await dropped.rest();
+  assert.deepEqual(after, []);
+  assert.equal(goodbye.event, "goodbye");
+  assert.equal(goodbye.retry, undefined); // not to come back
+  const said = JSON.parse(goodbye.data!);
+  assert.equal(said.code, 16);
+  assert.equal(said.reconnect, undefined);
+  assert.match(said.reason, /token of this call was revoked/);
+  const [farewell, end] = await stream.rest();
+  assert.equal(greeting(farewell.data, true).goodbyeGreetingMessage.code, 16);
+  assert.equal(
+    JSON.parse(decoder.decode(end.data)).error.code,
+    "unauthenticated",
+  );
+  await waitFor("the refused to leave", () => test.server.hub.size === 1);
 });

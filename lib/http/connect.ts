@@ -247,13 +247,23 @@ export class ConnectCalls {
       },
       async *sayHelloStreamReply(request, context) {
         const recorder = options.recorders[transportOf(context)];
+        // A token-file reload that refuses it ends it.
+        const revoked = new AbortController();
+        const checked = context.values.get(CALLER);
+        const unregister = checked &&
+          options.access!.register({
+            caller: checked.caller,
+            method: "/helloworld.Greeter/SayHelloStreamReply",
+            request,
+            revoke: (error) => revoked.abort(error),
+          });
         try {
           const subscription = subscriptions.items({
             name: request.name,
             topics: [TICK_TOPIC],
             peer: context.values.get(PEER),
             transport: transportOf(context),
-          }, context.signal);
+          }, AbortSignal.any([context.signal, revoked.signal]));
           const epoch = hub.epoch;
           for await (const item of subscription.readable) {
             // This seed message has no room for gaps or heartbeats.
@@ -267,6 +277,8 @@ export class ConnectCalls {
           }
         } catch (error) {
           fail(error, context);
+        } finally {
+          unregister?.();
         }
       },
       async *sayHelloBidiStream(requests, context) {

@@ -203,7 +203,16 @@ export class EventStreams {
           transport: "sse",
         },
         this.#encoding,
-        { call },
+        {
+          call,
+          register: permissions && ((revoke) =>
+            access!.register({
+              caller,
+              method: SUBSCRIBE,
+              request: { topics },
+              revoke,
+            })),
+        },
       );
       return new Response(subscription.readable, { headers: HEADERS });
     } catch (error) {
@@ -223,11 +232,11 @@ export class EventStreams {
     return new Response(goodbye, { headers: HEADERS });
   }
 
-  /** A goodbye's block: its data, and its delay as the browser's `retry:`. */
+  /** A goodbye's block: its data, and its delay as the browser's `retry:` (when it advises coming back). */
   #goodbye(goodbye: GoodbyeGreetingMessage): string {
     return sseBlock({
       event: "goodbye",
-      retry: goodbye.reconnectAfterMs,
+      retry: goodbye.reconnect ? goodbye.reconnectAfterMs : undefined,
       data: toJsonString(this.#descriptors.GoodbyeGreetingMessage, goodbye),
     });
   }

@@ -278,7 +278,17 @@ export class SubscribeStreams {
           transport: wire.protocol,
         },
         this.#encodings.get(wire)!,
-        { timeoutMs: timeout.timeoutMs, call },
+        {
+          timeoutMs: timeout.timeoutMs,
+          call,
+          register: permissions && ((revoke) =>
+            access!.register({
+              caller,
+              method: SUBSCRIBE_PATH,
+              request: message,
+              revoke,
+            })),
+        },
       );
       return new Response(
         subscription.readable as ReadableStream<Uint8Array<ArrayBuffer>>,

@@ -23,7 +23,12 @@ import {
   type StreamEncoding,
   type SubscriptionStart,
 } from "../bus/hub_items.ts";
-import { SlowConsumerError, UnavailableError } from "../errors.ts";
+import {
+  PermissionDeniedError,
+  SlowConsumerError,
+  UnauthenticatedError,
+  UnavailableError,
+} from "../errors.ts";
 import type {
   MethodRecorder,
   TransportRecorder,
@@ -43,8 +48,10 @@ export type RpcProtocol = "connect" | "grpc-web";
 export type HttpTransportName = "sse" | RpcProtocol;
 
 /** gRPC status codes a goodbye names. */
+const PERMISSION_DENIED = 7;
 const RESOURCE_EXHAUSTED = 8;
 const UNAVAILABLE = 14;
+const UNAUTHENTICATED = 16;
 
 /** What an HTTP subscription asks for. */
 export interface HttpSubscribeRequest {
@@ -110,16 +117,23 @@ export class HttpSubscriptions {
    * transport. The stream it returns is meant to be a response body: the
    * peer going away cancels it, which removes the subscription. With
    * `timeoutMs`, the stream ends then, as `encoding.last` says for a
-   * `DEADLINE_EXCEEDED` error. `call` learns how it ended. Throws the hub's
-   * and the admission's typed errors.
+   * `DEADLINE_EXCEEDED` error. `call` learns how it ended. `register`
+   * registers it where a token-file reload may revoke it (the access
+   * control), and returns what forgets it. Throws the hub's and the
+   * admission's typed errors.
    */
   open<U>(
     request: HttpSubscribeRequest,
     encoding: StreamEncoding<Uint8Array, U>,
-    options: { timeoutMs?: number; call?: CallRecord } = {},
+    options: {
+      timeoutMs?: number;
+      call?: CallRecord;
+      register?: (revoke: (error: Error) => void) => () => void;
+    } = {},
   ): Subscription<Uint8Array, U> {
     const cut = new AbortController();
-    const { timeoutMs, call } = options;
+    const { timeoutMs, call, register } = options;
+    let unregister: (() => void) | undefined;
     const timer = timeoutMs === undefined
       ? undefined
       : setTimeout(() =>
@@ -132,6 +146,7 @@ export class HttpSubscriptions {
     const leave = () => {
       clearTimeout(timer);
       this.#open.delete(cut);
+      unregister?.();
     };
     try {
       const subscription = this.#subscribe(
@@ -149,6 +164,7 @@ export class HttpSubscriptions {
           }),
       );
       this.#open.add(cut);
+      unregister = register?.((error) => cut.abort(error));
       return subscription;
     } catch (error) {
       leave();
@@ -224,7 +240,9 @@ export class HttpSubscriptions {
    * undefined; UNAVAILABLE: draining, or a new epoch, which `start` tells),
    * too slow (a `SlowConsumerError`: RESOURCE_EXHAUSTED), or unable to go on
    * (an `UnavailableError`); it advises coming back after a jittered delay.
-   * Undefined for any other end (a cut: no goodbye).
+   * Revoked by a token-file reload (an `UnauthenticatedError` or a
+   * `PermissionDeniedError`): its code, and not to come back. Undefined for
+   * any other end (a cut: no goodbye).
    */
   ended(
     start: SubscriptionStart,
@@ -241,6 +259,13 @@ export class HttpSubscriptions {
     }
     if (error instanceof UnavailableError) {
       return this.#goodbye(UNAVAILABLE, error.message);
+    }
+    // Revoked by a token-file reload: not to come back with that token.
+    if (error instanceof UnauthenticatedError) {
+      return goodbyeMessage(UNAUTHENTICATED, error.message);
+    }
+    if (error instanceof PermissionDeniedError) {
+      return goodbyeMessage(PERMISSION_DENIED, error.message);
     }
     return undefined;
   }
