@@ -329,6 +329,14 @@ Deno.test("the metrics name the transport: calls and their codes, deliveries, th
     });
     await stream.next();
     await unary(test, "SayHello", { name: "you" });
+    // A body connect-es cannot read: refused before any handler, counted.
+    const garbled = await fetch(`${test.base}/helloworld.Greeter/SayHello`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{not json",
+    });
+    assert.equal(garbled.status, 400);
+    await garbled.body?.cancel();
     await test.server.hub.publish("news", encoder.encode("x"));
     await events.until((block) => block.data !== undefined && !block.event);
     await stream.next();
@@ -358,6 +366,18 @@ Deno.test("the metrics name the transport: calls and their codes, deliveries, th
       rpcs("grpc-web", "Subscribe", "CANCELLED") === 1;
   });
   assert.equal(rpcs("connect", "SayHello", "OK"), 1);
+  assert.equal(rpcs("connect", "SayHello", "INVALID_ARGUMENT"), 1);
+  const hello = (family: string, extra = "") =>
+    value(
+      after,
+      `${family}{grpc_type="unary",grpc_service="helloworld.Greeter",grpc_method="SayHello"${extra}}`,
+    );
+  assert.equal(hello("grpc_server_started_total"), 2);
+  assert.equal(
+    hello("grpc_server_handled_total", ',grpc_code="OK"') +
+      hello("grpc_server_handled_total", ',grpc_code="InvalidArgument"'),
+    2,
+  );
   // One service's calls in the grpc-ecosystem families, whatever carried them.
   assert.equal(
     value(

@@ -26,6 +26,10 @@ import {
   universalServerRequestFromFetch,
   universalServerResponseToFetch,
 } from "@connectrpc/connect/protocol";
+import {
+  codeFromHttpStatus,
+  codeFromString,
+} from "@connectrpc/connect/protocol-connect";
 import type { Permissions } from "../access/permissions.ts";
 import type { Clock } from "../bus/clock.ts";
 import type { Directory } from "../bus/broker.ts";
@@ -136,6 +140,22 @@ async function* sending<T>(
   }
 }
 
+/**
+ * The code of an answer connect-es made on its own (an error): Connect's
+ * in its JSON body (or from its HTTP status), gRPC-Web's in its headers.
+ */
+async function refusedCode(response: Response): Promise<number> {
+  const status = response.headers.get("grpc-status");
+  if (status !== null) return Number(status);
+  if (response.status === 200) return Code.Unknown;
+  try {
+    const { code } = await response.clone().json();
+    return codeFromString(String(code)) ?? codeFromHttpStatus(response.status);
+  } catch {
+    return codeFromHttpStatus(response.status);
+  }
+}
+
 /** The transport label of a call's protocol. */
 function transportOf(context: HandlerContext): RpcProtocol {
   return context.protocolName === "grpc-web" ? "grpc-web" : "connect";
@@ -185,6 +205,7 @@ export class ConnectCalls {
     // The grants, once the request is read, and the call's counts.
     const checks: Interceptor = (next) => async (request) => {
       const call = request.contextValues.get(CALL)!;
+      call.claimed = true;
       try {
         const checked = request.contextValues.get(CALLER);
         if (!request.stream) {
@@ -390,6 +411,12 @@ export class ConnectCalls {
     const universal = universalServerRequestFromFetch(request, {});
     const values: ContextValues = createContextValues().set(PEER, peer);
     universal.contextValues = values;
-    return universalServerResponseToFetch(await handler(universal));
+    const response = universalServerResponseToFetch(await handler(universal));
+    // Refused by connect-es between the gate and the interceptor (a body it
+    // cannot read, over the limit): the call ends here, with the code its
+    // caller reads in the answer.
+    const call = values.get(CALL);
+    if (call && !call.claimed) call.handled(await refusedCode(response));
+    return response;
   }
 }

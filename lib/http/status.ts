@@ -182,6 +182,8 @@ export class CallRecord {
   #calls: MethodRecorder | undefined;
   #start = performance.now();
   #handled = false;
+  /** Whoever will say how it ends has taken it (connect-es's interceptor). */
+  claimed = false;
 
   /** A call of the method `calls` records (none: counted nowhere). */
   constructor(calls: MethodRecorder | undefined) {
