@@ -10,6 +10,11 @@
 export class CuttableProxy implements AsyncDisposable {
   /** `127.0.0.1:PORT` to dial instead of the upstream. */
   readonly target: string;
+  /**
+   * Where new connections go; change it to move them (open ones stay
+   * where they are until cut): a load balancer switching instances.
+   */
+  upstream: { hostname: string; port: number };
   /** Connections accepted so far. */
   accepted = 0;
   /** While true, bytes are swallowed in both directions and nothing closes. */
@@ -28,12 +33,13 @@ export class CuttableProxy implements AsyncDisposable {
 
   /** Listens on 127.0.0.1:0 and forwards each connection to `upstream`. */
   constructor(upstream: { hostname: string; port: number }) {
+    this.upstream = upstream;
     this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     this.target = `127.0.0.1:${(this.#listener.addr as Deno.NetAddr).port}`;
-    this.#accepting = this.#accept(upstream);
+    this.#accepting = this.#accept();
   }
 
-  async #accept(upstream: { hostname: string; port: number }) {
+  async #accept() {
     for await (const client of this.#listener) {
       this.accepted++;
       if (this.refusing) {
@@ -42,7 +48,7 @@ export class CuttableProxy implements AsyncDisposable {
       }
       let server: Deno.Conn;
       try {
-        server = await Deno.connect(upstream);
+        server = await Deno.connect(this.upstream);
       } catch {
         client.close();
         continue;

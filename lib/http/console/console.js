@@ -353,7 +353,9 @@ function onGoodbye(e) {
       kind: "notice",
       text: `The server said goodbye (${reason}); resuming after ${
         stream.last || "the start"
-      } in about ${(after / 1000).toFixed(1)} s`,
+      } in about ${
+        after < 1000 ? `${after} ms` : `${(after / 1000).toFixed(1)} s`
+      }`,
     });
     setState("reconnecting", "Server going away; resuming soon…");
   } else {
