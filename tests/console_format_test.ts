@@ -104,7 +104,8 @@ Deno.test("refusal() is one line: Connect's code and message, or the body's firs
   assert.equal(refusal(400, "x".repeat(400)).length, 4 + 300 + 1);
 });
 
-Deno.test("clockTime() is HH:MM:SS.mmm of the local time", () => {
+Deno.test("clockTime() is HH:MM:SS.mmm of the local time, empty when not a time", () => {
   const at = new Date(2024, 0, 1, 9, 5, 7, 8).getTime();
   assert.equal(clockTime(String(at)), "09:05:07.008");
+  assert.equal(clockTime("soon"), "");
 });

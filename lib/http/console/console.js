@@ -317,12 +317,10 @@ function onEvent(e) {
     payload = { kind: "base64", text: String(event.payload), bytes: 0 };
   }
   const time = clockTime(event.timeMs);
-  if (event.topic === "tick") {
+  const at = new Date(Number(event.timeMs ?? 0));
+  if (event.topic === "tick" && !Number.isNaN(at.getTime())) {
     ui.clock.textContent = time.slice(0, 8);
-    ui.clock.setAttribute(
-      "datetime",
-      new Date(Number(event.timeMs)).toISOString(),
-    );
+    ui.clock.setAttribute("datetime", at.toISOString());
   }
   addRow({ kind: "event", cursor, time, topic: event.topic ?? "", payload });
 }

@@ -171,7 +171,7 @@ export function eventsUrl(base, { topics, name, after }) {
 
 /**
  * Local wall-clock time of `ms` (since the Unix epoch), to the
- * millisecond: `HH:MM:SS.mmm`.
+ * millisecond: `HH:MM:SS.mmm`; "" when `ms` is not a time.
  *
  * @param {string | number | undefined} ms
  * @returns {string}
@@ -183,6 +183,7 @@ export function eventsUrl(base, { topics, name, after }) {
  */
 export function clockTime(ms) {
   const date = new Date(Number(ms ?? 0));
+  if (Number.isNaN(date.getTime())) return "";
   const two = (n) => String(n).padStart(2, "0");
   return `${two(date.getHours())}:${two(date.getMinutes())}:${
     two(date.getSeconds())
