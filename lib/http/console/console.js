@@ -442,6 +442,9 @@ async function explain(url) {
   }
 }
 
+/** Whether the server takes tokens at all (until it says, assume so). */
+let takesTokens = true;
+
 /** What the server says of tokens, in the token form. */
 async function showSession() {
   try {
@@ -453,6 +456,7 @@ async function showSession() {
       return;
     }
     const { authenticated, tokens } = await response.json();
+    takesTokens = Boolean(tokens);
     ui.tokenStatus.textContent = !tokens
       ? "This server takes no tokens: everything is open."
       : authenticated
@@ -634,6 +638,11 @@ ui.presence.addEventListener("submit", (e) => {
 ui.token.addEventListener("submit", async (e) => {
   e.preventDefault();
   const token = ui.tokenValue.value.trim();
+  if (!takesTokens) {
+    ui.tokenValue.value = "";
+    say(ui.tokenResult, "This server takes no tokens: nothing to set");
+    return;
+  }
   say(ui.tokenResult, "Checking…");
   try {
     await session("POST", token);
