@@ -149,3 +149,47 @@ Deno.test("Hub.subscribe() with an encoding: the gap is encoded in place, before
   await reader.cancel();
   hub.close();
 });
+
+Deno.test("Hub.subscribe() with an encoding: a stream cancelled as its last chunk is handed over ends quietly, on a close or an abort", async () => {
+  // Deno cancels a response body from inside enqueue() when it finds the
+  // peer gone as it writes the chunk (a tab closed as the server drains):
+  // here, the encoding's last() cancels. close() threw "The stream
+  // controller cannot close or enqueue" from Hub.close().
+  const { encoding } = textEncoding();
+  let reader: ReadableStreamDefaultReader<string> | undefined;
+  const cancelling: StreamEncoding<string, string> = {
+    ...encoding,
+    last: (start, error) => {
+      void reader!.cancel();
+      return encoding.last(start, error);
+    },
+  };
+  const hub = new Hub(new MemoryBroker<string>());
+  const left: LeaveReason[] = [];
+  const subscription = hub.subscribe("gone", {
+    topics: ["t"],
+    encoding: cancelling,
+    onLeave: (reason) => left.push(reason),
+  });
+  reader = subscription.readable.getReader();
+  assert.equal((await reader.read()).value, "first 1 0 false");
+  const pending = reader.read(); // waiting: the close ends it at once
+  hub.close();
+  assert.deepEqual(await pending, { done: true, value: undefined });
+  assert.deepEqual(left, ["cancelled"]);
+  assert.equal(hub.size, 0);
+
+  const other = new Hub(new MemoryBroker<string>());
+  const ended = new AbortController();
+  const aborted = other.subscribe("gone", {
+    topics: ["t"],
+    encoding: cancelling,
+    signal: ended.signal,
+  });
+  reader = aborted.readable.getReader();
+  assert.equal((await reader.read()).value, "first 1 0 false");
+  ended.abort(new SlowConsumerError("ended"));
+  assert.deepEqual(await reader.read(), { done: true, value: undefined });
+  assert.equal(other.size, 0);
+  other.close();
+});

@@ -150,6 +150,12 @@ export class Subscriber<T> {
   /** The hub closed: end the stream once the buffer is empty. */
   #ending = false;
   /**
+   * Its reader cancelled the stream, which is then closed: nothing more
+   * may be enqueued. A response body is cancelled from inside `enqueue()`
+   * when Deno finds its peer gone as it writes the chunk.
+   */
+  #cancelled = false;
+  /**
    * The buffer, made on the first event it has to hold: a subscriber that
    * is always waiting (or idle) never needs one.
    */
@@ -217,7 +223,10 @@ export class Subscriber<T> {
         this.controller = controller;
       },
       pull: () => this.#pull(),
-      cancel: () => this.leave("cancelled"),
+      cancel: () => {
+        this.#cancelled = true;
+        this.leave("cancelled");
+      },
     }, { highWaterMark: 0 });
   }
 
@@ -239,10 +248,11 @@ export class Subscriber<T> {
    */
   stopped(reason: LeaveReason, error: unknown): void {
     if (reason === "cancelled" || reason === "closed") return;
+    if (this.#cancelled) return;
     const last = this.#encoding?.last(this.#start!, error);
     if (last === undefined) return this.controller.error(error);
-    this.controller.enqueue(last);
-    this.controller.close();
+    if (!this.#cancelled) this.controller.enqueue(last);
+    if (!this.#cancelled) this.controller.close();
   }
 
   /** Whether its filter takes `topic` (what it replays; the hub's index does the fan-out). */
@@ -570,7 +580,9 @@ export class Subscriber<T> {
   #finish(): void {
     this.#waiting = false;
     const last = this.#encoding?.last(this.#start!);
-    if (last !== undefined) this.controller.enqueue(last);
+    if (last !== undefined && !this.#cancelled) this.controller.enqueue(last);
+    // Handing over the last chunk may have cancelled the stream: it left.
+    if (this.#cancelled) return;
     this.controller.close();
     this.leave("closed");
   }
