@@ -12,6 +12,7 @@ import {
   parseTopics,
   payloadBytes,
   refusal,
+  SHOWN_CHARACTERS,
   showPayload,
   toBase64,
 } from "../lib/http/console/format.js";
@@ -21,11 +22,13 @@ Deno.test("showPayload() shows UTF-8 as text, anything else as its base64, and a
     kind: "text",
     text: "héllo <b>",
     bytes: 10,
+    cut: false,
   });
   assert.deepEqual(showPayload("/w=="), {
     kind: "base64",
     text: "/w==",
     bytes: 1,
+    cut: false,
   });
   // A truncated multi-byte character is not text.
   assert.equal(showPayload(toBase64(new Uint8Array([0xc3]))).kind, "base64");
@@ -33,8 +36,26 @@ Deno.test("showPayload() shows UTF-8 as text, anything else as its base64, and a
     kind: "empty",
     text: "",
     bytes: 0,
+    cut: false,
   });
   assert.equal(showPayload("").kind, "empty");
+});
+
+Deno.test("showPayload() shows at most its limit of characters, and says it cut the rest", () => {
+  const long = toBase64(payloadBytes("é".repeat(3000)));
+  assert.deepEqual(showPayload(long), {
+    kind: "text",
+    text: "é".repeat(SHOWN_CHARACTERS),
+    bytes: 6000,
+    cut: true,
+  });
+  const binary = toBase64(new Uint8Array(30).fill(0xff));
+  assert.deepEqual(showPayload(binary, 8), {
+    kind: "base64",
+    text: binary.slice(0, 8),
+    bytes: 30,
+    cut: true,
+  });
 });
 
 Deno.test("toBase64() and fromBase64() round-trip large payloads and read URL-safe, unpadded base64", () => {

@@ -154,6 +154,11 @@ function rowElement(row) {
       );
     }
     payload.append(row.payload.text);
+    if (row.payload.cut) {
+      payload.append(
+        el("span", ` … ${plural(row.payload.bytes, "byte")} in all`, "tag"),
+      );
+    }
   }
   tr.append(
     el("td", row.cursor, "cursor"),
@@ -314,7 +319,12 @@ function onEvent(e) {
   try {
     payload = showPayload(event.payload);
   } catch {
-    payload = { kind: "base64", text: String(event.payload), bytes: 0 };
+    payload = {
+      kind: "base64",
+      text: String(event.payload).slice(0, 200),
+      bytes: 0,
+      cut: String(event.payload).length > 200,
+    };
   }
   const time = clockTime(event.timeMs);
   const at = new Date(Number(event.timeMs ?? 0));

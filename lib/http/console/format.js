@@ -72,31 +72,42 @@ export function payloadBytes(text, isBase64 = false) {
   return isBase64 ? fromBase64(text) : utf8.encode(text);
 }
 
+/** Characters of a payload the console shows; the rest is cut, and said so. */
+export const SHOWN_CHARACTERS = 2000;
+
 /**
  * How to show an event's payload (proto JSON's base64): as text when it is
- * valid UTF-8, else as the base64 itself; `bytes` is its length.
+ * valid UTF-8, else as the base64 itself; at most `limit` characters of
+ * either (`cut` says some were left out); `bytes` is its length.
  *
  * @param {string | undefined} base64 absent when the payload is empty
- * @returns {{ kind: "text" | "base64" | "empty", text: string, bytes: number }}
+ * @param {number} [limit]
+ * @returns {{ kind: "text" | "base64" | "empty", text: string, bytes: number, cut: boolean }}
  * @example
  * ```ts
  * import { showPayload } from "./format.js";
- * showPayload("aGk="); // { kind: "text", text: "hi", bytes: 2 }
- * showPayload("/w=="); // { kind: "base64", text: "/w==", bytes: 1 }
+ * showPayload("aGk="); // { kind: "text", text: "hi", bytes: 2, cut: false }
+ * showPayload("/w=="); // { kind: "base64", text: "/w==", bytes: 1, cut: false }
  * ```
  */
-export function showPayload(base64) {
-  if (!base64) return { kind: "empty", text: "", bytes: 0 };
+export function showPayload(base64, limit = SHOWN_CHARACTERS) {
+  if (!base64) return { kind: "empty", text: "", bytes: 0, cut: false };
   const bytes = fromBase64(base64);
+  let kind = /** @type {"text" | "base64"} */ ("text");
+  let text;
   try {
-    return {
-      kind: "text",
-      text: strictUtf8.decode(bytes),
-      bytes: bytes.length,
-    };
+    text = strictUtf8.decode(bytes);
   } catch {
-    return { kind: "base64", text: base64, bytes: bytes.length };
+    kind = "base64";
+    text = base64;
   }
+  const cut = text.length > limit;
+  return {
+    kind,
+    text: cut ? text.slice(0, limit) : text,
+    bytes: bytes.length,
+    cut,
+  };
 }
 
 /**
