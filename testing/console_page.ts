@@ -6,10 +6,12 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import type { TestBrowser, WatchedPage } from "./browser.ts";
 
 /** An event row of the console's log. */
 export interface ShownEvent {
+  kind: "event";
   /** `EPOCH:SEQ`. */
   cursor: string;
   topic: string;
@@ -38,36 +40,38 @@ export class ConsolePage implements AsyncDisposable {
     return new ConsolePage(await chromium.open(url));
   }
 
-  /** The log's event rows, oldest first. */
-  events(): Promise<ShownEvent[]> {
-    return this.tab.page.locator("#rows tr[data-kind=event]").evaluateAll(
-      (rows) =>
-        rows.reverse().map((row) => ({
+  /** Every row of the log, oldest first: events and the rest, as shown. */
+  log(): Promise<(ShownEvent | ShownNotice)[]> {
+    return this.tab.page.locator("#rows tr").evaluateAll((rows) =>
+      rows.reverse().map((row) => {
+        const kind = row.getAttribute("data-kind") ?? "";
+        if (kind !== "event") {
+          return { kind, text: row.textContent ?? "" } as ShownNotice;
+        }
+        const payload = row.querySelector("td.payload");
+        return {
+          kind,
           cursor: row.getAttribute("data-cursor") ?? "",
           topic: row.getAttribute("data-topic") ?? "",
-          payload: row.querySelector("td.payload")?.textContent ?? "",
-          payloadKind:
-            row.querySelector("td.payload")?.getAttribute("data-payload") ??
-              "",
-        })),
+          payload: payload?.textContent ?? "",
+          payloadKind: payload?.getAttribute("data-payload") ?? "",
+        } as ShownEvent;
+      })
     );
   }
 
-  /** The payloads of the log's events on `topic`, oldest first. */
-  async payloads(topic: string): Promise<string[]> {
-    return (await this.events()).filter((e) => e.topic === topic)
-      .map((e) => e.payload);
+  /** The log's event rows, oldest first. */
+  async events(): Promise<ShownEvent[]> {
+    return (await this.log()).filter((row): row is ShownEvent =>
+      row.kind === "event"
+    );
   }
 
   /** The log's other rows (subscribed, resumed, gaps, losses, refusals), oldest first. */
-  notices(): Promise<ShownNotice[]> {
-    return this.tab.page.locator("#rows tr:not([data-kind=event])")
-      .evaluateAll((rows) =>
-        rows.reverse().map((row) => ({
-          kind: row.getAttribute("data-kind") as ShownNotice["kind"],
-          text: row.textContent ?? "",
-        }))
-      );
+  async notices(): Promise<ShownNotice[]> {
+    return (await this.log()).filter((row): row is ShownNotice =>
+      row.kind !== "event"
+    );
   }
 
   /** The connection state shown in the header: its name and text. */
@@ -111,6 +115,22 @@ export class ConsolePage implements AsyncDisposable {
     );
   }
 
+  /**
+   * Waits until the log holds as many events on `topic` as `payloads`,
+   * then asserts they are exactly those, in order (nothing missed, nothing
+   * twice), at growing cursors.
+   */
+  async assertShowsExactly(topic: string, payloads: string[]): Promise<void> {
+    await this.untilEvents(topic, payloads.length);
+    const events = (await this.events()).filter((e) => e.topic === topic);
+    assert.deepEqual(events.map((e) => e.payload), payloads);
+    const seqs = events.map((e) => BigInt(e.cursor.split(":")[1]));
+    assert.ok(
+      seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]),
+      `cursors grow: ${seqs.join(" ")}`,
+    );
+  }
+
   /** Waits for a row of `kind` (notice, warning, error) containing `text`. */
   async untilNotice(
     kind: ShownNotice["kind"],
@@ -133,10 +153,17 @@ export class ConsolePage implements AsyncDisposable {
     );
   }
 
-  /** Subscribes to `topics` with the form (typed, then the button). */
-  async subscribe(topics: string): Promise<void> {
-    await this.tab.page.fill("#topics", topics);
-    await this.tab.page.click("#subscribe button[type=submit]");
+  // The forms are reached as a person reaches them: fields by their labels,
+  // buttons by their names (so a lost label fails the tests), and Enter
+  // submits where a person would press it.
+
+  /** Subscribes to `topics` (resuming after `after`, if given): typed, then Enter. */
+  async subscribe(topics: string, after = ""): Promise<void> {
+    const page = this.tab.page;
+    await page.getByLabel("Resume after").fill(after);
+    const field = page.getByLabel("Topics", { exact: true });
+    await field.fill(topics);
+    await field.press("Enter");
   }
 
   /**
@@ -149,29 +176,31 @@ export class ConsolePage implements AsyncDisposable {
     options: { base64?: boolean } = {},
   ): Promise<string> {
     const page = this.tab.page;
-    await page.fill("#publish-topic", topic);
-    await page.fill("#publish-payload", payload);
-    await page.setChecked("#publish-base64", options.base64 ?? false);
-    await page.click("#publish button[type=submit]");
+    await page.getByLabel("Topic", { exact: true }).fill(topic);
+    await page.getByLabel("Payload", { exact: true }).fill(payload);
+    await page.getByLabel("Payload is base64").setChecked(
+      options.base64 ?? false,
+    );
+    await page.getByRole("button", { name: "Publish" }).click();
     return await this.#answer("#publish-result", "publish's answer");
   }
 
   /** Lists presence with the form; resolves with the names listed, in order. */
   async presence(topic = ""): Promise<{ summary: string; names: string[] }> {
     const page = this.tab.page;
-    await page.fill("#presence-topic", topic);
-    await page.click("#presence button[type=submit]");
+    await page.getByLabel("Topic (optional)").fill(topic);
+    await page.getByRole("button", { name: "List subscribers" }).click();
     const summary = await this.#answer("#presence-result", "the listing");
-    const names = await page.locator("#subscriber-rows tr td:first-child")
-      .allTextContents();
+    const names = await page.getByRole("table", { name: "Live subscriptions" })
+      .locator("tbody td:first-child").allTextContents();
     return { summary, names };
   }
 
-  /** Submits a token with the form; resolves with what the form then says. */
+  /** Submits a token (typed, then Enter); resolves with what the form then says. */
   async useToken(token: string): Promise<string> {
-    const page = this.tab.page;
-    await page.fill("#token-value", token);
-    await page.click("#token button[type=submit]");
+    const field = this.tab.page.getByLabel("Bearer token");
+    await field.fill(token);
+    await field.press("Enter");
     return await this.#answer("#token-result", "the token's answer");
   }
 

@@ -19,6 +19,10 @@ export class CuttableProxy implements AsyncDisposable {
   accepted = 0;
   /** While true, bytes are swallowed in both directions and nothing closes. */
   frozen = false;
+  /**
+   * While paused, nothing is read from upstream (see {@linkcode pause}).
+   */
+  #paused?: PromiseWithResolvers<void>;
   /** While true, new connections are closed at once (the path is down). */
   refusing = false;
   /**
@@ -72,6 +76,7 @@ export class CuttableProxy implements AsyncDisposable {
     const text = new TextDecoder();
     try {
       for (;;) {
+        if (!fromClient) await this.#paused?.promise;
         const n = await from.read(buffer);
         if (n === null) break;
         if (this.frozen) {
@@ -102,8 +107,24 @@ export class CuttableProxy implements AsyncDisposable {
     }
   }
 
+  /**
+   * Stops reading from upstream (what was read still goes on): the
+   * server's writes back up as they do behind a reader that stopped
+   * reading, until {@linkcode resume}.
+   */
+  pause(): void {
+    this.#paused ??= Promise.withResolvers();
+  }
+
+  /** Reads from upstream again. */
+  resume(): void {
+    this.#paused?.resolve();
+    this.#paused = undefined;
+  }
+
   /** Cuts every open connection (new ones are still accepted). */
   async cut(): Promise<void> {
+    this.resume();
     for (const conn of [...this.#open]) this.#close(conn);
     await Promise.all(this.#pipes);
   }
