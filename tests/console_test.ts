@@ -375,7 +375,13 @@ Deno.test({
         await page.untilNotice("warning", "not recovered");
         assert.match(
           (await page.notices()).at(-1)!.text,
-          /^Resumed at \w+:\d+, not recovered \(events after seq 1 are no longer held.*\): events before it may be missing$/,
+          /^Resumed at \w+:4, not recovered \(events after seq 1 through 4 are no longer held; the stream goes on from the oldest still held\): events before it may be missing$/,
+        );
+        // It goes on from the oldest held, 5: shown after the warning.
+        await page.untilEvents("held", 6);
+        assert.deepEqual(
+          (await page.events()).map((e) => e.payload),
+          ["7", "8", "5", "6", "7", "8"],
         );
         assert.equal((await page.state()).state, "open");
         assert.deepEqual(page.tab.errors, []);
