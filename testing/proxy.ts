@@ -6,6 +6,27 @@
  * @module
  */
 
+/** Bytes read from one side of a connection, as text, and when they came (`performance.now()`). */
+export interface ProxiedChunk {
+  readonly at: number;
+  readonly text: string;
+}
+
+/** One connection through the proxy, as the proxy saw it. */
+export interface ProxiedConnection {
+  /** When it was accepted (`performance.now()`). */
+  readonly acceptedAt: number;
+  /** When either side closed it, or it was cut (`performance.now()`). */
+  closedAt?: number;
+  /** What the client sent (its requests), read by read: the first {@linkcode RECORDED_BYTES}. */
+  readonly fromClient: ProxiedChunk[];
+  /** What the server sent (its responses), read by read: the first {@linkcode RECORDED_BYTES}. */
+  readonly fromServer: ProxiedChunk[];
+}
+
+/** How much of each direction a {@linkcode ProxiedConnection} keeps. */
+export const RECORDED_BYTES = 1024 * 1024;
+
 /** A running proxy; dispose of it to stop listening and cut everything. */
 export class CuttableProxy implements AsyncDisposable {
   /** `127.0.0.1:PORT` to dial instead of the upstream. */
@@ -17,6 +38,12 @@ export class CuttableProxy implements AsyncDisposable {
   upstream: { hostname: string; port: number };
   /** Connections accepted so far. */
   accepted = 0;
+  /**
+   * Every connection forwarded, in the order accepted: when, and what each
+   * side said first (a request's head and `Last-Event-ID`, the `retry:` an
+   * event stream told).
+   */
+  readonly connections: ProxiedConnection[] = [];
   /** While true, bytes are swallowed in both directions and nothing closes. */
   frozen = false;
   /**
@@ -59,9 +86,15 @@ export class CuttableProxy implements AsyncDisposable {
       }
       this.#open.add(client);
       this.#open.add(server);
+      const record: ProxiedConnection = {
+        acceptedAt: performance.now(),
+        fromClient: [],
+        fromServer: [],
+      };
+      this.connections.push(record);
       const pipe = Promise.all([
-        this.#copy(client, server, true),
-        this.#copy(server, client, false),
+        this.#copy(client, server, { fromClient: true, record }),
+        this.#copy(server, client, { fromClient: false, record }),
       ]).then(() => {
         this.#close(client);
         this.#close(server);
@@ -71,14 +104,28 @@ export class CuttableProxy implements AsyncDisposable {
     }
   }
 
-  async #copy(from: Deno.Conn, to: Deno.Conn, fromClient: boolean) {
+  async #copy(
+    from: Deno.Conn,
+    to: Deno.Conn,
+    { fromClient, record }: { fromClient: boolean; record: ProxiedConnection },
+  ) {
     const buffer = new Uint8Array(64 * 1024);
     const text = new TextDecoder();
+    const recording = new TextDecoder();
+    const chunks = fromClient ? record.fromClient : record.fromServer;
+    let recorded = 0;
     try {
       for (;;) {
         if (!fromClient) await this.#paused?.promise;
         const n = await from.read(buffer);
         if (n === null) break;
+        if (recorded < RECORDED_BYTES) {
+          recorded += n;
+          chunks.push({
+            at: performance.now(),
+            text: recording.decode(buffer.subarray(0, n), { stream: true }),
+          });
+        }
         if (this.frozen) {
           if (fromClient && this.sentWhileFrozen.length < 64 * 1024) {
             this.sentWhileFrozen += text.decode(buffer.subarray(0, n), {
@@ -95,6 +142,7 @@ export class CuttableProxy implements AsyncDisposable {
     } catch {
       // Cut, or the other side went away.
     }
+    record.closedAt ??= performance.now();
     this.#close(to);
   }
 

@@ -13,6 +13,7 @@ import {
   stopInstance,
 } from "../testing/instances.ts";
 import { natsServerMissing, startNatsServer } from "../testing/nats.ts";
+import { eventStreamTimeline } from "../testing/event_stream_timeline.ts";
 import { CuttableProxy } from "../testing/proxy.ts";
 
 const ignore = CHROMIUM_MISSING !== undefined ||
@@ -81,6 +82,33 @@ Deno.test({
       notices.join("\n"),
     );
     assert.ok(proxy.accepted >= 2, "a new connection, to B");
+
+    // Over the wire: A's goodbye told a retry: below the first one (1 s and
+    // more); the browser came back by itself (the same request) after the
+    // goodbye's, not the first's, with the last cursor as Last-Event-ID.
+    const timeline = eventStreamTimeline(proxy.connections);
+    const retries = timeline.filter((e) => e.kind === "retry");
+    const [opening] = retries;
+    assert.ok(!opening.goodbye && opening.ms >= 1000, `${opening.ms}`);
+    const goodbye = retries.find((e) => e.goodbye);
+    assert.ok(goodbye, timeline.map((e) => JSON.stringify(e)).join("\n"));
+    assert.ok(goodbye.ms < 300, `the goodbye's retry: ${goodbye.ms}`);
+    assert.ok(
+      notices.some((n) => n.endsWith(`in about ${goodbye.ms} ms`)),
+      "the page says when it comes back",
+    );
+    const requests = timeline.filter((e) => e.kind === "request");
+    const again = requests.find((e) => e.at > goodbye.at);
+    assert.ok(again, "a request after the goodbye");
+    assert.equal(again.line, requests[0].line, "the browser's own request");
+    assert.equal(again.lastEventId, left);
+    const waited = again.at - goodbye.at;
+    assert.ok(
+      waited >= goodbye.ms - 20 && waited < opening.ms,
+      `came back ${
+        Math.round(waited)
+      } ms after the goodbye; told ${opening.ms} ms, then ${goodbye.ms} ms`,
+    );
     const own = await page.tab.page.inputValue("#name");
     const listed = await client.listSubscribers({ topic: "moves" });
     assert.deepEqual(

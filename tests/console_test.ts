@@ -8,6 +8,7 @@ import { type ClientCursor, GreeterClient } from "../lib/client/client.ts";
 import { CHROMIUM_MISSING, launchChromium } from "../testing/browser.ts";
 import { ConsolePage } from "../testing/console_page.ts";
 import { CountingPublisher } from "../testing/counting_publisher.ts";
+import { eventStreamTimeline } from "../testing/event_stream_timeline.ts";
 import { CuttableProxy } from "../testing/proxy.ts";
 import { startTestServer, waitFor } from "../testing/server.ts";
 
@@ -107,6 +108,7 @@ Deno.test({
       httpPort: 0,
       intervalMs: 200,
       heartbeatMs: 60_000, // no heartbeat moves a resume point mid-test
+      reconnectJitterMs: 500, // a cut page comes back within 1-1.5 s
       httpCorsOrigins: [listed],
     });
     const httpPort = server.server.httpPort!;
@@ -237,39 +239,78 @@ Deno.test({
     );
 
     await t.step(
-      "a cut connection resumes by cursor: nothing missed, nothing twice",
+      "a cut connection is resumed by the browser itself, after the retry: it was told, with Last-Event-ID: nothing missed, nothing twice",
       async () => {
         await using proxy = new CuttableProxy({
           hostname: "127.0.0.1",
           port: httpPort,
         });
+        // Opened at a cursor: the browser comes back to the same URL (this
+        // one), and its Last-Event-ID must win over the one in it.
+        const { cursor } = await client.publish("cut", utf8.encode("before"));
+        const opened = cursorText(cursor);
         await using page = await ConsolePage.open(
           chromium,
-          `http://${proxy.target}/?topic=cut`,
+          `http://${proxy.target}/?topic=cut&after=${opened}`,
         );
-        await page.untilNotice("notice", "Subscribed to cut");
+        await page.untilNotice("notice", `Resumed after ${opened}`);
         // gRPC publishes 1, 2, 3… while the page reads through the proxy.
         await using publisher = new CountingPublisher(client, "cut");
         await page.untilEvents("cut", 10);
+        const cutAt = performance.now();
         await proxy.cut();
-        await page.untilNotice("notice", "Resumed after", 10_000);
+        await page.untilNotice("warning", "Connection lost after");
+        const lost = (await page.notices()).at(-1)!.text;
+        const [lastRead] = lost.match(
+          /(?<=^Connection lost after )\S+(?=; reconnecting…$)/,
+        ) ?? [];
+        assert.ok(lastRead, lost);
+        await page.untilNotice(
+          "notice",
+          `Resumed after ${lastRead}: nothing missed`,
+          10_000,
+        );
         await publisher.more(5);
         const published = await publisher.stop();
         await page.assertShowsExactly("cut", published);
-        const notices = (await page.notices()).map((n) =>
-          `${n.kind}: ${n.text}`
+        assert.deepEqual(
+          (await page.notices()).map((n) => `${n.kind}: ${n.text}`),
+          [
+            `notice: Resumed after ${opened}: nothing missed`,
+            `warning: ${lost}`,
+            `notice: Resumed after ${lastRead}: nothing missed`,
+          ],
         );
-        assert.equal(notices.length, 3, notices.join("\n"));
-        const [lastRead] = notices[1].match(
-          /(?<=^warning: Connection lost after )\S+(?=; reconnecting…$)/,
-        ) ?? [];
-        assert.ok(lastRead, notices[1]);
+
+        // What went over the wire: the browser's own reconnection (the
+        // same request), with the last cursor shown as Last-Event-ID, no
+        // sooner than the retry: the server told on the connection cut.
+        const timeline = eventStreamTimeline(proxy.connections);
+        const requests = timeline.filter((e) => e.kind === "request");
+        const [first] = requests;
+        assert.equal(first.lastEventId, undefined);
         assert.equal(
-          notices[2],
-          `notice: Resumed after ${lastRead}: nothing missed`,
-          "resumed right after the last event read",
+          new URL(first.line.split(" ")[1], "http://x").searchParams.get(
+            "last_event_id",
+          ),
+          opened,
         );
-        assert.ok(proxy.accepted >= 2, "a new connection");
+        const told = timeline.findLast((e) =>
+          e.kind === "retry" && e.at < cutAt
+        );
+        assert.ok(told?.kind === "retry" && !told.goodbye, "a retry: told");
+        assert.ok(told.ms >= 1000 && told.ms < 1500, `retry: ${told.ms}`);
+        const again = requests.find((e) => e.at > cutAt);
+        assert.ok(again, "a request after the cut");
+        assert.equal(again.line, first.line, "the browser's own reconnection");
+        assert.equal(again.lastEventId, lastRead);
+        assert.ok(
+          again.at - cutAt >= told.ms - 20,
+          `came back ${
+            Math.round(again.at - cutAt)
+          } ms after the cut, told ${told.ms} ms`,
+        );
+        assert.equal(requests.length, 2, "one reconnection was enough");
         assert.deepEqual(page.tab.errors, []);
       },
     );
