@@ -8,12 +8,12 @@
  */
 
 import "./skip_wsl_probe.ts"; // before playwright-core: see there
-import {
-  type Browser,
-  type BrowserContext,
-  chromium,
-  type Locator,
-  type Page,
+import type {
+  Browser,
+  BrowserContext,
+  BrowserType,
+  Locator,
+  Page,
 } from "playwright-core";
 import { settles } from "./server.ts";
 
@@ -31,10 +31,25 @@ export const CHROMIUM_PATH: string | undefined = CHROMIUM_PATHS.find(
   },
 );
 
+/**
+ * playwright-core's Chromium driver, or why it could not be loaded (npm
+ * unreachable on a first run, and the package not in the cache).
+ */
+const playwright: { chromium: BrowserType } | string = await import(
+  "playwright-core"
+).catch((error) =>
+  `npm:playwright-core could not be loaded (${
+    (error instanceof Error ? error.message : String(error)).split("\n")[0]
+      .replace(/\.$/, "")
+  }): run deno install`
+);
+
 /** Why the browser tests cannot run here, or undefined when they can. */
-export const CHROMIUM_MISSING: string | undefined = CHROMIUM_PATH
-  ? undefined
-  : "Chromium is not installed (apt-get install chromium)";
+export const CHROMIUM_MISSING: string | undefined = !CHROMIUM_PATH
+  ? "Chromium is not installed (apt-get install chromium)"
+  : typeof playwright === "string"
+  ? playwright
+  : undefined;
 
 if (CHROMIUM_MISSING) {
   console.warn(`The browser tests are ignored: ${CHROMIUM_MISSING}`);
@@ -97,8 +112,10 @@ export interface TestBrowser extends AsyncDisposable {
  * ```
  */
 export async function launchChromium(): Promise<TestBrowser> {
-  if (!CHROMIUM_PATH) throw new Error(CHROMIUM_MISSING);
-  const browser = await chromium.launch({
+  if (CHROMIUM_MISSING || typeof playwright === "string") {
+    throw new Error(`Cannot launch Chromium: ${CHROMIUM_MISSING}`);
+  }
+  const browser = await playwright.chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
     args: [...CHROMIUM_FLAGS],
