@@ -16,7 +16,7 @@ if (reason) console.warn(`compile_test.ts ignored: ${reason}`);
 
 Deno.test({
   name:
-    "deno task compile builds dist/greeter that serves and calls from any directory",
+    "deno task compile builds dist/greeter that serves (the console too) and calls from any directory",
   ignore: reason !== undefined,
   async fn() {
     const build = await new Deno.Command(Deno.execPath(), {
@@ -28,13 +28,34 @@ Deno.test({
     const elsewhere = await Deno.makeTempDir();
     try {
       await using server = new LineProcess(
-        ["serve", "--host", "127.0.0.1", "--port", "0", "--interval", "50"],
+        [
+          "serve",
+          "--host",
+          "127.0.0.1",
+          "--port",
+          "0",
+          "--http-port",
+          "0",
+          "--interval",
+          "50",
+        ],
         { command: greeter, cwd: elsewhere },
       );
       const [, port] = await server.waitForLine(
         "stderr",
         /Starting server on 127\.0\.0\.1:(\d+)/,
       );
+      // The console, from the files the binary carries (--include).
+      const [, httpPort] = await server.waitForLine(
+        "stderr",
+        /HTTP on http:\/\/127\.0\.0\.1:(\d+)/,
+      );
+      for (const path of ["/", "/console/console.js"]) {
+        const response = await fetch(`http://127.0.0.1:${httpPort}${path}`);
+        const body = await response.text();
+        assert.equal(response.status, 200, `${path}: ${body}`);
+        assert.ok(body.length > 100, `${path}: ${body}`);
+      }
       await using client = new LineProcess(
         ["client", "you", "--target", `127.0.0.1:${port}`],
         { command: greeter, cwd: elsewhere },

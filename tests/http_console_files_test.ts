@@ -1,11 +1,13 @@
 /** The console's files as the HTTP port serves them: types, policy, tags. */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { join, relative, resolve, sep } from "node:path";
 import {
+  CONSOLE_DIR,
   ConsoleFiles,
   CONTENT_SECURITY_POLICY,
 } from "../lib/http/console_files.ts";
+import { ROOT } from "../testing/process.ts";
 
 Deno.test("ConsoleFiles serves / and /console/NAME with their type, a strict policy on pages, and 304 for a known tag", async () => {
   const dir = await Deno.makeTempDir();
@@ -65,4 +67,41 @@ Deno.test("ConsoleFiles without its folder serves nothing", async () => {
   const files = await ConsoleFiles.load("/nonexistent/console");
   assert.equal(files.present, false);
   assert.equal(files.answer(new Request("http://h/"), "/"), undefined);
+});
+
+Deno.test("deno task compile includes the console's folder (read at start), and every file the page loads is in it", async () => {
+  const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+  const compile: string = config.tasks.compile;
+  const included = [...compile.matchAll(/--include[= ](\S+)/g)].map((m) =>
+    resolve(ROOT, m[1])
+  );
+  assert.ok(
+    included.some((path) =>
+      CONSOLE_DIR === path || CONSOLE_DIR.startsWith(path + sep)
+    ),
+    `the compile task includes ${relative(ROOT, CONSOLE_DIR)}: ${compile}`,
+  );
+  const files = await ConsoleFiles.load();
+  assert.equal(files.present, true);
+  // The page, what it links, and what its scripts import, all served.
+  const get = (name: string) =>
+    files.answer(new Request(`http://h/console/${name}`), `/console/${name}`);
+  const page = await files.answer(new Request("http://h/"), "/")!.text();
+  const names = [...page.matchAll(/(?:src|href)="\/?console\/([^"]+)"/g)]
+    .map((m) => m[1]);
+  assert.ok(names.includes("console.js"), page);
+  for (const name of names) {
+    const file = get(name);
+    assert.equal(file?.status, 200, `the page's ${name} is served`);
+    if (!name.endsWith(".js")) continue;
+    for (
+      const [, imported] of (await file!.text()).matchAll(/from "\.\/([^"]+)"/g)
+    ) {
+      assert.equal(
+        get(imported)?.status,
+        200,
+        `${name}'s ${imported} is served`,
+      );
+    }
+  }
 });
