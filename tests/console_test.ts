@@ -4,11 +4,13 @@
 // nothing twice; and refusals (a bad token, a forbidden topic, a page of an
 // unlisted origin) refused in the browser too.
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { type ClientCursor, GreeterClient } from "../lib/client/client.ts";
 import { CHROMIUM_MISSING, launchChromium } from "../testing/browser.ts";
 import { ConsolePage } from "../testing/console_page.ts";
 import { CountingPublisher } from "../testing/counting_publisher.ts";
 import { eventStreamTimeline } from "../testing/event_stream_timeline.ts";
+import { ROOT, spawnTask } from "../testing/process.ts";
 import { CuttableProxy } from "../testing/proxy.ts";
 import { startTestServer, waitFor } from "../testing/server.ts";
 
@@ -115,6 +117,41 @@ Deno.test({
     const origin = `http://127.0.0.1:${httpPort}`;
     using client = new GreeterClient(server.target);
     await using chromium = await launchChromium();
+
+    await t.step(
+      "the README's quick start: deno task serve with its --http-port, and http://localhost:PORT/ shows the clock",
+      async () => {
+        const readme = await Deno.readTextFile(join(ROOT, "README.md"));
+        const [, flagPort, pagePort] = readme.match(
+          /With `--http-port (\d+)`, <http:\/\/localhost:(\d+)\/> is a live console/,
+        ) ?? [];
+        assert.ok(flagPort, "the README's quick start shows the console");
+        assert.equal(pagePort, flagPort);
+        // As typed, but on free ports (8080 and 50051 may be taken here).
+        await using serve = spawnTask("serve", [
+          "--port",
+          "0",
+          "--http-port",
+          "0",
+        ]);
+        const [, port] = await serve.waitForLine(
+          "stderr",
+          /INFO HTTP on http:\/\/127\.0\.0\.1:(\d+)/,
+        );
+        await using page = await ConsolePage.open(
+          chromium,
+          `http://localhost:${port}/`,
+        );
+        await page.untilEvents("tick", 1, 10_000);
+        assert.match(
+          await page.tab.page.locator("#clock").textContent() ?? "",
+          /^\d\d:\d\d:\d\d$/,
+        );
+        assert.deepEqual(page.tab.errors, []);
+        serve.signalGroup("SIGINT");
+        assert.equal((await serve.exit()).code, 0, serve.stderr.join("\n"));
+      },
+    );
 
     await t.step(
       "it opens on the clock: a newcomer sees ticks at once",
