@@ -6,7 +6,12 @@
 
 import assert from "node:assert/strict";
 import { parseClientArgs, parseServeArgs } from "../lib/cli/config.ts";
-import { renderFollow, renderSubscriber } from "../lib/cli/render.ts";
+import {
+  renderFollow,
+  renderPublished,
+  renderStreamInfo,
+  renderSubscriber,
+} from "../lib/cli/render.ts";
 import {
   failure,
   failureLines,
@@ -30,6 +35,12 @@ import {
 import { LineProcess } from "../testing/process.ts";
 import { join } from "node:path";
 import { ROOT } from "../testing/process.ts";
+import { LEAVE_REASONS } from "../lib/bus/hub_items.ts";
+import { numberedTokenLines } from "../lib/access/tokens.ts";
+import { parseTokenLine } from "../lib/access/permissions.ts";
+import { GreeterClient } from "../lib/client/client.ts";
+import { Logger } from "../lib/log.ts";
+import { startTestServer, waitFor } from "../testing/server.ts";
 
 const README_MAX_LINES = 300;
 
@@ -257,7 +268,7 @@ function shape(line: string): string {
     .replace(/ not resumed \(.*\)$/, " not resumed (REASON)")
     .replace(/^(reconnecting .*?\(attempt \d+\)): .*$/, "$1: REASON")
     .replace(/ to [\w.:[\]-]+ in /, " to TARGET in ")
-    .replace(/\b[0-9a-f]{16}:\d+\b/g, "CURSOR")
+    .replace(/\b[0-9a-f]{16}:\d+\b|\bEPOCH:SEQ\b/g, "CURSOR")
     .replace(
       /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g,
       "INSTANT",
@@ -377,6 +388,17 @@ function renderedSamples(): string[] {
   );
   lines.push(...failureLines(failed, "json"), ...failureLines(failed, "text"));
   for (const format of ["text", "json"] as const) {
+    lines.push(renderPublished(format, "news", cursor));
+    lines.push(renderStreamInfo(format, {
+      epoch: cursor.epoch,
+      store: "memory",
+      firstSeq: 1,
+      lastSeq: 18,
+      events: 18,
+      bytes: 2326,
+      firstTimeMs: 0,
+      lastTimeMs: 0,
+    }));
     lines.push(renderSubscriber(format, {
       subscriptionId: 1,
       name: "ann",
@@ -392,13 +414,24 @@ function renderedSamples(): string[] {
 
 /** The lines of client output the documentation shows, by what they start with. */
 const RENDERED =
-  /^(\^C)?(subscribed|event|heartbeat|gap|goodbye|reconnecting|subscriber)\b|^\{"kind":/;
+  /^(\^C)?(subscribed|event|heartbeat|gap|goodbye|reconnecting|subscriber)\b|^(published|stream): |^\{"kind":/;
+
+/**
+ * What the client leaves out of grpc-js' errors (`tidyDetails()` in
+ * lib/client/client.ts): a doubled "Error: ", the time of the last
+ * attempt, an empty resolution note. A page that shows them shows an older
+ * client.
+ */
+const UNTIDY =
+  /Last error: Error: | \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\)|Resolution note:/;
 
 Deno.test("every line of subscribe output the documentation shows has the shape the client prints", () => {
   const samples = renderedSamples();
   let checked = 0;
   for (const block of [...docBlocks("console"), ...docBlocks("text")]) {
     for (const line of block.text.split("\n")) {
+      if (!RENDERED.test(line) && !line.startsWith("error: ")) continue;
+      assert.doesNotMatch(line, UNTIDY, `${block.page}: ${line}`);
       if (!RENDERED.test(line)) continue;
       assert.ok(
         samples.some((sample) => sameShape(line, sample)),
@@ -411,7 +444,10 @@ Deno.test("every line of subscribe output the documentation shows has the shape 
   }
   // Inline examples, in backquotes: `{"kind":"event",…}`, `gap: …`.
   for (const page of docPages()) {
-    for (const [, code] of docText(page).matchAll(/`(\{"kind":[^`]+\})`/g)) {
+    const prose = docText(page).replace(/^```[^]*?^```$/gm, "");
+    for (const [, code] of prose.matchAll(/`([^`\n]+)`/g)) {
+      if (!RENDERED.test(code) || !/[:=]/.test(code)) continue;
+      assert.doesNotMatch(code, UNTIDY, `${page}: ${code}`);
       assert.ok(
         samples.some((sample) => sameShape(code, sample)),
         `${page}: not what the client prints: ${code}`,
@@ -472,7 +508,7 @@ function assertShapes(shown: string[], printed: string[], what: string) {
 
 Deno.test({
   name:
-    "the README's one-minute session, run as it is written: serve, subscribe, publish, Ctrl-C, publish, resume",
+    "the README's one-minute session, run as it is written: serve, subscribe, publish, Ctrl-C, publish, resume, then the stream mode; the server warns of nothing",
   async fn() {
     // The server as "Run it" starts it, on a free port.
     const [serveLine] = docBlocks("sh", ["README.md"])[0].text.split("\n");
@@ -546,8 +582,21 @@ Deno.test({
       assert.equal((await process.exit()).code, 0, process.stderr.join("\n"));
       assertShapes(step.output, process.stdout, command);
     }
+
+    // "What the client does": the tutorial's stream, --count 2.
+    const [stream] = readmeSession("What the client does");
+    assert.match(stream.command, /--mode stream --count 2/);
+    await using streamer = spawnShown(stream.command, target);
+    assert.equal((await streamer.exit()).code, 0, streamer.stderr.join("\n"));
+    assertShapes(stream.output, streamer.stdout, stream.command);
+
     server.signalGroup("SIGINT");
     assert.equal((await server.exit()).code, 0);
+    // Nothing a newcomer did not cause: no warning, no error.
+    assert.deepEqual(
+      server.stderr.filter((line) => / (WARN|ERROR) /.test(line)),
+      [],
+    );
   },
 });
 
@@ -595,4 +644,122 @@ Deno.test("docs/troubleshooting.md's exit statuses and hints are the ones the cl
     ).sort(),
     "every hint the client gives is in the table, as it gives it",
   );
+});
+
+Deno.test("docs/troubleshooting.md names every reason a subscription ends with, and no other", () => {
+  const reasons = docRows(
+    "docs/troubleshooting.md",
+    "## Why a subscription ended",
+  ).map(([reason]) => reason.replace(/^`|`$/g, ""));
+  assert.deepEqual([...reasons].sort(), [...LEAVE_REASONS].sort());
+});
+
+Deno.test("docs/operations.md's token file is one the server reads, granting what its comments and the rules below it say", () => {
+  const block = docBlocks("text", ["docs/operations.md"]).find((b) =>
+    b.text.startsWith("# ops: everything")
+  );
+  assert.ok(block, "docs/operations.md shows a token file");
+  // The page shortens its tokens ("9c1e…41"); the file holds them whole.
+  const lines = numberedTokenLines(block.text.replaceAll("…", "0123456789"));
+  const [ops, feed, dashboard] = lines.map(({ text, line }) =>
+    parseTokenLine(text, line).permissions
+  );
+  assert.equal(lines.length, 3);
+  assert.equal(ops.all, true);
+  assert.equal(feed.mayPublish("news.sport.today"), true);
+  assert.equal(feed.mayPublish("weather"), false);
+  assert.equal(feed.maySubscribe("news.sport"), false);
+  assert.equal(feed.metrics, false);
+  // subscribe:news.* covers news.sport but not news.sport.today.
+  assert.equal(dashboard.maySubscribe("news.sport"), true);
+  assert.equal(dashboard.maySubscribe("news.sport.today"), false);
+  assert.equal(dashboard.maySubscribe("$presence"), true);
+  assert.equal(dashboard.mayPublish("news.sport"), false);
+  assert.equal(dashboard.metrics, true);
+});
+
+Deno.test("docs/operations.md's log lines, text and JSON, are the ones the server writes when a client subscribes", async () => {
+  const [text, json] = ["2026-11-24T", '{"time":'].map((start) =>
+    docBlocks("text", ["docs/operations.md"]).find((b) =>
+      b.text.startsWith(start) && b.text.includes("subscribed.")
+    )!.text.trimEnd()
+  );
+  for (const format of ["text", "json"] as const) {
+    const lines: string[] = [];
+    await using t = await startTestServer({
+      intervalMs: 3_600_000,
+      heartbeatMs: 3_600_000,
+      log: new Logger({ format, write: (line) => lines.push(line) }),
+    });
+    using client = new GreeterClient(t.target);
+    const stream = client.subscribe("you", { topics: ["news", "tick"] });
+    await stream.next();
+    await waitFor(
+      "the subscribed line",
+      () => lines.some((l) => l.includes("subscribed.")),
+    );
+    await stream.return(undefined);
+    const line = lines.find((l) => l.includes("subscribed."))!;
+    if (format === "text") {
+      assert.ok(
+        sameShape(text, line),
+        `the server writes:\n${line}\ndocs/operations.md shows:\n${text}`,
+      );
+    } else {
+      const shown = JSON.parse(json);
+      const written = JSON.parse(line);
+      assert.deepEqual(Object.keys(shown), Object.keys(written), line);
+      for (const key of ["level", "msg", "name", "subscription", "topics"]) {
+        assert.deepEqual(shown[key], written[key], `${key} in ${line}`);
+      }
+    }
+  }
+});
+
+/** The paths ARCHITECTURE.md's map names, and the folders whose files it lists. */
+function architectureMap(): { paths: string[]; listed: Set<string> } {
+  const map = docText("ARCHITECTURE.md").match(
+    /^## The map\n\n```text\n([^]*?)^```$/m,
+  );
+  assert.ok(map, "ARCHITECTURE.md has no map");
+  const paths: string[] = [];
+  const listed = new Set<string>();
+  let folders: string[] = [];
+  for (const line of map[1].split("\n")) {
+    // A name, indented two spaces a level; a description's continuation
+    // lines are indented past every name.
+    const entry = line.match(/^( {0,22})(\S+)/);
+    if (!entry) continue;
+    folders = folders.slice(0, entry[1].length / 2);
+    const path = folders.join("") + entry[2];
+    if (folders.length > 0) listed.add(folders.join(""));
+    if (path.endsWith("/")) folders.push(entry[2]);
+    paths.push(path);
+  }
+  return { paths, listed };
+}
+
+Deno.test("ARCHITECTURE.md's map names files that exist, and every module of a folder it lists", () => {
+  const { paths, listed } = architectureMap();
+  assert.ok(paths.length > 80, `only ${paths.length} paths in the map`);
+  for (const path of paths) {
+    let exists = false;
+    try {
+      Deno.statSync(join(ROOT, path));
+      exists = true;
+    } catch {
+      // exists stays false.
+    }
+    assert.ok(exists, `ARCHITECTURE.md's map names ${path}, which is gone`);
+  }
+  for (const folder of listed) {
+    if (!folder.startsWith("lib/")) continue;
+    for (const entry of Deno.readDirSync(join(ROOT, folder))) {
+      if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+      assert.ok(
+        paths.includes(folder + entry.name),
+        `ARCHITECTURE.md's map lists ${folder} but not ${entry.name}: add a line saying what it is`,
+      );
+    }
+  }
 });

@@ -18,10 +18,11 @@ import { ConfigError, RpcError } from "../errors.ts";
 import { isLoopback } from "../wire/address.ts";
 import { readOptionalFile, readPayloadFile, readTokenFile } from "./files.ts";
 import {
-  formatZonedTime,
   renderCursor,
   renderFollow,
   renderLine,
+  renderPublished,
+  renderStreamInfo,
   renderSubscriber,
 } from "./render.ts";
 import { tokenOf } from "../access/tokens.ts";
@@ -304,11 +305,7 @@ async function publish(run: Run): Promise<void> {
       config.idempotencyKey !== undefined ||
       NOT_SENT.test(error.message),
   );
-  run.print(renderLine(
-    config.output,
-    `published: topic=${topic} cursor=${renderCursor(cursor)}`,
-    { kind: "published", topic, cursor: renderCursor(cursor) },
-  ));
+  run.print(renderPublished(config.output, topic, cursor));
 }
 
 /** The event stream's state, on one line. */
@@ -317,24 +314,7 @@ async function streamInfo(run: Run): Promise<void> {
     run,
     (greeter) => greeter.streamInfo({ signal: run.signal }),
   );
-  const time = (ms: number) => ms === 0 ? "none" : formatZonedTime(ms);
-  run.print(renderLine(
-    run.config.output,
-    `stream: epoch=${info.epoch} store=${info.store} first=${info.firstSeq} last=${info.lastSeq} events=${info.events} bytes=${info.bytes} first_time=${
-      JSON.stringify(time(info.firstTimeMs))
-    } last_time=${JSON.stringify(time(info.lastTimeMs))}`,
-    {
-      kind: "stream",
-      epoch: info.epoch,
-      store: info.store,
-      first_seq: info.firstSeq,
-      last_seq: info.lastSeq,
-      events: info.events,
-      bytes: info.bytes,
-      first_time_ms: info.firstTimeMs,
-      last_time_ms: info.lastTimeMs,
-    },
-  ));
+  run.print(renderStreamInfo(run.config.output, info));
 }
 
 /** Lists the subscribers, page by page, then their total. */

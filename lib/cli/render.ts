@@ -7,7 +7,11 @@
  */
 
 import { Buffer } from "node:buffer";
-import type { ClientCursor, SubscriberSummary } from "../client/client.ts";
+import type {
+  ClientCursor,
+  StreamInfo,
+  SubscriberSummary,
+} from "../client/client.ts";
 import type { FollowMessage } from "../client/follow.ts";
 import { escapeUnsafe } from "../escape.ts";
 import { formatLocalTime } from "../greetings.ts";
@@ -242,6 +246,61 @@ export function renderSubscriber(
       since_ms: s.sinceMs,
       delivered: s.delivered,
       dropped: s.dropped,
+    },
+  );
+}
+
+/**
+ * The line `--mode publish` prints: the event's topic and cursor.
+ *
+ * @example
+ * ```ts
+ * import { renderPublished } from "./render.ts";
+ * renderPublished("text", "news", { epoch: "609f41c9091a0682", seq: 5 });
+ * // "published: topic=news cursor=609f41c9091a0682:5"
+ * ```
+ */
+export function renderPublished(
+  format: OutputFormat,
+  topic: string,
+  cursor: ClientCursor,
+): string {
+  return renderLine(
+    format,
+    `published: topic=${topic} cursor=${renderCursor(cursor)}`,
+    { kind: "published", topic, cursor: renderCursor(cursor) },
+  );
+}
+
+/**
+ * The line `--mode stream-info` prints: what the event stream holds.
+ *
+ * @example
+ * ```ts ignore
+ * renderStreamInfo("text", await client.streamInfo());
+ * // stream: epoch=609f41c9091a0682 store=memory first=1 last=18 events=18 bytes=2326 first_time="…" last_time="…"
+ * ```
+ */
+export function renderStreamInfo(
+  format: OutputFormat,
+  info: StreamInfo,
+): string {
+  const time = (ms: number) => ms === 0 ? "none" : formatZonedTime(ms);
+  return renderLine(
+    format,
+    `stream: epoch=${info.epoch} store=${info.store} first=${info.firstSeq} last=${info.lastSeq} events=${info.events} bytes=${info.bytes} first_time=${
+      JSON.stringify(time(info.firstTimeMs))
+    } last_time=${JSON.stringify(time(info.lastTimeMs))}`,
+    {
+      kind: "stream",
+      epoch: info.epoch,
+      store: info.store,
+      first_seq: info.firstSeq,
+      last_seq: info.lastSeq,
+      events: info.events,
+      bytes: info.bytes,
+      first_time_ms: info.firstTimeMs,
+      last_time_ms: info.lastTimeMs,
     },
   );
 }
