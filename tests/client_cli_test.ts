@@ -48,7 +48,7 @@ Deno.test("deno task client --after a cursor ahead of the server prints the even
   );
 });
 
-Deno.test("deno task client … | head -2 ends once head has gone: exit 0, the server sees the subscription leave", async () => {
+Deno.test("deno task client … | head -2 ends once head has gone: exit 0, the server sees the subscription leave, cancelled by the client", async () => {
   await using t = await startTestServer({ intervalMs: 50 });
   const deno = JSON.stringify(Deno.execPath());
   await using shell = new LineProcess([
@@ -62,6 +62,11 @@ Deno.test("deno task client … | head -2 ends once head has gone: exit 0, the s
   await waitFor(
     "the subscription to leave",
     () => t.logs.some((l) => l.includes("is leaving.")),
+  );
+  // It cancelled its call: not a killed client's "disconnected".
+  assert.match(
+    t.logs.find((l) => l.includes("is leaving."))!,
+    /reason="client-cancelled"$/,
   );
 });
 

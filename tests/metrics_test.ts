@@ -209,7 +209,7 @@ Deno.test("Metrics renders HELP, TYPE and escaped label values", () => {
   assert.throws(() => metrics.counter("bad name", "x"), /Invalid metric name/);
 });
 
-Deno.test("a call its deadline ends is counted and logged as DEADLINE_EXCEEDED, one that is cancelled as CANCELLED", async () => {
+Deno.test("a call its deadline ends is counted and logged as DEADLINE_EXCEEDED and leaves for the deadline, one that is cancelled as CANCELLED and client-cancelled", async () => {
   await using t = await startTestServer({
     metricsPort: 0,
     intervalMs: 3_600_000,
@@ -235,6 +235,9 @@ Deno.test("a call its deadline ends is counted and logged as DEADLINE_EXCEEDED, 
     const leftEnd = ends(left);
     left.cancel();
     assert.equal((await leftEnd).code, grpc.status.CANCELLED);
+    // The cancel seen before the connection closes (a close in the same
+    // instant may reach the server first: then it is "disconnected").
+    await waitFor("the left one's leave", () => t.server.hub.size === 0);
   } finally {
     client.close();
   }
@@ -254,6 +257,25 @@ Deno.test("a call its deadline ends is counted and logged as DEADLINE_EXCEEDED, 
           line.includes(`Call ended method="${method}"`) &&
           line.includes(`code="${code}"`)
         ),
+    );
+  }
+  // Why each subscription ended, in its leave line and in the metrics.
+  for (
+    const [name, reason] of [["late", "deadline"], ["left", "client-cancelled"]]
+  ) {
+    await waitFor(
+      `${name}'s leave`,
+      () =>
+        t.logs.some((line) =>
+          line.includes(`client "${name}" is leaving.`) &&
+          line.endsWith(`reason="${reason}"`)
+        ),
+    );
+    const { values } = await scrape(t.server.metricsPort!, "");
+    assert.equal(
+      values.get(`greeter_subscriptions_ended_total{reason="${reason}"}`),
+      1,
+      reason,
     );
   }
 });
