@@ -16,7 +16,7 @@ import {
 } from "./lib/cli/config.ts";
 import { versionLine } from "./lib/cli/version.ts";
 import { ConfigError } from "./lib/errors.ts";
-import { failure, failureLines } from "./lib/cli/failure.ts";
+import { askedFormat, failure, failureLines } from "./lib/cli/failure.ts";
 
 const USAGE = `Usage: greeter <command> [options]
 
@@ -142,6 +142,8 @@ async function main(args: string[], reporting: Reporting): Promise<number> {
       return 0;
     }
     case "client": {
+      // A bad command line is reported as the output was asked for.
+      reporting.format = askedFormat(rest);
       const parsed = parseClientArgs(rest, env());
       if (parsed.help) {
         console.log(parsed.version ? versionLine() : CLIENT_USAGE);

@@ -177,7 +177,7 @@ Deno.test("deno task client --after says resumed, or not resumed and why, only w
   );
 });
 
-Deno.test("deno task client --output json prints one JSON object per message", async () => {
+Deno.test("deno task client --output json prints one JSON object per message, and a bad command line as one too", async () => {
   await using t = await startTestServer({ intervalMs: HOUR });
   await using cli = spawnTask("client", [
     "--target",
@@ -218,6 +218,23 @@ Deno.test("deno task client --output json prints one JSON object per message", a
   ]);
   assert.equal(presence.code, 0, presence.stderr);
   assert.deepEqual(JSON.parse(presence.stdout), { kind: "total", total: 0 });
+  // A bad command line is a JSON line too when JSON was asked for: a
+  // typo'd flag, as a script's author makes it.
+  const typo = await runClient([
+    "--mode",
+    "publish",
+    "--topik",
+    "news",
+    "--output",
+    "json",
+  ]);
+  assert.equal(typo.code, 2);
+  assert.equal(typo.stdout, "");
+  assert.deepEqual(JSON.parse(typo.stderr), {
+    kind: "error",
+    message: 'Unknown option "--topik"; did you mean "--topic"?',
+    exit_code: 2,
+  });
 });
 
 Deno.test("deno task client escapes C1 controls, bidi overrides and invisible characters from payloads", async () => {

@@ -19,7 +19,7 @@ import {
   RPC_EXIT_BASE,
   RPC_HINTS,
 } from "../lib/cli/failure.ts";
-import { RpcError } from "../lib/errors.ts";
+import { ConfigError, RpcError } from "../lib/errors.ts";
 import type { FollowMessage } from "../lib/client/follow.ts";
 import {
   anchorOf,
@@ -274,6 +274,7 @@ function shape(line: string): string {
       "INSTANT",
     )
     .replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:[+-]\d\d:\d\d)?/g, "TIME")
+    .replace(/"([a-z_]+)":/g, "$1:") // a JSON object's keys, kept
     .replace(/"(?:[^"\\]|\\.)*"/g, "STRING")
     .replace(/\d+/g, "N");
 }
@@ -387,6 +388,8 @@ function renderedSamples(): string[] {
     { tls: true },
   );
   lines.push(...failureLines(failed, "json"), ...failureLines(failed, "text"));
+  const usage = failure(new ConfigError('Unknown option "--topik"'));
+  lines.push(...failureLines(usage, "json"));
   for (const format of ["text", "json"] as const) {
     lines.push(renderPublished(format, "news", cursor));
     lines.push(renderStreamInfo(format, {

@@ -141,6 +141,29 @@ export function failure(
 }
 
 /**
+ * The format a command line asks its output in, read before it is parsed:
+ * a script that asked for `--output json` reads a bad command line (a
+ * typo'd flag, a missing value) as a JSON line too, not as text.
+ *
+ * @example
+ * ```ts
+ * import { askedFormat } from "./failure.ts";
+ * askedFormat(["--mode", "publsh", "--output", "json"]); // "json"
+ * askedFormat(["--output=json"]); // "json"
+ * askedFormat(["--payload", "--output json"]); // "text"
+ * ```
+ */
+export function askedFormat(args: readonly string[]): "text" | "json" {
+  const end = args.indexOf("--");
+  const flags = end < 0 ? args : args.slice(0, end);
+  for (let i = 0; i < flags.length; i++) {
+    if (flags[i] === "--output=json") return "json";
+    if (flags[i] === "--output" && flags[i + 1] === "json") return "json";
+  }
+  return "text";
+}
+
+/**
  * The lines to print on stderr: `error: …` (and `hint: …`) as text, or one
  * JSON object (`{"kind":"error",…}`), escaped for the terminal either way.
  *
