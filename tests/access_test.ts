@@ -369,6 +369,12 @@ const BAD_TOKEN_FILES: [string, string, RegExp][] = [
     /Token line 2: word 1 after the token is not a grant .*a line holds one token: put a second one on a line of its own/,
   ],
   [
+    "a bad grant under comments (the line an editor shows)",
+    `# rotated by ops\n\n# the feed\n${FULL}\n${SECRET} publish\n`,
+    // Quoted as it is at start, escaped in the reload warning's field.
+    /Token file \\?".*\\?": Token line 5: Invalid permission \\?"publish\\?"/,
+  ],
+  [
     "a line of grants alone (a wrapped line)",
     `${SECRET} publish:news.>\nsubscribe:news.sport.today\n`,
     /Token line 2 starts with a grant \(subscribe…\) where its token should be/,

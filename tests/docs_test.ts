@@ -242,6 +242,17 @@ Deno.test("every greeter command line the documentation shows is one the program
   assert.ok(checked >= 15, `only ${checked} command lines found`);
 });
 
+Deno.test("the README runs the program one way: deno task", () => {
+  let checked = 0;
+  for (const { block, line } of shownCommands()) {
+    if (block.page !== "README.md") continue;
+    const { argv } = shellWords(line);
+    assert.deepEqual(argv.slice(0, 2), ["deno", "task"], line);
+    checked++;
+  }
+  assert.ok(checked >= 7, `only ${checked} README commands`);
+});
+
 Deno.test("every task the documentation runs exists in deno.json", async () => {
   const { default: project } = await import("../deno.json", {
     with: { type: "json" },
@@ -573,6 +584,11 @@ Deno.test({
     const shownLast = received.output.find((l) => l.startsWith("^C"))!;
     assert.ok(sameShape(shownLast.slice(2), last), last);
     const cursor = last.slice("last cursor: ".length);
+    // Ctrl-C cancelled the call, and the server says so.
+    await server.waitForLine(
+      "stderr",
+      /client "you" is leaving\. .* reason="client-cancelled"$/,
+    );
 
     // Publish while nobody listens, then resume from the cursor printed.
     for (const step of steps) {
