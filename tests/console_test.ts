@@ -138,16 +138,25 @@ Deno.test({
           "stderr",
           /INFO HTTP on http:\/\/127\.0\.0\.1:(\d+)/,
         );
-        await using page = await ConsolePage.open(
-          chromium,
-          `http://localhost:${port}/`,
-        );
-        await page.untilEvents("tick", 1, 10_000);
-        assert.match(
-          await page.tab.page.locator("#clock").textContent() ?? "",
-          /^\d\d:\d\d:\d\d$/,
-        );
-        assert.deepEqual(page.tab.errors, []);
+        try {
+          await using page = await ConsolePage.open(
+            chromium,
+            `http://localhost:${port}/`,
+          );
+          await page.untilEvents("tick", 1, 10_000);
+          assert.match(
+            await page.tab.page.locator("#clock").textContent() ?? "",
+            /^\d\d:\d\d:\d\d$/,
+          );
+          assert.deepEqual(page.tab.errors, []);
+        } catch (error) {
+          throw new Error(
+            `${error}\nThe server said:\n${serve.stderr.join("\n")}`,
+            {
+              cause: error,
+            },
+          );
+        }
         serve.signalGroup("SIGINT");
         assert.equal((await serve.exit()).code, 0, serve.stderr.join("\n"));
       },
@@ -297,7 +306,9 @@ Deno.test({
         const cutAt = performance.now();
         await proxy.cut();
         await page.untilNotice("warning", "Connection lost after");
-        const lost = (await page.notices()).at(-1)!.text;
+        const lost = (await page.notices()).find((n) =>
+          n.text.startsWith("Connection lost after")
+        )!.text;
         const [lastRead] = lost.match(
           /(?<=^Connection lost after )\S+(?=; reconnecting…$)/,
         ) ?? [];
@@ -311,7 +322,9 @@ Deno.test({
         const published = await publisher.stop();
         await page.assertShowsExactly("cut", published);
         assert.deepEqual(
-          (await page.notices()).map((n) => `${n.kind}: ${n.text}`),
+          (await page.notices()).map((n) =>
+            `${n.kind}: ${n.text}`
+          ),
           [
             `notice: Resumed after ${opened}: nothing missed`,
             `warning: ${lost}`,
