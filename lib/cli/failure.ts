@@ -60,8 +60,10 @@ export const RPC_HINTS: readonly {
   hint: string;
 }[] = [
   {
-    // Which one comes depends on when the server's alert arrives.
-    pattern: /write EPIPE|ECONNRESET|CertificateRequired|certificate required/i,
+    // Which one comes depends on when the server's alert arrives: before
+    // grpc-js' session saw an error, its words are only "Failed to connect".
+    pattern:
+      /write EPIPE|ECONNRESET|CertificateRequired|certificate required|Failed to connect/i,
     when: (tls) => tls,
     hint:
       "the server likely wants a client certificate (mTLS): give --tls-cert and --tls-key",
