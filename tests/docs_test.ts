@@ -32,7 +32,7 @@ import {
   docText,
   resolveLink,
 } from "../testing/docs.ts";
-import { LineProcess } from "../testing/process.ts";
+import { LineProcess, runTask } from "../testing/process.ts";
 import { join } from "node:path";
 import { ROOT } from "../testing/process.ts";
 import { LEAVE_REASONS } from "../lib/bus/hub_items.ts";
@@ -784,4 +784,85 @@ Deno.test("ARCHITECTURE.md's map names files that exist, and every module of a f
       );
     }
   }
+});
+
+const OPENSSL = ["/usr/bin/openssl", "/bin/openssl"].find((path) => {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+});
+
+Deno.test({
+  name:
+    "docs/operations.md's local CA recipe, run as written: its server takes its certificates and requires the client's, its client is answered",
+  ignore: OPENSSL === undefined,
+  async fn() {
+    const block = docBlocks("sh", ["docs/operations.md"]).find((b) =>
+      b.text.includes("openssl req -x509")
+    );
+    assert.ok(block, "docs/operations.md shows how to make a local CA");
+    const lines = block.text.trimEnd().split("\n");
+    const recipe = lines.filter((l) => !l.startsWith("deno task"));
+    const [serveLine, clientLine] = lines.filter((l) =>
+      l.startsWith("deno task")
+    );
+    const dir = await Deno.makeTempDir();
+    try {
+      const made = await new Deno.Command("bash", {
+        args: ["-e", "-c", recipe.join("\n")],
+        cwd: dir,
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+      // The server as shown, on a free port, started where the files are.
+      const serve = shellWords(serveLine).argv.slice(2);
+      assert.equal(serve[0], "serve");
+      await using server = new LineProcess([
+        "task",
+        "-q",
+        "--config",
+        join(ROOT, "deno.json"),
+        ...serve,
+        "--port",
+        "0",
+      ], { cwd: dir, group: true });
+      const [, port] = await server.waitForLine(
+        "stderr",
+        /Starting server on 127\.0\.0\.1:(\d+)/,
+      );
+      // The client as shown, at that port; --mode hello to be short.
+      const client = shellWords(clientLine).argv.slice(3).map((word) =>
+        word.replace(/:50051$/, `:${port}`)
+      );
+      const answered = await runTask("client", [...client, "--mode", "hello"], {
+        cwd: dir,
+      });
+      assert.equal(answered.code, 0, answered.stderr);
+      assert.equal(answered.stdout, "Greeter client received: Hello, you!\n");
+      // Without its certificate the server refuses it, with the hint.
+      const anonymous = client.filter((w, i) =>
+        !["--tls-cert", "--tls-key"].includes(w) &&
+        !["--tls-cert", "--tls-key"].includes(client[i - 1])
+      );
+      const refused = await runTask(
+        "client",
+        [...anonymous, "--mode", "hello"],
+        {
+          cwd: dir,
+        },
+      );
+      assert.equal(refused.code, 64 + 14, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /^hint: the server likely wants a client certificate/m,
+      );
+      server.signalGroup("SIGINT");
+      assert.equal((await server.exit()).code, 0, server.stderr.join("\n"));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
