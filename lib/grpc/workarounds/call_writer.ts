@@ -571,16 +571,37 @@ function flushedBytes(session: Session): number {
   }
 }
 
+/** What {@linkcode connectionClosed} reads of a connection. */
+type SessionState = {
+  readonly closed?: boolean;
+  readonly destroyed?: boolean;
+  once?(event: "goaway", listener: () => void): unknown;
+};
+
+/** Connections whose peer sent GOAWAY: it closed them on purpose. */
+const saidGoodbye = new WeakSet<object>();
+/** Connections whose GOAWAY is listened for (one listener each). */
+const listened = new WeakSet<object>();
+
 /**
- * Whether the HTTP/2 connection of a call has closed, asked of the
- * connection as it was when the call started (taken now). grpc-js says
- * `'cancelled'` both when a client cancels its call (RST_STREAM) and when
- * its connection goes (a killed process, a cut network), and Deno 2.9.3
- * gives both streams the same `rstCode` (8, CANCEL); what tells them apart
- * is the connection (measured: closed by the time the stream closes when
- * the connection went, open when only the stream was cancelled). Once the
- * stream is closed, Deno no longer links it to its connection: hence the
- * connection taken at the start.
+ * Whether a call ended because its HTTP/2 connection went (`disconnected`)
+ * rather than because its client cancelled it, asked of the connection as
+ * it was when the call started (taken now). grpc-js says `'cancelled'` both
+ * when a client cancels its call (RST_STREAM) and when its connection goes
+ * (a killed process, a cut network), and Deno 2.9.3 gives both streams the
+ * same `rstCode` (8, CANCEL). Measured on Deno 2.9.3, at the stream's
+ * `'aborted'` and at its close:
+ *
+ * - a cancel: the connection open at both;
+ * - a cancel and the channel closed at once (`GreeterClient` disposed
+ *   right after a `break`): open when aborted, closed with the peer's
+ *   GOAWAY by the close (the close alone said `disconnected`);
+ * - a killed peer: open when aborted, closed without GOAWAY by the close;
+ * - a connection closed under the call without a cancel: already closing
+ *   (GOAWAY received) when aborted.
+ *
+ * Once the stream is closed, Deno no longer links it to its connection:
+ * hence the connection taken at the start.
  *
  * @example
  * ```ts ignore
@@ -589,10 +610,26 @@ function flushedBytes(session: Session): number {
  * ```
  */
 export function connectionClosed(call: object): () => boolean {
-  const session = http2StreamOf(call)?.session as
-    | { readonly closed?: boolean; readonly destroyed?: boolean }
+  const stream = http2StreamOf(call) as
+    | (Http2StreamLike & {
+      once(event: "aborted", listener: () => void): unknown;
+    })
     | undefined;
-  return () => session?.closed === true || session?.destroyed === true;
+  const session = stream?.session as SessionState | undefined;
+  const isClosed = () =>
+    session?.closed === true || session?.destroyed === true;
+  if (!stream || !session) return isClosed;
+  if (!listened.has(session)) {
+    listened.add(session);
+    session.once?.("goaway", () => saidGoodbye.add(session));
+  }
+  let resetOnOpen: boolean | undefined; // known once the stream is aborted
+  stream.once("aborted", () => resetOnOpen = !isClosed());
+  return () => {
+    if (resetOnOpen === undefined) return isClosed();
+    if (!resetOnOpen) return true; // the connection was going first
+    return isClosed() && !saidGoodbye.has(session);
+  };
 }
 
 /**
