@@ -91,35 +91,38 @@ for (const workers of WORKERS) {
   });
 }
 
-Deno.test("Publish refuses bad topics and oversized payloads with INVALID_ARGUMENT", async () => {
-  await using t = await quietServer({ maxPublishBytes: 8 });
-  using client = new GreeterClient(t.target);
-  const cases: [string, Uint8Array, RegExp][] = [
-    ["", new Uint8Array(), /Invalid topic ""/],
-    ["has space", new Uint8Array(), /Invalid topic "has space"/],
-    ["$presence", new Uint8Array(), /reserved/],
-    // The clock's topic is the server's own too: a fake tick would reach
-    // every SayHelloStreamReply subscriber.
-    [
-      "tick",
-      new Uint8Array(),
-      /Cannot publish on "tick": it is the server's clock/,
-    ],
-    ["news", new Uint8Array(9), /Payload is 9 bytes: at most 8/],
-  ];
-  for (const [topic, payload, message] of cases) {
+for (const workers of WORKERS) {
+  Deno.test(`Publish refuses bad topics and oversized payloads with INVALID_ARGUMENT (workers: ${workers})`, async () => {
+    await using t = await quietServer({ maxPublishBytes: 8 }, workers);
+    using client = new GreeterClient(t.target);
+    const cases: [string, Uint8Array, RegExp][] = [
+      ["", new Uint8Array(), /Invalid topic ""/],
+      ["has space", new Uint8Array(), /Invalid topic "has space"/],
+      ["$presence", new Uint8Array(), /reserved/],
+      // The clock's topic is the server's own too: a fake tick would reach
+      // every SayHelloStreamReply subscriber.
+      [
+        "tick",
+        new Uint8Array(),
+        /Cannot publish on "tick": it is the server's clock/,
+      ],
+      ["news", new Uint8Array(9), /Payload is 9 bytes: at most 8/],
+    ];
+    for (const [topic, payload, message] of cases) {
+      await assert.rejects(
+        client.publish(topic, payload),
+        (e: RpcError) =>
+          e.code === "INVALID_ARGUMENT" && message.test(e.message),
+      );
+    }
+    assert.equal((await t.server.stats()).published, 0);
     await assert.rejects(
-      client.publish(topic, payload),
-      (e: RpcError) => e.code === "INVALID_ARGUMENT" && message.test(e.message),
+      client.subscribe("x", { topics: ["bad topic"] }).next(),
+      (e: RpcError) => e.code === "INVALID_ARGUMENT",
     );
-  }
-  assert.equal((await t.server.stats()).published, 0);
-  await assert.rejects(
-    client.subscribe("x", { topics: ["bad topic"] }).next(),
-    (e: RpcError) => e.code === "INVALID_ARGUMENT",
-  );
-  assert.equal((await t.server.stats()).size, 0);
-});
+    assert.equal((await t.server.stats()).size, 0);
+  });
+}
 
 for (const workers of WORKERS) {
   Deno.test(`Subscribe after a cursor inside the window continues exactly, with no duplicate (workers: ${workers})`, async () => {
@@ -617,32 +620,34 @@ Deno.test("follow() retries UNAUTHENTICATED a bounded number of times in a row, 
   }
 });
 
-Deno.test("follow() after a cursor ahead of the server takes the server's cursor and misses nothing after it", async () => {
-  await using t = await quietServer();
-  using client = new GreeterClient(t.target);
-  const { cursor } = await client.publish("news", text.encode("one"));
-  const controller = new AbortController();
-  const messages = follow(client, "ahead", {
-    topics: ["news"],
-    after: { epoch: cursor.epoch, seq: 99_999 },
-    signal: controller.signal,
-  });
-  try {
-    const first = await next(messages);
-    assert.equal(first.kind, "subscribed");
-    assert.equal(first.recovered, false);
-    assert.match(first.reason, /ahead/);
-    await client.publish("news", text.encode("two"));
-    await client.publish("news", text.encode("three"));
-    for (const payload of ["two", "three"]) {
-      const event = await settles(`event "${payload}"`, next(messages));
-      assert.equal(payloadOf(event), payload);
+for (const workers of WORKERS) {
+  Deno.test(`follow() after a cursor ahead of the server takes the server's cursor and misses nothing after it (workers: ${workers})`, async () => {
+    await using t = await quietServer({}, workers);
+    using client = new GreeterClient(t.target);
+    const { cursor } = await client.publish("news", text.encode("one"));
+    const controller = new AbortController();
+    const messages = follow(client, "ahead", {
+      topics: ["news"],
+      after: { epoch: cursor.epoch, seq: 99_999 },
+      signal: controller.signal,
+    });
+    try {
+      const first = await next(messages);
+      assert.equal(first.kind, "subscribed");
+      assert.equal(first.recovered, false);
+      assert.match(first.reason, /ahead/);
+      await client.publish("news", text.encode("two"));
+      await client.publish("news", text.encode("three"));
+      for (const payload of ["two", "three"]) {
+        const event = await settles(`event "${payload}"`, next(messages));
+        assert.equal(payloadOf(event), payload);
+      }
+    } finally {
+      controller.abort(); // ends a next() still waiting, then the iteration
+      await messages.return(undefined);
     }
-  } finally {
-    controller.abort(); // ends a next() still waiting, then the iteration
-    await messages.return(undefined);
-  }
-});
+  });
+}
 
 Deno.test("backoffDelay() grows exponentially to its cap, with full jitter", () => {
   const top = () => 0.999999;

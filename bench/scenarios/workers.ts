@@ -20,6 +20,7 @@ import { type Bench, greeterPeer, type Scenario } from "../bench.ts";
 import type { FanOutRates } from "../fan_out.ts";
 import { fanOutRow, quiesce } from "../fan_out.ts";
 import { SubscriberPool } from "../pool.ts";
+import { metrics } from "../metrics_page.ts";
 import { rssOf } from "../resources.ts";
 import type { FanOutPeer, PeerStarter } from "../peers.ts";
 import type { Report } from "../report.ts";
@@ -35,6 +36,9 @@ const CONNECTIONS = envNumber("BENCH_WORKERS_CONNECTIONS", 8);
 
 /** The `--workers` values measured (`BENCH_WORKERS`), the first the reference. */
 const WORKERS = envList("BENCH_WORKERS", "1,2,auto");
+
+/** Trials of the spread row (`BENCH_WORKERS_SPREAD_TRIALS`): fresh connections each. */
+const SPREAD_TRIALS = envNumber("BENCH_WORKERS_SPREAD_TRIALS", 40);
 
 /** Whether to pin the generator (`BENCH_PIN`, default 1). */
 const PIN = envNumber("BENCH_PIN", 1) === 1 &&
@@ -188,14 +192,26 @@ function perContender(report: Report, label: string, rates: Found): void {
  */
 async function memoryRow(bench: Bench, name: string): Promise<void> {
   const report = bench.report;
-  const found = new Map<string, { average: number; marginal: number }>();
+  const found = new Map<
+    string,
+    {
+      average: number;
+      marginal: number;
+      heapAverage: number;
+      heapMarginal: number;
+    }
+  >();
   const half = Math.floor(SUBSCRIBERS / 2);
   for (const workers of WORKERS) {
     const starter = contender(bench, workers, ["--interval", "3600000"]);
     try {
       await using stack = new AsyncDisposableStack();
       const peer = await starter.start(stack);
+      const heap = async () =>
+        (await metrics(["deno_heap_used_bytes"], peer.metricsPorts ?? []))[0] /
+        1024;
       const before = rssOf(peer.pids);
+      const heapBefore = await heap();
       const pools = [0, 1].map(() =>
         new SubscriberPool(peer.target, {
           subscribers: half,
@@ -208,11 +224,20 @@ async function memoryRow(bench: Bench, name: string): Promise<void> {
       });
       await pools[0].start();
       const middle = rssOf(peer.pids);
+      const heapMiddle = await heap();
       await pools[1].start();
       const after = rssOf(peer.pids);
+      const heapAfter = await heap();
       const average = (after - before) / (2 * half);
       const marginal = (after - middle) / half;
-      found.set(starter.label, { average, marginal });
+      const heapAverage = (heapAfter - heapBefore) / (2 * half);
+      const heapMarginal = (heapAfter - heapMiddle) / half;
+      found.set(starter.label, {
+        average,
+        marginal,
+        heapAverage,
+        heapMarginal,
+      });
       report.figure(
         `${starter.label} ${name}: KB per subscriber`,
         average,
@@ -223,6 +248,17 @@ async function memoryRow(bench: Bench, name: string): Promise<void> {
         marginal,
         "KB",
         `the second ${half.toLocaleString("en-US")} alone`,
+      );
+      report.figure(
+        `${starter.label} ${name}: V8 heap used per subscriber`,
+        heapAverage,
+        "KB",
+        "every isolate's, summed: what a subscriber holds, without each heap's slack",
+      );
+      report.figure(
+        `${starter.label} ${name}: V8 heap used per subscriber, marginal`,
+        heapMarginal,
+        "KB",
       );
       for (const pool of pools) pool.close(); // before the quiet wait
       await quiesce(report, {
@@ -252,10 +288,78 @@ async function memoryRow(bench: Bench, name: string): Promise<void> {
       "x",
       "at most 1: one more subscriber costs no more over workers",
     );
+    report.figure(
+      `${name}: ${label} / ${
+        reference[0]
+      }: V8 heap used per subscriber, marginal`,
+      kb.heapMarginal / reference[1].heapMarginal,
+      "x",
+      "what a subscriber's own state costs, over workers",
+    );
   }
 }
 
+/**
+ * How the kernel's reuse-port hashing spreads `CONNECTIONS` connections
+ * over 2 workers: `SPREAD_TRIALS` times, that many fresh connections each
+ * with one subscription, split as each worker's metrics say; a figure per
+ * split seen (the fewer first), and the share of the busiest worker on
+ * average (0.5 is even).
+ */
+async function spreadRow(bench: Bench): Promise<void> {
+  const name = `workers spread: ${CONNECTIONS} connections over 2 workers`;
+  try {
+    await using stack = new AsyncDisposableStack();
+    const peer = await contender(bench, "2", ["--interval", "3600000"])
+      .start(stack);
+    const splits = new Map<string, number>();
+    let busiest = 0;
+    for (let trial = 0; trial < SPREAD_TRIALS; trial++) {
+      const pool = new SubscriberPool(peer.target, {
+        subscribers: CONNECTIONS,
+        connections: CONNECTIONS,
+        method: "Subscribe",
+      });
+      try {
+        await pool.start(20_000);
+        const split = (await spread(peer)).sort((a, b) => a - b);
+        const key = split.join("/");
+        splits.set(key, (splits.get(key) ?? 0) + 1);
+        busiest += Math.max(...split) / CONNECTIONS / SPREAD_TRIALS;
+      } finally {
+        pool.close();
+      }
+      // Each trial starts from none (bounded: 5 s).
+      for (let i = 0; i < 500 && sum(await spread(peer)) > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    }
+    for (const [split, count] of [...splits].sort()) {
+      bench.report.figure(
+        `${name}: split ${split}`,
+        count,
+        "trials",
+        `of ${SPREAD_TRIALS}`,
+      );
+    }
+    bench.report.figure(
+      `${name}: the busiest worker's share`,
+      busiest,
+      "",
+      "on average; 0.5 is even",
+    );
+  } catch (error) {
+    bench.report.row(name, "failed", String(error).split("\n")[0]);
+  }
+}
+
+/** The sum of `counts`. */
+function sum(counts: number[]): number {
+  return counts.reduce((a, b) => a + b, 0);
+}
+
 async function run(bench: Bench): Promise<void> {
+  await spreadRow(bench);
   const shape = `${
     SUBSCRIBERS.toLocaleString("en-US")
   } over ${CONNECTIONS} connections`;
