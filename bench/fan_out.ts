@@ -127,6 +127,12 @@ export interface FanOutWindow {
 export interface FanOutRates {
   /** Events published in the window and delivered in time (the client's count). */
   delivered: number;
+  /**
+   * Events that arrived during the window, a backlog from before it
+   * included (the client's count): what the servers' CPU over the same
+   * window wrote, however late.
+   */
+  received: number;
   /** Messages the servers handed to the transport (their count; NaN without metrics). */
   written: number;
   /** The servers' CPU, % of a core. */
@@ -225,6 +231,7 @@ export async function measureFanOut(
   report.costs(name, costs);
   return {
     delivered,
+    received,
     written,
     serverCpu: costs.serverCpu,
     mainThreadCpu: costs.mainThreadCpu,
