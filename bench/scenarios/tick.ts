@@ -33,8 +33,10 @@ export interface TickRow {
 
 /** One tick fan-out {@linkcode tickFanOut} measures. */
 interface TickFanOut extends TickRow {
-  /** The server, ticking every 10 ms. */
+  /** The server, ticking every 10 ms (or as `ticksPerSecond` says). */
   peer: FanOutPeer;
+  /** The server's ticks a second, when not 100 (`--interval 10`): named in the rows. */
+  ticksPerSecond?: number;
 }
 
 /**
@@ -51,14 +53,16 @@ interface TickFanOut extends TickRow {
  */
 export async function tickFanOut(
   report: Report,
-  { peer, subscribers, connections, onSubscribed }: TickFanOut & {
-    onSubscribed?: () => Promise<void>;
-  },
+  { peer, subscribers, connections, onSubscribed, ticksPerSecond = 100 }:
+    & TickFanOut
+    & { onSubscribed?: () => Promise<void> },
 ): Promise<FanOutRates & { kbPerSubscriber: number }> {
   const rssBefore = rssOf(peer.pids);
   const name = `${peer.label} tick fan-out ${
     subscribers.toLocaleString("en-US")
-  } over ${connections} connections`;
+  } over ${connections} connections${
+    ticksPerSecond === 100 ? "" : ` at ${ticksPerSecond} ticks/s`
+  }`;
   const pool = new SubscriberPool(peer.target, {
     subscribers,
     connections,
@@ -77,7 +81,7 @@ export async function tickFanOut(
       pool,
       peer,
       name,
-      offered: `${subscribers * 100} offered`,
+      offered: `${subscribers * ticksPerSecond} offered`,
     });
     const kbPerSubscriber = (rssOf(peer.pids) - rssBefore) / subscribers;
     report.figure(

@@ -7,11 +7,15 @@
  * delivered, events per server CPU-second, KB per subscriber, the main
  * thread's CPU (over workers: the sequencer, the clock, the metrics; alone:
  * the whole server) and how the subscribers spread over the workers; then
- * the same-run ratios against one worker; and RSS per idle subscriber, on
- * average and at the margin. While a contender is measured,
- * the generator (this process, and the broadcast's publisher) is pinned
- * to the machine's last core, where it has two or more (`BENCH_PIN=0`
- * leaves it free): the servers' CPU is then theirs alone.
+ * the same-run ratios against one worker; the tick fan-out again at
+ * `BENCH_WORKERS_SLOW_TICKS` (10) ticks a second, a pace one worker keeps
+ * up with (events per CPU-second with no server behind); RSS per idle
+ * subscriber, on average and at the margin; and, first, how the kernel
+ * spreads `BENCH_WORKERS_CONNECTIONS` fresh connections over 2 workers.
+ * While a contender is measured, the generator (this process, and the
+ * broadcast's publisher) is pinned to the machine's last core, where it
+ * has two or more (`BENCH_PIN=0` leaves it free): the servers' CPU is then
+ * theirs alone.
  *
  * @module
  */
@@ -36,6 +40,9 @@ const CONNECTIONS = envNumber("BENCH_WORKERS_CONNECTIONS", 8);
 
 /** The `--workers` values measured (`BENCH_WORKERS`), the first the reference. */
 const WORKERS = envList("BENCH_WORKERS", "1,2,auto");
+
+/** Ticks a second of the row every contender keeps up with (`BENCH_WORKERS_SLOW_TICKS`). */
+const SLOW_TICKS = envNumber("BENCH_WORKERS_SLOW_TICKS", 10);
 
 /** Trials of the spread row (`BENCH_WORKERS_SPREAD_TRIALS`): fresh connections each. */
 const SPREAD_TRIALS = envNumber("BENCH_WORKERS_SPREAD_TRIALS", 40);
@@ -384,6 +391,22 @@ async function run(bench: Bench): Promise<void> {
         subscribers: SUBSCRIBERS,
         connections: CONNECTIONS,
         onSubscribed,
+      }),
+  );
+  // A pace one worker keeps up with: events per CPU-second with none
+  // behind (behind, a server writes several events a write, and looks
+  // frugal).
+  await workersRow(
+    bench,
+    `workers tick fan-out ${shape} at ${SLOW_TICKS} ticks/s`,
+    ["--interval", String(1000 / SLOW_TICKS)],
+    (peer, onSubscribed) =>
+      tickFanOut(bench.report, {
+        peer,
+        subscribers: SUBSCRIBERS,
+        connections: CONNECTIONS,
+        onSubscribed,
+        ticksPerSecond: SLOW_TICKS,
       }),
   );
   await memoryRow(bench, `workers memory ${shape}, idle`);
