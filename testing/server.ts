@@ -49,12 +49,16 @@ export function startBusServer(
     : startWorkersServer(options, workers);
 }
 
-/** Starts a server over `workers` workers on 127.0.0.1:0 with its log captured. */
+/**
+ * Starts a server over `workers` workers on 127.0.0.1:0 with its log
+ * captured; `unresponsiveMs` as {@linkcode startWorkers} takes it.
+ */
 export function startWorkersServer(
   options: ServerOptions,
   workers: number,
+  { unresponsiveMs }: { unresponsiveMs?: number } = {},
 ): Promise<TestServer<WorkersServer>> {
-  return started((o) => startWorkers(o, { workers }), options);
+  return started((o) => startWorkers(o, { workers, unresponsiveMs }), options);
 }
 
 async function started<S extends RunningServer>(

@@ -483,3 +483,28 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a worker stuck (no answer to its pings) is said, not replaced, and the server fails: a stuck thread cannot be stopped, the process must", async () => {
+  await using t = await startWorkersServer(
+    { intervalMs: HOUR, heartbeatMs: HOUR },
+    2,
+    { unresponsiveMs: 2_000 },
+  );
+  let failed: Error | undefined;
+  t.server.failed.then((error) => failed = error);
+  // Blocked past the test's end: asleep, it costs no CPU meanwhile.
+  t.server.crash(1, { hangMs: 30_000 });
+  await waitFor("the server to fail", () => failed !== undefined, 15_000);
+  assert.match(
+    failed!.message,
+    /^Worker 1 answered no ping for 2 s: its event loop is stuck/,
+  );
+  assert.ok(
+    t.logs.some((l) => /ERROR Worker 1 answered no ping for 2 s/.test(l)),
+    t.logs.join("\n"),
+  );
+  assert.equal(t.server.replaced, 0);
+  // The other answers on (a new connection, though, may be hashed to the
+  // stuck one's listener, which accepts into a queue nobody reads).
+  assert.deepEqual([...(await t.server.byWorker()).keys()], [0]);
+});

@@ -165,7 +165,7 @@ export async function serve(
   // Listening before the start line: a SIGHUP once it is out must reload,
   // never end the process (the signal's default).
   const stopReloads = options.onReload?.(() => void reload());
-  /** Why serving must end without a signal: the event stream given up on. */
+  /** Why serving must end without a signal: the event stream given up on, a worker stuck. */
   let failure: unknown;
   try {
     const options = serverOptions(config, {
@@ -200,6 +200,10 @@ export async function serve(
         signal.addEventListener("abort", () => resolve(), { once: true });
         opened.failed.catch((error) => {
           failure = error;
+          resolve();
+        });
+        server.failed?.then((error) => {
+          failure ??= error;
           resolve();
         });
       });

@@ -80,6 +80,12 @@ export interface RunningServer extends AsyncDisposable {
    * the same promise.
    */
   shutdown(options?: ShutdownOptions): Promise<void>;
+  /**
+   * Resolves, when the server can no longer serve as it should (over
+   * workers: one is stuck), to why: it should then be shut down and the
+   * process stopped. Absent where nothing can fail so.
+   */
+  readonly failed?: Promise<Error>;
 }
 
 /** A running server, as returned by {@linkcode startServer}. */

@@ -2,9 +2,10 @@
  * The workers' lives, from the main thread: each started with what it needs
  * (`worker.ts`), asked and told things over its {@linkcode Channel}, watched
  * (an error nothing caught, or no answer to a ping for a while), and
- * replaced when it dies: the death logged and counted, the replacement
- * started at once, on the same port, reading the same windows (so that its
- * subscribers, reconnecting, resume by cursor). A run of deaths backs off.
+ * replaced when it dies of an error: the death logged and counted, the
+ * replacement started at once, on the same port, reading the same windows
+ * (so that its subscribers, reconnecting, resume by cursor). A run of
+ * deaths backs off. One stuck is told to the process, which stops.
  *
  * @module
  */
@@ -18,9 +19,10 @@ const PING_MS = 1_000;
 
 /**
  * A worker that has not answered a ping for this long (ms) is taken for
- * dead (its event loop stuck, or gone without a word: `Deno.exit` in a
- * worker ends it silently) and replaced. A worker at full load still turns
- * its event loop many times a second.
+ * stuck (its event loop blocked, or gone without a word: `Deno.exit` in a
+ * worker ends it silently): the process stops (see `WorkerPool`'s
+ * `onStuck`). A worker at full load still turns its event loop many times
+ * a second.
  */
 export const UNRESPONSIVE_MS = 10_000;
 
@@ -71,6 +73,8 @@ export interface PoolOptions {
   onStarted?: (index: number) => void;
   /** Told when worker `index` is gone (its calls to clean up). */
   onGone?: (index: number) => void;
+  /** Told when worker `index` answered no ping for too long (it is not replaced). */
+  onStuck?: (index: number, error: Error) => void;
   /** Where deaths are said. */
   log: Logger;
   /**
@@ -140,6 +144,9 @@ export class WorkerPool {
       }
       this.#listening = await first;
       await Promise.all(rest);
+      // Silence counts from now: a slow start is not a stuck worker.
+      const now = performance.now();
+      for (const slot of this.#slots) slot.answered = now;
       this.#pinger = setInterval(() => this.#ping(), PING_MS);
       return this.#listening;
     } catch (error) {
@@ -170,10 +177,15 @@ export class WorkerPool {
     return new Map(answers.flat());
   }
 
-  /** Makes worker `index` fail as an error nothing caught would (a debug hook). */
-  crash(index: number): void {
-    void this.#slots[index]?.channel.call("crash", `Crashed on purpose`)
-      .catch(() => {});
+  /**
+   * Makes worker `index` fail as an error nothing caught would, or (with
+   * `hangMs`) block its thread that long: a debug hook.
+   */
+  crash(index: number, { hangMs }: { hangMs?: number } = {}): void {
+    void this.#slots[index]?.channel.call("crash", {
+      message: "Crashed on purpose",
+      hangMs,
+    }).catch(() => {});
   }
 
   /**
@@ -237,7 +249,10 @@ export class WorkerPool {
       options.init(index, this.#listening),
     );
     slot.started.then(
-      () => options.onStarted?.(index),
+      () => {
+        slot.answered = performance.now(); // a replacement's silence counts from here
+        options.onStarted?.(index);
+      },
       () => {}, // a failed start is told to start()'s caller
     );
     return slot;
@@ -249,13 +264,32 @@ export class WorkerPool {
     for (const slot of this.#slots) {
       if (slot.gone) continue;
       if (now - slot.answered > limit) {
-        this.#died(slot, `no answer for ${Math.round(limit / 1000)} s`);
+        this.#stuck(slot, Math.round(limit / 1000));
         continue;
       }
       slot.channel.call("ping", null).then(() => {
         slot.answered = performance.now();
       }, () => {});
     }
+  }
+
+  /**
+   * Worker `slot` answered no ping for `seconds`: its event loop is stuck.
+   * Deno 2.9.3 cannot stop a thread stuck in a loop (`terminate()` leaves
+   * it running, with its connections and its place on the shared port:
+   * denoland/deno#35657), so it is not replaced: it is said, and told to
+   * `onStuck`, for the process to stop and its service manager to restart
+   * it.
+   */
+  #stuck(slot: Slot, seconds: number): void {
+    if (slot.gone || this.#slots[slot.index] !== slot) return;
+    this.#end(slot); // in case it ends after all
+    if (this.#stopping) return;
+    const error = new Error(
+      `Worker ${slot.index} answered no ping for ${seconds} s: its event loop is stuck, and a stuck worker cannot be stopped or replaced (Deno 2.9.3); stopping the process for its service manager to restart it`,
+    );
+    this.#options.log.error(error.message, { worker: slot.index });
+    this.#options.onStuck?.(slot.index, error);
   }
 
   /** Worker `slot` died: said, counted, ended, and replaced (unless stopping). */

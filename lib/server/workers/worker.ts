@@ -113,10 +113,13 @@ const channel = new Channel(self as unknown as Port, {
   metrics: () => server?.metrics.render(),
   page: (query: DirectoryQuery) => relay?.page(query),
   ping: () => true,
-  crash: (message: string) => {
-    // A debug hook (tests kill a worker this way): an error nothing catches.
+  crash: ({ message, hangMs }: { message: string; hangMs?: number }) => {
+    // A debug hook (tests kill a worker this way): an error nothing
+    // catches, or (`hangMs`) this thread blocked that long, answering
+    // nothing, as a loop that never yields would leave it.
     setTimeout(() => {
-      throw new Error(message);
+      if (hangMs === undefined) throw new Error(message);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, hangMs);
     });
   },
 }, {

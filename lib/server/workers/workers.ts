@@ -60,7 +60,7 @@ import type { WorkerSettings, WorkerStart } from "./worker.ts";
 export interface WorkersOptions {
   /** How many workers serve (at least 2; one is `startServer`). */
   workers: number;
-  /** How long (ms) a worker may leave a ping unanswered before it is replaced. Default 10 s. */
+  /** How long (ms) a worker may leave a ping unanswered before it is taken for stuck. Default 10 s. */
   unresponsiveMs?: number;
 }
 
@@ -73,10 +73,17 @@ export interface WorkersServer extends RunningServer {
   /** Each serving worker's counters, by worker. */
   byWorker(): Promise<Map<number, BusSnapshot>>;
   /**
-   * Makes worker `index` fail as an error nothing caught would: a debug
-   * hook, for tests of what a death costs.
+   * Makes worker `index` fail as an error nothing caught would, or (with
+   * `hangMs`) block its thread that long, answering nothing: a debug hook,
+   * for tests of what a death costs.
    */
-  crash(index: number): void;
+  crash(index: number, options?: { hangMs?: number }): void;
+  /**
+   * Resolves when a worker is stuck (no answer to its pings for
+   * `unresponsiveMs`): it cannot be stopped or replaced, so the process
+   * must stop. Never resolves otherwise.
+   */
+  readonly failed: Promise<Error>;
 }
 
 /**
@@ -229,10 +236,13 @@ export async function startWorkers(
     4 * settings.maxSubscribers + settings.maxConnections,
     workers,
   );
+  let fail!: (error: Error) => void;
+  const failed = new Promise<Error>((resolve) => fail = resolve);
   const pool: WorkerPool = new WorkerPool({
     size: workers,
     log,
     unresponsiveMs,
+    onStuck: (_index, error) => fail(new GreeterError(error.message)),
     portsKnown: settings.port !== 0 && settings.httpPort !== 0,
     init: (index, listening): WorkerStart => ({
       index,
@@ -435,7 +445,8 @@ export async function startWorkers(
     get replaced() {
       return pool.replaced;
     },
-    crash: (index) => pool.crash(index),
+    crash: (index, options) => pool.crash(index, options),
+    failed,
     byWorker: () => pool.ask<BusSnapshot>("stats", null),
     stats: () => final ? Promise.resolve(final) : stats(),
     shutdown,
