@@ -89,10 +89,14 @@ function onHangup(listener: () => void): () => void {
   return () => Deno.removeSignalListener("SIGHUP", listener);
 }
 
-/** How a failure is reported: as the client prints (text or JSON), and whether it used TLS. */
+/**
+ * How a failure is reported: as the client prints (text or JSON), whether
+ * it used TLS, and whether the command line had been read.
+ */
 interface Reporting {
   format: "text" | "json";
   tls: boolean;
+  parsed: boolean;
 }
 
 /**
@@ -124,6 +128,7 @@ async function main(args: string[], reporting: Reporting): Promise<number> {
         console.log(parsed.version ? versionLine() : SERVE_USAGE);
         return 0;
       }
+      reporting.parsed = true;
       Error.stackTraceLimit = SERVE_STACK_TRACE_LIMIT;
       // Each subcommand loads only its own code (the client no server parts).
       const { serve } = await import("./lib/cli/serve.ts");
@@ -152,6 +157,7 @@ async function main(args: string[], reporting: Reporting): Promise<number> {
       // Errors as data too, for scripts that read --output json.
       reporting.format = parsed.config.output;
       reporting.tls = parsed.config.tls;
+      reporting.parsed = true;
       const { client } = await import("./lib/cli/client.ts");
       const { LineWriter } = await import("./lib/cli/stdout.ts");
       const out = new LineWriter(Deno.stdout);
@@ -185,11 +191,11 @@ async function main(args: string[], reporting: Reporting): Promise<number> {
 
 if (import.meta.main) {
   let code: number;
-  const reporting: Reporting = { format: "text", tls: false };
+  const reporting: Reporting = { format: "text", tls: false, parsed: false };
   try {
     code = await main(Deno.args, reporting);
   } catch (error) {
-    const failed = failure(error, { tls: reporting.tls });
+    const failed = failure(error, reporting);
     for (const line of failureLines(failed, reporting.format)) {
       console.error(line);
     }

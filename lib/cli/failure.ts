@@ -43,7 +43,7 @@ export interface Failure {
   readonly message: string;
   /** What it likely means, when it is a failure people meet. */
   readonly hint?: string;
-  /** A command line or a file it names that cannot be used: see `--help`. */
+  /** A command line that cannot be used: `--help` says how to write it. */
   readonly usage?: boolean;
   /** For a failed call: its gRPC status name and code, and where it went. */
   readonly rpc?: {
@@ -108,7 +108,10 @@ export const RPC_HINTS: readonly {
 
 /**
  * `error` as the command line reports it; `tls` is whether the client
- * connected with TLS (a hint depends on it).
+ * connected with TLS (a hint depends on it), `parsed` whether the command
+ * line had been read: a setting that fails after that (a file it names
+ * cannot be read, or is wrong) exits 2 too, with no pointer to `--help`,
+ * which cannot help with it.
  *
  * @example
  * ```ts
@@ -121,7 +124,7 @@ export const RPC_HINTS: readonly {
  */
 export function failure(
   error: unknown,
-  options: { tls?: boolean } = {},
+  options: { tls?: boolean; parsed?: boolean } = {},
 ): Failure {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof RpcError) {
@@ -137,7 +140,7 @@ export function failure(
     };
   }
   if (error instanceof ConfigError) {
-    return { exitCode: 2, message, usage: true };
+    return { exitCode: 2, message, usage: !options.parsed };
   }
   return { exitCode: 1, message };
 }
