@@ -42,7 +42,7 @@ Deno.test("BearerTokens.accepts() takes exactly a listed token after Bearer", ()
 
 const unauthenticated = (error: RpcError) =>
   error.code === "UNAUTHENTICATED" &&
-  /Missing or invalid bearer token for \/helloworld\.Greeter\/SayHello: send metadata "authorization: Bearer <token>"/
+  /Missing or invalid bearer token for \/helloworld\.Greeter\/SayHello: send "authorization: Bearer <token>" \(gRPC metadata, or an HTTP header\)/
     .test(error.message);
 
 Deno.test("calls without an accepted token get UNAUTHENTICATED; health stays open", async () => {

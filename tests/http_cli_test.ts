@@ -288,3 +288,117 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "curl against --token-file and --http-cors-origin: 401 and 403 in one line each, a listed origin's preflight granted, another refused",
+  ignore: NO_CURL !== undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    await using _dir = {
+      [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+    };
+    const reader = "reader-0123456789abcdef";
+    await Deno.writeTextFile(
+      `${dir}/tokens.txt`,
+      `full-0123456789abcdef\n${reader} subscribe:news.*\n`,
+      { mode: 0o600 },
+    );
+    const { process, base } = await serveHttp([
+      "--token-file",
+      `${dir}/tokens.txt`,
+      "--http-cors-origin",
+      "https://app.example",
+      "--http-cors-origin",
+      "https://admin.example",
+    ]);
+    await using _server = process;
+    const events = `${base}/v1/events?topic=`;
+    /** The status line and body of `curl -i ARGS…` (headers dropped). */
+    const refused = async (...args: string[]) => {
+      const [head, body] = (await curl("-i", "--max-time", "5", ...args))
+        .split("\r\n\r\n");
+      return { status: head.split("\r\n")[0], head, body };
+    };
+    const oneLine = (body: string) => {
+      assert.equal(body.split("\n").length, 2, body); // one line, ended
+    };
+    const none = await refused(`${events}news.a`);
+    assert.equal(none.status, "HTTP/1.1 401 Unauthorized");
+    assert.match(none.body, /^Missing or invalid bearer token for /);
+    oneLine(none.body);
+    const bad = await refused("-H", "Authorization: Bearer nope", events + "x");
+    assert.equal(bad.status, "HTTP/1.1 401 Unauthorized");
+    const forbidden = await refused(
+      "-H",
+      `Authorization: Bearer ${reader}`,
+      `${events}tick`,
+    );
+    assert.equal(forbidden.status, "HTTP/1.1 403 Forbidden");
+    assert.match(
+      forbidden.body,
+      /^Permission denied for \/helloworld\.Greeter\/Subscribe on topic "tick": this token lacks "subscribe:tick"/,
+    );
+    oneLine(forbidden.body);
+    const published = await refused(
+      "-H",
+      `Authorization: Bearer ${reader}`,
+      "-H",
+      "content-type: application/json",
+      "-d",
+      '{"topic":"news.a"}',
+      `${base}/helloworld.Greeter/Publish`,
+    );
+    assert.equal(published.status, "HTTP/1.1 403 Forbidden");
+    assert.equal(
+      JSON.parse(published.body).code,
+      "permission_denied",
+      published.body,
+    );
+    // The granted topic streams, with the token from the query this time.
+    const granted = await curl(
+      "-N",
+      "--max-time",
+      "1",
+      `${events}news.a&access_token=${reader}`,
+    );
+    assert.match(granted, /^event: first\nid: [0-9a-f]{16}:\d+$/m);
+    for (const origin of ["https://app.example", "https://admin.example"]) {
+      const preflight = await refused(
+        "-X",
+        "OPTIONS",
+        "-H",
+        `Origin: ${origin}`,
+        "-H",
+        "Access-Control-Request-Method: POST",
+        "-H",
+        "Access-Control-Request-Headers: authorization, content-type",
+        `${base}/helloworld.Greeter/Publish`,
+      );
+      assert.equal(preflight.status, "HTTP/1.1 204 No Content", origin);
+      assert.match(
+        preflight.head,
+        new RegExp(`^access-control-allow-origin: ${origin}$`, "m"),
+      );
+      assert.match(
+        preflight.head,
+        /^access-control-allow-credentials: true$/m,
+      );
+    }
+    const other = await refused(
+      "-X",
+      "OPTIONS",
+      "-H",
+      "Origin: https://evil.example",
+      "-H",
+      "Access-Control-Request-Method: POST",
+      `${base}/helloworld.Greeter/Publish`,
+    );
+    assert.equal(other.status, "HTTP/1.1 403 Forbidden");
+    assert.doesNotMatch(other.head, /access-control-allow-origin/i);
+    assert.equal(
+      other.body,
+      'Origin "https://evil.example" is not allowed: list it with --http-cors-origin\n',
+    );
+  },
+});

@@ -248,7 +248,7 @@ export class AccessControl {
     }
     this.#refused("missing or invalid bearer token", what, caller.peer);
     throw new UnauthenticatedError(
-      `Missing or invalid bearer token for ${what}: send metadata "authorization: Bearer <token>"`,
+      `Missing or invalid bearer token for ${what}: send "authorization: Bearer <token>" (gRPC metadata, or an HTTP header)`,
     );
   }
 
