@@ -75,7 +75,9 @@ type RowKey =
   | "grpc-broadcast"
   | "sse-h1-broadcast"
   | "sse-h2-broadcast"
-  | "connect-h2-broadcast";
+  | "sse-h2c-broadcast"
+  | "connect-h2-broadcast"
+  | "bare-h2c";
 
 /** The rows to run (`BENCH_HTTP_ROWS`, comma-separated: all by default). */
 const HTTP_ROWS: string[] = envList(
@@ -90,7 +92,9 @@ const HTTP_ROWS: string[] = envList(
     "grpc-broadcast",
     "sse-h1-broadcast",
     "sse-h2-broadcast",
+    "sse-h2c-broadcast",
     "connect-h2-broadcast",
+    "bare-h2c",
   ].join(","),
 );
 
@@ -117,8 +121,12 @@ interface Contender extends AsyncDisposable {
 
 /** Where an HTTP row connects, and how. */
 interface HttpClient {
-  /** `h1`: one connection per subscriber; `h2`: 200 streams per connection over TLS. */
-  protocol: "h1" | "h2";
+  /**
+   * `h1`: one connection per subscriber; `h2`: 200 streams per connection
+   * over TLS; `h2c`: the same in plain text (HTTP/2 with prior knowledge,
+   * as the gRPC rows connect).
+   */
+  protocol: "h1" | "h2" | "h2c";
   /** The URL to open, N times. */
   url: string;
   /** `Subscribe`'s request (a file of one envelope) and its content type, for a POST. */
@@ -151,13 +159,17 @@ async function greeter(
     /HTTP on (https?):\/\/\S+:(\d+)/,
   );
   const page = [started.metricsPort];
-  // The metrics server closes an idle connection that fetch may still pool.
+  // A reading that failed (NaN) is asked again, 20 times at most, 250 ms
+  // apart: the metrics server closes an idle connection that fetch may still
+  // pool, and a server buried under a broadcast row runs its event loop in
+  // turns longer than the page's 2 s header deadline now and then.
   const read = async (name: string) => {
-    try {
-      return (await metrics([name], page))[0];
-    } catch {
-      return (await metrics([name], page))[0];
+    let [value] = await metrics([name], page);
+    for (let i = 0; i < 20 && Number.isNaN(value); i++) {
+      await delay(250);
+      [value] = await metrics([name], page);
     }
+    return value;
   };
   return {
     pid: started.process.child.pid,
@@ -248,7 +260,8 @@ async function measureRow(
   const before = rssKb(contender.pid);
   await using clients = await subscribe();
   const deadline = performance.now() + 120_000;
-  while ((await contender.subscribers()) < HTTP_SUBSCRIBERS) {
+  // NaN (a page that did not answer) is not "all live".
+  while (!((await contender.subscribers()) >= HTTP_SUBSCRIBERS)) {
     if (performance.now() > deadline) {
       throw new Error(
         `${label}: only ${await contender
@@ -378,8 +391,7 @@ export const httpScenario: Scenario = {
       label: string,
       regime: Regime,
       bare: boolean,
-      client: Omit<HttpClient, "url" | "protocol"> & {
-        protocol: "h1" | "h2";
+      client: Omit<HttpClient, "url"> & {
         path: (topic: string) => string;
       },
     ) => {
@@ -405,6 +417,7 @@ export const httpScenario: Scenario = {
     };
     const h1 = `${n} / ${n} HTTP/1.1`;
     const h2 = `${n} / ${connections} HTTP/2 TLS`;
+    const h2c = `${n} / ${connections} h2c`;
     const grpc = `${n} / ${connections} h2c`;
     const rows: Record<
       RowKey,
@@ -443,6 +456,11 @@ export const httpScenario: Scenario = {
         measure: (label) =>
           httpRow(label, "tick", true, { protocol: "h2", path: events }),
       },
+      "bare-h2c": {
+        label: `tick: bare Deno.serve SSE ${h2c}`,
+        measure: (label) =>
+          httpRow(label, "tick", true, { protocol: "h2c", path: events }),
+      },
       "grpc-broadcast": {
         label: `broadcast: gRPC Subscribe ${grpc}`,
         measure: (label) => grpcRow(label, "broadcast"),
@@ -456,6 +474,11 @@ export const httpScenario: Scenario = {
         label: `broadcast: SSE ${h2}`,
         measure: (label) =>
           httpRow(label, "broadcast", false, { protocol: "h2", path: events }),
+      },
+      "sse-h2c-broadcast": {
+        label: `broadcast: SSE ${h2c}`,
+        measure: (label) =>
+          httpRow(label, "broadcast", false, { protocol: "h2c", path: events }),
       },
       "connect-h2-broadcast": {
         label: `broadcast: Connect Subscribe ${h2}`,
@@ -506,10 +529,12 @@ export const httpScenario: Scenario = {
       ratio(`${label} / gRPC tick`, row, "grpc-tick");
       ratio(`${label} / bare Deno.serve of the same protocol`, row, floor);
     }
+    ratio("tick: bare Deno.serve SSE h2c / gRPC tick", "bare-h2c", "grpc-tick");
     for (
       const [label, row] of [
         ["broadcast: SSE HTTP/1.1", "sse-h1-broadcast"],
         ["broadcast: SSE HTTP/2 TLS", "sse-h2-broadcast"],
+        ["broadcast: SSE h2c", "sse-h2c-broadcast"],
         ["broadcast: Connect HTTP/2 TLS", "connect-h2-broadcast"],
       ] as const
     ) {
