@@ -193,3 +193,42 @@ Deno.test("Hub.subscribe() with an encoding: a stream cancelled as its last chun
   assert.equal(other.size, 0);
   other.close();
 });
+
+Deno.test("Hub.subscribe() with an encoding that joins: a reader behind takes what is held in one chunk (64 at most), after a gap older than it", async () => {
+  const hub = new Hub(new MemoryBroker<string>(), { bufferSize: 100 });
+  const { encoding } = textEncoding();
+  const joined: StreamEncoding<string, string> = {
+    ...encoding,
+    join: (chunks) => chunks.join(" | "),
+  };
+  const subscription = hub.subscribe("lag", {
+    topics: ["t"],
+    encoding: joined,
+  });
+  const reader = subscription.readable.getReader();
+  const read = async () => (await reader.read()).value;
+  assert.equal(await read(), "first 1 0 false");
+  for (const data of ["a", "b", "c"]) await hub.publish("t", data);
+  assert.equal(await read(), "event 1 a | event 2 b | event 3 c");
+  // One held: as it is, not joined.
+  await hub.publish("t", "d");
+  assert.equal(await read(), "event 4 d");
+  // Waiting: the next event is handed over at once, alone.
+  const waiting = read();
+  await hub.publish("t", "e");
+  assert.equal(await waiting, "event 5 e");
+  for (let i = 0; i < 70; i++) await hub.publish("t", String(i));
+  const full = (await read())!.split(" | ");
+  assert.equal(full.length, 64);
+  assert.equal(full[0], "event 6 0");
+  assert.equal((await read())!.split(" | ").length, 6);
+  // Over the buffer: the gap (older than all held) first, then the rest joined.
+  for (let i = 0; i < 102; i++) await hub.publish("t", String(i));
+  assert.equal(await read(), "gap 76-77 slow-consumer");
+  const rest = [(await read())!, (await read())!].join(" | ").split(" | ");
+  assert.equal(rest.length, 100);
+  assert.equal(rest[0], "event 78 2");
+  assert.equal(hub.subscriptions()[0].delivered, 175);
+  await reader.cancel();
+  hub.close();
+});

@@ -141,7 +141,19 @@ export interface StreamEncoding<T, U> {
    * errors with it (a cut).
    */
   last(start: SubscriptionStart, error?: unknown): U | undefined;
+  /**
+   * Several items' chunks as one, when the stream's wire takes them so (a
+   * byte stream). Given, a read of a subscriber that is behind takes every
+   * event it holds (up to {@linkcode MAX_JOINED_ITEMS}) in one chunk: a
+   * transport that writes each chunk as a frame of its own (HTTP/2) then
+   * writes one for them all, where one per event would leave it further
+   * behind.
+   */
+  join?(chunks: U[]): U;
 }
+
+/** The most held events a read takes in one chunk ({@linkcode StreamEncoding.join}). */
+export const MAX_JOINED_ITEMS = 64;
 
 /** Why a subscription left the hub. */
 export type LeaveReason =

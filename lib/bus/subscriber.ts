@@ -15,6 +15,7 @@ import {
   type Gap,
   type Heartbeat,
   type LeaveReason,
+  MAX_JOINED_ITEMS,
   type StreamEncoding,
   type SubscriptionInfo,
   type SubscriptionStart,
@@ -363,23 +364,52 @@ export class Subscriber<T> {
   }
 
   #deliver(event: BusEvent<T>): void {
+    this.controller.enqueue(this.#handed(event));
+  }
+
+  /** What the stream carries for `event` (counted as delivered, or its gap said). */
+  #handed(event: BusEvent<T>): unknown {
     if (event.rejected !== undefined) {
       // Refused as read from a shared log: said, never handed over (it may
       // be over what this stream can carry).
-      this.#handOver({
+      const gap: Gap = {
         kind: "gap",
         from: event.seq,
         to: event.seq,
         missed: 1,
         reason: "rejected",
-      });
-      return;
+      };
+      this.#host.gapped(this, gap);
+      return this.#encoding ? this.#encoding.item(gap) : gap;
     }
     this.delivered++;
     this.#host.delivered();
-    this.controller.enqueue(
-      this.#encoding ? this.#encoding.item(event) : event,
-    );
+    return this.#encoding ? this.#encoding.item(event) : event;
+  }
+
+  /** The oldest event held, taken out of the ring. */
+  #takeHeld(): BusEvent<T> {
+    const ring = this.#ring!;
+    const event = ring[this.#head]!;
+    ring[this.#head] = undefined;
+    this.#head = (this.#head + 1) % this.#capacity;
+    this.#count--;
+    return event;
+  }
+
+  /**
+   * Hands over the events held (up to {@linkcode MAX_JOINED_ITEMS}) as one
+   * chunk, `join`ed: those before a pending gap only (it goes first after
+   * them), and a rejected one as its gap, in its place.
+   */
+  #deliverHeld(join: (chunks: unknown[]) => unknown): void {
+    const chunks: unknown[] = [];
+    const before = this.#gap?.from ?? Infinity;
+    while (
+      this.#count > 0 && chunks.length < MAX_JOINED_ITEMS &&
+      this.#heldSeq() < before
+    ) chunks.push(this.#handed(this.#takeHeld()));
+    this.controller.enqueue(chunks.length === 1 ? chunks[0] : join(chunks));
   }
 
   #pull(): void | Promise<void> {
@@ -393,13 +423,10 @@ export class Subscriber<T> {
       return this.#replayFromBroker();
     } else if (this.#replayed !== undefined) {
       this.#replay();
+    } else if (this.#count > 1 && this.#encoding?.join) {
+      this.#deliverHeld(this.#encoding.join);
     } else if (this.#count > 0) {
-      const ring = this.#ring!;
-      const event = ring[this.#head]!;
-      ring[this.#head] = undefined;
-      this.#head = (this.#head + 1) % this.#capacity;
-      this.#count--;
-      this.#deliver(event);
+      this.#deliver(this.#takeHeld());
     } else if (this.#ending) {
       this.#finish();
     } else {

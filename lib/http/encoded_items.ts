@@ -45,6 +45,26 @@ export function envelope(flags: number, body: Uint8Array): Uint8Array {
 }
 
 /**
+ * `parts` in one buffer: several events' blocks or envelopes as one chunk,
+ * written as one (one HTTP/2 frame where each would be one).
+ *
+ * @example
+ * ```ts
+ * import { concat } from "./encoded_items.ts";
+ * concat([new Uint8Array([1]), new Uint8Array([2, 3])]); // Uint8Array [1, 2, 3]
+ * ```
+ */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/**
  * One server-sent event's block: optional `event:`, `id:` and `retry:`
  * lines, then `data:` (one line: canonical JSON has no raw line break),
  * and the blank line that ends it.

@@ -25,7 +25,7 @@ import {
 } from "../wire/descriptors.ts";
 import type { Cors } from "./cors.ts";
 import { authenticate, callerOf } from "./credentials.ts";
-import { type EncodedItems, sseBlock } from "./encoded_items.ts";
+import { concat, type EncodedItems, sseBlock } from "./encoded_items.ts";
 import {
   CallRecord,
   connectCodeOf,
@@ -161,6 +161,7 @@ export class EventStreams {
         );
       },
       item: countingItems(options.items.sse, calls, options.recorder),
+      join: concat, // events' blocks one after another
       last: (start, error) => {
         const goodbye = subscriptions.ended(start, error);
         if (goodbye) calls?.sent();

@@ -41,7 +41,12 @@ import {
   type SubscribeRequest,
 } from "../wire/descriptors.ts";
 import { authenticate, type CallerCheck, callerOf } from "./credentials.ts";
-import { EncodedItems, envelope, MESSAGE_FLAG } from "./encoded_items.ts";
+import {
+  concat,
+  EncodedItems,
+  envelope,
+  MESSAGE_FLAG,
+} from "./encoded_items.ts";
 import { CallRecord, textResponse, toConnectError } from "./status.ts";
 import {
   countingItems,
@@ -109,17 +114,6 @@ function grpcWebEnd(error?: ConnectError): Uint8Array {
   );
 }
 
-/** `parts` in one buffer. */
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
 /**
  * The request's body, up to `maxBytes` (more is refused with
  * RESOURCE_EXHAUSTED, without reading further).
@@ -139,7 +133,7 @@ async function readBody(request: Request, maxBytes: number) {
     if (length > maxBytes) throw tooLarge();
     chunks.push(chunk);
   }
-  return concat(...chunks);
+  return concat(chunks);
 }
 
 /** The one message of a request body: one uncompressed envelope. */
@@ -363,6 +357,7 @@ export class SubscribeStreams {
         calls,
         recorder,
       ),
+      join: concat, // envelopes one after another
       last: (start, error) => {
         if (error instanceof ConnectError) return end(error); // its deadline
         const goodbye = subscriptions.ended(start, error);
@@ -372,10 +367,10 @@ export class SubscribeStreams {
         }));
         // The hub closed: OK after the goodbye; else the call fails with
         // the goodbye's reason, as on gRPC.
-        return concat(
+        return concat([
           message,
           end(error === undefined ? undefined : toConnectError(error)),
-        );
+        ]);
       },
     };
   }
