@@ -38,7 +38,6 @@ import { setTimeout as delay } from "node:timers/promises";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { join } from "node:path";
 import type { Bench, Scenario } from "../bench.ts";
-import { metrics } from "../metrics_page.ts";
 import type { Report } from "../report.ts";
 import { cpuSeconds, rssKb } from "../resources.ts";
 import { envList, envNumber, SECONDS, WARM_UP_MS } from "../settings.ts";
@@ -158,18 +157,26 @@ async function greeter(
     "stderr",
     /HTTP on (https?):\/\/\S+:(\d+)/,
   );
-  const page = [started.metricsPort];
-  // A reading that failed (NaN) is asked again, 20 times at most, 250 ms
-  // apart: the metrics server closes an idle connection that fetch may still
-  // pool, and a server buried under a broadcast row runs its event loop in
-  // turns longer than the page's 2 s header deadline now and then.
+  const page = `http://127.0.0.1:${started.metricsPort}/metrics`;
+  // A reading that failed is asked again, 20 times at most, 250 ms apart:
+  // the metrics server closes an idle connection that fetch may still pool,
+  // and a server buried under a broadcast row runs its event loop in turns
+  // longer than the page's 2 s header deadline now and then. A page without
+  // the family failed too (read as 0, a row's delivered events would be
+  // all since the start).
   const read = async (name: string) => {
-    let [value] = await metrics([name], page);
-    for (let i = 0; i < 20 && Number.isNaN(value); i++) {
+    const series = new RegExp(`^${name} (\\S+)$`, "m");
+    for (let i = 0;; i++) {
+      try {
+        const response = await fetch(page);
+        const found = (await response.text()).match(series);
+        if (response.ok && found) return Number(found[1]);
+      } catch {
+        // asked again
+      }
+      if (i === 20) return NaN;
       await delay(250);
-      [value] = await metrics([name], page);
     }
-    return value;
   };
   return {
     pid: started.process.child.pid,
