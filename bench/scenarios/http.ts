@@ -10,14 +10,15 @@
  *   connections of 200 streams (hyper's most per connection), `Subscribe`
  *   over Connect (`+proto`) the same way, and the floor: a bare
  *   `Deno.serve` SSE server (`bench/bare_sse_server.ts`: no hub, no bound,
- *   no backpressure, its own 10 ms timer) over both protocols: what the
+ *   no backpressure, its own 10 ms timer) over HTTP/1.1, HTTP/2 TLS and h2c: what the
  *   platform costs before the greeter adds anything;
  * - **broadcast**: a publisher process (`bench/publisher.ts`) calling
  *   `Publish` on `bench` every 10 ms, as the broadcast section runs it:
  *   gRPC `Subscribe` (one encoding shared by every subscriber), and the
- *   same three HTTP rows subscribed to `bench`. A server that falls behind
- *   takes several events per wake-up here, where the clock skips its late
- *   ticks.
+ *   same three HTTP rows subscribed to `bench`, and SSE over h2c (plain
+ *   HTTP/2, as the gRPC rows connect: HTTP/2's cost apart from TLS's). A
+ *   server that falls behind takes several events per wake-up here, where
+ *   the clock skips its late ticks.
  *
  * gRPC subscribers come from `bench/pool.ts` as its own process over 25
  * connections (h2c); HTTP ones from `h2load` (nghttp2's client: it reads the
