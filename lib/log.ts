@@ -27,6 +27,16 @@ export type LogFields = Record<
   string | number | boolean | readonly string[] | undefined
 >;
 
+/** A record as logged, before it is a line. */
+export interface LogRecord {
+  /** Its level. */
+  level: LogLevel;
+  /** The message, with its `{field}` placeholders. */
+  msg: string;
+  /** Its fields. */
+  fields: LogFields;
+}
+
 /** A field named in a message: `{name}`. */
 const PLACEHOLDER = /\{(\w+)\}/g;
 
@@ -38,6 +48,12 @@ export interface LoggerOptions {
   format?: LogFormat;
   /** Where a finished line goes. Default: stderr. */
   write?: (line: string) => void;
+  /**
+   * Where a record goes as it was logged, unformatted, in place of `write`
+   * (a worker hands its records to the thread that writes every line, which
+   * formats them as its own).
+   */
+  forward?: (record: LogRecord) => void;
   /** Time source for the timestamp. Default `Date.now`. */
   now?: () => number;
 }
@@ -76,6 +92,7 @@ export class Logger {
   #min: number;
   #format: LogFormat;
   #write: (line: string) => void;
+  #forward?: (record: LogRecord) => void;
   #now: () => number;
 
   /** Creates a logger; see {@linkcode LoggerOptions} for the defaults. */
@@ -83,6 +100,7 @@ export class Logger {
     this.#min = LOG_LEVELS.indexOf(options.level ?? "info");
     this.#format = options.format ?? "text";
     this.#write = options.write ?? toStderr;
+    this.#forward = options.forward;
     this.#now = options.now ?? Date.now;
   }
 
@@ -111,7 +129,8 @@ export class Logger {
   #log(level: LogLevel, msg: string, fields: LogFields = {}): void {
     if (LOG_LEVELS.indexOf(level) < this.#min) return;
     try {
-      this.#emit(level, msg, fields);
+      if (this.#forward) this.#forward({ level, msg, fields });
+      else this.#emit(level, msg, fields);
     } catch {
       // A broken sink (e.g. stderr closed: EPIPE) must not take the server
       // down nor skip the caller's cleanup: the line is dropped.

@@ -179,6 +179,7 @@ Deno.test("Ctrl-C to deno task serve --workers 2's process group: every worker d
     // And a subscriber on each worker that reads: told goodbye, then OK.
     const streams: {
       worker: number;
+      name: string;
       stream: ReturnType<GreeterClient["subscribe"]>;
     }[] = [];
     for (let n = 0; n < 32 && streams.length < 2; n++) {
@@ -195,7 +196,7 @@ Deno.test("Ctrl-C to deno task serve --workers 2's process group: every worker d
         await stream.return(undefined);
         continue;
       }
-      streams.push({ worker, stream });
+      streams.push({ worker, name: `s${n}`, stream });
     }
     assert.equal(streams.length, 2, "a reading subscriber on each worker");
     server.signalGroup("SIGINT");
@@ -207,6 +208,10 @@ Deno.test("Ctrl-C to deno task serve --workers 2's process group: every worker d
     const status = await server.exit(15_000);
     assert.equal(status.code, 0, server.stderr.join("\n"));
     const lines = server.stderr.join("\n");
+    // A worker's lines read as one thread's, the name in the message.
+    for (const { name } of streams) {
+      assert.match(lines, new RegExp(`INFO client "${name}" subscribed\\. `));
+    }
     // Each worker's own grace ran out, on its stuck peer.
     assert.equal(
       server.stderr.filter((l) => l.includes("Grace period of 1000 ms over"))

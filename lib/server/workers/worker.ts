@@ -155,8 +155,7 @@ async function start(init: WorkerStart) {
   // Each record goes to the main thread, which writes every line.
   const log = new Logger({
     level: init.logLevel,
-    format: "json",
-    write: (line) => channel.note("log", line),
+    forward: (record) => channel.note("log", record),
   });
   access = init.tokens && new AccessControl(init.tokens, { log });
   relay = new RelayBroker(init.relay, {

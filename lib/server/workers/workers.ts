@@ -28,7 +28,7 @@ import {
 import { Sequencer } from "../../bus/sequencer.ts";
 import { DEFAULT_GRACE_MS } from "../../defaults.ts";
 import { GreeterError } from "../../errors.ts";
-import { LOG_LEVELS, type LogLevel } from "../../log.ts";
+import { LOG_LEVELS, type LogLevel, type LogRecord } from "../../log.ts";
 import type { MetricsEndpoint } from "../../observe/metrics_endpoint.ts";
 import { Metrics } from "../../observe/metrics.ts";
 import {
@@ -298,7 +298,7 @@ export async function startWorkers(
       },
     }),
     notes: (index) => ({
-      log: (line: string) => relog(line),
+      log: ({ level, msg, fields }: LogRecord) => log[level](msg, fields),
       replayClose: (id: number) => closeReplay(index, id),
     }),
     onStarted: () => {
@@ -322,15 +322,6 @@ export async function startWorkers(
     replays.get(index)!.delete(id);
     replay.stop.abort();
     void replay.events.return?.()?.catch?.(() => {});
-  }
-  /** A worker's record (a JSON line), written here as this thread's own. */
-  function relog(line: string) {
-    try {
-      const { time: _time, level, msg, ...fields } = JSON.parse(line);
-      log[level as LogLevel](msg, fields);
-    } catch {
-      // Not a record: nothing a worker writes otherwise.
-    }
   }
   let address: string;
   let port: number;
