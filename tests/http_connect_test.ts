@@ -287,6 +287,29 @@ Deno.test("Subscribe over Connect ends at the caller's deadline with DEADLINE_EX
   await waitFor("the subscriber to leave", () => test.server.hub.size === 0);
 });
 
+Deno.test("a deadline beyond the longest timer is refused with INVALID_ARGUMENT, not passed at once", async () => {
+  await using test = await httpServer();
+  const thirtyDays = { "connect-timeout-ms": String(30 * 24 * 3600 * 1000) };
+  {
+    await using stream = await subscribe(
+      test,
+      "application/connect+json",
+      { name: "patient" },
+      thirtyDays,
+    );
+    const { error } = JSON.parse(decoder.decode((await stream.next())!.data));
+    assert.equal(error.code, "invalid_argument", error.message);
+  }
+  const hello = await fetch(`${test.base}/helloworld.Greeter/SayHello`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...thirtyDays },
+    body: JSON.stringify({ name: "patient" }),
+  });
+  const { code, message } = await hello.json();
+  assert.equal(code, "invalid_argument", message);
+  assert.equal(test.server.hub.size, 0);
+});
+
 Deno.test("Subscribe over Connect: a caller that goes away leaves the hub at once; per-peer limits count every transport", async () => {
   await using test = await httpServer({ maxSubscribersPerPeer: 1 });
   {

@@ -508,3 +508,19 @@ Deno.test("a worker stuck (no answer to its pings) is said, not replaced, and th
   // stuck one's listener, which accepts into a queue nobody reads).
   assert.deepEqual([...(await t.server.byWorker()).keys()], [0]);
 });
+
+Deno.test("a drain with a worker stuck before its pings tell ends: the last counts are not waited for from a worker that cannot answer", async () => {
+  await using t = await startWorkersServer(
+    { intervalMs: HOUR, heartbeatMs: HOUR },
+    2,
+  );
+  // Blocked past the test's end, and stopped before the pings notice.
+  t.server.crash(1, { hangMs: 30_000 });
+  let stopped = false;
+  const stopping = t.server.shutdown({ graceMs: 100 }).then(() => {
+    stopped = true;
+  });
+  // Before, the shutdown waited for the stuck worker's counts: 30 s.
+  await waitFor("the shutdown to end", () => stopped, 15_000);
+  await stopping;
+});

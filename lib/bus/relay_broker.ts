@@ -241,8 +241,13 @@ export class RelayBroker implements Broker<Uint8Array> {
     this.#taking = true;
     try {
       for (;;) {
-        const ordinary = this.#ordinary.read(this.#seq);
+        // The own window first: the sequencer appends in seq order, so an
+        // ordinary event older than the own event found is already in its
+        // window when it is read after. Read the other way round, an
+        // ordinary event appended between the reads was passed over, and
+        // the hub told its subscribers of a gap where there was none.
         const own = this.#own.read(this.#seq);
+        const ordinary = this.#ordinary.read(this.#seq);
         const event = !own || (ordinary && ordinary.seq < own.seq)
           ? ordinary
           : own;

@@ -52,6 +52,7 @@ import {
   type HttpCaller,
 } from "./credentials.ts";
 import { CallRecord, connectCodeOf, toConnectError } from "./status.ts";
+import { MAX_TIMEOUT_MS } from "./subscribe_stream.ts";
 import {
   goodbyeMessage,
   type HttpSubscriptions,
@@ -247,6 +248,7 @@ export class ConnectCalls {
       grpc: false, // Deno.serve sends no trailers: gRPC stays on its own port
       readMaxBytes: options.maxMessageBytes,
       writeMaxBytes: options.maxMessageBytes,
+      maxTimeoutMs: MAX_TIMEOUT_MS,
       shutdownSignal: options.stopped,
       requestGate: gate,
       interceptors: [checks],

@@ -58,6 +58,14 @@ import type { TransportRecorder } from "../observe/rpc_metrics.ts";
 /** `Subscribe`'s path. */
 export const SUBSCRIBE_PATH = "/helloworld.Greeter/Subscribe";
 
+/**
+ * The longest deadline a caller may ask of the HTTP port (ms), the longest a
+ * timer takes: a longer one made `setTimeout` fire at once (Deno, as Node,
+ * takes it for 1 ms), ending the call with DEADLINE_EXCEEDED. A caller asking
+ * more is refused with INVALID_ARGUMENT, as connect-es refuses it.
+ */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 /** A request's wire: its protocol, and whether its messages are JSON. */
 interface Wire {
   protocol: RpcProtocol;
@@ -248,11 +256,11 @@ export class SubscribeStreams {
       const timeout = wire.protocol === "connect"
         ? parseConnectTimeout(
           request.headers.get("connect-timeout-ms"),
-          Number.MAX_SAFE_INTEGER,
+          MAX_TIMEOUT_MS,
         )
         : parseGrpcTimeout(
           request.headers.get("grpc-timeout"),
-          Number.MAX_SAFE_INTEGER,
+          MAX_TIMEOUT_MS,
         );
       if (timeout.error) throw timeout.error;
       const message = this.#decode(

@@ -164,8 +164,12 @@ export class WorkerPool {
   }
 
   /** Asks every worker that serves `name` with `value`; resolves to their answers, by worker. */
-  async ask<T>(name: string, value: unknown): Promise<Map<number, T>> {
-    const answers = await Promise.all(this.#slots.map(async (slot) => {
+  async ask<T>(
+    name: string,
+    value: unknown,
+    { timeoutMs }: { timeoutMs?: number } = {},
+  ): Promise<Map<number, T>> {
+    const answer = async (slot: Slot) => {
       if (slot.gone) return [];
       try {
         await slot.started;
@@ -173,7 +177,20 @@ export class WorkerPool {
       } catch {
         return []; // died meanwhile: its replacement answers next time
       }
-    }));
+    };
+    // A worker whose thread is stuck never answers: left out after
+    // `timeoutMs` (its call is rejected when the pool ends).
+    const within = (slot: Slot) => {
+      if (timeoutMs === undefined) return answer(slot);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      return Promise.race([
+        answer(slot),
+        new Promise<[]>((resolve) => {
+          timer = setTimeout(() => resolve([]), timeoutMs);
+        }),
+      ]).finally(() => clearTimeout(timer));
+    };
+    const answers = await Promise.all(this.#slots.map(within));
     return new Map(answers.flat());
   }
 

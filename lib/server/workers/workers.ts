@@ -91,6 +91,8 @@ export interface WorkersServer extends RunningServer {
  * refusal's reason (bytes).
  */
 const RECORD_ROOM_BYTES = 4096;
+/** How long the last counts are waited for after the drain (a stuck worker never answers). */
+const FINAL_STATS_MS = 1000;
 
 /**
  * Refuses a port another process listens on already: the workers bind it
@@ -404,9 +406,9 @@ export async function startWorkers(
       shared: broker.shared ?? false,
     },
   );
-  const stats = async () =>
+  const stats = async (timeoutMs?: number) =>
     sum(
-      [...(await pool.ask<BusSnapshot>("stats", null)).values()],
+      [...(await pool.ask<BusSnapshot>("stats", null, { timeoutMs })).values()],
       broker.epoch,
       sequencer.seq,
       { received: sequencer.published, ticked },
@@ -420,7 +422,8 @@ export async function startWorkers(
       stopTokens?.();
       await ticks;
       await pool.drain(graceMs);
-      final = await stats();
+      // Bounded: a stuck worker, which the drain gave up on, never answers.
+      final = await stats(FINAL_STATS_MS);
       pool.end();
       shared?.close();
       stopSequencer();
