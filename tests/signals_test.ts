@@ -19,56 +19,12 @@ import {
 /** Rounds per signal kind: the second copy's timing varies run to run. */
 const ROUNDS = 5;
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  Deno.test(`${signal} to deno task serve's process group drains once: goodbye and OK, "Server stopped", exit 0`, async () => {
-    for (let round = 0; round < ROUNDS; round++) {
-      const { process: server, target } = await spawnServer(
-        ["--grace", "10000"],
-        undefined,
-        true,
-      );
-      await using _ = server;
-      using client = new GreeterClient(target);
-      const stream = client.subscribe("ann", { topics: ["news"] });
-      assert.equal((await stream.next()).value?.kind, "subscribed");
-      server.signalGroup(signal);
-      const goodbye = (await stream.next()).value;
-      assert.equal(goodbye?.kind, "goodbye", `round ${round}`);
-      assert.equal(goodbye.code, 14);
-      assert.equal((await stream.next()).done, true); // OK, not UNAVAILABLE
-      const status = await server.exit(15_000);
-      assert.equal(status.code, 0, server.stderr.join("\n"));
-      assert.ok(
-        server.stderr.some((l) => l.includes("Server stopped")),
-        server.stderr.join("\n"),
-      );
-    }
-  });
-
-  Deno.test(`${signal} to deno task client's process group ends the subscription with exit 0 and the last cursor`, async () => {
-    await using t = await startTestServer();
-    for (let round = 0; round < ROUNDS; round++) {
-      await using cli = spawnTask("client", [
-        "--target",
-        t.target,
-        "--mode",
-        "subscribe",
-        "--topic",
-        "news",
-      ]);
-      await cli.waitForLine("stdout", /^subscribed: /);
-      cli.signalGroup(signal);
-      const status = await cli.exit(15_000);
-      assert.equal(status.code, 0, cli.stderr.join("\n"));
-      assert.ok(
-        cli.stderr.some((l) => /^last cursor: \w+:\d+$/.test(l)),
-        cli.stderr.join("\n"),
-      );
-    }
-  });
-}
-
-Deno.test("SIGHUP to deno task serve's process group without --token-file drains and stops (a closed terminal), exit 0", async () => {
+/**
+ * `deno task serve` in a process group of its own, with a subscriber, gets
+ * `signal`: the subscriber is told goodbye (UNAVAILABLE advice, code 14) and
+ * ends OK, and the server says "Server stopped" and exits 0.
+ */
+async function serverDrainsOn(signal: Deno.Signal, what: string) {
   const { process: server, target } = await spawnServer(
     ["--grace", "10000"],
     undefined,
@@ -78,37 +34,64 @@ Deno.test("SIGHUP to deno task serve's process group without --token-file drains
   using client = new GreeterClient(target);
   const stream = client.subscribe("ann", { topics: ["news"] });
   assert.equal((await stream.next()).value?.kind, "subscribed");
-  server.signalGroup("SIGHUP");
+  server.signalGroup(signal);
   const goodbye = (await stream.next()).value;
-  assert.equal(goodbye?.kind, "goodbye");
+  assert.equal(goodbye?.kind, "goodbye", what);
   assert.equal(goodbye.code, 14);
-  assert.equal((await stream.next()).done, true);
+  assert.equal((await stream.next()).done, true); // OK, not UNAVAILABLE
   const status = await server.exit(15_000);
   assert.equal(status.code, 0, server.stderr.join("\n"));
   assert.ok(
     server.stderr.some((l) => l.includes("Server stopped")),
     server.stderr.join("\n"),
   );
-});
+}
 
-Deno.test("SIGHUP to deno task client's process group ends the subscription with exit 0 and the last cursor", async () => {
-  await using t = await startTestServer();
+/**
+ * `deno task client --mode subscribe` in a process group of its own, on
+ * `target`, gets `signal`: it exits 0 and prints its last cursor.
+ */
+async function clientEndsOn(signal: Deno.Signal, target: string) {
   await using cli = spawnTask("client", [
     "--target",
-    t.target,
+    target,
     "--mode",
     "subscribe",
     "--topic",
     "news",
   ]);
   await cli.waitForLine("stdout", /^subscribed: /);
-  cli.signalGroup("SIGHUP");
+  cli.signalGroup(signal);
   const status = await cli.exit(15_000);
   assert.equal(status.code, 0, cli.stderr.join("\n"));
   assert.ok(
     cli.stderr.some((l) => /^last cursor: \w+:\d+$/.test(l)),
     cli.stderr.join("\n"),
   );
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test(`${signal} to deno task serve's process group drains once: goodbye and OK, "Server stopped", exit 0`, async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      await serverDrainsOn(signal, `round ${round}`);
+    }
+  });
+
+  Deno.test(`${signal} to deno task client's process group ends the subscription with exit 0 and the last cursor`, async () => {
+    await using t = await startTestServer();
+    for (let round = 0; round < ROUNDS; round++) {
+      await clientEndsOn(signal, t.target);
+    }
+  });
+}
+
+Deno.test("SIGHUP to deno task serve's process group without --token-file drains and stops (a closed terminal), exit 0", async () => {
+  await serverDrainsOn("SIGHUP", "SIGHUP");
+});
+
+Deno.test("SIGHUP to deno task client's process group ends the subscription with exit 0 and the last cursor", async () => {
+  await using t = await startTestServer();
+  await clientEndsOn("SIGHUP", t.target);
   // It cancelled its call, and the server says so.
   await waitFor(
     "the leave",
