@@ -22,27 +22,23 @@
 
 import process from "node:process";
 import type { Build } from "../build.ts";
-import type { HistogramSeries, Labels, Metrics } from "./metrics.ts";
+import {
+  type HistogramSeries,
+  type Labels,
+  LATENCY_BUCKETS,
+  type Metrics,
+} from "./metrics.ts";
 
 /** Milliseconds between two looks at the event loop's lag. */
 export const LAG_SAMPLE_MS = 200;
 
-/** Upper bounds of `deno_event_loop_lag_seconds`: 1 ms to 10 s. */
-export const LAG_BUCKETS: readonly number[] = [
-  0.001,
-  0.0025,
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-  5,
-  10,
-];
+/**
+ * Upper bounds of `deno_event_loop_lag_seconds`: the bus's latency bounds
+ * from 1 ms (a lag is sampled every {@linkcode LAG_SAMPLE_MS}) to 10 s.
+ */
+export const LAG_BUCKETS: readonly number[] = LATENCY_BUCKETS.filter((bound) =>
+  bound >= 0.001
+);
 
 /**
  * Samples the event loop's lag: a timer set every `intervalMs` observes how
