@@ -140,9 +140,7 @@ export class Subscriber<T> {
   delivered = 0;
   dropped = 0;
   #host: SubscriberHost<T>;
-  #everything: boolean;
-  #named: ReadonlySet<string>;
-  #patterns: readonly TopicPattern[];
+  #matches: (topic: string) => boolean;
   /** Whether its topics take ordinary topics, and the server's own ({@linkcode wants}). */
   #ordinary: boolean;
   #own: boolean;
@@ -204,11 +202,8 @@ export class Subscriber<T> {
     this.topics = init.topics;
     this.since = init.since;
     this.labels = init.labels;
-    this.#everything = init.topics.includes(ALL_TOPICS);
-    this.#named = new Set(init.topics);
+    this.#matches = topicMatcher(init.topics);
     [this.#ordinary, this.#own] = wants(init.topics);
-    this.#patterns = init.topics.filter((t) => t !== ALL_TOPICS && isPattern(t))
-      .map((t) => new TopicPattern(t));
     this.#replayed = init.replayFrom;
     this.#after = init.after;
     if (init.fromBrokerThrough !== undefined) {
@@ -258,12 +253,7 @@ export class Subscriber<T> {
 
   /** Whether its filter takes `topic` (what it replays; the hub's index does the fan-out). */
   matches(topic: string): boolean {
-    if (this.#named.has(topic)) return true;
-    if (this.#everything && !topic.startsWith("$")) return true;
-    for (const pattern of this.#patterns) {
-      if (pattern.matches(topic)) return true;
-    }
-    return false;
+    return this.#matches(topic);
   }
 
   offer(event: BusEvent<T>, policy: SlowConsumerPolicy): Offer {
