@@ -55,7 +55,8 @@ function renderLabels(labels: Labels): string {
   return pairs === "" ? "" : `{${pairs}}`;
 }
 
-function renderValue(value: number): string {
+/** A sample value as the text format writes it (`NaN`, `+Inf`, `-Inf`). */
+export function renderValue(value: number): string {
   if (Number.isNaN(value)) return "NaN";
   if (value === Infinity) return "+Inf";
   if (value === -Infinity) return "-Inf";

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { renderValue } from "./metrics.ts";
+
 /** One family of an exposition: its header lines and its samples by series. */
 interface Family {
   /** `# HELP` and `# TYPE` lines, as read. */
@@ -64,14 +66,6 @@ function parse(text: string): Map<string, Family> {
     owner.samples.set(series, (owner.samples.get(series) ?? 0) + value);
   }
   return families;
-}
-
-/** A sample value as the text format writes it. */
-function format(value: number): string {
-  if (Number.isNaN(value)) return "NaN";
-  if (value === Infinity) return "+Inf";
-  if (value === -Infinity) return "-Inf";
-  return String(value);
 }
 
 /**
@@ -131,7 +125,7 @@ export class SummedMetrics {
       const ceiling = this.#ceilings.get(name) ?? Infinity;
       text += family.header.join("\n") + "\n";
       for (const [series, value] of family.samples) {
-        text += `${series} ${format(Math.min(value, ceiling))}\n`;
+        text += `${series} ${renderValue(Math.min(value, ceiling))}\n`;
       }
     }
     return text;
