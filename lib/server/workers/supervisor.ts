@@ -123,11 +123,6 @@ export class WorkerPool {
     return this.#replaced;
   }
 
-  /** How many workers there are. */
-  get size(): number {
-    return this.#options.size;
-  }
-
   /**
    * Starts worker 0, then (on the port it bound) the others, or all at
    * once when the ports are known; resolves to where they listen once all
