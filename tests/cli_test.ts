@@ -265,24 +265,27 @@ Deno.test("relative --token-file and --tls-* paths are read from where deno task
   }
 });
 
-Deno.test("deno task serve on a busy port says so once, without grpc-js's stray E line", async () => {
+Deno.test("deno task serve on a busy port says so once, without grpc-js's stray E line, over workers too", async () => {
   using busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = busy.addr;
-  const result = await runTask("serve", [
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(port),
-  ]);
-  assert.equal(result.code, 1);
-  const lines = result.stderr.trimEnd().split("\n");
-  assert.equal(lines.length, 1, result.stderr);
-  assert.match(
-    lines[0],
-    new RegExp(
-      `^error: Cannot bind "127\\.0\\.0\\.1:${port}": .*EADDRINUSE.*: another process listens there \\(another greeter\\?\\): stop it \\(ss -ltnp 'sport = :${port}' names it\\) or choose another --port$`,
-    ),
-  );
+  for (const workers of [[], ["--workers", "2"]]) {
+    const result = await runTask("serve", [
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      ...workers,
+    ]);
+    assert.equal(result.code, 1);
+    const lines = result.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(
+      lines[0],
+      new RegExp(
+        `^error: Cannot bind "127\\.0\\.0\\.1:${port}": .*EADDRINUSE.*: another process listens there \\(another greeter\\?\\): stop it \\(ss -ltnp 'sport = :${port}' names it\\) or choose another --port$`,
+      ),
+    );
+  }
 });
 
 Deno.test("the serve and client tasks may read every environment variable the settings name, and main.ts reads no other", async () => {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ConfigError } from "../errors.ts";
+import { ConfigError, GreeterError } from "../errors.ts";
 
 /**
  * Formats `host:port`, bracketing IPv6 literals.
@@ -18,6 +18,34 @@ import { ConfigError } from "../errors.ts";
  */
 export function formatAddress(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Why `host:port` could not be bound, and, for the two causes people meet
+ * (EADDRINUSE, EADDRNOTAVAIL), what to do.
+ *
+ * @example
+ * ```ts
+ * import { bindError } from "./address.ts";
+ * const error = Object.assign(new Error("listen EADDRINUSE"), { code: "EADDRINUSE" });
+ * bindError("127.0.0.1", 50051, error).message; // 'Cannot bind "127.0.0.1:50051": listen EADDRINUSE: another process listens there …'
+ * ```
+ */
+export function bindError(
+  host: string,
+  port: number,
+  error: Error,
+): GreeterError {
+  const code = (error as { code?: string }).code;
+  const hint = code === "EADDRINUSE"
+    ? `: another process listens there (another greeter?): stop it (ss -ltnp 'sport = :${port}' names it) or choose another --port`
+    : code === "EADDRNOTAVAIL"
+    ? ": no interface of this machine has that address: give --host one it has, 127.0.0.1, or :: for every interface"
+    : "";
+  return new GreeterError(
+    `Cannot bind "${formatAddress(host, port)}": ${error.message}${hint}`,
+    { cause: error },
+  );
 }
 
 /**

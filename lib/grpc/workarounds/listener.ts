@@ -14,8 +14,7 @@
  */
 
 import net from "node:net";
-import { GreeterError } from "../../errors.ts";
-import { formatAddress } from "../../wire/address.ts";
+import { bindError } from "../../wire/address.ts";
 import type { Logger } from "../../log.ts";
 import type { Slots } from "../../bus/slots.ts";
 
@@ -144,7 +143,7 @@ export class ConnectionListener {
 
   /**
    * Listens on `host:port`; resolves once bound. Rejects with a
-   * {@linkcode GreeterError} naming the address when it cannot bind.
+   * `GreeterError` naming the address when it cannot bind (`bindError`).
    */
   static async listen(
     options: ConnectionListenerOptions,
@@ -197,22 +196,7 @@ export class ConnectionListener {
     const { host, port, reusePort, log } = this.#options;
     const server = this.#server;
     this.#port = await new Promise<number>((resolve, reject) => {
-      const onError = (error: Error) => {
-        const address = formatAddress(host, port);
-        // What to do depends on why; the two people meet are named.
-        const code = (error as { code?: string }).code;
-        const hint = code === "EADDRINUSE"
-          ? `: another process listens there (another greeter?): stop it (ss -ltnp 'sport = :${port}' names it) or choose another --port`
-          : code === "EADDRNOTAVAIL"
-          ? ": no interface of this machine has that address: give --host one it has, 127.0.0.1, or :: for every interface"
-          : "";
-        reject(
-          new GreeterError(
-            `Cannot bind "${address}": ${error.message}${hint}`,
-            { cause: error },
-          ),
-        );
-      };
+      const onError = (error: Error) => reject(bindError(host, port, error));
       server.once("error", onError);
       server.listen({ host, port, backlog: BACKLOG, reusePort }, () => {
         server.off("error", onError);

@@ -43,7 +43,7 @@ import {
 } from "../../observe/runtime_metrics.ts";
 import { BUILD } from "../../build.ts";
 import { SummedMetrics } from "../../observe/summed_metrics.ts";
-import { formatAddress } from "../../wire/address.ts";
+import { bindError, formatAddress } from "../../wire/address.ts";
 import { listedSubscription, refusalLog } from "../engine_input.ts";
 import {
   type ResolvedServerOptions,
@@ -107,10 +107,7 @@ async function checkPortFree(host: string, port: number): Promise<void> {
       server.listen({ host, port }, resolve);
     });
   } catch (error) {
-    throw new GreeterError(
-      `Cannot bind "${formatAddress(host, port)}": ${(error as Error).message}`,
-      { cause: error },
-    );
+    throw bindError(host, port, error as Error);
   } finally {
     await new Promise((resolve) => server.close(resolve));
   }
