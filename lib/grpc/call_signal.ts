@@ -52,10 +52,24 @@ export function revokedBy(
   signal: AbortSignal,
 ): UnauthenticatedError | PermissionDeniedError | undefined {
   const reason = signal.reason;
-  return reason instanceof UnauthenticatedError ||
-      reason instanceof PermissionDeniedError
-    ? reason
-    : undefined;
+  return isRevocation(reason) ? reason : undefined;
+}
+
+/**
+ * Whether `error` is a revocation's: a token no longer held, or grants that
+ * no longer cover the call.
+ *
+ * @example
+ * ```ts
+ * import { isRevocation } from "./call_signal.ts";
+ * isRevocation(new Error("gone")); // false
+ * ```
+ */
+export function isRevocation(
+  error: unknown,
+): error is UnauthenticatedError | PermissionDeniedError {
+  return error instanceof UnauthenticatedError ||
+    error instanceof PermissionDeniedError;
 }
 
 /** Options of {@linkcode CallSignals.open}. */

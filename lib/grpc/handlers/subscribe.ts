@@ -9,15 +9,11 @@
 import * as grpc from "@grpc/grpc-js";
 import type { GreeterContext } from "../service_context.ts";
 import { type Cursor, endedReason } from "../../bus/hub_items.ts";
-import {
-  InvalidArgumentError,
-  PermissionDeniedError,
-  SlowConsumerError,
-  UnauthenticatedError,
-} from "../../errors.ts";
+import { InvalidArgumentError, SlowConsumerError } from "../../errors.ts";
 import { toServiceError } from "../status.ts";
 import { MAX_SEQ, parseSeq } from "../../bus/seq.ts";
 import { goodbye } from "../goodbye.ts";
+import { isRevocation } from "../call_signal.ts";
 import type {
   CursorMessage,
   GreetingMessage,
@@ -161,10 +157,7 @@ export function subscribe(
               reconnectJitterMs,
             }),
           );
-        } else if (
-          error instanceof UnauthenticatedError ||
-          error instanceof PermissionDeniedError
-        ) {
+        } else if (isRevocation(error)) {
           // A reload revoked the token, or narrowed its grants: no
           // reconnecting with it.
           call.write(goodbye(toServiceError(error).code, error.message));
